@@ -1,0 +1,44 @@
+//! The tenant rules, pure: no napi, no tokio, no client. Every scoped collection
+//! method runs its arguments through here before one driver call.
+
+pub mod collation;
+pub mod error;
+pub mod filter;
+pub mod insert;
+pub mod pipeline;
+pub mod tenant_id;
+pub mod update;
+pub mod walk;
+
+pub use error::{ErrorKind, ScopeError, ScopeResult};
+
+/// How tenants are separated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Shared collections; every document carries the tenant field.
+    Field,
+    /// One database per tenant (`<database>_<tenantId>`); documents are not stamped.
+    Database,
+}
+
+/// Who a call runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A validated tenant id.
+    Tenant(String),
+    /// `runAsSystem`: scoping lifted, writes must still name a valid tenant.
+    System,
+}
+
+/// Everything the rules need to know about one call.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// Top-level field holding the tenant id (default `tenantId`).
+    pub field: String,
+    pub strategy: Strategy,
+    pub principal: Principal,
+    /// True when a non-simple collation may be in effect for the main collection
+    /// (explicit option or the collection's default): the tenant match then gets a
+    /// collation-proof `$regex` twin so no collation can equate two tenant ids.
+    pub collation_guard: bool,
+}
