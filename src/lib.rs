@@ -1,1 +1,7 @@
+//! tenantfence: tenant isolation for MongoDB, enforced in Rust.
+//! `scope` holds the rules and builds without napi; `binding` is the Node addon.
+
 pub mod scope;
+
+#[cfg(feature = "napi")]
+mod binding;

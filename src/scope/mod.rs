@@ -42,3 +42,19 @@ pub struct Scope {
     /// collation-proof `$regex` twin so no collation can equate two tenant ids.
     pub collation_guard: bool,
 }
+
+impl Scope {
+    /// The tenant id when this call runs as a tenant, `None` under `runAsSystem`.
+    pub fn tenant(&self) -> Option<&str> {
+        match &self.principal {
+            Principal::Tenant(t) => Some(t),
+            Principal::System => None,
+        }
+    }
+
+    /// True when `path` names the tenant field or something inside it
+    /// (`tenantId`, `tenantId.x`, `tenantId.$`): its first dot-segment is the field.
+    pub fn touches(&self, path: &str) -> bool {
+        path.split('.').next() == Some(self.field.as_str())
+    }
+}

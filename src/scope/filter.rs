@@ -1,0 +1,390 @@
+//! Scoping read filters. The tenant equality always sits at the top level of
+//! the filter, where MongoDB ANDs it with everything else, so no user clause
+//! can widen it; a user clause that names the tenant field is pushed down into
+//! `$and` so it can only narrow.
+
+use bson::{doc, Bson, Document};
+
+use super::error::{ScopeError, ScopeResult};
+use super::tenant_id::check_hard;
+use super::walk::{too_deep, MAX_DEPTH};
+use super::{Principal, Scope, Strategy};
+
+/// Escapes regex metacharacters so the id matches only itself.
+pub fn escape_regex(id: &str) -> String {
+    let mut out = String::with_capacity(id.len() + 8);
+    for c in id.chars() {
+        // PCRE treats a backslash before any ASCII non-alphanumeric as that literal
+        // character; '_' and '-' are already literal outside a class, keep them readable.
+        if c.is_ascii_punctuation() && c != '_' && c != '-' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `{field: {$regex: "^<id>\z"}}`: `$regex` ignores collation, so this clause keeps
+/// the match exact under any collation. `\z` (not `$`) so "acme\n" cannot match.
+pub fn regex_twin(field: &str, tenant: &str) -> Document {
+    doc! { field: { "$regex": format!("^{}\\z", escape_regex(tenant)) } }
+}
+
+/// The tenant match: `{field: t}`, plus `$and: [<regex twin>]` when `guard`.
+pub fn tenant_match(scope: &Scope, tenant: &str, guard: bool) -> Document {
+    let mut m = doc! { scope.field.as_str(): tenant };
+    if guard {
+        m.insert("$and", vec![Bson::Document(regex_twin(&scope.field, tenant))]);
+    }
+    m
+}
+
+/// Scopes a read/update/delete filter to the current tenant.
+pub fn scope_filter(scope: &Scope, user: Document) -> ScopeResult<Document> {
+    let tenant = match (&scope.principal, scope.strategy) {
+        (Principal::Tenant(t), Strategy::Field) => t,
+        _ => return Ok(user),
+    };
+    // Principal::Tenant is validated upstream; re-check the hard rule because a bad id
+    // here would silently scope to the wrong thing.
+    check_hard(tenant)?;
+    let guard = scope.collation_guard;
+    // Tenant first: it is the prefix of every index the fence creates.
+    let mut out = doc! { scope.field.as_str(): tenant.as_str() };
+    if !guard && !user.contains_key(&scope.field) {
+        // Top-level keys are ANDed and none equals the field: merging cannot widen.
+        out.extend(user);
+        return Ok(out);
+    }
+    let mut clauses = Vec::with_capacity(2);
+    if guard {
+        clauses.push(Bson::Document(regex_twin(&scope.field, tenant)));
+    }
+    if !user.is_empty() {
+        clauses.push(Bson::Document(user));
+    }
+    if !clauses.is_empty() {
+        out.insert("$and", clauses);
+    }
+    Ok(out)
+}
+
+/// Refuses an upsert filter that could make the upserted document name another tenant.
+pub fn check_upsert_filter(scope: &Scope, user: &Document) -> ScopeResult<()> {
+    if scope.strategy == Strategy::Database {
+        return Ok(());
+    }
+    check_upsert_clauses(scope, user, false, 0)
+}
+
+/// True when an upsert with this filter copies a value into the tenant field:
+/// an equality on the field at top level or inside (nested) top-level `$and`.
+pub fn names_tenant_by_equality(scope: &Scope, filter: &Document) -> bool {
+    fn walk(scope: &Scope, filter: &Document, depth: usize) -> bool {
+        if depth > MAX_DEPTH {
+            return false;
+        }
+        if filter.get(&scope.field).and_then(equality_value).is_some() {
+            return true;
+        }
+        match filter.get("$and") {
+            Some(Bson::Array(entries)) => {
+                entries.iter().any(|e| matches!(e, Bson::Document(d) if walk(scope, d, depth + 1)))
+            }
+            _ => false,
+        }
+    }
+    walk(scope, filter, 0)
+}
+
+/// The value an upsert copies from `{field: v}` / `{field: {$eq: v}}`; `None` for operators.
+fn equality_value(v: &Bson) -> Option<&Bson> {
+    match v {
+        Bson::Document(d) if d.keys().any(|k| k.starts_with('$')) => match d.get("$eq") {
+            Some(inner) if d.len() == 1 => Some(inner),
+            _ => None,
+        },
+        // A regex value is a pattern match, not an equality.
+        Bson::RegularExpression(_) => None,
+        other => Some(other),
+    }
+}
+
+/// Walks the logical operators an upsert looks through for equalities on the field.
+fn check_upsert_clauses(
+    scope: &Scope,
+    filter: &Document,
+    under_or: bool,
+    depth: usize,
+) -> ScopeResult<()> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
+    for (key, value) in filter {
+        match key.as_str() {
+            "$and" | "$or" | "$nor" => {
+                let Bson::Array(entries) = value else {
+                    return Err(ScopeError::argument(format!(
+                        "{key} needs an array of filter documents"
+                    )));
+                };
+                let or_like = under_or || key != "$and";
+                for entry in entries {
+                    let Bson::Document(entry) = entry else {
+                        return Err(ScopeError::argument(format!(
+                            "{key} needs an array of filter documents"
+                        )));
+                    };
+                    check_upsert_clauses(scope, entry, or_like, depth + 1)?;
+                }
+            }
+            k if scope.touches(k) => check_upsert_tenant_clause(scope, k, value, under_or)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// One clause naming the tenant field in an upsert filter.
+fn check_upsert_tenant_clause(
+    scope: &Scope,
+    key: &str,
+    value: &Bson,
+    under_or: bool,
+) -> ScopeResult<()> {
+    let field = &scope.field;
+    if under_or {
+        // A one-clause $or is an equality to the server; refuse rather than guess.
+        return Err(ScopeError::violation(format!(
+            "an upsert filter must not name '{field}' under $or or $nor"
+        )));
+    }
+    if key != field {
+        return Err(ScopeError::violation(format!(
+            "an upsert filter must not name a path inside the tenant field ('{key}')"
+        )));
+    }
+    match (&scope.principal, equality_value(value)) {
+        (Principal::Tenant(t), Some(Bson::String(s))) if s == t => Ok(()),
+        (Principal::Tenant(t), Some(Bson::String(s))) => Err(ScopeError::violation(format!(
+            "upsert filter names tenant '{s}' but the current tenant is '{t}'"
+        ))),
+        (Principal::Tenant(t), _) => Err(ScopeError::violation(format!(
+            "an upsert filter may only name '{field}' as {{{field}: '{t}'}}, not {value}"
+        ))),
+        (Principal::System, Some(Bson::String(s))) => check_hard(s),
+        (Principal::System, Some(_)) => {
+            Err(ScopeError::invalid(format!("'{field}' must be a string, not {value}")))
+        }
+        (Principal::System, None) => Err(ScopeError::violation(format!(
+            "an upsert under runAsSystem must name the tenant by plain equality, not {value}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::ErrorKind;
+
+    fn tenant_scope(guard: bool) -> Scope {
+        Scope {
+            field: "tenantId".into(),
+            strategy: Strategy::Field,
+            principal: Principal::Tenant("a".into()),
+            collation_guard: guard,
+        }
+    }
+
+    fn system_scope() -> Scope {
+        Scope { principal: Principal::System, ..tenant_scope(false) }
+    }
+
+    fn hostile_filters() -> Vec<Document> {
+        vec![
+            doc! {},
+            doc! { "x": 1 },
+            doc! { "tenantId": "b" },
+            doc! { "tenantId": "a" },
+            doc! { "tenantId": { "$ne": "a" } },
+            doc! { "tenantId": { "$in": ["a", "b"] } },
+            doc! { "tenantId": { "$exists": true } },
+            doc! { "tenantId": { "$regex": ".*" } },
+            doc! { "tenantId": Bson::RegularExpression(bson::Regex { pattern: ".*".into(), options: "".into() }) },
+            doc! { "$or": [{ "tenantId": "b" }, {}] },
+            doc! { "$nor": [{ "tenantId": "a" }] },
+            doc! { "$and": [{ "tenantId": "b" }] },
+            doc! { "$expr": { "$ne": ["$tenantId", "a"] } },
+            doc! { "$where": "true" },
+            doc! { "tenantId.x": 1 },
+            doc! { "$comment": "tenantId" },
+            doc! { "x": 1, "tenantId": "b", "$or": [{}] },
+            doc! { "TenantId": "b", "tenantid": "b", "tenantId ": "b" },
+        ]
+    }
+
+    #[test]
+    fn user_can_never_override_the_tenant() {
+        for guard in [false, true] {
+            let scope = tenant_scope(guard);
+            for user in hostile_filters() {
+                let out = scope_filter(&scope, user.clone()).unwrap();
+                let (first_key, first_val) = out.iter().next().unwrap();
+                assert_eq!(first_key, "tenantId", "{user}");
+                assert_eq!(first_val, &Bson::String("a".into()), "{user}");
+                if guard {
+                    let and = out.get_array("$and").unwrap();
+                    assert_eq!(and[0], Bson::Document(regex_twin("tenantId", "a")), "{user}");
+                }
+                if user.contains_key("tenantId") || guard {
+                    // The user's clauses survive intact, pushed down into $and.
+                    let and = out.get_array("$and").unwrap();
+                    if !user.is_empty() {
+                        assert_eq!(and.last().unwrap(), &Bson::Document(user.clone()));
+                    }
+                    assert_eq!(out.len(), 2, "{out}");
+                } else {
+                    assert_eq!(out.len(), 1 + user.len(), "{out}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shapes() {
+        let s = tenant_scope(false);
+        assert_eq!(scope_filter(&s, doc! {}).unwrap(), doc! { "tenantId": "a" });
+        assert_eq!(scope_filter(&s, doc! { "x": 1 }).unwrap(), doc! { "tenantId": "a", "x": 1 });
+        assert_eq!(
+            scope_filter(&s, doc! { "tenantId": "b" }).unwrap(),
+            doc! { "tenantId": "a", "$and": [{ "tenantId": "b" }] }
+        );
+        // A user $and stays a top-level key of the merged filter (ANDed).
+        assert_eq!(
+            scope_filter(&s, doc! { "$and": [{ "x": 1 }] }).unwrap(),
+            doc! { "tenantId": "a", "$and": [{ "x": 1 }] }
+        );
+        let g = tenant_scope(true);
+        assert_eq!(
+            scope_filter(&g, doc! {}).unwrap(),
+            doc! { "tenantId": "a", "$and": [{ "tenantId": { "$regex": "^a\\z" } }] }
+        );
+        assert_eq!(
+            scope_filter(&g, doc! { "$and": [{ "x": 1 }] }).unwrap(),
+            doc! { "tenantId": "a", "$and": [{ "tenantId": { "$regex": "^a\\z" } }, { "$and": [{ "x": 1 }] }] }
+        );
+    }
+
+    #[test]
+    fn system_and_database_are_unchanged() {
+        let user = doc! { "tenantId": "b", "x": 1 };
+        assert_eq!(scope_filter(&system_scope(), user.clone()).unwrap(), user);
+        let db = Scope { strategy: Strategy::Database, ..tenant_scope(true) };
+        assert_eq!(scope_filter(&db, user.clone()).unwrap(), user);
+    }
+
+    #[test]
+    fn bad_tenant_in_scope_is_refused() {
+        let s = Scope { principal: Principal::Tenant("".into()), ..tenant_scope(false) };
+        assert_eq!(scope_filter(&s, doc! {}).unwrap_err().kind, ErrorKind::TenantInvalid);
+    }
+
+    #[test]
+    fn regex_escaping() {
+        assert_eq!(escape_regex("acme_1-x"), "acme_1-x");
+        assert_eq!(
+            escape_regex("a+b(c)[d]{e}|f?g*h^i"),
+            "a\\+b\\(c\\)\\[d\\]\\{e\\}\\|f\\?g\\*h\\^i"
+        );
+        assert_eq!(escape_regex("a:b@c#d"), "a\\:b\\@c\\#d");
+        assert_eq!(escape_regex("租户"), "租户");
+        let twin = regex_twin("tenantId", "a+b");
+        assert_eq!(twin, doc! { "tenantId": { "$regex": "^a\\+b\\z" } });
+        let m = tenant_match(&tenant_scope(false), "a", false);
+        assert_eq!(m, doc! { "tenantId": "a" });
+    }
+
+    #[test]
+    fn upsert_filters_under_a_tenant() {
+        let s = tenant_scope(false);
+        let ok = [
+            doc! {},
+            doc! { "x": 1 },
+            doc! { "tenantId": "a" },
+            doc! { "tenantId": { "$eq": "a" } },
+            doc! { "$and": [{ "tenantId": "a" }, { "x": 1 }] },
+            doc! { "$or": [{ "x": 1 }, { "y": 2 }] },
+            doc! { "$expr": { "$eq": ["$tenantId", "b"] } },
+        ];
+        for f in ok {
+            check_upsert_filter(&s, &f).unwrap_or_else(|e| panic!("{f}: {e}"));
+        }
+        let refused = [
+            doc! { "tenantId": "b" },
+            doc! { "tenantId": { "$eq": "b" } },
+            doc! { "tenantId": { "$in": ["b"] } },
+            doc! { "tenantId": { "$in": ["a"] } },
+            doc! { "tenantId": { "$ne": "a" } },
+            doc! { "tenantId": { "$eq": "a", "$ne": "b" } },
+            doc! { "tenantId": { "$exists": false } },
+            doc! { "tenantId": 1 },
+            doc! { "tenantId": Bson::Null },
+            doc! { "tenantId": ["a"] },
+            doc! { "tenantId": { "x": 1 } },
+            doc! { "tenantId": Bson::RegularExpression(bson::Regex { pattern: "a".into(), options: "".into() }) },
+            doc! { "tenantId.x": 1 },
+            doc! { "tenantId.0": "a" },
+            doc! { "$and": [{ "tenantId": "b" }] },
+            doc! { "$and": [{ "$and": [{ "tenantId": "b" }] }] },
+            doc! { "$or": [{ "tenantId": "b" }] },
+            doc! { "$or": [{ "tenantId": "a" }] },
+            doc! { "$nor": [{ "tenantId": "a" }] },
+            doc! { "$and": [{ "$or": [{ "tenantId": "b" }] }] },
+        ];
+        for f in refused {
+            let err = check_upsert_filter(&s, &f).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::TenantViolation, "{f}");
+        }
+        let err = check_upsert_filter(&s, &doc! { "tenantId": "b" }).unwrap_err();
+        assert!(err.message.contains("'b'") && err.message.contains("'a'"), "{}", err.message);
+        assert_eq!(
+            check_upsert_filter(&s, &doc! { "$and": 1 }).unwrap_err().kind,
+            ErrorKind::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn upsert_filters_under_system() {
+        let s = system_scope();
+        check_upsert_filter(&s, &doc! { "tenantId": "b" }).unwrap();
+        check_upsert_filter(&s, &doc! { "tenantId": { "$eq": "b" } }).unwrap();
+        check_upsert_filter(&s, &doc! { "x": 1 }).unwrap();
+        check_upsert_filter(&s, &doc! { "$and": [{ "tenantId": "c" }] }).unwrap();
+        let cases = [
+            (doc! { "tenantId": "a.b" }, ErrorKind::TenantInvalid),
+            (doc! { "tenantId": "" }, ErrorKind::TenantInvalid),
+            (doc! { "tenantId": 5 }, ErrorKind::TenantInvalid),
+            (doc! { "tenantId": { "$eq": "$x" } }, ErrorKind::TenantInvalid),
+            (doc! { "tenantId": { "$gt": "" } }, ErrorKind::TenantViolation),
+            (doc! { "$or": [{ "tenantId": "b" }] }, ErrorKind::TenantViolation),
+            (doc! { "tenantId.x": "b" }, ErrorKind::TenantViolation),
+        ];
+        for (f, kind) in cases {
+            assert_eq!(check_upsert_filter(&s, &f).unwrap_err().kind, kind, "{f}");
+        }
+        let db = Scope { strategy: Strategy::Database, ..tenant_scope(false) };
+        check_upsert_filter(&db, &doc! { "tenantId": "b" }).unwrap();
+    }
+
+    #[test]
+    fn deep_upsert_filter_is_refused_not_overflowed() {
+        let mut f = doc! { "x": 1 };
+        for _ in 0..(MAX_DEPTH + 5) {
+            f = doc! { "$and": [f] };
+        }
+        assert_eq!(
+            check_upsert_filter(&tenant_scope(false), &f).unwrap_err().kind,
+            ErrorKind::InvalidArgument
+        );
+    }
+}

@@ -1,0 +1,694 @@
+//! Aggregation pipelines. Under a tenant the outermost pipeline starts with
+//! the tenant match, every stage that reads another collection (`$lookup`,
+//! `$unionWith`, `$graphLookup`, also nested in `$facet` and sub-pipelines)
+//! gets the tenant match there too, and stages that write elsewhere or look
+//! outside the tenant are refused. The stage policy is an allowlist: a stage
+//! MongoDB adds tomorrow is refused until someone decides it is safe.
+
+use bson::{doc, Bson, Document};
+
+use super::error::{ScopeError, ScopeResult};
+use super::filter::{scope_filter, tenant_match};
+use super::tenant_id::check_hard;
+use super::update::split_stage;
+use super::walk::MAX_DEPTH;
+use super::{Scope, Strategy};
+
+/// Stages that only transform the documents already in the pipeline (or read
+/// another collection in a way we rewrite below).
+const ALLOWED: &[&str] = &[
+    "$match",
+    "$project",
+    "$addFields",
+    "$set",
+    "$unset",
+    "$group",
+    "$sort",
+    "$limit",
+    "$skip",
+    "$count",
+    "$unwind",
+    "$sortByCount",
+    "$bucket",
+    "$bucketAuto",
+    "$facet",
+    "$lookup",
+    "$graphLookup",
+    "$unionWith",
+    "$replaceRoot",
+    "$replaceWith",
+    "$redact",
+    "$sample",
+    "$densify",
+    "$fill",
+    "$setWindowFields",
+    "$geoNear",
+];
+
+/// Stages refused with a reason, so the caller learns why rather than just "no".
+const REFUSED: &[(&str, &str)] = &[
+    ("$out", "writes to another collection"),
+    ("$merge", "writes to another collection"),
+    ("$collStats", "reports on the whole collection, every tenant included"),
+    ("$indexStats", "reports on the whole collection, every tenant included"),
+    ("$currentOp", "shows other clients' operations"),
+    ("$changeStream", "watches every tenant's changes"),
+    ("$documents", "brings in documents that name no tenant"),
+    ("$listSessions", "lists other clients' sessions"),
+    ("$listLocalSessions", "lists other clients' sessions"),
+    ("$planCacheStats", "shows other tenants' queries"),
+    ("$search", "queries a search index that is not tenant-scoped"),
+    ("$searchMeta", "queries a search index that is not tenant-scoped"),
+    ("$vectorSearch", "queries a search index that is not tenant-scoped"),
+    ("$listSearchIndexes", "lists indexes outside the tenant's data"),
+];
+
+/// Extra stages `runAsSystem` may use under `strategy: 'field'` (admin statistics).
+const SYSTEM_EXTRA: &[&str] = &["$collStats", "$indexStats"];
+
+/// Where a pipeline sits; decides whether a tenant match is put in front of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// The aggregate call's own pipeline.
+    Outer,
+    /// A `$lookup` / `$unionWith` pipeline over another collection.
+    Sub,
+    /// A `$facet` branch: its input is already scoped.
+    Facet,
+}
+
+/// What every stage of one call needs.
+struct Ctx<'a> {
+    scope: &'a Scope,
+    /// The tenant whose match is injected; `None` under `runAsSystem` or `strategy: 'database'`.
+    inject: Option<&'a str>,
+    /// The same scope with the regex twin forced on: a foreign collection's default
+    /// collation is not known here, so matches on other collections always carry it.
+    guarded: Scope,
+}
+
+impl Ctx<'_> {
+    fn scope_for(&self, level: Level) -> &Scope {
+        if level == Level::Outer {
+            self.scope
+        } else {
+            &self.guarded
+        }
+    }
+
+    fn who(&self) -> &'static str {
+        if self.scope.tenant().is_some() {
+            "under a tenant"
+        } else {
+            "under runAsSystem"
+        }
+    }
+
+    /// The stage allowlist.
+    fn check_policy(&self, name: &str) -> ScopeResult<()> {
+        if ALLOWED.contains(&name) {
+            return Ok(());
+        }
+        let system_field = self.scope.tenant().is_none() && self.scope.strategy == Strategy::Field;
+        if system_field && SYSTEM_EXTRA.contains(&name) {
+            return Ok(());
+        }
+        let who = self.who();
+        Err(match REFUSED.iter().find(|(n, _)| *n == name) {
+            Some((_, why)) => {
+                ScopeError::violation(format!("stage {name} is not allowed {who}: it {why}"))
+            }
+            None => ScopeError::violation(format!("stage {name} is not allowed {who}")),
+        })
+    }
+}
+
+/// Scopes an aggregation pipeline: tenant match first, sub-pipelines scoped, stage allowlist.
+pub fn scope_pipeline(scope: &Scope, pipeline: Vec<Document>) -> ScopeResult<Vec<Document>> {
+    let inject = match scope.strategy {
+        Strategy::Field => scope.tenant(),
+        Strategy::Database => None,
+    };
+    if let Some(t) = inject {
+        check_hard(t)?;
+    }
+    let ctx = Ctx { scope, inject, guarded: Scope { collation_guard: true, ..scope.clone() } };
+    scope_stages(&ctx, pipeline, Level::Outer, 0)
+}
+
+fn too_deep() -> ScopeError {
+    ScopeError::argument(format!("pipeline nesting exceeds {MAX_DEPTH} levels"))
+}
+
+/// Turns a BSON array of stages into documents.
+fn stages_of(value: Bson, what: &str) -> ScopeResult<Vec<Document>> {
+    let Bson::Array(items) = value else {
+        return Err(ScopeError::argument(format!("{what} must be an array of stages")));
+    };
+    items
+        .into_iter()
+        .map(|s| match s {
+            Bson::Document(d) => Ok(d),
+            _ => Err(ScopeError::argument(format!("{what} stages must be documents"))),
+        })
+        .collect()
+}
+
+fn stages_to_bson(stages: Vec<Document>) -> Bson {
+    Bson::Array(stages.into_iter().map(Bson::Document).collect())
+}
+
+fn scope_stages(
+    ctx: &Ctx,
+    stages: Vec<Document>,
+    level: Level,
+    depth: usize,
+) -> ScopeResult<Vec<Document>> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
+    let mut out = Vec::with_capacity(stages.len() + 1);
+    // Set when the first stage already carries the tenant (a leading $geoNear or $match).
+    let mut scoped_in_place = false;
+    for (i, stage) in stages.into_iter().enumerate() {
+        let (name, body) = split_stage(stage)?;
+        ctx.check_policy(&name)?;
+        let body = match name.as_str() {
+            "$geoNear" => {
+                // MongoDB requires it first; a facet branch is never "first" over a collection.
+                if i != 0 || level == Level::Facet {
+                    return Err(ScopeError::violation(
+                        "$geoNear is only allowed as the first stage of a pipeline",
+                    ));
+                }
+                scoped_in_place = ctx.inject.is_some();
+                scope_geo_near(ctx, body, level)?
+            }
+            // A leading $match takes the tenant itself rather than getting a stage in
+            // front of it: `$text` must stay in the first stage, and it is the same filter.
+            "$match" if i == 0 && level != Level::Facet && ctx.inject.is_some() => match body {
+                Bson::Document(user) => {
+                    scoped_in_place = true;
+                    Bson::Document(scope_filter(ctx.scope_for(level), user)?)
+                }
+                other => other,
+            },
+            "$lookup" => scope_lookup(ctx, body, depth)?,
+            "$unionWith" => scope_union_with(ctx, body, depth)?,
+            "$graphLookup" => scope_graph_lookup(ctx, body)?,
+            "$facet" => scope_facet(ctx, body, depth)?,
+            _ => body,
+        };
+        out.push(doc! { name: body });
+    }
+    if let (Some(t), false, false) = (ctx.inject, scoped_in_place, level == Level::Facet) {
+        let scope = ctx.scope_for(level);
+        out.insert(0, doc! { "$match": tenant_match(scope, t, scope.collation_guard) });
+    }
+    Ok(out)
+}
+
+/// The `$match` a stage over another collection starts with.
+fn foreign_match(ctx: &Ctx, tenant: &str) -> Bson {
+    let m = tenant_match(&ctx.guarded, tenant, true);
+    Bson::Array(vec![Bson::Document(doc! { "$match": m })])
+}
+
+/// A leading `$geoNear`: the tenant goes into its `query`.
+fn scope_geo_near(ctx: &Ctx, body: Bson, level: Level) -> ScopeResult<Bson> {
+    let Bson::Document(mut spec) = body else {
+        return Err(ScopeError::argument("$geoNear needs a document"));
+    };
+    if ctx.inject.is_some() {
+        let query = match spec.get("query") {
+            None => Document::new(),
+            Some(Bson::Document(q)) => q.clone(),
+            Some(_) => return Err(ScopeError::argument("$geoNear query must be a document")),
+        };
+        spec.insert("query", scope_filter(ctx.scope_for(level), query)?);
+    }
+    Ok(Bson::Document(spec))
+}
+
+/// `from` must name a collection of this database.
+fn check_from(ctx: &Ctx, stage: &str, key: &str, value: Option<&Bson>) -> ScopeResult<()> {
+    let who = ctx.who();
+    match value {
+        Some(Bson::String(_)) => Ok(()),
+        Some(Bson::Document(_)) => Err(ScopeError::violation(format!(
+            "{stage} '{key}' must name a collection of this database; {{db, coll}} is not allowed {who}"
+        ))),
+        None if stage == "$lookup" => Err(ScopeError::violation(format!(
+            "$lookup without 'from' (over $documents) is not allowed {who}"
+        ))),
+        None => Err(ScopeError::violation(format!("{stage} needs '{key}' naming a collection"))),
+        Some(other) => Err(ScopeError::argument(format!("{stage} '{key}' must be a string, not {other}"))),
+    }
+}
+
+/// Replaces `spec[key]` (an array of stages) by its scoped version, keeping key order.
+fn scope_sub_pipeline(
+    ctx: &Ctx,
+    spec: &mut Document,
+    key: &str,
+    stage: &str,
+    depth: usize,
+) -> ScopeResult<bool> {
+    let Some(slot) = spec.get_mut(key) else {
+        return Ok(false);
+    };
+    let stages = stages_of(std::mem::replace(slot, Bson::Null), &format!("{stage} {key}"))?;
+    *slot = stages_to_bson(scope_stages(ctx, stages, Level::Sub, depth + 1)?);
+    Ok(true)
+}
+
+fn scope_lookup(ctx: &Ctx, body: Bson, depth: usize) -> ScopeResult<Bson> {
+    let Bson::Document(mut spec) = body else {
+        return Err(ScopeError::argument("$lookup needs a document"));
+    };
+    check_from(ctx, "$lookup", "from", spec.get("from"))?;
+    let had_pipeline = scope_sub_pipeline(ctx, &mut spec, "pipeline", "$lookup", depth)?;
+    if let (false, Some(t)) = (had_pipeline, ctx.inject) {
+        // localField/foreignField form: MongoDB 5+ accepts a pipeline alongside them.
+        spec.insert("pipeline", foreign_match(ctx, t));
+    }
+    Ok(Bson::Document(spec))
+}
+
+fn scope_union_with(ctx: &Ctx, body: Bson, depth: usize) -> ScopeResult<Bson> {
+    let mut spec = match body {
+        Bson::String(coll) => doc! { "coll": coll },
+        Bson::Document(spec) => spec,
+        _ => return Err(ScopeError::argument("$unionWith needs a collection name or a document")),
+    };
+    match spec.get("coll") {
+        Some(Bson::String(_)) => {}
+        None => {
+            return Err(ScopeError::violation(format!(
+                "$unionWith without 'coll' (over $documents) is not allowed {}",
+                ctx.who()
+            )))
+        }
+        Some(other) => {
+            return Err(ScopeError::violation(format!(
+                "$unionWith 'coll' must be a collection name, not {other}"
+            )))
+        }
+    }
+    let had_pipeline = scope_sub_pipeline(ctx, &mut spec, "pipeline", "$unionWith", depth)?;
+    match (had_pipeline, ctx.inject) {
+        (false, Some(t)) => {
+            spec.insert("pipeline", foreign_match(ctx, t));
+            Ok(Bson::Document(spec))
+        }
+        // Leave the string form as the caller wrote it when nothing is injected.
+        (false, None) if spec.len() == 1 => Ok(spec.remove("coll").expect("checked")),
+        _ => Ok(Bson::Document(spec)),
+    }
+}
+
+fn scope_graph_lookup(ctx: &Ctx, body: Bson) -> ScopeResult<Bson> {
+    let Bson::Document(mut spec) = body else {
+        return Err(ScopeError::argument("$graphLookup needs a document"));
+    };
+    check_from(ctx, "$graphLookup", "from", spec.get("from"))?;
+    if ctx.inject.is_some() {
+        let restrict = match spec.get("restrictSearchWithMatch") {
+            None => Document::new(),
+            Some(Bson::Document(d)) => d.clone(),
+            Some(_) => {
+                return Err(ScopeError::argument(
+                    "$graphLookup restrictSearchWithMatch must be a document",
+                ))
+            }
+        };
+        spec.insert("restrictSearchWithMatch", scope_filter(&ctx.guarded, restrict)?);
+    }
+    Ok(Bson::Document(spec))
+}
+
+fn scope_facet(ctx: &Ctx, body: Bson, depth: usize) -> ScopeResult<Bson> {
+    let Bson::Document(mut facets) = body else {
+        return Err(ScopeError::argument("$facet needs a document of sub-pipelines"));
+    };
+    for (name, branch) in facets.iter_mut() {
+        let stages = stages_of(std::mem::replace(branch, Bson::Null), &format!("$facet '{name}'"))?;
+        *branch = stages_to_bson(scope_stages(ctx, stages, Level::Facet, depth + 1)?);
+    }
+    Ok(Bson::Document(facets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::{ErrorKind, Principal};
+
+    fn scope(principal: Principal, strategy: Strategy, guard: bool) -> Scope {
+        Scope { field: "tenantId".into(), strategy, principal, collation_guard: guard }
+    }
+    fn tenant() -> Scope {
+        scope(Principal::Tenant("a".into()), Strategy::Field, false)
+    }
+    fn system() -> Scope {
+        scope(Principal::System, Strategy::Field, false)
+    }
+    fn database() -> Scope {
+        scope(Principal::Tenant("a".into()), Strategy::Database, false)
+    }
+    fn twin() -> Document {
+        doc! { "tenantId": { "$regex": "^a\\z" } }
+    }
+    /// The match every stage over another collection starts with.
+    fn foreign() -> Document {
+        doc! { "$match": { "tenantId": "a", "$and": [twin()] } }
+    }
+    fn plain() -> Document {
+        doc! { "$match": { "tenantId": "a" } }
+    }
+    fn kind(scope: &Scope, p: Vec<Document>) -> ErrorKind {
+        scope_pipeline(scope, p).unwrap_err().kind
+    }
+
+    #[test]
+    fn outer_pipeline_gets_the_tenant_first() {
+        let out = scope_pipeline(&tenant(), vec![doc! { "$sort": { "x": 1 } }]).unwrap();
+        assert_eq!(out, vec![plain(), doc! { "$sort": { "x": 1 } }]);
+        assert_eq!(scope_pipeline(&tenant(), vec![]).unwrap(), vec![plain()]);
+        let guarded = scope(Principal::Tenant("a".into()), Strategy::Field, true);
+        assert_eq!(
+            scope_pipeline(&guarded, vec![doc! { "$limit": 1 }]).unwrap(),
+            vec![foreign(), doc! { "$limit": 1 }]
+        );
+    }
+
+    #[test]
+    fn leading_match_takes_the_tenant_in_place() {
+        let out =
+            scope_pipeline(&tenant(), vec![doc! { "$match": { "$text": { "$search": "x" } } }])
+                .unwrap();
+        assert_eq!(out, vec![doc! { "$match": { "tenantId": "a", "$text": { "$search": "x" } } }]);
+        let out = scope_pipeline(
+            &tenant(),
+            vec![doc! { "$match": { "tenantId": "b" } }, doc! { "$match": { "tenantId": "c" } }],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                doc! { "$match": { "tenantId": "a", "$and": [{ "tenantId": "b" }] } },
+                doc! { "$match": { "tenantId": "c" } }
+            ]
+        );
+    }
+
+    #[test]
+    fn every_forbidden_stage_is_refused() {
+        for (name, _) in REFUSED {
+            let p = vec![doc! { *name: {} }];
+            let err = scope_pipeline(&tenant(), p.clone()).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::TenantViolation, "{name}");
+            assert!(
+                err.message.starts_with(&format!("stage {name} is not allowed under a tenant")),
+                "{}",
+                err.message
+            );
+            assert_eq!(kind(&database(), p.clone()), ErrorKind::TenantViolation, "{name}");
+            if !SYSTEM_EXTRA.contains(name) {
+                assert_eq!(kind(&system(), p.clone()), ErrorKind::TenantViolation, "{name}");
+            }
+            // Also when hidden in sub-pipelines.
+            let nested = vec![
+                doc! { "$facet": { "f": [{ "$lookup": { "from": "c", "as": "x", "pipeline": p.clone() } }] } },
+            ];
+            assert_eq!(kind(&tenant(), nested), ErrorKind::TenantViolation, "{name}");
+            let union = vec![doc! { "$unionWith": { "coll": "c", "pipeline": p } }];
+            assert_eq!(kind(&tenant(), union), ErrorKind::TenantViolation, "{name}");
+        }
+        for name in [
+            "$foo",
+            "$listCachedAndActiveUsers",
+            "$changeStreamSplitLargeEvent",
+            "$shardedDataDistribution",
+        ] {
+            let err = scope_pipeline(&tenant(), vec![doc! { name: {} }]).unwrap_err();
+            assert_eq!(err.message, format!("stage {name} is not allowed under a tenant"));
+        }
+    }
+
+    #[test]
+    fn system_may_read_statistics_but_not_write() {
+        for name in SYSTEM_EXTRA {
+            let p = vec![doc! { *name: {} }];
+            assert_eq!(scope_pipeline(&system(), p.clone()).unwrap(), p);
+            let sys_db = scope(Principal::System, Strategy::Database, false);
+            assert_eq!(kind(&sys_db, p), ErrorKind::TenantViolation);
+        }
+        for name in ["$out", "$merge"] {
+            let err = scope_pipeline(&system(), vec![doc! { name: "x" }]).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::TenantViolation);
+            assert!(err.message.contains("runAsSystem"), "{}", err.message);
+        }
+        // No injection anywhere.
+        let p = vec![
+            doc! { "$lookup": { "from": "c", "localField": "x", "foreignField": "y", "as": "z" } },
+            doc! { "$unionWith": "c" },
+        ];
+        assert_eq!(scope_pipeline(&system(), p.clone()).unwrap(), p);
+    }
+
+    #[test]
+    fn malformed_stages() {
+        for st in [
+            doc! {},
+            doc! { "$match": {}, "$limit": 1 },
+            doc! { "match": {} },
+            doc! { "$lookup": 1 },
+            doc! { "$facet": [] },
+        ] {
+            assert_eq!(kind(&tenant(), vec![st.clone()]), ErrorKind::InvalidArgument, "{st}");
+        }
+        let bad_sub = [
+            doc! { "$lookup": { "from": "c", "as": "x", "pipeline": 1 } },
+            doc! { "$lookup": { "from": "c", "as": "x", "pipeline": [1] } },
+            doc! { "$lookup": { "from": 1, "as": "x" } },
+            doc! { "$facet": { "f": { "$match": {} } } },
+            doc! { "$unionWith": 1 },
+            doc! { "$geoNear": { "query": 1 } },
+            doc! { "$graphLookup": { "from": "c", "restrictSearchWithMatch": [] } },
+        ];
+        for st in bad_sub {
+            assert_eq!(kind(&tenant(), vec![st.clone()]), ErrorKind::InvalidArgument, "{st}");
+        }
+    }
+
+    #[test]
+    fn lookup_both_forms() {
+        let out = scope_pipeline(&tenant(), vec![doc! { "$lookup": { "from": "c", "localField": "x", "foreignField": "y", "as": "z" } }]).unwrap();
+        assert_eq!(
+            out[1],
+            doc! { "$lookup": { "from": "c", "localField": "x", "foreignField": "y", "as": "z", "pipeline": [foreign()] } }
+        );
+        let out = scope_pipeline(
+            &tenant(),
+            vec![doc! { "$lookup": { "from": "c", "let": { "v": "$x" }, "pipeline": [{ "$match": { "$expr": { "$eq": ["$y", "$$v"] } } }, { "$limit": 2 }], "as": "z" } }],
+        )
+        .unwrap();
+        assert_eq!(
+            out[1],
+            doc! { "$lookup": { "from": "c", "let": { "v": "$x" }, "pipeline": [
+                { "$match": { "tenantId": "a", "$and": [twin(), { "$expr": { "$eq": ["$y", "$$v"] } }] } },
+                { "$limit": 2 },
+            ], "as": "z" } }
+        );
+        let out = scope_pipeline(
+            &tenant(),
+            vec![doc! { "$lookup": { "from": "c", "pipeline": [], "as": "z" } }],
+        )
+        .unwrap();
+        assert_eq!(out[1], doc! { "$lookup": { "from": "c", "pipeline": [foreign()], "as": "z" } });
+    }
+
+    #[test]
+    fn lookup_outside_the_database_is_refused() {
+        let cases = [
+            doc! { "$lookup": { "from": { "db": "other", "coll": "c" }, "as": "z", "pipeline": [] } },
+            doc! { "$lookup": { "as": "z", "pipeline": [{ "$documents": [{ "tenantId": "b" }] }] } },
+            doc! { "$lookup": { "as": "z", "pipeline": [] } },
+            doc! { "$graphLookup": { "from": { "db": "o", "coll": "c" }, "startWith": "$x", "connectFromField": "a", "connectToField": "b", "as": "z" } },
+            doc! { "$graphLookup": { "startWith": "$x", "as": "z" } },
+            doc! { "$unionWith": { "pipeline": [{ "$documents": [{}] }] } },
+            doc! { "$unionWith": { "coll": { "db": "o", "coll": "c" } } },
+        ];
+        for st in cases {
+            for s in [tenant(), database(), system()] {
+                assert_eq!(kind(&s, vec![st.clone()]), ErrorKind::TenantViolation, "{st}");
+            }
+        }
+    }
+
+    #[test]
+    fn nested_lookup_in_facet_in_lookup() {
+        let p = vec![doc! { "$lookup": { "from": "c1", "as": "l1", "pipeline": [
+            { "$facet": { "f": [
+                { "$lookup": { "from": "c2", "localField": "x", "foreignField": "y", "as": "l2" } },
+                { "$unionWith": "c3" },
+            ] } },
+        ] } }];
+        let out = scope_pipeline(&tenant(), p).unwrap();
+        let expected = vec![
+            plain(),
+            doc! { "$lookup": { "from": "c1", "as": "l1", "pipeline": [
+                foreign(),
+                { "$facet": { "f": [
+                    { "$lookup": { "from": "c2", "localField": "x", "foreignField": "y", "as": "l2", "pipeline": [foreign()] } },
+                    { "$unionWith": { "coll": "c3", "pipeline": [foreign()] } },
+                ] } },
+            ] } },
+        ];
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn facet_branches_get_no_match() {
+        let p = vec![doc! { "$facet": { "a": [{ "$match": { "x": 1 } }], "b": [] } }];
+        let out = scope_pipeline(&tenant(), p.clone()).unwrap();
+        assert_eq!(out, vec![plain(), p[0].clone()]);
+    }
+
+    #[test]
+    fn union_with_forms() {
+        let out = scope_pipeline(&tenant(), vec![doc! { "$unionWith": "c" }]).unwrap();
+        assert_eq!(out[1], doc! { "$unionWith": { "coll": "c", "pipeline": [foreign()] } });
+        let out = scope_pipeline(&tenant(), vec![doc! { "$unionWith": { "coll": "c" } }]).unwrap();
+        assert_eq!(out[1], doc! { "$unionWith": { "coll": "c", "pipeline": [foreign()] } });
+        let out = scope_pipeline(
+            &tenant(),
+            vec![doc! { "$unionWith": { "coll": "c", "pipeline": [{ "$project": { "x": 1 } }] } }],
+        )
+        .unwrap();
+        assert_eq!(
+            out[1],
+            doc! { "$unionWith": { "coll": "c", "pipeline": [foreign(), { "$project": { "x": 1 } }] } }
+        );
+        // Database strategy: left as written.
+        for st in [
+            doc! { "$unionWith": "c" },
+            doc! { "$unionWith": { "coll": "c", "pipeline": [{ "$limit": 1 }] } },
+        ] {
+            assert_eq!(scope_pipeline(&database(), vec![st.clone()]).unwrap(), vec![st]);
+        }
+        assert_eq!(
+            kind(
+                &database(),
+                vec![doc! { "$unionWith": { "coll": "c", "pipeline": [{ "$out": "x" }] } }]
+            ),
+            ErrorKind::TenantViolation
+        );
+    }
+
+    #[test]
+    fn graph_lookup() {
+        let base = doc! { "from": "c", "startWith": "$x", "connectFromField": "a", "connectToField": "b", "as": "z" };
+        let out = scope_pipeline(&tenant(), vec![doc! { "$graphLookup": base.clone() }]).unwrap();
+        let mut expected = base.clone();
+        expected.insert("restrictSearchWithMatch", doc! { "tenantId": "a", "$and": [twin()] });
+        assert_eq!(out[1], doc! { "$graphLookup": expected });
+
+        let mut with = base.clone();
+        with.insert("restrictSearchWithMatch", doc! { "tenantId": "b" });
+        let out = scope_pipeline(&tenant(), vec![doc! { "$graphLookup": with }]).unwrap();
+        let mut expected = base.clone();
+        expected.insert(
+            "restrictSearchWithMatch",
+            doc! { "tenantId": "a", "$and": [twin(), { "tenantId": "b" }] },
+        );
+        assert_eq!(out[1], doc! { "$graphLookup": expected });
+
+        assert_eq!(
+            scope_pipeline(&database(), vec![doc! { "$graphLookup": base.clone() }]).unwrap(),
+            vec![doc! { "$graphLookup": base }]
+        );
+    }
+
+    #[test]
+    fn geo_near_first() {
+        let geo =
+            doc! { "near": [0, 0], "distanceField": "d", "query": { "tenantId": "b", "x": 1 } };
+        let out = scope_pipeline(&tenant(), vec![doc! { "$geoNear": geo }, doc! { "$limit": 1 }])
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                doc! { "$geoNear": { "near": [0, 0], "distanceField": "d", "query": { "tenantId": "a", "$and": [{ "tenantId": "b", "x": 1 }] } } },
+                doc! { "$limit": 1 },
+            ]
+        );
+        let out = scope_pipeline(
+            &tenant(),
+            vec![doc! { "$geoNear": { "near": [0, 0], "distanceField": "d" } }],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                doc! { "$geoNear": { "near": [0, 0], "distanceField": "d", "query": { "tenantId": "a" } } }
+            ]
+        );
+        // First stage of a lookup sub-pipeline: the query gets the twin, no $match in front.
+        let out = scope_pipeline(&tenant(), vec![doc! { "$lookup": { "from": "c", "as": "z", "pipeline": [{ "$geoNear": { "near": [0, 0], "distanceField": "d" } }] } }]).unwrap();
+        assert_eq!(
+            out[1],
+            doc! { "$lookup": { "from": "c", "as": "z", "pipeline": [{ "$geoNear": { "near": [0, 0], "distanceField": "d", "query": { "tenantId": "a", "$and": [twin()] } } }] } }
+        );
+        // Anywhere else: refused, under every scope.
+        for s in [tenant(), database(), system()] {
+            assert_eq!(
+                kind(&s, vec![doc! { "$limit": 1 }, doc! { "$geoNear": {} }]),
+                ErrorKind::TenantViolation
+            );
+            assert_eq!(
+                kind(&s, vec![doc! { "$facet": { "f": [{ "$geoNear": {} }] } }]),
+                ErrorKind::TenantViolation
+            );
+        }
+        // Database strategy: position checked, query untouched.
+        let p = vec![doc! { "$geoNear": { "near": [0, 0], "distanceField": "d" } }];
+        assert_eq!(scope_pipeline(&database(), p.clone()).unwrap(), p);
+    }
+
+    #[test]
+    fn database_strategy_injects_nothing() {
+        let p = vec![
+            doc! { "$match": { "x": 1 } },
+            doc! { "$lookup": { "from": "c", "localField": "x", "foreignField": "y", "as": "z" } },
+            doc! { "$lookup": { "from": "c", "as": "z", "pipeline": [{ "$match": {} }] } },
+        ];
+        assert_eq!(scope_pipeline(&database(), p.clone()).unwrap(), p);
+        assert_eq!(
+            kind(&database(), vec![doc! { "$merge": { "into": "x" } }]),
+            ErrorKind::TenantViolation
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let mut p: Vec<Document> = vec![];
+        for _ in 0..(MAX_DEPTH + 10) {
+            p = vec![doc! { "$lookup": { "from": "c", "as": "x", "pipeline": stages_to_bson(p) } }];
+        }
+        let err = scope_pipeline(&tenant(), p).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidArgument);
+        assert!(err.message.contains("nesting"), "{}", err.message);
+        let mut p: Vec<Document> = vec![];
+        for _ in 0..(MAX_DEPTH + 10) {
+            p = vec![doc! { "$facet": { "f": stages_to_bson(p) } }];
+        }
+        assert_eq!(kind(&system(), p), ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn bad_tenant_in_scope_is_refused() {
+        let s = scope(Principal::Tenant("a.b".into()), Strategy::Field, false);
+        assert_eq!(kind(&s, vec![]), ErrorKind::TenantInvalid);
+    }
+}
