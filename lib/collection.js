@@ -1,0 +1,213 @@
+'use strict';
+// Scoped collection handle: checks arguments, reads the tenant context at each
+// call, and makes one native call per method. No tenant rule lives here; Rust
+// applies them all.
+
+const { ObjectId } = require('bson');
+const { encode, decode } = require('./codec');
+const { fromNative, TenantError } = require('./errors');
+const context = require('./context');
+const args = require('./args');
+const { FenceCursor } = require('./cursor');
+
+function withId(doc, name) {
+  args.object(doc, name);
+  if (doc._id === undefined) {
+    // As the driver does: the generated _id is written back into the caller's object.
+    try {
+      doc._id = new ObjectId();
+    } catch {
+      return { _id: new ObjectId(), ...doc };
+    }
+    if (doc._id === undefined) return { _id: new ObjectId(), ...doc };
+  }
+  return doc;
+}
+
+function options(value) {
+  return args.optionalObject(value, 'options');
+}
+
+class ScopedCollection {
+  #fence;
+  #native;
+
+  constructor(fence, native, name) {
+    this.#fence = fence;
+    this.#native = native;
+    this.collectionName = name;
+  }
+
+  /** The context for this call: the caller's, after the audit hook for system work. */
+  #context(operation) {
+    const ctx = context.current();
+    const about = context.describe(ctx);
+    if (!about) return null; // Rust refuses a call without a context (TENANT_MISSING).
+    if (about.system) {
+      this.#fence._audit({ reason: about.reason, collection: this.collectionName, operation });
+    } else if (!this.#fence._accepts(about)) {
+      throw new TenantError('TENANT_INVALID', `tenant id ${JSON.stringify(about.tenantId)} is not valid for this fence`);
+    }
+    return ctx;
+  }
+
+  async #run(operation, request) {
+    const ctx = this.#context(operation);
+    const payload = encode(request);
+    let reply;
+    try {
+      reply = await this.#native.run(ctx, this.collectionName, operation, payload);
+    } catch (e) {
+      throw fromNative(e);
+    }
+    return decode(reply);
+  }
+
+  #cursor(kind, request) {
+    const ctx = this.#context(kind);
+    if (!ctx) throw new TenantError('TENANT_MISSING', `${kind}() needs a tenant in context: call it inside runAs() or the middleware`);
+    const native = this.#native;
+    const name = this.collectionName;
+    return new FenceCursor((k, payload) => native.openCursor(ctx, name, k, payload), kind, request);
+  }
+
+  /** Inserts one document stamped with the current tenant. */
+  async insertOne(doc, opts) {
+    const document = withId(doc, 'doc');
+    return this.#run('insertOne', { document, options: options(opts) });
+  }
+
+  /** Inserts documents; one refused document refuses the whole batch. */
+  async insertMany(docs, opts) {
+    args.array(docs, 'docs');
+    const documents = docs.map((d, i) => withId(d, `docs[${i}]`));
+    return this.#run('insertMany', { documents, options: options(opts) });
+  }
+
+  /** The first matching document of the current tenant, or null. */
+  async findOne(filter, opts) {
+    const o = { ...options(opts) };
+    if (o.sort !== undefined) o.sort = args.sort(o.sort);
+    return this.#run('findOne', { filter: args.optionalObject(filter, 'filter'), options: o });
+  }
+
+  /** A cursor over the current tenant's matching documents. */
+  find(filter, opts) {
+    const o = { ...options(opts) };
+    if (o.sort !== undefined) o.sort = args.sort(o.sort);
+    return this.#cursor('find', { filter: args.optionalObject(filter, 'filter'), options: o });
+  }
+
+  /** A cursor over an aggregation of the current tenant's documents. */
+  aggregate(pipeline, opts) {
+    const stages = pipeline === undefined ? [] : args.array(pipeline, 'pipeline');
+    return this.#cursor('aggregate', { pipeline: stages, options: { ...options(opts) } });
+  }
+
+  /** Counts the current tenant's matching documents. */
+  async countDocuments(filter, opts) {
+    return this.#run('countDocuments', { filter: args.optionalObject(filter, 'filter'), options: options(opts) });
+  }
+
+  /** Counts the current tenant's documents (exactly, under strategy 'field'). */
+  async estimatedDocumentCount(opts) {
+    return this.#run('estimatedDocumentCount', { options: options(opts) });
+  }
+
+  /** Distinct values of `key` among the current tenant's matching documents. */
+  async distinct(key, filter, opts) {
+    if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string');
+    return this.#run('distinct', { key, filter: args.optionalObject(filter, 'filter'), options: options(opts) });
+  }
+
+  /** Updates one document of the current tenant. */
+  async updateOne(filter, update, opts) {
+    return this.#update('updateOne', filter, update, opts);
+  }
+
+  /** Updates all matching documents of the current tenant. */
+  async updateMany(filter, update, opts) {
+    return this.#update('updateMany', filter, update, opts);
+  }
+
+  #update(operation, filter, update, opts) {
+    args.object(filter, 'filter');
+    if (update === null || typeof update !== 'object') throw new TypeError('update must be an object or a pipeline array');
+    return this.#run(operation, { filter, update, options: options(opts) });
+  }
+
+  /** Replaces one document of the current tenant. */
+  async replaceOne(filter, replacement, opts) {
+    args.object(filter, 'filter');
+    args.object(replacement, 'replacement');
+    return this.#run('replaceOne', { filter, replacement, options: options(opts) });
+  }
+
+  /** Deletes one document of the current tenant. */
+  async deleteOne(filter, opts) {
+    return this.#run('deleteOne', { filter: args.optionalObject(filter, 'filter'), options: options(opts) });
+  }
+
+  /** Deletes all matching documents of the current tenant. */
+  async deleteMany(filter, opts) {
+    return this.#run('deleteMany', { filter: args.optionalObject(filter, 'filter'), options: options(opts) });
+  }
+
+  /** Updates one document and returns it (before or after). */
+  async findOneAndUpdate(filter, update, opts) {
+    args.object(filter, 'filter');
+    if (update === null || typeof update !== 'object') throw new TypeError('update must be an object or a pipeline array');
+    return this.#run('findOneAndUpdate', { filter, update, options: modifyOptions(opts) });
+  }
+
+  /** Replaces one document and returns it (before or after). */
+  async findOneAndReplace(filter, replacement, opts) {
+    args.object(filter, 'filter');
+    args.object(replacement, 'replacement');
+    return this.#run('findOneAndReplace', { filter, replacement, options: modifyOptions(opts) });
+  }
+
+  /** Deletes one document and returns it. */
+  async findOneAndDelete(filter, opts) {
+    args.object(filter, 'filter');
+    return this.#run('findOneAndDelete', { filter, options: modifyOptions(opts) });
+  }
+
+  /** Runs a batch of writes; one refused operation refuses the whole batch. */
+  async bulkWrite(operations, opts) {
+    args.array(operations, 'operations');
+    const ops = operations.map((op, i) => {
+      args.object(op, `operations[${i}]`);
+      if (op.insertOne) {
+        args.object(op.insertOne, `operations[${i}].insertOne`);
+        const document = withId(op.insertOne.document, `operations[${i}].insertOne.document`);
+        return { insertOne: { ...op.insertOne, document } };
+      }
+      return op;
+    });
+    return this.#run('bulkWrite', { operations: ops, options: options(opts) });
+  }
+
+  /** Creates an index; under strategy 'field' the tenant field leads it. */
+  async createIndex(spec, opts) {
+    let keys = spec;
+    if (typeof spec === 'string') keys = { [spec]: 1 };
+    else if (Array.isArray(spec)) keys = args.sort(spec, 'indexSpec');
+    else args.object(spec, 'indexSpec');
+    return this.#run('createIndex', { keys, options: options(opts) });
+  }
+}
+
+function modifyOptions(opts) {
+  const o = { ...options(opts) };
+  if (o.sort !== undefined) o.sort = args.sort(o.sort);
+  if (o.returnOriginal !== undefined && o.returnDocument === undefined) {
+    o.returnDocument = o.returnOriginal ? 'before' : 'after';
+  }
+  delete o.returnOriginal;
+  if (o.includeResultMetadata) throw new TypeError('options.includeResultMetadata is not supported');
+  delete o.includeResultMetadata;
+  return o;
+}
+
+module.exports = { ScopedCollection };

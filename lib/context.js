@@ -1,0 +1,58 @@
+'use strict';
+// The per-async-chain tenant context. The store is one per process (kept under a
+// Symbol.for key so a second copy of this module shares it) and only ever holds
+// context objects made by the native addon.
+
+const { AsyncLocalStorage } = require('node:async_hooks');
+const native = require('../binding.js');
+const { TenantError, fromNative } = require('./errors');
+
+const KEY = Symbol.for('tenantfence.context.v1');
+const store = globalThis[KEY] || (globalThis[KEY] = new AsyncLocalStorage());
+
+const DEFAULT_RULE = /^[A-Za-z0-9_-]{1,64}$/;
+// What JS remembers about each native context, so hot paths skip napi getters.
+const INFO_KEY = Symbol.for('tenantfence.context-info.v1');
+const info = globalThis[INFO_KEY] || (globalThis[INFO_KEY] = new WeakMap());
+
+/** Makes a tenant context, checking `pattern` (a custom rule) or the default rule. */
+function tenantContext(tenantId, pattern) {
+  if (typeof tenantId !== 'string') {
+    throw new TenantError('TENANT_INVALID', `tenant id must be a string, got ${typeof tenantId}`);
+  }
+  if (pattern && !pattern.test(tenantId)) {
+    throw new TenantError('TENANT_INVALID', `tenant id ${JSON.stringify(tenantId)} does not match tenantIdPattern`);
+  }
+  let ctx;
+  try {
+    ctx = native.createContext(tenantId, !pattern);
+  } catch (e) {
+    throw fromNative(e);
+  }
+  info.set(ctx, { tenantId, system: false, reason: undefined, defaultOk: DEFAULT_RULE.test(tenantId) });
+  return ctx;
+}
+
+/** Makes a system context for `runAsSystem`. */
+function systemContext(reason) {
+  let ctx;
+  try {
+    ctx = native.createSystemContext(reason);
+  } catch (e) {
+    throw fromNative(e);
+  }
+  info.set(ctx, { tenantId: undefined, system: true, reason, defaultOk: true });
+  return ctx;
+}
+
+/** The context of the current async chain, or undefined. */
+function current() {
+  return store.getStore();
+}
+
+/** What JS knows about a context (tenantId, system, reason). */
+function describe(ctx) {
+  return ctx ? info.get(ctx) : undefined;
+}
+
+module.exports = { store, tenantContext, systemContext, current, describe, DEFAULT_RULE };

@@ -1,0 +1,162 @@
+'use strict';
+// A read cursor that keeps the tenant context it was created under and reads the
+// native cursor one server batch at a time.
+
+const { decodeBatch, encode } = require('./codec');
+const { fromNative } = require('./errors');
+const args = require('./args');
+
+class FenceCursor {
+  #open;
+  #kind;
+  #request;
+  #native = null;
+  #opening = null;
+  #buffer = [];
+  #pos = 0;
+  #done = false;
+
+  /** @param open (kind, requestBuffer) => Promise<NativeCursor>, bound to the captured context */
+  constructor(open, kind, request) {
+    this.#open = open;
+    this.#kind = kind;
+    this.#request = request;
+  }
+
+  #mutable(method) {
+    if (this.#native || this.#opening || this.#done) {
+      throw new Error(`cursor.${method}() must be called before the cursor is read`);
+    }
+  }
+
+  #stage(stage) {
+    this.#request.pipeline = [...this.#request.pipeline, stage];
+    return this;
+  }
+
+  /** Sets the sort order. */
+  sort(spec, direction) {
+    this.#mutable('sort');
+    const s = args.sort(direction === undefined ? spec : [[spec, direction]]);
+    if (this.#kind === 'aggregate') return this.#stage({ $sort: s });
+    this.#request.options.sort = s;
+    return this;
+  }
+
+  /** Limits the number of documents. */
+  limit(n) {
+    this.#mutable('limit');
+    args.integer(n, 'limit');
+    if (this.#kind === 'aggregate') return this.#stage({ $limit: n });
+    this.#request.options.limit = n;
+    return this;
+  }
+
+  /** Skips documents. */
+  skip(n) {
+    this.#mutable('skip');
+    args.integer(n, 'skip');
+    if (this.#kind === 'aggregate') return this.#stage({ $skip: n });
+    this.#request.options.skip = n;
+    return this;
+  }
+
+  /** Sets the projection. */
+  project(projection) {
+    this.#mutable('project');
+    args.object(projection, 'projection');
+    if (this.#kind === 'aggregate') return this.#stage({ $project: projection });
+    this.#request.options.projection = projection;
+    return this;
+  }
+
+  /** Sets the server batch size. */
+  batchSize(n) {
+    this.#mutable('batchSize');
+    args.integer(n, 'batchSize');
+    this.#request.options.batchSize = n;
+    return this;
+  }
+
+  async #fill() {
+    if (!this.#native) {
+      if (!this.#opening) this.#opening = this.#open(this.#kind, encode(this.#request));
+      try {
+        this.#native = await this.#opening;
+      } catch (e) {
+        this.#done = true;
+        throw fromNative(e);
+      }
+    }
+    let batch;
+    try {
+      batch = await this.#native.nextBatch();
+    } catch (e) {
+      this.#done = true;
+      throw fromNative(e);
+    }
+    if (!batch) {
+      this.#done = true;
+      this.#buffer = [];
+    } else {
+      this.#buffer = decodeBatch(batch);
+    }
+    this.#pos = 0;
+  }
+
+  /** The next document, or null when there are no more. */
+  async next() {
+    while (this.#pos >= this.#buffer.length) {
+      if (this.#done) return null;
+      await this.#fill();
+    }
+    const doc = this.#buffer[this.#pos];
+    this.#buffer[this.#pos++] = undefined;
+    return doc;
+  }
+
+  /** All remaining documents. */
+  async toArray() {
+    const out = [];
+    for (;;) {
+      while (this.#pos < this.#buffer.length) out.push(this.#buffer[this.#pos++]);
+      if (this.#done) return out;
+      await this.#fill();
+    }
+  }
+
+  /** Stops reading and releases the server cursor. */
+  async close() {
+    this.#done = true;
+    this.#buffer = [];
+    this.#pos = 0;
+    if (this.#opening && !this.#native) {
+      try {
+        this.#native = await this.#opening;
+      } catch {
+        return;
+      }
+    }
+    if (this.#native) {
+      try {
+        await this.#native.close();
+      } catch (e) {
+        throw fromNative(e);
+      }
+    }
+  }
+
+  async *[Symbol.asyncIterator]() {
+    try {
+      for (;;) {
+        const doc = await this.next();
+        if (doc === null) return;
+        yield doc;
+      }
+    } finally {
+      await this.close();
+    }
+  }
+}
+
+module.exports = { FenceCursor };

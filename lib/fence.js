@@ -1,0 +1,159 @@
+'use strict';
+// TenantFence: connect, contexts (runAs / runAsSystem / currentTenant), middleware, collections.
+
+const native = require('../binding.js');
+const context = require('./context');
+const { fromNative, TenantError } = require('./errors');
+const { createMiddleware } = require('./middleware');
+const { ScopedCollection } = require('./collection');
+
+const CONNECT_OPTIONS = [
+  'tenantField', 'strategy', 'database', 'onSystemAccess', 'tenantIdPattern',
+  'serverSelectionTimeoutMS', 'connectTimeoutMS', 'maxPoolSize', 'appName',
+];
+const DB_NAME = /^[^/\\. "$*<>:|?\0]{1,63}$/;
+
+function checkConnectOptions(o) {
+  if (o === undefined) o = {};
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new TypeError('options must be an object');
+  for (const k of Object.keys(o)) {
+    if (!CONNECT_OPTIONS.includes(k)) throw new TypeError(`options.${k} is not a tenantfence option (known: ${CONNECT_OPTIONS.join(', ')})`);
+  }
+  const field = o.tenantField === undefined ? 'tenantId' : o.tenantField;
+  if (typeof field !== 'string' || field === '' || field.includes('.') || field.includes('$') || field === '_id' || field.includes('\0')) {
+    throw new TypeError("options.tenantField must be a top-level field name (no '.' or '$', not _id)");
+  }
+  const strategy = o.strategy === undefined ? 'field' : o.strategy;
+  if (strategy !== 'field' && strategy !== 'database') throw new TypeError("options.strategy must be 'field' or 'database'");
+  if (o.database !== undefined && (typeof o.database !== 'string' || !DB_NAME.test(o.database))) {
+    throw new TypeError('options.database must be a valid database name');
+  }
+  if (o.onSystemAccess !== undefined && typeof o.onSystemAccess !== 'function') {
+    throw new TypeError('options.onSystemAccess must be a function');
+  }
+  let pattern;
+  if (o.tenantIdPattern !== undefined) {
+    if (!(o.tenantIdPattern instanceof RegExp) && Object.prototype.toString.call(o.tenantIdPattern) !== '[object RegExp]') {
+      throw new TypeError('options.tenantIdPattern must be a RegExp');
+    }
+    // A /g or /y pattern keeps lastIndex between tests; a fresh copy without them does not.
+    pattern = new RegExp(o.tenantIdPattern.source, o.tenantIdPattern.flags.replace(/[gy]/g, ''));
+  }
+  for (const k of ['serverSelectionTimeoutMS', 'connectTimeoutMS', 'maxPoolSize']) {
+    if (o[k] !== undefined && (!Number.isInteger(o[k]) || o[k] < 0)) throw new TypeError(`options.${k} must be a non-negative integer`);
+  }
+  return { field, strategy, pattern, database: o.database, hook: o.onSystemAccess, raw: o };
+}
+
+function withUriOptions(uri, o) {
+  const extra = [];
+  for (const k of ['serverSelectionTimeoutMS', 'connectTimeoutMS', 'maxPoolSize', 'appName']) {
+    if (o[k] !== undefined) extra.push(`${k}=${encodeURIComponent(String(o[k]))}`);
+  }
+  if (!extra.length) return uri;
+  const q = uri.indexOf('?');
+  if (q >= 0) return `${uri}${q === uri.length - 1 ? '' : '&'}${extra.join('&')}`;
+  const afterScheme = uri.indexOf('://') + 3;
+  const slash = uri.indexOf('/', afterScheme);
+  return `${uri}${slash < 0 ? '/' : ''}?${extra.join('&')}`;
+}
+
+class TenantFence {
+  #native;
+  #settings;
+  #collections = new Map();
+
+  constructor(nativeFence, settings) {
+    if (!nativeFence || !settings) throw new TypeError('use TenantFence.connect(uri, options)');
+    this.#native = nativeFence;
+    this.#settings = settings;
+  }
+
+  /** Connects to MongoDB; rejects with a clear error when the server cannot be reached. */
+  static async connect(uri, options) {
+    if (typeof uri !== 'string' || uri === '') throw new TypeError('uri must be a MongoDB connection string');
+    const s = checkConnectOptions(options);
+    let nf;
+    try {
+      nf = await native.NativeFence.connect(withUriOptions(uri, s.raw), s.database, s.field, s.strategy, !s.pattern);
+    } catch (e) {
+      throw fromNative(e);
+    }
+    return new TenantFence(nf, s);
+  }
+
+  /** The field that holds the tenant id. */
+  get tenantField() {
+    return this.#settings.field;
+  }
+
+  /** 'field' or 'database'. */
+  get strategy() {
+    return this.#settings.strategy;
+  }
+
+  /** The (base) database name. */
+  get databaseName() {
+    return this.#native.database;
+  }
+
+  /** Runs fn with `tenantId` as the current tenant and returns what fn returns. */
+  runAs(tenantId, fn) {
+    if (typeof fn !== 'function') throw new TypeError('runAs(tenantId, fn): fn must be a function');
+    const ctx = context.tenantContext(tenantId, this.#settings.pattern);
+    return context.store.run(ctx, fn);
+  }
+
+  /** Runs fn with tenant scoping lifted; every operation inside is audited first. */
+  runAsSystem(options, fn) {
+    if (options === null || typeof options !== 'object') throw new TypeError('runAsSystem(options, fn): options must be an object with a reason');
+    if (typeof options.reason !== 'string' || options.reason.trim() === '') {
+      throw new TypeError('runAsSystem(options, fn): options.reason must be a non-empty string');
+    }
+    if (typeof fn !== 'function') throw new TypeError('runAsSystem(options, fn): fn must be a function');
+    return context.store.run(context.systemContext(options.reason), fn);
+  }
+
+  /** The current tenant id, or undefined. */
+  currentTenant() {
+    const about = context.describe(context.current());
+    return about ? about.tenantId : undefined;
+  }
+
+  /** Express middleware that sets the tenant for each request. */
+  middleware(options) {
+    return createMiddleware(options, (tenantId, fn) => this.runAs(tenantId, fn));
+  }
+
+  /** A scoped collection handle; the tenant is read from the context at each call. */
+  collection(name) {
+    if (typeof name !== 'string' || name === '') throw new TypeError('collection(name): name must be a non-empty string');
+    let c = this.#collections.get(name);
+    if (!c) {
+      c = new ScopedCollection(this, this.#native, name);
+      this.#collections.set(name, c);
+    }
+    return c;
+  }
+
+  /** Closes the connection pool. */
+  async close() {
+    try {
+      await this.#native.close();
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /** @internal Calls the audit hook; a throwing hook refuses the operation. */
+  _audit(event) {
+    if (this.#settings.hook) this.#settings.hook(event);
+  }
+
+  /** @internal True when a context's tenant id satisfies this fence's id rule. */
+  _accepts(about) {
+    return this.#settings.pattern ? this.#settings.pattern.test(about.tenantId) : about.defaultOk;
+  }
+}
+
+module.exports = { TenantFence, TenantError };

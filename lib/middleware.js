@@ -1,0 +1,92 @@
+'use strict';
+// Express middleware (4 and 5): resolve the tenant for a request, answer 400 when
+// there is none or it is invalid, otherwise run the rest of the request inside it.
+
+const OPTIONS = ['header', 'resolve'];
+
+function suggest(key) {
+  const near = OPTIONS.find((o) => o.toLowerCase() === key.toLowerCase().replace(/s$|r$|er$/, '').replace(/s$/, '')
+    || key.toLowerCase().startsWith(o) || o.startsWith(key.toLowerCase()));
+  return near ? ` (did you mean '${near}'?)` : '';
+}
+
+function looksLikeRequest(v) {
+  return v && typeof v === 'object' && typeof v.method === 'string' && (typeof v.url === 'string' || v.headers);
+}
+
+/** Validates middleware options now, so a typo fails at startup instead of per request. */
+function validate(options) {
+  if (looksLikeRequest(options)) {
+    throw new TypeError('fence.middleware must be called: use app.use(fence.middleware()), not app.use(fence.middleware)');
+  }
+  if (options === undefined) options = {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError('middleware options must be an object');
+  }
+  for (const key of Object.keys(options)) {
+    if (!OPTIONS.includes(key)) {
+      throw new TypeError(`middleware option '${key}' is not known${suggest(key)}; options are header, resolve`);
+    }
+  }
+  const { header, resolve } = options;
+  if (header !== undefined && (typeof header !== 'string' || header.trim() === '')) {
+    throw new TypeError('middleware option header must be a non-empty string');
+  }
+  if (resolve !== undefined && typeof resolve !== 'function') {
+    throw new TypeError('middleware option resolve must be a function (req) => tenantId');
+  }
+  if (header !== undefined && resolve !== undefined) {
+    throw new TypeError('give the middleware either header or resolve, not both');
+  }
+  return { header: (header || 'x-tenant-id').toLowerCase(), resolve };
+}
+
+function reject(res, code, message) {
+  const body = JSON.stringify({ error: { code, message } });
+  res.statusCode = 400;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
+}
+
+/** Builds the middleware; `enter(tenantId, fn)` runs fn under the tenant (throws TenantError). */
+function createMiddleware(options, enter) {
+  const { header, resolve } = validate(options);
+
+  function proceed(tenantId, res, next) {
+    if (tenantId === undefined || tenantId === null || tenantId === '') {
+      return reject(res, 'TENANT_MISSING', resolve ? 'no tenant could be resolved for this request' : `the ${header} header is required`);
+    }
+    if (typeof tenantId !== 'string') {
+      return reject(res, 'TENANT_INVALID', 'the resolved tenant id is not a string');
+    }
+    let ok = false;
+    try {
+      enter(tenantId, () => {
+        ok = true;
+        next();
+      });
+    } catch (e) {
+      if (!ok && e && e.name === 'TenantError') return reject(res, e.code, e.message);
+      throw e;
+    }
+  }
+
+  if (resolve) {
+    return function tenantfenceMiddleware(req, res, next) {
+      let pending;
+      try {
+        pending = Promise.resolve(resolve(req));
+      } catch (e) {
+        return next(e);
+      }
+      pending.then((tenantId) => proceed(tenantId, res, next)).catch(next);
+    };
+  }
+  return function tenantfenceMiddleware(req, res, next) {
+    const value = req.headers[header];
+    proceed(Array.isArray(value) ? value.join(',') : value, res, next);
+  };
+}
+
+module.exports = { createMiddleware };

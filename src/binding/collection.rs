@@ -1,0 +1,192 @@
+//! Scoped collection methods: resolve the target collection and scope for the
+//! caller, then hand off to the read / write / bulk executors.
+
+use std::sync::Arc;
+
+use bson::{doc, Bson, Document};
+use mongodb::{Collection, Database};
+
+use super::error::{arg, FenceResult};
+use super::fence::FenceInner;
+use super::payload::Request;
+use super::{bulk, reads, writes};
+use crate::scope::{collation, filter, Principal, Scope, ScopeError, Strategy};
+
+/// The collection methods that go through `run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    InsertOne,
+    InsertMany,
+    FindOne,
+    CountDocuments,
+    EstimatedDocumentCount,
+    Distinct,
+    UpdateOne,
+    UpdateMany,
+    ReplaceOne,
+    DeleteOne,
+    DeleteMany,
+    FindOneAndUpdate,
+    FindOneAndReplace,
+    FindOneAndDelete,
+    BulkWrite,
+    CreateIndex,
+}
+
+impl Op {
+    /// The method for a JS method name.
+    pub fn parse(name: &str) -> FenceResult<Op> {
+        Ok(match name {
+            "insertOne" => Op::InsertOne,
+            "insertMany" => Op::InsertMany,
+            "findOne" => Op::FindOne,
+            "countDocuments" => Op::CountDocuments,
+            "estimatedDocumentCount" => Op::EstimatedDocumentCount,
+            "distinct" => Op::Distinct,
+            "updateOne" => Op::UpdateOne,
+            "updateMany" => Op::UpdateMany,
+            "replaceOne" => Op::ReplaceOne,
+            "deleteOne" => Op::DeleteOne,
+            "deleteMany" => Op::DeleteMany,
+            "findOneAndUpdate" => Op::FindOneAndUpdate,
+            "findOneAndReplace" => Op::FindOneAndReplace,
+            "findOneAndDelete" => Op::FindOneAndDelete,
+            "bulkWrite" => Op::BulkWrite,
+            "createIndex" => Op::CreateIndex,
+            other => return Err(arg(format!("unknown operation {other}"))),
+        })
+    }
+}
+
+/// Where one call runs and under which rules.
+pub struct Target {
+    pub db: Database,
+    pub coll: Collection<Document>,
+    pub scope: Scope,
+    inner: Arc<FenceInner>,
+}
+
+impl Target {
+    /// Resolves the database for the caller (per-tenant under strategy 'database').
+    pub fn resolve(inner: Arc<FenceInner>, principal: Principal, name: &str) -> FenceResult<Target> {
+        if name.is_empty() || name.contains('\0') || name.starts_with("system.") || name.contains('$') {
+            return Err(arg(format!("collection name {name:?} is not valid")));
+        }
+        let client = inner.client()?;
+        let db_name = match (inner.strategy, &principal) {
+            (Strategy::Field, _) => inner.database.clone(),
+            (Strategy::Database, Principal::Tenant(t)) => format!("{}_{}", inner.database, t),
+            (Strategy::Database, Principal::System) => {
+                return Err(ScopeError::missing(
+                    "runAsSystem gives no cross-database access under strategy 'database': use runAs(tenantId) for each tenant",
+                )
+                .into())
+            }
+        };
+        let db = client.database(&db_name);
+        let coll = db.collection::<Document>(name);
+        let scope = Scope {
+            field: inner.field.clone(),
+            strategy: inner.strategy,
+            principal,
+            collation_guard: false,
+        };
+        Ok(Target { db, coll, scope, inner })
+    }
+
+    /// A copy pointing at the same collection, for per-operation scopes.
+    pub fn shallow(&self) -> Target {
+        Target {
+            db: self.db.clone(),
+            coll: self.coll.clone(),
+            scope: self.scope.clone(),
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// The caller's filter with the tenant rule applied.
+    pub fn scoped_filter(&self, user: Document) -> FenceResult<Document> {
+        Ok(filter::scope_filter(&self.scope, user)?)
+    }
+
+    /// True when tenant ids follow the default ASCII rule (collation checks rely on it).
+    pub fn plain_ids(&self) -> bool {
+        self.inner.plain_ids
+    }
+
+    /// Decides whether the tenant match needs its collation-proof twin for this call.
+    pub async fn guard(&mut self, explicit: Option<&Document>) -> FenceResult<()> {
+        if self.scope.strategy == Strategy::Database || self.scope.principal == Principal::System {
+            return Ok(());
+        }
+        self.scope.collation_guard = match explicit {
+            Some(c) => !collation::is_simple(c),
+            None => self.default_collation_non_simple().await?,
+        };
+        Ok(())
+    }
+
+    /// Looks up (once per collection) whether the collection has a non-simple default collation.
+    async fn default_collation_non_simple(&self) -> FenceResult<bool> {
+        let key = (self.db.name().to_string(), self.coll.name().to_string());
+        if let Some(v) = self.inner.default_collation.lock().ok().and_then(|m| m.get(&key).copied()) {
+            return Ok(v);
+        }
+        let mut cursor = self
+            .db
+            .run_command(doc! {
+                "listCollections": 1,
+                "filter": { "name": self.coll.name() },
+                "nameOnly": false,
+            })
+            .await?;
+        let first = cursor
+            .get_document_mut("cursor")
+            .ok()
+            .and_then(|c| c.get_array_mut("firstBatch").ok())
+            .and_then(|b| b.pop());
+        let Some(Bson::Document(info)) = first else {
+            // Not created yet: nothing to leak, and not cached so a later collation is seen.
+            return Ok(false);
+        };
+        let non_simple = info
+            .get_document("options")
+            .ok()
+            .and_then(|o| o.get_document("collation").ok())
+            .map(|c| !collation::is_simple(c))
+            .unwrap_or(false);
+        if let Ok(mut m) = self.inner.default_collation.lock() {
+            m.insert(key, non_simple);
+        }
+        Ok(non_simple)
+    }
+}
+
+/// Runs one non-cursor method and returns the BSON reply.
+pub async fn execute(
+    inner: Arc<FenceInner>,
+    principal: Principal,
+    collection: String,
+    op: Op,
+    req: Request,
+) -> FenceResult<Vec<u8>> {
+    let target = Target::resolve(inner, principal, &collection)?;
+    match op {
+        Op::InsertOne => writes::insert_one(target, req).await,
+        Op::InsertMany => writes::insert_many(target, req).await,
+        Op::FindOne => reads::find_one(target, req).await,
+        Op::CountDocuments => reads::count_documents(target, req).await,
+        Op::EstimatedDocumentCount => reads::estimated_document_count(target, req).await,
+        Op::Distinct => reads::distinct(target, req).await,
+        Op::UpdateOne => writes::update(target, req, false).await,
+        Op::UpdateMany => writes::update(target, req, true).await,
+        Op::ReplaceOne => writes::replace_one(target, req).await,
+        Op::DeleteOne => writes::delete(target, req, false).await,
+        Op::DeleteMany => writes::delete(target, req, true).await,
+        Op::FindOneAndUpdate => writes::find_one_and_update(target, req).await,
+        Op::FindOneAndReplace => writes::find_one_and_replace(target, req).await,
+        Op::FindOneAndDelete => writes::find_one_and_delete(target, req).await,
+        Op::BulkWrite => bulk::bulk_write(target, req).await,
+        Op::CreateIndex => writes::create_index(target, req).await,
+    }
+}

@@ -1,0 +1,88 @@
+//! Batch-by-batch cursors: each `nextBatch()` hands JS one server batch as
+//! concatenated BSON documents, so a million-document `for await` never holds
+//! more than one batch in memory.
+
+use std::sync::Arc;
+
+use bson::RawBsonRef;
+use futures_util::StreamExt;
+use mongodb::raw_batch_cursor::RawBatchCursor;
+use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::Env;
+use napi_derive::napi;
+use tokio::sync::Mutex;
+
+use super::error::{FenceError, FenceResult};
+
+/// A server cursor opened under one tenant context; JS reads it batch by batch.
+#[napi]
+pub struct NativeCursor {
+    inner: Arc<Mutex<Option<RawBatchCursor>>>,
+}
+
+impl NativeCursor {
+    /// Wraps an open driver cursor.
+    pub fn new(cursor: RawBatchCursor) -> Self {
+        NativeCursor { inner: Arc::new(Mutex::new(Some(cursor))) }
+    }
+}
+
+async fn next_batch(inner: Arc<Mutex<Option<RawBatchCursor>>>) -> FenceResult<Option<Buffer>> {
+    let mut guard = inner.lock().await;
+    loop {
+        let Some(cursor) = guard.as_mut() else { return Ok(None) };
+        match cursor.next().await {
+            None => {
+                *guard = None;
+                return Ok(None);
+            }
+            Some(Err(e)) => {
+                *guard = None;
+                return Err(FenceError::Mongo(e));
+            }
+            Some(Ok(batch)) => {
+                let docs = batch.doc_slices()?;
+                let mut out = Vec::with_capacity(batch.as_raw_document().as_bytes().len());
+                for item in docs {
+                    if let RawBsonRef::Document(d) = item.map_err(|e| FenceError::Mongo(e.into()))? {
+                        out.extend_from_slice(d.as_bytes());
+                    }
+                }
+                // Servers may send empty batches (batchSize 0, awaitData); keep reading.
+                if !out.is_empty() {
+                    return Ok(Some(Buffer::from(out)));
+                }
+            }
+        }
+    }
+}
+
+#[napi]
+impl NativeCursor {
+    /// The next batch as concatenated BSON documents, or null when the cursor is exhausted.
+    #[napi]
+    pub fn next_batch<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, Option<Buffer>>> {
+        let inner = self.inner.clone();
+        super::fence::spawn(env, next_batch(inner))
+    }
+
+    /// Kills the server cursor now instead of when it is garbage collected.
+    #[napi]
+    pub fn close<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
+        let inner = self.inner.clone();
+        super::fence::spawn(env, async move {
+            // Dropping an unexhausted driver cursor sends killCursors.
+            inner.lock().await.take();
+            Ok(())
+        })
+    }
+}
+
+impl Drop for NativeCursor {
+    fn drop(&mut self) {
+        // The driver's killCursors on drop needs a tokio context; JS finalizers run outside one.
+        if let Ok(mut g) = self.inner.try_lock() {
+            super::runtime::drop_outside_js(g.take());
+        }
+    }
+}

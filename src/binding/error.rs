@@ -1,0 +1,140 @@
+//! Every failure crosses into JS as one napi error whose message starts with a
+//! stable code; the JS face (`lib/errors.js`) turns it into TenantError,
+//! TypeError or a Mongo*Error. The code travels in the message because napi's
+//! async rejection carries only a fixed `Status`.
+
+use crate::scope::{ErrorKind, ScopeError};
+use mongodb::error::{Error as MongoError, ErrorKind as MongoKind, WriteFailure};
+use serde_json::{json, Value};
+
+/// Separates the code from the body in a rejection message.
+pub const SEP: char = '\u{1f}';
+
+/// What can go wrong in a binding call.
+#[derive(Debug)]
+pub enum FenceError {
+    Scope(ScopeError),
+    Mongo(MongoError),
+    /// A server reply that reports write errors (bulk writes run as raw commands).
+    Bulk(Value),
+    Closed,
+}
+
+impl From<ScopeError> for FenceError {
+    fn from(e: ScopeError) -> Self {
+        FenceError::Scope(e)
+    }
+}
+
+impl From<MongoError> for FenceError {
+    fn from(e: MongoError) -> Self {
+        FenceError::Mongo(e)
+    }
+}
+
+pub type FenceResult<T> = Result<T, FenceError>;
+
+/// Shorthand for an argument error (a JS `TypeError`).
+pub fn arg(message: impl Into<String>) -> FenceError {
+    FenceError::Scope(ScopeError::argument(message))
+}
+
+/// Fills the `codeName` MongoDB leaves out of write errors, for the common codes.
+pub fn code_name(code: i32) -> Option<&'static str> {
+    Some(match code {
+        2 => "BadValue",
+        9 => "FailedToParse",
+        11 => "UserNotFound",
+        13 => "Unauthorized",
+        14 => "TypeMismatch",
+        26 => "NamespaceNotFound",
+        40 => "ConflictingUpdateOperators",
+        50 => "MaxTimeMSExpired",
+        52 => "DollarPrefixedFieldName",
+        56 => "EmptyFieldName",
+        66 => "ImmutableField",
+        67 => "CannotCreateIndex",
+        85 => "IndexOptionsConflict",
+        86 => "IndexKeySpecsConflict",
+        112 => "WriteConflict",
+        121 => "DocumentValidationFailure",
+        11000 => "DuplicateKey",
+        _ => return None,
+    })
+}
+
+fn server_json(name: &str, code: i32, code_name_s: Option<&str>, message: &str) -> Value {
+    let cn = code_name_s.filter(|s| !s.is_empty()).or_else(|| code_name(code));
+    json!({ "name": name, "code": code, "codeName": cn, "message": message })
+}
+
+fn mongo_body(e: &MongoError) -> (&'static str, Value) {
+    match e.kind.as_ref() {
+        MongoKind::Command(c) => (
+            "MONGO_SERVER",
+            server_json("MongoServerError", c.code, Some(&c.code_name), &c.message),
+        ),
+        MongoKind::Write(WriteFailure::WriteError(w)) => (
+            "MONGO_SERVER",
+            server_json("MongoServerError", w.code, w.code_name.as_deref(), &w.message),
+        ),
+        MongoKind::Write(WriteFailure::WriteConcernError(w)) => (
+            "MONGO_SERVER",
+            server_json("MongoWriteConcernError", w.code, Some(&w.code_name), &w.message),
+        ),
+        MongoKind::InsertMany(im) => {
+            let errors: Vec<Value> = im
+                .write_errors
+                .iter()
+                .flatten()
+                .map(|w| json!({ "index": w.index, "code": w.code, "errmsg": w.message }))
+                .collect();
+            let first = im.write_errors.as_ref().and_then(|v| v.first());
+            let (code, msg) = match (first, &im.write_concern_error) {
+                (Some(w), _) => (w.code, w.message.clone()),
+                (None, Some(c)) => (c.code, c.message.clone()),
+                _ => (0, e.to_string()),
+            };
+            let mut body = server_json("MongoBulkWriteError", code, None, &msg);
+            body["writeErrors"] = Value::Array(errors);
+            (("MONGO_SERVER"), body)
+        }
+        MongoKind::ServerSelection { message, .. } => (
+            "MONGO_DRIVER",
+            json!({ "name": "MongoServerSelectionError", "message": message }),
+        ),
+        _ => (
+            "MONGO_DRIVER",
+            json!({ "name": "MongoError", "message": e.to_string(), "labels": e.labels().iter().collect::<Vec<_>>() }),
+        ),
+    }
+}
+
+impl FenceError {
+    /// The stable code and message body that JS reads.
+    pub fn encode(&self) -> String {
+        match self {
+            FenceError::Scope(s) => format!("{}{SEP}{}", s.kind.code(), s.message),
+            FenceError::Mongo(e) => {
+                let (code, body) = mongo_body(e);
+                format!("{code}{SEP}{body}")
+            }
+            FenceError::Bulk(body) => format!("MONGO_SERVER{SEP}{body}"),
+            FenceError::Closed => format!(
+                "MONGO_DRIVER{SEP}{}",
+                json!({ "name": "MongoClientClosedError", "message": "the fence is closed" })
+            ),
+        }
+    }
+
+    /// True for refusals decided before anything reached the server.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, FenceError::Scope(s) if s.kind != ErrorKind::InvalidArgument)
+    }
+}
+
+impl From<FenceError> for napi::Error {
+    fn from(e: FenceError) -> Self {
+        napi::Error::new(napi::Status::GenericFailure, e.encode())
+    }
+}

@@ -1,0 +1,207 @@
+//! The native fence: one driver client, the tenancy settings, and the two entry
+//! points every scoped call goes through (`run` and `openCursor`).
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use mongodb::options::ClientOptions;
+use mongodb::Client;
+use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::Env;
+use napi_derive::napi;
+
+use super::collection::{self, Op};
+use super::context::TenantContext;
+use super::cursor::NativeCursor;
+use super::error::{arg, FenceError, FenceResult};
+use super::payload::Request;
+use crate::scope::{Principal, ScopeError, Strategy};
+
+/// Settings and the client, shared by every in-flight call.
+pub struct FenceInner {
+    pub client: Mutex<Option<Client>>,
+    pub database: String,
+    pub field: String,
+    pub strategy: Strategy,
+    /// Tenant ids follow the default `[A-Za-z0-9_-]` rule.
+    pub plain_ids: bool,
+    /// Collections known to exist, with whether their default collation is non-simple.
+    pub default_collation: Mutex<HashMap<(String, String), bool>>,
+}
+
+impl FenceInner {
+    /// The live client, or an error once `close()` ran.
+    pub fn client(&self) -> FenceResult<Client> {
+        self.client.lock().map_err(|_| FenceError::Closed)?.clone().ok_or(FenceError::Closed)
+    }
+}
+
+/// A connected fence; JS wraps it in `TenantFence`.
+#[napi]
+pub struct NativeFence {
+    inner: Arc<FenceInner>,
+}
+
+/// Runs a future on napi's tokio runtime, turning panics into errors so none reaches Node.
+pub fn spawn<'e, T, F>(env: &'e Env, fut: F) -> napi::Result<PromiseRaw<'e, T>>
+where
+    T: 'static + Send + napi::bindgen_prelude::ToNapiValue,
+    F: 'static + Send + std::future::Future<Output = FenceResult<T>>,
+{
+    env.spawn_future(async move {
+        super::runtime::remember();
+        match AssertUnwindSafe(fut).catch_unwind().await {
+            Ok(r) => r.map_err(napi::Error::from),
+            Err(_) => Err(napi::Error::from(FenceError::Scope(ScopeError::argument(
+                "internal error: the operation panicked and was stopped",
+            )))),
+        }
+    })
+}
+
+fn principal_of(ctx: Option<&TenantContext>) -> FenceResult<Principal> {
+    match ctx {
+        Some(c) => Ok(c.principal.clone()),
+        None => Err(ScopeError::missing(
+            "no tenant in context: call inside fence.runAs(), the middleware, or runAsSystem()",
+        )
+        .into()),
+    }
+}
+
+impl Drop for NativeFence {
+    fn drop(&mut self) {
+        // A fence garbage-collected without close(): shut its client down off the JS thread.
+        if let Some(client) = self.inner.client.lock().ok().and_then(|mut c| c.take()) {
+            super::runtime::drop_outside_js(client);
+        }
+    }
+}
+
+#[napi]
+impl NativeFence {
+    /// Connects and pings, so an unreachable server fails here with a clear error.
+    #[napi(factory)]
+    pub async fn connect(
+        uri: String,
+        database: Option<String>,
+        tenant_field: String,
+        strategy: String,
+        plain_ids: bool,
+    ) -> napi::Result<NativeFence> {
+        let fut = async move {
+            let strategy = match strategy.as_str() {
+                "field" => Strategy::Field,
+                "database" => Strategy::Database,
+                _ => return Err(arg("options.strategy must be 'field' or 'database'")),
+            };
+            let mut opts = ClientOptions::parse(&uri).await?;
+            if opts.app_name.is_none() {
+                opts.app_name = Some("tenantfence".into());
+            }
+            if opts.max_pool_size.is_none() {
+                opts.max_pool_size = Some(100);
+            }
+            let database = database
+                .or_else(|| opts.default_database.clone())
+                .unwrap_or_else(|| "test".to_string());
+            let timeout = opts.server_selection_timeout.unwrap_or(Duration::from_secs(30));
+            let client = Client::with_options(opts)?;
+            let admin = client.database("admin");
+            let ping = admin.run_command(bson::doc! { "ping": 1 });
+            match tokio::time::timeout(timeout + Duration::from_secs(2), ping).await {
+                Ok(r) => {
+                    r?;
+                }
+                Err(_) => {
+                    return Err(FenceError::Bulk(serde_json::json!({
+                        "name": "MongoServerSelectionError",
+                        "message": format!("could not reach MongoDB within {} ms", timeout.as_millis())
+                    })))
+                }
+            }
+            Ok(NativeFence {
+                inner: Arc::new(FenceInner {
+                    client: Mutex::new(Some(client)),
+                    database,
+                    field: tenant_field,
+                    strategy,
+                    plain_ids,
+                    default_collation: Mutex::new(HashMap::new()),
+                }),
+            })
+        };
+        super::runtime::remember();
+        match AssertUnwindSafe(fut).catch_unwind().await {
+            Ok(r) => r.map_err(napi::Error::from),
+            Err(_) => Err(FenceError::Scope(ScopeError::argument("internal error while connecting")).into()),
+        }
+    }
+
+    /// The database this fence uses (the base name under strategy 'database').
+    #[napi(getter)]
+    pub fn database(&self) -> String {
+        self.inner.database.clone()
+    }
+
+    /// Runs one scoped collection method; `payload` is the BSON request, the reply is BSON `{v}`.
+    #[napi]
+    pub fn run<'e>(
+        &self,
+        env: &'e Env,
+        ctx: Option<&TenantContext>,
+        collection: String,
+        op: String,
+        payload: &[u8],
+    ) -> napi::Result<PromiseRaw<'e, Buffer>> {
+        let inner = self.inner.clone();
+        let principal = principal_of(ctx);
+        let bytes = payload.to_vec();
+        spawn(env, async move {
+            let principal = principal?;
+            let op = Op::parse(&op)?;
+            let req = Request::decode(&bytes)?;
+            collection::execute(inner, principal, collection, op, req).await.map(Buffer::from)
+        })
+    }
+
+    /// Opens a `find` or `aggregate` cursor bound to the context it was given.
+    #[napi]
+    pub fn open_cursor<'e>(
+        &self,
+        env: &'e Env,
+        ctx: Option<&TenantContext>,
+        collection: String,
+        kind: String,
+        payload: &[u8],
+    ) -> napi::Result<PromiseRaw<'e, NativeCursor>> {
+        let inner = self.inner.clone();
+        let principal = principal_of(ctx);
+        let bytes = payload.to_vec();
+        spawn(env, async move {
+            let principal = principal?;
+            let req = Request::decode(&bytes)?;
+            let cursor = match kind.as_str() {
+                "find" => super::reads::open_find(inner, principal, collection, req).await?,
+                "aggregate" => super::reads::open_aggregate(inner, principal, collection, req).await?,
+                _ => return Err(arg("cursor kind must be 'find' or 'aggregate'")),
+            };
+            Ok(NativeCursor::new(cursor))
+        })
+    }
+
+    /// Closes the client; in-flight and later calls fail with a clear error.
+    #[napi]
+    pub fn close<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
+        let client = self.inner.client.lock().ok().and_then(|mut c| c.take());
+        spawn(env, async move {
+            if let Some(c) = client {
+                c.shutdown().immediate(true).await;
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,14 @@
+//! The napi layer: converts arguments, runs the pure `scope` rules, makes one driver call.
+//! It holds no tenant policy of its own.
+
+mod bulk;
+mod collection;
+mod context;
+mod cursor;
+mod error;
+mod fence;
+mod options;
+mod payload;
+mod reads;
+mod runtime;
+mod writes;

@@ -1,0 +1,203 @@
+//! JS option objects -> driver options. Each method names the options it accepts;
+//! anything else is a TypeError, so no unvetted option (and nothing that could widen
+//! the tenant match) reaches the driver.
+
+use std::time::Duration;
+
+use bson::{Bson, Document};
+use mongodb::options::{
+    Acknowledgment, Collation, Hint, ReturnDocument, WriteConcern,
+};
+
+use super::error::{arg, FenceResult};
+use crate::scope::ScopeError;
+
+/// Every option any method accepts, already validated.
+#[derive(Default, Debug)]
+pub struct CallOptions {
+    pub sort: Option<Document>,
+    pub limit: Option<i64>,
+    pub skip: Option<u64>,
+    pub projection: Option<Document>,
+    pub batch_size: Option<u32>,
+    pub hint: Option<Hint>,
+    pub collation: Option<Collation>,
+    /// The collation as sent, for the tenant guard and index checks.
+    pub collation_doc: Option<Document>,
+    pub comment: Option<Bson>,
+    pub max_time: Option<Duration>,
+    pub let_vars: Option<Document>,
+    pub upsert: Option<bool>,
+    pub array_filters: Option<Vec<Document>>,
+    pub return_document: Option<ReturnDocument>,
+    pub ordered: Option<bool>,
+    pub bypass_document_validation: Option<bool>,
+    pub write_concern: Option<WriteConcern>,
+    pub allow_disk_use: Option<bool>,
+    /// createIndex options, passed through after validation.
+    pub index: Document,
+}
+
+/// Options each method accepts, by its JS name.
+pub const FIND: &[&str] = &[
+    "sort", "limit", "skip", "projection", "batchSize", "hint", "collation", "comment",
+    "maxTimeMS", "let", "allowDiskUse",
+];
+pub const FIND_ONE: &[&str] =
+    &["sort", "skip", "projection", "hint", "collation", "comment", "maxTimeMS", "let"];
+pub const COUNT: &[&str] = &["limit", "skip", "hint", "collation", "comment", "maxTimeMS"];
+pub const DISTINCT: &[&str] = &["collation", "comment", "maxTimeMS", "hint"];
+pub const AGGREGATE: &[&str] =
+    &["batchSize", "hint", "collation", "comment", "maxTimeMS", "let", "allowDiskUse"];
+pub const INSERT: &[&str] = &["writeConcern", "bypassDocumentValidation", "comment", "ordered"];
+pub const UPDATE: &[&str] = &[
+    "upsert", "arrayFilters", "hint", "collation", "let", "comment", "writeConcern",
+    "bypassDocumentValidation",
+];
+pub const REPLACE: &[&str] =
+    &["upsert", "hint", "collation", "let", "comment", "writeConcern", "bypassDocumentValidation"];
+pub const DELETE: &[&str] = &["hint", "collation", "let", "comment", "writeConcern"];
+pub const FIND_AND_MODIFY: &[&str] = &[
+    "projection", "sort", "upsert", "returnDocument", "arrayFilters", "hint", "collation", "let",
+    "comment", "maxTimeMS", "writeConcern", "bypassDocumentValidation",
+];
+pub const BULK: &[&str] = &["ordered", "writeConcern", "bypassDocumentValidation", "comment", "let"];
+pub const INDEX: &[&str] = &[
+    "name", "unique", "sparse", "expireAfterSeconds", "partialFilterExpression", "collation",
+    "background", "hidden", "default_language", "language_override", "weights",
+    "textIndexVersion", "2dsphereIndexVersion", "min", "max", "bits", "wildcardProjection",
+];
+
+fn want_doc(v: Bson, name: &str) -> FenceResult<Document> {
+    match v {
+        Bson::Document(d) => Ok(d),
+        _ => Err(arg(format!("options.{name} must be an object"))),
+    }
+}
+
+fn want_bool(v: Bson, name: &str) -> FenceResult<bool> {
+    match v {
+        Bson::Boolean(b) => Ok(b),
+        _ => Err(arg(format!("options.{name} must be a boolean"))),
+    }
+}
+
+fn want_int(v: &Bson, name: &str) -> FenceResult<i64> {
+    let n = match v {
+        Bson::Int32(n) => *n as i64,
+        Bson::Int64(n) => *n,
+        Bson::Double(f) if f.fract() == 0.0 && f.is_finite() && f.abs() < 9.0e15 => *f as i64,
+        _ => return Err(arg(format!("options.{name} must be an integer"))),
+    };
+    Ok(n)
+}
+
+fn want_non_negative(v: &Bson, name: &str) -> FenceResult<u64> {
+    let n = want_int(v, name)?;
+    u64::try_from(n).map_err(|_| arg(format!("options.{name} must not be negative")))
+}
+
+fn parse_write_concern(d: Document) -> FenceResult<WriteConcern> {
+    let mut wc = WriteConcern::default();
+    for (k, v) in d {
+        match k.as_str() {
+            "w" => {
+                wc.w = Some(match v {
+                    Bson::String(s) if s == "majority" => Acknowledgment::Majority,
+                    Bson::String(s) => Acknowledgment::Custom(s),
+                    other => Acknowledgment::Nodes(
+                        u32::try_from(want_int(&other, "writeConcern.w")?)
+                            .map_err(|_| arg("options.writeConcern.w must not be negative"))?,
+                    ),
+                })
+            }
+            "j" => wc.journal = Some(want_bool(v, "writeConcern.j")?),
+            "wtimeout" | "wtimeoutMS" => {
+                wc.w_timeout = Some(Duration::from_millis(want_non_negative(&v, "writeConcern.wtimeout")?))
+            }
+            other => return Err(arg(format!("options.writeConcern.{other} is not supported"))),
+        }
+    }
+    Ok(wc)
+}
+
+impl CallOptions {
+    /// Validates `raw` against the names `allowed` for this method.
+    pub fn parse(raw: Document, allowed: &[&str]) -> FenceResult<Self> {
+        let mut o = CallOptions::default();
+        for (key, value) in raw {
+            if matches!(value, Bson::Null | Bson::Undefined) {
+                continue;
+            }
+            if key == "explain" {
+                return Err(ScopeError::violation("explain is not available through tenantfence").into());
+            }
+            if key == "session" {
+                return Err(arg(
+                    "options.session is not supported: tenantfence runs its own driver; sessions from the Node driver cannot be used",
+                ));
+            }
+            if !allowed.contains(&key.as_str()) {
+                return Err(arg(format!("options.{key} is not supported by this method")));
+            }
+            match key.as_str() {
+                "sort" => o.sort = Some(want_doc(value, "sort")?),
+                "limit" => o.limit = Some(want_int(&value, "limit")?),
+                "skip" => o.skip = Some(want_non_negative(&value, "skip")?),
+                "projection" => o.projection = Some(want_doc(value, "projection")?),
+                "batchSize" => {
+                    o.batch_size = Some(
+                        u32::try_from(want_non_negative(&value, "batchSize")?)
+                            .map_err(|_| arg("options.batchSize is too large"))?,
+                    )
+                }
+                "hint" => {
+                    o.hint = Some(match value {
+                        Bson::String(s) => Hint::Name(s),
+                        Bson::Document(d) => Hint::Keys(d),
+                        _ => return Err(arg("options.hint must be an index name or key pattern")),
+                    })
+                }
+                "collation" => {
+                    let d = want_doc(value, "collation")?;
+                    let c: Collation = bson::from_document(d.clone())
+                        .map_err(|e| arg(format!("options.collation is invalid: {e}")))?;
+                    o.collation = Some(c);
+                    o.collation_doc = Some(d);
+                }
+                "comment" => o.comment = Some(value),
+                "maxTimeMS" => o.max_time = Some(Duration::from_millis(want_non_negative(&value, "maxTimeMS")?)),
+                "let" => o.let_vars = Some(want_doc(value, "let")?),
+                "upsert" => o.upsert = Some(want_bool(value, "upsert")?),
+                "arrayFilters" => match value {
+                    Bson::Array(items) => {
+                        let mut out = Vec::with_capacity(items.len());
+                        for b in items {
+                            out.push(want_doc(b, "arrayFilters[]")?);
+                        }
+                        o.array_filters = Some(out);
+                    }
+                    _ => return Err(arg("options.arrayFilters must be an array")),
+                },
+                "returnDocument" => {
+                    o.return_document = Some(match value {
+                        Bson::String(s) if s == "after" => ReturnDocument::After,
+                        Bson::String(s) if s == "before" => ReturnDocument::Before,
+                        _ => return Err(arg("options.returnDocument must be 'before' or 'after'")),
+                    })
+                }
+                "ordered" => o.ordered = Some(want_bool(value, "ordered")?),
+                "bypassDocumentValidation" => {
+                    o.bypass_document_validation = Some(want_bool(value, "bypassDocumentValidation")?)
+                }
+                "writeConcern" => o.write_concern = Some(parse_write_concern(want_doc(value, "writeConcern")?)?),
+                "allowDiskUse" => o.allow_disk_use = Some(want_bool(value, "allowDiskUse")?),
+                _ => {
+                    // createIndex options go to the server as written, after the name check above.
+                    o.index.insert(key, value);
+                }
+            }
+        }
+        Ok(o)
+    }
+}

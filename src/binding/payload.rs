@@ -1,0 +1,91 @@
+//! Request and reply bodies: JS sends one BSON document per call and gets one back,
+//! so values keep their exact BSON types both ways and the crossing is a byte copy.
+
+use bson::{Bson, Document, RawDocumentBuf};
+
+use super::error::{arg, FenceResult};
+use crate::scope::walk;
+
+/// A decoded request document, taken apart field by field.
+pub struct Request(pub Document);
+
+impl Request {
+    /// Checks depth and well-formedness on the raw bytes before any recursive parse.
+    pub fn decode(bytes: &[u8]) -> FenceResult<Self> {
+        walk::check_raw_depth(bytes, walk::MAX_DEPTH)?;
+        let doc = Document::from_reader(bytes).map_err(|e| arg(format!("malformed request: {e}")))?;
+        Ok(Request(doc))
+    }
+
+    /// A required document argument.
+    pub fn doc(&mut self, key: &str, name: &str) -> FenceResult<Document> {
+        match self.0.remove(key) {
+            Some(Bson::Document(d)) => Ok(d),
+            None | Some(Bson::Null) => Err(arg(format!("{name} must be an object"))),
+            Some(_) => Err(arg(format!("{name} must be an object"))),
+        }
+    }
+
+    /// An optional document argument that defaults to `{}`.
+    pub fn doc_or_empty(&mut self, key: &str, name: &str) -> FenceResult<Document> {
+        match self.0.remove(key) {
+            None | Some(Bson::Null) => Ok(Document::new()),
+            Some(Bson::Document(d)) => Ok(d),
+            Some(_) => Err(arg(format!("{name} must be an object"))),
+        }
+    }
+
+    /// A required array of documents.
+    pub fn docs(&mut self, key: &str, name: &str) -> FenceResult<Vec<Document>> {
+        match self.0.remove(key) {
+            Some(Bson::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, b)| match b {
+                    Bson::Document(d) => Ok(d),
+                    _ => Err(arg(format!("{name}[{i}] must be an object"))),
+                })
+                .collect(),
+            _ => Err(arg(format!("{name} must be an array"))),
+        }
+    }
+
+    /// Any value, as sent.
+    pub fn value(&mut self, key: &str) -> Option<Bson> {
+        self.0.remove(key)
+    }
+
+    /// A required string argument.
+    pub fn string(&mut self, key: &str, name: &str) -> FenceResult<String> {
+        match self.0.remove(key) {
+            Some(Bson::String(s)) => Ok(s),
+            _ => Err(arg(format!("{name} must be a string"))),
+        }
+    }
+}
+
+/// Encodes `{v: value}`, the one reply shape JS unwraps.
+pub fn reply(value: impl Into<Bson>) -> Vec<u8> {
+    let mut d = Document::new();
+    d.insert("v", value.into());
+    bson::to_vec(&d).expect("a reply built from BSON values always encodes")
+}
+
+/// Encodes `{v: doc}` (or `{v: null}`) without decoding a raw server document.
+pub fn reply_raw(doc: Option<RawDocumentBuf>) -> FenceResult<Vec<u8>> {
+    let mut out = RawDocumentBuf::new();
+    match doc {
+        Some(d) => out.append("v", d),
+        None => out.append("v", bson::RawBson::Null),
+    }
+    Ok(out.into_bytes())
+}
+
+/// A count as the smallest BSON number that holds it (JS reads a plain number).
+pub fn count(n: u64) -> Bson {
+    if n <= i32::MAX as u64 {
+        Bson::Int32(n as i32)
+    } else {
+        Bson::Double(n as f64)
+    }
+}

@@ -1,0 +1,284 @@
+//! Write methods: stamp or check every document and update, refuse before
+//! anything is sent, then one driver call.
+
+use bson::{doc, Bson, Document, RawDocumentBuf};
+use mongodb::options::{
+    DeleteOptions, FindOneAndDeleteOptions, FindOneAndReplaceOptions, FindOneAndUpdateOptions,
+    InsertManyOptions, InsertOneOptions, ReplaceOptions, UpdateModifications, UpdateOptions,
+};
+use mongodb::results::UpdateResult;
+
+use super::collection::Target;
+use super::error::{arg, FenceResult};
+use super::options::{self, CallOptions};
+use super::payload::{count, reply, reply_raw, Request};
+use super::reads::prepare;
+use crate::scope::{collation, filter, insert, update, Principal, Scope, ScopeError, Strategy};
+
+/// The scoped update document, in the driver's form.
+pub fn scoped_update(t: &Target, raw: Option<Bson>, filter: &Document, upsert: bool) -> FenceResult<UpdateModifications> {
+    Ok(match scoped_update_doc(&t.scope, raw, filter, upsert)? {
+        update::Update::Modifiers(d) => UpdateModifications::Document(d),
+        update::Update::Pipeline(p) => UpdateModifications::Pipeline(p),
+    })
+}
+
+/// The scoped update; a system upsert must also name the tenant it may insert.
+pub fn scoped_update_doc(scope: &Scope, raw: Option<Bson>, filter: &Document, upsert: bool) -> FenceResult<update::Update> {
+    let raw = raw.ok_or_else(|| arg("update must be an object or a pipeline array"))?;
+    let u = update::scope_update(scope, update::classify(raw)?)?;
+    if upsert {
+        update::check_system_upsert(scope, filter, &u)?;
+    }
+    Ok(u)
+}
+
+/// The scoped filter of a write; upserts also refuse a filter naming another tenant.
+pub fn scoped_write_filter(t: &Target, user: Document, upsert: bool) -> FenceResult<Document> {
+    if upsert {
+        filter::check_upsert_filter(&t.scope, &user)?;
+    }
+    Ok(filter::scope_filter(&t.scope, user)?)
+}
+
+fn update_reply(r: UpdateResult) -> Vec<u8> {
+    let upserted = r.upserted_id.is_some();
+    reply(doc! {
+        "acknowledged": true,
+        "matchedCount": count(r.matched_count),
+        "modifiedCount": count(r.modified_count),
+        "upsertedId": r.upserted_id.unwrap_or(Bson::Null),
+        "upsertedCount": if upserted { 1 } else { 0 },
+    })
+}
+
+/// `insertOne(doc, options)`.
+pub async fn insert_one(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
+    let o = CallOptions::parse(req.doc_or_empty("options", "options")?, options::INSERT)?;
+    let mut d = req.doc("document", "doc")?;
+    insert::stamp(&t.scope, &mut d)?;
+    let mut io = InsertOneOptions::default();
+    io.write_concern = o.write_concern;
+    io.bypass_document_validation = o.bypass_document_validation;
+    io.comment = o.comment;
+    let r = t.coll.insert_one(d).with_options(io).await?;
+    Ok(reply(doc! { "acknowledged": true, "insertedId": r.inserted_id }))
+}
+
+/// `insertMany(docs, options)`: every document is checked before any is sent.
+pub async fn insert_many(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
+    let o = CallOptions::parse(req.doc_or_empty("options", "options")?, options::INSERT)?;
+    let mut docs = req.docs("documents", "docs")?;
+    if docs.is_empty() {
+        return Err(arg("docs must be a non-empty array"));
+    }
+    for d in docs.iter_mut() {
+        insert::stamp(&t.scope, d)?;
+    }
+    let mut io = InsertManyOptions::default();
+    io.ordered = o.ordered;
+    io.write_concern = o.write_concern;
+    io.bypass_document_validation = o.bypass_document_validation;
+    io.comment = o.comment;
+    let r = t.coll.insert_many(docs).with_options(io).await?;
+    let mut ids: Vec<(usize, Bson)> = r.inserted_ids.into_iter().collect();
+    ids.sort_by_key(|(i, _)| *i);
+    let n = ids.len();
+    let inserted: Document = ids.into_iter().map(|(i, id)| (i.to_string(), id)).collect();
+    Ok(reply(doc! {
+        "acknowledged": true,
+        "insertedCount": count(n as u64),
+        "insertedIds": inserted,
+    }))
+}
+
+/// `updateOne` / `updateMany(filter, update, options)`.
+pub async fn update(mut t: Target, mut req: Request, many: bool) -> FenceResult<Vec<u8>> {
+    let o = prepare(&mut t, &mut req, options::UPDATE).await?;
+    let upsert = o.upsert.unwrap_or(false);
+    let user = req.doc_or_empty("filter", "filter")?;
+    let u = scoped_update(&t, req.value("update"), &user, upsert)?;
+    let f = scoped_write_filter(&t, user, upsert)?;
+    let mut uo = UpdateOptions::default();
+    uo.upsert = o.upsert;
+    uo.array_filters = o.array_filters;
+    uo.hint = o.hint;
+    uo.collation = o.collation;
+    uo.let_vars = o.let_vars;
+    uo.comment = o.comment;
+    uo.write_concern = o.write_concern;
+    uo.bypass_document_validation = o.bypass_document_validation;
+    let r = if many {
+        t.coll.update_many(f, u).with_options(uo).await?
+    } else {
+        t.coll.update_one(f, u).with_options(uo).await?
+    };
+    Ok(update_reply(r))
+}
+
+/// `replaceOne(filter, replacement, options)`.
+pub async fn replace_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
+    let o = prepare(&mut t, &mut req, options::REPLACE).await?;
+    let upsert = o.upsert.unwrap_or(false);
+    let f = scoped_write_filter(&t, req.doc_or_empty("filter", "filter")?, upsert)?;
+    let r = insert::stamp_replacement(&t.scope, req.doc("replacement", "replacement")?)?;
+    let mut ro = ReplaceOptions::default();
+    ro.upsert = o.upsert;
+    ro.hint = o.hint;
+    ro.collation = o.collation;
+    ro.let_vars = o.let_vars;
+    ro.comment = o.comment;
+    ro.write_concern = o.write_concern;
+    ro.bypass_document_validation = o.bypass_document_validation;
+    let res = t.coll.replace_one(f, r).with_options(ro).await?;
+    Ok(update_reply(res))
+}
+
+/// `deleteOne` / `deleteMany(filter, options)`.
+pub async fn delete(mut t: Target, mut req: Request, many: bool) -> FenceResult<Vec<u8>> {
+    let o = prepare(&mut t, &mut req, options::DELETE).await?;
+    let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
+    let mut d = DeleteOptions::default();
+    d.hint = o.hint;
+    d.collation = o.collation;
+    d.let_vars = o.let_vars;
+    d.comment = o.comment;
+    d.write_concern = o.write_concern;
+    let r = if many {
+        t.coll.delete_many(f).with_options(d).await?
+    } else {
+        t.coll.delete_one(f).with_options(d).await?
+    };
+    Ok(reply(doc! { "acknowledged": true, "deletedCount": count(r.deleted_count) }))
+}
+
+/// `findOneAndUpdate(filter, update, options)`.
+pub async fn find_one_and_update(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
+    let o = prepare(&mut t, &mut req, options::FIND_AND_MODIFY).await?;
+    let upsert = o.upsert.unwrap_or(false);
+    let user = req.doc_or_empty("filter", "filter")?;
+    let u = scoped_update(&t, req.value("update"), &user, upsert)?;
+    let f = scoped_write_filter(&t, user, upsert)?;
+    let mut fo = FindOneAndUpdateOptions::default();
+    fo.projection = o.projection;
+    fo.sort = o.sort;
+    fo.upsert = o.upsert;
+    fo.return_document = o.return_document;
+    fo.array_filters = o.array_filters;
+    fo.hint = o.hint;
+    fo.collation = o.collation;
+    fo.let_vars = o.let_vars;
+    fo.comment = o.comment;
+    fo.max_time = o.max_time;
+    fo.write_concern = o.write_concern;
+    fo.bypass_document_validation = o.bypass_document_validation;
+    let coll = t.coll.clone_with_type::<RawDocumentBuf>();
+    reply_raw(coll.find_one_and_update(f, u).with_options(fo).await?)
+}
+
+/// `findOneAndReplace(filter, replacement, options)`.
+pub async fn find_one_and_replace(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
+    let o = prepare(&mut t, &mut req, options::FIND_AND_MODIFY).await?;
+    if o.array_filters.is_some() {
+        return Err(arg("options.arrayFilters is not supported by findOneAndReplace"));
+    }
+    let upsert = o.upsert.unwrap_or(false);
+    let f = scoped_write_filter(&t, req.doc_or_empty("filter", "filter")?, upsert)?;
+    let r = insert::stamp_replacement(&t.scope, req.doc("replacement", "replacement")?)?;
+    let r = RawDocumentBuf::from_document(&r).map_err(|e| arg(format!("replacement: {e}")))?;
+    let mut fo = FindOneAndReplaceOptions::default();
+    fo.projection = o.projection;
+    fo.sort = o.sort;
+    fo.upsert = o.upsert;
+    fo.return_document = o.return_document;
+    fo.hint = o.hint;
+    fo.collation = o.collation;
+    fo.let_vars = o.let_vars;
+    fo.comment = o.comment;
+    fo.max_time = o.max_time;
+    fo.write_concern = o.write_concern;
+    fo.bypass_document_validation = o.bypass_document_validation;
+    let coll = t.coll.clone_with_type::<RawDocumentBuf>();
+    reply_raw(coll.find_one_and_replace(f, r).with_options(fo).await?)
+}
+
+/// `findOneAndDelete(filter, options)`.
+pub async fn find_one_and_delete(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
+    let o = prepare(&mut t, &mut req, options::FIND_AND_MODIFY).await?;
+    if o.upsert.is_some() || o.array_filters.is_some() || o.return_document.is_some() {
+        return Err(arg("findOneAndDelete takes no upsert, arrayFilters or returnDocument option"));
+    }
+    let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
+    let mut fo = FindOneAndDeleteOptions::default();
+    fo.projection = o.projection;
+    fo.sort = o.sort;
+    fo.hint = o.hint;
+    fo.collation = o.collation;
+    fo.let_vars = o.let_vars;
+    fo.comment = o.comment;
+    fo.max_time = o.max_time;
+    fo.write_concern = o.write_concern;
+    let coll = t.coll.clone_with_type::<RawDocumentBuf>();
+    reply_raw(coll.find_one_and_delete(f).with_options(fo).await?)
+}
+
+/// The driver's default index name: `a_1_b_-1`.
+fn index_name(keys: &Document) -> String {
+    keys.iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Bson::String(s) => s.clone(),
+                Bson::Int32(n) => n.to_string(),
+                Bson::Int64(n) => n.to_string(),
+                Bson::Double(f) => f.to_string(),
+                other => other.to_string(),
+            };
+            format!("{k}_{v}")
+        })
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// `createIndex(spec, options)`: under strategy 'field' the tenant field leads the
+/// key, so lookups stay per tenant and `unique` means unique per tenant.
+pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
+    let o = CallOptions::parse(req.doc_or_empty("options", "options")?, options::INDEX)?;
+    let spec = req.doc("keys", "indexSpec")?;
+    if spec.is_empty() {
+        return Err(arg("indexSpec must name at least one field"));
+    }
+    let keys = if t.scope.strategy == Strategy::Field {
+        if let Some(c) = &o.collation_doc {
+            collation::check_index_collation(c, t.plain_ids())?;
+        }
+        let mut k = doc! { t.scope.field.clone(): 1 };
+        for (name, dir) in spec {
+            if name != t.scope.field {
+                k.insert(name, dir);
+            }
+        }
+        k
+    } else {
+        spec
+    };
+    if t.scope.principal != Principal::System && !matches!(t.scope.principal, Principal::Tenant(_)) {
+        return Err(ScopeError::missing("createIndex needs a tenant or system context").into());
+    }
+    let mut index = doc! { "key": keys.clone() };
+    let name = match o.index.get("name") {
+        Some(Bson::String(n)) => n.clone(),
+        Some(_) => return Err(arg("options.name must be a string")),
+        None => index_name(&keys),
+    };
+    index.insert("name", name.clone());
+    for (k, v) in o.index {
+        if k != "name" {
+            index.insert(k, v);
+        }
+    }
+    if let Some(c) = o.collation_doc {
+        index.insert("collation", c);
+    }
+    t.db.run_command(doc! { "createIndexes": t.coll.name(), "indexes": [index] }).await?;
+    Ok(reply(Bson::String(name)))
+}
