@@ -49,6 +49,12 @@ pub fn scope_filter(scope: &Scope, user: Document) -> ScopeResult<Document> {
     // here would silently scope to the wrong thing.
     check_hard(tenant)?;
     let guard = scope.collation_guard;
+    let mut user = user;
+    // `{field: t}` from the caller repeats ours; dropping it keeps an upsert from
+    // seeing the field "matched twice" and changes nothing else.
+    if matches!(user.get(&scope.field).and_then(equality_value), Some(Bson::String(v)) if v == tenant) {
+        user.remove(&scope.field);
+    }
     // Tenant first: it is the prefix of every index the fence creates.
     let mut out = doc! { scope.field.as_str(): tenant.as_str() };
     if !guard && !user.contains_key(&scope.field) {
@@ -200,6 +206,21 @@ mod tests {
         Scope { principal: Principal::System, ..tenant_scope(false) }
     }
 
+    #[test]
+    fn a_redundant_equality_on_the_current_tenant_is_merged_away() {
+        let s = tenant_scope(false);
+        assert_eq!(scope_filter(&s, doc! { "tenantId": "a", "x": 1 }).unwrap(), doc! { "tenantId": "a", "x": 1 });
+        assert_eq!(
+            scope_filter(&s, doc! { "tenantId": { "$eq": "a" } }).unwrap(),
+            doc! { "tenantId": "a" }
+        );
+        // Another tenant's id is never dropped: it stays inside $and and matches nothing.
+        assert_eq!(
+            scope_filter(&s, doc! { "tenantId": "b" }).unwrap(),
+            doc! { "tenantId": "a", "$and": [{ "tenantId": "b" }] }
+        );
+    }
+
     fn hostile_filters() -> Vec<Document> {
         vec![
             doc! {},
@@ -235,6 +256,11 @@ mod tests {
                 if guard {
                     let and = out.get_array("$and").unwrap();
                     assert_eq!(and[0], Bson::Document(regex_twin("tenantId", "a")), "{user}");
+                }
+                let redundant = matches!(user.get("tenantId"), Some(Bson::String(v)) if v == "a");
+                if redundant {
+                    // Covered by a_redundant_equality_on_the_current_tenant_is_merged_away.
+                    continue;
                 }
                 if user.contains_key("tenantId") || guard {
                     // The user's clauses survive intact, pushed down into $and.
