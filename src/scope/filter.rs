@@ -55,6 +55,13 @@ pub fn scope_filter(scope: &Scope, user: Document) -> ScopeResult<Document> {
     if matches!(user.get(&scope.field).and_then(equality_value), Some(Bson::String(v)) if v == tenant) {
         user.remove(&scope.field);
     }
+    // Under a non-simple collation `{field: 'ACME'}` would match our own 'acme'
+    // documents; tenant ids compare exactly, so such a clause becomes exact too.
+    if guard {
+        if let Some(Bson::String(other)) = user.get(&scope.field).and_then(equality_value).cloned() {
+            user.insert(scope.field.clone(), regex_twin(&scope.field, &other).remove(&scope.field).unwrap_or(Bson::Null));
+        }
+    }
     // Tenant first: it is the prefix of every index the fence creates.
     let mut out = doc! { scope.field.as_str(): tenant.as_str() };
     if !guard && !user.contains_key(&scope.field) {
@@ -221,6 +228,13 @@ mod tests {
         );
     }
 
+    #[test]
+    fn under_a_collation_a_named_tenant_compares_exactly() {
+        let out = scope_filter(&tenant_scope(true), doc! { "tenantId": "A", "x": 1 }).unwrap();
+        let and = out.get_array("$and").unwrap();
+        assert_eq!(and[1], Bson::Document(doc! { "tenantId": { "$regex": "^A\\z" }, "x": 1 }));
+    }
+
     fn hostile_filters() -> Vec<Document> {
         vec![
             doc! {},
@@ -265,7 +279,8 @@ mod tests {
                 if user.contains_key("tenantId") || guard {
                     // The user's clauses survive intact, pushed down into $and.
                     let and = out.get_array("$and").unwrap();
-                    if !user.is_empty() {
+                    let exact_named = guard && matches!(user.get("tenantId"), Some(Bson::String(_)));
+                    if !user.is_empty() && !exact_named {
                         assert_eq!(and.last().unwrap(), &Bson::Document(user.clone()));
                     }
                     assert_eq!(out.len(), 2, "{out}");
