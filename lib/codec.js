@@ -24,8 +24,12 @@ function encode(request) {
 }
 
 function describe(e) {
-  if (e instanceof RangeError) return 'it is nested too deeply';
-  return e && e.message ? e.message : String(e);
+  if (e instanceof RangeError) {
+    // js-bson overflows the stack on deep nesting and its buffer on huge documents.
+    return /call stack/i.test(e.message) ? 'it is nested too deeply' : 'it is larger than the 16 MiB BSON document limit';
+  }
+  const text = e && e.message ? e.message : String(e);
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
 
 /** Reads a `{v}` reply. */
