@@ -1,0 +1,571 @@
+// Type definitions for tenantfence. Hand-written; they describe index.js / index.mjs.
+// Shapes follow the official `mongodb` Node driver where tenantfence follows it.
+
+import type { Document, ObjectId } from 'bson';
+
+export { ObjectId, Decimal128, Long, Binary, Timestamp } from 'bson';
+export type { Document } from 'bson';
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/** The stable codes of a {@link TenantError}. */
+export type TenantErrorCode = 'TENANT_MISSING' | 'TENANT_INVALID' | 'TENANT_VIOLATION';
+
+/**
+ * A call refused by the tenant rules. Nothing was sent to the server.
+ * - `TENANT_MISSING`: no tenant in context (or `runAsSystem` under strategy `'database'`).
+ * - `TENANT_INVALID`: a tenant id that breaks the id rule.
+ * - `TENANT_VIOLATION`: the call would read or write outside the current tenant.
+ */
+export declare class TenantError extends Error {
+  constructor(code: TenantErrorCode, message: string);
+  readonly name: 'TenantError';
+  readonly code: TenantErrorCode;
+}
+
+/** One failed write of an `insertMany` / `bulkWrite`. */
+export interface WriteErrorInfo {
+  index: number | null;
+  code: number;
+  errmsg: string;
+}
+
+/**
+ * What an error reported by MongoDB looks like (not a class you can import):
+ * `name` is `'MongoServerError'`, `'MongoBulkWriteError'` or `'MongoWriteConcernError'`,
+ * and the server's numeric `code` and `codeName` are kept (e.g. 11000 / `'DuplicateKey'`).
+ * Driver-side failures (`'MongoServerSelectionError'`, `'MongoClientClosedError'`, `'MongoError'`)
+ * carry no `code`.
+ */
+export interface MongoErrorInfo extends Error {
+  code?: number;
+  codeName?: string;
+  writeErrors?: WriteErrorInfo[];
+  result?: {
+    insertedCount: number;
+    matchedCount: number;
+    modifiedCount: number;
+    deletedCount: number;
+    upsertedCount: number;
+  };
+  errorLabels?: string[];
+}
+
+// ---------------------------------------------------------------------------
+// Connecting
+
+/** The operation names passed to `onSystemAccess`. */
+export type FenceOperation =
+  | 'insertOne'
+  | 'insertMany'
+  | 'findOne'
+  | 'find'
+  | 'aggregate'
+  | 'countDocuments'
+  | 'estimatedDocumentCount'
+  | 'distinct'
+  | 'updateOne'
+  | 'updateMany'
+  | 'replaceOne'
+  | 'deleteOne'
+  | 'deleteMany'
+  | 'findOneAndUpdate'
+  | 'findOneAndReplace'
+  | 'findOneAndDelete'
+  | 'bulkWrite'
+  | 'createIndex';
+
+/** What the `onSystemAccess` hook receives before each collection call inside `runAsSystem`. */
+export interface SystemAccessEvent {
+  reason: string;
+  collection: string;
+  operation: FenceOperation;
+}
+
+export interface ConnectOptions {
+  /** Top-level field holding the tenant id (no `.` or `$`, not `_id`). Default `'tenantId'`. */
+  tenantField?: string;
+  /** `'field'` (shared collections, default) or `'database'` (database `<database>_<tenantId>` per tenant). */
+  strategy?: 'field' | 'database';
+  /** Database name (the base name under strategy `'database'`). Default: the URI's database, else `'test'`. */
+  database?: string;
+  /** Called synchronously before every collection call inside `runAsSystem`; a throw refuses the call with that error. */
+  onSystemAccess?: (event: SystemAccessEvent) => void;
+  /**
+   * Replaces the default tenant id rule (1 to 64 characters of `[A-Za-z0-9_-]`). Ids holding
+   * `$ . / \`, a space, `"`, NUL or a control character, or longer than 128 bytes, are refused whatever it says.
+   */
+  tenantIdPattern?: RegExp;
+  serverSelectionTimeoutMS?: number;
+  connectTimeoutMS?: number;
+  maxPoolSize?: number;
+  appName?: string;
+}
+
+export interface SystemAccessOptions {
+  /** Why scoping is lifted; passed to `onSystemAccess`. Required, non-empty. */
+  reason: string;
+}
+
+// ---------------------------------------------------------------------------
+// Middleware (no dependency on @types/express: minimal structural shapes)
+
+/** The part of a Node / Express request the middleware reads. */
+export interface MiddlewareRequest {
+  headers: { [name: string]: string | string[] | undefined };
+}
+
+/** The part of a Node / Express response the middleware writes (for its 400 answer). */
+export interface MiddlewareResponse {
+  statusCode: number;
+  setHeader(name: string, value: string | number | readonly string[]): unknown;
+  end(chunk?: any): unknown;
+}
+
+export type NextFunction = (err?: any) => void;
+
+/** `(req, res, next) => void`, usable with `app.use()` in Express 4 and 5. */
+export type TenantMiddleware<Req extends MiddlewareRequest = MiddlewareRequest> = (
+  req: Req,
+  res: MiddlewareResponse,
+  next: NextFunction,
+) => void;
+
+export type MiddlewareOptions<Req extends MiddlewareRequest = MiddlewareRequest> =
+  | {
+      /** Request header holding the tenant id. Default `'x-tenant-id'`. */
+      header?: string;
+      resolve?: undefined;
+    }
+  | {
+      header?: undefined;
+      /** Finds the tenant id for a request (JWT claim, subdomain, path ...). Nothing (or `''`) -> 400 `TENANT_MISSING`; a throw -> `next(err)`. */
+      resolve: (req: Req) => string | null | undefined | PromiseLike<string | null | undefined>;
+    };
+
+// ---------------------------------------------------------------------------
+// Documents, filters, updates
+
+/** The `_id` type of a schema: its declared `_id`, else `ObjectId`. */
+export type InferIdType<TSchema> = TSchema extends { _id?: infer Id }
+  ? unknown extends Id
+    ? ObjectId
+    : Id
+  : ObjectId;
+
+/** A document as stored: with its `_id`. (Under strategy `'field'` it also carries the tenant field.) */
+export type WithId<TSchema> = Omit<TSchema, '_id'> & { _id: InferIdType<TSchema> };
+
+/** A document to insert: `_id` optional (one is generated and written back into the object). */
+export type OptionalId<TSchema> = Omit<TSchema, '_id'> & { _id?: InferIdType<TSchema> };
+
+/** A query filter. The tenant match is always added to it. */
+export type Filter<TSchema> = { [P in keyof WithId<TSchema>]?: any } & Document;
+
+type Fields<TSchema> = { [P in keyof TSchema]?: any } & Document;
+
+/** An update document made of these operators (the only ones accepted). */
+export interface UpdateOperators<TSchema = Document> {
+  $set?: Fields<TSchema>;
+  $setOnInsert?: Fields<TSchema>;
+  $unset?: Document;
+  $inc?: Document;
+  $mul?: Document;
+  $min?: Document;
+  $max?: Document;
+  $rename?: { [path: string]: string };
+  $currentDate?: Document;
+  $push?: Document;
+  $addToSet?: Document;
+  $pop?: Document;
+  $pull?: Document;
+  $pullAll?: Document;
+  $bit?: Document;
+}
+
+/** An update pipeline: stages `$set`, `$addFields`, `$project`, `$unset`, `$replaceRoot`, `$replaceWith`. */
+export type UpdatePipeline = Document[];
+
+export type UpdateFilter<TSchema> = UpdateOperators<TSchema> | UpdatePipeline;
+
+export type SortDirection = 1 | -1 | 'asc' | 'desc' | 'ascending' | 'descending' | { $meta: string };
+
+/** The sort forms of the driver: `'a'`, `['a', 'b']`, `['a', -1]`, `[['a', -1]]`, `{ a: -1 }`, a `Map`. */
+export type Sort =
+  | string
+  | string[]
+  | [string, SortDirection]
+  | Array<[string, SortDirection]>
+  | { [key: string]: SortDirection }
+  | Map<string, SortDirection>;
+
+export type IndexDirection = number | '2d' | '2dsphere' | 'text' | 'hashed';
+
+/** A field name, a key document, or `[field, direction]` pairs (directions as in {@link Sort}). */
+export type IndexSpecification =
+  | string
+  | { [key: string]: IndexDirection }
+  | Array<string | [string, SortDirection]>;
+
+export type Hint = string | Document;
+
+export interface CollationOptions {
+  locale: string;
+  caseLevel?: boolean;
+  caseFirst?: 'upper' | 'lower' | 'off';
+  strength?: 1 | 2 | 3 | 4 | 5;
+  numericOrdering?: boolean;
+  alternate?: 'non-ignorable' | 'shifted';
+  maxVariable?: 'punct' | 'space';
+  normalization?: boolean;
+  backwards?: boolean;
+}
+
+export interface WriteConcern {
+  w?: number | 'majority' | string;
+  j?: boolean;
+  wtimeout?: number;
+  wtimeoutMS?: number;
+}
+
+// ---------------------------------------------------------------------------
+// Method options: each method accepts exactly these; any other key is a TypeError
+// (`session` included; `explain` is refused with TENANT_VIOLATION).
+
+interface CommonOptions {
+  comment?: string | Document;
+}
+
+export interface FindOptions extends CommonOptions {
+  sort?: Sort;
+  limit?: number;
+  skip?: number;
+  projection?: Document;
+  batchSize?: number;
+  hint?: Hint;
+  collation?: CollationOptions;
+  maxTimeMS?: number;
+  let?: Document;
+  allowDiskUse?: boolean;
+}
+
+export interface FindOneOptions extends CommonOptions {
+  sort?: Sort;
+  skip?: number;
+  projection?: Document;
+  hint?: Hint;
+  collation?: CollationOptions;
+  maxTimeMS?: number;
+  let?: Document;
+}
+
+export interface CountDocumentsOptions extends CommonOptions {
+  limit?: number;
+  skip?: number;
+  hint?: Hint;
+  collation?: CollationOptions;
+  maxTimeMS?: number;
+}
+
+export interface EstimatedDocumentCountOptions extends CommonOptions {
+  maxTimeMS?: number;
+}
+
+export interface DistinctOptions extends CommonOptions {
+  collation?: CollationOptions;
+  maxTimeMS?: number;
+  hint?: Hint;
+}
+
+export interface AggregateOptions extends CommonOptions {
+  batchSize?: number;
+  hint?: Hint;
+  collation?: CollationOptions;
+  maxTimeMS?: number;
+  let?: Document;
+  allowDiskUse?: boolean;
+}
+
+export interface InsertOneOptions extends CommonOptions {
+  writeConcern?: WriteConcern;
+  bypassDocumentValidation?: boolean;
+}
+
+export interface InsertManyOptions extends InsertOneOptions {
+  ordered?: boolean;
+}
+
+export interface ReplaceOptions extends CommonOptions {
+  upsert?: boolean;
+  hint?: Hint;
+  collation?: CollationOptions;
+  let?: Document;
+  writeConcern?: WriteConcern;
+  bypassDocumentValidation?: boolean;
+}
+
+export interface UpdateOptions extends ReplaceOptions {
+  arrayFilters?: Document[];
+}
+
+export interface DeleteOptions extends CommonOptions {
+  hint?: Hint;
+  collation?: CollationOptions;
+  let?: Document;
+  writeConcern?: WriteConcern;
+}
+
+export interface FindOneAndDeleteOptions extends CommonOptions {
+  projection?: Document;
+  sort?: Sort;
+  hint?: Hint;
+  collation?: CollationOptions;
+  let?: Document;
+  maxTimeMS?: number;
+  writeConcern?: WriteConcern;
+}
+
+export interface FindOneAndReplaceOptions extends FindOneAndDeleteOptions {
+  upsert?: boolean;
+  /** Default `'before'`, as in the driver. */
+  returnDocument?: 'before' | 'after';
+  /** @deprecated Use `returnDocument`. */
+  returnOriginal?: boolean;
+  bypassDocumentValidation?: boolean;
+}
+
+export interface FindOneAndUpdateOptions extends FindOneAndReplaceOptions {
+  arrayFilters?: Document[];
+}
+
+export interface BulkWriteOptions extends CommonOptions {
+  ordered?: boolean;
+  writeConcern?: WriteConcern;
+  bypassDocumentValidation?: boolean;
+  let?: Document;
+}
+
+export interface CreateIndexesOptions {
+  name?: string;
+  unique?: boolean;
+  sparse?: boolean;
+  expireAfterSeconds?: number;
+  partialFilterExpression?: Document;
+  /** Refused (TENANT_VIOLATION) under strategy `'field'` when it could make two tenant ids compare equal. */
+  collation?: CollationOptions;
+  background?: boolean;
+  hidden?: boolean;
+  default_language?: string;
+  language_override?: string;
+  weights?: Document;
+  textIndexVersion?: number;
+  '2dsphereIndexVersion'?: number;
+  min?: number;
+  max?: number;
+  bits?: number;
+  wildcardProjection?: Document;
+}
+
+// ---------------------------------------------------------------------------
+// Results
+
+export interface InsertOneResult<TSchema = Document> {
+  acknowledged: boolean;
+  insertedId: InferIdType<TSchema>;
+}
+
+export interface InsertManyResult<TSchema = Document> {
+  acknowledged: boolean;
+  insertedCount: number;
+  insertedIds: { [index: number]: InferIdType<TSchema> };
+}
+
+export interface UpdateResult<TSchema = Document> {
+  acknowledged: boolean;
+  matchedCount: number;
+  modifiedCount: number;
+  upsertedCount: number;
+  upsertedId: InferIdType<TSchema> | null;
+}
+
+export interface DeleteResult {
+  acknowledged: boolean;
+  deletedCount: number;
+}
+
+export interface BulkWriteResult {
+  insertedCount: number;
+  matchedCount: number;
+  modifiedCount: number;
+  deletedCount: number;
+  upsertedCount: number;
+  /** By operation index. */
+  insertedIds: { [index: number]: any };
+  /** By operation index. */
+  upsertedIds: { [index: number]: any };
+}
+
+export type AnyBulkWriteOperation<TSchema = Document> =
+  | { insertOne: { document: OptionalId<TSchema> } }
+  | {
+      updateOne: {
+        filter: Filter<TSchema>;
+        update: UpdateFilter<TSchema>;
+        upsert?: boolean;
+        collation?: CollationOptions;
+        hint?: Hint;
+        arrayFilters?: Document[];
+      };
+    }
+  | {
+      updateMany: {
+        filter: Filter<TSchema>;
+        update: UpdateFilter<TSchema>;
+        upsert?: boolean;
+        collation?: CollationOptions;
+        hint?: Hint;
+        arrayFilters?: Document[];
+      };
+    }
+  | {
+      replaceOne: {
+        filter: Filter<TSchema>;
+        replacement: TSchema;
+        upsert?: boolean;
+        collation?: CollationOptions;
+        hint?: Hint;
+      };
+    }
+  | { deleteOne: { filter: Filter<TSchema>; collation?: CollationOptions; hint?: Hint } }
+  | { deleteMany: { filter: Filter<TSchema>; collation?: CollationOptions; hint?: Hint } };
+
+// ---------------------------------------------------------------------------
+// Cursors
+
+/**
+ * A read cursor bound to the tenant context it was created under. The query is sent on the
+ * first read; a refusal (TenantError) or server error rejects that read. `sort`, `limit`,
+ * `skip`, `project` and `batchSize` must be called before the first read.
+ */
+export interface FenceCursor<T = Document> extends AsyncIterable<T> {
+  /** All remaining documents. */
+  toArray(): Promise<T[]>;
+  /** The next document, or `null` when there are no more. */
+  next(): Promise<T | null>;
+  /** Stops reading and releases the server cursor. */
+  close(): Promise<void>;
+  /** Iterates the documents; the cursor is closed when the loop ends or breaks. */
+  [Symbol.asyncIterator](): AsyncGenerator<T, void, undefined>;
+  sort(sort: Sort): this;
+  sort(field: string, direction: SortDirection): this;
+  limit(n: number): this;
+  skip(n: number): this;
+  project<P extends Document = Document>(projection: Document): FenceCursor<P>;
+  batchSize(n: number): this;
+}
+
+// ---------------------------------------------------------------------------
+// Scoped collections
+
+type Flatten<T> = T extends ReadonlyArray<infer E> ? E : T;
+
+/**
+ * A collection handle. It binds no tenant: each call reads the tenant from the async context
+ * and is refused with `TENANT_MISSING` without one.
+ */
+export interface ScopedCollection<TSchema extends Document = Document> {
+  readonly collectionName: string;
+
+  insertOne(doc: OptionalId<TSchema>, options?: InsertOneOptions): Promise<InsertOneResult<TSchema>>;
+  insertMany(docs: ReadonlyArray<OptionalId<TSchema>>, options?: InsertManyOptions): Promise<InsertManyResult<TSchema>>;
+
+  findOne(filter?: Filter<TSchema>, options?: FindOneOptions): Promise<WithId<TSchema> | null>;
+  findOne<T extends Document>(filter?: Filter<TSchema>, options?: FindOneOptions): Promise<T | null>;
+  /** Throws `TENANT_MISSING` synchronously without a tenant in context. */
+  find(filter?: Filter<TSchema>, options?: FindOptions): FenceCursor<WithId<TSchema>>;
+  find<T extends Document>(filter?: Filter<TSchema>, options?: FindOptions): FenceCursor<T>;
+  /** Throws `TENANT_MISSING` synchronously without a tenant in context. */
+  aggregate<T extends Document = Document>(pipeline?: Document[], options?: AggregateOptions): FenceCursor<T>;
+
+  countDocuments(filter?: Filter<TSchema>, options?: CountDocumentsOptions): Promise<number>;
+  /** Under a tenant (strategy `'field'`) this is an exact count of that tenant's documents. */
+  estimatedDocumentCount(options?: EstimatedDocumentCountOptions): Promise<number>;
+  distinct<Key extends keyof WithId<TSchema> & string>(
+    key: Key,
+    filter?: Filter<TSchema>,
+    options?: DistinctOptions,
+  ): Promise<Array<Flatten<NonNullable<WithId<TSchema>[Key]>>>>;
+  distinct(key: string, filter?: Filter<TSchema>, options?: DistinctOptions): Promise<any[]>;
+
+  updateOne(filter: Filter<TSchema>, update: UpdateFilter<TSchema>, options?: UpdateOptions): Promise<UpdateResult<TSchema>>;
+  updateMany(filter: Filter<TSchema>, update: UpdateFilter<TSchema>, options?: UpdateOptions): Promise<UpdateResult<TSchema>>;
+  replaceOne(filter: Filter<TSchema>, replacement: TSchema, options?: ReplaceOptions): Promise<UpdateResult<TSchema>>;
+
+  deleteOne(filter?: Filter<TSchema>, options?: DeleteOptions): Promise<DeleteResult>;
+  deleteMany(filter?: Filter<TSchema>, options?: DeleteOptions): Promise<DeleteResult>;
+
+  findOneAndUpdate(
+    filter: Filter<TSchema>,
+    update: UpdateFilter<TSchema>,
+    options?: FindOneAndUpdateOptions,
+  ): Promise<WithId<TSchema> | null>;
+  findOneAndReplace(
+    filter: Filter<TSchema>,
+    replacement: TSchema,
+    options?: FindOneAndReplaceOptions,
+  ): Promise<WithId<TSchema> | null>;
+  findOneAndDelete(filter: Filter<TSchema>, options?: FindOneAndDeleteOptions): Promise<WithId<TSchema> | null>;
+
+  /** Every operation is checked first: one refused operation refuses the whole batch, ordered or not. */
+  bulkWrite(operations: ReadonlyArray<AnyBulkWriteOperation<TSchema>>, options?: BulkWriteOptions): Promise<BulkWriteResult>;
+
+  /**
+   * Creates an index and resolves to its name. Needs a tenant or system context. Under strategy
+   * `'field'` the tenant field is put first in the key, so `unique` means unique per tenant.
+   */
+  createIndex(spec: IndexSpecification, options?: CreateIndexesOptions): Promise<string>;
+}
+
+// ---------------------------------------------------------------------------
+// The fence
+
+export declare class TenantFence {
+  /** Use {@link TenantFence.connect}. */
+  private constructor();
+
+  /** Connects and pings; rejects when the server cannot be reached (server selection timeout). */
+  static connect(uri: string, options?: ConnectOptions): Promise<TenantFence>;
+
+  /** The field holding the tenant id. */
+  get tenantField(): string;
+  /** `'field'` or `'database'`. */
+  get strategy(): 'field' | 'database';
+  /** The database name (the base name under strategy `'database'`). */
+  get databaseName(): string;
+
+  /**
+   * Runs `fn` with `tenantId` as the current tenant of this async call chain (for every fence in
+   * the process) and returns what it returns. An invalid id throws `TENANT_INVALID` before `fn` runs.
+   */
+  runAs<T>(tenantId: string, fn: () => T): T;
+
+  /**
+   * Runs `fn` with tenant scoping lifted. Every collection call inside first calls `onSystemAccess`.
+   * Written documents must still name a valid tenant. Under strategy `'database'` collection calls
+   * inside are refused with `TENANT_MISSING`.
+   */
+  runAsSystem<T>(options: SystemAccessOptions, fn: () => T): T;
+
+  /** The current tenant id, or `undefined` (also inside `runAsSystem`). */
+  currentTenant(): string | undefined;
+
+  /** Express middleware (4 and 5) that runs the rest of each request as its tenant. Options are validated now. */
+  middleware<Req extends MiddlewareRequest = MiddlewareRequest>(options?: MiddlewareOptions<Req>): TenantMiddleware<Req>;
+
+  /** A scoped handle on collection `name` (the same handle for the same name). */
+  collection<TSchema extends Document = Document>(name: string): ScopedCollection<TSchema>;
+
+  /** Closes the connection pool; later calls fail. */
+  close(): Promise<void>;
+}
