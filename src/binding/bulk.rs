@@ -237,11 +237,16 @@ pub async fn bulk_write(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>>
     if ops.is_empty() {
         return Err(arg("operations must be a non-empty array"));
     }
-    t.guard(None).await?;
+    let pinned = t.guard(None).await?.is_some();
     let base = t.scope.clone();
     let mut statements = Vec::with_capacity(ops.len());
     for (i, op) in ops.into_iter().enumerate() {
-        statements.push(statement(&t, &base, i, op)?);
+        let mut s = statement(&t, &base, i, op)?;
+        // Same pinning as single writes: no collection default collation can widen the match.
+        if pinned && s.kind != Kind::Insert && !s.body.contains_key("collation") {
+            s.body.insert("collation", doc! { "locale": "simple" });
+        }
+        statements.push(s);
     }
     let ordered = o.ordered.unwrap_or(true);
     let mut groups: Vec<Vec<Statement>> = Vec::new();

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use bson::{doc, Bson, Document};
+use mongodb::options::Collation;
 use mongodb::{Collection, Database};
 
 use super::error::{arg, FenceResult};
@@ -114,16 +115,21 @@ impl Target {
         self.inner.plain_ids
     }
 
-    /// Decides whether the tenant match needs its collation-proof twin for this call.
-    pub async fn guard(&mut self, explicit: Option<&Document>) -> FenceResult<()> {
+    /// Makes the tenant match collation-proof for this call. With an explicit
+    /// non-simple collation, or a collection whose default collation is non-simple,
+    /// the match gets its regex twin. Otherwise the call is pinned to the simple
+    /// collation (returned here), so a collection re-created with a default
+    /// collation behind the fence's back still cannot equate tenant ids.
+    pub async fn guard(&mut self, explicit: Option<&Document>) -> FenceResult<Option<Collation>> {
         if self.scope.strategy == Strategy::Database || self.scope.principal == Principal::System {
-            return Ok(());
+            return Ok(None);
         }
-        self.scope.collation_guard = match explicit {
-            Some(c) => !collation::is_simple(c),
-            None => self.default_collation_non_simple().await?,
-        };
-        Ok(())
+        if let Some(c) = explicit {
+            self.scope.collation_guard = !collation::is_simple(c);
+            return Ok(None);
+        }
+        self.scope.collation_guard = self.default_collation_non_simple().await?;
+        Ok(if self.scope.collation_guard { None } else { Some(simple_collation()) })
     }
 
     /// Looks up (once per collection) whether the collection has a non-simple default collation.
@@ -132,7 +138,21 @@ impl Target {
         if let Some(v) = self.inner.default_collation.lock().ok().and_then(|m| m.get(&key).copied()) {
             return Ok(v);
         }
-        let mut cursor = self
+        let Some(found) = self.default_collation().await? else {
+            // Not created yet: nothing to leak, and not cached so a later collation is seen.
+            return Ok(false);
+        };
+        let non_simple = found.map(|c| !collation::is_simple(&c)).unwrap_or(false);
+        if let Ok(mut m) = self.inner.default_collation.lock() {
+            m.insert(key, non_simple);
+        }
+        Ok(non_simple)
+    }
+
+    /// The collection's default collation: `None` if the collection does not exist,
+    /// `Some(None)` if it has none.
+    pub async fn default_collation(&self) -> FenceResult<Option<Option<Document>>> {
+        let mut reply = self
             .db
             .run_command(doc! {
                 "listCollections": 1,
@@ -140,26 +160,21 @@ impl Target {
                 "nameOnly": false,
             })
             .await?;
-        let first = cursor
+        let first = reply
             .get_document_mut("cursor")
             .ok()
             .and_then(|c| c.get_array_mut("firstBatch").ok())
             .and_then(|b| b.pop());
-        let Some(Bson::Document(info)) = first else {
-            // Not created yet: nothing to leak, and not cached so a later collation is seen.
-            return Ok(false);
-        };
-        let non_simple = info
-            .get_document("options")
-            .ok()
-            .and_then(|o| o.get_document("collation").ok())
-            .map(|c| !collation::is_simple(c))
-            .unwrap_or(false);
-        if let Ok(mut m) = self.inner.default_collation.lock() {
-            m.insert(key, non_simple);
-        }
-        Ok(non_simple)
+        let Some(Bson::Document(info)) = first else { return Ok(None) };
+        Ok(Some(
+            info.get_document("options").ok().and_then(|o| o.get_document("collation").ok()).cloned(),
+        ))
     }
+}
+
+/// `{locale: 'simple'}`: binary comparison, the only collation that never equates two ids.
+pub fn simple_collation() -> Collation {
+    bson::from_document(doc! { "locale": "simple" }).expect("the simple collation always parses")
 }
 
 /// Runs one non-cursor method and returns the BSON reply.

@@ -19,8 +19,10 @@ use crate::scope::{filter, pipeline, Principal, Strategy};
 /// Parses `options` and turns on the collation guard the call needs.
 pub async fn prepare(target: &mut Target, req: &mut Request, allowed: &[&str]) -> FenceResult<CallOptions> {
     let raw = req.doc_or_empty("options", "options")?;
-    let o = CallOptions::parse(raw, allowed)?;
-    target.guard(o.collation_doc.as_ref()).await?;
+    let mut o = CallOptions::parse(raw, allowed)?;
+    if let Some(pinned) = target.guard(o.collation_doc.as_ref()).await? {
+        o.collation = Some(pinned);
+    }
     Ok(o)
 }
 
@@ -68,9 +70,10 @@ pub async fn estimated_document_count(mut t: Target, mut req: Request) -> FenceR
     // The server takes no comment on a metadata count; it is kept for the exact count only.
     let scoped = t.scope.strategy == Strategy::Field && matches!(t.scope.principal, Principal::Tenant(_));
     let n = if scoped {
-        t.guard(None).await?;
+        let pinned = t.guard(None).await?;
         let f = filter::scope_filter(&t.scope, Document::new())?;
         let mut co = CountOptions::default();
+        co.collation = pinned;
         co.max_time = o.max_time;
         co.comment = o.comment;
         t.coll.count_documents(f).with_options(co).await?

@@ -248,8 +248,18 @@ pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         return Err(arg("indexSpec must name at least one field"));
     }
     let keys = if t.scope.strategy == Strategy::Field {
-        if let Some(c) = &o.collation_doc {
-            collation::check_index_collation(c, t.plain_ids())?;
+        match &o.collation_doc {
+            Some(c) => collation::check_index_collation(c, t.plain_ids())?,
+            // Without an explicit collation the index inherits the collection's default.
+            None => {
+                if let Some(Some(default)) = t.default_collation().await? {
+                    collation::check_index_collation(&default, t.plain_ids()).map_err(|_| {
+                        ScopeError::violation(
+                            "the collection's default collation could equate two tenant ids in this index; pass options.collation with strength 3 or more, alternate 'non-ignorable' and no numericOrdering",
+                        )
+                    })?;
+                }
+            }
         }
         let mut k = doc! { t.scope.field.clone(): 1 };
         for (name, dir) in spec {
