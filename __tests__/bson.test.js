@@ -1,17 +1,14 @@
 'use strict';
 // BSON values keep their types both ways: in inserts, filters, updates and results.
 
-const { TenantFence, ObjectId, Decimal128, Long, Binary, Timestamp } = require('..');
-const { uri, dbName, rawClient, own, isDate } = require('./helpers/fixtures');
+const { ObjectId, Decimal128, Long, Binary, Timestamp } = require('..');
+const { useSuite, own, isDate } = require('./helpers/fixtures');
 
-let fence;
-let raw;
-let DB;
-let rdb;
+const suite = useSuite('bson');
 const C = 'typed';
 
-const as = (fn) => fence.runAs('a', fn);
-const col = () => fence.collection(C);
+const as = (fn) => suite.as('a', fn);
+const col = () => suite.fence.collection(C);
 const bytes = (bin) => Array.from(bin.read(0, bin.length()));
 
 const NOW = new Date('2024-02-29T12:34:56.789Z');
@@ -55,10 +52,6 @@ let inserted; // the typed document as stored, with its _id
 let decoyId;
 
 beforeAll(async () => {
-  DB = dbName('bson');
-  raw = await rawClient();
-  rdb = raw.db(DB);
-  fence = await TenantFence.connect(uri(), { database: DB });
   const doc = { ...typedDoc(), uuid: new Binary(UUID_BYTES, Binary.SUBTYPE_UUID) };
   const r = await as(() => col().insertOne(doc));
   inserted = { _id: r.insertedId, ...typedDoc() };
@@ -75,14 +68,6 @@ beforeAll(async () => {
     }),
   );
   decoyId = decoy.insertedId;
-});
-
-afterAll(async () => {
-  if (fence) await fence.close();
-  if (raw) {
-    await rdb.dropDatabase().catch(() => {});
-    await raw.close();
-  }
 });
 
 describe('inserts store the BSON types', () => {
@@ -114,11 +99,11 @@ describe('inserts store the BSON types', () => {
     ['int', 'int'],
     ['neg', 'int'],
   ])('%s is stored as %s', async (path, type) => {
-    expect(await rdb.collection(C).countDocuments({ $and: [{ _id: inserted._id }, { [path]: { $type: type } }] })).toBe(1);
+    expect(await suite.rdb.collection(C).countDocuments({ $and: [{ _id: inserted._id }, { [path]: { $type: type } }] })).toBe(1);
   });
 
   test('the stored document equals the input (oracle)', async () => {
-    const stored = await rdb.collection(C).findOne({ _id: inserted._id });
+    const stored = await suite.rdb.collection(C).findOne({ _id: inserted._id });
     const { uuid, ...rest } = stored;
     expect(rest).toEqual({ ...inserted, tenantId: 'a' });
     expect(uuid.sub_type).toBe(4);
@@ -132,7 +117,7 @@ describe('inserts store the BSON types', () => {
     const r = await as(() => col().insertMany(docs));
     expect(r.insertedIds[0]).toBeInstanceOf(ObjectId);
     expect(r.insertedIds[1]).toBeInstanceOf(ObjectId);
-    const [d0, d1] = await Promise.all([0, 1].map((i) => rdb.collection(C).findOne({ _id: r.insertedIds[i] })));
+    const [d0, d1] = await Promise.all([0, 1].map((i) => suite.rdb.collection(C).findOne({ _id: r.insertedIds[i] })));
     expect(d0.v).toBeInstanceOf(Long);
     expect(d0.v.toString()).toBe('-9223372036854775808');
     expect(d1.v).toBeInstanceOf(Decimal128);
@@ -141,7 +126,7 @@ describe('inserts store the BSON types', () => {
 
   test('a Buffer is stored as binData (driver behaviour)', async () => {
     const r = await as(() => col().insertOne({ buf: Buffer.from('hi') }));
-    expect(await rdb.collection(C).countDocuments({ _id: r.insertedId, buf: { $type: 'binData' } })).toBe(1);
+    expect(await suite.rdb.collection(C).countDocuments({ _id: r.insertedId, buf: { $type: 'binData' } })).toBe(1);
   });
 });
 
@@ -204,7 +189,7 @@ describe('results carry the BSON types', () => {
   test('a small Long comes back with its value (number or Long)', async () => {
     // the driver promotes int64 values that fit a double to numbers by default
     const r = await as(() => col().insertOne({ small: Long.fromInt(5) }));
-    expect(await rdb.collection(C).countDocuments({ _id: r.insertedId, small: { $type: 'long' } })).toBe(1);
+    expect(await suite.rdb.collection(C).countDocuments({ _id: r.insertedId, small: { $type: 'long' } })).toBe(1);
     const d = await as(() => col().findOne({ _id: r.insertedId }));
     const v = d.small;
     expect(typeof v === 'number' ? v : v.toNumber()).toBe(5);
@@ -283,7 +268,7 @@ describe('filters use the BSON types', () => {
 describe('updates keep the BSON types', () => {
   // a collection of its own, so these documents never match the filter tests
   const U = 'typed_upd';
-  const ucol = () => fence.collection(U);
+  const ucol = () => suite.fence.collection(U);
   let id;
 
   beforeEach(async () => {
@@ -305,7 +290,7 @@ describe('updates keep the BSON types', () => {
       ),
     );
     expect(r).toMatchObject({ matchedCount: 1, modifiedCount: 1 });
-    const s = await rdb.collection(U).findOne({ _id: id });
+    const s = await suite.rdb.collection(U).findOne({ _id: id });
     expect(s.big).toBeInstanceOf(Long);
     expect(s.big.toString()).toBe('9007199254740995');
     expect(s.price.toString()).toBe('1234567890.123456789012345678901235');
@@ -341,7 +326,7 @@ describe('updates keep the BSON types', () => {
     await as(() =>
       ucol().updateOne({ _id: id }, [{ $set: { total: { $add: ['$price', Decimal128.fromString('1')] }, when: NOW } }]),
     );
-    const s = await rdb.collection(U).findOne({ _id: id });
+    const s = await suite.rdb.collection(U).findOne({ _id: id });
     expect(s.total).toBeInstanceOf(Decimal128);
     expect(s.total.toString()).toBe('1234567891.123456789012345678901234');
     expect(s.when).toEqual(NOW);
@@ -353,7 +338,7 @@ describe('updates keep the BSON types', () => {
       ucol().updateOne({ key, big: BIG }, { $setOnInsert: { price: DEC, at: NOW } }, { upsert: true }),
     );
     expect(r.upsertedId).toBeInstanceOf(ObjectId);
-    const s = await rdb.collection(U).findOne({ _id: r.upsertedId });
+    const s = await suite.rdb.collection(U).findOne({ _id: r.upsertedId });
     expect(s).toEqual({ _id: r.upsertedId, key, big: BIG, price: DEC, at: NOW, tenantId: 'a' });
 
     const b = await as(() =>
@@ -364,14 +349,14 @@ describe('updates keep the BSON types', () => {
     );
     expect(b.upsertedIds[0]).toBeInstanceOf(ObjectId);
     expect(b.insertedIds[1]).toBeInstanceOf(ObjectId);
-    const up = await rdb.collection(U).findOne({ _id: b.upsertedIds[0] });
+    const up = await suite.rdb.collection(U).findOne({ _id: b.upsertedIds[0] });
     expect(up.v.toString()).toBe('12345678901234567');
-    expect(await rdb.collection(U).countDocuments({ _id: b.insertedIds[1], v: { $type: 'decimal' } })).toBe(1);
+    expect(await suite.rdb.collection(U).countDocuments({ _id: b.insertedIds[1], v: { $type: 'decimal' } })).toBe(1);
   });
 
   test('replaceOne keeps types', async () => {
     await as(() => ucol().replaceOne({ _id: id }, { kind: 'replaced', ts: TS, bin: BIN, arr: [[BIG]] }));
-    const s = await rdb.collection(U).findOne({ _id: id });
+    const s = await suite.rdb.collection(U).findOne({ _id: id });
     expect(s).toEqual({ _id: id, kind: 'replaced', ts: TS, bin: BIN, arr: [[BIG]], tenantId: 'a' });
   });
 });

@@ -12,7 +12,7 @@ const {
   uri,
   uriWithDb,
   dbName,
-  rawClient,
+  useSuite,
   expectTenantError,
   expectSyncTenantError,
   expectRejectsTenant,
@@ -21,35 +21,14 @@ const {
   ids,
 } = require('./helpers/fixtures');
 
-let fence;
-let raw;
-let DB;
-let rdb;
-const extraFences = [];
-const extraDbs = [];
+const suite = useSuite('coll');
 
-const as = (tenant, fn) => fence.runAs(tenant, fn);
+const { as } = suite;
 
 /** Seeds documents of any tenant through the oracle. */
 async function seed(collName, docs) {
-  if (docs.length) await rdb.collection(collName).insertMany(docs.map((d) => ({ ...d })));
+  if (docs.length) await suite.rdb.collection(collName).insertMany(docs.map((d) => ({ ...d })));
 }
-
-beforeAll(async () => {
-  DB = dbName('coll');
-  raw = await rawClient();
-  rdb = raw.db(DB);
-  fence = await TenantFence.connect(uri(), { database: DB });
-});
-
-afterAll(async () => {
-  for (const f of extraFences) await f.close().catch(() => {});
-  if (fence) await fence.close();
-  if (raw) {
-    for (const name of [DB, ...extraDbs]) await raw.db(name).dropDatabase().catch(() => {});
-    await raw.close();
-  }
-});
 
 describe('package', () => {
   test('exports TenantFence, TenantError and the bson classes', () => {
@@ -99,21 +78,21 @@ describe('insertOne', () => {
   const C = 'ins1';
 
   test('result shape, _id written back into the caller object, tenant stamped', async () => {
-    const col = fence.collection(C);
+    const col = suite.fence.collection(C);
     const doc = { name: 'one', n: 1 };
     const r = await as('a', () => col.insertOne(doc));
     expect(r).toEqual({ acknowledged: true, insertedId: expect.any(ObjectId) });
     expect(doc._id).toBeInstanceOf(ObjectId);
     expect(doc._id.equals(r.insertedId)).toBe(true);
-    const stored = await rdb.collection(C).findOne({ _id: r.insertedId });
+    const stored = await suite.rdb.collection(C).findOne({ _id: r.insertedId });
     expect(stored).toEqual({ _id: r.insertedId, name: 'one', n: 1, tenantId: 'a' });
   });
 
   test('keeps a caller-given _id', async () => {
-    const col = fence.collection(C);
+    const col = suite.fence.collection(C);
     const r = await as('b', () => col.insertOne({ _id: 'given-id-1', name: 'given' }));
     expect(r).toEqual({ acknowledged: true, insertedId: 'given-id-1' });
-    expect(await rdb.collection(C).findOne({ _id: 'given-id-1' })).toEqual({
+    expect(await suite.rdb.collection(C).findOne({ _id: 'given-id-1' })).toEqual({
       _id: 'given-id-1',
       name: 'given',
       tenantId: 'b',
@@ -121,10 +100,10 @@ describe('insertOne', () => {
   });
 
   test('without a tenant: TENANT_MISSING, nothing written', async () => {
-    const col = fence.collection(C);
-    const before = await rdb.collection(C).countDocuments();
+    const col = suite.fence.collection(C);
+    const before = await suite.rdb.collection(C).countDocuments();
     await expectRejectsTenant(() => col.insertOne({ name: 'nobody' }), 'TENANT_MISSING');
-    expect(await rdb.collection(C).countDocuments()).toBe(before);
+    expect(await suite.rdb.collection(C).countDocuments()).toBe(before);
   });
 });
 
@@ -132,7 +111,7 @@ describe('insertMany', () => {
   const C = 'insmany';
 
   test('result shape, _ids written back, every doc stamped', async () => {
-    const col = fence.collection(C);
+    const col = suite.fence.collection(C);
     const docs = [{ n: 1 }, { n: 2 }, { n: 3 }];
     const r = await as('a', () => col.insertMany(docs));
     expect(r).toEqual({
@@ -143,7 +122,7 @@ describe('insertMany', () => {
     for (let i = 0; i < 3; i++) {
       expect(docs[i]._id).toBeInstanceOf(ObjectId);
       expect(docs[i]._id.equals(r.insertedIds[i])).toBe(true);
-      expect(await rdb.collection(C).findOne({ _id: r.insertedIds[i] })).toEqual({
+      expect(await suite.rdb.collection(C).findOne({ _id: r.insertedIds[i] })).toEqual({
         _id: r.insertedIds[i],
         n: i + 1,
         tenantId: 'a',
@@ -152,13 +131,13 @@ describe('insertMany', () => {
   });
 
   test('mixed given and generated _ids, ordered:false', async () => {
-    const col = fence.collection(C);
+    const col = suite.fence.collection(C);
     const r = await as('b', () => col.insertMany([{ _id: 'm-1', n: 1 }, { n: 2 }], { ordered: false }));
     expect(r.acknowledged).toBe(true);
     expect(r.insertedCount).toBe(2);
     expect(r.insertedIds[0]).toBe('m-1');
     expect(r.insertedIds[1]).toBeInstanceOf(ObjectId);
-    const stored = await rdb.collection(C).find({ _id: { $in: ['m-1', r.insertedIds[1]] } }).toArray();
+    const stored = await suite.rdb.collection(C).find({ _id: { $in: ['m-1', r.insertedIds[1]] } }).toArray();
     expect(stored).toHaveLength(2);
     for (const d of stored) expect(d.tenantId).toBe('b');
   });
@@ -182,19 +161,19 @@ describe('reads', () => {
 
   describe('findOne', () => {
     test('returns the document', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const d = await as('a', () => col.findOne({ n: 3 }));
       expect(own(d, 'a')).toEqual({ _id: 'a-3', n: 3, tag: 'a-odd', name: 'a3' });
     });
 
     test('returns null when only another tenant has a match', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       expect(await as('a', () => col.findOne({ name: 'onlyb' }))).toBeNull();
       expect(await as('a', () => col.findOne({ _id: 'b-1' }))).toBeNull();
     });
 
     test('options: projection and sort', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       // driver semantics: projection excludes everything else, _id:0 removes _id
       expect(await as('a', () => col.findOne({}, { sort: { n: -1 }, projection: { n: 1, _id: 0 } }))).toEqual({
         n: 5,
@@ -207,7 +186,7 @@ describe('reads', () => {
 
   describe('find', () => {
     test('toArray sees only the tenant documents', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const docs = await as('a', () => col.find({}).toArray());
       expect(ids(docs)).toEqual(A);
       ownAll(docs, 'a');
@@ -217,13 +196,13 @@ describe('reads', () => {
     });
 
     test('filter operators apply within the tenant', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const docs = await as('a', () => col.find({ n: { $gte: 4 } }).toArray());
       expect(ids(docs)).toEqual(['a-4', 'a-5']);
     });
 
     test('next() until null', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const seen = await as('a', async () => {
         const cur = col.find({}, { batchSize: 2 });
         const out = [];
@@ -236,7 +215,7 @@ describe('reads', () => {
     });
 
     test('for await', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const out = [];
       await as('a', async () => {
         for await (const d of col.find({ n: { $lte: 4 } }, { batchSize: 1 })) out.push(d);
@@ -245,7 +224,7 @@ describe('reads', () => {
     });
 
     test('close()', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       await as('a', async () => {
         const unused = col.find({});
         await unused.close();
@@ -260,7 +239,7 @@ describe('reads', () => {
     });
 
     test('options: sort, limit, skip, projection, batchSize', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       await as('a', async () => {
         expect((await col.find({}, { sort: { n: -1 } }).toArray()).map((d) => d.n)).toEqual([5, 4, 3, 2, 1]);
         expect((await col.find({}, { sort: { n: 1 }, limit: 2 }).toArray()).map((d) => d.n)).toEqual([1, 2]);
@@ -280,7 +259,7 @@ describe('reads', () => {
     });
 
     test('chaining sort/limit/skip/project/batchSize', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const got = await as('a', () =>
         col.find({}).sort({ n: 1 }).skip(1).limit(3).project({ n: 1, _id: 0 }).batchSize(1).toArray(),
       );
@@ -290,16 +269,16 @@ describe('reads', () => {
     });
 
     test('a cursor created inside runAs(a) and read outside any context still reads tenant a', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const cur = as('a', () => col.find({}).sort({ n: 1 }).batchSize(2));
-      expect(fence.currentTenant()).toBeUndefined();
+      expect(suite.fence.currentTenant()).toBeUndefined();
       const docs = await cur.toArray();
       expect(ids(docs)).toEqual(A);
       ownAll(docs, 'a');
     });
 
     test('a cursor created in runAs(a) and read inside runAs(b) still reads tenant a (getMore too)', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const cur = as('a', () => col.find({}, { batchSize: 2, sort: { n: 1 } }));
       const docs = await as('b', async () => {
         const out = [];
@@ -313,7 +292,7 @@ describe('reads', () => {
     });
 
     test('find() and aggregate() outside a context throw TENANT_MISSING synchronously', () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       expectSyncTenantError(() => col.find({}), 'TENANT_MISSING');
       expectSyncTenantError(() => col.find(), 'TENANT_MISSING');
       expectSyncTenantError(() => col.aggregate([]), 'TENANT_MISSING');
@@ -322,7 +301,7 @@ describe('reads', () => {
 
   describe('counts and distinct', () => {
     test('countDocuments is a number scoped to the tenant', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       await as('a', async () => {
         expect(await col.countDocuments()).toBe(5);
         expect(await col.countDocuments({})).toBe(5);
@@ -335,8 +314,8 @@ describe('reads', () => {
     });
 
     test('estimatedDocumentCount is scoped: only the tenant documents', async () => {
-      const col = fence.collection(C);
-      expect(await rdb.collection(C).estimatedDocumentCount()).toBe(11);
+      const col = suite.fence.collection(C);
+      expect(await suite.rdb.collection(C).estimatedDocumentCount()).toBe(11);
       const n = await as('a', () => col.estimatedDocumentCount());
       expect(typeof n).toBe('number');
       expect(n).toBe(5);
@@ -345,7 +324,7 @@ describe('reads', () => {
     });
 
     test('distinct returns an array of the tenant values', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const tags = await as('a', () => col.distinct('tag'));
       expect(Array.isArray(tags)).toBe(true);
       expect([...tags].sort()).toEqual(['a-odd', 'even']);
@@ -359,7 +338,7 @@ describe('reads', () => {
 
   describe('aggregate', () => {
     test('group over the tenant documents only', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const r = await as('a', () =>
         col.aggregate([{ $match: { n: { $gte: 2 } } }, { $group: { _id: null, sum: { $sum: '$n' } } }]).toArray(),
       );
@@ -368,7 +347,7 @@ describe('reads', () => {
     });
 
     test('empty pipeline, next(), for await, batchSize, close()', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       await as('a', async () => {
         expect(ids(await col.aggregate([]).toArray())).toEqual(A);
         const cur = col.aggregate([{ $sort: { n: 1 } }, { $project: { _id: 0, n: 1 } }], { batchSize: 1 });
@@ -387,7 +366,7 @@ describe('writes', () => {
   const C = 'writes';
 
   beforeEach(async () => {
-    await rdb.collection(C).deleteMany({});
+    await suite.rdb.collection(C).deleteMany({});
     const docs = [];
     for (const t of ['a', 'b']) {
       for (let n = 1; n <= 3; n++) docs.push({ _id: `${t}-${n}`, tenantId: t, n, grp: 'g' });
@@ -395,80 +374,75 @@ describe('writes', () => {
     await seed(C, docs);
   });
 
-  const bDocs = () => rdb.collection(C).find({ tenantId: 'b' }).sort({ _id: 1 }).toArray();
+  const bDocs = () => suite.rdb.collection(C).find({ tenantId: 'b' }).sort({ _id: 1 }).toArray();
   const bExpected = [1, 2, 3].map((n) => ({ _id: `b-${n}`, tenantId: 'b', n, grp: 'g' }));
+  /** The stored document with `_id` (the oracle), or null. */
+  const stored = (_id) => suite.rdb.collection(C).findOne({ _id });
+
+  // The driver's UpdateResult: without an upsert, and for one upsert with a generated _id.
+  const updated = (matchedCount, modifiedCount) => ({
+    acknowledged: true,
+    matchedCount,
+    modifiedCount,
+    upsertedId: null,
+    upsertedCount: 0,
+  });
+  const UPSERTED = {
+    acknowledged: true,
+    matchedCount: 0,
+    modifiedCount: 0,
+    upsertedId: expect.any(ObjectId),
+    upsertedCount: 1,
+  };
 
   describe('updateOne / updateMany', () => {
     test('updateOne result shape and effect', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const r = await as('a', () => col.updateOne({ n: 2 }, { $set: { x: 1 } }));
-      expect(r).toEqual({ acknowledged: true, matchedCount: 1, modifiedCount: 1, upsertedId: null, upsertedCount: 0 });
-      expect(await rdb.collection(C).findOne({ _id: 'a-2' })).toEqual({ _id: 'a-2', tenantId: 'a', n: 2, grp: 'g', x: 1 });
+      expect(r).toEqual(updated(1, 1));
+      expect(await stored('a-2')).toEqual({ _id: 'a-2', tenantId: 'a', n: 2, grp: 'g', x: 1 });
       expect(await bDocs()).toEqual(bExpected);
     });
 
     test('no match and no-op modification', async () => {
-      const col = fence.collection(C);
-      expect(await as('a', () => col.updateOne({ n: 42 }, { $set: { x: 1 } }))).toEqual({
-        acknowledged: true,
-        matchedCount: 0,
-        modifiedCount: 0,
-        upsertedId: null,
-        upsertedCount: 0,
-      });
-      expect(await as('a', () => col.updateOne({ n: 1 }, { $set: { n: 1 } }))).toEqual({
-        acknowledged: true,
-        matchedCount: 1,
-        modifiedCount: 0,
-        upsertedId: null,
-        upsertedCount: 0,
-      });
+      const col = suite.fence.collection(C);
+      expect(await as('a', () => col.updateOne({ n: 42 }, { $set: { x: 1 } }))).toEqual(updated(0, 0));
+      expect(await as('a', () => col.updateOne({ n: 1 }, { $set: { n: 1 } }))).toEqual(updated(1, 0));
     });
 
     test('updateMany touches only the tenant documents', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const r = await as('a', () => col.updateMany({ grp: 'g' }, { $inc: { n: 10 } }));
-      expect(r).toEqual({ acknowledged: true, matchedCount: 3, modifiedCount: 3, upsertedId: null, upsertedCount: 0 });
-      const a = await rdb.collection(C).find({ tenantId: 'a' }).sort({ _id: 1 }).toArray();
+      expect(r).toEqual(updated(3, 3));
+      const a = await suite.rdb.collection(C).find({ tenantId: 'a' }).sort({ _id: 1 }).toArray();
       expect(a.map((d) => d.n)).toEqual([11, 12, 13]);
       expect(await bDocs()).toEqual(bExpected);
     });
 
     test('pipeline updates', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const r = await as('a', () => col.updateMany({}, [{ $set: { double: { $multiply: ['$n', 2] } } }]));
       expect(r).toMatchObject({ acknowledged: true, matchedCount: 3, modifiedCount: 3, upsertedCount: 0 });
-      const a = await rdb.collection(C).find({ tenantId: 'a' }).sort({ _id: 1 }).toArray();
+      const a = await suite.rdb.collection(C).find({ tenantId: 'a' }).sort({ _id: 1 }).toArray();
       expect(a.map((d) => d.double)).toEqual([2, 4, 6]);
       for (const d of a) expect(d.tenantId).toBe('a');
       const r1 = await as('a', () => col.updateOne({ n: 1 }, [{ $set: { label: { $concat: ['n=', { $toString: '$n' }] } } }]));
       expect(r1).toMatchObject({ matchedCount: 1, modifiedCount: 1 });
-      expect((await rdb.collection(C).findOne({ _id: 'a-1' })).label).toBe('n=1');
+      expect((await stored('a-1')).label).toBe('n=1');
       expect(await bDocs()).toEqual(bExpected);
     });
 
     test('upsert stamps the tenant (updateOne, updateMany, pipeline, $setOnInsert)', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const r = await as('a', () => col.updateOne({ key: 'new' }, { $set: { v: 1 } }, { upsert: true }));
-      expect(r).toEqual({
-        acknowledged: true,
-        matchedCount: 0,
-        modifiedCount: 0,
-        upsertedId: expect.any(ObjectId),
-        upsertedCount: 1,
-      });
-      expect(await rdb.collection(C).findOne({ _id: r.upsertedId })).toEqual({
-        _id: r.upsertedId,
-        key: 'new',
-        v: 1,
-        tenantId: 'a',
-      });
+      expect(r).toEqual(UPSERTED);
+      expect(await stored(r.upsertedId)).toEqual({ _id: r.upsertedId, key: 'new', v: 1, tenantId: 'a' });
 
       const rm = await as('b', () =>
         col.updateMany({ key: 'many' }, { $set: { v: 2 }, $setOnInsert: { created: true } }, { upsert: true }),
       );
       expect(rm.upsertedCount).toBe(1);
-      expect(await rdb.collection(C).findOne({ _id: rm.upsertedId })).toEqual({
+      expect(await stored(rm.upsertedId)).toEqual({
         _id: rm.upsertedId,
         key: 'many',
         v: 2,
@@ -478,79 +452,52 @@ describe('writes', () => {
 
       const rp = await as('a', () => col.updateOne({ key: 'pipe' }, [{ $set: { v: 3 } }], { upsert: true }));
       expect(rp.upsertedCount).toBe(1);
-      expect(await rdb.collection(C).findOne({ _id: rp.upsertedId })).toEqual({
-        _id: rp.upsertedId,
-        key: 'pipe',
-        v: 3,
-        tenantId: 'a',
-      });
+      expect(await stored(rp.upsertedId)).toEqual({ _id: rp.upsertedId, key: 'pipe', v: 3, tenantId: 'a' });
 
       // an upsert that matches does not insert, and only matches the tenant's own document
       const again = await as('a', () => col.updateOne({ key: 'new' }, { $set: { v: 9 } }, { upsert: true }));
-      expect(again).toEqual({ acknowledged: true, matchedCount: 1, modifiedCount: 1, upsertedId: null, upsertedCount: 0 });
+      expect(again).toEqual(updated(1, 1));
       const other = await as('b', () => col.updateOne({ key: 'new' }, { $set: { v: 5 } }, { upsert: true }));
       expect(other.upsertedCount).toBe(1);
-      expect((await rdb.collection(C).findOne({ _id: r.upsertedId })).v).toBe(9);
-      expect(await rdb.collection(C).findOne({ _id: other.upsertedId })).toEqual({
-        _id: other.upsertedId,
-        key: 'new',
-        v: 5,
-        tenantId: 'b',
-      });
+      expect((await stored(r.upsertedId)).v).toBe(9);
+      expect(await stored(other.upsertedId)).toEqual({ _id: other.upsertedId, key: 'new', v: 5, tenantId: 'b' });
     });
   });
 
   describe('replaceOne', () => {
     test('result shape; the stored replacement carries the tenant', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const r = await as('a', () => col.replaceOne({ n: 1 }, { name: 'replaced' }));
-      expect(r).toEqual({ acknowledged: true, matchedCount: 1, modifiedCount: 1, upsertedId: null, upsertedCount: 0 });
-      expect(await rdb.collection(C).findOne({ _id: 'a-1' })).toEqual({ _id: 'a-1', name: 'replaced', tenantId: 'a' });
+      expect(r).toEqual(updated(1, 1));
+      expect(await stored('a-1')).toEqual({ _id: 'a-1', name: 'replaced', tenantId: 'a' });
       expect(await bDocs()).toEqual(bExpected);
     });
 
     test('replacement naming the current tenant is allowed; no match', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const r = await as('a', () => col.replaceOne({ _id: 'a-2' }, { tenantId: 'a', name: 'same' }));
       expect(r).toMatchObject({ matchedCount: 1, modifiedCount: 1 });
-      expect(await rdb.collection(C).findOne({ _id: 'a-2' })).toEqual({ _id: 'a-2', name: 'same', tenantId: 'a' });
-      expect(await as('a', () => col.replaceOne({ _id: 'b-2' }, { name: 'x' }))).toEqual({
-        acknowledged: true,
-        matchedCount: 0,
-        modifiedCount: 0,
-        upsertedId: null,
-        upsertedCount: 0,
-      });
+      expect(await stored('a-2')).toEqual({ _id: 'a-2', name: 'same', tenantId: 'a' });
+      expect(await as('a', () => col.replaceOne({ _id: 'b-2' }, { name: 'x' }))).toEqual(updated(0, 0));
       expect(await bDocs()).toEqual(bExpected);
     });
 
     test('upsert stamps the tenant', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const r = await as('b', () => col.replaceOne({ key: 'rep' }, { key: 'rep', v: 1 }, { upsert: true }));
-      expect(r).toEqual({
-        acknowledged: true,
-        matchedCount: 0,
-        modifiedCount: 0,
-        upsertedId: expect.any(ObjectId),
-        upsertedCount: 1,
-      });
-      expect(await rdb.collection(C).findOne({ _id: r.upsertedId })).toEqual({
-        _id: r.upsertedId,
-        key: 'rep',
-        v: 1,
-        tenantId: 'b',
-      });
+      expect(r).toEqual(UPSERTED);
+      expect(await stored(r.upsertedId)).toEqual({ _id: r.upsertedId, key: 'rep', v: 1, tenantId: 'b' });
     });
   });
 
   describe('deleteOne / deleteMany', () => {
     test('result shapes; only the tenant documents are deleted', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       expect(await as('a', () => col.deleteOne({ n: 1 }))).toEqual({ acknowledged: true, deletedCount: 1 });
-      expect(await rdb.collection(C).findOne({ _id: 'a-1' })).toBeNull();
+      expect(await stored('a-1')).toBeNull();
       expect(await as('a', () => col.deleteOne({ _id: 'b-2' }))).toEqual({ acknowledged: true, deletedCount: 0 });
       expect(await as('a', () => col.deleteMany({}))).toEqual({ acknowledged: true, deletedCount: 2 });
-      expect(await rdb.collection(C).countDocuments({ tenantId: 'a' })).toBe(0);
+      expect(await suite.rdb.collection(C).countDocuments({ tenantId: 'a' })).toBe(0);
       expect(await bDocs()).toEqual(bExpected);
       expect(await as('b', () => col.deleteMany({ n: { $gte: 2 } }))).toEqual({ acknowledged: true, deletedCount: 2 });
       expect((await bDocs()).map((d) => d._id)).toEqual(['b-1']);
@@ -559,7 +506,7 @@ describe('writes', () => {
 
   describe('findOneAndUpdate / findOneAndReplace / findOneAndDelete', () => {
     test('findOneAndUpdate returnDocument before (default) and after', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const before = await as('a', () => col.findOneAndUpdate({ n: 1 }, { $set: { x: 1 } }));
       expect(own(before, 'a')).toEqual({ _id: 'a-1', n: 1, grp: 'g' });
       const before2 = await as('a', () => col.findOneAndUpdate({ n: 2 }, { $set: { x: 2 } }, { returnDocument: 'before' }));
@@ -571,7 +518,7 @@ describe('writes', () => {
     });
 
     test('findOneAndUpdate with sort, projection, pipeline and upsert', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const top = await as('a', () =>
         col.findOneAndUpdate(
           {},
@@ -588,15 +535,15 @@ describe('writes', () => {
         col.findOneAndUpdate({ key: 'fau' }, { $set: { v: 1 } }, { upsert: true, returnDocument: 'after' }),
       );
       expect(own(up, 'a')).toEqual({ _id: expect.any(ObjectId), key: 'fau', v: 1 });
-      expect(await rdb.collection(C).findOne({ _id: up._id })).toEqual({ _id: up._id, key: 'fau', v: 1, tenantId: 'a' });
+      expect(await stored(up._id)).toEqual({ _id: up._id, key: 'fau', v: 1, tenantId: 'a' });
       expect(await bDocs()).toEqual(bExpected);
     });
 
     test('findOneAndReplace before/after; stored replacement is stamped', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const before = await as('a', () => col.findOneAndReplace({ n: 1 }, { name: 'r1' }));
       expect(own(before, 'a')).toEqual({ _id: 'a-1', n: 1, grp: 'g' });
-      expect(await rdb.collection(C).findOne({ _id: 'a-1' })).toEqual({ _id: 'a-1', name: 'r1', tenantId: 'a' });
+      expect(await stored('a-1')).toEqual({ _id: 'a-1', name: 'r1', tenantId: 'a' });
       const after = await as('a', () => col.findOneAndReplace({ n: 2 }, { name: 'r2' }, { returnDocument: 'after' }));
       expect(own(after, 'a')).toEqual({ _id: 'a-2', name: 'r2' });
       expect(await as('a', () => col.findOneAndReplace({ _id: 'b-3' }, { name: 'no' }))).toBeNull();
@@ -604,14 +551,14 @@ describe('writes', () => {
         col.findOneAndReplace({ key: 'for' }, { key: 'for', v: 2 }, { upsert: true, returnDocument: 'after' }),
       );
       expect(own(up, 'b')).toEqual({ _id: expect.any(ObjectId), key: 'for', v: 2 });
-      expect(await rdb.collection(C).findOne({ _id: up._id })).toEqual({ _id: up._id, key: 'for', v: 2, tenantId: 'b' });
+      expect(await stored(up._id)).toEqual({ _id: up._id, key: 'for', v: 2, tenantId: 'b' });
     });
 
     test('findOneAndDelete returns the deleted document or null', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const d = await as('a', () => col.findOneAndDelete({ n: 2 }));
       expect(own(d, 'a')).toEqual({ _id: 'a-2', n: 2, grp: 'g' });
-      expect(await rdb.collection(C).findOne({ _id: 'a-2' })).toBeNull();
+      expect(await stored('a-2')).toBeNull();
       expect(await as('a', () => col.findOneAndDelete({ n: 2 }))).toBeNull();
       const last = await as('a', () => col.findOneAndDelete({}, { sort: { n: -1 } }));
       expect(String(last._id)).toBe('a-3');
@@ -621,7 +568,7 @@ describe('writes', () => {
 
   describe('bulkWrite', () => {
     test('every op kind, counters, insertedIds and upsertedIds keyed by op index', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       await seed(C, [
         { _id: 'a-r1', tenantId: 'a', k: 'r1', r: 1 },
         { _id: 'a-d1', tenantId: 'a', k: 'd1' },
@@ -631,7 +578,7 @@ describe('writes', () => {
         { _id: 'b-d1', tenantId: 'b', k: 'd1' },
         { _id: 'b-del1', tenantId: 'b', grp: 'del' },
       ]);
-      const bBefore = await rdb.collection(C).find({ tenantId: 'b' }).sort({ _id: 1 }).toArray();
+      const bBefore = await suite.rdb.collection(C).find({ tenantId: 'b' }).sort({ _id: 1 }).toArray();
       const ops = [
         { insertOne: { document: { k: 'i1' } } }, // 0
         { updateOne: { filter: { k: 'i1' }, update: { $set: { u: 1 } } } }, // 1: matches the doc inserted by op 0
@@ -653,23 +600,22 @@ describe('writes', () => {
         insertedIds: { 0: expect.any(ObjectId), 8: expect.any(ObjectId) },
         upsertedIds: { 3: expect.any(ObjectId), 5: expect.any(ObjectId) },
       });
-      const stored = (id) => rdb.collection(C).findOne({ _id: id });
       expect(await stored(r.insertedIds[0])).toEqual({ _id: r.insertedIds[0], k: 'i1', u: 1, tenantId: 'a' });
       expect(await stored(r.insertedIds[8])).toEqual({ _id: r.insertedIds[8], k: 'i2', tenantId: 'a' });
       expect(await stored(r.upsertedIds[3])).toEqual({ _id: r.upsertedIds[3], k: 'up1', u: 2, tenantId: 'a' });
       expect(await stored(r.upsertedIds[5])).toEqual({ _id: r.upsertedIds[5], k: 'r2', tenantId: 'a' });
       expect(await stored('a-r1')).toEqual({ _id: 'a-r1', k: 'r1', r: 2, tenantId: 'a' });
       expect(await stored('a-d1')).toBeNull();
-      expect(await rdb.collection(C).countDocuments({ grp: 'del', tenantId: 'a' })).toBe(0);
-      expect((await rdb.collection(C).find({ tenantId: 'a', grp: 'g' }).toArray()).map((d) => d.n).sort()).toEqual([
+      expect(await suite.rdb.collection(C).countDocuments({ grp: 'del', tenantId: 'a' })).toBe(0);
+      expect((await suite.rdb.collection(C).find({ tenantId: 'a', grp: 'g' }).toArray()).map((d) => d.n).sort()).toEqual([
         101, 102, 103,
       ]);
       // the other tenant's look-alike documents are untouched
-      expect(await rdb.collection(C).find({ tenantId: 'b' }).sort({ _id: 1 }).toArray()).toEqual(bBefore);
+      expect(await suite.rdb.collection(C).find({ tenantId: 'b' }).sort({ _id: 1 }).toArray()).toEqual(bBefore);
     });
 
     test('ordered:false', async () => {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const r = await as('b', () =>
         col.bulkWrite(
           [
@@ -683,10 +629,10 @@ describe('writes', () => {
       expect(r).toMatchObject({ insertedCount: 1, upsertedCount: 1, deletedCount: 1, matchedCount: 0, modifiedCount: 0 });
       expect(r.insertedIds).toEqual({ 0: expect.any(ObjectId) });
       expect(r.upsertedIds).toEqual({ 1: expect.any(ObjectId) });
-      expect((await rdb.collection(C).findOne({ _id: r.upsertedIds[1] })).tenantId).toBe('b');
-      expect((await rdb.collection(C).findOne({ _id: r.insertedIds[0] })).tenantId).toBe('b');
-      expect(await rdb.collection(C).findOne({ _id: 'b-1' })).toBeNull();
-      expect(await rdb.collection(C).findOne({ _id: 'a-1' })).not.toBeNull();
+      expect((await stored(r.upsertedIds[1])).tenantId).toBe('b');
+      expect((await stored(r.insertedIds[0])).tenantId).toBe('b');
+      expect(await stored('b-1')).toBeNull();
+      expect(await stored('a-1')).not.toBeNull();
     });
   });
 });
@@ -695,10 +641,10 @@ describe('createIndex', () => {
   const C = 'idx';
 
   test('returns the index name; the tenant field comes first', async () => {
-    const col = fence.collection(C);
+    const col = suite.fence.collection(C);
     const name = await as('a', () => col.createIndex({ email: 1 }, { unique: true }));
     expect(typeof name).toBe('string');
-    const indexes = await rdb.collection(C).listIndexes().toArray();
+    const indexes = await suite.rdb.collection(C).listIndexes().toArray();
     const ix = indexes.find((i) => i.name === name);
     expect(ix).toBeDefined();
     expect(Object.keys(ix.key)[0]).toBe('tenantId');
@@ -706,13 +652,13 @@ describe('createIndex', () => {
     expect(ix.unique).toBe(true);
     // driver: an explicit name is returned as is
     expect(await as('a', () => col.createIndex({ n: -1 }, { name: 'by_n' }))).toBe('by_n');
-    const named = (await rdb.collection(C).listIndexes().toArray()).find((i) => i.name === 'by_n');
+    const named = (await suite.rdb.collection(C).listIndexes().toArray()).find((i) => i.name === 'by_n');
     expect(Object.keys(named.key)).toEqual(['tenantId', 'n']);
     expect(named.key.n).toBe(-1);
   });
 
   test('unique is per tenant', async () => {
-    const col = fence.collection(C);
+    const col = suite.fence.collection(C);
     await as('a', () => col.createIndex({ email: 1 }, { unique: true }));
     await as('a', () => col.insertOne({ email: 'x@example.com' }));
     await as('b', () => col.insertOne({ email: 'x@example.com' }));
@@ -720,20 +666,20 @@ describe('createIndex', () => {
     expect(err).not.toBeNull();
     expect(err.code).toBe(11000);
     expect(err).not.toBeInstanceOf(TenantError);
-    expect(await rdb.collection(C).countDocuments({ email: 'x@example.com' })).toBe(2);
-    expect((await rdb.collection(C).find({ email: 'x@example.com' }).toArray()).map((d) => d.tenantId).sort()).toEqual([
+    expect(await suite.rdb.collection(C).countDocuments({ email: 'x@example.com' })).toBe(2);
+    expect((await suite.rdb.collection(C).find({ email: 'x@example.com' }).toArray()).map((d) => d.tenantId).sort()).toEqual([
       'a',
       'b',
     ]);
   });
 
   test('needs a tenant or system context', async () => {
-    const col = fence.collection(C);
+    const col = suite.fence.collection(C);
     await expectRejectsTenant(() => col.createIndex({ k: 1 }), 'TENANT_MISSING');
-    expect((await rdb.collection(C).listIndexes().toArray()).some((i) => 'k' in i.key)).toBe(false);
-    const name = await fence.runAsSystem({ reason: 'migration' }, () => col.createIndex({ k: 1 }));
+    expect((await suite.rdb.collection(C).listIndexes().toArray()).some((i) => 'k' in i.key)).toBe(false);
+    const name = await suite.fence.runAsSystem({ reason: 'migration' }, () => col.createIndex({ k: 1 }));
     expect(typeof name).toBe('string');
-    const ix = (await rdb.collection(C).listIndexes().toArray()).find((i) => i.name === name);
+    const ix = (await suite.rdb.collection(C).listIndexes().toArray()).find((i) => i.name === name);
     expect(ix.key).toMatchObject({ k: 1 });
     expect(Object.keys(ix.key)[0]).toBe('tenantId');
   });
@@ -741,27 +687,24 @@ describe('createIndex', () => {
 
 describe('connect options', () => {
   test('tenantField renames the stamped field', async () => {
-    const f = await TenantFence.connect(uri(), { database: DB, tenantField: 'org' });
-    extraFences.push(f);
+    const f = suite.closeAfter(await TenantFence.connect(uri(), { database: suite.DB, tenantField: 'org' }));
     const col = f.collection('orgs');
-    await rdb.collection('orgs').insertOne({ _id: 'other', org: 'b', v: 0 });
+    await suite.rdb.collection('orgs').insertOne({ _id: 'other', org: 'b', v: 0 });
     const r = await f.runAs('a', () => col.insertOne({ v: 1 }));
-    expect(await rdb.collection('orgs').findOne({ _id: r.insertedId })).toEqual({ _id: r.insertedId, v: 1, org: 'a' });
+    expect(await suite.rdb.collection('orgs').findOne({ _id: r.insertedId })).toEqual({ _id: r.insertedId, v: 1, org: 'a' });
     const seen = await f.runAs('a', () => col.find({}).toArray());
     expect(seen).toHaveLength(1);
     expect(own(seen[0], 'a', 'org')).toEqual({ _id: r.insertedId, v: 1 });
     await f.runAs('a', () => col.updateMany({}, { $set: { v: 2 } }));
-    expect((await rdb.collection('orgs').findOne({ _id: 'other' })).v).toBe(0);
+    expect((await suite.rdb.collection('orgs').findOne({ _id: 'other' })).v).toBe(0);
     await expectTenantError(f.runAs('a', () => col.insertOne({ org: 'b' })), 'TENANT_VIOLATION');
   });
 
   test('default database is the one named in the URI', async () => {
-    const name = dbName('colluri');
-    extraDbs.push(name);
-    const f = await TenantFence.connect(uriWithDb(name));
-    extraFences.push(f);
+    const name = suite.dropAfter(dbName('colluri'));
+    const f = suite.closeAfter(await TenantFence.connect(uriWithDb(name)));
     const r = await f.runAs('a', () => f.collection('d').insertOne({ v: 1 }));
-    expect(await raw.db(name).collection('d').findOne({ _id: r.insertedId })).toEqual({
+    expect(await suite.raw.db(name).collection('d').findOne({ _id: r.insertedId })).toEqual({
       _id: r.insertedId,
       v: 1,
       tenantId: 'a',
@@ -769,7 +712,7 @@ describe('connect options', () => {
   });
 
   test('collection handles bind no tenant', async () => {
-    const col = fence.collection('handles');
+    const col = suite.fence.collection('handles');
     await as('a', () => col.insertOne({ v: 'a' }));
     await as('b', () => col.insertOne({ v: 'b' }));
     expect((await as('a', () => col.find({}).toArray())).map((d) => d.v)).toEqual(['a']);
@@ -779,12 +722,12 @@ describe('connect options', () => {
 
 describe('oracle sweep', () => {
   test('every document in the test database carries a tenant', async () => {
-    const colls = await rdb.listCollections({}, { nameOnly: true }).toArray();
+    const colls = await suite.rdb.listCollections({}, { nameOnly: true }).toArray();
     let total = 0;
     for (const { name } of colls) {
       if (name.startsWith('system.')) continue;
       const field = name === 'orgs' ? 'org' : 'tenantId';
-      for (const d of await rdb.collection(name).find({}).toArray()) {
+      for (const d of await suite.rdb.collection(name).find({}).toArray()) {
         total++;
         expect({ coll: name, tenant: typeof d[field] === 'string' && /^[ab]$/.test(d[field]) }).toEqual({
           coll: name,

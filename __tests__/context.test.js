@@ -8,7 +8,7 @@ const { TenantFence, TenantError } = require('..');
 const {
   uri,
   dbName,
-  rawClient,
+  useSuite,
   sleep,
   captureError,
   expectTenantError,
@@ -18,36 +18,14 @@ const {
   settleAll,
 } = require('./helpers/fixtures');
 
-let fence;
-let raw;
-let DB;
-let DB2;
-let rdb;
-const fences = [];
+const suite = useSuite('ctx');
+const DB2 = suite.dropAfter(dbName('ctx2'));
 
-const as = (tenant, fn) => fence.runAs(tenant, fn);
-
-beforeAll(async () => {
-  DB = dbName('ctx');
-  DB2 = dbName('ctx2');
-  raw = await rawClient();
-  rdb = raw.db(DB);
-  fence = await TenantFence.connect(uri(), { database: DB });
-});
-
-afterAll(async () => {
-  for (const f of fences) await f.close().catch(() => {});
-  if (fence) await fence.close();
-  if (raw) {
-    await raw.db(DB).dropDatabase().catch(() => {});
-    await raw.db(DB2).dropDatabase().catch(() => {});
-    await raw.close();
-  }
-});
+const { as } = suite;
 
 describe('runAs / currentTenant', () => {
   test('currentTenant() is undefined outside any context', () => {
-    expect(fence.currentTenant()).toBeUndefined();
+    expect(suite.fence.currentTenant()).toBeUndefined();
   });
 
   test('returns what fn returns (sync)', () => {
@@ -55,18 +33,18 @@ describe('runAs / currentTenant', () => {
     expect(as('a', () => 42)).toBe(42);
     expect(as('a', () => obj)).toBe(obj);
     expect(as('a', () => undefined)).toBeUndefined();
-    expect(as('a', () => fence.currentTenant())).toBe('a');
-    expect(fence.currentTenant()).toBeUndefined();
+    expect(as('a', () => suite.fence.currentTenant())).toBe('a');
+    expect(suite.fence.currentTenant()).toBeUndefined();
   });
 
   test('returns what fn returns (async): the same promise value', async () => {
     const p = as('b', async () => {
       await sleep(2);
-      return { t: fence.currentTenant() };
+      return { t: suite.fence.currentTenant() };
     });
     expect(typeof p.then).toBe('function');
     await expect(p).resolves.toEqual({ t: 'b' });
-    expect(fence.currentTenant()).toBeUndefined();
+    expect(suite.fence.currentTenant()).toBeUndefined();
   });
 
   test('errors from fn propagate (sync throw and rejection) and the context is restored', async () => {
@@ -76,46 +54,46 @@ describe('runAs / currentTenant', () => {
         throw boom;
       }),
     ).toThrow(boom);
-    expect(fence.currentTenant()).toBeUndefined();
+    expect(suite.fence.currentTenant()).toBeUndefined();
     await expect(
       as('a', async () => {
         await sleep(1);
         throw boom;
       }),
     ).rejects.toBe(boom);
-    expect(fence.currentTenant()).toBeUndefined();
+    expect(suite.fence.currentTenant()).toBeUndefined();
   });
 
   test('contexts nest: inner wins, outer restored (sync and across awaits)', async () => {
     const seen = [];
     await as('outer', async () => {
-      seen.push(fence.currentTenant());
-      as('inner', () => seen.push(fence.currentTenant()));
-      seen.push(fence.currentTenant());
+      seen.push(suite.fence.currentTenant());
+      as('inner', () => seen.push(suite.fence.currentTenant()));
+      seen.push(suite.fence.currentTenant());
       await as('inner2', async () => {
         await sleep(1);
-        seen.push(fence.currentTenant());
+        seen.push(suite.fence.currentTenant());
         await as('innermost', async () => {
           await sleep(1);
-          seen.push(fence.currentTenant());
+          seen.push(suite.fence.currentTenant());
         });
-        seen.push(fence.currentTenant());
+        seen.push(suite.fence.currentTenant());
       });
       await sleep(1);
-      seen.push(fence.currentTenant());
+      seen.push(suite.fence.currentTenant());
     });
     expect(seen).toEqual(['outer', 'inner', 'outer', 'inner2', 'innermost', 'inner2', 'outer']);
-    expect(fence.currentTenant()).toBeUndefined();
+    expect(suite.fence.currentTenant()).toBeUndefined();
   });
 
   test('nested contexts scope the collection calls', async () => {
-    const col = fence.collection('nest');
+    const col = suite.fence.collection('nest');
     await as('a', async () => {
       await col.insertOne({ who: 'outer-a' });
       await as('b', () => col.insertOne({ who: 'inner-b' }));
       await col.insertOne({ who: 'outer-a-again' });
     });
-    const stored = await rdb.collection('nest').find({}, { projection: { _id: 0 } }).sort({ who: 1 }).toArray();
+    const stored = await suite.rdb.collection('nest').find({}, { projection: { _id: 0 } }).sort({ who: 1 }).toArray();
     expect(stored).toEqual([
       { who: 'inner-b', tenantId: 'b' },
       { who: 'outer-a', tenantId: 'a' },
@@ -128,37 +106,36 @@ describe('runAs / currentTenant', () => {
     let fromImmediate;
     as('a', () => {
       setTimeout(() => {
-        fromTimer = fence.currentTenant();
+        fromTimer = suite.fence.currentTenant();
       }, 5);
       setImmediate(() => {
-        fromImmediate = fence.currentTenant();
+        fromImmediate = suite.fence.currentTenant();
       });
     });
-    expect(fence.currentTenant()).toBeUndefined();
+    expect(suite.fence.currentTenant()).toBeUndefined();
     await sleep(20);
     expect(fromTimer).toBe('a');
     expect(fromImmediate).toBe('a');
-    expect(fence.currentTenant()).toBeUndefined();
+    expect(suite.fence.currentTenant()).toBeUndefined();
   });
 
   test('the context is per process: one runAs scopes every fence', async () => {
-    const f2 = await TenantFence.connect(uri(), { database: DB2 });
-    fences.push(f2);
+    const f2 = suite.closeAfter(await TenantFence.connect(uri(), { database: DB2 }));
     expect(f2.currentTenant()).toBeUndefined();
     const r = await as('a', async () => {
       expect(f2.currentTenant()).toBe('a');
       return f2.collection('perproc').insertOne({ x: 1 });
     });
-    expect(await raw.db(DB2).collection('perproc').findOne({ _id: r.insertedId })).toEqual({
+    expect(await suite.raw.db(DB2).collection('perproc').findOne({ _id: r.insertedId })).toEqual({
       _id: r.insertedId,
       x: 1,
       tenantId: 'a',
     });
     await f2.runAs('b', async () => {
-      expect(fence.currentTenant()).toBe('b');
-      await fence.collection('perproc').insertOne({ x: 2 });
+      expect(suite.fence.currentTenant()).toBe('b');
+      await suite.fence.collection('perproc').insertOne({ x: 2 });
     });
-    expect((await rdb.collection('perproc').findOne({ x: 2 })).tenantId).toBe('b');
+    expect((await suite.rdb.collection('perproc').findOne({ x: 2 })).tenantId).toBe('b');
   });
 });
 
@@ -172,9 +149,9 @@ describe('tenant ids', () => {
     ['-'],
     ['_'],
   ])('valid id %p', async (id) => {
-    expect(as(id, () => fence.currentTenant())).toBe(id);
-    const r = await as(id, () => fence.collection('ids').insertOne({ id }));
-    expect((await rdb.collection('ids').findOne({ _id: r.insertedId })).tenantId).toBe(id);
+    expect(as(id, () => suite.fence.currentTenant())).toBe(id);
+    const r = await as(id, () => suite.fence.collection('ids').insertOne({ id }));
+    expect((await suite.rdb.collection('ids').findOne({ _id: r.insertedId })).tenantId).toBe(id);
   });
 
   const INVALID = [
@@ -206,34 +183,32 @@ describe('tenant ids', () => {
       ran = true;
       return 'ran';
     };
-    expectSyncTenantError(() => fence.runAs(id, fn), 'TENANT_INVALID');
+    expectSyncTenantError(() => suite.fence.runAs(id, fn), 'TENANT_INVALID');
     const asyncFn = async () => {
       ran = true;
     };
-    expectSyncTenantError(() => fence.runAs(id, asyncFn), 'TENANT_INVALID');
+    expectSyncTenantError(() => suite.fence.runAs(id, asyncFn), 'TENANT_INVALID');
     expect(ran).toBe(false);
-    expect(fence.currentTenant()).toBeUndefined();
+    expect(suite.fence.currentTenant()).toBeUndefined();
   });
 
   test('tenantIdPattern replaces the default rule', async () => {
-    const f = await TenantFence.connect(uri(), { database: DB, tenantIdPattern: /^[a-z]{3}$/ });
-    fences.push(f);
+    const f = suite.closeAfter(await TenantFence.connect(uri(), { database: suite.DB, tenantIdPattern: /^[a-z]{3}$/ }));
     expect(f.runAs('abc', () => f.currentTenant())).toBe('abc');
     for (const bad of ['abcd', 'ab', 'ABC', 'ab1', 'a-b']) {
       expectSyncTenantError(() => f.runAs(bad, () => 1), 'TENANT_INVALID');
     }
     const r = await f.runAs('xyz', () => f.collection('pattern').insertOne({ v: 1 }));
-    expect((await rdb.collection('pattern').findOne({ _id: r.insertedId })).tenantId).toBe('xyz');
+    expect((await suite.rdb.collection('pattern').findOne({ _id: r.insertedId })).tenantId).toBe('xyz');
   });
 
   test('a permissive tenantIdPattern still refuses $ . / \\ space " NUL', async () => {
-    const f = await TenantFence.connect(uri(), { database: DB, tenantIdPattern: /^.+$/s });
-    fences.push(f);
+    const f = suite.closeAfter(await TenantFence.connect(uri(), { database: suite.DB, tenantIdPattern: /^.+$/s }));
     for (const ok of ['org:acme', 'user@example', 'a#b']) {
       expect(f.runAs(ok, () => f.currentTenant())).toBe(ok);
     }
     const r = await f.runAs('user@example', () => f.collection('pattern2').insertOne({ v: 1 }));
-    expect((await rdb.collection('pattern2').findOne({ _id: r.insertedId })).tenantId).toBe('user@example');
+    expect((await suite.rdb.collection('pattern2').findOne({ _id: r.insertedId })).tenantId).toBe('user@example');
     for (const bad of ['a$b', '$x', 'a.b', 'a/b', 'a\\b', 'a b', 'a"b', 'a\u0000b', '']) {
       let ran = false;
       expectSyncTenantError(
@@ -257,15 +232,16 @@ describe('runAsSystem', () => {
   beforeAll(async () => {
     events = [];
     hookError = new Error('system access denied by policy');
-    sysFence = await TenantFence.connect(uri(), {
-      database: DB,
-      onSystemAccess: (event) => {
-        events.push({ ...event });
-        if (event.reason === 'deny') throw hookError;
-      },
-    });
-    fences.push(sysFence);
-    await rdb.collection(C).insertMany([
+    sysFence = suite.closeAfter(
+      await TenantFence.connect(uri(), {
+        database: suite.DB,
+        onSystemAccess: (event) => {
+          events.push({ ...event });
+          if (event.reason === 'deny') throw hookError;
+        },
+      }),
+    );
+    await suite.rdb.collection(C).insertMany([
       { _id: 'a-1', tenantId: 'a', v: 1 },
       { _id: 'a-2', tenantId: 'a', v: 2 },
       { _id: 'b-1', tenantId: 'b', v: 1 },
@@ -317,7 +293,7 @@ describe('runAsSystem', () => {
   });
 
   test('a throwing hook refuses the operation with that error; nothing written', async () => {
-    const before = await rdb.collection(C).find({}).sort({ _id: 1 }).toArray();
+    const before = await suite.rdb.collection(C).find({}).sort({ _id: 1 }).toArray();
     await sys('deny', async () => {
       await expect(col().insertOne({ tenantId: 'a', v: 'denied' })).rejects.toBe(hookError);
       await expect(col().updateMany({}, { $set: { v: 'denied' } })).rejects.toBe(hookError);
@@ -326,7 +302,7 @@ describe('runAsSystem', () => {
       const err = await captureError(() => col().find({}).toArray());
       expect(err).toBe(hookError);
     });
-    expect(await rdb.collection(C).find({}).sort({ _id: 1 }).toArray()).toEqual(before);
+    expect(await suite.rdb.collection(C).find({}).sort({ _id: 1 }).toArray()).toEqual(before);
     expect(events.length).toBeGreaterThanOrEqual(5);
     for (const e of events) expect(e.reason).toBe('deny');
   });
@@ -337,7 +313,7 @@ describe('runAsSystem', () => {
   });
 
   test('system writes must still name a valid tenant', async () => {
-    const before = await rdb.collection(C).find({}).sort({ _id: 1 }).toArray();
+    const before = await suite.rdb.collection(C).find({}).sort({ _id: 1 }).toArray();
     await sys('import', async () => {
       // refused: which TenantError code is the implementation's choice
       await expectTenantError(() => col().insertOne({ v: 'no-tenant' }));
@@ -350,16 +326,16 @@ describe('runAsSystem', () => {
       await expectTenantError(() => col().replaceOne({ _id: 'a-1' }, { v: 'no-tenant' }));
       await expectTenantError(() => col().updateOne({ k: 'new' }, { $set: { v: 1 } }, { upsert: true }));
     });
-    expect(await rdb.collection(C).find({}).sort({ _id: 1 }).toArray()).toEqual(before);
+    expect(await suite.rdb.collection(C).find({}).sort({ _id: 1 }).toArray()).toEqual(before);
 
     const r = await sys('import', () => col().insertOne({ tenantId: 'b', v: 'sys-written' }));
-    expect(await rdb.collection(C).findOne({ _id: r.insertedId })).toEqual({
+    expect(await suite.rdb.collection(C).findOne({ _id: r.insertedId })).toEqual({
       _id: r.insertedId,
       tenantId: 'b',
       v: 'sys-written',
     });
     await sys('import', () => col().deleteOne({ _id: r.insertedId }));
-    expect(await rdb.collection(C).findOne({ _id: r.insertedId })).toBeNull();
+    expect(await suite.rdb.collection(C).findOne({ _id: r.insertedId })).toBeNull();
   });
 
   test('reason is required; fn does not run', () => {
@@ -367,7 +343,7 @@ describe('runAsSystem', () => {
       let ran = false;
       let err;
       try {
-        fence.runAsSystem(bad, () => {
+        suite.fence.runAsSystem(bad, () => {
           ran = true;
         });
       } catch (e) {
@@ -388,7 +364,9 @@ describe('runAsSystem', () => {
   });
 
   test('works without a hook configured', async () => {
-    const n = await fence.runAsSystem({ reason: 'no hook' }, () => fence.collection(C).countDocuments({ _id: /^[ab]-/ }));
+    const n = await suite.fence.runAsSystem({ reason: 'no hook' }, () =>
+      suite.fence.collection(C).countDocuments({ _id: /^[ab]-/ }),
+    );
     expect(n).toBe(3);
   });
 });
@@ -398,14 +376,14 @@ describe('concurrency', () => {
   const CHAINS = 300;
 
   test(`${CHAINS} concurrent chains never see another tenant`, async () => {
-    const col = fence.collection(C);
+    const col = suite.fence.collection(C);
     const rnd = (n) => Math.floor(Math.random() * n);
 
     const chain = (i) => {
       const t = `t${i}`;
-      return fence.runAs(t, async () => {
+      return suite.fence.runAs(t, async () => {
         const check = (where) => {
-          const now = fence.currentTenant();
+          const now = suite.fence.currentTenant();
           if (now !== t) throw new Error(`chain ${i}: currentTenant() was ${now} at ${where}, expected ${t}`);
         };
         const checkDocs = (docs, n, where) => {
@@ -435,13 +413,14 @@ describe('concurrency', () => {
         // EventEmitter callbacks emitted from this chain's timers
         const ee = new EventEmitter();
         const pinged = once(ee, 'ping');
-        setTimeout(() => ee.emit('ping', fence.currentTenant()), rnd(5));
+        setTimeout(() => ee.emit('ping', suite.fence.currentTenant()), rnd(5));
         const [emittedWith] = await pinged;
         if (emittedWith !== t) throw new Error(`chain ${i}: emitter callback saw ${emittedWith}`);
         check('EventEmitter');
         const fromListener = await new Promise((resolve, reject) => {
           ee.once('read', () => {
-            if (fence.currentTenant() !== t) reject(new Error(`chain ${i}: listener saw ${fence.currentTenant()}`));
+            const now = suite.fence.currentTenant();
+            if (now !== t) reject(new Error(`chain ${i}: listener saw ${now}`));
             col.find({}).toArray().then(resolve, reject);
           });
           setImmediate(() => ee.emit('read'));
@@ -491,18 +470,18 @@ describe('concurrency', () => {
     const started = Date.now();
     const results = await settleAll(Array.from({ length: CHAINS }, (_, i) => chain(i)));
     expect(results).toEqual(Array.from({ length: CHAINS }, (_, i) => `t${i}`));
-    expect(fence.currentTenant()).toBeUndefined();
+    expect(suite.fence.currentTenant()).toBeUndefined();
     expect(Date.now() - started).toBeLessThan(45000);
 
     // the oracle: every document belongs to its chain's tenant
-    const stored = await rdb.collection(C).find({}).toArray();
+    const stored = await suite.rdb.collection(C).find({}).toArray();
     expect(stored).toHaveLength(CHAINS * 4);
     const wrong = stored.filter((d) => d.tenantId !== `t${d.chain}` || d.done !== true);
     expect(wrong).toEqual([]);
   });
 
   test('own() sanity: a read through the fence after the storm', async () => {
-    const d = await as('t7', () => fence.collection(C).findOne({ step: 1 }));
+    const d = await as('t7', () => suite.fence.collection(C).findOne({ step: 1 }));
     expect(own(d, 't7')).toMatchObject({ chain: 7, step: 1, done: true });
   });
 });

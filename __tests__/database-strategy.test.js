@@ -1,65 +1,40 @@
 'use strict';
 // strategy: 'database' — one database per tenant, named `<database>_<tenantId>`.
 
-const { TenantFence, TenantError, ObjectId } = require('..');
-const {
-  uri,
-  dbName,
-  rawClient,
-  captureError,
-  expectTenantError,
-  expectSyncTenantError,
-  ids,
-} = require('./helpers/fixtures');
+const { TenantError, ObjectId } = require('..');
+const { useSuite, captureError, expectTenantError, expectSyncTenantError, ids } = require('./helpers/fixtures');
 
-let fence;
-let raw;
-let BASE;
 const events = [];
+// suite.DB is the base name; afterAll also drops the tenant databases `<base>_<tenant>`
+const suite = useSuite('dbs', { strategy: 'database', onSystemAccess: (e) => events.push(e) });
 
-const as = (tenant, fn) => fence.runAs(tenant, fn);
-const tdb = (tenant) => raw.db(`${BASE}_${tenant}`);
-
-beforeAll(async () => {
-  BASE = dbName('dbs');
-  raw = await rawClient();
-  fence = await TenantFence.connect(uri(), {
-    database: BASE,
-    strategy: 'database',
-    onSystemAccess: (e) => events.push(e),
-  });
-});
-
-afterAll(async () => {
-  if (fence) await fence.close();
-  if (raw) {
-    const { databases } = await raw.db('admin').admin().listDatabases({ nameOnly: true });
-    for (const { name } of databases) {
-      if (name === BASE || name.startsWith(`${BASE}_`)) await raw.db(name).dropDatabase().catch(() => {});
-    }
-    await raw.close();
-  }
-});
+const { as } = suite;
+const tdb = (tenant) => suite.raw.db(`${suite.DB}_${tenant}`);
 
 describe("strategy: 'database'", () => {
   test('documents land in <database>_<tenantId> and are not stamped', async () => {
     const doc = { name: 'from-a', n: 1 };
-    const r = await as('a', () => fence.collection('items').insertOne(doc));
+    const r = await as('a', () => suite.fence.collection('items').insertOne(doc));
     expect(r).toEqual({ acknowledged: true, insertedId: expect.any(ObjectId) });
     expect(doc._id.equals(r.insertedId)).toBe(true);
     const stored = await tdb('a').collection('items').findOne({ _id: r.insertedId });
     expect(stored).toEqual({ _id: r.insertedId, name: 'from-a', n: 1 });
     expect(stored).not.toHaveProperty('tenantId');
-    expect(await raw.db(BASE).collection('items').countDocuments()).toBe(0);
+    expect(await suite.rdb.collection('items').countDocuments()).toBe(0);
 
-    await as('b', () => fence.collection('items').insertMany([{ name: 'from-b', n: 1 }, { name: 'from-b', n: 2 }]));
+    await as('b', () =>
+      suite.fence.collection('items').insertMany([
+        { name: 'from-b', n: 1 },
+        { name: 'from-b', n: 2 },
+      ]),
+    );
     const inB = await tdb('b').collection('items').find({}, { projection: { _id: 0 } }).sort({ n: 1 }).toArray();
     expect(inB).toEqual([
       { name: 'from-b', n: 1 },
       { name: 'from-b', n: 2 },
     ]);
     const upserted = await as('b', () =>
-      fence.collection('items').updateOne({ name: 'upserted' }, { $set: { n: 3 } }, { upsert: true }),
+      suite.fence.collection('items').updateOne({ name: 'upserted' }, { $set: { n: 3 } }, { upsert: true }),
     );
     expect(await tdb('b').collection('items').findOne({ _id: upserted.upsertedId })).toEqual({
       _id: upserted.upsertedId,
@@ -74,7 +49,7 @@ describe("strategy: 'database'", () => {
       { _id: 'c-2', n: 2 },
     ]);
     await tdb('d').collection('items').insertOne({ _id: 'd-1', n: 1 });
-    const col = fence.collection('items');
+    const col = suite.fence.collection('items');
     await as('c', async () => {
       expect(ids(await col.find({}).toArray())).toEqual(['c-1', 'c-2']);
       expect(await col.countDocuments({})).toBe(2);
@@ -104,7 +79,7 @@ describe("strategy: 'database'", () => {
       ]);
     }
     const r = await as('e', () =>
-      fence
+      suite.fence
         .collection('orders')
         .aggregate([
           { $lookup: { from: 'lines', localField: 'k', foreignField: 'k', as: 'j' } },
@@ -121,15 +96,17 @@ describe("strategy: 'database'", () => {
   });
 
   test.each([
-    ['$lookup with object from', (t) => [{ $lookup: { from: { db: `${BASE}_${t}`, coll: 'items' }, localField: 'n', foreignField: 'n', as: 'j' } }]],
-    ['$out to another database', (t) => [{ $out: { db: `${BASE}_${t}`, coll: 'stolen' } }]],
-    ['$merge into another database', (t) => [{ $merge: { into: { db: `${BASE}_${t}`, coll: 'stolen' } } }]],
+    ['$lookup with object from', (t) => [{ $lookup: { from: { db: `${suite.DB}_${t}`, coll: 'items' }, localField: 'n', foreignField: 'n', as: 'j' } }]],
+    ['$out to another database', (t) => [{ $out: { db: `${suite.DB}_${t}`, coll: 'stolen' } }]],
+    ['$merge into another database', (t) => [{ $merge: { into: { db: `${suite.DB}_${t}`, coll: 'stolen' } } }]],
     ['$currentOp', () => [{ $currentOp: {} }]],
-    ['$unionWith with a $lookup object from', (t) => [{ $unionWith: { coll: 'items', pipeline: [{ $lookup: { from: { db: `${BASE}_${t}`, coll: 'items' }, pipeline: [], as: 'x' } }] } }]],
+    ['$unionWith with a $lookup object from', (t) => [{ $unionWith: { coll: 'items', pipeline: [{ $lookup: { from: { db: `${suite.DB}_${t}`, coll: 'items' }, pipeline: [], as: 'x' } }] } }]],
   ])('%s is refused with TENANT_VIOLATION', async (label, pipeline) => {
     await tdb('h').collection('items').replaceOne({ _id: 'h-1' }, { n: 1 }, { upsert: true });
     await tdb('g').collection('items').replaceOne({ _id: 'g-1' }, { n: 1 }, { upsert: true });
-    const err = await captureError(() => as('g', () => fence.collection('items').aggregate(pipeline('h')).toArray()));
+    const err = await captureError(() =>
+      as('g', () => suite.fence.collection('items').aggregate(pipeline('h')).toArray()),
+    );
     expect({ tenantError: err instanceof TenantError, code: err.code }).toEqual({ tenantError: true, code: 'TENANT_VIOLATION' });
     const names = (await tdb('h').listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
     expect(names).not.toContain('stolen');
@@ -144,7 +121,7 @@ describe("strategy: 'database'", () => {
     ]) {
       let refused = false;
       try {
-        await as('i', () => fence.collection('src').aggregate([stage]).toArray());
+        await as('i', () => suite.fence.collection('src').aggregate([stage]).toArray());
       } catch (err) {
         expect(err).toBeInstanceOf(TenantError);
         expect(err.code).toBe('TENANT_VIOLATION');
@@ -154,20 +131,20 @@ describe("strategy: 'database'", () => {
         expect(await tdb('i').collection(target).find({}).toArray()).toEqual([{ _id: 'i-1', n: 1 }]);
       }
       // never outside the tenant database
-      expect(await raw.db(BASE).listCollections({ name: target }).toArray()).toEqual([]);
+      expect(await suite.rdb.listCollections({ name: target }).toArray()).toEqual([]);
     }
   });
 
   test('no context: TENANT_MISSING', async () => {
-    const col = fence.collection('items');
+    const col = suite.fence.collection('items');
     await expectTenantError(() => col.insertOne({ x: 1 }), 'TENANT_MISSING');
     await expectTenantError(() => col.countDocuments({}), 'TENANT_MISSING');
     expectSyncTenantError(() => col.find({}), 'TENANT_MISSING');
-    expect(await raw.db(BASE).collection('items').countDocuments()).toBe(0);
+    expect(await suite.rdb.collection('items').countDocuments()).toBe(0);
   });
 
   test('createIndex is per tenant database, unique per tenant', async () => {
-    const col = fence.collection('users');
+    const col = suite.fence.collection('users');
     const name = await as('j', () => col.createIndex({ email: 1 }, { unique: true }));
     expect(typeof name).toBe('string');
     const ix = (await tdb('j').collection('users').listIndexes().toArray()).find((i) => i.name === name);
@@ -183,12 +160,12 @@ describe("strategy: 'database'", () => {
   test('runAsSystem gives no cross-database access', async () => {
     await tdb('m').collection('items').insertOne({ _id: 'm-1', secret: true });
     await tdb('n').collection('items').insertOne({ _id: 'n-1', secret: true });
-    const col = fence.collection('items');
+    const col = suite.fence.collection('items');
 
     // reads: refused, or they see nothing of any tenant database
     let docs = [];
     try {
-      docs = await fence.runAsSystem({ reason: 'probe' }, () => col.find({}).toArray());
+      docs = await suite.fence.runAsSystem({ reason: 'probe' }, () => col.find({}).toArray());
     } catch (err) {
       expect(err).toBeInstanceOf(TenantError);
     }
@@ -196,7 +173,7 @@ describe("strategy: 'database'", () => {
 
     let count = 0;
     try {
-      count = await fence.runAsSystem({ reason: 'probe' }, () =>
+      count = await suite.fence.runAsSystem({ reason: 'probe' }, () =>
         col.aggregate([{ $unionWith: 'items' }, { $match: { secret: true } }, { $count: 'n' }]).toArray(),
       );
     } catch (err) {
@@ -206,20 +183,20 @@ describe("strategy: 'database'", () => {
 
     // cross-database stages stay refused
     const err = await captureError(() =>
-      fence.runAsSystem({ reason: 'probe' }, () =>
-        col.aggregate([{ $lookup: { from: { db: `${BASE}_m`, coll: 'items' }, pipeline: [], as: 'x' } }]).toArray(),
+      suite.fence.runAsSystem({ reason: 'probe' }, () =>
+        col.aggregate([{ $lookup: { from: { db: `${suite.DB}_m`, coll: 'items' }, pipeline: [], as: 'x' } }]).toArray(),
       ),
     );
     expect(err).toBeInstanceOf(TenantError);
 
     // writes naming a tenant do not land in any tenant database
     try {
-      await fence.runAsSystem({ reason: 'probe' }, () => col.insertOne({ tenantId: 'n', sys: true }));
+      await suite.fence.runAsSystem({ reason: 'probe' }, () => col.insertOne({ tenantId: 'n', sys: true }));
     } catch (e) {
       expect(e).toBeInstanceOf(TenantError);
     }
     try {
-      await fence.runAsSystem({ reason: 'probe' }, () => col.updateMany({}, { $set: { touched: true } }));
+      await suite.fence.runAsSystem({ reason: 'probe' }, () => col.updateMany({}, { $set: { touched: true } }));
     } catch (e) {
       expect(e).toBeInstanceOf(TenantError);
     }

@@ -6,8 +6,7 @@ const net = require('node:net');
 const { TenantFence, TenantError } = require('..');
 const {
   uri,
-  dbName,
-  rawClient,
+  useSuite,
   captureError,
   syncError,
   rejection,
@@ -15,29 +14,11 @@ const {
   expectTypeError,
 } = require('./helpers/fixtures');
 
-let fence;
-let raw;
-let DB;
-let rdb;
+const suite = useSuite('err');
 const C = 'errs';
 
-const as = (fn) => fence.runAs('a', fn);
-const col = () => fence.collection(C);
-
-beforeAll(async () => {
-  DB = dbName('err');
-  raw = await rawClient();
-  rdb = raw.db(DB);
-  fence = await TenantFence.connect(uri(), { database: DB });
-});
-
-afterAll(async () => {
-  if (fence) await fence.close();
-  if (raw) {
-    await rdb.dropDatabase().catch(() => {});
-    await raw.close();
-  }
-});
+const as = (fn) => suite.as('a', fn);
+const col = () => suite.fence.collection(C);
 
 describe('TenantError', () => {
   test('is a class extending Error', () => {
@@ -47,7 +28,7 @@ describe('TenantError', () => {
 
   test('refusals are TenantErrors with code, message and stack', async () => {
     const missing = await captureError(() => col().insertOne({ x: 1 }));
-    const invalid = syncError(() => fence.runAs('a.b', () => 1));
+    const invalid = syncError(() => suite.fence.runAs('a.b', () => 1));
     const violation = await captureError(() => as(() => col().insertOne({ tenantId: 'b' })));
     for (const [err, code] of [
       [missing, 'TENANT_MISSING'],
@@ -174,10 +155,10 @@ describe('bad arguments give a TypeError naming the argument', () => {
 
   test('runAs / runAsSystem need a function', () => {
     for (const bad of [undefined, 5, 'fn', {}, null]) {
-      const err = syncError(() => fence.runAs('a', bad));
+      const err = syncError(() => suite.fence.runAs('a', bad));
       expect(err.name).toBe('TypeError');
       expect(err.message).toMatch(/fn|function/i);
-      const err2 = syncError(() => fence.runAsSystem({ reason: 'x' }, bad));
+      const err2 = syncError(() => suite.fence.runAsSystem({ reason: 'x' }, bad));
       expect(err2.name).toBe('TypeError');
       expect(err2.message).toMatch(/fn|function/i);
     }
@@ -185,7 +166,7 @@ describe('bad arguments give a TypeError naming the argument', () => {
 
   test('collection() needs a name', () => {
     for (const bad of [undefined, '', 5, null, {}]) {
-      const err = syncError(() => fence.collection(bad));
+      const err = syncError(() => suite.fence.collection(bad));
       expect({ bad, name: err.name }).toEqual({ bad, name: 'TypeError' });
       expect(err.message).toMatch(/name/i);
     }
@@ -204,7 +185,7 @@ describe('bad arguments give a TypeError naming the argument', () => {
     let made;
     try {
       await expectTypeError(async () => {
-        made = await TenantFence.connect(uri(), { database: DB, ...options });
+        made = await TenantFence.connect(uri(), { database: suite.DB, ...options });
       }, pattern);
     } finally {
       if (made) await made.close();
@@ -343,9 +324,9 @@ describe('no input, however malformed, crashes the process', () => {
 
     // still alive, still scoped
     const r = await as(() => col().insertOne({ after: 'storm' }));
-    expect(await rdb.collection(C).findOne({ _id: r.insertedId })).toEqual({ _id: r.insertedId, after: 'storm', tenantId: 'a' });
+    expect(await suite.rdb.collection(C).findOne({ _id: r.insertedId })).toEqual({ _id: r.insertedId, after: 'storm', tenantId: 'a' });
     // everything the storm managed to write belongs to tenant a
-    const strays = await rdb.collection(C).countDocuments({ tenantId: { $ne: 'a' } });
+    const strays = await suite.rdb.collection(C).countDocuments({ tenantId: { $ne: 'a' } });
     expect(strays).toBe(0);
   });
 
@@ -370,12 +351,12 @@ describe('no input, however malformed, crashes the process', () => {
   });
 
   test('using a closed fence rejects cleanly', async () => {
-    const f = await TenantFence.connect(uri(), { database: DB });
+    const f = await TenantFence.connect(uri(), { database: suite.DB });
     await f.close();
     await f.close().catch(() => {}); // twice: must not crash
     const err = await captureError(() => f.runAs('a', () => f.collection(C).insertOne({ closed: true })));
     expect(typeof err.message).toBe('string');
-    expect(await rdb.collection(C).countDocuments({ closed: true })).toBe(0);
+    expect(await suite.rdb.collection(C).countDocuments({ closed: true })).toBe(0);
   });
 });
 

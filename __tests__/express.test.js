@@ -3,28 +3,9 @@
 
 const express5 = require('express');
 const express4 = require('express4');
-const { TenantFence } = require('..');
-const { uri, dbName, rawClient, sleep, settleAll } = require('./helpers/fixtures');
+const { useSuite, sleep, settleAll } = require('./helpers/fixtures');
 
-let fence;
-let raw;
-let DB;
-let rdb;
-
-beforeAll(async () => {
-  DB = dbName('http');
-  raw = await rawClient();
-  rdb = raw.db(DB);
-  fence = await TenantFence.connect(uri(), { database: DB });
-});
-
-afterAll(async () => {
-  if (fence) await fence.close();
-  if (raw) {
-    await rdb.dropDatabase().catch(() => {});
-    await raw.close();
-  }
-});
+const suite = useSuite('http');
 
 /** Starts `app` on an ephemeral port; returns { url, close }. */
 function listen(app) {
@@ -45,8 +26,9 @@ function listen(app) {
   });
 }
 
-async function get(url, headers = {}) {
-  const res = await fetch(url, { headers });
+/** fetch(url, init); returns { status, type, body } with the body parsed as JSON when it is JSON. */
+async function request(url, init) {
+  const res = await fetch(url, init);
   const text = await res.text();
   let body;
   try {
@@ -57,21 +39,14 @@ async function get(url, headers = {}) {
   return { status: res.status, type: res.headers.get('content-type') || '', body };
 }
 
-async function post(url, data, headers = {}) {
-  const res = await fetch(url, {
+const get = (url, headers = {}) => request(url, { headers });
+
+const post = (url, data, headers = {}) =>
+  request(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(data),
   });
-  const text = await res.text();
-  let body;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = text;
-  }
-  return { status: res.status, type: res.headers.get('content-type') || '', body };
-}
 
 /** Express 4 does not forward rejected promises to next(); Express 5 does. Wrap for both. */
 const wrap = (fn) => (req, res, next) => {
@@ -105,19 +80,19 @@ describe.each([
       '/whoami',
       wrap(async (req, res) => {
         calls++;
-        const before = fence.currentTenant();
+        const before = suite.fence.currentTenant();
         await sleep(Math.floor(Math.random() * 5));
-        await fence.collection(coll).countDocuments({});
-        res.json({ before, after: fence.currentTenant() });
+        await suite.fence.collection(coll).countDocuments({});
+        res.json({ before, after: suite.fence.currentTenant() });
       }),
     );
     app.post(
       '/docs',
       wrap(async (req, res) => {
         calls++;
-        const r = await fence.collection(coll).insertOne({ ...req.body });
+        const r = await suite.fence.collection(coll).insertOne({ ...req.body });
         await sleep(Math.floor(Math.random() * 5));
-        res.status(201).json({ tenant: fence.currentTenant(), id: String(r.insertedId) });
+        res.status(201).json({ tenant: suite.fence.currentTenant(), id: String(r.insertedId) });
       }),
     );
     app.get(
@@ -125,8 +100,8 @@ describe.each([
       wrap(async (req, res) => {
         calls++;
         await sleep(Math.floor(Math.random() * 5));
-        const docs = await fence.collection(coll).find({}).toArray();
-        res.json({ tenant: fence.currentTenant(), docs });
+        const docs = await suite.fence.collection(coll).find({}).toArray();
+        res.json({ tenant: suite.fence.currentTenant(), docs });
       }),
     );
     // eslint-disable-next-line no-unused-vars
@@ -136,55 +111,57 @@ describe.each([
     });
   }
 
+  /** Starts an app with express.json() and what `setup(app)` mounts; closed in afterAll. */
+  async function start(setup) {
+    const app = express();
+    app.use(express.json());
+    setup(app);
+    const server = await listen(app);
+    servers.push(server);
+    return server;
+  }
+
   beforeAll(async () => {
     calls = 0;
     resolverErrors = [];
 
-    const a1 = express();
-    a1.use(express.json());
-    // mounted before the middleware: must never see a tenant
-    a1.get('/public', (req, res) => res.json({ tenant: fence.currentTenant() ?? null }));
-    a1.use(fence.middleware());
-    mountRoutes(a1);
-    plain = await listen(a1);
-    servers.push(plain);
+    plain = await start((app) => {
+      // mounted before the middleware: must never see a tenant
+      app.get('/public', (req, res) => res.json({ tenant: suite.fence.currentTenant() ?? null }));
+      app.use(suite.fence.middleware());
+      mountRoutes(app);
+    });
 
-    const a2 = express();
-    a2.use(express.json());
-    a2.use(fence.middleware({ header: 'X-Org' }));
-    mountRoutes(a2);
-    custom = await listen(a2);
-    servers.push(custom);
+    custom = await start((app) => {
+      app.use(suite.fence.middleware({ header: 'X-Org' }));
+      mountRoutes(app);
+    });
 
-    const a3 = express();
-    a3.use(express.json());
-    a3.use(
-      fence.middleware({
-        resolve: async (req) => {
-          await sleep(1);
-          const claim = req.get('x-claim');
-          if (claim === 'throw') throw new Error('resolver exploded');
-          if (claim === 'null') return null;
-          if (claim === 'empty') return '';
-          return claim; // undefined when the header is absent
-        },
-      }),
-    );
-    mountRoutes(a3);
-    resolved = await listen(a3);
-    servers.push(resolved);
+    resolved = await start((app) => {
+      app.use(
+        suite.fence.middleware({
+          resolve: async (req) => {
+            await sleep(1);
+            const claim = req.get('x-claim');
+            if (claim === 'throw') throw new Error('resolver exploded');
+            if (claim === 'null') return null;
+            if (claim === 'empty') return '';
+            return claim; // undefined when the header is absent
+          },
+        }),
+      );
+      mountRoutes(app);
+    });
 
-    const a4 = express();
-    a4.use(express.json());
-    const router = express.Router();
-    mountRoutes(router);
-    a4.use(
-      '/t/:tenant',
-      fence.middleware({ resolve: (req) => req.originalUrl.split('/')[2] }),
-      router,
-    );
-    syncResolved = await listen(a4);
-    servers.push(syncResolved);
+    syncResolved = await start((app) => {
+      const router = express.Router();
+      mountRoutes(router);
+      app.use(
+        '/t/:tenant',
+        suite.fence.middleware({ resolve: (req) => req.originalUrl.split('/')[2] }),
+        router,
+      );
+    });
   });
 
   afterAll(async () => {
@@ -208,7 +185,7 @@ describe.each([
       }
       expect400(await post(`${plain.url}/docs`, { x: 1 }, { 'x-tenant-id': 'a.b' }), 'TENANT_INVALID');
       expect(calls).toBe(before);
-      expect(await rdb.collection(coll).countDocuments({ x: 1 })).toBe(0);
+      expect(await suite.rdb.collection(coll).countDocuments({ x: 1 })).toBe(0);
     });
 
     test('custom header option (HTTP header names are case-insensitive)', async () => {
@@ -227,7 +204,7 @@ describe.each([
       );
       const results = await settleAll(Array.from({ length: 20 }, () => get(`${plain.url}/public`)));
       for (const r of results) expect(r.body).toEqual({ tenant: null });
-      expect(fence.currentTenant()).toBeUndefined();
+      expect(suite.fence.currentTenant()).toBeUndefined();
     });
   });
 
@@ -280,7 +257,7 @@ describe.each([
     ])('%s throws', (name, options, pattern) => {
       let err;
       try {
-        fence.middleware(options);
+        suite.fence.middleware(options);
       } catch (e) {
         err = e;
       }
@@ -289,10 +266,10 @@ describe.each([
     });
 
     test('valid options return a middleware function', () => {
-      expect(typeof fence.middleware()).toBe('function');
-      expect(typeof fence.middleware({})).toBe('function');
-      expect(typeof fence.middleware({ header: 'x-org' })).toBe('function');
-      expect(typeof fence.middleware({ resolve: async () => 'a' })).toBe('function');
+      expect(typeof suite.fence.middleware()).toBe('function');
+      expect(typeof suite.fence.middleware({})).toBe('function');
+      expect(typeof suite.fence.middleware({ header: 'x-org' })).toBe('function');
+      expect(typeof suite.fence.middleware({ resolve: async () => 'a' })).toBe('function');
     });
   });
 
@@ -323,7 +300,7 @@ describe.each([
     const counts = await settleAll(Array.from({ length: N }, (_, i) => one(i)));
     expect(counts).toHaveLength(N);
 
-    const stored = await rdb.collection(coll).find({ tag: { $exists: true } }).toArray();
+    const stored = await suite.rdb.collection(coll).find({ tag: { $exists: true } }).toArray();
     expect(stored).toHaveLength(N);
     const wrong = stored.filter((d) => d.tenantId !== d.tag.split(':')[0]);
     expect(wrong).toEqual([]);

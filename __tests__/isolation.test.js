@@ -2,22 +2,10 @@
 // Hostile input against rules 1-5 of the contract (strategy 'field'). Other tenants' documents
 // are seeded and checked through the npm driver (the oracle): they must stay byte-identical.
 
-const { TenantFence, TenantError } = require('..');
-const {
-  uri,
-  dbName,
-  rawClient,
-  captureError,
-  expectTenantError,
-  ids,
-  collectIds,
-  snapshot,
-} = require('./helpers/fixtures');
+const { TenantError } = require('..');
+const { useSuite, captureError, expectTenantError, ids, collectIds, snapshot } = require('./helpers/fixtures');
 
-let fence;
-let raw;
-let DB;
-let rdb;
+const suite = useSuite('iso');
 
 const ITEMS = 'items';
 const OTHER = 'other';
@@ -44,30 +32,30 @@ const SEED_OTHER = [
 ];
 
 const clone = (docs) => docs.map((d) => ({ ...d }));
-const as = (tenant, fn) => fence.runAs(tenant, fn);
-const items = () => fence.collection(ITEMS);
-const other = () => fence.collection(OTHER);
+const { as } = suite;
+const items = () => suite.fence.collection(ITEMS);
+const other = () => suite.fence.collection(OTHER);
 
 async function reseed() {
-  await rdb.collection(ITEMS).deleteMany({});
-  await rdb.collection(ITEMS).insertMany(clone(SEED_ITEMS));
-  await rdb.collection(OTHER).deleteMany({});
-  await rdb.collection(OTHER).insertMany(clone(SEED_OTHER));
+  await suite.rdb.collection(ITEMS).deleteMany({});
+  await suite.rdb.collection(ITEMS).insertMany(clone(SEED_ITEMS));
+  await suite.rdb.collection(OTHER).deleteMany({});
+  await suite.rdb.collection(OTHER).insertMany(clone(SEED_OTHER));
 }
 
 /** Whole collections equal the seed: the refused call wrote nothing. */
 async function expectNothingWritten() {
-  expect(await snapshot(rdb.collection(ITEMS))).toEqual(clone(SEED_ITEMS).sort(byId));
-  expect(await snapshot(rdb.collection(OTHER))).toEqual(clone(SEED_OTHER).sort(byId));
-  const names = (await rdb.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
+  expect(await snapshot(suite.rdb.collection(ITEMS))).toEqual(clone(SEED_ITEMS).sort(byId));
+  expect(await snapshot(suite.rdb.collection(OTHER))).toEqual(clone(SEED_OTHER).sort(byId));
+  const names = (await suite.rdb.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
   expect(names.filter((n) => n.startsWith('stolen'))).toEqual([]);
 }
 
 /** Tenants b and c are byte-identical to the seed. */
 async function expectOthersUnchanged() {
   const notA = { tenantId: { $ne: 'a' } };
-  expect(await snapshot(rdb.collection(ITEMS), notA)).toEqual(SEED_ITEMS.filter((d) => d.tenantId !== 'a'));
-  expect(await snapshot(rdb.collection(OTHER), notA)).toEqual(SEED_OTHER.filter((d) => d.tenantId !== 'a'));
+  expect(await snapshot(suite.rdb.collection(ITEMS), notA)).toEqual(SEED_ITEMS.filter((d) => d.tenantId !== 'a'));
+  expect(await snapshot(suite.rdb.collection(OTHER), notA)).toEqual(SEED_OTHER.filter((d) => d.tenantId !== 'a'));
 }
 
 function byId(x, y) {
@@ -112,31 +100,16 @@ function withTimeout(promiseOrFn, ms, what) {
   ]).finally(() => clearTimeout(timer));
 }
 
-beforeAll(async () => {
-  DB = dbName('iso');
-  raw = await rawClient();
-  rdb = raw.db(DB);
-  fence = await TenantFence.connect(uri(), { database: DB });
-});
-
-afterAll(async () => {
-  if (fence) await fence.close();
-  if (raw) {
-    await rdb.dropDatabase().catch(() => {});
-    await raw.close();
-  }
-});
-
 // ---------------------------------------------------------------------------------------------
 describe('rule 1: no tenant in context', () => {
   const C = 'nocontext';
 
   test('every method refuses with TENANT_MISSING and nothing reaches the server', async () => {
-    await rdb.command({ profile: 0 });
-    await rdb.collection('system.profile').drop().catch(() => {});
-    await rdb.command({ profile: 2 });
+    await suite.rdb.command({ profile: 0 });
+    await suite.rdb.collection('system.profile').drop().catch(() => {});
+    await suite.rdb.command({ profile: 2 });
     try {
-      const col = fence.collection(C);
+      const col = suite.fence.collection(C);
       const promised = {
         insertOne: () => col.insertOne({ x: 1 }),
         insertMany: () => col.insertMany([{ x: 1 }]),
@@ -178,14 +151,14 @@ describe('rule 1: no tenant in context', () => {
         });
       }
     } finally {
-      await rdb.command({ profile: 0 });
+      await suite.rdb.command({ profile: 0 });
     }
-    const reached = await rdb
+    const reached = await suite.rdb
       .collection('system.profile')
-      .find({ ns: `${DB}.${C}` })
+      .find({ ns: `${suite.DB}.${C}` })
       .toArray();
     expect(reached.map((p) => p.op)).toEqual([]);
-    const names = (await rdb.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
+    const names = (await suite.rdb.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
     expect(names).not.toContain(C);
   });
 });
@@ -225,6 +198,9 @@ describe('rule 2: filters that name other tenants', () => {
 
   describe.each(FILTERS)('%s', (label, filter, expected, isWhere) => {
     const sorted = [...expected].sort();
+    /** A findOne-like result: null when tenant a has no match, else one of its matches. */
+    const oneOfSortedOrNull = (r) =>
+      r === null ? expect(sorted).toEqual([]) : expect(sorted).toContain(String(r._id));
 
     test('reads see only tenant a', async () => {
       await as('a', async () => {
@@ -232,10 +208,7 @@ describe('rule 2: filters that name other tenants', () => {
           () => items().find(filter).toArray(),
           (r) => expect(ids(r)).toEqual(sorted),
         );
-        await refusedOrScoped(
-          () => items().findOne(filter),
-          (r) => (r === null ? expect(sorted).toEqual([]) : expect(sorted).toContain(String(r._id))),
-        );
+        await refusedOrScoped(() => items().findOne(filter), oneOfSortedOrNull);
         await refusedOrScoped(
           () => items().countDocuments(filter),
           (r) => expect(r).toBe(sorted.length),
@@ -260,95 +233,64 @@ describe('rule 2: filters that name other tenants', () => {
     });
 
     test('writes touch only tenant a', async () => {
-      const touchedA = async () => ids(await rdb.collection(ITEMS).find({ touched: true }).toArray());
-      const opts = { serverErrorOk: false };
+      const touchedA = async () => ids(await suite.rdb.collection(ITEMS).find({ touched: true }).toArray());
+      // [write, check of the scoped outcome]; each runs on a fresh seed
+      const WRITES = [
+        [
+          () => items().updateMany(filter, { $set: { touched: true } }),
+          async (r) => {
+            expect(r.matchedCount).toBe(sorted.length);
+            expect(await touchedA()).toEqual(sorted);
+          },
+        ],
+        [
+          () => items().updateOne(filter, { $set: { touched: true } }),
+          async (r) => {
+            expect(r.matchedCount).toBe(Math.min(1, sorted.length));
+            const t = await touchedA();
+            expect(t.length).toBe(Math.min(1, sorted.length));
+            for (const id of t) expect(sorted).toContain(id);
+          },
+        ],
+        [() => items().findOneAndUpdate(filter, { $set: { touched: true } }), oneOfSortedOrNull],
+        [
+          () => items().replaceOne(filter, { replaced: true }),
+          (r) => expect(r.matchedCount).toBe(Math.min(1, sorted.length)),
+        ],
+        [() => items().findOneAndReplace(filter, { replaced: true }), oneOfSortedOrNull],
+        [() => items().deleteOne(filter), (r) => expect(r.deletedCount).toBe(Math.min(1, sorted.length))],
+        [() => items().findOneAndDelete(filter), oneOfSortedOrNull],
+        [
+          () => items().deleteMany(filter),
+          async (r) => {
+            expect(r.deletedCount).toBe(sorted.length);
+            const left = ids(await suite.rdb.collection(ITEMS).find({ tenantId: 'a' }).toArray());
+            expect(left).toEqual(A_IDS.filter((id) => !sorted.includes(id)));
+          },
+        ],
+        [
+          () =>
+            items().bulkWrite(
+              [
+                { updateMany: { filter, update: { $set: { touched: true } } } },
+                { updateOne: { filter, update: { $set: { touched: true } } } },
+                { deleteMany: { filter } },
+              ],
+              { ordered: true },
+            ),
+          (r) => {
+            expect(r.matchedCount).toBe(sorted.length + Math.min(1, sorted.length));
+            expect(r.deletedCount).toBe(sorted.length);
+          },
+        ],
+      ];
       try {
         await as('a', async () => {
-          await refusedOrScoped(
-            () => items().updateMany(filter, { $set: { touched: true } }),
-            async (r) => {
-              expect(r.matchedCount).toBe(sorted.length);
-              expect(await touchedA()).toEqual(sorted);
-            },
-            opts,
-          );
-          await expectOthersUnchanged();
-          await reseed();
-          await refusedOrScoped(
-            () => items().updateOne(filter, { $set: { touched: true } }),
-            async (r) => {
-              expect(r.matchedCount).toBe(Math.min(1, sorted.length));
-              const t = await touchedA();
-              expect(t.length).toBe(Math.min(1, sorted.length));
-              for (const id of t) expect(sorted).toContain(id);
-            },
-            opts,
-          );
-          await expectOthersUnchanged();
-          await reseed();
-          await refusedOrScoped(
-            () => items().findOneAndUpdate(filter, { $set: { touched: true } }),
-            (r) => (r === null ? expect(sorted).toEqual([]) : expect(sorted).toContain(String(r._id))),
-            opts,
-          );
-          await expectOthersUnchanged();
-          await reseed();
-          await refusedOrScoped(
-            () => items().replaceOne(filter, { replaced: true }),
-            (r) => expect(r.matchedCount).toBe(Math.min(1, sorted.length)),
-            opts,
-          );
-          await expectOthersUnchanged();
-          await reseed();
-          await refusedOrScoped(
-            () => items().findOneAndReplace(filter, { replaced: true }),
-            (r) => (r === null ? expect(sorted).toEqual([]) : expect(sorted).toContain(String(r._id))),
-            opts,
-          );
-          await expectOthersUnchanged();
-          await reseed();
-          await refusedOrScoped(
-            () => items().deleteOne(filter),
-            (r) => expect(r.deletedCount).toBe(Math.min(1, sorted.length)),
-            opts,
-          );
-          await expectOthersUnchanged();
-          await reseed();
-          await refusedOrScoped(
-            () => items().findOneAndDelete(filter),
-            (r) => (r === null ? expect(sorted).toEqual([]) : expect(sorted).toContain(String(r._id))),
-            opts,
-          );
-          await expectOthersUnchanged();
-          await reseed();
-          await refusedOrScoped(
-            () => items().deleteMany(filter),
-            async (r) => {
-              expect(r.deletedCount).toBe(sorted.length);
-              const left = ids(await rdb.collection(ITEMS).find({ tenantId: 'a' }).toArray());
-              expect(left).toEqual(A_IDS.filter((id) => !sorted.includes(id)));
-            },
-            opts,
-          );
-          await expectOthersUnchanged();
-          await reseed();
-          await refusedOrScoped(
-            () =>
-              items().bulkWrite(
-                [
-                  { updateMany: { filter, update: { $set: { touched: true } } } },
-                  { updateOne: { filter, update: { $set: { touched: true } } } },
-                  { deleteMany: { filter } },
-                ],
-                { ordered: true },
-              ),
-            (r) => {
-              expect(r.matchedCount).toBe(sorted.length + Math.min(1, sorted.length));
-              expect(r.deletedCount).toBe(sorted.length);
-            },
-            opts,
-          );
-          await expectOthersUnchanged();
+          for (const [i, [write, check]] of WRITES.entries()) {
+            if (i > 0) await reseed();
+            await refusedOrScoped(write, check, { serverErrorOk: false });
+            await expectOthersUnchanged();
+          }
         });
       } finally {
         await reseed();
@@ -422,21 +364,21 @@ describe('rule 3: updates may not move, remove or rename the tenant field', () =
       });
       const up = await items().updateOne({ k: 5 }, { $setOnInsert: { tenantId: 'a' }, $set: { v: 1 } }, { upsert: true });
       expect(up.upsertedCount).toBe(1);
-      expect(await rdb.collection(ITEMS).findOne({ _id: up.upsertedId })).toEqual({
+      expect(await suite.rdb.collection(ITEMS).findOne({ _id: up.upsertedId })).toEqual({
         _id: up.upsertedId,
         k: 5,
         v: 1,
         tenantId: 'a',
       });
       const up2 = await items().updateOne({ tenantId: 'a', k: 6 }, { $set: { v: 2 } }, { upsert: true });
-      expect((await rdb.collection(ITEMS).findOne({ _id: up2.upsertedId })).tenantId).toBe('a');
+      expect((await suite.rdb.collection(ITEMS).findOne({ _id: up2.upsertedId })).tenantId).toBe('a');
       expect(await items().updateMany({}, [{ $set: { tenantId: 'a', p: 1 } }])).toMatchObject({ matchedCount: 5 });
       expect(await items().replaceOne({ _id: 'a-2' }, { tenantId: 'a', name: 'r' })).toMatchObject({ matchedCount: 1 });
       const ins = await items().insertOne({ tenantId: 'a', name: 'explicit' });
-      expect((await rdb.collection(ITEMS).findOne({ _id: ins.insertedId })).tenantId).toBe('a');
+      expect((await suite.rdb.collection(ITEMS).findOne({ _id: ins.insertedId })).tenantId).toBe('a');
     });
-    expect(await rdb.collection(ITEMS).findOne({ _id: 'a-1' })).toMatchObject({ tenantId: 'a', name: 'ok', p: 1 });
-    expect(await rdb.collection(ITEMS).findOne({ _id: 'a-2' })).toEqual({ _id: 'a-2', tenantId: 'a', name: 'r' });
+    expect(await suite.rdb.collection(ITEMS).findOne({ _id: 'a-1' })).toMatchObject({ tenantId: 'a', name: 'ok', p: 1 });
+    expect(await suite.rdb.collection(ITEMS).findOne({ _id: 'a-2' })).toEqual({ _id: 'a-2', tenantId: 'a', name: 'r' });
   });
 
   describe('pipeline updates: refused, or the tenant is forced back to a', () => {
@@ -482,7 +424,7 @@ describe('rule 3: updates may not move, remove or rename the tenant field', () =
           await expectNothingWritten();
         } else {
           // forced back: every document outside b/c still belongs to a
-          const notOthers = await rdb
+          const notOthers = await suite.rdb
             .collection(ITEMS)
             .find({ _id: { $nin: SEED_ITEMS.filter((d) => d.tenantId !== 'a').map((d) => d._id) } })
             .toArray();
@@ -551,9 +493,9 @@ describe('rule 3: documents, replacements and upsert filters naming another tena
       await expectNothingWritten();
     } else {
       const seedIds = SEED_ITEMS.map((d) => d._id);
-      const fresh = await rdb.collection(ITEMS).find({ _id: { $nin: seedIds } }).toArray();
+      const fresh = await suite.rdb.collection(ITEMS).find({ _id: { $nin: seedIds } }).toArray();
       for (const d of fresh) expect(d.tenantId).toBe('a');
-      for (const d of await rdb.collection(ITEMS).find({ _id: { $in: A_IDS } }).toArray()) {
+      for (const d of await suite.rdb.collection(ITEMS).find({ _id: { $in: A_IDS } }).toArray()) {
         expect(d.tenantId).toBe('a');
       }
     }
@@ -570,7 +512,7 @@ describe('rule 3: documents, replacements and upsert filters naming another tena
       test.each(BAD_DOC_BATCHES)(`insertMany %s, ordered:${ordered}`, async (label, docs) => {
         await expectTenantError(() => as('a', () => items().insertMany(docs, { ordered })), 'TENANT_VIOLATION');
         await expectNothingWritten();
-        expect(await rdb.collection(ITEMS).countDocuments()).toBe(SEED_ITEMS.length);
+        expect(await suite.rdb.collection(ITEMS).countDocuments()).toBe(SEED_ITEMS.length);
       });
     }
 
@@ -611,6 +553,11 @@ describe('rule 4: pipelines', () => {
 
   const agg = (pipeline, opts) => as('a', () => items().aggregate(pipeline, opts).toArray());
   const byIdDocs = (docs) => Object.fromEntries(docs.map((d) => [String(d._id), d]));
+  /** A check for refusedOrScoped: only tenant a's documents, and nothing joined into `field`. */
+  const onlyAJoinedNothing = (field = 'j') => (res) => {
+    expectOnlyA(res);
+    for (const d of res) expect(d[field]).toEqual([]);
+  };
 
   test('$lookup localField/foreignField', async () => {
     const r = await agg([{ $lookup: { from: OTHER, localField: 'k', foreignField: 'k', as: 'j' } }, { $sort: { _id: 1 } }]);
@@ -647,17 +594,11 @@ describe('rule 4: pipelines', () => {
     expect(ids(byIdDocs(r)['a-2'].j)).toEqual(['oa-2']);
     await refusedOrScoped(
       () => agg([{ $lookup: { from: OTHER, pipeline: [{ $match: { tenantId: { $in: ['b', 'c'] } } }], as: 'j' } }]),
-      (res) => {
-        expectOnlyA(res);
-        for (const d of res) expect(d.j).toEqual([]);
-      },
+      onlyAJoinedNothing(),
     );
     await refusedOrScoped(
       () => agg([{ $lookup: { from: OTHER, pipeline: [{ $match: { $expr: { $ne: ['$tenantId', 'a'] } } }], as: 'j' } }]),
-      (res) => {
-        expectOnlyA(res);
-        for (const d of res) expect(d.j).toEqual([]);
-      },
+      onlyAJoinedNothing(),
     );
   });
 
@@ -701,10 +642,7 @@ describe('rule 4: pipelines', () => {
             },
           },
         ]),
-      (res) => {
-        expectOnlyA(res);
-        for (const d of res) expect(d.g).toEqual([]);
-      },
+      onlyAJoinedNothing('g'),
     );
   });
 
@@ -765,10 +703,7 @@ describe('rule 4: pipelines', () => {
           ],
           { let: hostileLet },
         ),
-      (res) => {
-        expectOnlyA(res);
-        for (const d of res) expect(d.j).toEqual([]);
-      },
+      onlyAJoinedNothing(),
     );
     await refusedOrScoped(
       () =>
@@ -782,10 +717,7 @@ describe('rule 4: pipelines', () => {
             },
           },
         ]),
-      (res) => {
-        expectOnlyA(res);
-        for (const d of res) expect(d.j).toEqual([]);
-      },
+      onlyAJoinedNothing(),
     );
     await refusedOrScoped(
       () => as('a', () => items().find({ $expr: { $eq: ['$tenantId', '$$t'] } }, { let: hostileLet }).toArray()),
@@ -814,7 +746,7 @@ describe('rule 4: pipelines', () => {
 
   test('$lookup with a {db, coll} from: refused, failed, or scoped', async () => {
     await refusedOrScoped(
-      () => agg([{ $lookup: { from: { db: DB, coll: OTHER }, localField: 'k', foreignField: 'k', as: 'j' } }]),
+      () => agg([{ $lookup: { from: { db: suite.DB, coll: OTHER }, localField: 'k', foreignField: 'k', as: 'j' } }]),
       (res) => expectOnlyA(res),
       { serverErrorOk: true },
     );
@@ -822,7 +754,7 @@ describe('rule 4: pipelines', () => {
 
   const FORBIDDEN = [
     ['$out', [{ $out: 'stolen_out' }]],
-    ['$out object', [{ $match: {} }, { $out: { db: DB, coll: 'stolen_out2' } }]],
+    ['$out object', [{ $match: {} }, { $out: { db: 'tf_stolen_out_db', coll: 'stolen_out2' } }]],
     ['$merge', [{ $merge: { into: 'stolen_merge' } }]],
     ['$merge string', [{ $merge: 'stolen_merge2' }]],
     ['$collStats', [{ $collStats: { count: {} } }]],
@@ -888,14 +820,14 @@ describe('rule 5: collations cannot equate tenant ids', () => {
     TENANTS.flatMap((t) => [1, 2].map((n) => ({ _id: idOf(t, n), tenantId: t, n, name: 'x', email: `${n}@x` })));
 
   async function reseedCo(coll = CO) {
-    await rdb.collection(coll).deleteMany({});
-    await rdb.collection(coll).insertMany(seedCo());
+    await suite.rdb.collection(coll).deleteMany({});
+    await suite.rdb.collection(coll).insertMany(seedCo());
   }
 
   async function expectCoOthersUnchanged(viewer, coll = CO) {
     const others = seedCo().filter((d) => d.tenantId !== viewer);
     // the oracle compares exactly: simple collation even on a collection with a default one
-    const got = await rdb
+    const got = await suite.rdb
       .collection(coll)
       .find({ tenantId: { $ne: viewer } }, { collation: { locale: 'simple' } })
       .sort({ _id: 1 })
@@ -922,7 +854,7 @@ describe('rule 5: collations cannot equate tenant ids', () => {
   describe.each(COLLATIONS)('%s', (label, collation) => {
     test.each(VIEWERS)('tenant %s sees only its own documents', async (viewer) => {
       const own2 = ownIds(viewer);
-      const col = fence.collection(CO);
+      const col = suite.fence.collection(CO);
       try {
         await as(viewer, async () => {
           await refusedOrScoped(() => col.find({}, { collation }).toArray(), (r) => expect(ids(r)).toEqual(own2));
@@ -977,13 +909,13 @@ describe('rule 5: collations cannot equate tenant ids', () => {
     const PLAIN = 'plainco';
 
     beforeAll(async () => {
-      await rdb.createCollection(CI, { collation: { locale: 'en', strength: 2 } });
+      await suite.rdb.createCollection(CI, { collation: { locale: 'en', strength: 2 } });
       await reseedCo(CI);
       await reseedCo(PLAIN);
     });
 
     test('reads, counts and writes stay within the exact tenant id', async () => {
-      const col = fence.collection(CI);
+      const col = suite.fence.collection(CI);
       const own2 = ownIds('acme');
       try {
         await as('acme', async () => {
@@ -1012,7 +944,7 @@ describe('rule 5: collations cannot equate tenant ids', () => {
       const own2 = ownIds('acme');
       await as('acme', async () => {
         // pipeline on the collated collection (its default collation applies to $lookup/$unionWith)
-        const r1 = await fence
+        const r1 = await suite.fence
           .collection(CI)
           .aggregate([
             { $lookup: { from: PLAIN, localField: 'n', foreignField: 'n', as: 'j' } },
@@ -1026,10 +958,10 @@ describe('rule 5: collations cannot equate tenant ids', () => {
           expect(ids(d.all)).toEqual(own2);
           expect(ids(d.g)).toEqual([idOf('acme', d.n)]);
         }
-        const r2 = await fence.collection(CI).aggregate([{ $unionWith: PLAIN }]).toArray();
+        const r2 = await suite.fence.collection(CI).aggregate([{ $unionWith: PLAIN }]).toArray();
         expect(ids(r2)).toEqual([...own2, ...own2].sort());
         // and from a plain collection into the collated one
-        const r3 = await fence
+        const r3 = await suite.fence
           .collection(PLAIN)
           .aggregate([{ $lookup: { from: CI, pipeline: [], as: 'all' } }, { $unionWith: CI }])
           .toArray();
@@ -1039,7 +971,7 @@ describe('rule 5: collations cannot equate tenant ids', () => {
     });
 
     test('a unique index created on it does not equate tenant ids', async () => {
-      const col = fence.collection(CI);
+      const col = suite.fence.collection(CI);
       let created = true;
       try {
         await as('acme', () => col.createIndex({ email: 1 }, { unique: true, name: 'ci_email' }));
@@ -1052,7 +984,7 @@ describe('rule 5: collations cannot equate tenant ids', () => {
         await as('acme', () => col.insertOne({ email: 'same@x' }));
         await as('ACME', () => col.insertOne({ email: 'same@x' }));
         await as('Acme', () => col.insertOne({ email: 'same@x' }));
-        expect((await rdb.collection(CI).find({ email: 'same@x' }).toArray()).map((d) => d.tenantId).sort()).toEqual([
+        expect((await suite.rdb.collection(CI).find({ email: 'same@x' }).toArray()).map((d) => d.tenantId).sort()).toEqual([
           'ACME',
           'Acme',
           'acme',
@@ -1062,7 +994,7 @@ describe('rule 5: collations cannot equate tenant ids', () => {
   });
 
   test('an index collation cannot equate tenant ids', async () => {
-    const col = fence.collection('co_idx');
+    const col = suite.fence.collection('co_idx');
     let created = true;
     try {
       await as('acme', () =>
@@ -1075,7 +1007,7 @@ describe('rule 5: collations cannot equate tenant ids', () => {
     }
     if (created) {
       for (const t of ['acme', 'ACME', 'ac-me']) await as(t, () => col.insertOne({ email: 'e@x' }));
-      expect(await rdb.collection('co_idx').countDocuments({ email: 'e@x' })).toBe(3);
+      expect(await suite.rdb.collection('co_idx').countDocuments({ email: 'e@x' })).toBe(3);
     }
   });
 });
@@ -1085,8 +1017,8 @@ describe('$geoNear', () => {
   const GEO = 'geo';
 
   beforeAll(async () => {
-    await rdb.collection(GEO).createIndex({ loc: '2dsphere' });
-    await rdb.collection(GEO).insertMany([
+    await suite.rdb.collection(GEO).createIndex({ loc: '2dsphere' });
+    await suite.rdb.collection(GEO).insertMany([
       { _id: 'ga-1', tenantId: 'a', name: 'near', loc: { type: 'Point', coordinates: [0, 0.01] } },
       { _id: 'ga-2', tenantId: 'a', name: 'far', loc: { type: 'Point', coordinates: [0, 0.02] } },
       { _id: 'gb-1', tenantId: 'b', name: 'near', loc: { type: 'Point', coordinates: [0, 0] } },
@@ -1095,45 +1027,28 @@ describe('$geoNear', () => {
   });
 
   const near = { type: 'Point', coordinates: [0, 0] };
+  const geoAgg = (tenant, pipeline) => as(tenant, () => suite.fence.collection(GEO).aggregate(pipeline).toArray());
 
   test('a leading $geoNear works and is scoped', async () => {
-    const r = await as('a', () =>
-      fence.collection(GEO).aggregate([{ $geoNear: { near, distanceField: 'd', spherical: true } }]).toArray(),
-    );
+    const r = await geoAgg('a', [{ $geoNear: { near, distanceField: 'd', spherical: true } }]);
     expect(r.map((d) => String(d._id))).toEqual(['ga-1', 'ga-2']);
     expect(r[0].d).toBeGreaterThan(0);
-    const rq = await as('a', () =>
-      fence
-        .collection(GEO)
-        .aggregate([{ $geoNear: { near, distanceField: 'd', spherical: true, key: 'loc', query: { name: 'far' } } }])
-        .toArray(),
-    );
+    const rq = await geoAgg('a', [
+      { $geoNear: { near, distanceField: 'd', spherical: true, key: 'loc', query: { name: 'far' } } },
+    ]);
     expect(rq.map((d) => String(d._id))).toEqual(['ga-2']);
-    const rb = await as('b', () =>
-      fence.collection(GEO).aggregate([{ $geoNear: { near, distanceField: 'd' } }, { $limit: 1 }]).toArray(),
-    );
+    const rb = await geoAgg('b', [{ $geoNear: { near, distanceField: 'd' } }, { $limit: 1 }]);
     expect(rb.map((d) => String(d._id))).toEqual(['gb-1']);
   });
 
   test('a $geoNear query naming another tenant does not widen the match', async () => {
     await refusedOrScoped(
-      () =>
-        as('a', () =>
-          fence
-            .collection(GEO)
-            .aggregate([{ $geoNear: { near, distanceField: 'd', query: { tenantId: 'b' } } }])
-            .toArray(),
-        ),
+      () => geoAgg('a', [{ $geoNear: { near, distanceField: 'd', query: { tenantId: 'b' } } }]),
       (r) => expect(r).toEqual([]),
     );
     await refusedOrScoped(
       () =>
-        as('a', () =>
-          fence
-            .collection(GEO)
-            .aggregate([{ $geoNear: { near, distanceField: 'd', query: { $or: [{ tenantId: 'b' }, { name: 'near' }] } } }])
-            .toArray(),
-        ),
+        geoAgg('a', [{ $geoNear: { near, distanceField: 'd', query: { $or: [{ tenantId: 'b' }, { name: 'near' }] } } }]),
       (r) => expect(r.map((d) => String(d._id))).toEqual(['ga-1']),
     );
   });

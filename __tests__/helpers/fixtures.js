@@ -4,7 +4,7 @@
 
 const crypto = require('node:crypto');
 const { MongoClient } = require('mongodb');
-const { TenantError } = require('../..');
+const { TenantFence, TenantError } = require('../..');
 
 /** The URI of the replica set started by the Jest global setup. */
 function uri() {
@@ -30,6 +30,73 @@ async function rawClient() {
   const client = new MongoClient(uri());
   await client.connect();
   return client;
+}
+
+/**
+ * The setup every suite shares. Registers a beforeAll that picks a fresh database `DB`
+ * (`dbName(prefix)`), connects the oracle client `raw` (`rdb` is `raw.db(DB)`) and
+ * `fence = await TenantFence.connect(uri(), { database: DB, ...connectOptions })`, and an afterAll
+ * that closes every fence given to `closeAfter`, then `fence`, drops `DB`, every `<DB>_<tenant>`
+ * database (strategy 'database') and every database given to `dropAfter`, and closes `raw`.
+ * Call it at the top level of a test file; read `fence`, `raw`, `rdb` and `DB` through the
+ * returned object's getters (they are undefined until the beforeAll has run).
+ */
+function useSuite(prefix, connectOptions = {}) {
+  let DB;
+  let raw;
+  let rdb;
+  let fence;
+  const extraFences = [];
+  const extraDbs = [];
+
+  beforeAll(async () => {
+    DB = dbName(prefix);
+    raw = await rawClient();
+    rdb = raw.db(DB);
+    fence = await TenantFence.connect(uri(), { database: DB, ...connectOptions });
+  });
+
+  afterAll(async () => {
+    for (const f of extraFences) await f.close().catch(() => {});
+    if (fence) await fence.close();
+    if (raw) {
+      const { databases } = await raw
+        .db('admin')
+        .admin()
+        .listDatabases({ nameOnly: true })
+        .catch(() => ({ databases: [] }));
+      const tenantDbs = databases.map((d) => d.name).filter((name) => name.startsWith(`${DB}_`));
+      for (const name of [DB, ...tenantDbs, ...extraDbs]) await raw.db(name).dropDatabase().catch(() => {});
+      await raw.close();
+    }
+  });
+
+  return {
+    get DB() {
+      return DB;
+    },
+    get raw() {
+      return raw;
+    },
+    get rdb() {
+      return rdb;
+    },
+    get fence() {
+      return fence;
+    },
+    /** `fence.runAs(tenant, fn)`. */
+    as: (tenant, fn) => fence.runAs(tenant, fn),
+    /** Closes `f` (another fence a test connected) in afterAll, before `fence`; returns `f`. */
+    closeAfter(f) {
+      extraFences.push(f);
+      return f;
+    },
+    /** Drops the database `name` in afterAll; returns `name`. */
+    dropAfter(name) {
+      extraDbs.push(name);
+      return name;
+    },
+  };
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -187,6 +254,7 @@ module.exports = {
   uriWithDb,
   dbName,
   rawClient,
+  useSuite,
   sleep,
   captureError,
   syncError,
