@@ -91,12 +91,19 @@ fn statement(t: &Target, base: &Scope, index: usize, op: Document) -> FenceResul
             let upsert = matches!(body.get("upsert"), Some(Bson::Boolean(true)));
             let user = field(&mut body, "filter", &what)?;
             let u = if name == "replaceOne" {
-                Bson::Document(insert::stamp_replacement(&view.scope, field(&mut body, "replacement", &what)?)?)
+                Bson::Document(insert::stamp_replacement(
+                    &view.scope,
+                    field(&mut body, "replacement", &what)?,
+                )?)
             } else {
-                let raw = body.remove("update").ok_or_else(|| arg(format!("{what}.update is required")))?;
+                let raw = body
+                    .remove("update")
+                    .ok_or_else(|| arg(format!("{what}.update is required")))?;
                 match scoped_update_doc(&view.scope, Some(raw), &user, upsert)? {
                     update::Update::Modifiers(d) => Bson::Document(d),
-                    update::Update::Pipeline(p) => Bson::Array(p.into_iter().map(Bson::Document).collect()),
+                    update::Update::Pipeline(p) => {
+                        Bson::Array(p.into_iter().map(Bson::Document).collect())
+                    }
                 }
             };
             let q = scoped_write_filter(&view, user, upsert)?;
@@ -143,7 +150,13 @@ fn int(d: &Document, k: &str) -> u64 {
 }
 
 /// Sends one group of same-kind statements, chunked, and tallies the replies.
-async fn send(t: &Target, group: &[Statement], cmd_opts: &Document, ordered: bool, tally: &mut Tally) -> FenceResult<bool> {
+async fn send(
+    t: &Target,
+    group: &[Statement],
+    cmd_opts: &Document,
+    ordered: bool,
+    tally: &mut Tally,
+) -> FenceResult<bool> {
     let mut start = 0;
     while start < group.len() {
         let mut end = start;
@@ -195,7 +208,11 @@ async fn send(t: &Target, group: &[Statement], cmd_opts: &Document, ordered: boo
         match kind {
             Kind::Insert => {
                 tally.inserted += n;
-                let stop = if ordered { failed.iter().min().copied().unwrap_or(chunk.len()) } else { chunk.len() };
+                let stop = if ordered {
+                    failed.iter().min().copied().unwrap_or(chunk.len())
+                } else {
+                    chunk.len()
+                };
                 for (i, s) in chunk.iter().enumerate().take(stop) {
                     if !failed.contains(&i) {
                         if let Some(id) = s.body.get("_id") {
@@ -210,7 +227,9 @@ async fn send(t: &Target, group: &[Statement], cmd_opts: &Document, ordered: boo
                     for u in list.iter().filter_map(|u| u.as_document()) {
                         let local = int(u, "index") as usize;
                         let orig = chunk.get(local).map(|s| s.index).unwrap_or(local);
-                        tally.upserted_ids.insert(orig.to_string(), u.get("_id").cloned().unwrap_or(Bson::Null));
+                        tally
+                            .upserted_ids
+                            .insert(orig.to_string(), u.get("_id").cloned().unwrap_or(Bson::Null));
                         ups += 1;
                     }
                 }

@@ -69,8 +69,16 @@ pub struct Target {
 
 impl Target {
     /// Resolves the database for the caller (per-tenant under strategy 'database').
-    pub fn resolve(inner: Arc<FenceInner>, principal: Principal, name: &str) -> FenceResult<Target> {
-        if name.is_empty() || name.contains('\0') || name.starts_with("system.") || name.contains('$') {
+    pub fn resolve(
+        inner: Arc<FenceInner>,
+        principal: Principal,
+        name: &str,
+    ) -> FenceResult<Target> {
+        if name.is_empty()
+            || name.contains('\0')
+            || name.starts_with("system.")
+            || name.contains('$')
+        {
             return Err(arg(format!("collection name {name:?} is not valid")));
         }
         let client = inner.client()?;
@@ -135,7 +143,8 @@ impl Target {
     /// Looks up (once per collection) whether the collection has a non-simple default collation.
     async fn default_collation_non_simple(&self) -> FenceResult<bool> {
         let key = (self.db.name().to_string(), self.coll.name().to_string());
-        if let Some(v) = self.inner.default_collation.lock().ok().and_then(|m| m.get(&key).copied()) {
+        if let Some(v) = self.inner.default_collation.lock().ok().and_then(|m| m.get(&key).copied())
+        {
             return Ok(v);
         }
         let Some(found) = self.default_collation().await? else {
@@ -167,7 +176,10 @@ impl Target {
             .and_then(|b| b.pop());
         let Some(Bson::Document(info)) = first else { return Ok(None) };
         Ok(Some(
-            info.get_document("options").ok().and_then(|o| o.get_document("collation").ok()).cloned(),
+            info.get_document("options")
+                .ok()
+                .and_then(|o| o.get_document("collation").ok())
+                .cloned(),
         ))
     }
 }

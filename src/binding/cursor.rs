@@ -44,7 +44,9 @@ async fn next_batch(inner: Arc<Mutex<Option<RawBatchCursor>>>) -> FenceResult<Op
                 let docs = batch.doc_slices()?;
                 let mut out = Vec::with_capacity(batch.as_raw_document().as_bytes().len());
                 for item in docs {
-                    if let RawBsonRef::Document(d) = item.map_err(|e| FenceError::Mongo(e.into()))? {
+                    if let RawBsonRef::Document(d) =
+                        item.map_err(|e| FenceError::Mongo(e.into()))?
+                    {
                         out.extend_from_slice(d.as_bytes());
                     }
                 }

@@ -99,10 +99,9 @@ fn mongo_body(e: &MongoError) -> (&'static str, Value) {
             body["writeErrors"] = Value::Array(errors);
             (("MONGO_SERVER"), body)
         }
-        MongoKind::ServerSelection { message, .. } => (
-            "MONGO_DRIVER",
-            json!({ "name": "MongoServerSelectionError", "message": message }),
-        ),
+        MongoKind::ServerSelection { message, .. } => {
+            ("MONGO_DRIVER", json!({ "name": "MongoServerSelectionError", "message": message }))
+        }
         _ => (
             "MONGO_DRIVER",
             json!({ "name": "MongoError", "message": e.to_string(), "labels": e.labels().iter().collect::<Vec<_>>() }),

@@ -137,7 +137,10 @@ impl NativeFence {
         super::runtime::remember();
         match AssertUnwindSafe(fut).catch_unwind().await {
             Ok(r) => r.map_err(napi::Error::from),
-            Err(_) => Err(FenceError::Scope(ScopeError::argument("internal error while connecting")).into()),
+            Err(_) => {
+                Err(FenceError::Scope(ScopeError::argument("internal error while connecting"))
+                    .into())
+            }
         }
     }
 
@@ -186,7 +189,9 @@ impl NativeFence {
             let req = Request::decode(&bytes)?;
             let cursor = match kind.as_str() {
                 "find" => super::reads::open_find(inner, principal, collection, req).await?,
-                "aggregate" => super::reads::open_aggregate(inner, principal, collection, req).await?,
+                "aggregate" => {
+                    super::reads::open_aggregate(inner, principal, collection, req).await?
+                }
                 _ => return Err(arg("cursor kind must be 'find' or 'aggregate'")),
             };
             Ok(NativeCursor::new(cursor))

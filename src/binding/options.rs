@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use bson::{Bson, Document};
-use mongodb::options::{
-    Acknowledgment, Collation, Hint, ReturnDocument, WriteConcern,
-};
+use mongodb::options::{Acknowledgment, Collation, Hint, ReturnDocument, WriteConcern};
 
 use super::error::{arg, FenceResult};
 use crate::scope::ScopeError;
@@ -38,10 +36,29 @@ pub struct CallOptions {
     pub index: Document,
 }
 
+/// Builds a driver options struct, moving the same-named fields out of a `CallOptions`.
+macro_rules! driver_options {
+    ($o:ident => $ty:ident { $($field:ident),* $(,)? }) => {{
+        let mut d = $ty::default();
+        $( d.$field = $o.$field; )*
+        d
+    }};
+}
+pub(crate) use driver_options;
+
 /// Options each method accepts, by its JS name.
 pub const FIND: &[&str] = &[
-    "sort", "limit", "skip", "projection", "batchSize", "hint", "collation", "comment",
-    "maxTimeMS", "let", "allowDiskUse",
+    "sort",
+    "limit",
+    "skip",
+    "projection",
+    "batchSize",
+    "hint",
+    "collation",
+    "comment",
+    "maxTimeMS",
+    "let",
+    "allowDiskUse",
 ];
 pub const FIND_ONE: &[&str] =
     &["sort", "skip", "projection", "hint", "collation", "comment", "maxTimeMS", "let"];
@@ -51,21 +68,52 @@ pub const AGGREGATE: &[&str] =
     &["batchSize", "hint", "collation", "comment", "maxTimeMS", "let", "allowDiskUse"];
 pub const INSERT: &[&str] = &["writeConcern", "bypassDocumentValidation", "comment", "ordered"];
 pub const UPDATE: &[&str] = &[
-    "upsert", "arrayFilters", "hint", "collation", "let", "comment", "writeConcern",
+    "upsert",
+    "arrayFilters",
+    "hint",
+    "collation",
+    "let",
+    "comment",
+    "writeConcern",
     "bypassDocumentValidation",
 ];
 pub const REPLACE: &[&str] =
     &["upsert", "hint", "collation", "let", "comment", "writeConcern", "bypassDocumentValidation"];
 pub const DELETE: &[&str] = &["hint", "collation", "let", "comment", "writeConcern"];
 pub const FIND_AND_MODIFY: &[&str] = &[
-    "projection", "sort", "upsert", "returnDocument", "arrayFilters", "hint", "collation", "let",
-    "comment", "maxTimeMS", "writeConcern", "bypassDocumentValidation",
+    "projection",
+    "sort",
+    "upsert",
+    "returnDocument",
+    "arrayFilters",
+    "hint",
+    "collation",
+    "let",
+    "comment",
+    "maxTimeMS",
+    "writeConcern",
+    "bypassDocumentValidation",
 ];
-pub const BULK: &[&str] = &["ordered", "writeConcern", "bypassDocumentValidation", "comment", "let"];
+pub const BULK: &[&str] =
+    &["ordered", "writeConcern", "bypassDocumentValidation", "comment", "let"];
 pub const INDEX: &[&str] = &[
-    "name", "unique", "sparse", "expireAfterSeconds", "partialFilterExpression", "collation",
-    "background", "hidden", "default_language", "language_override", "weights",
-    "textIndexVersion", "2dsphereIndexVersion", "min", "max", "bits", "wildcardProjection",
+    "name",
+    "unique",
+    "sparse",
+    "expireAfterSeconds",
+    "partialFilterExpression",
+    "collation",
+    "background",
+    "hidden",
+    "default_language",
+    "language_override",
+    "weights",
+    "textIndexVersion",
+    "2dsphereIndexVersion",
+    "min",
+    "max",
+    "bits",
+    "wildcardProjection",
 ];
 
 fn want_doc(v: Bson, name: &str) -> FenceResult<Document> {
@@ -113,7 +161,8 @@ fn parse_write_concern(d: Document) -> FenceResult<WriteConcern> {
             }
             "j" => wc.journal = Some(want_bool(v, "writeConcern.j")?),
             "wtimeout" | "wtimeoutMS" => {
-                wc.w_timeout = Some(Duration::from_millis(want_non_negative(&v, "writeConcern.wtimeout")?))
+                wc.w_timeout =
+                    Some(Duration::from_millis(want_non_negative(&v, "writeConcern.wtimeout")?))
             }
             other => return Err(arg(format!("options.writeConcern.{other} is not supported"))),
         }
@@ -130,7 +179,9 @@ impl CallOptions {
                 continue;
             }
             if key == "explain" {
-                return Err(ScopeError::violation("explain is not available through tenantfence").into());
+                return Err(
+                    ScopeError::violation("explain is not available through tenantfence").into()
+                );
             }
             if key == "session" {
                 return Err(arg(
@@ -166,7 +217,10 @@ impl CallOptions {
                     o.collation_doc = Some(d);
                 }
                 "comment" => o.comment = Some(value),
-                "maxTimeMS" => o.max_time = Some(Duration::from_millis(want_non_negative(&value, "maxTimeMS")?)),
+                "maxTimeMS" => {
+                    o.max_time =
+                        Some(Duration::from_millis(want_non_negative(&value, "maxTimeMS")?))
+                }
                 "let" => o.let_vars = Some(want_doc(value, "let")?),
                 "upsert" => o.upsert = Some(want_bool(value, "upsert")?),
                 "arrayFilters" => match value {
@@ -188,9 +242,12 @@ impl CallOptions {
                 }
                 "ordered" => o.ordered = Some(want_bool(value, "ordered")?),
                 "bypassDocumentValidation" => {
-                    o.bypass_document_validation = Some(want_bool(value, "bypassDocumentValidation")?)
+                    o.bypass_document_validation =
+                        Some(want_bool(value, "bypassDocumentValidation")?)
                 }
-                "writeConcern" => o.write_concern = Some(parse_write_concern(want_doc(value, "writeConcern")?)?),
+                "writeConcern" => {
+                    o.write_concern = Some(parse_write_concern(want_doc(value, "writeConcern")?)?)
+                }
                 "allowDiskUse" => o.allow_disk_use = Some(want_bool(value, "allowDiskUse")?),
                 _ => {
                     // createIndex options go to the server as written, after the name check above.

@@ -13,7 +13,8 @@ impl Request {
     /// Checks depth and well-formedness on the raw bytes before any recursive parse.
     pub fn decode(bytes: &[u8]) -> FenceResult<Self> {
         walk::check_raw_depth(bytes, walk::MAX_DEPTH)?;
-        let doc = Document::from_reader(bytes).map_err(|e| arg(format!("malformed request: {e}")))?;
+        let doc =
+            Document::from_reader(bytes).map_err(|e| arg(format!("malformed request: {e}")))?;
         Ok(Request(doc))
     }
 

@@ -12,12 +12,16 @@ use mongodb::raw_batch_cursor::RawBatchCursor;
 use super::collection::Target;
 use super::error::{arg, FenceResult};
 use super::fence::FenceInner;
-use super::options::{self, CallOptions};
+use super::options::{self, driver_options, CallOptions};
 use super::payload::{count, reply, reply_raw, Request};
 use crate::scope::{filter, pipeline, Principal, Strategy};
 
 /// Parses `options` and turns on the collation guard the call needs.
-pub async fn prepare(target: &mut Target, req: &mut Request, allowed: &[&str]) -> FenceResult<CallOptions> {
+pub async fn prepare(
+    target: &mut Target,
+    req: &mut Request,
+    allowed: &[&str],
+) -> FenceResult<CallOptions> {
     let raw = req.doc_or_empty("options", "options")?;
     let mut o = CallOptions::parse(raw, allowed)?;
     if let Some(pinned) = target.guard(o.collation_doc.as_ref()).await? {
@@ -30,15 +34,7 @@ pub async fn prepare(target: &mut Target, req: &mut Request, allowed: &[&str]) -
 pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let o = prepare(&mut t, &mut req, options::FIND_ONE).await?;
     let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
-    let mut fo = FindOneOptions::default();
-    fo.sort = o.sort;
-    fo.skip = o.skip;
-    fo.projection = o.projection;
-    fo.hint = o.hint;
-    fo.collation = o.collation;
-    fo.comment = o.comment;
-    fo.max_time = o.max_time;
-    fo.let_vars = o.let_vars;
+    let fo = driver_options!(o => FindOneOptions { sort, skip, projection, hint, collation, comment, max_time, let_vars });
     let doc = t.coll.clone_with_type::<RawDocumentBuf>().find_one(f).with_options(fo).await?;
     reply_raw(doc)
 }
@@ -47,17 +43,13 @@ pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
 pub async fn count_documents(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let o = prepare(&mut t, &mut req, options::COUNT).await?;
     let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
-    let mut co = CountOptions::default();
-    co.limit = match o.limit {
+    let limit = match o.limit {
         Some(n) if n < 0 => return Err(arg("options.limit must not be negative")),
         Some(0) | None => None,
         Some(n) => Some(n as u64),
     };
-    co.skip = o.skip;
-    co.hint = o.hint;
-    co.collation = o.collation;
-    co.comment = o.comment;
-    co.max_time = o.max_time;
+    let mut co = driver_options!(o => CountOptions { skip, hint, collation, comment, max_time });
+    co.limit = limit;
     let n = t.coll.count_documents(f).with_options(co).await?;
     Ok(reply(count(n)))
 }
@@ -68,7 +60,8 @@ pub async fn estimated_document_count(mut t: Target, mut req: Request) -> FenceR
     let raw = req.doc_or_empty("options", "options")?;
     let o = CallOptions::parse(raw, &["maxTimeMS", "comment"])?;
     // The server takes no comment on a metadata count; it is kept for the exact count only.
-    let scoped = t.scope.strategy == Strategy::Field && matches!(t.scope.principal, Principal::Tenant(_));
+    let scoped =
+        t.scope.strategy == Strategy::Field && matches!(t.scope.principal, Principal::Tenant(_));
     let n = if scoped {
         let pinned = t.guard(None).await?;
         let f = filter::scope_filter(&t.scope, Document::new())?;
@@ -90,11 +83,7 @@ pub async fn distinct(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let o = prepare(&mut t, &mut req, options::DISTINCT).await?;
     let key = req.string("key", "key")?;
     let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
-    let mut d = DistinctOptions::default();
-    d.collation = o.collation;
-    d.comment = o.comment;
-    d.max_time = o.max_time;
-    d.hint = o.hint;
+    let d = driver_options!(o => DistinctOptions { collation, comment, max_time, hint });
     let values = t.coll.distinct(key, f).with_options(d).await?;
     Ok(reply(Bson::Array(values)))
 }
@@ -109,18 +98,7 @@ pub async fn open_find(
     let mut t = Target::resolve(inner, principal, &collection)?;
     let o = prepare(&mut t, &mut req, options::FIND).await?;
     let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
-    let mut fo = FindOptions::default();
-    fo.sort = o.sort;
-    fo.limit = o.limit;
-    fo.skip = o.skip;
-    fo.projection = o.projection;
-    fo.batch_size = o.batch_size;
-    fo.hint = o.hint;
-    fo.collation = o.collation;
-    fo.comment = o.comment;
-    fo.max_time = o.max_time;
-    fo.let_vars = o.let_vars;
-    fo.allow_disk_use = o.allow_disk_use;
+    let fo = driver_options!(o => FindOptions { sort, limit, skip, projection, batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use });
     Ok(t.coll.find(f).with_options(fo).batch().await?)
 }
 
@@ -135,13 +113,6 @@ pub async fn open_aggregate(
     let o = prepare(&mut t, &mut req, options::AGGREGATE).await?;
     let stages = req.docs("pipeline", "pipeline")?;
     let scoped = pipeline::scope_pipeline(&t.scope, stages)?;
-    let mut ao = AggregateOptions::default();
-    ao.batch_size = o.batch_size;
-    ao.hint = o.hint;
-    ao.collation = o.collation;
-    ao.comment = o.comment;
-    ao.max_time = o.max_time;
-    ao.let_vars = o.let_vars;
-    ao.allow_disk_use = o.allow_disk_use;
+    let ao = driver_options!(o => AggregateOptions { batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use });
     Ok(t.coll.aggregate(scoped).with_options(ao).batch().await?)
 }

@@ -10,13 +10,18 @@ use mongodb::results::UpdateResult;
 
 use super::collection::Target;
 use super::error::{arg, FenceResult};
-use super::options::{self, CallOptions};
+use super::options::{self, driver_options, CallOptions};
 use super::payload::{count, reply, reply_raw, Request};
 use super::reads::prepare;
 use crate::scope::{collation, filter, insert, update, Principal, Scope, ScopeError, Strategy};
 
 /// The scoped update document, in the driver's form.
-pub fn scoped_update(t: &Target, raw: Option<Bson>, filter: &Document, upsert: bool) -> FenceResult<UpdateModifications> {
+pub fn scoped_update(
+    t: &Target,
+    raw: Option<Bson>,
+    filter: &Document,
+    upsert: bool,
+) -> FenceResult<UpdateModifications> {
     Ok(match scoped_update_doc(&t.scope, raw, filter, upsert)? {
         update::Update::Modifiers(d) => UpdateModifications::Document(d),
         update::Update::Pipeline(p) => UpdateModifications::Pipeline(p),
@@ -24,7 +29,12 @@ pub fn scoped_update(t: &Target, raw: Option<Bson>, filter: &Document, upsert: b
 }
 
 /// The scoped update; a system upsert must also name the tenant it may insert.
-pub fn scoped_update_doc(scope: &Scope, raw: Option<Bson>, filter: &Document, upsert: bool) -> FenceResult<update::Update> {
+pub fn scoped_update_doc(
+    scope: &Scope,
+    raw: Option<Bson>,
+    filter: &Document,
+    upsert: bool,
+) -> FenceResult<update::Update> {
     let raw = raw.ok_or_else(|| arg("update must be an object or a pipeline array"))?;
     let u = update::scope_update(scope, update::classify(raw)?)?;
     if upsert {
@@ -57,10 +67,7 @@ pub async fn insert_one(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let o = CallOptions::parse(req.doc_or_empty("options", "options")?, options::INSERT)?;
     let mut d = req.doc("document", "doc")?;
     insert::stamp(&t.scope, &mut d)?;
-    let mut io = InsertOneOptions::default();
-    io.write_concern = o.write_concern;
-    io.bypass_document_validation = o.bypass_document_validation;
-    io.comment = o.comment;
+    let io = driver_options!(o => InsertOneOptions { write_concern, bypass_document_validation, comment });
     let r = t.coll.insert_one(d).with_options(io).await?;
     Ok(reply(doc! { "acknowledged": true, "insertedId": r.inserted_id }))
 }
@@ -75,11 +82,7 @@ pub async fn insert_many(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     for d in docs.iter_mut() {
         insert::stamp(&t.scope, d)?;
     }
-    let mut io = InsertManyOptions::default();
-    io.ordered = o.ordered;
-    io.write_concern = o.write_concern;
-    io.bypass_document_validation = o.bypass_document_validation;
-    io.comment = o.comment;
+    let io = driver_options!(o => InsertManyOptions { ordered, write_concern, bypass_document_validation, comment });
     let r = t.coll.insert_many(docs).with_options(io).await?;
     let mut ids: Vec<(usize, Bson)> = r.inserted_ids.into_iter().collect();
     ids.sort_by_key(|(i, _)| *i);
@@ -99,15 +102,7 @@ pub async fn update(mut t: Target, mut req: Request, many: bool) -> FenceResult<
     let user = req.doc_or_empty("filter", "filter")?;
     let u = scoped_update(&t, req.value("update"), &user, upsert)?;
     let f = scoped_write_filter(&t, user, upsert)?;
-    let mut uo = UpdateOptions::default();
-    uo.upsert = o.upsert;
-    uo.array_filters = o.array_filters;
-    uo.hint = o.hint;
-    uo.collation = o.collation;
-    uo.let_vars = o.let_vars;
-    uo.comment = o.comment;
-    uo.write_concern = o.write_concern;
-    uo.bypass_document_validation = o.bypass_document_validation;
+    let uo = driver_options!(o => UpdateOptions { upsert, array_filters, hint, collation, let_vars, comment, write_concern, bypass_document_validation });
     let r = if many {
         t.coll.update_many(f, u).with_options(uo).await?
     } else {
@@ -122,14 +117,7 @@ pub async fn replace_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>
     let upsert = o.upsert.unwrap_or(false);
     let f = scoped_write_filter(&t, req.doc_or_empty("filter", "filter")?, upsert)?;
     let r = insert::stamp_replacement(&t.scope, req.doc("replacement", "replacement")?)?;
-    let mut ro = ReplaceOptions::default();
-    ro.upsert = o.upsert;
-    ro.hint = o.hint;
-    ro.collation = o.collation;
-    ro.let_vars = o.let_vars;
-    ro.comment = o.comment;
-    ro.write_concern = o.write_concern;
-    ro.bypass_document_validation = o.bypass_document_validation;
+    let ro = driver_options!(o => ReplaceOptions { upsert, hint, collation, let_vars, comment, write_concern, bypass_document_validation });
     let res = t.coll.replace_one(f, r).with_options(ro).await?;
     Ok(update_reply(res))
 }
@@ -138,12 +126,8 @@ pub async fn replace_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>
 pub async fn delete(mut t: Target, mut req: Request, many: bool) -> FenceResult<Vec<u8>> {
     let o = prepare(&mut t, &mut req, options::DELETE).await?;
     let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
-    let mut d = DeleteOptions::default();
-    d.hint = o.hint;
-    d.collation = o.collation;
-    d.let_vars = o.let_vars;
-    d.comment = o.comment;
-    d.write_concern = o.write_concern;
+    let d =
+        driver_options!(o => DeleteOptions { hint, collation, let_vars, comment, write_concern });
     let r = if many {
         t.coll.delete_many(f).with_options(d).await?
     } else {
@@ -159,19 +143,7 @@ pub async fn find_one_and_update(mut t: Target, mut req: Request) -> FenceResult
     let user = req.doc_or_empty("filter", "filter")?;
     let u = scoped_update(&t, req.value("update"), &user, upsert)?;
     let f = scoped_write_filter(&t, user, upsert)?;
-    let mut fo = FindOneAndUpdateOptions::default();
-    fo.projection = o.projection;
-    fo.sort = o.sort;
-    fo.upsert = o.upsert;
-    fo.return_document = o.return_document;
-    fo.array_filters = o.array_filters;
-    fo.hint = o.hint;
-    fo.collation = o.collation;
-    fo.let_vars = o.let_vars;
-    fo.comment = o.comment;
-    fo.max_time = o.max_time;
-    fo.write_concern = o.write_concern;
-    fo.bypass_document_validation = o.bypass_document_validation;
+    let fo = driver_options!(o => FindOneAndUpdateOptions { projection, sort, upsert, return_document, array_filters, hint, collation, let_vars, comment, max_time, write_concern, bypass_document_validation });
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
     reply_raw(coll.find_one_and_update(f, u).with_options(fo).await?)
 }
@@ -186,18 +158,7 @@ pub async fn find_one_and_replace(mut t: Target, mut req: Request) -> FenceResul
     let f = scoped_write_filter(&t, req.doc_or_empty("filter", "filter")?, upsert)?;
     let r = insert::stamp_replacement(&t.scope, req.doc("replacement", "replacement")?)?;
     let r = RawDocumentBuf::from_document(&r).map_err(|e| arg(format!("replacement: {e}")))?;
-    let mut fo = FindOneAndReplaceOptions::default();
-    fo.projection = o.projection;
-    fo.sort = o.sort;
-    fo.upsert = o.upsert;
-    fo.return_document = o.return_document;
-    fo.hint = o.hint;
-    fo.collation = o.collation;
-    fo.let_vars = o.let_vars;
-    fo.comment = o.comment;
-    fo.max_time = o.max_time;
-    fo.write_concern = o.write_concern;
-    fo.bypass_document_validation = o.bypass_document_validation;
+    let fo = driver_options!(o => FindOneAndReplaceOptions { projection, sort, upsert, return_document, hint, collation, let_vars, comment, max_time, write_concern, bypass_document_validation });
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
     reply_raw(coll.find_one_and_replace(f, r).with_options(fo).await?)
 }
@@ -209,15 +170,7 @@ pub async fn find_one_and_delete(mut t: Target, mut req: Request) -> FenceResult
         return Err(arg("findOneAndDelete takes no upsert, arrayFilters or returnDocument option"));
     }
     let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
-    let mut fo = FindOneAndDeleteOptions::default();
-    fo.projection = o.projection;
-    fo.sort = o.sort;
-    fo.hint = o.hint;
-    fo.collation = o.collation;
-    fo.let_vars = o.let_vars;
-    fo.comment = o.comment;
-    fo.max_time = o.max_time;
-    fo.write_concern = o.write_concern;
+    let fo = driver_options!(o => FindOneAndDeleteOptions { projection, sort, hint, collation, let_vars, comment, max_time, write_concern });
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
     reply_raw(coll.find_one_and_delete(f).with_options(fo).await?)
 }
@@ -271,7 +224,8 @@ pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     } else {
         spec
     };
-    if t.scope.principal != Principal::System && !matches!(t.scope.principal, Principal::Tenant(_)) {
+    if t.scope.principal != Principal::System && !matches!(t.scope.principal, Principal::Tenant(_))
+    {
         return Err(ScopeError::missing("createIndex needs a tenant or system context").into());
     }
     let mut index = doc! { "key": keys.clone() };

@@ -52,14 +52,19 @@ pub fn scope_filter(scope: &Scope, user: Document) -> ScopeResult<Document> {
     let mut user = user;
     // `{field: t}` from the caller repeats ours; dropping it keeps an upsert from
     // seeing the field "matched twice" and changes nothing else.
-    if matches!(user.get(&scope.field).and_then(equality_value), Some(Bson::String(v)) if v == tenant) {
+    if matches!(user.get(&scope.field).and_then(equality_value), Some(Bson::String(v)) if v == tenant)
+    {
         user.remove(&scope.field);
     }
     // Under a non-simple collation `{field: 'ACME'}` would match our own 'acme'
     // documents; tenant ids compare exactly, so such a clause becomes exact too.
     if guard {
-        if let Some(Bson::String(other)) = user.get(&scope.field).and_then(equality_value).cloned() {
-            user.insert(scope.field.clone(), regex_twin(&scope.field, &other).remove(&scope.field).unwrap_or(Bson::Null));
+        if let Some(Bson::String(other)) = user.get(&scope.field).and_then(equality_value).cloned()
+        {
+            user.insert(
+                scope.field.clone(),
+                regex_twin(&scope.field, &other).remove(&scope.field).unwrap_or(Bson::Null),
+            );
         }
     }
     // Tenant first: it is the prefix of every index the fence creates.
@@ -216,7 +221,10 @@ mod tests {
     #[test]
     fn a_redundant_equality_on_the_current_tenant_is_merged_away() {
         let s = tenant_scope(false);
-        assert_eq!(scope_filter(&s, doc! { "tenantId": "a", "x": 1 }).unwrap(), doc! { "tenantId": "a", "x": 1 });
+        assert_eq!(
+            scope_filter(&s, doc! { "tenantId": "a", "x": 1 }).unwrap(),
+            doc! { "tenantId": "a", "x": 1 }
+        );
         assert_eq!(
             scope_filter(&s, doc! { "tenantId": { "$eq": "a" } }).unwrap(),
             doc! { "tenantId": "a" }
@@ -279,7 +287,8 @@ mod tests {
                 if user.contains_key("tenantId") || guard {
                     // The user's clauses survive intact, pushed down into $and.
                     let and = out.get_array("$and").unwrap();
-                    let exact_named = guard && matches!(user.get("tenantId"), Some(Bson::String(_)));
+                    let exact_named =
+                        guard && matches!(user.get("tenantId"), Some(Bson::String(_)));
                     if !user.is_empty() && !exact_named {
                         assert_eq!(and.last().unwrap(), &Bson::Document(user.clone()));
                     }
