@@ -1,6 +1,8 @@
 //! The napi layer: converts arguments, runs the pure `scope` rules, makes one driver call.
 //! It holds no tenant policy of its own.
 
+#[cfg(feature = "bench")]
+mod bench;
 mod bulk;
 mod collection;
 mod context;
