@@ -37,13 +37,35 @@ function decode(buffer) {
   return BSON.deserialize(buffer, READ).v;
 }
 
-/** Reads a batch of concatenated documents. */
-function decodeBatch(buffer) {
-  let count = 0;
-  for (let at = 0; at < buffer.length; count++) at += buffer.readInt32LE(at);
-  const docs = new Array(count);
-  BSON.deserializeStream(buffer, 0, count, docs, 0, READ);
-  return docs;
+/**
+ * Reads a server batch (concatenated documents) a slice at a time: a 16 MiB batch holds
+ * ~160,000 small documents, and decoding them all at once keeps them alive until a full GC.
+ */
+class BatchReader {
+  constructor(buffer) {
+    this.buffer = buffer;
+    this.at = 0;
+  }
+
+  /** True when every document of the batch has been taken. */
+  get done() {
+    return this.at >= this.buffer.length;
+  }
+
+  /** The next `max` documents at most. */
+  take(max) {
+    const buf = this.buffer;
+    let end = this.at;
+    let n = 0;
+    while (end < buf.length && n < max) {
+      end += buf.readInt32LE(end);
+      n++;
+    }
+    const docs = new Array(n);
+    BSON.deserializeStream(buf, this.at, n, docs, 0, READ);
+    this.at = end;
+    return docs;
+  }
 }
 
-module.exports = { encode, decode, decodeBatch };
+module.exports = { encode, decode, BatchReader };

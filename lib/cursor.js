@@ -2,7 +2,10 @@
 // A read cursor that keeps the tenant context it was created under and reads the
 // native cursor one server batch at a time.
 
-const { decodeBatch, encode } = require('./codec');
+const { BatchReader, encode } = require('./codec');
+
+// Documents decoded at a time from a server batch by next() / for await.
+const SLICE = 1000;
 const { fromNative } = require('./errors');
 const args = require('./args');
 
@@ -12,6 +15,7 @@ class FenceCursor {
   #request;
   #native = null;
   #opening = null;
+  #reader = null;
   #buffer = [];
   #pos = 0;
   #done = false;
@@ -78,7 +82,13 @@ class FenceCursor {
     return this;
   }
 
-  async #fill() {
+  /** Refills the decoded buffer: from the current batch if it has more, else from the server. */
+  async #fill(max) {
+    if (this.#reader && !this.#reader.done) {
+      this.#buffer = this.#reader.take(max);
+      this.#pos = 0;
+      return;
+    }
     if (!this.#native) {
       if (!this.#opening) this.#opening = this.#open(this.#kind, encode(this.#request));
       try {
@@ -95,20 +105,22 @@ class FenceCursor {
       this.#done = true;
       throw fromNative(e);
     }
+    this.#pos = 0;
     if (!batch) {
       this.#done = true;
+      this.#reader = null;
       this.#buffer = [];
     } else {
-      this.#buffer = decodeBatch(batch);
+      this.#reader = new BatchReader(batch);
+      this.#buffer = this.#reader.take(max);
     }
-    this.#pos = 0;
   }
 
   /** The next document, or null when there are no more. */
   async next() {
     while (this.#pos >= this.#buffer.length) {
       if (this.#done) return null;
-      await this.#fill();
+      await this.#fill(SLICE);
     }
     const doc = this.#buffer[this.#pos];
     this.#buffer[this.#pos++] = undefined;
@@ -121,13 +133,14 @@ class FenceCursor {
     for (;;) {
       while (this.#pos < this.#buffer.length) out.push(this.#buffer[this.#pos++]);
       if (this.#done) return out;
-      await this.#fill();
+      await this.#fill(Infinity);
     }
   }
 
   /** Stops reading and releases the server cursor. */
   async close() {
     this.#done = true;
+    this.#reader = null;
     this.#buffer = [];
     this.#pos = 0;
     if (this.#opening && !this.#native) {

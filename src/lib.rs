@@ -5,3 +5,7 @@ pub mod scope;
 
 #[cfg(feature = "napi")]
 mod binding;
+
+#[cfg(feature = "napi")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
