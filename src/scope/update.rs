@@ -189,6 +189,36 @@ fn literal_string(v: &Bson) -> Option<&Bson> {
     }
 }
 
+/// Refuses a new root that is, or merges in, an object literal naming another tenant.
+fn check_literal_root(scope: &Scope, root: &Bson, how: &str) -> ScopeResult<()> {
+    let parts: Vec<&Bson> = match root {
+        Bson::Document(d) => match d.get("$mergeObjects") {
+            Some(Bson::Array(items)) if d.len() == 1 => items.iter().collect(),
+            Some(one) if d.len() == 1 => vec![one],
+            _ => vec![root],
+        },
+        _ => return Ok(()),
+    };
+    for part in parts {
+        let Bson::Document(obj) = part else { continue };
+        if obj.keys().next().is_some_and(|k| k.starts_with('$')) {
+            continue;
+        }
+        if let Some(value) = obj.get(&scope.field) {
+            match literal_string(value) {
+                Some(lit) => check_tenant_value(scope, lit, how)?,
+                None => {
+                    return Err(ScopeError::violation(format!(
+                        "{how} may only name the tenant field '{}' with the literal tenant id",
+                        scope.field
+                    )))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `1`, `true` or any non-zero number in `$project` keeps a field as it is.
 fn is_inclusion(v: &Bson) -> bool {
     match v {
@@ -278,7 +308,19 @@ fn scope_update_pipeline(scope: &Scope, stages: Vec<Document>) -> ScopeResult<Ve
                     "{name} in an update pipeline is not allowed under runAsSystem: the result might name no valid tenant"
                 )))
             }
-            // Under a tenant: allowed, the final forced $set puts the tenant back.
+            "$replaceRoot" | "$replaceWith" => {
+                let root = if name == "$replaceRoot" {
+                    match &body {
+                        Bson::Document(d) => d.get("newRoot").cloned().unwrap_or(Bson::Null),
+                        _ => return Err(ScopeError::argument("$replaceRoot needs {newRoot: <expression>}")),
+                    }
+                } else {
+                    body.clone()
+                };
+                // A computed root is allowed (the final forced $set puts the tenant back);
+                // a literal one that names another tenant is refused outright.
+                check_literal_root(scope, &root, &name)?;
+            }
             _ => {}
         }
         out.push(doc! { name: body });
@@ -529,12 +571,26 @@ mod tests {
             doc! { "$project": { "x": 0 } },
             doc! { "$project": { "tenantId": "a" } },
             doc! { "$replaceWith": "$sub" },
-            doc! { "$replaceWith": { "$mergeObjects": ["$$ROOT", { "tenantId": "b" }] } },
+            doc! { "$replaceWith": { "$mergeObjects": ["$$ROOT", { "x": 1 }] } },
+            doc! { "$replaceWith": { "tenantId": "a", "x": 1 } },
             doc! { "$replaceRoot": { "newRoot": "$sub" } },
         ];
         for st in allowed {
             let out = scope_update(&tenant(), pipe(vec![st.clone()])).unwrap();
             assert_eq!(out, pipe(vec![st, forced()]));
+        }
+    }
+
+    #[test]
+    fn a_literal_root_naming_another_tenant_is_refused() {
+        for st in [
+            doc! { "$replaceWith": { "tenantId": "b", "x": 1 } },
+            doc! { "$replaceWith": { "$mergeObjects": ["$$ROOT", { "tenantId": "b" }] } },
+            doc! { "$replaceRoot": { "newRoot": { "tenantId": "$other" } } },
+            doc! { "$replaceRoot": { "newRoot": { "$mergeObjects": [{ "tenantId": 7 }, "$$ROOT"] } } },
+        ] {
+            let err = scope_update(&tenant(), pipe(vec![st.clone()])).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::TenantViolation, "{st}");
         }
     }
 
