@@ -104,7 +104,7 @@ fn mongo_body(e: &MongoError) -> (&'static str, Value) {
         }
         _ => (
             "MONGO_DRIVER",
-            json!({ "name": "MongoError", "message": e.to_string(), "labels": e.labels().iter().collect::<Vec<_>>() }),
+            json!({ "name": "MongoError", "message": e.kind.to_string(), "labels": e.labels().iter().collect::<Vec<_>>() }),
         ),
     }
 }

@@ -98,7 +98,13 @@ impl NativeFence {
                 "database" => Strategy::Database,
                 _ => return Err(arg("options.strategy must be 'field' or 'database'")),
             };
-            let mut opts = ClientOptions::parse(&uri).await?;
+            let mut opts = ClientOptions::parse(&uri).await.map_err(|e| match *e.kind {
+                // A malformed string is a bad argument; SRV lookups and the like stay driver errors.
+                mongodb::error::ErrorKind::InvalidArgument { message, .. } => {
+                    arg(format!("uri is not a valid MongoDB connection string: {message}"))
+                }
+                _ => FenceError::Mongo(e),
+            })?;
             if opts.app_name.is_none() {
                 opts.app_name = Some("tenantfence".into());
             }
