@@ -406,28 +406,20 @@ export interface BulkWriteResult {
   upsertedIds: { [index: number]: any };
 }
 
+/** The body of a `bulkWrite` `updateOne` / `updateMany` operation. */
+export interface BulkUpdateOperation<TSchema = Document> {
+  filter: Filter<TSchema>;
+  update: UpdateFilter<TSchema>;
+  upsert?: boolean;
+  collation?: CollationOptions;
+  hint?: Hint;
+  arrayFilters?: Document[];
+}
+
 export type AnyBulkWriteOperation<TSchema = Document> =
   | { insertOne: { document: OptionalId<TSchema> } }
-  | {
-      updateOne: {
-        filter: Filter<TSchema>;
-        update: UpdateFilter<TSchema>;
-        upsert?: boolean;
-        collation?: CollationOptions;
-        hint?: Hint;
-        arrayFilters?: Document[];
-      };
-    }
-  | {
-      updateMany: {
-        filter: Filter<TSchema>;
-        update: UpdateFilter<TSchema>;
-        upsert?: boolean;
-        collation?: CollationOptions;
-        hint?: Hint;
-        arrayFilters?: Document[];
-      };
-    }
+  | { updateOne: BulkUpdateOperation<TSchema> }
+  | { updateMany: BulkUpdateOperation<TSchema> }
   | {
       replaceOne: {
         filter: Filter<TSchema>;
