@@ -24,6 +24,34 @@ function withId(doc, name) {
   return doc;
 }
 
+/** Tenant ids a system write would store: Rust checks the hard rules, JS the custom pattern. */
+function writtenTenantIds(request, field) {
+  const out = [];
+  const fromDoc = (d) => {
+    if (d && typeof d === 'object' && typeof d[field] === 'string') out.push(d[field]);
+  };
+  const fromUpdate = (u) => {
+    if (!u || typeof u !== 'object') return;
+    for (const stage of Array.isArray(u) ? u : [u]) {
+      if (!stage || typeof stage !== 'object') continue;
+      for (const op of ['$set', '$setOnInsert', '$addFields']) fromDoc(stage[op]);
+    }
+  };
+  fromDoc(request.document);
+  fromDoc(request.replacement);
+  fromUpdate(request.update);
+  for (const d of request.documents || []) fromDoc(d);
+  for (const op of request.operations || []) {
+    if (!op || typeof op !== 'object') continue;
+    const body = op.insertOne || op.replaceOne || op.updateOne || op.updateMany;
+    if (!body || typeof body !== 'object') continue;
+    fromDoc(body.document);
+    fromDoc(body.replacement);
+    fromUpdate(body.update);
+  }
+  return out;
+}
+
 function options(value) {
   return args.optionalObject(value, 'options');
 }
@@ -53,6 +81,13 @@ class ScopedCollection {
 
   async #run(operation, request) {
     const ctx = this.#context(operation);
+    if (ctx && this.#fence._customIds() && context.describe(ctx).system) {
+      for (const id of writtenTenantIds(request, this.#fence.tenantField)) {
+        if (!this.#fence._accepts({ tenantId: id })) {
+          throw new TenantError('TENANT_INVALID', `tenant id ${JSON.stringify(id)} does not match tenantIdPattern`);
+        }
+      }
+    }
     const payload = encode(request);
     let reply;
     try {

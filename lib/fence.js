@@ -150,6 +150,11 @@ class TenantFence {
     if (this.#settings.hook) this.#settings.hook(event);
   }
 
+  /** @internal True when this fence has a custom tenantIdPattern. */
+  _customIds() {
+    return Boolean(this.#settings.pattern);
+  }
+
   /** @internal True when a context's tenant id satisfies this fence's id rule. */
   _accepts(about) {
     return this.#settings.pattern ? this.#settings.pattern.test(about.tenantId) : about.defaultOk;

@@ -99,6 +99,7 @@ impl Target {
             strategy: inner.strategy,
             principal,
             collation_guard: false,
+            default_ids: inner.plain_ids,
         };
         Ok(Target { db, coll, scope, inner })
     }

@@ -190,7 +190,7 @@ fn check_upsert_tenant_clause(
         (Principal::Tenant(t), _) => Err(ScopeError::violation(format!(
             "an upsert filter may only name '{field}' as {{{field}: '{t}'}}, not {value}"
         ))),
-        (Principal::System, Some(Bson::String(s))) => check_hard(s),
+        (Principal::System, Some(Bson::String(s))) => scope.check_id(s),
         (Principal::System, Some(_)) => {
             Err(ScopeError::invalid(format!("'{field}' must be a string, not {value}")))
         }
@@ -211,6 +211,7 @@ mod tests {
             strategy: Strategy::Field,
             principal: Principal::Tenant("a".into()),
             collation_guard: guard,
+            default_ids: true,
         }
     }
 

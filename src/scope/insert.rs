@@ -57,7 +57,7 @@ pub fn stamp(scope: &Scope, doc: &mut Document) -> ScopeResult<()> {
         (Principal::System, None) => Err(ScopeError::violation(format!(
             "documents written under runAsSystem must name their tenant in '{field}'"
         ))),
-        (Principal::System, Some(Bson::String(s))) => check_hard(s),
+        (Principal::System, Some(Bson::String(s))) => scope.check_id(s),
         (Principal::System, Some(other)) => Err(ScopeError::invalid(format!(
             "tenant field '{field}' must be a string, not {other}"
         ))),
@@ -80,11 +80,30 @@ mod tests {
     use bson::doc;
 
     fn scope(principal: Principal, strategy: Strategy) -> Scope {
-        Scope { field: "tenantId".into(), strategy, principal, collation_guard: false }
+        Scope {
+            field: "tenantId".into(),
+            strategy,
+            principal,
+            collation_guard: false,
+            default_ids: true,
+        }
     }
 
     fn tenant() -> Scope {
         scope(Principal::Tenant("a".into()), Strategy::Field)
+    }
+
+    #[test]
+    fn system_writes_follow_the_fences_id_rule() {
+        let long = "x".repeat(65);
+        let mut default_rule = scope(Principal::System, Strategy::Field);
+        let err = stamp(&default_rule, &mut doc! { "tenantId": long.as_str() }).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::TenantInvalid);
+        // A custom JS pattern may allow longer ids; Rust then checks the hard rules only.
+        default_rule.default_ids = false;
+        stamp(&default_rule, &mut doc! { "tenantId": long.as_str() }).unwrap();
+        let err = stamp(&default_rule, &mut doc! { "tenantId": "a.b" }).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::TenantInvalid);
     }
 
     #[test]

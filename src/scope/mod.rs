@@ -41,9 +41,21 @@ pub struct Scope {
     /// (explicit option or the collection's default): the tenant match then gets a
     /// collation-proof `$regex` twin so no collation can equate two tenant ids.
     pub collation_guard: bool,
+    /// True when tenant ids follow the default rule (1-64 of `[A-Za-z0-9_-]`); with a
+    /// custom JS pattern only the hard rules can be checked here.
+    pub default_ids: bool,
 }
 
 impl Scope {
+    /// Checks a tenant id that a system write names, by the fence's id rule.
+    pub fn check_id(&self, id: &str) -> ScopeResult<()> {
+        if self.default_ids {
+            tenant_id::check_default(id)
+        } else {
+            tenant_id::check_hard(id)
+        }
+    }
+
     /// The tenant id when this call runs as a tenant, `None` under `runAsSystem`.
     pub fn tenant(&self) -> Option<&str> {
         match &self.principal {

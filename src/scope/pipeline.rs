@@ -344,7 +344,13 @@ mod tests {
     use crate::scope::{ErrorKind, Principal};
 
     fn scope(principal: Principal, strategy: Strategy, guard: bool) -> Scope {
-        Scope { field: "tenantId".into(), strategy, principal, collation_guard: guard }
+        Scope {
+            field: "tenantId".into(),
+            strategy,
+            principal,
+            collation_guard: guard,
+            default_ids: true,
+        }
     }
     fn tenant() -> Scope {
         scope(Principal::Tenant("a".into()), Strategy::Field, false)

@@ -7,7 +7,6 @@ use bson::{doc, Bson, Document};
 
 use super::error::{ScopeError, ScopeResult};
 use super::filter::names_tenant_by_equality;
-use super::tenant_id::check_hard;
 use super::{Principal, Scope, Strategy};
 
 /// An update, after `classify`.
@@ -132,7 +131,7 @@ fn check_tenant_value(scope: &Scope, value: &Bson, how: &str) -> ScopeResult<()>
         (Principal::Tenant(_), other) => Err(ScopeError::violation(format!(
             "{how} would set the tenant field '{field}' to {other}; it must stay the current tenant"
         ))),
-        (Principal::System, Bson::String(s)) => check_hard(s),
+        (Principal::System, Bson::String(s)) => scope.check_id(s),
         (Principal::System, other) => Err(ScopeError::invalid(format!(
             "{how} would set the tenant field '{field}' to {other}; it must be a string"
         ))),
@@ -368,6 +367,7 @@ mod tests {
             strategy: Strategy::Field,
             principal,
             collation_guard: false,
+            default_ids: true,
         }
     }
     fn tenant() -> Scope {
