@@ -255,6 +255,25 @@ describe('runAsSystem', () => {
   const sys = (reason, fn) => sysFence.runAsSystem({ reason }, fn);
   const col = () => sysFence.collection(C);
 
+  test('system writes must name a tenant id valid under the fence rule', async () => {
+    const before = await suite.rdb.collection(C).countDocuments();
+    // The default rule: at most 64 characters of [A-Za-z0-9_-].
+    await expectTenantError(sys('seed', () => col().insertOne({ tenantId: 'x'.repeat(65) })), 'TENANT_INVALID');
+    await expectTenantError(sys('move', () => col().updateOne({ _id: 'a-1' }, { $set: { tenantId: 'a b' } })), 'TENANT_INVALID');
+    // A custom pattern applies to what system work writes, not only to runAs.
+    const custom = suite.closeAfter(await TenantFence.connect(uri(), { database: suite.DB, tenantIdPattern: /^org-\d+$/ }));
+    const csys = (fn) => custom.runAsSystem({ reason: 'seed' }, fn);
+    await expectTenantError(csys(() => custom.collection(C).insertOne({ tenantId: 'acme' })), 'TENANT_INVALID');
+    await expectTenantError(
+      csys(() => custom.collection(C).bulkWrite([{ insertOne: { document: { tenantId: 'org-1' } } }, { insertOne: { document: { tenantId: 'nope' } } }])),
+      'TENANT_INVALID',
+    );
+    expect(await suite.rdb.collection(C).countDocuments()).toBe(before);
+    const ok = await csys(() => custom.collection(C).insertOne({ tenantId: 'org-7' }));
+    expect(await suite.rdb.collection(C).findOne({ _id: ok.insertedId })).toMatchObject({ tenantId: 'org-7' });
+    await suite.rdb.collection(C).deleteOne({ _id: ok.insertedId });
+  });
+
   test('lifts scoping for reads and returns what fn returns', async () => {
     const docs = await sys('audit', () => col().find({}).toArray());
     expect(ids(docs).filter((id) => /^[ab]-\d$/.test(id))).toEqual(['a-1', 'a-2', 'b-1']);
