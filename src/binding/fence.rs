@@ -193,13 +193,8 @@ impl NativeFence {
         spawn(env, async move {
             let principal = principal?;
             let req = Request::decode(&bytes)?;
-            let cursor = match kind.as_str() {
-                "find" => super::reads::open_find(inner, principal, collection, req).await?,
-                "aggregate" => {
-                    super::reads::open_aggregate(inner, principal, collection, req).await?
-                }
-                _ => return Err(arg("cursor kind must be 'find' or 'aggregate'")),
-            };
+            let cursor =
+                super::reads::open_cursor(inner, principal, collection, &kind, req).await?;
             Ok(NativeCursor::new(cursor))
         })
     }

@@ -88,31 +88,28 @@ pub async fn distinct(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     Ok(reply(Bson::Array(values)))
 }
 
-/// Opens a batch cursor for `find(filter, options)`.
-pub async fn open_find(
+/// Opens a batch cursor for `find(filter, options)` or `aggregate(pipeline, options)`.
+pub async fn open_cursor(
     inner: Arc<FenceInner>,
     principal: Principal,
     collection: String,
+    kind: &str,
     mut req: Request,
 ) -> FenceResult<RawBatchCursor> {
     let mut t = Target::resolve(inner, principal, &collection)?;
-    let o = prepare(&mut t, &mut req, options::FIND).await?;
-    let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
-    let fo = driver_options!(o => FindOptions { sort, limit, skip, projection, batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use });
-    Ok(t.coll.find(f).with_options(fo).batch().await?)
-}
-
-/// Opens a batch cursor for `aggregate(pipeline, options)`.
-pub async fn open_aggregate(
-    inner: Arc<FenceInner>,
-    principal: Principal,
-    collection: String,
-    mut req: Request,
-) -> FenceResult<RawBatchCursor> {
-    let mut t = Target::resolve(inner, principal, &collection)?;
-    let o = prepare(&mut t, &mut req, options::AGGREGATE).await?;
-    let stages = req.docs("pipeline", "pipeline")?;
-    let scoped = pipeline::scope_pipeline(&t.scope, stages)?;
-    let ao = driver_options!(o => AggregateOptions { batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use });
-    Ok(t.coll.aggregate(scoped).with_options(ao).batch().await?)
+    match kind {
+        "find" => {
+            let o = prepare(&mut t, &mut req, options::FIND).await?;
+            let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
+            let fo = driver_options!(o => FindOptions { sort, limit, skip, projection, batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use });
+            Ok(t.coll.find(f).with_options(fo).batch().await?)
+        }
+        "aggregate" => {
+            let o = prepare(&mut t, &mut req, options::AGGREGATE).await?;
+            let scoped = pipeline::scope_pipeline(&t.scope, req.docs("pipeline", "pipeline")?)?;
+            let ao = driver_options!(o => AggregateOptions { batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use });
+            Ok(t.coll.aggregate(scoped).with_options(ao).batch().await?)
+        }
+        _ => Err(arg("cursor kind must be 'find' or 'aggregate'")),
+    }
 }
