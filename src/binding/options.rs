@@ -153,10 +153,16 @@ fn parse_write_concern(d: Document) -> FenceResult<WriteConcern> {
                 wc.w = Some(match v {
                     Bson::String(s) if s == "majority" => Acknowledgment::Majority,
                     Bson::String(s) => Acknowledgment::Custom(s),
-                    other => Acknowledgment::Nodes(
-                        u32::try_from(want_int(&other, "writeConcern.w")?)
-                            .map_err(|_| arg("options.writeConcern.w must not be negative"))?,
-                    ),
+                    other => match want_int(&other, "writeConcern.w")? {
+                        // The Rust driver has no unacknowledged writes; say so up front.
+                        0 => return Err(arg(
+                            "options.writeConcern.w: 0 (unacknowledged writes) is not supported",
+                        )),
+                        n => Acknowledgment::Nodes(
+                            u32::try_from(n)
+                                .map_err(|_| arg("options.writeConcern.w must not be negative"))?,
+                        ),
+                    },
                 })
             }
             "j" => wc.journal = Some(want_bool(v, "writeConcern.j")?),
