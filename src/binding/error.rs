@@ -59,12 +59,22 @@ pub fn code_name(code: i32) -> Option<&'static str> {
         112 => "WriteConflict",
         121 => "DocumentValidationFailure",
         11000 => "DuplicateKey",
+        13297 => "DatabaseDifferCase",
         _ => return None,
     })
 }
 
+/// MongoDB database names are case-insensitive; under strategy 'database' its error would
+/// name the other tenant's database, so it is replaced by one that names none.
+const DATABASE_DIFFER_CASE: i32 = 13297;
+
 fn server_json(name: &str, code: i32, code_name_s: Option<&str>, message: &str) -> Value {
     let cn = code_name_s.filter(|s| !s.is_empty()).or_else(|| code_name(code));
+    let message = if code == DATABASE_DIFFER_CASE {
+        "a database whose name differs only in case already exists (MongoDB database names are case-insensitive)"
+    } else {
+        message
+    };
     json!({ "name": name, "code": code, "codeName": cn, "message": message })
 }
 
