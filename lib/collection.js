@@ -24,31 +24,37 @@ function withId(doc, name) {
   return doc;
 }
 
-/** Tenant ids a system write would store: Rust checks the hard rules, JS the custom pattern. */
+const WRITES = new Set([
+  'insertOne', 'insertMany', 'updateOne', 'updateMany', 'replaceOne', 'bulkWrite',
+  'findOneAndUpdate', 'findOneAndReplace',
+]);
+
+/**
+ * Every string a system write could store in the tenant field: values under that key
+ * anywhere in the request (documents, updates, upsert filters), bare or as
+ * `{$eq}` / `{$literal}` / `{$in}`. Rust checks the hard rules; JS adds a custom pattern.
+ */
 function writtenTenantIds(request, field) {
   const out = [];
-  const fromDoc = (d) => {
-    if (d && typeof d === 'object' && typeof d[field] === 'string') out.push(d[field]);
-  };
-  const fromUpdate = (u) => {
-    if (!u || typeof u !== 'object') return;
-    for (const stage of Array.isArray(u) ? u : [u]) {
-      if (!stage || typeof stage !== 'object') continue;
-      for (const op of ['$set', '$setOnInsert', '$addFields']) fromDoc(stage[op]);
+  const take = (v, depth) => {
+    if (typeof v === 'string') out.push(v);
+    else if (v && typeof v === 'object' && depth < 4) {
+      for (const k of ['$eq', '$literal']) if (k in v) take(v[k], depth + 1);
+      if (Array.isArray(v.$in)) v.$in.forEach((x) => take(x, depth + 1));
     }
   };
-  fromDoc(request.document);
-  fromDoc(request.replacement);
-  fromUpdate(request.update);
-  for (const d of request.documents || []) fromDoc(d);
-  for (const op of request.operations || []) {
-    if (!op || typeof op !== 'object') continue;
-    const body = op.insertOne || op.replaceOne || op.updateOne || op.updateMany;
-    if (!body || typeof body !== 'object') continue;
-    fromDoc(body.document);
-    fromDoc(body.replacement);
-    fromUpdate(body.update);
-  }
+  const walk = (node, depth) => {
+    if (!node || typeof node !== 'object' || depth > 64) return;
+    if (Array.isArray(node)) {
+      for (const item of node) walk(item, depth + 1);
+      return;
+    }
+    for (const key of Object.keys(node)) {
+      if (key === field) take(node[key], 0);
+      walk(node[key], depth + 1);
+    }
+  };
+  walk(request, 0);
   return out;
 }
 
@@ -81,10 +87,10 @@ class ScopedCollection {
 
   async #run(operation, request) {
     const ctx = this.#context(operation);
-    if (ctx && this.#fence._customIds() && context.describe(ctx).system) {
+    if (ctx && WRITES.has(operation) && context.describe(ctx).system) {
       for (const id of writtenTenantIds(request, this.#fence.tenantField)) {
-        if (!this.#fence._accepts({ tenantId: id })) {
-          throw new TenantError('TENANT_INVALID', `tenant id ${JSON.stringify(id)} does not match tenantIdPattern`);
+        if (!context.isWellFormed(id) || (this.#fence._customIds() && !this.#fence._accepts({ tenantId: id }))) {
+          throw new TenantError('TENANT_INVALID', `tenant id ${JSON.stringify(id)} is not valid for this fence`);
         }
       }
     }

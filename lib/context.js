@@ -15,10 +15,21 @@ const DEFAULT_RULE = /^[A-Za-z0-9_-]{1,64}$/;
 const INFO_KEY = Symbol.for('tenantfence.context-info.v1');
 const info = globalThis[INFO_KEY] || (globalThis[INFO_KEY] = new WeakMap());
 
+/** True when a string has no lone UTF-16 surrogate. */
+function isWellFormed(s) {
+  if (typeof s.isWellFormed === 'function') return s.isWellFormed();
+  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+}
+
 /** Makes a tenant context, checking `pattern` (a custom rule) or the default rule. */
 function tenantContext(tenantId, pattern) {
   if (typeof tenantId !== 'string') {
     throw new TenantError('TENANT_INVALID', `tenant id must be a string, got ${typeof tenantId}`);
+  }
+  // A lone surrogate becomes U+FFFD on its way to UTF-8, so 'x\uD800' and 'x\uDC00' would be
+  // two ids to the app but one tenant in MongoDB.
+  if (!isWellFormed(tenantId)) {
+    throw new TenantError('TENANT_INVALID', 'tenant id must be well-formed Unicode (no lone surrogates)');
   }
   if (pattern && !pattern.test(tenantId)) {
     throw new TenantError('TENANT_INVALID', `tenant id ${JSON.stringify(tenantId)} does not match tenantIdPattern`);
@@ -55,4 +66,4 @@ function describe(ctx) {
   return ctx ? info.get(ctx) : undefined;
 }
 
-module.exports = { store, tenantContext, systemContext, current, describe, DEFAULT_RULE };
+module.exports = { store, tenantContext, systemContext, current, describe, isWellFormed, DEFAULT_RULE };

@@ -88,7 +88,11 @@ fn statement(t: &Target, base: &Scope, index: usize, op: Document) -> FenceResul
             Statement::new(index, Kind::Insert, d)
         }
         "updateOne" | "updateMany" | "replaceOne" => {
-            let upsert = matches!(body.get("upsert"), Some(Bson::Boolean(true)));
+            let upsert = match body.get("upsert") {
+                None | Some(Bson::Null) => false,
+                Some(Bson::Boolean(b)) => *b,
+                Some(_) => return Err(arg(format!("{what}.upsert must be a boolean"))),
+            };
             let user = field(&mut body, "filter", &what)?;
             let u = if name == "replaceOne" {
                 Bson::Document(insert::stamp_replacement(

@@ -10,7 +10,7 @@ use mongodb::{Collection, Database};
 use super::error::{arg, FenceResult};
 use super::fence::FenceInner;
 use super::payload::Request;
-use super::{bulk, reads, writes};
+use super::{bulk, indexes, reads, writes};
 use crate::scope::{collation, filter, Principal, Scope, ScopeError, Strategy};
 
 /// The collection methods that go through `run`.
@@ -215,6 +215,6 @@ pub async fn execute(
         Op::FindOneAndReplace => writes::find_one_and_replace(target, req).await,
         Op::FindOneAndDelete => writes::find_one_and_delete(target, req).await,
         Op::BulkWrite => bulk::bulk_write(target, req).await,
-        Op::CreateIndex => writes::create_index(target, req).await,
+        Op::CreateIndex => indexes::create_index(target, req).await,
     }
 }

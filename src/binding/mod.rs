@@ -9,6 +9,7 @@ mod context;
 mod cursor;
 mod error;
 mod fence;
+mod indexes;
 mod options;
 mod payload;
 mod reads;

@@ -13,7 +13,7 @@ use super::error::{arg, FenceResult};
 use super::options::{self, driver_options, CallOptions};
 use super::payload::{count, reply, reply_raw, Request};
 use super::reads::prepare;
-use crate::scope::{collation, filter, insert, update, Principal, Scope, ScopeError, Strategy};
+use crate::scope::{filter, insert, update, Scope};
 
 /// The scoped update document, in the driver's form.
 pub fn scoped_update(
@@ -173,76 +173,4 @@ pub async fn find_one_and_delete(mut t: Target, mut req: Request) -> FenceResult
     let fo = driver_options!(o => FindOneAndDeleteOptions { projection, sort, hint, collation, let_vars, comment, max_time, write_concern });
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
     reply_raw(coll.find_one_and_delete(f).with_options(fo).await?)
-}
-
-/// The driver's default index name: `a_1_b_-1`.
-fn index_name(keys: &Document) -> String {
-    keys.iter()
-        .map(|(k, v)| {
-            let v = match v {
-                Bson::String(s) => s.clone(),
-                Bson::Int32(n) => n.to_string(),
-                Bson::Int64(n) => n.to_string(),
-                Bson::Double(f) => f.to_string(),
-                other => other.to_string(),
-            };
-            format!("{k}_{v}")
-        })
-        .collect::<Vec<_>>()
-        .join("_")
-}
-
-/// `createIndex(spec, options)`: under strategy 'field' the tenant field leads the
-/// key, so lookups stay per tenant and `unique` means unique per tenant.
-pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = CallOptions::parse(req.doc_or_empty("options", "options")?, options::INDEX)?;
-    let spec = req.doc("keys", "indexSpec")?;
-    if spec.is_empty() {
-        return Err(arg("indexSpec must name at least one field"));
-    }
-    let keys = if t.scope.strategy == Strategy::Field {
-        match &o.collation_doc {
-            Some(c) => collation::check_index_collation(c, t.plain_ids())?,
-            // Without an explicit collation the index inherits the collection's default.
-            None => {
-                if let Some(Some(default)) = t.default_collation().await? {
-                    collation::check_index_collation(&default, t.plain_ids()).map_err(|_| {
-                        ScopeError::violation(
-                            "the collection's default collation could equate two tenant ids in this index; pass options.collation with strength 3 or more, alternate 'non-ignorable' and no numericOrdering",
-                        )
-                    })?;
-                }
-            }
-        }
-        let mut k = doc! { t.scope.field.clone(): 1 };
-        for (name, dir) in spec {
-            if name != t.scope.field {
-                k.insert(name, dir);
-            }
-        }
-        k
-    } else {
-        spec
-    };
-    if t.scope.principal != Principal::System && !matches!(t.scope.principal, Principal::Tenant(_))
-    {
-        return Err(ScopeError::missing("createIndex needs a tenant or system context").into());
-    }
-    let mut index = doc! { "key": keys.clone() };
-    let name = match o.index.get("name") {
-        Some(Bson::String(n)) => n.clone(),
-        Some(_) => return Err(arg("options.name must be a string")),
-        None => index_name(&keys),
-    };
-    index.insert("name", name.clone());
-    for (k, v) in o.index {
-        if k != "name" {
-            index.insert(k, v);
-        }
-    }
-    if let Some(c) = o.collation_doc {
-        index.insert("collation", c);
-    }
-    t.db.run_command(doc! { "createIndexes": t.coll.name(), "indexes": [index] }).await?;
-    Ok(reply(Bson::String(name)))
 }

@@ -190,6 +190,15 @@ fn literal_string(v: &Bson) -> Option<&Bson> {
 
 /// Refuses a new root that is, or merges in, an object literal naming another tenant.
 fn check_literal_root(scope: &Scope, root: &Bson, how: &str) -> ScopeResult<()> {
+    // `{$literal: {...}}` is the same object literal, spelled so it is not parsed.
+    let root = match root {
+        Bson::Document(d)
+            if d.len() == 1 && matches!(d.get("$literal"), Some(Bson::Document(_))) =>
+        {
+            d.get("$literal").expect("checked above")
+        }
+        other => other,
+    };
     let parts: Vec<&Bson> = match root {
         Bson::Document(d) => match d.get("$mergeObjects") {
             Some(Bson::Array(items)) if d.len() == 1 => items.iter().collect(),
@@ -585,6 +594,7 @@ mod tests {
     fn a_literal_root_naming_another_tenant_is_refused() {
         for st in [
             doc! { "$replaceWith": { "tenantId": "b", "x": 1 } },
+            doc! { "$replaceWith": { "$literal": { "tenantId": "b", "x": 1 } } },
             doc! { "$replaceWith": { "$mergeObjects": ["$$ROOT", { "tenantId": "b" }] } },
             doc! { "$replaceRoot": { "newRoot": { "tenantId": "$other" } } },
             doc! { "$replaceRoot": { "newRoot": { "$mergeObjects": [{ "tenantId": 7 }, "$$ROOT"] } } },

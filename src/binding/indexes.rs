@@ -1,0 +1,145 @@
+//! `createIndex`. Under strategy 'field' an index spans every tenant's documents, so
+//! a tenant may shape only its own slice of it: the tenant field leads the key, no
+//! collation may equate tenant ids, a partial filter may not aim at the tenant field,
+//! and a failed build's server message (which quotes the offending document, maybe
+//! another tenant's) is withheld.
+
+use bson::{doc, Bson, Document};
+use serde_json::json;
+
+use super::collection::Target;
+use super::error::{arg, code_name, FenceError, FenceResult};
+use super::options::{self, CallOptions};
+use super::payload::{reply, Request};
+use crate::scope::{collation, walk, Principal, ScopeError, Strategy};
+
+/// The driver's default index name: `a_1_b_-1`.
+fn index_name(keys: &Document) -> String {
+    keys.iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Bson::String(s) => s.clone(),
+                Bson::Int32(n) => n.to_string(),
+                Bson::Int64(n) => n.to_string(),
+                Bson::Double(f) => f.to_string(),
+                other => other.to_string(),
+            };
+            format!("{k}_{v}")
+        })
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// True when `filter` mentions `field` anywhere (keys only, bounded depth).
+fn mentions(filter: &Document, field: &str, depth: usize) -> bool {
+    if depth > walk::MAX_DEPTH {
+        return true;
+    }
+    filter.iter().any(|(k, v)| {
+        k == field
+            || k.split('.').next() == Some(field)
+            || match v {
+                Bson::Document(d) => mentions(d, field, depth + 1),
+                Bson::Array(items) => items
+                    .iter()
+                    .any(|i| matches!(i, Bson::Document(d) if mentions(d, field, depth + 1))),
+                _ => false,
+            }
+    })
+}
+
+/// A server error with its message withheld: the build read every tenant's documents.
+fn withheld(e: mongodb::error::Error) -> FenceError {
+    let code = match e.kind.as_ref() {
+        mongodb::error::ErrorKind::Command(c) => Some(c.code),
+        mongodb::error::ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w)) => {
+            Some(w.code)
+        }
+        _ => None,
+    };
+    match code {
+        Some(code) => FenceError::Bulk(json!({
+            "name": "MongoServerError",
+            "code": code,
+            "codeName": code_name(code),
+            "message": format!(
+                "createIndex failed on the server (code {code}); its message is withheld because an index build reads every tenant's documents"
+            ),
+        })),
+        None => FenceError::Mongo(e),
+    }
+}
+
+/// The key and checks for strategy 'field'.
+async fn field_keys(t: &Target, spec: Document, o: &CallOptions) -> FenceResult<Document> {
+    match &o.collation_doc {
+        Some(c) => collation::check_index_collation(c, t.plain_ids())?,
+        // Without an explicit collation the index inherits the collection's default.
+        None => {
+            if let Some(Some(default)) = t.default_collation().await? {
+                collation::check_index_collation(&default, t.plain_ids()).map_err(|_| {
+                    ScopeError::violation(
+                        "the collection's default collation could equate two tenant ids in this index; pass options.collation with strength 3 or more, alternate 'non-ignorable' and no numericOrdering",
+                    )
+                })?;
+            }
+        }
+    }
+    let field = t.scope.field.as_str();
+    if let Principal::Tenant(_) = t.scope.principal {
+        if let Some(Bson::Document(pfe)) = o.index.get("partialFilterExpression") {
+            if mentions(pfe, field, 0) {
+                return Err(ScopeError::violation(format!(
+                    "partialFilterExpression must not name the tenant field '{field}' under a tenant: it would shape other tenants' slice of the index"
+                ))
+                .into());
+            }
+        }
+    }
+    let mut keys = doc! { field: 1 };
+    for (name, dir) in spec {
+        if name != field {
+            keys.insert(name, dir);
+        }
+    }
+    if keys.len() == 1 && matches!(o.index.get("unique"), Some(Bson::Boolean(true))) {
+        return Err(ScopeError::violation(format!(
+            "a unique index on '{field}' alone would allow one document per tenant"
+        ))
+        .into());
+    }
+    Ok(keys)
+}
+
+/// `createIndex(spec, options)`: under strategy 'field' the tenant field leads the
+/// key, so lookups stay per tenant and `unique` means unique per tenant.
+pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
+    let o = CallOptions::parse(req.doc_or_empty("options", "options")?, options::INDEX)?;
+    let spec = req.doc("keys", "indexSpec")?;
+    if spec.is_empty() {
+        return Err(arg("indexSpec must name at least one field"));
+    }
+    let shared = t.scope.strategy == Strategy::Field;
+    let keys = if shared { field_keys(&t, spec, &o).await? } else { spec };
+    let mut index = doc! { "key": keys.clone() };
+    let name = match o.index.get("name") {
+        Some(Bson::String(n)) => n.clone(),
+        Some(_) => return Err(arg("options.name must be a string")),
+        None => index_name(&keys),
+    };
+    index.insert("name", name.clone());
+    for (k, v) in o.index {
+        if k != "name" {
+            index.insert(k, v);
+        }
+    }
+    if let Some(c) = o.collation_doc {
+        index.insert("collation", c);
+    }
+    let cmd = doc! { "createIndexes": t.coll.name(), "indexes": [index] };
+    match t.db.run_command(cmd).await {
+        Ok(_) => Ok(reply(Bson::String(name))),
+        Err(e) if shared && matches!(t.scope.principal, Principal::Tenant(_)) => Err(withheld(e)),
+        Err(e) => Err(e.into()),
+    }
+}
