@@ -121,7 +121,7 @@ fn statement(t: &Target, base: &Scope, index: usize, op: Document) -> FenceResul
             Statement::new(index, Kind::Update, s)
         }
         "deleteOne" | "deleteMany" => {
-            let q = view.scoped_filter(field(&mut body, "filter", &what)?)?;
+            let q = view.scoped_write_filter(field(&mut body, "filter", &what)?)?;
             let mut s = doc! { "q": q, "limit": if name == "deleteOne" { 1 } else { 0 } };
             copy_opts(&mut body, &mut s, &["collation", "hint"], &what)?;
             Statement::new(index, Kind::Delete, s)

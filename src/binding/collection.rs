@@ -114,9 +114,9 @@ impl Target {
         }
     }
 
-    /// The caller's filter with the tenant rule applied.
-    pub fn scoped_filter(&self, user: Document) -> FenceResult<Document> {
-        Ok(filter::scope_filter(&self.scope, user)?)
+    /// The caller's write filter with the tenant rule applied.
+    pub fn scoped_write_filter(&self, user: Document) -> FenceResult<Document> {
+        Ok(filter::scope_write_filter(&self.scope, user)?)
     }
 
     /// True when tenant ids follow the default ASCII rule (collation checks rely on it).

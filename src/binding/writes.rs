@@ -48,7 +48,7 @@ pub fn scoped_write_filter(t: &Target, user: Document, upsert: bool) -> FenceRes
     if upsert {
         filter::check_upsert_filter(&t.scope, &user)?;
     }
-    Ok(filter::scope_filter(&t.scope, user)?)
+    Ok(filter::scope_write_filter(&t.scope, user)?)
 }
 
 fn update_reply(r: UpdateResult) -> Vec<u8> {
@@ -125,7 +125,7 @@ pub async fn replace_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>
 /// `deleteOne` / `deleteMany(filter, options)`.
 pub async fn delete(mut t: Target, mut req: Request, many: bool) -> FenceResult<Vec<u8>> {
     let o = prepare(&mut t, &mut req, options::DELETE).await?;
-    let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
+    let f = filter::scope_write_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
     let d =
         driver_options!(o => DeleteOptions { hint, collation, let_vars, comment, write_concern });
     let r = if many {
@@ -169,7 +169,7 @@ pub async fn find_one_and_delete(mut t: Target, mut req: Request) -> FenceResult
     if o.upsert.is_some() || o.array_filters.is_some() || o.return_document.is_some() {
         return Err(arg("findOneAndDelete takes no upsert, arrayFilters or returnDocument option"));
     }
-    let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
+    let f = filter::scope_write_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
     let fo = driver_options!(o => FindOneAndDeleteOptions { projection, sort, hint, collation, let_vars, comment, max_time, write_concern });
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
     reply_raw(coll.find_one_and_delete(f).with_options(fo).await?)

@@ -30,6 +30,15 @@ pub fn regex_twin(field: &str, tenant: &str) -> Document {
     doc! { field: { "$regex": format!("^{}\\z", escape_regex(tenant)) } }
 }
 
+/// `{field: {$type: 'string', $not: {$type: 'array'}}}`. `{field: t}` also matches an array
+/// holding `t`, or a BSON Symbol `t`, which only code outside the fence can write. Reads
+/// treat such a document as tagged with each tenant it names; writes touch only documents
+/// whose tenant field is exactly the string, so one tenant cannot take a shared document
+/// from another. (Not on reads: it would turn index-only counts and distincts into fetches.)
+pub fn string_only(field: &str) -> Document {
+    doc! { field: { "$type": "string", "$not": { "$type": "array" } } }
+}
+
 /// The tenant match: `{field: t}`, plus `$and: [<regex twin>]` when `guard`.
 pub fn tenant_match(scope: &Scope, tenant: &str, guard: bool) -> Document {
     let mut m = doc! { scope.field.as_str(): tenant };
@@ -39,8 +48,18 @@ pub fn tenant_match(scope: &Scope, tenant: &str, guard: bool) -> Document {
     m
 }
 
-/// Scopes a read/update/delete filter to the current tenant.
+/// Scopes a read filter to the current tenant.
 pub fn scope_filter(scope: &Scope, user: Document) -> ScopeResult<Document> {
+    scope_with(scope, user, false)
+}
+
+/// Scopes the filter of an update, replace or delete: as a read, and the tenant field
+/// must be exactly the tenant's string.
+pub fn scope_write_filter(scope: &Scope, user: Document) -> ScopeResult<Document> {
+    scope_with(scope, user, true)
+}
+
+fn scope_with(scope: &Scope, user: Document, exact_type: bool) -> ScopeResult<Document> {
     let tenant = match (&scope.principal, scope.strategy) {
         (Principal::Tenant(t), Strategy::Field) => t,
         _ => return Ok(user),
@@ -67,16 +86,23 @@ pub fn scope_filter(scope: &Scope, user: Document) -> ScopeResult<Document> {
             );
         }
     }
-    // Tenant first: it is the prefix of every index the fence creates.
-    let mut out = doc! { scope.field.as_str(): tenant.as_str() };
-    if !guard && !user.contains_key(&scope.field) {
-        // Top-level keys are ANDed and none equals the field: merging cannot widen.
-        out.extend(user);
-        return Ok(out);
+    let mut clauses = Vec::with_capacity(3);
+    if exact_type {
+        clauses.push(Bson::Document(string_only(&scope.field)));
     }
-    let mut clauses = Vec::with_capacity(2);
     if guard {
         clauses.push(Bson::Document(regex_twin(&scope.field, tenant)));
+    }
+    // Tenant first: it is the prefix of every index the fence creates.
+    let mut out = doc! { scope.field.as_str(): tenant.as_str() };
+    let ours_in_and = !clauses.is_empty();
+    if !user.contains_key(&scope.field) && !(ours_in_and && user.contains_key("$and")) {
+        // Top-level keys are ANDed and none is ours: merging cannot widen.
+        if ours_in_and {
+            out.insert("$and", clauses);
+        }
+        out.extend(user);
+        return Ok(out);
     }
     if !user.is_empty() {
         clauses.push(Bson::Document(user));
@@ -285,7 +311,7 @@ mod tests {
                     // Covered by a_redundant_equality_on_the_current_tenant_is_merged_away.
                     continue;
                 }
-                if user.contains_key("tenantId") || guard {
+                if user.contains_key("tenantId") || (guard && user.contains_key("$and")) {
                     // The user's clauses survive intact, pushed down into $and.
                     let and = out.get_array("$and").unwrap();
                     let exact_named =
@@ -295,7 +321,7 @@ mod tests {
                     }
                     assert_eq!(out.len(), 2, "{out}");
                 } else {
-                    assert_eq!(out.len(), 1 + user.len(), "{out}");
+                    assert_eq!(out.len(), 1 + usize::from(guard) + user.len(), "{out}");
                 }
             }
         }
@@ -324,6 +350,27 @@ mod tests {
             scope_filter(&g, doc! { "$and": [{ "x": 1 }] }).unwrap(),
             doc! { "tenantId": "a", "$and": [{ "tenantId": { "$regex": "^a\\z" } }, { "$and": [{ "x": 1 }] }] }
         );
+    }
+
+    #[test]
+    fn writes_touch_only_an_exact_string_tenant_field() {
+        let s = tenant_scope(false);
+        let exact = doc! { "tenantId": { "$type": "string", "$not": { "$type": "array" } } };
+        assert_eq!(
+            scope_write_filter(&s, doc! { "x": 1 }).unwrap(),
+            doc! { "tenantId": "a", "$and": [exact.clone()], "x": 1 }
+        );
+        assert_eq!(
+            scope_write_filter(&s, doc! { "$and": [{ "x": 1 }] }).unwrap(),
+            doc! { "tenantId": "a", "$and": [exact.clone(), { "$and": [{ "x": 1 }] }] }
+        );
+        let g = tenant_scope(true);
+        assert_eq!(
+            scope_write_filter(&g, doc! {}).unwrap(),
+            doc! { "tenantId": "a", "$and": [exact, { "tenantId": { "$regex": "^a\\z" } }] }
+        );
+        // Reads stay a plain equality the index can answer alone.
+        assert_eq!(scope_filter(&s, doc! {}).unwrap(), doc! { "tenantId": "a" });
     }
 
     #[test]

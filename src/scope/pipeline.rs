@@ -502,7 +502,7 @@ mod tests {
         assert_eq!(
             out[1],
             doc! { "$lookup": { "from": "c", "let": { "v": "$x" }, "pipeline": [
-                { "$match": { "tenantId": "a", "$and": [twin(), { "$expr": { "$eq": ["$y", "$$v"] } }] } },
+                { "$match": { "tenantId": "a", "$and": [twin()], "$expr": { "$eq": ["$y", "$$v"] } } },
                 { "$limit": 2 },
             ], "as": "z" } }
         );
