@@ -32,6 +32,11 @@ function describe(e) {
   return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
 
+/** Reads back an encoded request, exactly as it will be sent. */
+function decodeRequest(buffer) {
+  return BSON.deserialize(buffer, READ);
+}
+
 /** Reads a `{v}` reply. */
 function decode(buffer) {
   return BSON.deserialize(buffer, READ).v;
@@ -68,4 +73,4 @@ class BatchReader {
   }
 }
 
-module.exports = { encode, decode, BatchReader };
+module.exports = { encode, decode, decodeRequest, BatchReader };

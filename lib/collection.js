@@ -4,7 +4,7 @@
 // applies them all.
 
 const { ObjectId } = require('bson');
-const { encode, decode } = require('./codec');
+const { encode, decode, decodeRequest } = require('./codec');
 const { fromNative, TenantError } = require('./errors');
 const context = require('./context');
 const args = require('./args');
@@ -87,14 +87,16 @@ class ScopedCollection {
 
   async #run(operation, request) {
     const ctx = this.#context(operation);
-    if (ctx && WRITES.has(operation) && context.describe(ctx).system) {
-      for (const id of writtenTenantIds(request, this.#fence.tenantField)) {
-        if (!context.isWellFormed(id) || (this.#fence._customIds() && !this.#fence._accepts({ tenantId: id }))) {
+    const payload = encode(request);
+    if (ctx && WRITES.has(operation) && this.#fence._customIds() && context.describe(ctx).system) {
+      // Checked on the bytes that will be sent: a getter or Proxy cannot show one id here and
+      // serialize another. Rust applies the hard rules; the custom pattern lives only in JS.
+      for (const id of writtenTenantIds(decodeRequest(payload), this.#fence.tenantField)) {
+        if (!this.#fence._accepts({ tenantId: id })) {
           throw new TenantError('TENANT_INVALID', `tenant id ${JSON.stringify(id)} is not valid for this fence`);
         }
       }
     }
-    const payload = encode(request);
     let reply;
     try {
       reply = await this.#native.run(ctx, this.collectionName, operation, payload);
