@@ -237,52 +237,43 @@ interface CommonOptions {
   comment?: string | Document;
 }
 
-export interface FindOptions extends CommonOptions {
+/** What every query-shaped read accepts. */
+export interface QueryOptions extends CommonOptions {
+  hint?: Hint;
+  collation?: CollationOptions;
+  maxTimeMS?: number;
+}
+
+export interface FindOptions extends QueryOptions {
   sort?: Sort;
   limit?: number;
   skip?: number;
   projection?: Document;
   batchSize?: number;
-  hint?: Hint;
-  collation?: CollationOptions;
-  maxTimeMS?: number;
   let?: Document;
   allowDiskUse?: boolean;
 }
 
-export interface FindOneOptions extends CommonOptions {
+export interface FindOneOptions extends QueryOptions {
   sort?: Sort;
   skip?: number;
   projection?: Document;
-  hint?: Hint;
-  collation?: CollationOptions;
-  maxTimeMS?: number;
   let?: Document;
 }
 
-export interface CountDocumentsOptions extends CommonOptions {
+export interface CountDocumentsOptions extends QueryOptions {
   limit?: number;
   skip?: number;
-  hint?: Hint;
-  collation?: CollationOptions;
-  maxTimeMS?: number;
 }
 
 export interface EstimatedDocumentCountOptions extends CommonOptions {
   maxTimeMS?: number;
 }
 
-export interface DistinctOptions extends CommonOptions {
-  collation?: CollationOptions;
-  maxTimeMS?: number;
-  hint?: Hint;
-}
+export type DistinctOptions = QueryOptions;
 
-export interface AggregateOptions extends CommonOptions {
+export interface AggregateOptions extends QueryOptions {
   batchSize?: number;
-  hint?: Hint;
-  collation?: CollationOptions;
-  maxTimeMS?: number;
   let?: Document;
   allowDiskUse?: boolean;
 }
