@@ -3,7 +3,7 @@
 //! TypeError or a Mongo*Error. The code travels in the message because napi's
 //! async rejection carries only a fixed `Status`.
 
-use crate::scope::{ErrorKind, ScopeError};
+use crate::scope::ScopeError;
 use mongodb::error::{Error as MongoError, ErrorKind as MongoKind, WriteFailure};
 use serde_json::{json, Value};
 
@@ -134,11 +134,6 @@ impl FenceError {
                 json!({ "name": "MongoClientClosedError", "message": "the fence is closed" })
             ),
         }
-    }
-
-    /// True for refusals decided before anything reached the server.
-    pub fn is_refusal(&self) -> bool {
-        matches!(self, FenceError::Scope(s) if s.kind != ErrorKind::InvalidArgument)
     }
 }
 
