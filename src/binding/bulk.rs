@@ -78,7 +78,7 @@ fn statement(t: &Target, base: &Scope, index: usize, op: Document) -> FenceResul
     };
     let what = format!("{what}.{name}");
     let scope = scope_for(base, &body);
-    let mut view = t.shallow();
+    let mut view = t.clone();
     view.scope = scope;
     let stmt = match name.as_str() {
         "insertOne" => {

@@ -9,6 +9,7 @@ use mongodb::{Collection, Database};
 
 use super::error::{arg, FenceResult};
 use super::fence::FenceInner;
+use super::options::CallOptions;
 use super::payload::Request;
 use super::{bulk, indexes, reads, writes};
 use crate::scope::{collation, filter, Principal, Scope, ScopeError, Strategy};
@@ -60,6 +61,7 @@ impl Op {
 }
 
 /// Where one call runs and under which rules.
+#[derive(Clone)]
 pub struct Target {
     pub db: Database,
     pub coll: Collection<Document>,
@@ -104,16 +106,6 @@ impl Target {
         Ok(Target { db, coll, scope, inner })
     }
 
-    /// A copy pointing at the same collection, for per-operation scopes.
-    pub fn shallow(&self) -> Target {
-        Target {
-            db: self.db.clone(),
-            coll: self.coll.clone(),
-            scope: self.scope.clone(),
-            inner: self.inner.clone(),
-        }
-    }
-
     /// The caller's write filter with the tenant rule applied.
     pub fn scoped_write_filter(&self, user: Document) -> FenceResult<Document> {
         Ok(filter::scope_write_filter(&self.scope, user)?)
@@ -122,6 +114,20 @@ impl Target {
     /// True when tenant ids follow the default ASCII rule (collation checks rely on it).
     pub fn plain_ids(&self) -> bool {
         self.inner.plain_ids
+    }
+
+    /// Parses the request's `options` for a method and turns on the collation guard it needs.
+    pub async fn options(
+        &mut self,
+        req: &mut Request,
+        allowed: &[&str],
+    ) -> FenceResult<CallOptions> {
+        let raw = req.doc_or_empty("options", "options")?;
+        let mut o = CallOptions::parse(raw, allowed)?;
+        if let Some(pinned) = self.guard(o.collation_doc.as_ref()).await? {
+            o.collation = Some(pinned);
+        }
+        Ok(o)
     }
 
     /// Makes the tenant match collation-proof for this call. With an explicit

@@ -78,7 +78,8 @@ fn server_json(name: &str, code: i32, code_name_s: Option<&str>, message: &str) 
     json!({ "name": name, "code": code, "codeName": cn, "message": message })
 }
 
-fn mongo_body(e: &MongoError) -> (&'static str, Value) {
+/// The stable code (`MONGO_SERVER` / `MONGO_DRIVER`) and JSON body for a driver error.
+pub fn mongo_body(e: &MongoError) -> (&'static str, Value) {
     match e.kind.as_ref() {
         MongoKind::Command(c) => (
             "MONGO_SERVER",

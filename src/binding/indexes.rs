@@ -8,7 +8,7 @@ use bson::{doc, Bson, Document};
 use serde_json::json;
 
 use super::collection::Target;
-use super::error::{arg, code_name, FenceError, FenceResult};
+use super::error::{arg, mongo_body, FenceError, FenceResult};
 use super::options::{self, CallOptions};
 use super::payload::{reply, Request};
 use crate::scope::{collation, walk, Principal, ScopeError, Strategy};
@@ -50,23 +50,18 @@ fn mentions(filter: &Document, field: &str, depth: usize) -> bool {
 
 /// A server error with its message withheld: the build read every tenant's documents.
 fn withheld(e: mongodb::error::Error) -> FenceError {
-    let code = match e.kind.as_ref() {
-        mongodb::error::ErrorKind::Command(c) => Some(c.code),
-        mongodb::error::ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w)) => {
-            Some(w.code)
-        }
-        _ => None,
-    };
-    match code {
-        Some(code) => FenceError::Bulk(json!({
-            "name": "MongoServerError",
-            "code": code,
-            "codeName": code_name(code),
-            "message": format!(
+    match mongo_body(&e) {
+        ("MONGO_SERVER", mut body) => {
+            let code = body["code"].clone();
+            body["message"] = json!(format!(
                 "createIndex failed on the server (code {code}); its message is withheld because an index build reads every tenant's documents"
-            ),
-        })),
-        None => FenceError::Mongo(e),
+            ));
+            if let Some(fields) = body.as_object_mut() {
+                fields.remove("writeErrors");
+            }
+            FenceError::Bulk(body)
+        }
+        _ => FenceError::Mongo(e),
     }
 }
 

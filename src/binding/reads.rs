@@ -16,23 +16,9 @@ use super::options::{self, driver_options, CallOptions};
 use super::payload::{count, reply, reply_raw, Request};
 use crate::scope::{filter, pipeline, Principal, Strategy};
 
-/// Parses `options` and turns on the collation guard the call needs.
-pub async fn prepare(
-    target: &mut Target,
-    req: &mut Request,
-    allowed: &[&str],
-) -> FenceResult<CallOptions> {
-    let raw = req.doc_or_empty("options", "options")?;
-    let mut o = CallOptions::parse(raw, allowed)?;
-    if let Some(pinned) = target.guard(o.collation_doc.as_ref()).await? {
-        o.collation = Some(pinned);
-    }
-    Ok(o)
-}
-
 /// `findOne(filter, options)`.
 pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = prepare(&mut t, &mut req, options::FIND_ONE).await?;
+    let o = t.options(&mut req, options::FIND_ONE).await?;
     let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
     let fo = driver_options!(o => FindOneOptions { sort, skip, projection, hint, collation, comment, max_time, let_vars });
     let doc = t.coll.clone_with_type::<RawDocumentBuf>().find_one(f).with_options(fo).await?;
@@ -41,7 +27,7 @@ pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
 
 /// `countDocuments(filter, options)`.
 pub async fn count_documents(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = prepare(&mut t, &mut req, options::COUNT).await?;
+    let o = t.options(&mut req, options::COUNT).await?;
     let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
     let limit = match o.limit {
         Some(n) if n < 0 => return Err(arg("options.limit must not be negative")),
@@ -80,7 +66,7 @@ pub async fn estimated_document_count(mut t: Target, mut req: Request) -> FenceR
 
 /// `distinct(key, filter, options)`.
 pub async fn distinct(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = prepare(&mut t, &mut req, options::DISTINCT).await?;
+    let o = t.options(&mut req, options::DISTINCT).await?;
     let key = req.string("key", "key")?;
     let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
     let d = driver_options!(o => DistinctOptions { collation, comment, max_time, hint });
@@ -99,13 +85,13 @@ pub async fn open_cursor(
     let mut t = Target::resolve(inner, principal, &collection)?;
     match kind {
         "find" => {
-            let o = prepare(&mut t, &mut req, options::FIND).await?;
+            let o = t.options(&mut req, options::FIND).await?;
             let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
             let fo = driver_options!(o => FindOptions { sort, limit, skip, projection, batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use });
             Ok(t.coll.find(f).with_options(fo).batch().await?)
         }
         "aggregate" => {
-            let o = prepare(&mut t, &mut req, options::AGGREGATE).await?;
+            let o = t.options(&mut req, options::AGGREGATE).await?;
             let scoped = pipeline::scope_pipeline(&t.scope, req.docs("pipeline", "pipeline")?)?;
             let ao = driver_options!(o => AggregateOptions { batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use });
             Ok(t.coll.aggregate(scoped).with_options(ao).batch().await?)

@@ -12,7 +12,6 @@ use super::collection::Target;
 use super::error::{arg, FenceResult};
 use super::options::{self, driver_options, CallOptions};
 use super::payload::{count, reply, reply_raw, Request};
-use super::reads::prepare;
 use crate::scope::{filter, insert, update, Scope};
 
 /// The scoped update document, in the driver's form.
@@ -97,7 +96,7 @@ pub async fn insert_many(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
 
 /// `updateOne` / `updateMany(filter, update, options)`.
 pub async fn update(mut t: Target, mut req: Request, many: bool) -> FenceResult<Vec<u8>> {
-    let o = prepare(&mut t, &mut req, options::UPDATE).await?;
+    let o = t.options(&mut req, options::UPDATE).await?;
     let upsert = o.upsert.unwrap_or(false);
     let user = req.doc_or_empty("filter", "filter")?;
     let u = scoped_update(&t, req.value("update"), &user, upsert)?;
@@ -113,7 +112,7 @@ pub async fn update(mut t: Target, mut req: Request, many: bool) -> FenceResult<
 
 /// `replaceOne(filter, replacement, options)`.
 pub async fn replace_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = prepare(&mut t, &mut req, options::REPLACE).await?;
+    let o = t.options(&mut req, options::REPLACE).await?;
     let upsert = o.upsert.unwrap_or(false);
     let f = scoped_write_filter(&t, req.doc_or_empty("filter", "filter")?, upsert)?;
     let r = insert::stamp_replacement(&t.scope, req.doc("replacement", "replacement")?)?;
@@ -124,7 +123,7 @@ pub async fn replace_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>
 
 /// `deleteOne` / `deleteMany(filter, options)`.
 pub async fn delete(mut t: Target, mut req: Request, many: bool) -> FenceResult<Vec<u8>> {
-    let o = prepare(&mut t, &mut req, options::DELETE).await?;
+    let o = t.options(&mut req, options::DELETE).await?;
     let f = filter::scope_write_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
     let d =
         driver_options!(o => DeleteOptions { hint, collation, let_vars, comment, write_concern });
@@ -138,7 +137,7 @@ pub async fn delete(mut t: Target, mut req: Request, many: bool) -> FenceResult<
 
 /// `findOneAndUpdate(filter, update, options)`.
 pub async fn find_one_and_update(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = prepare(&mut t, &mut req, options::FIND_AND_MODIFY).await?;
+    let o = t.options(&mut req, options::FIND_AND_MODIFY).await?;
     let upsert = o.upsert.unwrap_or(false);
     let user = req.doc_or_empty("filter", "filter")?;
     let u = scoped_update(&t, req.value("update"), &user, upsert)?;
@@ -150,7 +149,7 @@ pub async fn find_one_and_update(mut t: Target, mut req: Request) -> FenceResult
 
 /// `findOneAndReplace(filter, replacement, options)`.
 pub async fn find_one_and_replace(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = prepare(&mut t, &mut req, options::FIND_AND_MODIFY).await?;
+    let o = t.options(&mut req, options::FIND_AND_MODIFY).await?;
     if o.array_filters.is_some() {
         return Err(arg("options.arrayFilters is not supported by findOneAndReplace"));
     }
@@ -165,7 +164,7 @@ pub async fn find_one_and_replace(mut t: Target, mut req: Request) -> FenceResul
 
 /// `findOneAndDelete(filter, options)`.
 pub async fn find_one_and_delete(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = prepare(&mut t, &mut req, options::FIND_AND_MODIFY).await?;
+    let o = t.options(&mut req, options::FIND_AND_MODIFY).await?;
     if o.upsert.is_some() || o.array_filters.is_some() || o.return_document.is_some() {
         return Err(arg("findOneAndDelete takes no upsert, arrayFilters or returnDocument option"));
     }
