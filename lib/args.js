@@ -20,6 +20,12 @@ function array(value, name) {
   return value;
 }
 
+/** Throws unless `value` is an update document or an update pipeline. */
+function update(value) {
+  if (value === null || typeof value !== 'object') throw new TypeError('update must be an object or a pipeline array');
+  return value;
+}
+
 /** Normalizes the driver's sort forms ('a', ['a', 'b'], [['a', -1]], {a: 1}, Map) to an object. */
 function sort(value, name = 'sort') {
   const dir = (d) => {
@@ -58,4 +64,4 @@ function integer(value, name) {
   return value;
 }
 
-module.exports = { object, optionalObject, array, sort, integer };
+module.exports = { object, optionalObject, array, update, sort, integer };

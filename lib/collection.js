@@ -62,6 +62,13 @@ function options(value) {
   return args.optionalObject(value, 'options');
 }
 
+/** A copy of the options with `sort` in the one form Rust takes. */
+function sortedOptions(value) {
+  const o = { ...options(value) };
+  if (o.sort !== undefined) o.sort = args.sort(o.sort);
+  return o;
+}
+
 class ScopedCollection {
   #fence;
   #native;
@@ -129,16 +136,12 @@ class ScopedCollection {
 
   /** The first matching document of the current tenant, or null. */
   async findOne(filter, opts) {
-    const o = { ...options(opts) };
-    if (o.sort !== undefined) o.sort = args.sort(o.sort);
-    return this.#run('findOne', { filter: args.optionalObject(filter, 'filter'), options: o });
+    return this.#run('findOne', { filter: args.optionalObject(filter, 'filter'), options: sortedOptions(opts) });
   }
 
   /** A cursor over the current tenant's matching documents. */
   find(filter, opts) {
-    const o = { ...options(opts) };
-    if (o.sort !== undefined) o.sort = args.sort(o.sort);
-    return this.#cursor('find', { filter: args.optionalObject(filter, 'filter'), options: o });
+    return this.#cursor('find', { filter: args.optionalObject(filter, 'filter'), options: sortedOptions(opts) });
   }
 
   /** A cursor over an aggregation of the current tenant's documents. */
@@ -175,7 +178,7 @@ class ScopedCollection {
 
   #update(operation, filter, update, opts) {
     args.object(filter, 'filter');
-    if (update === null || typeof update !== 'object') throw new TypeError('update must be an object or a pipeline array');
+    args.update(update);
     return this.#run(operation, { filter, update, options: options(opts) });
   }
 
@@ -199,7 +202,7 @@ class ScopedCollection {
   /** Updates one document and returns it (before or after). */
   async findOneAndUpdate(filter, update, opts) {
     args.object(filter, 'filter');
-    if (update === null || typeof update !== 'object') throw new TypeError('update must be an object or a pipeline array');
+    args.update(update);
     return this.#run('findOneAndUpdate', { filter, update, options: modifyOptions(opts) });
   }
 
@@ -242,8 +245,7 @@ class ScopedCollection {
 }
 
 function modifyOptions(opts) {
-  const o = { ...options(opts) };
-  if (o.sort !== undefined) o.sort = args.sort(o.sort);
+  const o = sortedOptions(opts);
   if (o.returnOriginal !== undefined && o.returnDocument === undefined) {
     o.returnDocument = o.returnOriginal ? 'before' : 'after';
   }

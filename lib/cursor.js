@@ -33,45 +33,35 @@ class FenceCursor {
     }
   }
 
-  #stage(stage) {
-    this.#request.pipeline = [...this.#request.pipeline, stage];
+  /** find takes the setting as an option; aggregate as a stage appended to its pipeline. */
+  #chain(option, stage, value) {
+    if (this.#kind === 'aggregate') this.#request.pipeline = [...this.#request.pipeline, { [stage]: value }];
+    else this.#request.options[option] = value;
     return this;
   }
 
   /** Sets the sort order. */
   sort(spec, direction) {
     this.#mutable('sort');
-    const s = args.sort(direction === undefined ? spec : [[spec, direction]]);
-    if (this.#kind === 'aggregate') return this.#stage({ $sort: s });
-    this.#request.options.sort = s;
-    return this;
+    return this.#chain('sort', '$sort', args.sort(direction === undefined ? spec : [[spec, direction]]));
   }
 
   /** Limits the number of documents. */
   limit(n) {
     this.#mutable('limit');
-    args.integer(n, 'limit');
-    if (this.#kind === 'aggregate') return this.#stage({ $limit: n });
-    this.#request.options.limit = n;
-    return this;
+    return this.#chain('limit', '$limit', args.integer(n, 'limit'));
   }
 
   /** Skips documents. */
   skip(n) {
     this.#mutable('skip');
-    args.integer(n, 'skip');
-    if (this.#kind === 'aggregate') return this.#stage({ $skip: n });
-    this.#request.options.skip = n;
-    return this;
+    return this.#chain('skip', '$skip', args.integer(n, 'skip'));
   }
 
   /** Sets the projection. */
   project(projection) {
     this.#mutable('project');
-    args.object(projection, 'projection');
-    if (this.#kind === 'aggregate') return this.#stage({ $project: projection });
-    this.#request.options.projection = projection;
-    return this;
+    return this.#chain('projection', '$project', args.object(projection, 'projection'));
   }
 
   /** Sets the server batch size. */

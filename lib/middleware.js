@@ -5,8 +5,9 @@
 const OPTIONS = ['header', 'resolve'];
 
 function suggest(key) {
-  const near = OPTIONS.find((o) => o.toLowerCase() === key.toLowerCase().replace(/s$|r$|er$/, '').replace(/s$/, '')
-    || key.toLowerCase().startsWith(o) || o.startsWith(key.toLowerCase()));
+  // 'headers', 'Header', 'head', 'resolver' all share a prefix with the option meant.
+  const k = key.toLowerCase();
+  const near = OPTIONS.find((o) => k.startsWith(o) || o.startsWith(k));
   return near ? ` (did you mean '${near}'?)` : '';
 }
 
