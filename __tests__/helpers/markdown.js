@@ -74,4 +74,4 @@ function section(markdown, heading) {
   return out.join('\n');
 }
 
-module.exports = { ROOT, readDoc, codeBlocks, headings, section };
+module.exports = { ROOT, readDoc, codeBlocks, headings, section, proseLines };
