@@ -1,7 +1,7 @@
 'use strict';
 // The Mongoose contender's tenancy: the usual hand-written plugin, tenant taken from an
-// AsyncLocalStorage store set per request. mongo-tenant (the published plugin) supports
-// Mongoose <= 5-era APIs only; see bench/README.md for what happened when it was tried.
+// AsyncLocalStorage store set per request. mongo-tenant (the published plugin) fails under
+// Mongoose 9 ("next is not a function"); see bench/README.md.
 
 const { AsyncLocalStorage } = require('node:async_hooks');
 
