@@ -10,7 +10,7 @@ use mongodb::{Collection, Database};
 use super::error::{arg, FenceResult};
 use super::fence::FenceInner;
 use super::options::CallOptions;
-use super::payload::Request;
+use super::payload::{RawRequest, Request};
 use super::{bulk, indexes, reads, writes};
 use crate::scope::{collation, filter, Principal, Scope, ScopeError, Strategy};
 
@@ -202,25 +202,28 @@ pub async fn execute(
     principal: Principal,
     collection: String,
     op: Op,
-    req: Request,
+    bytes: Vec<u8>,
 ) -> FenceResult<Vec<u8>> {
     let target = Target::resolve(inner, principal, &collection)?;
+    // Inserts carry whole documents: they stay bytes (stamped by copying), the rest is parsed.
+    let raw = || RawRequest::decode(&bytes);
+    let req = || Request::decode(&bytes);
     match op {
-        Op::InsertOne => writes::insert_one(target, req).await,
-        Op::InsertMany => writes::insert_many(target, req).await,
-        Op::FindOne => reads::find_one(target, req).await,
-        Op::CountDocuments => reads::count_documents(target, req).await,
-        Op::EstimatedDocumentCount => reads::estimated_document_count(target, req).await,
-        Op::Distinct => reads::distinct(target, req).await,
-        Op::UpdateOne => writes::update(target, req, false).await,
-        Op::UpdateMany => writes::update(target, req, true).await,
-        Op::ReplaceOne => writes::replace_one(target, req).await,
-        Op::DeleteOne => writes::delete(target, req, false).await,
-        Op::DeleteMany => writes::delete(target, req, true).await,
-        Op::FindOneAndUpdate => writes::find_one_and_update(target, req).await,
-        Op::FindOneAndReplace => writes::find_one_and_replace(target, req).await,
-        Op::FindOneAndDelete => writes::find_one_and_delete(target, req).await,
-        Op::BulkWrite => bulk::bulk_write(target, req).await,
-        Op::CreateIndex => indexes::create_index(target, req).await,
+        Op::InsertOne => writes::insert_one(target, raw()?).await,
+        Op::InsertMany => writes::insert_many(target, raw()?).await,
+        Op::FindOne => reads::find_one(target, req()?).await,
+        Op::CountDocuments => reads::count_documents(target, req()?).await,
+        Op::EstimatedDocumentCount => reads::estimated_document_count(target, req()?).await,
+        Op::Distinct => reads::distinct(target, req()?).await,
+        Op::UpdateOne => writes::update(target, req()?, false).await,
+        Op::UpdateMany => writes::update(target, req()?, true).await,
+        Op::ReplaceOne => writes::replace_one(target, req()?).await,
+        Op::DeleteOne => writes::delete(target, req()?, false).await,
+        Op::DeleteMany => writes::delete(target, req()?, true).await,
+        Op::FindOneAndUpdate => writes::find_one_and_update(target, req()?).await,
+        Op::FindOneAndReplace => writes::find_one_and_replace(target, req()?).await,
+        Op::FindOneAndDelete => writes::find_one_and_delete(target, req()?).await,
+        Op::BulkWrite => bulk::bulk_write(target, req()?).await,
+        Op::CreateIndex => indexes::create_index(target, req()?).await,
     }
 }

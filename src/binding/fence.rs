@@ -172,8 +172,7 @@ impl NativeFence {
         spawn(env, async move {
             let principal = principal?;
             let op = Op::parse(&op)?;
-            let req = Request::decode(&bytes)?;
-            collection::execute(inner, principal, collection, op, req).await.map(Buffer::from)
+            collection::execute(inner, principal, collection, op, bytes).await.map(Buffer::from)
         })
     }
 

@@ -1,7 +1,7 @@
 //! Request and reply bodies: JS sends one BSON document per call and gets one back,
 //! so values keep their exact BSON types both ways and the crossing is a byte copy.
 
-use bson::{Bson, Document, RawDocumentBuf};
+use bson::{Bson, Document, RawBsonRef, RawDocument, RawDocumentBuf};
 
 use super::error::{arg, FenceResult};
 use crate::scope::walk;
@@ -62,6 +62,58 @@ impl Request {
             Some(Bson::String(s)) => Ok(s),
             _ => Err(arg(format!("{name} must be a string"))),
         }
+    }
+}
+
+/// A request kept as bytes: inserts pass documents on without parsing them into trees.
+pub struct RawRequest<'b>(&'b RawDocument);
+
+impl<'b> RawRequest<'b> {
+    /// Checks depth and the top-level framing; nested values are read only where needed.
+    pub fn decode(bytes: &'b [u8]) -> FenceResult<Self> {
+        walk::check_raw_depth(bytes, walk::MAX_DEPTH)?;
+        let doc =
+            RawDocument::from_bytes(bytes).map_err(|e| arg(format!("malformed request: {e}")))?;
+        Ok(RawRequest(doc))
+    }
+
+    fn get(&self, key: &str) -> FenceResult<Option<RawBsonRef<'b>>> {
+        self.0.get(key).map_err(|e| arg(format!("malformed request: {e}")))
+    }
+
+    /// The `options` argument as a document (`{}` when absent).
+    pub fn options(&self) -> FenceResult<Document> {
+        match self.get("options")? {
+            None | Some(RawBsonRef::Null) => Ok(Document::new()),
+            Some(RawBsonRef::Document(d)) => {
+                Document::try_from(d).map_err(|e| arg(format!("malformed options: {e}")))
+            }
+            Some(_) => Err(arg("options must be an object")),
+        }
+    }
+
+    /// A required document argument, as bytes.
+    pub fn doc(&self, key: &str, name: &str) -> FenceResult<&'b RawDocument> {
+        match self.get(key)? {
+            Some(RawBsonRef::Document(d)) => Ok(d),
+            _ => Err(arg(format!("{name} must be an object"))),
+        }
+    }
+
+    /// A required array of documents, as bytes.
+    pub fn docs(&self, key: &str, name: &str) -> FenceResult<Vec<&'b RawDocument>> {
+        let Some(RawBsonRef::Array(items)) = self.get(key)? else {
+            return Err(arg(format!("{name} must be an array")));
+        };
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Ok(RawBsonRef::Document(d)) => Ok(d),
+                Ok(_) => Err(arg(format!("{name}[{i}] must be an object"))),
+                Err(e) => Err(arg(format!("malformed request: {e}"))),
+            })
+            .collect()
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use bson::{Bson, Document, RawDocumentBuf};
+use bson::{doc, Bson, Document, RawDocumentBuf};
 use mongodb::options::{
     AggregateOptions, CountOptions, DistinctOptions, EstimatedDocumentCountOptions, FindOneOptions,
     FindOptions,
@@ -14,15 +14,24 @@ use super::error::{arg, FenceResult};
 use super::fence::FenceInner;
 use super::options::{self, driver_options, CallOptions};
 use super::payload::{count, reply, reply_raw, Request};
-use crate::scope::{filter, pipeline, Principal, Strategy};
+use crate::scope::{by_id, filter, pipeline, Principal, Strategy};
 
 /// `findOne(filter, options)`.
 pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let o = t.options(&mut req, options::FIND_ONE).await?;
-    let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
+    let user = req.doc_or_empty("filter", "filter")?;
+    let coll = t.coll.clone_with_type::<RawDocumentBuf>();
+    let plain = o.sort.is_none() && o.skip.is_none() && o.projection.is_none() && o.hint.is_none();
+    if let Some(id) =
+        by_id::exact_id(&t.scope, &user).filter(|_| plain && o.collation_doc.is_none())
+    {
+        let fo = driver_options!(o => FindOneOptions { collation, comment, max_time });
+        let doc = coll.find_one(doc! { "_id": id.clone() }).with_options(fo).await?;
+        return reply_raw(doc.filter(|d| by_id::owned(&t.scope, d)));
+    }
+    let f = filter::scope_filter(&t.scope, user)?;
     let fo = driver_options!(o => FindOneOptions { sort, skip, projection, hint, collation, comment, max_time, let_vars });
-    let doc = t.coll.clone_with_type::<RawDocumentBuf>().find_one(f).with_options(fo).await?;
-    reply_raw(doc)
+    reply_raw(coll.find_one(f).with_options(fo).await?)
 }
 
 /// `countDocuments(filter, options)`.

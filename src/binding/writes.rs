@@ -1,7 +1,7 @@
 //! Write methods: stamp or check every document and update, refuse before
 //! anything is sent, then one driver call.
 
-use bson::{doc, Bson, Document, RawDocumentBuf};
+use bson::{doc, Bson, Document, RawDocument, RawDocumentBuf};
 use mongodb::options::{
     DeleteOptions, FindOneAndDeleteOptions, FindOneAndReplaceOptions, FindOneAndUpdateOptions,
     InsertManyOptions, InsertOneOptions, ReplaceOptions, UpdateModifications, UpdateOptions,
@@ -11,7 +11,7 @@ use mongodb::results::UpdateResult;
 use super::collection::Target;
 use super::error::{arg, FenceResult};
 use super::options::{self, driver_options, CallOptions};
-use super::payload::{count, reply, reply_raw, Request};
+use super::payload::{count, reply, reply_raw, RawRequest, Request};
 use crate::scope::{filter, insert, update, Scope};
 
 /// The scoped update document, in the driver's form.
@@ -62,27 +62,31 @@ fn update_reply(r: UpdateResult) -> Vec<u8> {
 }
 
 /// `insertOne(doc, options)`.
-pub async fn insert_one(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = CallOptions::parse(req.doc_or_empty("options", "options")?, options::INSERT)?;
-    let mut d = req.doc("document", "doc")?;
-    insert::stamp(&t.scope, &mut d)?;
+pub async fn insert_one(t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>> {
+    let o = CallOptions::parse(req.options()?, options::INSERT)?;
+    let d = insert::stamp_raw(&t.scope, req.doc("document", "doc")?)?;
     let io = driver_options!(o => InsertOneOptions { write_concern, bypass_document_validation, comment });
-    let r = t.coll.insert_one(d).with_options(io).await?;
+    let r =
+        t.coll.clone_with_type::<&RawDocument>().insert_one(d.as_ref()).with_options(io).await?;
     Ok(reply(doc! { "acknowledged": true, "insertedId": r.inserted_id }))
 }
 
 /// `insertMany(docs, options)`: every document is checked before any is sent.
-pub async fn insert_many(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = CallOptions::parse(req.doc_or_empty("options", "options")?, options::INSERT)?;
-    let mut docs = req.docs("documents", "docs")?;
-    if docs.is_empty() {
+pub async fn insert_many(t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>> {
+    let o = CallOptions::parse(req.options()?, options::INSERT)?;
+    let raw = req.docs("documents", "docs")?;
+    if raw.is_empty() {
         return Err(arg("docs must be a non-empty array"));
     }
-    for d in docs.iter_mut() {
-        insert::stamp(&t.scope, d)?;
-    }
+    let docs =
+        raw.into_iter().map(|d| insert::stamp_raw(&t.scope, d)).collect::<Result<Vec<_>, _>>()?;
     let io = driver_options!(o => InsertManyOptions { ordered, write_concern, bypass_document_validation, comment });
-    let r = t.coll.insert_many(docs).with_options(io).await?;
+    let r = t
+        .coll
+        .clone_with_type::<&RawDocument>()
+        .insert_many(docs.iter().map(|d| d.as_ref()))
+        .with_options(io)
+        .await?;
     let mut ids: Vec<(usize, Bson)> = r.inserted_ids.into_iter().collect();
     ids.sort_by_key(|(i, _)| *i);
     let n = ids.len();

@@ -2,71 +2,135 @@
 //! document carries the tenant; one that names another tenant is refused
 //! rather than silently corrected, so a bug in the caller surfaces.
 
-use bson::{Bson, Document};
+use std::borrow::Cow;
+
+use bson::{Bson, Document, RawBsonRef, RawDocument, RawDocumentBuf};
 
 use super::error::{ScopeError, ScopeResult};
 use super::tenant_id::check_hard;
 use super::{Principal, Scope, Strategy};
 
-/// First top-level `$` key, if any.
-fn dollar_key(doc: &Document) -> Option<&str> {
-    doc.keys().map(String::as_str).find(|k| k.starts_with('$'))
+/// What a document's tenant field holds, as far as stamping cares.
+enum Found<'a> {
+    Absent,
+    Str(&'a str),
+    Other(Bson),
 }
 
-/// Inserts `field: value` right after `_id` (or first when there is no `_id`),
-/// so the stored order matches what the caller wrote plus the tenant up front.
-fn insert_after_id(doc: &mut Document, field: &str, value: &str) {
-    let old = std::mem::take(doc);
-    let has_id = old.contains_key("_id");
-    if !has_id {
-        doc.insert(field, value);
+/// The one stamping rule, shared by the tree and the raw paths: `Some(t)` when the
+/// tenant must be added, `None` when the document may go as it is.
+fn decide<'s>(scope: &'s Scope, found: Found<'_>) -> ScopeResult<Option<&'s str>> {
+    if scope.strategy == Strategy::Database {
+        return Ok(None);
     }
-    for (k, v) in old {
-        let is_id = k == "_id";
-        doc.insert(k, v);
-        if is_id {
-            doc.insert(field, value);
+    let field = &scope.field;
+    match (&scope.principal, found) {
+        (Principal::Tenant(t), Found::Absent) => {
+            check_hard(t)?;
+            Ok(Some(t))
+        }
+        (Principal::Tenant(t), Found::Str(s)) if s == t => Ok(None),
+        (Principal::Tenant(t), Found::Str(s)) => Err(ScopeError::violation(format!(
+            "document names tenant '{s}' but the current tenant is '{t}'"
+        ))),
+        (Principal::Tenant(_), Found::Other(other)) => Err(ScopeError::violation(format!(
+            "tenant field '{field}' must be a string, not {other}"
+        ))),
+        (Principal::System, Found::Absent) => Err(ScopeError::violation(format!(
+            "documents written under runAsSystem must name their tenant in '{field}'"
+        ))),
+        (Principal::System, Found::Str(s)) => scope.check_id(s).map(|_| None),
+        (Principal::System, Found::Other(other)) => Err(ScopeError::invalid(format!(
+            "tenant field '{field}' must be a string, not {other}"
+        ))),
+    }
+}
+
+fn dollar_key_error(k: &str) -> ScopeError {
+    ScopeError::argument(format!("document field names must not start with '$' (found '{k}')"))
+}
+
+/// Puts `field: value` right after a leading `_id`, else first. mongod moves `_id` to the
+/// front when it stores a document, so either way it is stored as `_id, tenant, rest`.
+fn insert_tenant(doc: &mut Document, field: &str, value: &str) {
+    let old = std::mem::take(doc);
+    let leading_id = old.keys().next().is_some_and(|k| k == "_id");
+    let mut rest = old.into_iter();
+    if leading_id {
+        if let Some((k, v)) = rest.next() {
+            doc.insert(k, v);
         }
     }
+    doc.insert(field, value);
+    doc.extend(rest);
 }
 
 /// Stamps or verifies the tenant on a document about to be inserted.
 pub fn stamp(scope: &Scope, doc: &mut Document) -> ScopeResult<()> {
-    if let Some(k) = dollar_key(doc) {
-        return Err(ScopeError::argument(format!(
-            "document field names must not start with '$' (found '{k}')"
-        )));
+    if let Some(k) = doc.keys().find(|k| k.starts_with('$')) {
+        return Err(dollar_key_error(k));
     }
-    if scope.strategy == Strategy::Database {
-        return Ok(());
+    let found = match doc.get(&scope.field) {
+        None => Found::Absent,
+        Some(Bson::String(s)) => Found::Str(s),
+        Some(other) => Found::Other(other.clone()),
+    };
+    if let Some(t) = decide(scope, found)? {
+        insert_tenant(doc, &scope.field, t);
     }
-    let field = &scope.field;
-    match (&scope.principal, doc.get(field)) {
-        (Principal::Tenant(t), None) => {
-            check_hard(t)?;
-            insert_after_id(doc, field, t);
-            Ok(())
+    Ok(())
+}
+
+/// Stamps or verifies the tenant on raw document bytes, without building a tree: the
+/// element bytes are copied around one new string element (the bulk insert path).
+pub fn stamp_raw<'d>(scope: &Scope, doc: &'d RawDocument) -> ScopeResult<Cow<'d, RawDocument>> {
+    let malformed = |e: bson::raw::Error| ScopeError::argument(format!("malformed document: {e}"));
+    let bytes = doc.as_bytes();
+    let mut offset = 4;
+    let mut after_id = 4;
+    let mut found = Found::Absent;
+    for (i, element) in doc.iter_elements().enumerate() {
+        let element = element.map_err(malformed)?;
+        let key = element.key();
+        if key.starts_with('$') {
+            return Err(dollar_key_error(key));
         }
-        (Principal::Tenant(t), Some(Bson::String(s))) if s == t => Ok(()),
-        (Principal::Tenant(t), Some(Bson::String(s))) => Err(ScopeError::violation(format!(
-            "document names tenant '{s}' but the current tenant is '{t}'"
-        ))),
-        (Principal::Tenant(_), Some(other)) => Err(ScopeError::violation(format!(
-            "tenant field '{field}' must be a string, not {other}"
-        ))),
-        (Principal::System, None) => Err(ScopeError::violation(format!(
-            "documents written under runAsSystem must name their tenant in '{field}'"
-        ))),
-        (Principal::System, Some(Bson::String(s))) => scope.check_id(s),
-        (Principal::System, Some(other)) => Err(ScopeError::invalid(format!(
-            "tenant field '{field}' must be a string, not {other}"
-        ))),
+        offset += 1 + key.len() + 1 + element.len();
+        if i == 0 && key == "_id" {
+            after_id = offset;
+        }
+        if key == scope.field {
+            found = match element.value().map_err(malformed)? {
+                RawBsonRef::String(s) => Found::Str(s),
+                other => Found::Other(
+                    Bson::try_from(other.to_raw_bson()).unwrap_or(Bson::String("?".into())),
+                ),
+            };
+        }
     }
+    let Some(t) = decide(scope, found)? else {
+        return Ok(Cow::Borrowed(doc));
+    };
+    let field = scope.field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len() + field.len() + t.len() + 7);
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&bytes[4..after_id]);
+    out.push(0x02); // string element
+    out.extend_from_slice(field);
+    out.push(0);
+    out.extend_from_slice(&(t.len() as i32 + 1).to_le_bytes());
+    out.extend_from_slice(t.as_bytes());
+    out.push(0);
+    out.extend_from_slice(&bytes[after_id..]);
+    let len = i32::try_from(out.len())
+        .map_err(|_| ScopeError::argument("document is larger than the BSON limit"))?;
+    out[..4].copy_from_slice(&len.to_le_bytes());
+    Ok(Cow::Owned(RawDocumentBuf::from_bytes(out).map_err(malformed)?))
 }
 
 /// Stamps a replacement document (replaceOne, findOneAndReplace); operators are refused.
 pub fn stamp_replacement(scope: &Scope, mut doc: Document) -> ScopeResult<Document> {
-    if dollar_key(&doc).is_some() {
+    if doc.keys().any(|k| k.starts_with('$')) {
         return Err(ScopeError::argument("replacement document must not contain update operators"));
     }
     stamp(scope, &mut doc)?;
@@ -114,9 +178,10 @@ mod tests {
         assert_eq!(d.keys().collect::<Vec<_>>(), ["_id", "tenantId", "x"]);
         assert_eq!(d, doc! { "_id": 1, "tenantId": "a", "x": 2 });
 
+        // mongod moves a later `_id` to the front, so this is stored as _id, tenantId, x.
         let mut d = doc! { "x": 2, "_id": 1 };
         stamp(&s, &mut d).unwrap();
-        assert_eq!(d.keys().collect::<Vec<_>>(), ["x", "_id", "tenantId"]);
+        assert_eq!(d.keys().collect::<Vec<_>>(), ["tenantId", "x", "_id"]);
 
         let mut d = doc! { "x": 2, "y": { "tenantId": "b" } };
         stamp(&s, &mut d).unwrap();
@@ -209,5 +274,61 @@ mod tests {
             stamp_replacement(&sys, doc! { "x": 1 }).unwrap_err().kind,
             ErrorKind::TenantViolation
         );
+    }
+
+    /// The raw path must give exactly what the tree path gives, key order and errors included.
+    fn same_as_tree(s: &Scope, d: Document) {
+        let raw = RawDocumentBuf::from_document(&d).unwrap();
+        let mut tree = d.clone();
+        match (stamp(s, &mut tree), stamp_raw(s, &raw)) {
+            (Ok(()), Ok(out)) => {
+                let out = Document::try_from(out.as_ref()).unwrap();
+                assert_eq!(out.keys().collect::<Vec<_>>(), tree.keys().collect::<Vec<_>>(), "{d}");
+                assert_eq!(out, tree, "{d}");
+            }
+            (Err(a), Err(b)) => assert_eq!((a.kind, a.message), (b.kind, b.message), "{d}"),
+            (a, b) => panic!("{d}: tree {a:?}, raw {:?}", b.map(|c| c.into_owned())),
+        }
+    }
+
+    #[test]
+    fn raw_stamping_matches_the_tree_rule() {
+        let docs = [
+            doc! {},
+            doc! { "_id": 1, "x": 2 },
+            doc! { "x": 2, "_id": 1 },
+            doc! { "_id": { "a": [1, 2] }, "s": "é✓", "n": Bson::Null, "y": { "tenantId": "b" } },
+            doc! { "tenantId": "a", "x": 1 },
+            doc! { "x": 1, "tenantId": "a" },
+            doc! { "tenantId": "b" },
+            doc! { "tenantId": "A" },
+            doc! { "tenantId": 1 },
+            doc! { "tenantId": ["a"] },
+            doc! { "tenantId": { "$eq": "a" } },
+            doc! { "$set": { "x": 1 } },
+            doc! { "x": 1, "$where": 1 },
+            doc! { "tenantId": "" },
+            doc! { "tenantId": "a.b" },
+        ];
+        let mut long_ok = scope(Principal::System, Strategy::Field);
+        long_ok.default_ids = false;
+        let scopes = [
+            tenant(),
+            scope(Principal::System, Strategy::Field),
+            long_ok,
+            scope(Principal::Tenant("a".into()), Strategy::Database),
+            scope(Principal::Tenant("a.b".into()), Strategy::Field),
+        ];
+        for s in &scopes {
+            for d in &docs {
+                same_as_tree(s, d.clone());
+            }
+        }
+    }
+
+    #[test]
+    fn raw_stamping_borrows_documents_it_leaves_alone() {
+        let raw = RawDocumentBuf::from_document(&doc! { "tenantId": "a", "x": 1 }).unwrap();
+        assert!(matches!(stamp_raw(&tenant(), &raw).unwrap(), Cow::Borrowed(_)));
     }
 }

@@ -1,0 +1,128 @@
+'use strict';
+// Turns a run's samples into the "ops" section of bench/RESULTS.md: medians over rounds,
+// ratios against the unscoped driver, the spread between rounds, and issue 5's goals checked.
+
+const { machine, writeSection, table } = require('../lib/report');
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const num = (n, d = 0) => n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+const spread = (xs) => `±${num((50 * (Math.max(...xs) - Math.min(...xs))) / median(xs))}%`;
+
+function version(pkg) {
+  try {
+    return require(`${pkg}/package.json`).version;
+  } catch {
+    return '?';
+  }
+}
+
+/** Median of each measure for one cell, or null when the cell was not run. */
+function cell(samples, op, c, name) {
+  const rs = samples[`${op}|${c}|${name}`];
+  if (!rs) return null;
+  return {
+    rs,
+    opsPerSec: median(rs.map((r) => r.opsPerSec)),
+    p50: median(rs.map((r) => r.p50)),
+    p99: median(rs.map((r) => r.p99)),
+    cpu: median(rs.map((r) => r.cpuUsPerOp)),
+  };
+}
+
+// Issue 5's goals: [op, concurrency, measure, baseline, minimum or maximum ratio].
+const GOALS = [
+  ...['findOne', 'find50', 'insertOne', 'updateOne', 'aggregate', 'insertMany'].flatMap((op) =>
+    [1, 64].map((c) => [op, c, 'cpu', 'driver', 0.6])),
+  ['findOne', 64, 'opsPerSec', 'driver', 1.5],
+  ['insertOne', 64, 'opsPerSec', 'driver', 1.3],
+  ...[1, 64].flatMap((c) => [['find50', c, 'opsPerSec', 'driver', 1.0], ['aggregate', c, 'opsPerSec', 'driver', 1.0]]),
+  ...[1, 64].flatMap((c) => [['updateOne', c, 'opsPerSec', 'driver+tenant', 1.0], ['insertMany', c, 'opsPerSec', 'driver+tenant', 1.0]]),
+];
+
+function goals(samples) {
+  return GOALS.map(([op, c, measure, base, bound]) => {
+    const tf = cell(samples, op, c, 'tenantfence');
+    const b = cell(samples, op, c, base);
+    if (!tf || !b) return [`${op} c=${c}`, measure, base, '—', '(not run)'];
+    const ratio = tf[measure] / b[measure];
+    const ok = measure === 'cpu' ? ratio <= bound : ratio >= bound;
+    const want = measure === 'cpu' ? `≤ ${bound}x CPU/op` : `≥ ${bound}x ops/s`;
+    return [`${op} c=${c}`, want, base, `${num(ratio, 2)}x`, ok ? 'met' : '**not met**'];
+  });
+}
+
+function opsTables(results) {
+  const { samples, flags } = results;
+  const out = [];
+  for (const op of flags.ops) {
+    for (const c of flags.concurrency) {
+      const base = cell(samples, op, c, 'driver');
+      const rows = flags.contenders.map((name) => {
+        const x = cell(samples, op, c, name);
+        if (!x) return [name, '—', '—', '—', '—', '—', '—'];
+        return [
+          name === 'driver' ? 'driver (unscoped, 1.0)' : name,
+          `${num(x.opsPerSec)} (${spread(x.rs.map((r) => r.opsPerSec))})`,
+          base ? `${num(x.opsPerSec / base.opsPerSec, 2)}x` : '—',
+          num(x.p50, 2),
+          num(x.p99, 2),
+          num(x.cpu),
+          base ? `${num(x.cpu / base.cpu, 2)}x` : '—',
+        ];
+      });
+      out.push(`#### ${op}, concurrency ${c}\n\n${table(['contender', 'ops/s (spread)', 'vs driver', 'p50 ms', 'p99 ms', 'client CPU µs/op', 'CPU vs driver'], rows)}`);
+    }
+  }
+  return out.join('\n\n');
+}
+
+function expressTable(express) {
+  if (!express) return '_Express end to end not run (`--no-express`)._';
+  const base = express.samples['driver+als'];
+  const baseRps = base ? median(base.map((r) => r.rps)) : NaN;
+  const rows = Object.entries(express.samples).map(([mode, rs]) => {
+    const rps = median(rs.map((r) => r.rps));
+    return [
+      mode,
+      `${num(rps)} (${spread(rs.map((r) => r.rps))})`,
+      `${num(rps / baseRps, 2)}x`,
+      num(median(rs.map((r) => r.p50))),
+      num(median(rs.map((r) => r.p99))),
+      num(median(rs.map((r) => r.cpuUsPerReq))),
+      String(rs.reduce((a, r) => a + r.non2xx + r.errors, 0)),
+    ];
+  });
+  return table(['app', 'req/s (spread)', 'vs driver+ALS', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'non-2xx + errors'], rows);
+}
+
+/** Writes the "ops" section of RESULTS.md. */
+function write(results, express) {
+  const f = results.flags;
+  const md = `## Operations: tenantfence vs the Node driver and Mongoose (\`npm run bench\`)
+
+Run: ${machine()}. mongod 6.0.5 (single-node replica set, WiredTiger cache 1 GiB) on the same 2 cores.
+Versions: tenantfence ${require('../../package.json').version}, \`mongodb\` ${version('mongodb')}, mongoose ${version('mongoose')}, express ${version('express')}, autocannon ${version('autocannon')}.
+Data: 200,000 orders over 50 tenants, index \`{tenantId:1, status:1, createdAt:-1}\`. Pool size 100 for every client.
+Method: each contender in its own process; ${f.rounds} rounds, contenders interleaved and rotated each round; per cell ${f.warmMs} ms warm-up then ${f.measureMs} ms measured; medians over rounds. "Spread" is half the min–max range over rounds as a share of the median. Client CPU = user+system of the contender's process over the measured window, per op.
+"driver" sends the app's own query without the tenant for \`_id\` lookups and inserts documents that already carry it; for find50 and aggregate it sends the tenant too (an unscoped query would read all 50 tenants: 50x the server work). "driver+tenant" adds the tenant by hand (filter, and a copy of each new document). Mongoose uses an AsyncLocalStorage tenancy plugin (\`bench/ops/mongoose-tenancy.js\`).
+
+### Goals (issue 5)
+
+${table(['cell', 'goal', 'against', 'tenantfence', ''], goals(results.samples))}
+
+### Per operation
+
+${opsTables(results)}
+
+### Express 5 end to end: \`GET /orders?status=open\` (50 documents as JSON), autocannon 64 connections, ${express ? express.seconds : '—'} s
+
+${expressTable(express)}
+`;
+  return writeSection('ops', md);
+}
+
+module.exports = { write };

@@ -1,0 +1,105 @@
+//! Reads by exact `_id`. mongod answers `{_id: v}` from the `_id` index directly
+//! (its IDHACK path) but plans `{_id: v, tenantId: t}` like any query; since `_id` is
+//! unique, a read can fetch by `_id` alone and drop the document here when it is not
+//! the tenant's, which gives the same answer. Never used for writes.
+
+use bson::{Bson, Document, RawBsonRef, RawDocument};
+
+use super::{Principal, Scope, Strategy};
+
+/// The `_id` to fetch when `user` is exactly `{_id: <plain value>}` under a tenant.
+pub fn exact_id<'f>(scope: &Scope, user: &'f Document) -> Option<&'f Bson> {
+    if scope.strategy != Strategy::Field || !matches!(scope.principal, Principal::Tenant(_)) {
+        return None;
+    }
+    // A non-simple collation could make one string `_id` match several documents.
+    if scope.collation_guard || user.len() != 1 {
+        return None;
+    }
+    match user.get("_id")? {
+        v @ (Bson::ObjectId(_)
+        | Bson::String(_)
+        | Bson::Int32(_)
+        | Bson::Int64(_)
+        | Bson::Double(_)
+        | Bson::Decimal128(_)
+        | Bson::Binary(_)
+        | Bson::DateTime(_)
+        | Bson::Boolean(_)) => Some(v),
+        _ => None,
+    }
+}
+
+/// Whether the scoped read filter would match `doc`: its tenant field equals the tenant,
+/// or is an array holding it (equality's array rule; see README's known limits).
+pub fn owned(scope: &Scope, doc: &RawDocument) -> bool {
+    let Principal::Tenant(t) = &scope.principal else {
+        return false;
+    };
+    match doc.get(&scope.field) {
+        Ok(Some(RawBsonRef::String(s))) => s == t,
+        Ok(Some(RawBsonRef::Array(items))) => {
+            items.into_iter().any(|v| matches!(v, Ok(RawBsonRef::String(s)) if s == t))
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::{doc, oid::ObjectId, RawDocumentBuf, Regex};
+
+    fn scope(principal: Principal) -> Scope {
+        Scope {
+            field: "tenantId".into(),
+            strategy: Strategy::Field,
+            principal,
+            collation_guard: false,
+            default_ids: true,
+        }
+    }
+
+    #[test]
+    fn only_a_lone_plain_id_qualifies() {
+        let s = scope(Principal::Tenant("a".into()));
+        let oid = ObjectId::new();
+        assert_eq!(exact_id(&s, &doc! { "_id": oid }), Some(&Bson::ObjectId(oid)));
+        assert!(exact_id(&s, &doc! { "_id": "k" }).is_some());
+        assert!(exact_id(&s, &doc! { "_id": 7 }).is_some());
+        let refused = [
+            doc! {},
+            doc! { "_id": oid, "x": 1 },
+            doc! { "_id": { "$in": [1, 2] } },
+            doc! { "_id": { "a": 1 } },
+            doc! { "_id": [1] },
+            doc! { "_id": Bson::Null },
+            doc! { "_id": Regex { pattern: "^a".into(), options: String::new() } },
+            doc! { "tenantId": "a" },
+        ];
+        for f in refused {
+            assert_eq!(exact_id(&s, &f), None, "{f}");
+        }
+        let mut guarded = s.clone();
+        guarded.collation_guard = true;
+        assert_eq!(exact_id(&guarded, &doc! { "_id": "k" }), None);
+        assert_eq!(exact_id(&scope(Principal::System), &doc! { "_id": 1 }), None);
+        let mut db = s;
+        db.strategy = Strategy::Database;
+        assert_eq!(exact_id(&db, &doc! { "_id": 1 }), None);
+    }
+
+    #[test]
+    fn keeps_only_the_tenants_document() {
+        let s = scope(Principal::Tenant("a".into()));
+        let owned_by = |d: Document| owned(&s, &RawDocumentBuf::from_document(&d).unwrap());
+        assert!(owned_by(doc! { "_id": 1, "tenantId": "a" }));
+        assert!(owned_by(doc! { "_id": 1, "tenantId": ["b", "a"] }));
+        assert!(!owned_by(doc! { "_id": 1, "tenantId": "A" }));
+        assert!(!owned_by(doc! { "_id": 1, "tenantId": "a " }));
+        assert!(!owned_by(doc! { "_id": 1, "tenantId": ["b"] }));
+        assert!(!owned_by(doc! { "_id": 1, "tenantId": { "t": "a" } }));
+        assert!(!owned_by(doc! { "_id": 1 }));
+        assert!(!owned_by(doc! { "_id": 1, "tenantid": "a" }));
+    }
+}
