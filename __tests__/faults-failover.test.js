@@ -38,7 +38,9 @@ describe('primary stepped down during a stream of writes', () => {
     const admin = raw.db('admin');
     const stored = raw.db('faults').collection('stream', { readConcern: { level: 'majority' } });
     await stored.createIndex({ seq: 1 }, { unique: true });
-    fence = await TenantFence.connect(rs.uri, { database: 'faults', serverSelectionTimeoutMS: 30_000 });
+    // Shorter than an election after a kill (electionTimeoutMillis 2000): the driver's own retry then
+    // fails too, and the test's retry path (with its duplicate-key rule) really runs.
+    fence = await TenantFence.connect(rs.uri, { database: 'faults', serverSelectionTimeoutMS: 1_000 });
     const col = fence.collection('stream');
 
     const acked = new Set();
