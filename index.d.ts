@@ -35,7 +35,7 @@ export interface WriteErrorInfo {
  * What an error reported by MongoDB looks like (not a class you can import):
  * `name` is `'MongoServerError'`, `'MongoBulkWriteError'` or `'MongoWriteConcernError'`,
  * and the server's numeric `code` and `codeName` are kept (e.g. 11000 / `'DuplicateKey'`).
- * Driver-side failures (`'MongoServerSelectionError'`, `'MongoClientClosedError'`, `'MongoError'`)
+ * Driver-side failures (`'MongoServerSelectionError'`, `'MongoNetworkError'`, `'MongoClientClosedError'`, `'MongoError'`)
  * carry no `code`.
  */
 export interface MongoErrorInfo extends Error {

@@ -291,13 +291,96 @@ async function startReplSet({ port, dbpath, cacheSizeGB = 0.25, replSet = 'rs0' 
   };
 }
 
+/**
+ * Starts an N-member replica set on loopback (one forked mongod per member, each with its own
+ * free port, fresh dbpath and `cacheSizeGB` of cache) and waits until it has a primary and every
+ * other member is a healthy secondary, so a stepdown has somewhere to go. Resolves to
+ * { uri, replSet, members: [{ port, dbpath, pid, logpath }], stop }; `stop()` kills every member
+ * and deletes their dbpaths. Used by the failover tests; `node scripts/mongod.js start --members 3`.
+ */
+async function startReplicaSet({ members = 3, cacheSizeGB = 0.25, replSet = 'rsN', electionTimeoutMillis = 2_000 } = {}) {
+  if (!Number.isInteger(members) || members < 1 || members > 7) throw new Error('members must be 1 to 7');
+  const bin = ensureMongodBinary();
+  const started = [];
+  let stopping;
+  const stop = () =>
+    (stopping ||= (async () => {
+      // The dbpaths are thrown away, so no clean shutdown: members of a set wait for each other on SIGTERM.
+      await Promise.all(started.map((m) => (m.pid ? killAndWait(m.pid, 500) : null)));
+      for (const m of started) fs.rmSync(m.dbpath, { recursive: true, force: true });
+    })());
+  const t0 = Date.now();
+  try {
+    for (let i = 0; i < members; i++) {
+      const dbpath = fs.mkdtempSync(path.join(os.tmpdir(), `tenantfence-${replSet}-${i}-`));
+      const member = { dbpath, pid: 0, port: 0, logpath: path.join(dbpath, 'mongod.log') };
+      started.push(member);
+      // A port picked by freePort() can be taken before mongod binds it; retry only in that case.
+      for (let attempt = 1; ; attempt++) {
+        member.port = await freePort();
+        const forked = await forkMongod(bin, { port: member.port, dbpath, cacheSizeGB, replSet });
+        member.pid = forked.pid;
+        if (forked.ok) break;
+        if (attempt >= 3 || !readLog(forked.logpath).some((l) => l.includes('Address already in use'))) {
+          throw new Error(`member ${i} failed to start (${forked.output})\n${logSummary(forked.logpath)}`);
+        }
+      }
+    }
+    await initiateMembers({ members: started, replSet, electionTimeoutMillis });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const hosts = started.map((m) => `127.0.0.1:${m.port}`).join(',');
+  log(`replica set ${replSet} of ${members} on ${hosts} (${Date.now() - t0} ms)`);
+  return { uri: `mongodb://${hosts}/?replicaSet=${replSet}`, replSet, members: started, stop };
+}
+
+/** replSetInitiate over every member, then waits for one primary and healthy secondaries. */
+async function initiateMembers({ members, replSet, electionTimeoutMillis }) {
+  const { MongoClient } = require('mongodb');
+  const first = members[0];
+  const client = new MongoClient(`mongodb://127.0.0.1:${first.port}/?directConnection=true`, {
+    serverSelectionTimeoutMS: 10_000,
+  });
+  const deadline = Date.now() + READY_TIMEOUT_MS * 2;
+  try {
+    await client.connect();
+    const admin = client.db('admin');
+    await admin.command({
+      replSetInitiate: {
+        _id: replSet,
+        members: members.map((m, i) => ({ _id: i, host: `127.0.0.1:${m.port}` })),
+        // Shorter than the 10 s default so a lost primary is replaced quickly in tests.
+        settings: { electionTimeoutMillis },
+      },
+    });
+    for (;;) {
+      const status = await admin.command({ replSetGetStatus: 1 }).catch(() => null);
+      const states = status ? status.members.map((m) => m.stateStr) : [];
+      const primaries = states.filter((s) => s === 'PRIMARY').length;
+      const secondaries = states.filter((s) => s === 'SECONDARY').length;
+      if (primaries === 1 && secondaries === members.length - 1) return;
+      if (Date.now() > deadline) {
+        throw new Error(`replica set not ready after ${(READY_TIMEOUT_MS * 2) / 1000}s: ${states.join(', ')}`);
+      }
+      await sleep(200);
+    }
+  } catch (e) {
+    e.message = `replica set ${replSet} did not come up: ${e.message}\n${logSummary(first.logpath)}`;
+    throw e;
+  } finally {
+    await client.close().catch(() => {});
+  }
+}
+
 /** Stops a mongod started by the CLI and optionally deletes its dbpath. */
 async function stopMongod(pid, dbpath) {
   await killAndWait(pid);
   if (dbpath) removeDbpath(path.resolve(dbpath));
 }
 
-module.exports = { ensureMongodBinary, startReplSet, stopMongod, defaultCachePath };
+module.exports = { ensureMongodBinary, startReplSet, startReplicaSet, stopMongod, defaultCachePath, freePort, isAlive };
 
 async function main(argv) {
   const [cmd, ...rest] = argv;
@@ -310,6 +393,12 @@ async function main(argv) {
       process.stdout.write(`${ensureMongodBinary()}\n`);
       return;
     case 'start': {
+      if (opt('--members')) {
+        const rs = await startReplicaSet({ members: Number(opt('--members')) });
+        const members = rs.members.map(({ port, dbpath, pid }) => ({ port, dbpath, pid }));
+        process.stdout.write(`${JSON.stringify({ uri: rs.uri, members })}\n`);
+        return;
+      }
       const port = opt('--port') ? Number(opt('--port')) : undefined;
       const h = await startReplSet({ port, dbpath: opt('--dbpath') });
       process.stdout.write(`${JSON.stringify({ uri: h.uri, port: h.port, dbpath: h.dbpath, pid: h.pid })}\n`);
@@ -323,7 +412,7 @@ async function main(argv) {
     }
     default:
       process.stderr.write(
-        'usage: node scripts/mongod.js fetch | start [--port N] [--dbpath D] | stop <pid> [dbpath]\n',
+        'usage: node scripts/mongod.js fetch | start [--port N] [--dbpath D] | start --members N | stop <pid> [dbpath]\n',
       );
       process.exitCode = 2;
   }

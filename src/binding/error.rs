@@ -113,6 +113,16 @@ pub fn mongo_body(e: &MongoError) -> (&'static str, Value) {
         MongoKind::ServerSelection { message, .. } => {
             ("MONGO_DRIVER", json!({ "name": "MongoServerSelectionError", "message": message }))
         }
+        // A connection that broke mid-call (server killed, stepped down, network cut): named as
+        // the Node driver names it, with a message that says so, not just "unexpected end of file".
+        MongoKind::Io(_) | MongoKind::ConnectionPoolCleared { .. } => (
+            "MONGO_DRIVER",
+            json!({
+                "name": "MongoNetworkError",
+                "message": format!("connection to MongoDB failed: {}", e.kind),
+                "labels": e.labels().iter().collect::<Vec<_>>(),
+            }),
+        ),
         _ => (
             "MONGO_DRIVER",
             json!({ "name": "MongoError", "message": e.kind.to_string(), "labels": e.labels().iter().collect::<Vec<_>>() }),

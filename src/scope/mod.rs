@@ -11,6 +11,9 @@ pub mod tenant_id;
 pub mod update;
 pub mod walk;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use error::{ErrorKind, ScopeError, ScopeResult};
 
 /// How tenants are separated.
