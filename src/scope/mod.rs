@@ -1,6 +1,7 @@
 //! The tenant rules, pure: no napi, no tokio, no client. Every scoped collection
 //! method runs its arguments through here before one driver call.
 
+pub mod audit;
 pub mod collation;
 pub mod error;
 pub mod filter;
