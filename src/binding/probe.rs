@@ -1,0 +1,172 @@
+//! Command monitoring for the isolation probe (`tenantfence/testing`). Off unless the
+//! fence was connected with `monitorCommands`: building an event per command costs
+//! time. When on, each fence operation runs inside a task-local naming who it runs
+//! as; the driver calls the command-started handler inline on that task (executor
+//! `emit_command_event` -> `EventHandler::Callback`), so the handler knows which
+//! operation sent each command. The pure `scope::audit` rule judges it, and the
+//! result goes into a bounded buffer that JS drains.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+
+use bson::{doc, Bson, Document};
+use mongodb::event::command::{CommandEvent, CommandStartedEvent};
+use mongodb::event::EventHandler;
+
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+
+use super::error::arg;
+use super::payload::Request;
+use crate::scope::audit::{audit_command as audit, AuditSettings, Verdict};
+use crate::scope::{Principal, Strategy};
+
+/// Who one fence operation runs as, visible to the command handler.
+#[derive(Debug, Clone)]
+pub struct Tag {
+    pub principal: Principal,
+    /// The `runAsSystem` reason.
+    pub reason: Option<String>,
+}
+
+tokio::task_local! {
+    static OPERATION: Tag;
+}
+
+/// Runs `fut` with `tag` visible to the command handler (no-op when monitoring is off).
+pub async fn within<F: Future>(tag: Option<Tag>, fut: F) -> F::Output {
+    match tag {
+        Some(t) => OPERATION.scope(t, fut).await,
+        None => fut.await,
+    }
+}
+
+/// Records kept between drains; beyond it only violations are kept (up to VIOLATIONS more).
+const KEEP: usize = 10_000;
+const VIOLATIONS: usize = 1_000;
+
+#[derive(Default)]
+struct State {
+    records: Vec<Document>,
+    dropped: i64,
+    dropped_violations: i64,
+}
+
+/// The audited commands of one fence, waiting for JS to drain them.
+pub struct Recorder {
+    settings: AuditSettings,
+    state: Mutex<State>,
+}
+
+impl Recorder {
+    /// A recorder auditing by this fence's settings.
+    pub fn new(settings: AuditSettings) -> Arc<Self> {
+        Arc::new(Recorder { settings, state: Mutex::new(State::default()) })
+    }
+
+    /// The driver handler feeding this recorder.
+    pub fn handler(self: &Arc<Self>) -> EventHandler<CommandEvent> {
+        let me = self.clone();
+        EventHandler::callback(move |ev| {
+            if let CommandEvent::Started(e) = ev {
+                // A bug here must not fail the user's operation.
+                let _ = catch_unwind(AssertUnwindSafe(|| me.record(&e)));
+            }
+        })
+    }
+
+    fn record(&self, e: &CommandStartedEvent) {
+        let rec = OPERATION
+            .try_with(|tag| describe(&self.settings, Some(tag), &e.db, &e.command))
+            .unwrap_or_else(|_| describe(&self.settings, None, &e.db, &e.command));
+        let violation = !rec.get_bool("scoped").unwrap_or(false);
+        let Ok(mut s) = self.state.lock() else { return };
+        if s.records.len() < KEEP || (violation && s.records.len() < KEEP + VIOLATIONS) {
+            s.records.push(rec);
+        } else if violation {
+            s.dropped_violations += 1;
+        } else {
+            s.dropped += 1;
+        }
+    }
+
+    /// Takes the records so far: BSON `{records, dropped, droppedViolations}`.
+    pub fn drain(&self) -> Vec<u8> {
+        let taken = match self.state.lock() {
+            Ok(mut s) => std::mem::take(&mut *s),
+            Err(_) => State::default(),
+        };
+        let out = doc! {
+            "records": taken.records.into_iter().map(Bson::Document).collect::<Vec<_>>(),
+            "dropped": taken.dropped,
+            "droppedViolations": taken.dropped_violations,
+        };
+        bson::to_vec(&out).unwrap_or_default()
+    }
+}
+
+/// One record: what was sent, for whom, and whether it stayed within that tenant.
+fn describe(settings: &AuditSettings, tag: Option<&Tag>, db: &str, command: &Document) -> Document {
+    let audit = audit(settings, tag.map(|t| &t.principal), db, command);
+    let mut rec = doc! { "command": audit.command, "database": db };
+    if let Some(c) = audit.collection {
+        rec.insert("collection", c);
+    }
+    match tag.map(|t| (&t.principal, &t.reason)) {
+        Some((Principal::Tenant(t), _)) => {
+            rec.insert("tenant", t.as_str());
+        }
+        Some((Principal::System, reason)) => {
+            rec.insert("system", true);
+            if let Some(r) = reason {
+                rec.insert("systemReason", r.as_str());
+            }
+        }
+        None => {}
+    }
+    let (data, scoped, reason) = match audit.verdict {
+        Verdict::Control => (false, true, None),
+        Verdict::Scoped => (true, true, None),
+        Verdict::System => {
+            (true, false, Some("sent inside runAsSystem: not tenant-scoped".to_string()))
+        }
+        Verdict::Unscoped(why) => (true, false, Some(why)),
+    };
+    rec.insert("data", data);
+    rec.insert("scoped", scoped);
+    if let Some(r) = reason {
+        rec.insert("reason", r);
+    }
+    rec
+}
+
+/// Audits one BSON command as if an operation of `tenant` (or, with `system`, of
+/// `runAsSystem`) had sent it to database `db`; returns the record as BSON.
+#[napi]
+pub fn audit_command(
+    tenant_field: String,
+    strategy: String,
+    database: String,
+    tenant: Option<String>,
+    system: bool,
+    db: String,
+    command: &[u8],
+) -> napi::Result<Buffer> {
+    let strategy = match strategy.as_str() {
+        "field" => Strategy::Field,
+        "database" => Strategy::Database,
+        _ => return Err(arg("strategy must be 'field' or 'database'").into()),
+    };
+    let command = Request::decode(command)?.0;
+    let principal = match (tenant, system) {
+        (Some(_), true) => return Err(arg("give a tenant or system, not both").into()),
+        (Some(t), false) => Some(Principal::Tenant(t)),
+        (None, true) => Some(Principal::System),
+        (None, false) => None,
+    };
+    let tag = principal.map(|principal| Tag { principal, reason: None });
+    let settings = AuditSettings { field: tenant_field, strategy, database };
+    let rec = describe(&settings, tag.as_ref(), &db, &command);
+    Ok(Buffer::from(bson::to_vec(&rec).map_err(|e| arg(format!("record: {e}")))?))
+}
