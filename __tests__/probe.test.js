@@ -162,6 +162,8 @@ describe('monitoring is off unless asked for', () => {
     const f = await connect({});
     expect(f._drainCommands()).toBeNull();
     expect(() => isolationProbe(f)).toThrow(/monitorCommands: true/);
+    expect(() => isolationProbe({})).toThrow(TypeError);
+    expect(() => isolationProbe(() => f)).toThrow(TypeError);
   });
 
   test('TENANTFENCE_MONITOR_COMMANDS=1 turns it on; the option wins over the variable', async () => {

@@ -36,7 +36,7 @@ async function main() {
   const probe = isolationProbe(fences.on);
   const cases = {
     'insertOne (1 doc)': (f) => (i) => f.collection('c').insertOne({ i, text: 'x'.repeat(100) }),
-    'findOne by _id-less filter': (f) => (i) => f.collection('c').findOne({ i }),
+    'findOne (indexed filter)': (f) => (i) => f.collection('c').findOne({ i }),
     'countDocuments': (f) => () => f.collection('c').countDocuments({}),
     [`find ${BIG} docs toArray`]: (f) => () => f.collection('big').find({}).toArray(),
   };

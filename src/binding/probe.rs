@@ -20,6 +20,7 @@ use napi_derive::napi;
 use super::error::arg;
 use super::payload::Request;
 use crate::scope::audit::{audit_command as audit, AuditSettings, Verdict};
+use crate::scope::cursor_owners::CursorOwners;
 use crate::scope::{Principal, Strategy};
 
 /// Who one fence operation runs as, visible to the command handler.
@@ -46,11 +47,18 @@ pub async fn within<F: Future>(tag: Option<Tag>, fut: F) -> F::Output {
 const KEEP: usize = 10_000;
 const VIOLATIONS: usize = 1_000;
 
+/// What the drained log holds.
 #[derive(Default)]
-struct State {
+struct Log {
     records: Vec<Document>,
     dropped: i64,
     dropped_violations: i64,
+}
+
+#[derive(Default)]
+struct State {
+    log: Log,
+    cursors: CursorOwners,
 }
 
 /// The audited commands of one fence, waiting for JS to drain them.
@@ -69,33 +77,53 @@ impl Recorder {
     pub fn handler(self: &Arc<Self>) -> EventHandler<CommandEvent> {
         let me = self.clone();
         EventHandler::callback(move |ev| {
-            if let CommandEvent::Started(e) = ev {
-                // A bug here must not fail the user's operation.
-                let _ = catch_unwind(AssertUnwindSafe(|| me.record(&e)));
-            }
+            // A bug here must not fail the user's operation.
+            let _ = catch_unwind(AssertUnwindSafe(|| match ev {
+                CommandEvent::Started(e) => me.record(&e),
+                CommandEvent::Succeeded(e) => {
+                    if let Ok(mut s) = me.state.lock() {
+                        s.cursors.succeeded(e.request_id, &e.reply);
+                    }
+                }
+                CommandEvent::Failed(e) => {
+                    if let Ok(mut s) = me.state.lock() {
+                        s.cursors.failed(e.request_id);
+                    }
+                }
+                _ => {}
+            }));
         })
     }
 
     fn record(&self, e: &CommandStartedEvent) {
-        let rec = OPERATION
-            .try_with(|tag| describe(&self.settings, Some(tag), &e.db, &e.command))
-            .unwrap_or_else(|_| describe(&self.settings, None, &e.db, &e.command));
-        let violation = !rec.get_bool("scoped").unwrap_or(false);
+        let tag = OPERATION.try_with(Tag::clone).ok();
+        let mut rec = describe(&self.settings, tag.as_ref(), &e.db, &e.command);
+        let scoped = rec.get_bool("scoped").unwrap_or(false);
         let Ok(mut s) = self.state.lock() else { return };
-        if s.records.len() < KEEP || (violation && s.records.len() < KEEP + VIOLATIONS) {
-            s.records.push(rec);
+        if let Some(why) =
+            s.cursors.started(e.request_id, &e.command, tag.as_ref().map(|t| &t.principal), scoped)
+        {
+            // Reading another principal's cursor reads its documents.
+            rec.insert("data", true);
+            rec.insert("scoped", false);
+            rec.insert("reason", why);
+        }
+        let violation = !rec.get_bool("scoped").unwrap_or(false);
+        let log = &mut s.log;
+        if log.records.len() < KEEP || (violation && log.records.len() < KEEP + VIOLATIONS) {
+            log.records.push(rec);
         } else if violation {
-            s.dropped_violations += 1;
+            log.dropped_violations += 1;
         } else {
-            s.dropped += 1;
+            log.dropped += 1;
         }
     }
 
     /// Takes the records so far: BSON `{records, dropped, droppedViolations}`.
     pub fn drain(&self) -> Vec<u8> {
         let taken = match self.state.lock() {
-            Ok(mut s) => std::mem::take(&mut *s),
-            Err(_) => State::default(),
+            Ok(mut s) => std::mem::take(&mut s.log),
+            Err(_) => Log::default(),
         };
         let out = doc! {
             "records": taken.records.into_iter().map(Bson::Document).collect::<Vec<_>>(),

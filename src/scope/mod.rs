@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod collation;
+pub mod cursor_owners;
 pub mod error;
 pub mod filter;
 pub mod insert;
