@@ -3,7 +3,10 @@
 // What command monitoring (tenantfence/testing's isolation probe) costs per operation:
 // the same operations on two fences, one connected with monitorCommands: true, one
 // without, interleaved in rounds so load from other processes hits both alike.
-// Prints medians; not a test, and figures from a shared machine are noisy.
+// Prints medians of wall time and of this process's CPU time (all threads, so the
+// driver's tokio workers count) per operation: monitoring is CPU work in this process,
+// and CPU time is less disturbed than wall time by other load. Not a test; figures from
+// a shared machine are noisy.
 
 const { TenantFence } = require('..');
 const { isolationProbe } = require('../lib/testing');
@@ -16,9 +19,12 @@ const BIG = Number(process.env.PROBE_BIG_DOCS || 2000);
 const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function timed(fn, n) {
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) await fn(i);
-  return Number(process.hrtime.bigint() - t0) / 1e3 / n; // µs per op
+  const wall = Number(process.hrtime.bigint() - t0) / 1e3 / n; // µs per op
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / n };
 }
 
 async function main() {
@@ -53,18 +59,22 @@ async function main() {
       const n = name.startsWith('find ') ? Math.max(5, Math.round(OPS / 30)) : OPS;
       for (const mode of r % 2 ? ['on', 'off'] : ['off', 'on']) {
         const f = fences[mode];
-        const us = await f.runAs('acme', () => timed(make(f), n));
-        ((results[name] ||= { off: [], on: [] })[mode]).push(us);
+        const t = await f.runAs('acme', () => timed(make(f), n));
+        ((results[name] ||= { off: [], on: [] })[mode]).push(t);
       }
       probe.reset(); // drain, as a test would between tests
     }
   }
-  console.log(`rounds ${ROUNDS}, ${OPS} ops per case per round (find: ${Math.max(5, Math.round(OPS / 30))}); median µs/op`);
-  console.log('case | off | on | on/off');
+  console.log(`rounds ${ROUNDS}, ${OPS} ops per case per round (find: ${Math.max(5, Math.round(OPS / 30))}); medians in µs per op`);
+  console.log('case | wall off | wall on | wall on/off | cpu off | cpu on | cpu on/off');
   for (const [name, { off, on }] of Object.entries(results)) {
-    const a = median(off);
-    const b = median(on);
-    console.log(`${name} | ${a.toFixed(0)} | ${b.toFixed(0)} | ${(b / a).toFixed(2)}x`);
+    const row = [];
+    for (const k of ['wall', 'cpu']) {
+      const a = median(off.map((t) => t[k]));
+      const b = median(on.map((t) => t[k]));
+      row.push(a.toFixed(0), b.toFixed(0), `${(b / a).toFixed(2)}x`);
+    }
+    console.log(`${name} | ${row.join(' | ')}`);
   }
   for (const f of Object.values(fences)) await f.close();
   const { MongoClient } = require('mongodb');

@@ -3,8 +3,9 @@
 //! time. When on, each fence operation runs inside a task-local naming who it runs
 //! as; the driver calls the command-started handler inline on that task (executor
 //! `emit_command_event` -> `EventHandler::Callback`), so the handler knows which
-//! operation sent each command. The pure `scope::audit` rule judges it, and the
-//! result goes into a bounded buffer that JS drains.
+//! operation sent each command. The pure `scope::audit` rule judges it,
+//! `scope::cursor_owners` checks a getMore against the cursor's opener (from the
+//! started / succeeded events), and the result goes into a bounded buffer that JS drains.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
