@@ -99,6 +99,20 @@ describe('isolationProbe on a fence connected with monitorCommands', () => {
     ]);
   });
 
+  test('concurrent operations of different tenants are each attributed to their own tenant', async () => {
+    const probe = isolationProbe(suite.fence);
+    const c = suite.fence.collection('mixed');
+    await suite.as('acme', () => c.insertOne({ _id: 'warm' })); // the collation lookup happens once
+    probe.reset();
+    const tenants = Array.from({ length: 40 }, (_, i) => (i % 2 ? 'acme' : 'globex'));
+    await Promise.all(tenants.map((t, i) => suite.as(t, () => (i % 4 < 2 ? c.insertOne({ i }) : c.findOne({ i })))));
+    const data = probe.commands.filter((x) => x.data);
+    expect(data).toHaveLength(40);
+    // A command attributed to the wrong tenant would fail the audit: its filter or document names the other one.
+    expect(data.filter((x) => !x.scoped)).toEqual([]);
+    expect(data.filter((x) => x.tenant === 'acme')).toHaveLength(20);
+  });
+
   test('runAsSystem commands are reported as system and fail assertIsolated unless allowed', async () => {
     const probe = isolationProbe(suite.fence);
     await suite.as('acme', () => suite.fence.collection('sys').insertOne({ _id: 1 }));
