@@ -236,6 +236,26 @@ describe('auditCommand (the probe\'s rule through the addon)', () => {
     expect(auditCommand({ find: 'n' }, { tenant: 'acme', strategy: 'database', database: 'app', db: 'app_globex' }).scoped).toBe(false);
   });
 
+  test("judges the commands of the official driver's command monitoring", async () => {
+    const { MongoClient } = require('mongodb');
+    const client = new MongoClient(uri(), { monitorCommands: true });
+    const seen = [];
+    client.on('commandStarted', (e) => {
+      if (e.commandName === 'find') seen.push(auditCommand(e.command, { tenant: 'acme', database: suite.DB, db: e.databaseName }));
+    });
+    try {
+      const raw = client.db(suite.DB).collection('official');
+      await raw.find({ tenantId: 'acme', x: 1 }).toArray();
+      await raw.find({ x: 1 }).toArray();
+    } finally {
+      await client.close();
+    }
+    expect(seen.map((r) => [r.command, r.collection, r.scoped])).toEqual([
+      ['find', 'official', true],
+      ['find', 'official', false],
+    ]);
+  });
+
   test('bad arguments are TypeErrors', () => {
     expect(() => auditCommand(null, as)).toThrow(TypeError);
     expect(() => auditCommand({ find: 'n' }, { tenant: 'a', strategy: 'shared' })).toThrow(TypeError);
