@@ -101,6 +101,11 @@ export interface ConnectOptions {
   connectTimeoutMS?: number;
   maxPoolSize?: number;
   appName?: string;
+  /**
+   * Record every command sent to MongoDB for `tenantfence/testing`'s isolation probe. Default:
+   * on when the environment variable `TENANTFENCE_MONITOR_COMMANDS` is `'1'` (its globalSetup sets it), else off.
+   */
+  monitorCommands?: boolean;
 }
 
 export interface SystemAccessOptions {

@@ -9,8 +9,11 @@ const { ScopedCollection } = require('./collection');
 
 const CONNECT_OPTIONS = [
   'tenantField', 'strategy', 'database', 'onSystemAccess', 'tenantIdPattern',
-  'serverSelectionTimeoutMS', 'connectTimeoutMS', 'maxPoolSize', 'appName',
+  'serverSelectionTimeoutMS', 'connectTimeoutMS', 'maxPoolSize', 'appName', 'monitorCommands',
 ];
+// Set by tenantfence/testing's globalSetup so an app's own connect() call records its
+// commands for the isolation probe in tests, without a code change.
+const MONITOR_ENV = 'TENANTFENCE_MONITOR_COMMANDS';
 const DB_NAME = /^[^/\\. "$*<>:|?\0]{1,63}$/;
 
 function checkConnectOptions(o) {
@@ -42,7 +45,11 @@ function checkConnectOptions(o) {
   for (const k of ['serverSelectionTimeoutMS', 'connectTimeoutMS', 'maxPoolSize']) {
     if (o[k] !== undefined && (!Number.isInteger(o[k]) || o[k] < 0)) throw new TypeError(`options.${k} must be a non-negative integer`);
   }
-  return { field, strategy, pattern, database: o.database, hook: o.onSystemAccess, raw: o };
+  if (o.monitorCommands !== undefined && typeof o.monitorCommands !== 'boolean') {
+    throw new TypeError('options.monitorCommands must be a boolean');
+  }
+  const monitor = o.monitorCommands ?? process.env[MONITOR_ENV] === '1';
+  return { field, strategy, pattern, database: o.database, hook: o.onSystemAccess, monitor, raw: o };
 }
 
 function withUriOptions(uri, o) {
@@ -75,7 +82,7 @@ class TenantFence {
     const s = checkConnectOptions(options);
     let nf;
     try {
-      nf = await native.NativeFence.connect(withUriOptions(uri, s.raw), s.database, s.field, s.strategy, !s.pattern);
+      nf = await native.NativeFence.connect(withUriOptions(uri, s.raw), s.database, s.field, s.strategy, !s.pattern, s.monitor);
     } catch (e) {
       throw fromNative(e);
     }
@@ -150,6 +157,11 @@ class TenantFence {
     if (this.#settings.hook) this.#settings.hook(event);
   }
 
+  /** @internal The audited commands since the last call (BSON), or null without monitorCommands. */
+  _drainCommands() {
+    return this.#native.drainCommands();
+  }
+
   /** @internal True when this fence has a custom tenantIdPattern. */
   _customIds() {
     return Boolean(this.#settings.pattern);
@@ -161,4 +173,4 @@ class TenantFence {
   }
 }
 
-module.exports = { TenantFence, TenantError };
+module.exports = { TenantFence, TenantError, MONITOR_ENV };

@@ -13,6 +13,13 @@ pub struct TenantContext {
     reason: Option<String>,
 }
 
+impl TenantContext {
+    /// Who this context runs as, for the isolation probe.
+    pub(crate) fn tag(&self) -> super::probe::Tag {
+        super::probe::Tag::new(self.principal.clone(), self.reason.clone())
+    }
+}
+
 #[napi]
 impl TenantContext {
     /// The tenant id, or undefined for a system context.

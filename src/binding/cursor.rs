@@ -13,17 +13,20 @@ use napi_derive::napi;
 use tokio::sync::Mutex;
 
 use super::error::{FenceError, FenceResult};
+use super::probe::{within, Tag};
 
 /// A server cursor opened under one tenant context; JS reads it batch by batch.
 #[napi]
 pub struct NativeCursor {
     inner: Arc<Mutex<Option<RawBatchCursor>>>,
+    /// The opening operation's tag, so the probe sees getMore under the same tenant.
+    tag: Option<Tag>,
 }
 
 impl NativeCursor {
     /// Wraps an open driver cursor.
-    pub fn new(cursor: RawBatchCursor) -> Self {
-        NativeCursor { inner: Arc::new(Mutex::new(Some(cursor))) }
+    pub fn new(cursor: RawBatchCursor, tag: Option<Tag>) -> Self {
+        NativeCursor { inner: Arc::new(Mutex::new(Some(cursor))), tag }
     }
 }
 
@@ -65,18 +68,21 @@ impl NativeCursor {
     #[napi]
     pub fn next_batch<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, Option<Buffer>>> {
         let inner = self.inner.clone();
-        super::fence::spawn(env, next_batch(inner))
+        super::fence::spawn(env, within(self.tag.clone(), next_batch(inner)))
     }
 
     /// Kills the server cursor now instead of when it is garbage collected.
     #[napi]
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
         let inner = self.inner.clone();
-        super::fence::spawn(env, async move {
-            // Dropping an unexhausted driver cursor sends killCursors.
-            inner.lock().await.take();
-            Ok(())
-        })
+        super::fence::spawn(
+            env,
+            within(self.tag.clone(), async move {
+                // Dropping an unexhausted driver cursor sends killCursors.
+                inner.lock().await.take();
+                Ok(())
+            }),
+        )
     }
 }
 

@@ -18,6 +18,8 @@ use super::context::TenantContext;
 use super::cursor::NativeCursor;
 use super::error::{arg, FenceError, FenceResult};
 use super::payload::Request;
+use super::probe::{self, Recorder, Tag};
+use crate::scope::audit::AuditSettings;
 use crate::scope::{Principal, ScopeError, Strategy};
 
 /// Settings and the client, shared by every in-flight call.
@@ -30,12 +32,20 @@ pub struct FenceInner {
     pub plain_ids: bool,
     /// Collections known to exist, with whether their default collation is non-simple.
     pub default_collation: Mutex<HashMap<(String, String), bool>>,
+    /// Audited commands for the isolation probe; `None` unless connected with monitoring.
+    pub recorder: Option<Arc<Recorder>>,
 }
 
 impl FenceInner {
     /// The live client, or an error once `close()` ran.
     pub fn client(&self) -> FenceResult<Client> {
         self.client.lock().map_err(|_| FenceError::Closed)?.clone().ok_or(FenceError::Closed)
+    }
+
+    /// The task-local tag for an operation under `ctx`, only while monitoring.
+    pub fn tag(&self, ctx: Option<&TenantContext>) -> Option<Tag> {
+        self.recorder.as_ref()?;
+        ctx.map(TenantContext::tag)
     }
 }
 
@@ -91,6 +101,7 @@ impl NativeFence {
         tenant_field: String,
         strategy: String,
         plain_ids: bool,
+        monitor_commands: Option<bool>,
     ) -> napi::Result<NativeFence> {
         let fut = async move {
             let strategy = match strategy.as_str() {
@@ -115,6 +126,14 @@ impl NativeFence {
                 .or_else(|| opts.default_database.clone())
                 .unwrap_or_else(|| "test".to_string());
             let timeout = opts.server_selection_timeout.unwrap_or(Duration::from_secs(30));
+            let recorder = monitor_commands.unwrap_or(false).then(|| {
+                Recorder::new(AuditSettings {
+                    field: tenant_field.clone(),
+                    strategy,
+                    database: database.clone(),
+                })
+            });
+            opts.command_event_handler = recorder.as_ref().map(|r| r.handler());
             let client = Client::with_options(opts)?;
             let admin = client.database("admin");
             let ping = admin.run_command(bson::doc! { "ping": 1 });
@@ -137,6 +156,7 @@ impl NativeFence {
                     strategy,
                     plain_ids,
                     default_collation: Mutex::new(HashMap::new()),
+                    recorder,
                 }),
             })
         };
@@ -168,12 +188,16 @@ impl NativeFence {
     ) -> napi::Result<PromiseRaw<'e, Buffer>> {
         let inner = self.inner.clone();
         let principal = principal_of(ctx);
+        let tag = inner.tag(ctx);
         let bytes = payload.to_vec();
-        spawn(env, async move {
-            let principal = principal?;
-            let op = Op::parse(&op)?;
-            collection::execute(inner, principal, collection, op, bytes).await.map(Buffer::from)
-        })
+        spawn(
+            env,
+            probe::within(tag, async move {
+                let principal = principal?;
+                let op = Op::parse(&op)?;
+                collection::execute(inner, principal, collection, op, bytes).await.map(Buffer::from)
+            }),
+        )
     }
 
     /// Opens a `find` or `aggregate` cursor bound to the context it was given.
@@ -188,14 +212,31 @@ impl NativeFence {
     ) -> napi::Result<PromiseRaw<'e, NativeCursor>> {
         let inner = self.inner.clone();
         let principal = principal_of(ctx);
+        let tag = inner.tag(ctx);
         let bytes = payload.to_vec();
-        spawn(env, async move {
-            let principal = principal?;
-            let req = Request::decode(&bytes)?;
-            let cursor =
-                super::reads::open_cursor(inner, principal, collection, &kind, req).await?;
-            Ok(NativeCursor::new(cursor))
-        })
+        spawn(
+            env,
+            probe::within(tag.clone(), async move {
+                let principal = principal?;
+                let req = Request::decode(&bytes)?;
+                let cursor =
+                    super::reads::open_cursor(inner, principal, collection, &kind, req).await?;
+                Ok(NativeCursor::new(cursor, tag))
+            }),
+        )
+    }
+
+    /// True when this fence records its commands for the isolation probe.
+    #[napi(getter)]
+    pub fn monitoring(&self) -> bool {
+        self.inner.recorder.is_some()
+    }
+
+    /// The audited commands since the last call, as BSON `{records, dropped, droppedViolations}`;
+    /// null when the fence does not monitor commands.
+    #[napi]
+    pub fn drain_commands(&self) -> Option<Buffer> {
+        self.inner.recorder.as_ref().map(|r| Buffer::from(r.drain()))
     }
 
     /// Closes the client; in-flight and later calls fail with a clear error.

@@ -12,6 +12,7 @@ mod fence;
 mod indexes;
 mod options;
 mod payload;
+mod probe;
 mod reads;
 mod runtime;
 mod writes;

@@ -26,6 +26,7 @@ pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         by_id::exact_id(&t.scope, &user).filter(|_| plain && o.collation_doc.is_none())
     {
         let fo = driver_options!(o => FindOneOptions { collation, comment, max_time });
+        super::probe::note_id_lookup();
         let doc = coll.find_one(doc! { "_id": id.clone() }).with_options(fo).await?;
         return reply_raw(doc.filter(|d| by_id::owned(&t.scope, d)));
     }

@@ -16,18 +16,33 @@ pub fn exact_id<'f>(scope: &Scope, user: &'f Document) -> Option<&'f Bson> {
     if scope.collation_guard || user.len() != 1 {
         return None;
     }
-    match user.get("_id")? {
-        v @ (Bson::ObjectId(_)
-        | Bson::String(_)
-        | Bson::Int32(_)
-        | Bson::Int64(_)
-        | Bson::Double(_)
-        | Bson::Decimal128(_)
-        | Bson::Binary(_)
-        | Bson::DateTime(_)
-        | Bson::Boolean(_)) => Some(v),
-        _ => None,
-    }
+    user.get("_id").filter(|v| plain(v))
+}
+
+/// Values that match only themselves (numbers: their numeric equals), never several `_id`s.
+fn plain(v: &Bson) -> bool {
+    matches!(
+        v,
+        Bson::ObjectId(_)
+            | Bson::String(_)
+            | Bson::Int32(_)
+            | Bson::Int64(_)
+            | Bson::Double(_)
+            | Bson::Decimal128(_)
+            | Bson::Binary(_)
+            | Bson::DateTime(_)
+            | Bson::Boolean(_)
+    )
+}
+
+/// Whether a wire command is the lookup this module sends: a `find` of one plain `_id`
+/// returning at most one document (the isolation probe accounts for it with this).
+pub fn is_lookup_command(command: &Document) -> bool {
+    let filter_ok = command
+        .get_document("filter")
+        .is_ok_and(|f| f.len() == 1 && f.get("_id").is_some_and(plain));
+    let limit_one = matches!(command.get("limit"), Some(Bson::Int32(1) | Bson::Int64(1)));
+    command.get_str("find").is_ok() && filter_ok && limit_one
 }
 
 /// Whether the scoped read filter would match `doc`: its tenant field equals the tenant,
@@ -87,6 +102,24 @@ mod tests {
         let mut db = s;
         db.strategy = Strategy::Database;
         assert_eq!(exact_id(&db, &doc! { "_id": 1 }), None);
+    }
+
+    #[test]
+    fn recognises_only_its_own_lookup_command() {
+        let id = ObjectId::new();
+        assert!(is_lookup_command(&doc! { "find": "c", "filter": { "_id": id }, "limit": 1 }));
+        assert!(is_lookup_command(&doc! { "find": "c", "filter": { "_id": 3 }, "limit": 1_i64 }));
+        let others = [
+            doc! { "find": "c", "filter": { "_id": id } },
+            doc! { "find": "c", "filter": { "_id": id }, "limit": 2 },
+            doc! { "find": "c", "filter": { "_id": { "$gt": id } }, "limit": 1 },
+            doc! { "find": "c", "filter": { "_id": id, "x": 1 }, "limit": 1 },
+            doc! { "find": "c", "filter": {}, "limit": 1 },
+            doc! { "aggregate": "c", "filter": { "_id": id }, "limit": 1 },
+        ];
+        for c in others {
+            assert!(!is_lookup_command(&c), "{c}");
+        }
     }
 
     #[test]

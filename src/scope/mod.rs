@@ -1,8 +1,10 @@
 //! The tenant rules, pure: no napi, no tokio, no client. Every scoped collection
 //! method runs its arguments through here before one driver call.
 
+pub mod audit;
 pub mod by_id;
 pub mod collation;
+pub mod cursor_owners;
 pub mod error;
 pub mod filter;
 pub mod insert;

@@ -1,0 +1,5 @@
+module.exports = {
+  testEnvironment: 'node',
+  globalSetup: 'tenantfence/testing/global-setup',
+  globalTeardown: 'tenantfence/testing/global-teardown',
+};

@@ -1,0 +1,9 @@
+'use strict';
+// tenantfence/testing: helpers for an app's own Jest suites.
+
+const globalSetup = require('./global-setup');
+const globalTeardown = require('./global-teardown');
+const { withTenant } = require('./with-tenant');
+const { isolationProbe, useIsolationProbe, auditCommand } = require('./probe');
+
+module.exports = { globalSetup, globalTeardown, withTenant, isolationProbe, useIsolationProbe, auditCommand };

@@ -1,0 +1,224 @@
+//! Command monitoring for the isolation probe (`tenantfence/testing`). Off unless the
+//! fence was connected with `monitorCommands`: building an event per command costs
+//! time. When on, each fence operation runs inside a task-local naming who it runs
+//! as; the driver calls the command-started handler inline on that task (executor
+//! `emit_command_event` -> `EventHandler::Callback`), so the handler knows which
+//! operation sent each command. The pure `scope::audit` rule judges it,
+//! `scope::cursor_owners` checks a getMore against the cursor's opener (from the
+//! started / succeeded events), and the result goes into a bounded buffer that JS drains.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bson::{doc, Bson, Document};
+use mongodb::event::command::{CommandEvent, CommandStartedEvent};
+use mongodb::event::EventHandler;
+
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+
+use super::error::arg;
+use super::payload::Request;
+use crate::scope::audit::{audit_command as audit, AuditSettings, Verdict};
+use crate::scope::cursor_owners::CursorOwners;
+use crate::scope::{by_id, Principal, Strategy};
+
+/// Who one fence operation runs as, visible to the command handler.
+#[derive(Debug, Clone)]
+pub struct Tag {
+    pub principal: Principal,
+    /// The `runAsSystem` reason.
+    pub reason: Option<String>,
+    /// Set when the operation reads by exact `_id` and checks the owner in Rust.
+    pub id_lookup: Arc<AtomicBool>,
+}
+
+impl Tag {
+    /// The tag of an operation run as `principal`.
+    pub fn new(principal: Principal, reason: Option<String>) -> Self {
+        Tag { principal, reason, id_lookup: Arc::default() }
+    }
+}
+
+/// Tells the probe this operation fetches by `_id` alone and drops a foreign document
+/// itself (`scope::by_id`), so its unfiltered `find` is accounted for, not a leak.
+pub fn note_id_lookup() {
+    let _ = OPERATION.try_with(|t| t.id_lookup.store(true, Ordering::Relaxed));
+}
+
+tokio::task_local! {
+    static OPERATION: Tag;
+}
+
+/// Runs `fut` with `tag` visible to the command handler (no-op when monitoring is off).
+pub async fn within<F: Future>(tag: Option<Tag>, fut: F) -> F::Output {
+    match tag {
+        Some(t) => OPERATION.scope(t, fut).await,
+        None => fut.await,
+    }
+}
+
+/// Records kept between drains; beyond it only violations are kept (up to VIOLATIONS more).
+const KEEP: usize = 10_000;
+const VIOLATIONS: usize = 1_000;
+
+/// What the drained log holds.
+#[derive(Default)]
+struct Log {
+    records: Vec<Document>,
+    dropped: i64,
+    dropped_violations: i64,
+}
+
+#[derive(Default)]
+struct State {
+    log: Log,
+    cursors: CursorOwners,
+}
+
+/// The audited commands of one fence, waiting for JS to drain them.
+pub struct Recorder {
+    settings: AuditSettings,
+    state: Mutex<State>,
+}
+
+impl Recorder {
+    /// A recorder auditing by this fence's settings.
+    pub fn new(settings: AuditSettings) -> Arc<Self> {
+        Arc::new(Recorder { settings, state: Mutex::new(State::default()) })
+    }
+
+    /// The driver handler feeding this recorder.
+    pub fn handler(self: &Arc<Self>) -> EventHandler<CommandEvent> {
+        let me = self.clone();
+        EventHandler::callback(move |ev| {
+            // A bug here must not fail the user's operation.
+            let _ = catch_unwind(AssertUnwindSafe(|| match ev {
+                CommandEvent::Started(e) => me.record(&e),
+                CommandEvent::Succeeded(e) => {
+                    if let Ok(mut s) = me.state.lock() {
+                        s.cursors.succeeded(e.request_id, &e.reply);
+                    }
+                }
+                CommandEvent::Failed(e) => {
+                    if let Ok(mut s) = me.state.lock() {
+                        s.cursors.failed(e.request_id);
+                    }
+                }
+                _ => {}
+            }));
+        })
+    }
+
+    fn record(&self, e: &CommandStartedEvent) {
+        let tag = OPERATION.try_with(Tag::clone).ok();
+        let mut rec = describe(&self.settings, tag.as_ref(), &e.db, &e.command);
+        let scoped = rec.get_bool("scoped").unwrap_or(false);
+        let Ok(mut s) = self.state.lock() else { return };
+        if let Some(why) =
+            s.cursors.started(e.request_id, &e.command, tag.as_ref().map(|t| &t.principal), scoped)
+        {
+            // Reading another principal's cursor reads its documents.
+            rec.insert("data", true);
+            rec.insert("scoped", false);
+            rec.insert("reason", why);
+        }
+        let violation = !rec.get_bool("scoped").unwrap_or(false);
+        let log = &mut s.log;
+        if log.records.len() < KEEP || (violation && log.records.len() < KEEP + VIOLATIONS) {
+            log.records.push(rec);
+        } else if violation {
+            log.dropped_violations += 1;
+        } else {
+            log.dropped += 1;
+        }
+    }
+
+    /// Takes the records so far: BSON `{records, dropped, droppedViolations}`.
+    pub fn drain(&self) -> Vec<u8> {
+        let taken = match self.state.lock() {
+            Ok(mut s) => std::mem::take(&mut s.log),
+            Err(_) => Log::default(),
+        };
+        let out = doc! {
+            "records": taken.records.into_iter().map(Bson::Document).collect::<Vec<_>>(),
+            "dropped": taken.dropped,
+            "droppedViolations": taken.dropped_violations,
+        };
+        bson::to_vec(&out).unwrap_or_default()
+    }
+}
+
+/// One record: what was sent, for whom, and whether it stayed within that tenant.
+fn describe(settings: &AuditSettings, tag: Option<&Tag>, db: &str, command: &Document) -> Document {
+    let mut audit = audit(settings, tag.map(|t| &t.principal), db, command);
+    let id_lookup = tag.is_some_and(|t| t.id_lookup.load(Ordering::Relaxed));
+    if id_lookup
+        && matches!(audit.verdict, Verdict::Unscoped(_))
+        && by_id::is_lookup_command(command)
+    {
+        audit.verdict = Verdict::Scoped;
+    }
+    let mut rec = doc! { "command": audit.command, "database": db };
+    if let Some(c) = audit.collection {
+        rec.insert("collection", c);
+    }
+    match tag.map(|t| (&t.principal, &t.reason)) {
+        Some((Principal::Tenant(t), _)) => {
+            rec.insert("tenant", t.as_str());
+        }
+        Some((Principal::System, reason)) => {
+            rec.insert("system", true);
+            if let Some(r) = reason {
+                rec.insert("systemReason", r.as_str());
+            }
+        }
+        None => {}
+    }
+    let (data, scoped, reason) = match audit.verdict {
+        Verdict::Control => (false, true, None),
+        Verdict::Scoped => (true, true, None),
+        Verdict::System => {
+            (true, false, Some("sent inside runAsSystem: not tenant-scoped".to_string()))
+        }
+        Verdict::Unscoped(why) => (true, false, Some(why)),
+    };
+    rec.insert("data", data);
+    rec.insert("scoped", scoped);
+    if let Some(r) = reason {
+        rec.insert("reason", r);
+    }
+    rec
+}
+
+/// Audits one BSON command as if an operation of `tenant` (or, with `system`, of
+/// `runAsSystem`) had sent it to database `db`; returns the record as BSON.
+#[napi]
+pub fn audit_command(
+    tenant_field: String,
+    strategy: String,
+    database: String,
+    tenant: Option<String>,
+    system: bool,
+    db: String,
+    command: &[u8],
+) -> napi::Result<Buffer> {
+    let strategy = match strategy.as_str() {
+        "field" => Strategy::Field,
+        "database" => Strategy::Database,
+        _ => return Err(arg("strategy must be 'field' or 'database'").into()),
+    };
+    let command = Request::decode(command)?.0;
+    let principal = match (tenant, system) {
+        (Some(_), true) => return Err(arg("give a tenant or system, not both").into()),
+        (Some(t), false) => Some(Principal::Tenant(t)),
+        (None, true) => Some(Principal::System),
+        (None, false) => None,
+    };
+    let tag = principal.map(|principal| Tag::new(principal, None));
+    let settings = AuditSettings { field: tenant_field, strategy, database };
+    let rec = describe(&settings, tag.as_ref(), &db, &command);
+    Ok(Buffer::from(bson::to_vec(&rec).map_err(|e| arg(format!("record: {e}")))?))
+}

@@ -1,0 +1,771 @@
+//! The isolation probe's rule: given a command exactly as it reached MongoDB and
+//! who the operation ran as, is the command confined to that tenant? It reads the
+//! wire command, not the fence's intentions, so it checks the rewrite rules
+//! rather than repeating them: a data command passes only when its own filters,
+//! pipelines and documents name the tenant.
+
+use bson::{Bson, Document};
+
+use super::collation;
+use super::filter::regex_twin;
+use super::walk::MAX_DEPTH;
+use super::{Principal, Strategy};
+
+/// What the audit needs to know about the fence that sent a command.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    pub field: String,
+    pub strategy: Strategy,
+    /// The fence's database (the base name under strategy 'database').
+    pub database: String,
+}
+
+/// The outcome for one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not a data command (getMore, hello, listCollections ...): nothing to scope.
+    Control,
+    /// A data command confined to the operation's tenant.
+    Scoped,
+    /// A data command sent inside `runAsSystem`: unscoped on purpose.
+    System,
+    /// A data command not confined to one tenant; the text says why.
+    Unscoped(String),
+}
+
+/// One audited command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    /// The command name (`find`, `insert`, `getMore` ...).
+    pub command: String,
+    /// The collection the command names, when it names one.
+    pub collection: Option<String>,
+    pub verdict: Verdict,
+}
+
+/// Commands that read or write no documents. `getMore` continues a cursor whose
+/// opening command was audited; `listCollections` reads metadata only.
+const CONTROL: &[&str] = &[
+    "getMore",
+    "killCursors",
+    "hello",
+    "isMaster",
+    "ismaster",
+    "ping",
+    "buildInfo",
+    "buildinfo",
+    "endSessions",
+    "listCollections",
+    "saslStart",
+    "saslContinue",
+    "abortTransaction",
+    "commitTransaction",
+];
+
+/// Data commands this rule knows how to judge.
+const DATA: &[&str] = &[
+    "find",
+    "aggregate",
+    "count",
+    "distinct",
+    "insert",
+    "update",
+    "delete",
+    "findAndModify",
+    "findandmodify",
+    "createIndexes",
+];
+
+/// Pipeline stages that only transform the documents already in the pipeline.
+const TRANSFORM: &[&str] = &[
+    "$match",
+    "$project",
+    "$addFields",
+    "$set",
+    "$unset",
+    "$group",
+    "$sort",
+    "$limit",
+    "$skip",
+    "$count",
+    "$unwind",
+    "$sortByCount",
+    "$bucket",
+    "$bucketAuto",
+    "$replaceRoot",
+    "$replaceWith",
+    "$redact",
+    "$sample",
+    "$densify",
+    "$fill",
+    "$setWindowFields",
+    "$geoNear",
+];
+
+/// Judges one command sent to database `db`; `principal` is `None` when the command
+/// was sent outside any fence operation.
+pub fn audit_command(
+    settings: &AuditSettings,
+    principal: Option<&Principal>,
+    db: &str,
+    command: &Document,
+) -> Audit {
+    let (name, collection) = match command.iter().next() {
+        Some((k, Bson::String(c))) => (k.clone(), Some(c.clone())),
+        Some((k, _)) => (k.clone(), None),
+        None => (String::new(), None),
+    };
+    let verdict = if CONTROL.contains(&name.as_str()) {
+        Verdict::Control
+    } else {
+        match principal {
+            None => Verdict::Unscoped("sent outside any tenant operation".into()),
+            Some(Principal::System) => Verdict::System,
+            Some(Principal::Tenant(t)) if !DATA.contains(&name.as_str()) => {
+                Verdict::Unscoped(format!(
+                    "'{name}' is not a command the probe knows to be tenant-scoped (tenant '{t}')"
+                ))
+            }
+            Some(Principal::Tenant(t)) => {
+                let check = Check { field: &settings.field, tenant: t };
+                let outcome = match settings.strategy {
+                    Strategy::Field => check.field_command(&name, command),
+                    Strategy::Database => check.database_command(settings, db, &name, command),
+                };
+                match outcome {
+                    Ok(()) => Verdict::Scoped,
+                    Err(why) => Verdict::Unscoped(why),
+                }
+            }
+        }
+    };
+    Audit { command: name, collection, verdict }
+}
+
+type Outcome = Result<(), String>;
+
+/// Whether a pipeline must start with the tenant match, and whether that match
+/// must carry the collation-proof regex twin.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// A `$facet` branch or a pipeline under strategy 'database': no leading match needed.
+    Free,
+    /// The aggregate's own pipeline: a leading tenant match.
+    Match { twin: bool },
+}
+
+struct Check<'a> {
+    field: &'a str,
+    tenant: &'a str,
+}
+
+impl Check<'_> {
+    fn field_command(&self, name: &str, cmd: &Document) -> Outcome {
+        let twin = needs_twin(cmd.get("collation"));
+        match name {
+            "find" => self.filter_of(cmd, "filter", twin),
+            "count" | "distinct" => self.filter_of(cmd, "query", twin),
+            "aggregate" => {
+                self.pipeline(pipeline_of(cmd.get("pipeline"))?, Start::Match { twin }, 0)
+            }
+            "insert" => self.documents(cmd.get("documents")),
+            "update" => self.statements(cmd.get("updates"), "updates", |s| {
+                self.filter_of(s, "q", needs_twin(s.get("collation")))?;
+                self.update_body(s.get("u"))
+            }),
+            "delete" => self.statements(cmd.get("deletes"), "deletes", |s| {
+                self.filter_of(s, "q", needs_twin(s.get("collation")))
+            }),
+            "findAndModify" | "findandmodify" => {
+                self.filter_of(cmd, "query", twin)?;
+                match cmd.get("update") {
+                    None | Some(Bson::Null) => Ok(()),
+                    u => self.update_body(u),
+                }
+            }
+            "createIndexes" => self.index_keys(cmd.get("indexes")),
+            _ => Err(format!("'{name}' is not audited")),
+        }
+    }
+
+    fn database_command(
+        &self,
+        settings: &AuditSettings,
+        db: &str,
+        name: &str,
+        cmd: &Document,
+    ) -> Outcome {
+        let own = format!("{}_{}", settings.database, self.tenant);
+        if db != own {
+            return Err(format!("sent to database '{db}', not the tenant's database '{own}'"));
+        }
+        if name == "aggregate" {
+            return self.pipeline_in_db(pipeline_of(cmd.get("pipeline"))?, db, 0);
+        }
+        Ok(())
+    }
+
+    /// True when `v` is the tenant by equality: `t` or `{$eq: t}`.
+    fn is_tenant(&self, v: &Bson) -> bool {
+        match v {
+            Bson::String(s) => s == self.tenant,
+            Bson::Document(d) if d.len() == 1 => {
+                matches!(d.get("$eq"), Some(Bson::String(s)) if s == self.tenant)
+            }
+            _ => false,
+        }
+    }
+
+    /// A filter is scoped when its top level, or a top-level `$and` (nested), holds
+    /// the tenant equality; with `twin`, the regex twin must be there as well.
+    fn filter(&self, f: &Document, twin: bool) -> Outcome {
+        if !self.has(f, 0, &|d| d.get(self.field).is_some_and(|v| self.is_tenant(v))) {
+            return Err(format!(
+                "filter {f} does not restrict '{}' to '{}'",
+                self.field, self.tenant
+            ));
+        }
+        let pattern = regex_twin(self.field, self.tenant);
+        if twin && !self.has(f, 0, &|d| *d == pattern) {
+            return Err(format!(
+                "filter {f} runs under a non-simple collation without the exact regex match on '{}'",
+                self.field
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when `f` or a document in its (nested) top-level `$and` satisfies `clause`.
+    fn has(&self, f: &Document, depth: usize, clause: &dyn Fn(&Document) -> bool) -> bool {
+        if depth > MAX_DEPTH {
+            return false;
+        }
+        clause(f)
+            || matches!(f.get("$and"), Some(Bson::Array(items)) if items.iter().any(|i| {
+                matches!(i, Bson::Document(d) if self.has(d, depth + 1, clause))
+            }))
+    }
+
+    fn filter_of(&self, d: &Document, key: &str, twin: bool) -> Outcome {
+        match d.get(key) {
+            Some(Bson::Document(f)) => self.filter(f, twin),
+            None | Some(Bson::Null) => {
+                Err(format!("no '{key}': the command is not restricted to '{}'", self.tenant))
+            }
+            Some(other) => Err(format!("'{key}' is not a document: {other}")),
+        }
+    }
+
+    fn documents(&self, docs: Option<&Bson>) -> Outcome {
+        let Some(Bson::Array(docs)) = docs else {
+            return Err("insert without a documents array".into());
+        };
+        for d in docs {
+            let Bson::Document(d) = d else {
+                return Err(format!("inserted value {d} is not a document"));
+            };
+            if !matches!(d.get(self.field), Some(Bson::String(s)) if s == self.tenant) {
+                return Err(format!(
+                    "inserted document {d} does not carry {}: '{}'",
+                    self.field, self.tenant
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn statements(
+        &self,
+        items: Option<&Bson>,
+        key: &str,
+        each: impl Fn(&Document) -> Outcome,
+    ) -> Outcome {
+        let Some(Bson::Array(items)) = items else { return Err(format!("no '{key}' array")) };
+        for s in items {
+            let Bson::Document(s) = s else { return Err(format!("'{key}' holds a non-document")) };
+            each(s)?;
+        }
+        Ok(())
+    }
+
+    fn touches(&self, path: &str) -> bool {
+        path.split('.').next() == Some(self.field)
+    }
+
+    /// An update keeps the tenant: operators leave the field alone (or set it to the
+    /// tenant), a replacement carries it, a pipeline ends by forcing it.
+    fn update_body(&self, u: Option<&Bson>) -> Outcome {
+        match u {
+            Some(Bson::Document(d)) if d.keys().any(|k| k.starts_with('$')) => {
+                for (op, spec) in d {
+                    let Bson::Document(spec) = spec else { continue };
+                    for (path, value) in spec {
+                        let renames_onto = op == "$rename"
+                            && matches!(value, Bson::String(to) if self.touches(to));
+                        let touches = self.touches(path) || renames_onto;
+                        let harmless = (op == "$set" || op == "$setOnInsert")
+                            && path == self.field
+                            && matches!(value, Bson::String(s) if s == self.tenant);
+                        if touches && !harmless {
+                            return Err(format!(
+                                "update {op} changes the tenant field ('{path}': {value})"
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Some(Bson::Document(d)) => {
+                if matches!(d.get(self.field), Some(Bson::String(s)) if s == self.tenant) {
+                    Ok(())
+                } else {
+                    Err(format!("replacement {d} does not carry {}: '{}'", self.field, self.tenant))
+                }
+            }
+            Some(Bson::Array(stages)) => {
+                let forced = match stages.last() {
+                    Some(Bson::Document(last)) if last.len() == 1 => {
+                        let (name, body) = last.iter().next().expect("one key");
+                        (name == "$set" || name == "$addFields")
+                            && matches!(body, Bson::Document(b) if matches!(
+                                b.get(self.field),
+                                Some(Bson::Document(l)) if l.len() == 1
+                                    && matches!(l.get("$literal"), Some(Bson::String(s)) if s == self.tenant)
+                            ))
+                    }
+                    _ => false,
+                };
+                if forced {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "pipeline update does not end by setting {} to '{}'",
+                        self.field, self.tenant
+                    ))
+                }
+            }
+            other => {
+                Err(format!("update {other:?} is neither operators, a replacement nor a pipeline"))
+            }
+        }
+    }
+
+    fn index_keys(&self, indexes: Option<&Bson>) -> Outcome {
+        self.statements(indexes, "indexes", |ix| match ix.get("key") {
+            Some(Bson::Document(k)) if k.keys().next().map(String::as_str) == Some(self.field) => {
+                Ok(())
+            }
+            key => Err(format!("index key {key:?} does not start with '{}'", self.field)),
+        })
+    }
+
+    /// A pipeline over a collection: tenant match first (per `start`), every stage that
+    /// reads another collection scoped the same way, nothing that writes or looks outside.
+    fn pipeline(&self, stages: &[Bson], start: Start, depth: usize) -> Outcome {
+        if depth > MAX_DEPTH {
+            return Err("pipeline nested too deeply to audit".into());
+        }
+        if let Start::Match { twin } = start {
+            let first = stages.first().and_then(stage_of);
+            match first {
+                Some(("$match", Bson::Document(f))) => self.filter(f, twin)?,
+                Some(("$geoNear", Bson::Document(g))) => self.filter_of(g, "query", twin)?,
+                _ => {
+                    return Err(format!(
+                        "pipeline does not start with a $match on {}: '{}'",
+                        self.field, self.tenant
+                    ))
+                }
+            }
+        }
+        // Another collection's default collation is unknown, so its match always needs the twin.
+        let foreign = Start::Match { twin: true };
+        for stage in stages {
+            let Some((name, body)) = stage_of(stage) else {
+                return Err(format!("stage {stage} is not a one-key document"));
+            };
+            match (name, body) {
+                ("$lookup", Bson::Document(spec)) => {
+                    if !matches!(spec.get("from"), Some(Bson::String(_))) {
+                        return Err("$lookup does not name a collection of this database".into());
+                    }
+                    self.pipeline(pipeline_of(spec.get("pipeline"))?, foreign, depth + 1).map_err(
+                        |e| {
+                            format!("$lookup from {}: {e}", spec.get("from").unwrap_or(&Bson::Null))
+                        },
+                    )?
+                }
+                ("$unionWith", Bson::Document(spec)) => {
+                    if !matches!(spec.get("coll"), Some(Bson::String(_))) {
+                        return Err("$unionWith does not name a collection of this database".into());
+                    }
+                    self.pipeline(pipeline_of(spec.get("pipeline"))?, foreign, depth + 1)
+                        .map_err(|e| format!("$unionWith: {e}"))?
+                }
+                ("$unionWith", other) => {
+                    return Err(format!("$unionWith {other} reads another collection unscoped"))
+                }
+                ("$graphLookup", Bson::Document(spec)) => {
+                    if !matches!(spec.get("from"), Some(Bson::String(_))) {
+                        return Err(
+                            "$graphLookup does not name a collection of this database".into()
+                        );
+                    }
+                    self.filter_of(spec, "restrictSearchWithMatch", true)
+                        .map_err(|e| format!("$graphLookup: {e}"))?
+                }
+                ("$facet", Bson::Document(branches)) => {
+                    for (_, branch) in branches {
+                        let Bson::Array(b) = branch else {
+                            return Err("$facet branch is not an array".into());
+                        };
+                        self.pipeline(b, Start::Free, depth + 1)?;
+                    }
+                }
+                (n, _) if TRANSFORM.contains(&n) => {}
+                (n, _) => return Err(format!("stage {n} reads or writes outside the tenant")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Under strategy 'database': no stage may reach another database or write elsewhere.
+    fn pipeline_in_db(&self, stages: &[Bson], db: &str, depth: usize) -> Outcome {
+        if depth > MAX_DEPTH {
+            return Err("pipeline nested too deeply to audit".into());
+        }
+        for stage in stages {
+            let Some((name, body)) = stage_of(stage) else {
+                return Err(format!("stage {stage} is not a one-key document"));
+            };
+            let same_db = |from: Option<&Bson>| match from {
+                Some(Bson::String(_)) => true,
+                Some(Bson::Document(d)) => matches!(d.get("db"), Some(Bson::String(x)) if x == db),
+                _ => false,
+            };
+            match (name, body) {
+                ("$lookup" | "$graphLookup", Bson::Document(spec)) => {
+                    if !same_db(spec.get("from")) {
+                        return Err(format!("{name} reads outside database '{db}'"));
+                    }
+                    if let Some(p) = spec.get("pipeline") {
+                        self.pipeline_in_db(pipeline_of(Some(p))?, db, depth + 1)?;
+                    }
+                }
+                ("$unionWith", Bson::String(_)) => {}
+                ("$unionWith", Bson::Document(spec)) => {
+                    if !same_db(spec.get("coll")) {
+                        return Err(format!("$unionWith reads outside database '{db}'"));
+                    }
+                    if let Some(p) = spec.get("pipeline") {
+                        self.pipeline_in_db(pipeline_of(Some(p))?, db, depth + 1)?;
+                    }
+                }
+                ("$facet", Bson::Document(branches)) => {
+                    for (_, branch) in branches {
+                        self.pipeline_in_db(pipeline_of(Some(branch))?, db, depth + 1)?;
+                    }
+                }
+                (n, _) if TRANSFORM.contains(&n) => {}
+                (n, _) => {
+                    return Err(format!("stage {n} reads or writes outside the tenant's database"))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True when a command's collation could equate tenant ids (anything but simple).
+fn needs_twin(c: Option<&Bson>) -> bool {
+    match c {
+        None | Some(Bson::Null) => false,
+        Some(Bson::Document(c)) => !collation::is_simple(c),
+        Some(_) => true,
+    }
+}
+
+fn pipeline_of(v: Option<&Bson>) -> Result<&[Bson], String> {
+    match v {
+        Some(Bson::Array(stages)) => Ok(stages),
+        _ => Err("no pipeline array".into()),
+    }
+}
+
+fn stage_of(stage: &Bson) -> Option<(&str, &Bson)> {
+    match stage {
+        Bson::Document(d) if d.len() == 1 => d.iter().next().map(|(k, v)| (k.as_str(), v)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    fn field() -> AuditSettings {
+        AuditSettings {
+            field: "tenantId".into(),
+            strategy: Strategy::Field,
+            database: "app".into(),
+        }
+    }
+
+    fn as_a(cmd: Document) -> Verdict {
+        audit_command(&field(), Some(&Principal::Tenant("a".into())), "app", &cmd).verdict
+    }
+
+    fn unscoped(v: Verdict) -> String {
+        match v {
+            Verdict::Unscoped(why) => why,
+            other => panic!("expected Unscoped, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_find_is_scoped_only_with_the_tenant_equality_at_the_top() {
+        assert_eq!(
+            as_a(doc! { "find": "n", "filter": { "tenantId": "a", "x": 1 } }),
+            Verdict::Scoped
+        );
+        assert_eq!(
+            as_a(
+                doc! { "find": "n", "filter": { "$and": [{ "tenantId": { "$eq": "a" } }, { "x": 1 }] } }
+            ),
+            Verdict::Scoped
+        );
+        unscoped(as_a(doc! { "find": "n", "filter": { "x": 1 } }));
+        unscoped(as_a(doc! { "find": "n" }));
+        unscoped(as_a(doc! { "find": "n", "filter": { "tenantId": "b" } }));
+        unscoped(as_a(
+            doc! { "find": "n", "filter": { "$or": [{ "tenantId": "a" }, { "x": 1 }] } },
+        ));
+        unscoped(as_a(doc! { "find": "n", "filter": { "tenantId": { "$in": ["a", "b"] } } }));
+        unscoped(as_a(doc! { "find": "n", "filter": { "tenantId": { "$ne": "b" } } }));
+    }
+
+    #[test]
+    fn a_non_simple_collation_needs_the_regex_twin() {
+        let c = doc! { "locale": "en", "strength": 2 };
+        let why = unscoped(as_a(
+            doc! { "find": "n", "filter": { "tenantId": "a" }, "collation": c.clone() },
+        ));
+        assert!(why.contains("collation"), "{why}");
+        let twin = doc! { "tenantId": "a", "$and": [regex_twin("tenantId", "a")] };
+        assert_eq!(as_a(doc! { "find": "n", "filter": twin, "collation": c }), Verdict::Scoped);
+        assert_eq!(
+            as_a(
+                doc! { "find": "n", "filter": { "tenantId": "a" }, "collation": { "locale": "simple" } }
+            ),
+            Verdict::Scoped
+        );
+    }
+
+    #[test]
+    fn count_and_distinct_read_their_query() {
+        assert_eq!(
+            as_a(doc! { "distinct": "n", "key": "x", "query": { "tenantId": "a" } }),
+            Verdict::Scoped
+        );
+        unscoped(as_a(doc! { "distinct": "n", "key": "x", "query": {} }));
+        unscoped(as_a(doc! { "count": "n" }));
+    }
+
+    #[test]
+    fn an_aggregate_needs_a_leading_match_and_scoped_lookups() {
+        let m = doc! { "$match": { "tenantId": "a" } };
+        let twin = doc! { "$match": { "tenantId": "a", "$and": [regex_twin("tenantId", "a")] } };
+        assert_eq!(
+            as_a(
+                doc! { "aggregate": "n", "pipeline": [m.clone(), { "$lookup": { "from": "o", "as": "o", "pipeline": [twin.clone()] } }] }
+            ),
+            Verdict::Scoped
+        );
+        unscoped(as_a(
+            doc! { "aggregate": "n", "pipeline": [{ "$group": { "_id": null } }, m.clone()] },
+        ));
+        unscoped(as_a(
+            doc! { "aggregate": "n", "pipeline": [m.clone(), { "$lookup": { "from": "o", "localField": "x", "foreignField": "y", "as": "o" } }] },
+        ));
+        // The joined collection's match lacks the collation-proof twin.
+        unscoped(as_a(
+            doc! { "aggregate": "n", "pipeline": [m.clone(), { "$lookup": { "from": "o", "as": "o", "pipeline": [m.clone()] } }] },
+        ));
+        unscoped(as_a(doc! { "aggregate": "n", "pipeline": [m.clone(), { "$unionWith": "o" }] }));
+        unscoped(as_a(
+            doc! { "aggregate": "n", "pipeline": [m.clone(), { "$facet": { "x": [{ "$unionWith": { "coll": "o", "pipeline": [] } }] } }] },
+        ));
+        unscoped(as_a(
+            doc! { "aggregate": "n", "pipeline": [m.clone(), { "$graphLookup": { "from": "o", "startWith": "$x", "connectFromField": "x", "connectToField": "y", "as": "g" } }] },
+        ));
+        unscoped(as_a(doc! { "aggregate": "n", "pipeline": [m.clone(), { "$out": "elsewhere" }] }));
+        unscoped(as_a(
+            doc! { "aggregate": "n", "pipeline": [m.clone(), { "$lookup": { "from": { "db": "x", "coll": "o" }, "as": "o", "pipeline": [twin.clone()] } }] },
+        ));
+        assert_eq!(
+            as_a(
+                doc! { "aggregate": "n", "pipeline": [m, { "$facet": { "x": [{ "$graphLookup": { "from": "o", "startWith": "$x", "connectFromField": "x", "connectToField": "y", "as": "g", "restrictSearchWithMatch": twin.get_document("$match").unwrap().clone() } }] } }] }
+            ),
+            Verdict::Scoped
+        );
+    }
+
+    #[test]
+    fn inserts_must_carry_the_tenant() {
+        assert_eq!(
+            as_a(doc! { "insert": "n", "documents": [{ "_id": 1, "tenantId": "a" }] }),
+            Verdict::Scoped
+        );
+        unscoped(as_a(
+            doc! { "insert": "n", "documents": [{ "_id": 1, "tenantId": "a" }, { "_id": 2 }] },
+        ));
+        unscoped(as_a(doc! { "insert": "n", "documents": [{ "_id": 1, "tenantId": "b" }] }));
+    }
+
+    #[test]
+    fn updates_keep_the_tenant_and_are_filtered_to_it() {
+        let q = doc! { "tenantId": "a", "x": 1 };
+        let ok = |u: Bson| {
+            as_a(doc! { "update": "n", "updates": [{ "q": q.clone(), "u": u, "upsert": true }] })
+        };
+        assert_eq!(ok(Bson::Document(doc! { "$set": { "y": 1 } })), Verdict::Scoped);
+        assert_eq!(
+            ok(Bson::Document(doc! { "$setOnInsert": { "tenantId": "a" } })),
+            Verdict::Scoped
+        );
+        assert_eq!(ok(Bson::Document(doc! { "tenantId": "a", "y": 1 })), Verdict::Scoped);
+        assert_eq!(
+            ok(
+                bson::bson!([{ "$set": { "y": 1 } }, { "$set": { "tenantId": { "$literal": "a" } } }])
+            ),
+            Verdict::Scoped
+        );
+        unscoped(ok(Bson::Document(doc! { "$set": { "tenantId": "b" } })));
+        unscoped(ok(Bson::Document(doc! { "$unset": { "tenantId": "" } })));
+        unscoped(ok(Bson::Document(doc! { "$rename": { "x": "tenantId" } })));
+        unscoped(ok(Bson::Document(doc! { "y": 1 })));
+        unscoped(ok(bson::bson!([{ "$replaceWith": "$x" }])));
+        unscoped(as_a(
+            doc! { "update": "n", "updates": [{ "q": { "x": 1 }, "u": { "$set": { "y": 1 } } }] },
+        ));
+    }
+
+    #[test]
+    fn deletes_find_and_modify_and_indexes() {
+        assert_eq!(
+            as_a(doc! { "delete": "n", "deletes": [{ "q": { "tenantId": "a" }, "limit": 0 }] }),
+            Verdict::Scoped
+        );
+        unscoped(as_a(
+            doc! { "delete": "n", "deletes": [{ "q": { "tenantId": "a" }, "limit": 0 }, { "q": {}, "limit": 0 }] },
+        ));
+        assert_eq!(
+            as_a(doc! { "findAndModify": "n", "query": { "tenantId": "a" }, "remove": true }),
+            Verdict::Scoped
+        );
+        unscoped(as_a(
+            doc! { "findAndModify": "n", "query": { "tenantId": "a" }, "update": { "$set": { "tenantId": "b" } } },
+        ));
+        unscoped(as_a(doc! { "findAndModify": "n", "query": {}, "remove": true }));
+        assert_eq!(
+            as_a(
+                doc! { "createIndexes": "n", "indexes": [{ "key": { "tenantId": 1, "x": 1 }, "name": "i" }] }
+            ),
+            Verdict::Scoped
+        );
+        unscoped(as_a(
+            doc! { "createIndexes": "n", "indexes": [{ "key": { "x": 1 }, "name": "i" }] },
+        ));
+    }
+
+    #[test]
+    fn control_system_unknown_and_contextless_commands() {
+        assert_eq!(as_a(doc! { "getMore": 5_i64, "collection": "n" }), Verdict::Control);
+        assert_eq!(as_a(doc! { "hello": 1 }), Verdict::Control);
+        unscoped(as_a(doc! { "drop": "n" }));
+        let sys = audit_command(
+            &field(),
+            Some(&Principal::System),
+            "app",
+            &doc! { "find": "n", "filter": {} },
+        );
+        assert_eq!(sys.verdict, Verdict::System);
+        assert_eq!(sys.collection.as_deref(), Some("n"));
+        let none = audit_command(
+            &field(),
+            None,
+            "app",
+            &doc! { "find": "n", "filter": { "tenantId": "a" } },
+        );
+        unscoped(none.verdict);
+    }
+
+    #[test]
+    fn under_strategy_database_the_database_decides() {
+        let s = AuditSettings { strategy: Strategy::Database, ..field() };
+        let a = Principal::Tenant("a".into());
+        let run = |db: &str, cmd: Document| audit_command(&s, Some(&a), db, &cmd).verdict;
+        assert_eq!(run("app_a", doc! { "find": "n", "filter": {} }), Verdict::Scoped);
+        unscoped(run("app_b", doc! { "find": "n", "filter": {} }));
+        unscoped(run("app", doc! { "insert": "n", "documents": [{ "x": 1 }] }));
+        unscoped(run(
+            "app_a",
+            doc! { "aggregate": "n", "pipeline": [{ "$lookup": { "from": { "db": "app_b", "coll": "o" }, "as": "o", "pipeline": [] } }] },
+        ));
+        unscoped(run(
+            "app_a",
+            doc! { "aggregate": "n", "pipeline": [{ "$merge": { "into": "o" } }] },
+        ));
+        assert_eq!(
+            run("app_a", doc! { "aggregate": "n", "pipeline": [{ "$unionWith": "o" }] }),
+            Verdict::Scoped
+        );
+    }
+
+    #[test]
+    fn what_the_fence_rewrites_passes_the_audit() {
+        use crate::scope::{filter, pipeline, update, Scope};
+        for guard in [false, true] {
+            let scope = Scope {
+                field: "tenantId".into(),
+                strategy: Strategy::Field,
+                principal: Principal::Tenant("a".into()),
+                collation_guard: guard,
+                default_ids: true,
+            };
+            let collation = if guard {
+                doc! { "locale": "en", "strength": 2 }
+            } else {
+                doc! { "locale": "simple" }
+            };
+            let f = filter::scope_write_filter(&scope, doc! { "tenantId": "b", "x": 1 }).unwrap();
+            assert_eq!(
+                as_a(doc! { "find": "n", "filter": f.clone(), "collation": collation.clone() }),
+                Verdict::Scoped
+            );
+            let p = pipeline::scope_pipeline(&scope, vec![
+                doc! { "$lookup": { "from": "o", "localField": "x", "foreignField": "y", "as": "o" } },
+                doc! { "$facet": { "u": [{ "$unionWith": { "coll": "o", "pipeline": [{ "$match": { "z": 1 } }] } }] } },
+            ]).unwrap();
+            let p: Vec<Bson> = p.into_iter().map(Bson::Document).collect();
+            assert_eq!(
+                as_a(doc! { "aggregate": "n", "pipeline": p, "collation": collation.clone() }),
+                Verdict::Scoped
+            );
+            let u = update::scope_update(
+                &scope,
+                update::classify(bson::bson!([{ "$replaceWith": "$x" }])).unwrap(),
+            )
+            .unwrap();
+            let update::Update::Pipeline(u) = u else { panic!("a pipeline stays a pipeline") };
+            let u: Vec<Bson> = u.into_iter().map(Bson::Document).collect();
+            assert_eq!(
+                as_a(
+                    doc! { "update": "n", "updates": [{ "q": f, "u": u, "collation": collation }] }
+                ),
+                Verdict::Scoped
+            );
+        }
+    }
+}
