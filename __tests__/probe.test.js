@@ -99,6 +99,21 @@ describe('isolationProbe on a fence connected with monitorCommands', () => {
     ]);
   });
 
+  test('findOne by _id goes out unfiltered (mongod\'s fast path) and is accounted for, not flagged', async () => {
+    const probe = isolationProbe(suite.fence);
+    const c = suite.fence.collection('byid');
+    await suite.as('acme', () => c.insertOne({ _id: 'mine' }));
+    await suite.as('globex', () => c.insertOne({ _id: 'theirs' }));
+    probe.reset();
+    expect(await suite.as('acme', () => c.findOne({ _id: 'mine' }))).toEqual({ _id: 'mine', tenantId: 'acme' });
+    expect(await suite.as('acme', () => c.findOne({ _id: 'theirs' }))).toBeNull();
+    const finds = probe.commands.filter((x) => x.command === 'find');
+    expect(finds.map((x) => [x.tenant, x.scoped])).toEqual([['acme', true], ['acme', true]]);
+    // The same wire command without the fence's by-_id path is what the audit alone would flag.
+    const bare = auditCommand({ find: 'byid', filter: { _id: 'theirs' }, limit: 1 }, { tenant: 'acme', database: suite.DB });
+    expect(bare.scoped).toBe(false);
+  });
+
   test('concurrent operations of different tenants are each attributed to their own tenant', async () => {
     const probe = isolationProbe(suite.fence);
     const c = suite.fence.collection('mixed');
