@@ -34,6 +34,8 @@ beforeAll(() => {
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'app', private: true }));
   fs.mkdirSync(path.join(dir, 'node_modules'));
   fs.symlinkSync(root, path.join(dir, 'node_modules', 'tenantfence'), 'dir');
+  // The app's own bson (the same version, as npm would dedupe it).
+  fs.symlinkSync(path.join(root, 'node_modules', 'bson'), path.join(dir, 'node_modules', 'bson'), 'dir');
 });
 
 afterAll(async () => {
@@ -92,6 +94,30 @@ ${ROUND_TRIP}`,
     roundTrip: true,
     missing: 'TENANT_MISSING',
   });
+});
+
+test("ESM: bson's own ESM classes are other objects, but its values are accepted", () => {
+  // bson ships separate ESM and CommonJS builds; tenantfence decodes with the CommonJS one, so
+  // `instanceof` on results needs the classes exported by tenantfence (README: Install).
+  const report = runApp(
+    'esm-bson.mjs',
+    `import * as tf from 'tenantfence';
+import * as bson from 'bson';
+const fence = await tf.TenantFence.connect(process.env.MONGODB_URI, { database: process.env.TF_DB });
+const id = new bson.ObjectId();
+const got = await fence.runAs('acme', async () => {
+  const c = fence.collection('esmbson');
+  await c.insertOne({ _id: id, at: new bson.Timestamp({ t: 1, i: 2 }) });
+  return c.findOne({ _id: id });
+});
+await fence.close();
+console.log(JSON.stringify({
+  sameClass: bson.ObjectId === tf.ObjectId,
+  id: got._id instanceof tf.ObjectId && got._id.toHexString() === id.toHexString(),
+  at: got.at instanceof tf.Timestamp && got.at.t === 1 && got.at.i === 2,
+}));`,
+  );
+  expect(report).toEqual({ sameClass: false, id: true, at: true });
 });
 
 test('CommonJS: require by package name, the same objects as import()', () => {
