@@ -23,7 +23,7 @@ function napiCommand() {
     return [process.execPath, [path.join(path.dirname(pkg), typeof bin === 'string' ? bin : bin.napi)]];
   } catch {
     const version = require(path.join(root, 'package.json')).devDependencies['@napi-rs/cli'];
-    return ['npx', ['--yes', `@napi-rs/cli@${version}`]];
+    return ['npx', ['--yes', '--package', `@napi-rs/cli@${version}`, 'napi']];
   }
 }
 
