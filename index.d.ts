@@ -1,7 +1,7 @@
 // Type definitions for tenantfence. Hand-written; they describe index.js / index.mjs.
 // Shapes follow the official `mongodb` Node driver where tenantfence follows it.
 
-import type { Document, ObjectId } from 'bson';
+import type { Binary, Decimal128, Document, Double, Int32, Long, ObjectId, Timestamp } from 'bson';
 
 export { ObjectId, Decimal128, Long, Binary, Timestamp } from 'bson';
 export type { Document } from 'bson';
@@ -151,6 +151,11 @@ export type MiddlewareOptions<Req extends MiddlewareRequest = MiddlewareRequest>
 
 // ---------------------------------------------------------------------------
 // Documents, filters, updates
+//
+// A typed collection (`collection<Note>('notes')`) checks the fields it knows: their values in
+// filters, `$set`, `$inc` (numeric fields only), `$push` (array fields only) ... As in the driver,
+// other keys (dotted paths, operators on nested documents) pass unchecked. An untyped collection
+// (`Document`) accepts any filter and update.
 
 /** The `_id` type of a schema: its declared `_id`, else `ObjectId`. */
 export type InferIdType<TSchema> = TSchema extends { _id?: infer Id }
@@ -159,34 +164,109 @@ export type InferIdType<TSchema> = TSchema extends { _id?: infer Id }
     : Id
   : ObjectId;
 
+/** `Omit` that keeps an index-signature type (such as `Document`) whole instead of emptying it. */
+type OmitId<TSchema> = string extends keyof TSchema ? TSchema : Omit<TSchema, '_id'>;
+
 /** A document as stored: with its `_id`. (Under strategy `'field'` it also carries the tenant field.) */
-export type WithId<TSchema> = Omit<TSchema, '_id'> & { _id: InferIdType<TSchema> };
+export type WithId<TSchema> = OmitId<TSchema> & { _id: InferIdType<TSchema> };
 
 /** A document to insert: `_id` optional (one is generated and written back into the object). */
-export type OptionalId<TSchema> = Omit<TSchema, '_id'> & { _id?: InferIdType<TSchema> };
+export type OptionalId<TSchema> = OmitId<TSchema> & { _id?: InferIdType<TSchema> };
+
+/** The numeric BSON values `$inc` and `$mul` take. */
+export type NumericType = number | bigint | Long | Decimal128 | Double | Int32;
+
+type ElementOf<T> = T extends ReadonlyArray<infer E> ? E : never;
+
+/** What a filter may compare a field with: its own type, or an element of an array field. */
+type Comparable<T> = T extends ReadonlyArray<infer E> ? T | E : T;
+
+/** The query operators on one field. */
+export interface FilterOperators<T> {
+  $eq?: Comparable<T> | null;
+  $ne?: Comparable<T> | null;
+  $gt?: Comparable<T>;
+  $gte?: Comparable<T>;
+  $lt?: Comparable<T>;
+  $lte?: Comparable<T>;
+  $in?: ReadonlyArray<Comparable<T> | null | RegExp>;
+  $nin?: ReadonlyArray<Comparable<T> | null | RegExp>;
+  $exists?: boolean;
+  $type?: string | number | ReadonlyArray<string | number>;
+  $not?: FilterOperators<T> | RegExp;
+  $regex?: NonNullable<T> extends string | ReadonlyArray<string> ? RegExp | string : never;
+  $options?: NonNullable<T> extends string | ReadonlyArray<string> ? string : never;
+  $all?: NonNullable<T> extends ReadonlyArray<any> ? ReadonlyArray<any> : never;
+  $size?: NonNullable<T> extends ReadonlyArray<any> ? number : never;
+  $elemMatch?: NonNullable<T> extends ReadonlyArray<any> ? Document : never;
+  $mod?: NonNullable<T> extends NumericType ? [number, number] : never;
+  $bitsAllSet?: number | ReadonlyArray<number> | Binary;
+  $bitsAllClear?: number | ReadonlyArray<number> | Binary;
+  $bitsAnySet?: number | ReadonlyArray<number> | Binary;
+  $bitsAnyClear?: number | ReadonlyArray<number> | Binary;
+  $geoWithin?: Document;
+  $geoIntersects?: Document;
+  $near?: Document;
+  $nearSphere?: Document;
+  $maxDistance?: number;
+  $minDistance?: number;
+}
+
+/** A field's condition: a value (a `RegExp` for a string), or operators. */
+export type Condition<T> =
+  | Comparable<T>
+  | (NonNullable<T> extends string | ReadonlyArray<string> ? RegExp : never)
+  | FilterOperators<T>
+  | null;
+
+/** The operators at the top of a filter. Other keys (dotted paths ...) are not checked, as in the driver. */
+export interface RootFilterOperators<TSchema> extends Document {
+  $and?: ReadonlyArray<Filter<TSchema>>;
+  $or?: ReadonlyArray<Filter<TSchema>>;
+  $nor?: ReadonlyArray<Filter<TSchema>>;
+  $expr?: Document;
+  $text?: { $search: string; $language?: string; $caseSensitive?: boolean; $diacriticSensitive?: boolean };
+  $comment?: string | Document;
+  $jsonSchema?: Document;
+}
 
 /** A query filter. The tenant match is always added to it. */
-export type Filter<TSchema> = { [P in keyof WithId<TSchema>]?: any } & Document;
+export type Filter<TSchema> = string extends keyof TSchema
+  ? Document
+  : { [P in keyof WithId<TSchema>]?: Condition<WithId<TSchema>[P]> } & RootFilterOperators<WithId<TSchema>>;
 
-type Fields<TSchema> = { [P in keyof TSchema]?: any } & Document;
+/** Known fields typed; dotted paths and other keys pass unchecked. */
+type FieldValues<TSchema> = { [P in keyof TSchema]?: TSchema[P] } & Document;
+
+/** The known fields whose type is `Type`, mapped to `Value`; other keys pass unchecked. */
+type FieldsOfType<TSchema, Type, Value> = {
+  [P in keyof TSchema as NonNullable<TSchema[P]> extends Type ? P : never]?: Value;
+} & { [P in keyof TSchema as NonNullable<TSchema[P]> extends Type ? never : P]?: never } & Document;
+
+type ArrayFields<TSchema, Value> = FieldsOfType<TSchema, ReadonlyArray<any>, Value>;
+
+/** `$push` / `$addToSet` value for one array field: an element, or `$each` with modifiers. */
+type PushValue<T> =
+  | ElementOf<NonNullable<T>>
+  | { $each: ReadonlyArray<ElementOf<NonNullable<T>>>; $position?: number; $slice?: number; $sort?: Sort | 1 | -1 };
 
 /** An update document made of these operators (the only ones accepted). */
 export interface UpdateOperators<TSchema = Document> {
-  $set?: Fields<TSchema>;
-  $setOnInsert?: Fields<TSchema>;
-  $unset?: Document;
-  $inc?: Document;
-  $mul?: Document;
-  $min?: Document;
-  $max?: Document;
+  $set?: FieldValues<TSchema>;
+  $setOnInsert?: FieldValues<TSchema>;
+  $unset?: { [P in keyof TSchema]?: '' | true | 1 } & Document;
+  $inc?: FieldsOfType<TSchema, NumericType, NumericType>;
+  $mul?: FieldsOfType<TSchema, NumericType, NumericType>;
+  $min?: FieldValues<TSchema>;
+  $max?: FieldValues<TSchema>;
   $rename?: { [path: string]: string };
-  $currentDate?: Document;
-  $push?: Document;
-  $addToSet?: Document;
-  $pop?: Document;
-  $pull?: Document;
-  $pullAll?: Document;
-  $bit?: Document;
+  $currentDate?: FieldsOfType<TSchema, Date | Timestamp, true | { $type: 'date' | 'timestamp' }>;
+  $push?: ArrayFields<TSchema, any> & { [P in keyof TSchema]?: PushValue<TSchema[P]> };
+  $addToSet?: ArrayFields<TSchema, any> & { [P in keyof TSchema]?: PushValue<TSchema[P]> };
+  $pop?: ArrayFields<TSchema, 1 | -1>;
+  $pull?: ArrayFields<TSchema, any>;
+  $pullAll?: ArrayFields<TSchema, ReadonlyArray<any>>;
+  $bit?: FieldsOfType<TSchema, NumericType, { and: number } | { or: number } | { xor: number }>;
 }
 
 /** An update pipeline: stages `$set`, `$addFields`, `$project`, `$unset`, `$replaceRoot`, `$replaceWith`. */
@@ -390,16 +470,16 @@ export interface DeleteResult {
   deletedCount: number;
 }
 
-export interface BulkWriteResult {
+export interface BulkWriteResult<TSchema = Document> {
   insertedCount: number;
   matchedCount: number;
   modifiedCount: number;
   deletedCount: number;
   upsertedCount: number;
   /** By operation index. */
-  insertedIds: { [index: number]: any };
+  insertedIds: { [index: number]: InferIdType<TSchema> };
   /** By operation index. */
-  upsertedIds: { [index: number]: any };
+  upsertedIds: { [index: number]: InferIdType<TSchema> };
 }
 
 /** The body of a `bulkWrite` `updateOne` / `updateMany` operation. */
@@ -419,7 +499,7 @@ export type AnyBulkWriteOperation<TSchema = Document> =
   | {
       replaceOne: {
         filter: Filter<TSchema>;
-        replacement: TSchema;
+        replacement: OptionalId<TSchema>;
         upsert?: boolean;
         collation?: CollationOptions;
         hint?: Hint;
@@ -488,7 +568,7 @@ export interface ScopedCollection<TSchema extends Document = Document> {
 
   updateOne(filter: Filter<TSchema>, update: UpdateFilter<TSchema>, options?: UpdateOptions): Promise<UpdateResult<TSchema>>;
   updateMany(filter: Filter<TSchema>, update: UpdateFilter<TSchema>, options?: UpdateOptions): Promise<UpdateResult<TSchema>>;
-  replaceOne(filter: Filter<TSchema>, replacement: TSchema, options?: ReplaceOptions): Promise<UpdateResult<TSchema>>;
+  replaceOne(filter: Filter<TSchema>, replacement: OptionalId<TSchema>, options?: ReplaceOptions): Promise<UpdateResult<TSchema>>;
 
   deleteOne(filter?: Filter<TSchema>, options?: DeleteOptions): Promise<DeleteResult>;
   deleteMany(filter?: Filter<TSchema>, options?: DeleteOptions): Promise<DeleteResult>;
@@ -500,13 +580,13 @@ export interface ScopedCollection<TSchema extends Document = Document> {
   ): Promise<WithId<TSchema> | null>;
   findOneAndReplace(
     filter: Filter<TSchema>,
-    replacement: TSchema,
+    replacement: OptionalId<TSchema>,
     options?: FindOneAndReplaceOptions,
   ): Promise<WithId<TSchema> | null>;
   findOneAndDelete(filter: Filter<TSchema>, options?: FindOneAndDeleteOptions): Promise<WithId<TSchema> | null>;
 
   /** Every operation is checked first: one refused operation refuses the whole batch, ordered or not. */
-  bulkWrite(operations: ReadonlyArray<AnyBulkWriteOperation<TSchema>>, options?: BulkWriteOptions): Promise<BulkWriteResult>;
+  bulkWrite(operations: ReadonlyArray<AnyBulkWriteOperation<TSchema>>, options?: BulkWriteOptions): Promise<BulkWriteResult<TSchema>>;
 
   /**
    * Creates an index and resolves to its name. Needs a tenant or system context. Under strategy
