@@ -195,8 +195,24 @@ function forkMongod(bin, { port, dbpath, cacheSizeGB, replSet }) {
   });
 }
 
+/**
+ * The official driver, used only to initiate replica sets. It is a devDependency here; an app
+ * using tenantfence/testing's globalSetup needs it too, so say so instead of a bare MODULE_NOT_FOUND.
+ */
+function officialDriver() {
+  try {
+    return require('mongodb');
+  } catch (e) {
+    if (e.code !== 'MODULE_NOT_FOUND') throw e;
+    throw new Error(
+      'starting a MongoDB replica set needs the official driver to initiate it: ' +
+        "npm install --save-dev mongodb@6 (7.6+ fails inside Jest), or set MONGODB_URI to a server you run",
+    );
+  }
+}
+
 async function initiateAndWait({ port, replSet, logpath }) {
-  const { MongoClient } = require('mongodb');
+  const { MongoClient } = officialDriver();
   const client = new MongoClient(`mongodb://127.0.0.1:${port}/?directConnection=true`, {
     serverSelectionTimeoutMS: 10_000,
   });
@@ -338,7 +354,7 @@ async function startReplicaSet({ members = 3, cacheSizeGB = 0.25, replSet = 'rsN
 
 /** replSetInitiate over every member, then waits for one primary and healthy secondaries. */
 async function initiateMembers({ members, replSet, electionTimeoutMillis }) {
-  const { MongoClient } = require('mongodb');
+  const { MongoClient } = officialDriver();
   const first = members[0];
   const client = new MongoClient(`mongodb://127.0.0.1:${first.port}/?directConnection=true`, {
     serverSelectionTimeoutMS: 10_000,
