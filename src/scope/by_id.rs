@@ -66,13 +66,7 @@ mod tests {
     use bson::{doc, oid::ObjectId, RawDocumentBuf, Regex};
 
     fn scope(principal: Principal) -> Scope {
-        Scope {
-            field: "tenantId".into(),
-            strategy: Strategy::Field,
-            principal,
-            collation_guard: false,
-            default_ids: true,
-        }
+        Scope::for_test(principal, Strategy::Field)
     }
 
     #[test]

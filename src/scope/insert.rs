@@ -144,13 +144,7 @@ mod tests {
     use bson::doc;
 
     fn scope(principal: Principal, strategy: Strategy) -> Scope {
-        Scope {
-            field: "tenantId".into(),
-            strategy,
-            principal,
-            collation_guard: false,
-            default_ids: true,
-        }
+        Scope::for_test(principal, strategy)
     }
 
     fn tenant() -> Scope {

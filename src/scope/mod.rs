@@ -52,6 +52,20 @@ pub struct Scope {
     pub default_ids: bool,
 }
 
+#[cfg(test)]
+impl Scope {
+    /// A scope on `tenantId` without collation guard, default id rule: what unit tests start from.
+    pub fn for_test(principal: Principal, strategy: Strategy) -> Scope {
+        Scope {
+            field: "tenantId".into(),
+            strategy,
+            principal,
+            collation_guard: false,
+            default_ids: true,
+        }
+    }
+}
+
 impl Scope {
     /// Checks a tenant id that a system write names, by the fence's id rule.
     pub fn check_id(&self, id: &str) -> ScopeResult<()> {

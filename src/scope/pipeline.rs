@@ -344,13 +344,7 @@ mod tests {
     use crate::scope::{ErrorKind, Principal};
 
     fn scope(principal: Principal, strategy: Strategy, guard: bool) -> Scope {
-        Scope {
-            field: "tenantId".into(),
-            strategy,
-            principal,
-            collation_guard: guard,
-            default_ids: true,
-        }
+        Scope { collation_guard: guard, ..Scope::for_test(principal, strategy) }
     }
     fn tenant() -> Scope {
         scope(Principal::Tenant("a".into()), Strategy::Field, false)

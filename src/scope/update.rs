@@ -371,13 +371,7 @@ mod tests {
     use crate::scope::ErrorKind;
 
     fn scope(principal: Principal) -> Scope {
-        Scope {
-            field: "tenantId".into(),
-            strategy: Strategy::Field,
-            principal,
-            collation_guard: false,
-            default_ids: true,
-        }
+        Scope::for_test(principal, Strategy::Field)
     }
     fn tenant() -> Scope {
         scope(Principal::Tenant("a".into()))
