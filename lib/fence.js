@@ -114,6 +114,25 @@ class TenantFence {
     return context.store.run(context.systemContext(options.reason), fn);
   }
 
+  /**
+   * Captures the current tenant (or runAsSystem) context: the returned function runs fn in it,
+   * whoever calls it later. Throws TENANT_MISSING now when there is no context to capture.
+   */
+  bind(fn) {
+    if (typeof fn !== 'function') throw new TypeError('bind(fn): fn must be a function');
+    const ctx = context.current();
+    if (!context.describe(ctx)) {
+      // Now, not later: a callback bound outside any context would otherwise fail (or be
+      // mistaken for scoped work) far from the line that forgot the runAs.
+      throw new TenantError('TENANT_MISSING', 'bind(fn) needs a context to capture: call it inside runAs(), runAsSystem() or the middleware');
+    }
+    const bound = function (...params) {
+      return context.store.run(ctx, () => fn.apply(this, params));
+    };
+    Object.defineProperty(bound, 'name', { value: `bound ${fn.name}` });
+    return bound;
+  }
+
   /** The current tenant id, or undefined. */
   currentTenant() {
     const about = context.describe(context.current());
