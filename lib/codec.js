@@ -7,19 +7,54 @@ const BSON = require('bson');
 const READ = { promoteLongs: false, promoteBuffers: false, bsonRegExp: false };
 const WRITE = { checkKeys: false, ignoreUndefined: false };
 
-/** Serializes a request; names the offending argument when one cannot be encoded. */
-function encode(request) {
+/**
+ * Serializes a request; when it cannot be encoded, names the offending argument as the caller
+ * knows it (`labels` maps request keys to argument names, e.g. documents -> docs), down to the
+ * array element (`docs[3]`).
+ */
+function encode(request, labels = {}) {
   try {
     return BSON.serialize(request, WRITE);
   } catch (e) {
-    for (const [name, value] of Object.entries(request)) {
-      try {
-        BSON.serialize({ v: value }, WRITE);
-      } catch (inner) {
-        throw new TypeError(`${name} cannot be sent to MongoDB: ${describe(inner)}`);
-      }
+    for (const [key, value] of Object.entries(request)) {
+      const failure = fails(value);
+      if (failure) throw new TypeError(`${narrow(labels[key] || key, value, 2)} cannot be sent to MongoDB: ${describe(failure)}`);
     }
     throw new TypeError(`arguments cannot be sent to MongoDB: ${describe(e)}`);
+  }
+}
+
+/**
+ * The path of the part of `value` that cannot be encoded, up to `depth` levels below `name`
+ * (`options.projection`, `docs[3]`, `pipeline[1].$project`): enough to find it, never a walk.
+ */
+function narrow(name, value, depth) {
+  if (depth === 0 || value === null || typeof value !== 'object') return name;
+  let keys;
+  try {
+    keys = Object.keys(value);
+  } catch {
+    return name; // a Proxy whose ownKeys trap throws: the argument itself is the culprit
+  }
+  for (const k of keys) {
+    let child;
+    try {
+      child = value[k];
+    } catch {
+      return `${name}.${k}`;
+    }
+    if (fails(child)) return narrow(Array.isArray(value) ? `${name}[${k}]` : `${name}.${k}`, child, depth - 1);
+  }
+  return name;
+}
+
+/** The error serializing `value` throws, or undefined. */
+function fails(value) {
+  try {
+    BSON.serialize({ v: value }, WRITE);
+    return undefined;
+  } catch (e) {
+    return e;
   }
 }
 
