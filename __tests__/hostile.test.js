@@ -17,15 +17,12 @@ const SEED_B = { _id: 'b-1', tenantId: 'b', v: 2 };
 const READ = { useBigInt64: true };
 
 /**
- * How the garbage field `f` reads back when a write succeeds. js-bson drops functions and
- * Symbols, writes a BigInt as a 64-bit integer wrapped modulo 2^64 (2^70 -> 0), and a lone
- * surrogate as U+FFFD: what the official driver stores too (see README, Reliability).
+ * How the garbage field `f` reads back when a write succeeds: a BigInt that fits as a 64-bit
+ * integer, a lone surrogate as U+FFFD (what the official driver stores too). Functions, Symbols
+ * and BigInts beyond int64, which js-bson would drop or wrap without a word, are refused.
  */
 const STORED = {
-  bigint: { f: 0n },
   smallBigint: { f: 42n },
-  symbol: {},
-  function: {},
   loneSurrogate: { f: 'x\uFFFDy' },
   operatorId: { f: { $ne: 'a' } },
   operatorString: { f: '$ne' },
@@ -41,56 +38,55 @@ const STORED = {
  */
 const OUTCOMES = {
   'insertOne doc whole': { driver: ['over16MiB'] },
-  'insertOne doc nested': { write: ['bigint', 'smallBigint', 'symbol', 'function', 'loneSurrogate', 'operatorId', 'operatorString'], driver: ['over16MiB'] },
-  'insertOne options nested': { write: ['bigint', 'smallBigint', 'symbol', 'function', 'over16MiB', 'loneSurrogate', 'dollarKey', 'operatorId', 'operatorString'] },
-  'insertMany docs nested': { write: ['bigint', 'smallBigint', 'symbol', 'function', 'loneSurrogate', 'operatorId', 'operatorString'], driver: ['over16MiB'] },
+  'insertOne doc nested': { write: ['smallBigint', 'loneSurrogate', 'operatorId', 'operatorString'], driver: ['over16MiB'] },
+  'insertOne options nested': { write: ['smallBigint', 'over16MiB', 'loneSurrogate', 'dollarKey', 'operatorId', 'operatorString'] },
+  'insertMany docs nested': { write: ['smallBigint', 'loneSurrogate', 'operatorId', 'operatorString'], driver: ['over16MiB'] },
   'insertMany docs element': { driver: ['over16MiB'] },
   'findOne filter whole': { 'server:16493': ['over16MiB'], 'server:2': ['operatorId'] },
-  'findOne filter nested': { ok: ['bigint', 'smallBigint', 'symbol', 'function', 'over16MiB', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:2': ['dollarKey'] },
-  'findOne options nested': { ok: ['bigint', 'smallBigint', 'symbol', 'function', 'loneSurrogate', 'operatorString'], 'server:16493': ['over16MiB'], 'server:16410': ['dollarKey'], 'server:16020': ['operatorId'] },
+  'findOne filter nested': { ok: ['smallBigint', 'over16MiB', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:2': ['dollarKey'] },
+  'findOne options nested': { ok: ['smallBigint', 'loneSurrogate', 'operatorString'], 'server:16493': ['over16MiB'], 'server:16410': ['dollarKey'], 'server:16020': ['operatorId'] },
   'find filter whole': { 'server:16493': ['over16MiB'], 'server:2': ['operatorId'] },
-  'find filter nested': { ok: ['bigint', 'smallBigint', 'symbol', 'function', 'over16MiB', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:2': ['dollarKey'] },
+  'find filter nested': { ok: ['smallBigint', 'over16MiB', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:2': ['dollarKey'] },
   'find options nested': { 'server:16410': ['dollarKey'] },
   'countDocuments filter whole': { 'server:16493': ['over16MiB'], 'server:2': ['operatorId'] },
-  'countDocuments filter nested': { ok: ['bigint', 'smallBigint', 'symbol', 'function', 'over16MiB', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:2': ['dollarKey'] },
-  'countDocuments options nested': { ok: ['bigint', 'smallBigint', 'symbol', 'function', 'over16MiB', 'loneSurrogate', 'dollarKey', 'operatorId', 'operatorString'] },
+  'countDocuments filter nested': { ok: ['smallBigint', 'over16MiB', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:2': ['dollarKey'] },
+  'countDocuments options nested': { ok: ['smallBigint', 'over16MiB', 'loneSurrogate', 'dollarKey', 'operatorId', 'operatorString'] },
   'distinct key whole': { ok: ['loneSurrogate'], 'server:16410': ['dollarKey', 'operatorString'], 'server:31032': ['nulKey'] },
-  'distinct filter nested': { ok: ['bigint', 'smallBigint', 'symbol', 'function', 'over16MiB', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:2': ['dollarKey'] },
+  'distinct filter nested': { ok: ['smallBigint', 'over16MiB', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:2': ['dollarKey'] },
   'updateOne filter whole': { 'server:16493': ['over16MiB'], 'server:2': ['operatorId'] },
-  // symbol / function are dropped from the filter, so it matches the target (driver behaviour).
-  'updateOne filter nested': { ok: ['bigint', 'smallBigint', 'over16MiB', 'loneSurrogate', 'operatorString'], write: ['symbol', 'function', 'operatorId'], 'server:2': ['dollarKey'] },
-  'updateOne update nested': { write: ['bigint', 'smallBigint', 'loneSurrogate', 'operatorId', 'operatorString'], ok: ['symbol', 'function'], 'server:17419': ['over16MiB'], 'server:52': ['dollarKey'] },
-  'updateOne options nested': { write: ['bigint', 'smallBigint', 'symbol', 'function', 'over16MiB', 'loneSurrogate', 'dollarKey', 'operatorId', 'operatorString'] },
-  'updateMany update pipeline': { write: ['bigint', 'smallBigint', 'loneSurrogate'], ok: ['symbol', 'function', 'operatorString'], 'server:16493': ['over16MiB'], 'server:16410': ['dollarKey'], 'server:16020': ['operatorId'] },
+  // {f: {$ne: 'a'}} matches the target, which has no f.
+  'updateOne filter nested': { ok: ['smallBigint', 'over16MiB', 'loneSurrogate', 'operatorString'], write: ['operatorId'], 'server:2': ['dollarKey'] },
+  'updateOne update nested': { write: ['smallBigint', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:17419': ['over16MiB'], 'server:52': ['dollarKey'] },
+  'updateOne options nested': { write: ['smallBigint', 'over16MiB', 'loneSurrogate', 'dollarKey', 'operatorId', 'operatorString'] },
+  'updateMany update pipeline': { write: ['smallBigint', 'loneSurrogate'], ok: ['operatorString'], 'server:16493': ['over16MiB'], 'server:16410': ['dollarKey'], 'server:16020': ['operatorId'] },
   'replaceOne replacement whole': { 'server:17419': ['over16MiB'] },
-  'replaceOne replacement nested': { write: ['bigint', 'smallBigint', 'symbol', 'function', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:17419': ['over16MiB'] },
+  'replaceOne replacement nested': { write: ['smallBigint', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:17419': ['over16MiB'] },
   'deleteOne filter whole': { 'server:16493': ['over16MiB'], 'server:2': ['operatorId'] },
-  'deleteMany filter nested': { ok: ['bigint', 'smallBigint', 'over16MiB', 'loneSurrogate', 'operatorString'], write: ['symbol', 'function', 'operatorId'], 'server:2': ['dollarKey'] },
-  'findOneAndUpdate update nested': { write: ['bigint', 'smallBigint', 'loneSurrogate', 'operatorId', 'operatorString'], ok: ['symbol', 'function'], 'server:17419': ['over16MiB'], 'server:52': ['dollarKey'] },
-  'findOneAndReplace replacement nested': { write: ['bigint', 'smallBigint', 'symbol', 'function', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:17419': ['over16MiB'] },
+  'deleteMany filter nested': { ok: ['smallBigint', 'over16MiB', 'loneSurrogate', 'operatorString'], write: ['operatorId'], 'server:2': ['dollarKey'] },
+  'findOneAndUpdate update nested': { write: ['smallBigint', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:17419': ['over16MiB'], 'server:52': ['dollarKey'] },
+  'findOneAndReplace replacement nested': { write: ['smallBigint', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:17419': ['over16MiB'] },
   'findOneAndDelete filter whole': { 'server:16493': ['over16MiB'], 'server:2': ['operatorId'] },
   'findOneAndDelete options nested': { 'server:16410': ['dollarKey'] },
-  'bulkWrite operations nested': { write: ['bigint', 'smallBigint', 'symbol', 'function', 'loneSurrogate', 'operatorId', 'operatorString'], 'partial:2': ['over16MiB'] },
-  'bulkWrite operations update': { write: ['bigint', 'smallBigint', 'symbol', 'function', 'loneSurrogate', 'operatorId', 'operatorString'], 'partial:17419': ['over16MiB'], 'partial:52': ['dollarKey'] },
-  'aggregate pipeline nested': { ok: ['bigint', 'smallBigint', 'symbol', 'function', 'over16MiB', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:2': ['dollarKey'] },
-  'aggregate pipeline element': { ok: ['symbol', 'function'], TENANT_VIOLATION: ['operatorId'] },
-  'aggregate options nested': { ok: ['bigint', 'smallBigint', 'symbol', 'function', 'over16MiB', 'loneSurrogate', 'dollarKey', 'operatorId', 'operatorString'] },
+  'bulkWrite operations nested': { write: ['smallBigint', 'loneSurrogate', 'operatorId', 'operatorString'], 'partial:2': ['over16MiB'] },
+  'bulkWrite operations update': { write: ['smallBigint', 'loneSurrogate', 'operatorId', 'operatorString'], 'partial:17419': ['over16MiB'], 'partial:52': ['dollarKey'] },
+  'aggregate pipeline nested': { ok: ['smallBigint', 'over16MiB', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:2': ['dollarKey'] },
+  'aggregate pipeline element': { TENANT_VIOLATION: ['operatorId'] },
+  'aggregate options nested': { ok: ['smallBigint', 'over16MiB', 'loneSurrogate', 'dollarKey', 'operatorId', 'operatorString'] },
   'createIndex spec whole': { 'server:10334': ['over16MiB'], write: ['loneSurrogate'], 'server:67': ['dollarKey', 'operatorId', 'operatorString'] },
-  'createIndex spec nested': { 'server:67': ['bigint', 'loneSurrogate', 'dollarKey', 'operatorId', 'operatorString'], write: ['smallBigint'], 'server:10334': ['over16MiB'] },
-  'createIndex options nested': { write: ['symbol', 'function', 'loneSurrogate', 'dollarKey', 'operatorString'], 'server:67': ['nulKey'] },
+  'createIndex spec nested': { 'server:67': ['loneSurrogate', 'dollarKey', 'operatorId', 'operatorString'], write: ['smallBigint'], 'server:10334': ['over16MiB'] },
+  'createIndex options nested': { write: ['loneSurrogate', 'dollarKey', 'operatorString'], 'server:67': ['nulKey'] },
   'find().sort spec whole': { ok: ['loneSurrogate'], 'server:16410': ['dollarKey', 'operatorString'] },
   'find().project projection whole': { 'server:16493': ['over16MiB'], 'server:16410': ['operatorId'] },
-  'find().project projection nested': { ok: ['bigint', 'smallBigint', 'symbol', 'function', 'loneSurrogate', 'operatorString'], 'server:16493': ['over16MiB'], 'server:16410': ['dollarKey'], 'server:16020': ['operatorId'] },
+  'find().project projection nested': { ok: ['smallBigint', 'loneSurrogate', 'operatorString'], 'server:16493': ['over16MiB'], 'server:16410': ['dollarKey'], 'server:16020': ['operatorId'] },
   'aggregate().sort spec nested': { 'server:16410': ['dollarKey'] },
-  'aggregate().project projection nested': { ok: ['bigint', 'smallBigint', 'loneSurrogate', 'operatorString'], 'server:51272': ['symbol', 'function'], 'server:16493': ['over16MiB'], 'server:16410': ['dollarKey'], 'server:16020': ['operatorId'] },
+  'aggregate().project projection nested': { ok: ['smallBigint', 'loneSurrogate', 'operatorString'], 'server:16493': ['over16MiB'], 'server:16410': ['dollarKey'], 'server:16020': ['operatorId'] },
   'runAs tenantId whole': { TENANT_INVALID: Object.keys(KINDS) },
   'runAs fn whole': { ok: ['function'] },
   // The reason is only text for the audit hook; any string is fine.
   'runAsSystem options reason': { write: ['loneSurrogate', 'dollarKey', 'nulKey', 'operatorString'] },
   'runAsSystem fn whole': { ok: ['function'] },
   'runAsSystem doc tenantField': {
-    TENANT_INVALID: ['bigint', 'smallBigint', 'over16MiB', 'loneSurrogate', 'dollarKey', 'nulKey', 'operatorId', 'operatorString'],
-    TENANT_VIOLATION: ['symbol', 'function'],
+    TENANT_INVALID: ['smallBigint', 'over16MiB', 'loneSurrogate', 'dollarKey', 'nulKey', 'operatorId', 'operatorString'],
   },
   // '$where' and '$ne' are valid HTTP header names.
   'middleware options header': { ok: ['dollarKey', 'operatorString'] },

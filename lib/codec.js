@@ -13,8 +13,9 @@ const WRITE = { checkKeys: false, ignoreUndefined: false };
  * array element (`docs[3]`).
  */
 function encode(request, labels = {}) {
+  let bytes;
   try {
-    return BSON.serialize(request, WRITE);
+    bytes = BSON.serialize(request, WRITE);
   } catch (e) {
     for (const [key, value] of Object.entries(request)) {
       const failure = fails(value);
@@ -22,6 +23,49 @@ function encode(request, labels = {}) {
     }
     throw new TypeError(`arguments cannot be sent to MongoDB: ${describe(e)}`);
   }
+  const lost = silentlyLost(request, labels);
+  if (lost) throw new TypeError(`${lost.path} cannot be sent to MongoDB: ${lost.why}`);
+  return bytes;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+// Deeper than the server or the Rust core accept anyway.
+const WALK_DEPTH = 200;
+
+/**
+ * The first value js-bson would change without a word: a function or Symbol (dropped, so
+ * `deleteMany({ _id: fn })` would match every document of the tenant) or a BigInt outside
+ * int64 (wrapped modulo 2^64). Runs after a successful serialize, so there is no cycle to fear.
+ */
+function silentlyLost(request, labels) {
+  const seen = new Set();
+  const stack = Object.keys(request).map((k) => [request[k], labels[k] || k, 0]);
+  try {
+    while (stack.length) {
+      const [v, path, depth] = stack.pop();
+      const t = typeof v;
+      if (t === 'function') return { path, why: 'it is a function (BSON would drop it)' };
+      if (t === 'symbol') return { path, why: 'it is a Symbol (BSON would drop it)' };
+      if (t === 'bigint') {
+        if (v < INT64_MIN || v > INT64_MAX) return { path, why: 'the BigInt does not fit in 64 bits' };
+        continue;
+      }
+      if (t !== 'object' || v === null || depth >= WALK_DEPTH || seen.has(v)) continue;
+      if (v._bsontype || typeof v.toBSON === 'function' || ArrayBuffer.isView(v) || v instanceof Date || v instanceof RegExp || v instanceof ArrayBuffer) continue;
+      seen.add(v);
+      if (v instanceof Map) {
+        for (const [k, item] of v) stack.push([item, `${path}.${k}`, depth + 1]);
+      } else if (Array.isArray(v)) {
+        for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${path}[${i}]`, depth + 1]);
+      } else {
+        for (const k of Object.keys(v)) stack.push([v[k], `${path}.${k}`, depth + 1]);
+      }
+    }
+  } catch {
+    // A getter or Proxy that threw only now: serialize already encoded what it saw.
+  }
+  return undefined;
 }
 
 /**
