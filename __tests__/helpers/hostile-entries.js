@@ -77,6 +77,8 @@ const COLLECTION_ROWS = [
   ['find().batchSize', 'n', 'whole', (g, k, e) => col(e).find({}).batchSize(g).toArray(), /batchSize/],
   ['aggregate().sort', 'spec', 'nested', (g, k, e) => col(e).aggregate([]).sort(field(k, g)).toArray(), /sort/],
   ['aggregate().limit', 'n', 'whole', (g, k, e) => col(e).aggregate([]).limit(g).toArray(), /limit/],
+  ['aggregate().skip', 'n', 'whole', (g, k, e) => col(e).aggregate([]).skip(g).toArray(), /skip/],
+  ['aggregate().batchSize', 'n', 'whole', (g, k, e) => col(e).aggregate([]).batchSize(g).toArray(), /batchSize/],
   ['aggregate().project', 'projection', 'nested', (g, k, e) => col(e).aggregate([]).project(field(k, g)).toArray(), /projection|\$project/],
 ];
 
