@@ -628,6 +628,13 @@ export declare class TenantFence {
   /** The current tenant id, or `undefined` (also inside `runAsSystem`). */
   currentTenant(): string | undefined;
 
+  /**
+   * Captures the current tenant (or `runAsSystem`) context: the returned function runs `fn` in it
+   * whoever calls it later (a job queue, an `EventEmitter` listener, a pool). Throws `TENANT_MISSING`
+   * at once when called outside any context.
+   */
+  bind<A extends unknown[], R, This = unknown>(fn: (this: This, ...args: A) => R): (this: This, ...args: A) => R;
+
   /** Express middleware (4 and 5) that runs the rest of each request as its tenant. Options are validated now. */
   middleware<Req extends MiddlewareRequest = MiddlewareRequest>(options?: MiddlewareOptions<Req>): TenantMiddleware<Req>;
 

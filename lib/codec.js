@@ -7,19 +7,123 @@ const BSON = require('bson');
 const READ = { promoteLongs: false, promoteBuffers: false, bsonRegExp: false };
 const WRITE = { checkKeys: false, ignoreUndefined: false };
 
-/** Serializes a request; names the offending argument when one cannot be encoded. */
-function encode(request) {
+/**
+ * Serializes a request; when it cannot be encoded, names the offending argument as the caller
+ * knows it (`labels` maps request keys to argument names, e.g. documents -> docs), down to the
+ * array element (`docs[3]`).
+ */
+function encode(request, labels = {}) {
+  let bytes;
   try {
-    return BSON.serialize(request, WRITE);
+    bytes = BSON.serialize(request, WRITE);
   } catch (e) {
-    for (const [name, value] of Object.entries(request)) {
-      try {
-        BSON.serialize({ v: value }, WRITE);
-      } catch (inner) {
-        throw new TypeError(`${name} cannot be sent to MongoDB: ${describe(inner)}`);
-      }
+    for (const [key, value] of Object.entries(request)) {
+      const failure = fails(value);
+      if (failure) throw new TypeError(`${narrow(labels[key] || key, value, 2)} cannot be sent to MongoDB: ${describe(failure)}`);
     }
     throw new TypeError(`arguments cannot be sent to MongoDB: ${describe(e)}`);
+  }
+  // The fast check builds no paths; only a request that fails it is walked again to name the part.
+  if (holdsLost(request, 0, new Set())) {
+    const lost = silentlyLost(request, labels);
+    if (lost) throw new TypeError(`${lost.path} cannot be sent to MongoDB: ${lost.why}`);
+  }
+  return bytes;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+// Deeper than the server or the Rust core accept anyway.
+const WALK_DEPTH = 200;
+
+/** Whether `v` holds a value `silentlyLost` would name (no paths, no allocation per value). */
+function holdsLost(v, depth, seen) {
+  const t = typeof v;
+  if (t === 'function' || t === 'symbol') return true;
+  if (t === 'bigint') return v < INT64_MIN || v > INT64_MAX;
+  if (t !== 'object' || v === null || depth >= WALK_DEPTH || seen.has(v)) return false;
+  if (v._bsontype || typeof v.toBSON === 'function' || ArrayBuffer.isView(v) || v instanceof Date || v instanceof RegExp || v instanceof ArrayBuffer) return false;
+  seen.add(v);
+  try {
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) if (holdsLost(v[i], depth + 1, seen)) return true;
+    } else if (v instanceof Map) {
+      for (const item of v.values()) if (holdsLost(item, depth + 1, seen)) return true;
+    } else {
+      for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k) && holdsLost(v[k], depth + 1, seen)) return true;
+    }
+  } catch {
+    // A getter or Proxy that threw only now: serialize already encoded what it saw.
+  }
+  return false;
+}
+
+/**
+ * The first value js-bson would change without a word: a function or Symbol (dropped, so
+ * `deleteMany({ _id: fn })` would match every document of the tenant) or a BigInt outside
+ * int64 (wrapped modulo 2^64). Runs after a successful serialize, so there is no cycle to fear.
+ */
+function silentlyLost(request, labels) {
+  const seen = new Set();
+  const stack = Object.keys(request).map((k) => [request[k], labels[k] || k, 0]);
+  try {
+    while (stack.length) {
+      const [v, path, depth] = stack.pop();
+      const t = typeof v;
+      if (t === 'function') return { path, why: 'it is a function (BSON would drop it)' };
+      if (t === 'symbol') return { path, why: 'it is a Symbol (BSON would drop it)' };
+      if (t === 'bigint') {
+        if (v < INT64_MIN || v > INT64_MAX) return { path, why: 'the BigInt does not fit in 64 bits' };
+        continue;
+      }
+      if (t !== 'object' || v === null || depth >= WALK_DEPTH || seen.has(v)) continue;
+      if (v._bsontype || typeof v.toBSON === 'function' || ArrayBuffer.isView(v) || v instanceof Date || v instanceof RegExp || v instanceof ArrayBuffer) continue;
+      seen.add(v);
+      if (v instanceof Map) {
+        for (const [k, item] of v) stack.push([item, `${path}.${k}`, depth + 1]);
+      } else if (Array.isArray(v)) {
+        for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${path}[${i}]`, depth + 1]);
+      } else {
+        for (const k of Object.keys(v)) stack.push([v[k], `${path}.${k}`, depth + 1]);
+      }
+    }
+  } catch {
+    // A getter or Proxy that threw only now: serialize already encoded what it saw.
+  }
+  return undefined;
+}
+
+/**
+ * The path of the part of `value` that cannot be encoded, up to `depth` levels below `name`
+ * (`options.projection`, `docs[3]`, `pipeline[1].$project`): enough to find it, never a walk.
+ */
+function narrow(name, value, depth) {
+  if (depth === 0 || value === null || typeof value !== 'object') return name;
+  let keys;
+  try {
+    keys = Object.keys(value);
+  } catch {
+    return name; // a Proxy whose ownKeys trap throws: the argument itself is the culprit
+  }
+  for (const k of keys) {
+    let child;
+    try {
+      child = value[k];
+    } catch {
+      return `${name}.${k}`;
+    }
+    if (fails(child)) return narrow(Array.isArray(value) ? `${name}[${k}]` : `${name}.${k}`, child, depth - 1);
+  }
+  return name;
+}
+
+/** The error serializing `value` throws, or undefined. */
+function fails(value) {
+  try {
+    BSON.serialize({ v: value }, WRITE);
+    return undefined;
+  } catch (e) {
+    return e;
   }
 }
 

@@ -24,6 +24,9 @@ function withId(doc, name) {
   return doc;
 }
 
+// Request keys that differ from the argument names users see in errors.
+const ARGUMENT_NAMES = { document: 'doc', documents: 'docs', keys: 'indexSpec' };
+
 const WRITES = new Set([
   'insertOne', 'insertMany', 'updateOne', 'updateMany', 'replaceOne', 'bulkWrite',
   'findOneAndUpdate', 'findOneAndReplace',
@@ -94,7 +97,7 @@ class ScopedCollection {
 
   async #run(operation, request) {
     const ctx = this.#context(operation);
-    const payload = encode(request);
+    const payload = encode(request, ARGUMENT_NAMES);
     if (ctx && WRITES.has(operation) && this.#fence._customIds() && context.describe(ctx).system) {
       // Checked on the bytes that will be sent: a getter or Proxy cannot show one id here and
       // serialize another. Rust applies the hard rules; the custom pattern lives only in JS.

@@ -23,12 +23,12 @@ function checkConnectOptions(o) {
     if (!CONNECT_OPTIONS.includes(k)) throw new TypeError(`options.${k} is not a tenantfence option (known: ${CONNECT_OPTIONS.join(', ')})`);
   }
   const field = o.tenantField === undefined ? 'tenantId' : o.tenantField;
-  if (typeof field !== 'string' || field === '' || field.includes('.') || field.includes('$') || field === '_id' || field.includes('\0')) {
+  if (typeof field !== 'string' || field === '' || field.includes('.') || field.includes('$') || field === '_id' || field.includes('\0') || !context.isWellFormed(field)) {
     throw new TypeError("options.tenantField must be a top-level field name (no '.' or '$', not _id)");
   }
   const strategy = o.strategy === undefined ? 'field' : o.strategy;
   if (strategy !== 'field' && strategy !== 'database') throw new TypeError("options.strategy must be 'field' or 'database'");
-  if (o.database !== undefined && (typeof o.database !== 'string' || !DB_NAME.test(o.database))) {
+  if (o.database !== undefined && (typeof o.database !== 'string' || !DB_NAME.test(o.database) || !context.isWellFormed(o.database))) {
     throw new TypeError('options.database must be a valid database name');
   }
   if (o.onSystemAccess !== undefined && typeof o.onSystemAccess !== 'function') {
@@ -121,6 +121,25 @@ class TenantFence {
     return context.store.run(context.systemContext(options.reason), fn);
   }
 
+  /**
+   * Captures the current tenant (or runAsSystem) context: the returned function runs fn in it,
+   * whoever calls it later. Throws TENANT_MISSING now when there is no context to capture.
+   */
+  bind(fn) {
+    if (typeof fn !== 'function') throw new TypeError('bind(fn): fn must be a function');
+    const ctx = context.current();
+    if (!context.describe(ctx)) {
+      // Now, not later: a callback bound outside any context would otherwise fail (or be
+      // mistaken for scoped work) far from the line that forgot the runAs.
+      throw new TenantError('TENANT_MISSING', 'bind(fn) needs a context to capture: call it inside runAs(), runAsSystem() or the middleware');
+    }
+    const bound = function (...params) {
+      return context.store.run(ctx, () => fn.apply(this, params));
+    };
+    Object.defineProperty(bound, 'name', { value: `bound ${fn.name}` });
+    return bound;
+  }
+
   /** The current tenant id, or undefined. */
   currentTenant() {
     const about = context.describe(context.current());
@@ -135,6 +154,8 @@ class TenantFence {
   /** A scoped collection handle; the tenant is read from the context at each call. */
   collection(name) {
     if (typeof name !== 'string' || name === '') throw new TypeError('collection(name): name must be a non-empty string');
+    // UTF-8 turns a lone surrogate into U+FFFD: two names would silently share one collection.
+    if (!context.isWellFormed(name)) throw new TypeError('collection(name): name must be well-formed Unicode (no lone surrogates)');
     let c = this.#collections.get(name);
     if (!c) {
       c = new ScopedCollection(this, this.#native, name);

@@ -3,6 +3,8 @@
 // there is none or it is invalid, otherwise run the rest of the request inside it.
 
 const OPTIONS = ['header', 'resolve'];
+// An HTTP header name is an RFC 9110 token.
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 function suggest(key) {
   // 'headers', 'Header', 'head', 'resolver' all share a prefix with the option meant.
@@ -32,6 +34,10 @@ function validate(options) {
   const { header, resolve } = options;
   if (header !== undefined && (typeof header !== 'string' || header.trim() === '')) {
     throw new TypeError('middleware option header must be a non-empty string');
+  }
+  if (header !== undefined && !HEADER_NAME.test(header)) {
+    // No request can carry such a header: every request would be answered 400.
+    throw new TypeError(`middleware option header ${JSON.stringify(header)} is not a valid HTTP header name`);
   }
   if (resolve !== undefined && typeof resolve !== 'function') {
     throw new TypeError('middleware option resolve must be a function (req) => tenantId');
