@@ -24,7 +24,7 @@ function encode(request, labels = {}) {
     throw new TypeError(`arguments cannot be sent to MongoDB: ${describe(e)}`);
   }
   // The fast check builds no paths; only a request that fails it is walked again to name the part.
-  if (holdsLost(request, 0, new Set())) {
+  if (holdsLost(request, 0)) {
     const lost = silentlyLost(request, labels);
     if (lost) throw new TypeError(`${lost.path} cannot be sent to MongoDB: ${lost.why}`);
   }
@@ -36,21 +36,23 @@ const INT64_MAX = 2n ** 63n - 1n;
 // Deeper than the server or the Rust core accept anyway.
 const WALK_DEPTH = 200;
 
-/** Whether `v` holds a value `silentlyLost` would name (no paths, no allocation per value). */
-function holdsLost(v, depth, seen) {
+/**
+ * Whether `v` holds a value `silentlyLost` would name. It runs on every request, so it keeps
+ * no visited set: it runs only after serialize succeeded, and serialize refuses cycles.
+ */
+function holdsLost(v, depth) {
   const t = typeof v;
   if (t === 'function' || t === 'symbol') return true;
   if (t === 'bigint') return v < INT64_MIN || v > INT64_MAX;
-  if (t !== 'object' || v === null || depth >= WALK_DEPTH || seen.has(v)) return false;
+  if (t !== 'object' || v === null || depth >= WALK_DEPTH) return false;
   if (v._bsontype || typeof v.toBSON === 'function' || ArrayBuffer.isView(v) || v instanceof Date || v instanceof RegExp || v instanceof ArrayBuffer) return false;
-  seen.add(v);
   try {
     if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) if (holdsLost(v[i], depth + 1, seen)) return true;
+      for (let i = 0; i < v.length; i++) if (holdsLost(v[i], depth + 1)) return true;
     } else if (v instanceof Map) {
-      for (const item of v.values()) if (holdsLost(item, depth + 1, seen)) return true;
+      for (const item of v.values()) if (holdsLost(item, depth + 1)) return true;
     } else {
-      for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k) && holdsLost(v[k], depth + 1, seen)) return true;
+      for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k) && holdsLost(v[k], depth + 1)) return true;
     }
   } catch {
     // A getter or Proxy that threw only now: serialize already encoded what it saw.
