@@ -1,0 +1,67 @@
+'use strict';
+// The reference side's arguments: the case's own arguments plus exactly what the contract says
+// the fence adds to a write as tenant A, and nothing else:
+//   - documents written (inserts, replacements) carry tenantId 'A' when they name none
+//     (a document naming another tenant is left as is: the fence must refuse it);
+//   - a pipeline update ends with { $set: { tenantId: { $literal: 'A' } } };
+//   - an upsert inserts into tenant A (the filter is ANDed with tenantId 'A', which matches
+//     every reference document, so only the inserted document changes).
+// Filters, pipelines and read options are passed unchanged: the reference holds only A's
+// documents, so an unscoped run is the specification.
+
+const { FIELD, TENANT } = require('./dataset');
+
+function stamp(doc) {
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc) || FIELD in doc) return doc;
+  return { ...doc, [FIELD]: TENANT };
+}
+
+function forceTenant(update) {
+  return Array.isArray(update) ? [...update, { $set: { [FIELD]: { $literal: TENANT } } }] : update;
+}
+
+function upsertFilter(filter, upsert) {
+  return upsert ? { $and: [filter, { [FIELD]: TENANT }] } : filter;
+}
+
+function bulkOp(op) {
+  const [kind] = Object.keys(op);
+  const body = { ...op[kind] };
+  if (kind === 'insertOne') body.document = stamp(body.document);
+  if (kind === 'replaceOne') body.replacement = stamp(body.replacement);
+  if (kind === 'updateOne' || kind === 'updateMany') body.update = forceTenant(body.update);
+  if (body.filter) body.filter = upsertFilter(body.filter, body.upsert);
+  return { [kind]: body };
+}
+
+/** The argument list to run case `c` with on the reference side (a fresh copy). */
+function toReference(c) {
+  const args = structuredClone(c.args);
+  const opts = (i) => args[i] || {};
+  switch (c.method) {
+    case 'insertOne':
+      return [stamp(args[0]), ...args.slice(1)];
+    case 'insertMany':
+      return [args[0].map(stamp), ...args.slice(1)];
+    case 'updateOne':
+    case 'updateMany':
+    case 'findOneAndUpdate':
+      return [upsertFilter(args[0], opts(2).upsert), forceTenant(args[1]), args[2]];
+    case 'replaceOne':
+    case 'findOneAndReplace':
+      return [upsertFilter(args[0], opts(2).upsert), stamp(args[1]), args[2]];
+    case 'bulkWrite':
+      return [args[0].map(bulkOp), ...args.slice(1)];
+    default:
+      return args;
+  }
+}
+
+/** `toReference(c)` with the filter narrowed to the document `_id` (see oracle retryPinned). */
+function pinTo(c, _id) {
+  const args = toReference(c);
+  args[0] = { $and: [args[0], { _id }] };
+  return args;
+}
+
+module.exports = { toReference, pinTo };
