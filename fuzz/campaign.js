@@ -19,42 +19,61 @@ function reproduction(seed, index, c, verdict) {
 }
 
 /**
- * Runs cases `from`..`from+cases-1` of `seed`. Options: `maxFailures` (stop after that many,
- * default 1), `shrinkBudget`, `log` (progress lines), `onlyIndex` (replay one case).
- * Returns { seed, cases, outcomes, byMethod, failures, ms }.
+ * Runs cases `from`..`from+cases-1` of `seed` on `worlds` (one world, or several that take turns
+ * picking the next case: the cases and their outcomes do not depend on how many). Options:
+ * `maxFailures` (stop after that many, default 1), `shrinkBudget`, `log`, `progressEvery`.
+ * Returns { seed, cases, outcomes, byMethod, errorPairs (both sides failed: how), perMethodMs,
+ * failures, ms }.
  */
-async function runCampaign(world, { seed, cases, from = 0, maxFailures = 1, shrinkBudget = 400, log = () => {}, progressEvery = 0 }) {
+async function runCampaign(worlds, { seed, cases, from = 0, maxFailures = 1, shrinkBudget = 400, log = () => {}, progressEvery = 0 }) {
+  const list = Array.isArray(worlds) ? worlds : [worlds];
   const outcomes = {};
   const byMethod = {};
   const failures = [];
+  const errorPairs = {};
+  const perMethodMs = {};
   const t0 = Date.now();
   let done = 0;
-  for (let index = from; index < from + cases; index++) {
-    const c = generate(seed, index);
-    let verdict;
-    try {
-      verdict = await runCase(world, c);
-    } catch (err) {
-      verdict = { pass: false, outcome: 'harness error', problems: [String((err && err.stack) || err)] };
-    }
-    done++;
-    outcomes[verdict.outcome] = (outcomes[verdict.outcome] || 0) + 1;
-    const m = (byMethod[c.method] = byMethod[c.method] || {});
-    m[verdict.outcome] = (m[verdict.outcome] || 0) + 1;
-    if (!verdict.pass) {
-      log(`case ${index}: ${verdict.outcome}; shrinking...`);
-      const small = verdict.outcome === 'harness error' ? { case: c, verdict } : await shrink(world, c, verdict, { budget: shrinkBudget });
-      const text = reproduction(seed, index, small.case, small.verdict);
-      failures.push({ index, case: small.case, original: c, verdict: small.verdict, text });
-      log(text);
-      if (failures.length >= maxFailures) break;
-    }
-    if (progressEvery && done % progressEvery === 0) {
-      const s = (Date.now() - t0) / 1000;
-      log(`  ${done} cases, ${(done / s).toFixed(0)} cases/s, outcomes ${JSON.stringify(outcomes)}`);
+  let next = from;
+  const end = from + cases;
+
+  async function worker(world) {
+    while (next < end && failures.length < maxFailures) {
+      const index = next++;
+      const c = generate(seed, index);
+      let verdict;
+      const tc = Date.now();
+      try {
+        verdict = await runCase(world, c);
+      } catch (err) {
+        verdict = { pass: false, outcome: 'harness error', problems: [String((err && err.stack) || err)] };
+      }
+      done++;
+      perMethodMs[c.method] = (perMethodMs[c.method] || 0) + (Date.now() - tc);
+      if (verdict.scopedError) {
+        const k = `${c.method} scoped ${verdict.scopedError.kind}:${verdict.scopedError.code} / reference ${verdict.refError.kind}:${verdict.refError.code}`;
+        errorPairs[k] = (errorPairs[k] || 0) + 1;
+      }
+      outcomes[verdict.outcome] = (outcomes[verdict.outcome] || 0) + 1;
+      const m = (byMethod[c.method] = byMethod[c.method] || {});
+      m[verdict.outcome] = (m[verdict.outcome] || 0) + 1;
+      if (!verdict.pass) {
+        log(`case ${index}: ${verdict.outcome}; shrinking...`);
+        const small = verdict.outcome === 'harness error' ? { case: c, verdict } : await shrink(world, c, verdict, { budget: shrinkBudget });
+        const text = reproduction(seed, index, small.case, small.verdict);
+        failures.push({ index, case: small.case, original: c, verdict: small.verdict, text });
+        log(text);
+      }
+      if (progressEvery && done % progressEvery === 0) {
+        const s = (Date.now() - t0) / 1000;
+        log(`  ${done} cases, ${(done / s).toFixed(0)} cases/s, outcomes ${JSON.stringify(outcomes)}`);
+      }
     }
   }
-  return { seed, cases: done, outcomes, byMethod, failures, ms: Date.now() - t0 };
+
+  await Promise.all(list.map(worker));
+  failures.sort((a, b) => a.index - b.index);
+  return { seed, cases: done, outcomes, byMethod, errorPairs, perMethodMs, failures, ms: Date.now() - t0 };
 }
 
 module.exports = { runCampaign, reproduction };

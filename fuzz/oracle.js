@@ -30,6 +30,9 @@ async function call(coll, method, args) {
 
 function runScoped(world, c) {
   const args = structuredClone(c.args);
+  // `world.broken` (tests of the oracle itself only): a stand-in for a fence that forgot the
+  // tenant, i.e. the raw driver on the scoped database. The oracle must fail such cases.
+  if (world.broken) return call(world.scoped.collection('items'), c.method, toReference(c));
   return world.fence.runAs(TENANT, () => call(world.fence.collection('items'), c.method, args));
 }
 
@@ -167,7 +170,9 @@ async function runCase(world, c) {
 }
 
 async function judge(world, c, write) {
-  const s = await runScoped(world, c);
+  // Both sides at once (separate databases); a case that must be refused never reaches the
+  // reference (it would run $out/$merge there).
+  const [s, r] = await Promise.all([runScoped(world, c), c.mustRefuse ? null : runReference(world, c)]);
   const sig = s.error ? errorSig(s.error) : null;
   const refused = Boolean(sig && sig.kind === 'tenant' && sig.code === 'TENANT_VIOLATION');
   if (sig && sig.kind === 'tenant' && !refused) {
@@ -182,9 +187,8 @@ async function judge(world, c, write) {
   }
   if (refused) {
     const problems = await judgeState(world, { refused: true });
-    return problems.length ? fail('refused but wrote', problems) : pass('refused');
+    return problems.length ? fail('refused but wrote', problems) : pass('refused', { refusal: s.error.message });
   }
-  const r = await runReference(world, c);
   if (c.method === 'findOne' && !c.ordered) return judgeFindOne(world, c, s, r);
   let v = await compare(world, c, s, r, write);
   if (!v.pass && c.single && !s.error) v = await retryPinned(world, c, s, v);

@@ -44,13 +44,19 @@ class Rng {
   }
 }
 
+/** murmur3's 32-bit finaliser: a bijective mix of all input bits. */
+function fmix32(h) {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 /** The seed of case `index` of a run with seed `seed` (so one case can be replayed alone). */
 function caseSeed(seed, index) {
-  let h = (seed ^ 0x9e3779b9) >>> 0;
-  h = Math.imul(h ^ index, 0x85ebca6b) >>> 0;
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
+  // Mix the seed before combining, so (seed, index) pairs do not collide across nearby seeds.
+  return fmix32((fmix32(seed >>> 0) + Math.imul(index + 1, 0x9e3779b9)) >>> 0);
 }
 
 module.exports = { Rng, caseSeed };

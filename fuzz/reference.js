@@ -4,8 +4,9 @@
 //   - documents written (inserts, replacements) carry tenantId 'A' when they name none
 //     (a document naming another tenant is left as is: the fence must refuse it);
 //   - a pipeline update ends with { $set: { tenantId: { $literal: 'A' } } };
-//   - an upsert inserts into tenant A (the filter is ANDed with tenantId 'A', which matches
-//     every reference document, so only the inserted document changes).
+//   - an upsert inserts into tenant A (a filter that does not name the tenant field is ANDed
+//     with tenantId 'A', which matches every reference document, so only the inserted
+//     document changes).
 // Filters, pipelines and read options are passed unchanged: the reference holds only A's
 // documents, so an unscoped run is the specification.
 
@@ -20,8 +21,18 @@ function forceTenant(update) {
   return Array.isArray(update) ? [...update, { $set: { [FIELD]: { $literal: TENANT } } }] : update;
 }
 
+/** Does the filter name the tenant field where an upsert takes equalities from (top level, $and)? */
+function mentionsTenant(filter) {
+  if (!filter || typeof filter !== 'object') return false;
+  return Object.entries(filter).some(
+    ([k, v]) => k === FIELD || k.startsWith(`${FIELD}.`) || (k === '$and' && Array.isArray(v) && v.some(mentionsTenant)),
+  );
+}
+
 function upsertFilter(filter, upsert) {
-  return upsert ? { $and: [filter, { [FIELD]: TENANT }] } : filter;
+  // A filter that names the tenant field already decides it (the fence accepts only an
+  // equality with A in an upsert filter; adding a second equality would be a server error).
+  return upsert && !mentionsTenant(filter) ? { $and: [filter, { [FIELD]: TENANT }] } : filter;
 }
 
 function bulkOp(op) {

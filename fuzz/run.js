@@ -11,7 +11,7 @@ const { runCampaign } = require('./campaign');
 const DEFAULT_CASES = 100000;
 
 function parseArgs(argv) {
-  const o = { seed: Date.now() % 2 ** 31, cases: DEFAULT_CASES, from: 0, maxFailures: 1 };
+  const o = { seed: Date.now() % 2 ** 31, cases: DEFAULT_CASES, from: 0, maxFailures: 1, workers: 2 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -27,8 +27,10 @@ function parseArgs(argv) {
     } else if (a === '--from') o.from = num();
     else if (a === '--max-failures') o.maxFailures = num();
     else if (a === '--keep-going') o.maxFailures = Infinity;
+    else if (a === '--verbose') o.verbose = true;
+    else if (a === '--workers') o.workers = Math.max(1, num());
     else if (a === '--help' || a === '-h') {
-      console.log('npm run fuzz -- [--seed N] [--cases N (default 100000)] [--case I] [--from I] [--max-failures N | --keep-going]');
+      console.log('npm run fuzz -- [--seed N] [--cases N (default 100000)] [--case I] [--from I] [--max-failures N | --keep-going] [--verbose] [--workers N (default 2)]');
       process.exit(0);
     } else throw new TypeError(`unknown argument ${a} (try --help)`);
   }
@@ -43,12 +45,12 @@ async function main() {
     mongod = await startReplSet();
     uri = mongod.uri;
   }
-  let world;
+  const worlds = [];
   let code = 1;
   try {
-    world = await openWorld(uri);
-    console.log(`tenantfence differential fuzz: seed ${opts.seed}, cases ${opts.cases} from ${opts.from}`);
-    const r = await runCampaign(world, {
+    for (let i = 0; i < (opts.cases > 1 ? opts.workers : 1); i++) worlds.push(await openWorld(uri));
+    console.log(`tenantfence differential fuzz: seed ${opts.seed}, cases ${opts.cases} from ${opts.from}, ${worlds.length} worker(s)`);
+    const r = await runCampaign(worlds, {
       seed: opts.seed,
       cases: opts.cases,
       from: opts.from,
@@ -59,10 +61,16 @@ async function main() {
     const secs = r.ms / 1000;
     console.log(`seed ${r.seed}: ${r.cases} cases in ${secs.toFixed(1)} s (${(r.cases / secs).toFixed(0)} cases/s), ${r.failures.length} failure(s)`);
     console.log(`outcomes: ${JSON.stringify(r.outcomes)}`);
-    for (const [m, o] of Object.entries(r.byMethod).sort()) console.log(`  ${m.padEnd(18)} ${JSON.stringify(o)}`);
+    for (const [m, o] of Object.entries(r.byMethod).sort()) {
+      console.log(`  ${m.padEnd(18)} ${JSON.stringify(o)} ${(r.perMethodMs[m] / Object.values(o).reduce((a, b) => a + b, 0)).toFixed(1)} ms/case`);
+    }
+    if (opts.verbose) {
+      console.log('both sides failed:');
+      for (const [k, n] of Object.entries(r.errorPairs).sort()) console.log(`  ${String(n).padStart(5)}  ${k}`);
+    }
     code = r.failures.length ? 1 : 0;
   } finally {
-    if (world) await closeWorld(world);
+    for (const w of worlds) await closeWorld(w);
     if (mongod) await mongod.stop();
   }
   process.exit(code);
