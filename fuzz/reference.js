@@ -7,8 +7,12 @@
 //   - an upsert inserts into tenant A (a filter that does not name the tenant field is ANDed
 //     with tenantId 'A', which matches every reference document, so only the inserted
 //     document changes).
-// Filters, pipelines and read options are passed unchanged: the reference holds only A's
-// documents, so an unscoped run is the specification.
+//   - under a non-simple collation, a top-level `tenantId: '<string>'` (or `$eq`) equality in
+//     a filter (or in the leading $match of a pipeline) compares exactly, not by collation
+//     (README, How enforcement works: "A tenantId: 'x' equality in the caller's filter is made
+//     exact the same way"); the reference gets the same `{$regex: '^x\\z'}`.
+// Everything else is passed unchanged: the reference holds only A's documents, so an unscoped
+// run is the specification.
 
 const { FIELD, TENANT } = require('./dataset');
 
@@ -45,9 +49,48 @@ function bulkOp(op) {
   return { [kind]: body };
 }
 
+function escapeRegex(s) {
+  return s.replace(/[.*+?^${}()|[\]\\\/:@#-]/g, '\\$&');
+}
+
+/** True for a collation that is not `{locale: 'simple'}` alone (the fence then guards). */
+function guarded(opts) {
+  const c = opts && opts.collation;
+  return Boolean(c) && !(c.locale === 'simple' && Object.keys(c).length === 1);
+}
+
+/** `filter` with a top-level string equality on the tenant field made exact. */
+function exactTenant(filter) {
+  if (!filter || typeof filter !== 'object' || !(FIELD in filter)) return filter;
+  const v = filter[FIELD];
+  const eq = v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && Object.keys(v).length === 1 && '$eq' in v ? v.$eq : v;
+  if (typeof eq !== 'string' || eq === TENANT) return filter;
+  return { ...filter, [FIELD]: { $regex: `^${escapeRegex(eq)}\\z` } };
+}
+
 /** The argument list to run case `c` with on the reference side (a fresh copy). */
 function toReference(c) {
-  const args = structuredClone(c.args);
+  const args = exactUnderCollation(c.method, structuredClone(c.args));
+  return stampWrites(c, args);
+}
+
+/** Applies `exactTenant` to the filter (or leading $match) of a call with a guarding collation. */
+function exactUnderCollation(method, args) {
+  if (method === 'aggregate') {
+    if (guarded(args[1]) && args[0][0] && args[0][0].$match) args[0][0] = { $match: exactTenant(args[0][0].$match) };
+    return args;
+  }
+  if (method === 'distinct') {
+    if (guarded(args[2])) args[1] = exactTenant(args[1]);
+    return args;
+  }
+  if (method === 'bulkWrite' || method.startsWith('insert')) return args;
+  const optsIndex = args.length - 1;
+  if (guarded(args[optsIndex])) args[0] = exactTenant(args[0]);
+  return args;
+}
+
+function stampWrites(c, args) {
   const opts = (i) => args[i] || {};
   switch (c.method) {
     case 'insertOne':

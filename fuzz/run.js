@@ -44,6 +44,13 @@ async function main() {
   if (!uri) {
     mongod = await startReplSet();
     uri = mongod.uri;
+    // A long run is often interrupted: do not leave the throwaway mongod behind.
+    for (const sig of ['SIGINT', 'SIGTERM']) {
+      process.once(sig, () => {
+        console.log(`${sig}: stopping mongod`);
+        mongod.stop().finally(() => process.exit(130));
+      });
+    }
   }
   const worlds = [];
   let code = 1;
