@@ -7,14 +7,20 @@ const { runCase } = require('./oracle');
 const { shrink } = require('./shrink');
 
 /** How to replay and what a minimal failing case looks like, as text. */
-function reproduction(seed, index, c, verdict) {
+function strip(c) {
   const { seed: _s, index: _i, ...body } = c;
+  return body;
+}
+
+function reproduction(seed, index, c, verdict, original) {
+  const body = strip(c);
   return [
     `FAILURE (${verdict.outcome}) in case ${index} of seed ${seed}`,
     `  replay: npm run fuzz -- --seed ${seed} --case ${index}`,
     `  minimal case (EJSON): ${BSON.EJSON.stringify(body, { relaxed: true })}`,
     `  as code: await fence.runAs('A', () => fence.collection('items').${c.method}(${c.args.map((a) => BSON.EJSON.stringify(a, { relaxed: true })).join(', ')})${c.method === 'find' || c.method === 'aggregate' ? '.toArray()' : ''})`,
     ...verdict.problems.map((p) => `  - ${p}`),
+    ...(original && original !== c ? [`  original case (before shrinking): ${BSON.EJSON.stringify(strip(original), { relaxed: true })}`] : []),
   ].join('\n');
 }
 
@@ -60,7 +66,7 @@ async function runCampaign(worlds, { seed, cases, from = 0, maxFailures = 1, shr
       if (!verdict.pass) {
         log(`case ${index}: ${verdict.outcome}; shrinking...`);
         const small = verdict.outcome === 'harness error' ? { case: c, verdict } : await shrink(world, c, verdict, { budget: shrinkBudget });
-        const text = reproduction(seed, index, small.case, small.verdict);
+        const text = reproduction(seed, index, small.case, small.verdict, c);
         failures.push({ index, case: small.case, original: c, verdict: small.verdict, text });
         log(text);
       }

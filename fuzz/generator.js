@@ -108,7 +108,9 @@ const METHODS = {
     }
     if (r.chance(0.3)) o.projection = r.pick(PROJECTIONS);
     const near = !o.sort && !o.hint && !o.collation;
-    return { method: 'find', args: [filter(r, 0, { text: !o.sort && !o.hint, near, vars: ctx.vars }), o], ordered };
+    // Sometimes the cursor's sort/skip/limit/project chaining instead of the options.
+    const chain = r.chance(0.3);
+    return { method: 'find', args: [filter(r, 0, { text: !o.sort && !o.hint, near, vars: ctx.vars }), o], ordered, ...(chain ? { chain } : {}) };
   },
   findOne(r) {
     const ctx = {};
@@ -169,6 +171,9 @@ const METHODS = {
   findOneAndDelete(r) {
     return findOneAnd(r, 'findOneAndDelete');
   },
+  estimatedDocumentCount() {
+    return { method: 'estimatedDocumentCount', args: [{}] };
+  },
   insertOne(r) {
     return { method: 'insertOne', args: [newDoc(r)] };
   },
@@ -209,6 +214,7 @@ const WEIGHTS = [
   [4, 'findOne'],
   [4, 'countDocuments'],
   [3, 'distinct'],
+  [0.5, 'estimatedDocumentCount'],
   [12, 'aggregate'],
   [5, 'updateOne'],
   [5, 'updateMany'],

@@ -18,9 +18,21 @@ const { toReference, pinTo } = require('./reference');
 const { WRITES } = require('./generator');
 const { TENANT } = require('./dataset');
 
-/** Calls `method` on `coll` with `args`; cursors are drained. Returns { value } or { error }. */
-async function call(coll, method, args) {
+/**
+ * Calls `method` on `coll` with `args`; cursors are drained. `chain`: find's sort, skip, limit
+ * and projection go through the cursor's chaining methods instead. Returns { value } or { error }.
+ */
+async function call(coll, method, args, chain = false) {
   try {
+    if (method === 'find' && chain) {
+      const { sort, skip, limit, projection, ...rest } = args[1] || {};
+      let cursor = coll.find(args[0], rest);
+      if (sort) cursor = cursor.sort(sort);
+      if (skip !== undefined) cursor = cursor.skip(skip);
+      if (limit !== undefined) cursor = cursor.limit(limit);
+      if (projection) cursor = cursor.project(projection);
+      return { value: await cursor.toArray() };
+    }
     if (method === 'find' || method === 'aggregate') return { value: await coll[method](...args).toArray() };
     return { value: await coll[method](...args) };
   } catch (error) {
@@ -32,12 +44,12 @@ function runScoped(world, c) {
   const args = structuredClone(c.args);
   // `world.broken` (tests of the oracle itself only): a stand-in for a fence that forgot the
   // tenant, i.e. the raw driver on the scoped database. The oracle must fail such cases.
-  if (world.broken) return call(world.scoped.collection('items'), c.method, toReference(c));
-  return world.fence.runAs(TENANT, () => call(world.fence.collection('items'), c.method, args));
+  if (world.broken) return call(world.scoped.collection('items'), c.method, toReference(c), c.chain);
+  return world.fence.runAs(TENANT, () => call(world.fence.collection('items'), c.method, args, c.chain));
 }
 
 function runReference(world, c) {
-  return call(world.ref.collection('items'), c.method, toReference(c));
+  return call(world.ref.collection('items'), c.method, toReference(c), c.chain);
 }
 
 /** The comparable part of a result: write summaries keep only the contract's fields. */
@@ -209,7 +221,8 @@ async function compare(world, c, s, r, write) {
       const problems = (await judgeState(world, {})).filter((p) => p.startsWith('other tenants'));
       return problems.length ? fail('known limit', problems) : pass('known-limit-shared-id');
     }
-    return fail('one side failed', [`scoped: ${describe(s)}`, `reference: ${describe(r)}`]);
+    const side = (o) => (o.error ? `${o.error.name} ${o.error.code ?? ''}` : 'ok');
+    return fail('one side failed', [`scoped: ${describe(s)}`, `reference: ${describe(r)}`], `scoped ${side(s)} / reference ${side(r)}`);
   }
   const problems = [];
   if (!sameResult(c, s.value, r.value)) problems.push(`results differ: ${resultDiff(c, s.value, r.value)}`);
@@ -219,9 +232,14 @@ async function compare(world, c, s, r, write) {
 
 /** Did the reference insert (or upsert) an _id that a neighbour holds on the scoped side? */
 async function insertedNeighbourId(world, c, r) {
-  const ids = new Set(world.initial.items.others.map((b) => canon(decodeExact(b)._id)));
+  if (r.error) return false;
+  const ids = new Set(world.initial.items.others.map((b) => canon(BSON.deserialize(b)._id)));
+  const v = r.value || {};
+  const reported = [v.insertedId, v.upsertedId, ...Object.values(v.insertedIds || {}), ...Object.values(v.upsertedIds || {})];
+  if (reported.some((id) => id !== undefined && id !== null && ids.has(canon(id)))) return true;
+  // findOneAnd* upserts report no id; look at what the reference now stores.
   const ref = await readRaw(world.ref, 'items');
-  return !r.error && ref.some((b) => ids.has(canon(decodeExact(b)._id)));
+  return ref.some((b) => ids.has(canon(BSON.deserialize(b)._id)));
 }
 
 /** findOne without a total sort: any one of the documents the reference matches is right. */
@@ -272,8 +290,12 @@ function pass(outcome, extra = {}) {
   return { pass: true, outcome, problems: [], ...extra };
 }
 
-function fail(kind, problems) {
-  return { pass: false, outcome: kind, problems };
+/**
+ * A failed verdict. `sig` says what kind of failure it is (by default: which checks failed), so
+ * the shrinker keeps only smaller cases that fail for the same reason.
+ */
+function fail(kind, problems, sig = problems.map((p) => p.replace(/[:(].*$/s, '')).join(' | ')) {
+  return { pass: false, outcome: kind, problems, sig: `${kind}: ${sig}` };
 }
 
 module.exports = { runCase };

@@ -80,7 +80,7 @@ async function shrink(world, c, first, { budget = 400 } = {}) {
         } catch {
           continue;
         }
-        if (!v.pass && v.outcome === first.outcome) {
+        if (!v.pass && v.sig === first.sig) {
           best = trial;
           verdict = v;
           improved = true;
