@@ -17,7 +17,8 @@ describe('differential isolation fuzzer', () => {
   const worlds = [];
 
   beforeAll(async () => {
-    for (let i = 0; i < 2; i++) worlds.push(await openWorld(uri()));
+    // Three worlds take turns (latency-bound: the server, not this process, is the bottleneck).
+    for (let i = 0; i < 3; i++) worlds.push(await openWorld(uri()));
   });
 
   afterAll(async () => {
