@@ -61,6 +61,28 @@ describe('differential isolation fuzzer', () => {
     }
   });
 
+  // Found by the fuzzer (seed 424242, case 20100): the fence put its own tenant equality next to
+  // the caller's repeat of it inside $and, and the server refused the upsert ("path 'tenantId'
+  // is matched twice", code 54) although the contract allows naming the tenant there.
+  test('regression: an upsert may repeat the current tenant by equality under $and', async () => {
+    const world = worlds[0];
+    const filter = { $and: [{ tenantId: { $eq: 'A' }, parent: 101 }, { _id: 50 }] };
+    for (const c of [
+      { method: 'updateOne', args: [filter, { $set: { z: 1 } }, { upsert: true }] },
+      { method: 'replaceOne', args: [filter, { y: 'r' }, { upsert: true }] },
+      { method: 'bulkWrite', args: [[{ updateOne: { filter, update: [{ $set: { z: 1 } }], upsert: true } }], {}] },
+    ]) {
+      expect([c.method, await runCase(world, { seed: 0, index: 0, ...c })]).toMatchObject([c.method, { pass: true, outcome: 'agree' }]);
+    }
+    const r = await world.fence.runAs('A', () => world.fence.collection('items').updateOne(filter, { $set: { z: 1 } }, { upsert: true }));
+    try {
+      expect(r).toMatchObject({ upsertedCount: 1, upsertedId: 50 });
+      expect(await world.scoped.collection('items').findOne({ _id: 50 })).toEqual({ _id: 50, tenantId: 'A', parent: 101, z: 1 });
+    } finally {
+      await world.scoped.collection('items').deleteOne({ _id: 50 });
+    }
+  });
+
   test('cases are a pure function of (seed, index)', () => {
     expect(JSON.stringify(generate(7, 123))).toBe(JSON.stringify(generate(7, 123)));
     expect(JSON.stringify(generate(7, 123))).not.toBe(JSON.stringify(generate(8, 123)));

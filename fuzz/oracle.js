@@ -89,7 +89,7 @@ function errorSig(err) {
   return { kind: 'server', code: typeof code === 'number' ? code : null };
 }
 
-function describe(out) {
+function show(out) {
   if (out.error) return `${out.error.name} ${out.error.code ?? ''}: ${String(out.error.message).slice(0, 300)}`;
   return canon(out.value);
 }
@@ -188,13 +188,13 @@ async function judge(world, c, write) {
   const sig = s.error ? errorSig(s.error) : null;
   const refused = Boolean(sig && sig.kind === 'tenant' && sig.code === 'TENANT_VIOLATION');
   if (sig && sig.kind === 'tenant' && !refused) {
-    return fail('unexpected tenant error', [`scoped: ${describe(s)}`]);
+    return fail('unexpected tenant error', [`scoped: ${show(s)}`]);
   }
   if (c.mustRefuse) {
     const problems = await judgeState(world, { refused: true });
     const colls = await scopedCollections(world);
     if (colls.join() !== COLLECTIONS.join()) problems.push(`scoped database now has collections ${colls.join(', ')}`);
-    if (!refused) problems.unshift(`a stage the contract refuses was not refused: ${describe(s)}`);
+    if (!refused) problems.unshift(`a stage the contract refuses was not refused: ${show(s)}`);
     return problems.length ? fail('must-refuse', problems) : pass('refused');
   }
   if (refused) {
@@ -213,14 +213,14 @@ async function compare(world, c, s, r, write) {
     const b = errorSig(r.error);
     const problems = write ? await judgeState(world, { compareA: true }) : await judgeState(world, {});
     if (problems.length && (await sharedIdLimit(world, s, r))) return judgeSharedIdLimit(world);
-    if (a.kind === 'server' && b.kind === 'server' && a.code !== b.code) problems.unshift(`error codes differ: scoped ${describe(s)} / reference ${describe(r)}`);
+    if (a.kind === 'server' && b.kind === 'server' && a.code !== b.code) problems.unshift(`error codes differ: scoped ${show(s)} / reference ${show(r)}`);
     return problems.length ? fail('both error', problems) : pass('both-error', { scopedError: a, refError: b });
   }
   if (s.error || r.error) {
     // Known limit (README): the shared _id index.
     if (await sharedIdLimit(world, s, r)) return judgeSharedIdLimit(world);
     const side = (o) => (o.error ? `${o.error.name} ${o.error.code ?? ''}` : 'ok');
-    return fail('one side failed', [`scoped: ${describe(s)}`, `reference: ${describe(r)}`], `scoped ${side(s)} / reference ${side(r)}`);
+    return fail('one side failed', [`scoped: ${show(s)}`, `reference: ${show(r)}`], `scoped ${side(s)} / reference ${side(r)}`);
   }
   const problems = [];
   if (!sameResult(c, s.value, r.value)) problems.push(`results differ: ${resultDiff(c, s.value, r.value)}`);
