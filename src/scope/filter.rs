@@ -313,7 +313,11 @@ mod tests {
             doc! { "$and": [{ "tenantId": { "$in": ["a"] } }] },
         ] {
             let out = scope_filter(&s, user.clone()).unwrap();
-            assert_eq!(out, doc! { "tenantId": "a", "$and": user.get_array("$and").unwrap().clone() }, "{user}");
+            assert_eq!(
+                out,
+                doc! { "tenantId": "a", "$and": user.get_array("$and").unwrap().clone() },
+                "{user}"
+            );
         }
     }
 
