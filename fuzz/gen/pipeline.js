@@ -45,7 +45,8 @@ function sortArray(field) {
 
 /**
  * Generates stages into `out`. `st`: { coll, top, depth, ordered, unique, inSub (join
- * sub-pipeline: keep _id unique), inFacet, vars, refuse (set when a refused stage was placed) }.
+ * sub-pipeline: keep _id unique), inFacet, vars, refuse (set when a refused stage was placed),
+ * computed (an expression stage ran: a field may now hold an array) }.
  */
 function stages(r, st, n) {
   const out = [];
@@ -54,7 +55,7 @@ function stages(r, st, n) {
     const alternatives = [
       [4, () => [{ $match: filter(r, 0, { text: first && st.top && st.coll === 'items', vars: st.vars }) }]],
       [2, () => project(r, st)],
-      [2, () => [{ [r.pick(['$addFields', '$set'])]: { [r.pick(['z', 'x', 'w', FIELD])]: valueExpr(r, 0, st.vars) } }]],
+      [2, () => computed(st, [{ [r.pick(['$addFields', '$set'])]: { [r.pick(['z', 'x', 'w', FIELD])]: valueExpr(r, 0, st.vars) } }])],
       [1, () => [{ $unset: r.pick(['tags', 'sub', ['n', 'd']]) }]],
       [2, () => group(r, st)],
       [3, () => sort(r, st)],
@@ -80,6 +81,12 @@ function stages(r, st, n) {
   return out;
 }
 
+/** Marks that a stage computed field values (which may be arrays); returns `stages`. */
+function computed(st, stages) {
+  st.computed = true;
+  return stages;
+}
+
 function project(r, st) {
   const spec = r.pick([
     { x: 1, y: 1, [FIELD]: 1 },
@@ -88,6 +95,7 @@ function project(r, st) {
     { y: 1, t: `$${FIELD}` },
     { x: 1, sub: 1, e: valueExpr(r, 0, st.vars) },
   ]);
+  st.computed = true;
   if (!st.inSub && r.chance(0.15)) {
     spec._id = 0; // documents no longer unique
     st.unique = false;
@@ -103,9 +111,9 @@ function group(r, st) {
   if (r.chance(0.3)) spec.t = { $max: `$${FIELD}` };
   if (r.chance(0.3)) spec.cnt = { $count: {} };
   if (st.ordered && r.chance(0.5)) spec.p = { [r.pick(['$push', '$first', '$last'])]: r.pick(['$_id', '$y', `$${FIELD}`]) };
-  // Group keys are distinct, but array keys ('$tags') sort by their smallest / largest element,
-  // so a sort on such an _id is not total.
-  st.unique = spec._id !== '$tags';
+  // Group keys are distinct, but array keys ('$tags', or a field an expression may have made an
+  // array) sort by their smallest / largest element, so a sort on such an _id is not total.
+  st.unique = spec._id !== '$tags' && !st.computed;
   st.ordered = false;
   return [{ $group: spec }];
 }
@@ -128,8 +136,8 @@ function unwind(r, st) {
 }
 
 function sortByCount(r, st) {
-  st.unique = true;
-  st.ordered = true;
+  st.unique = !st.computed; // see group()
+  st.ordered = st.unique;
   return [{ $sortByCount: r.pick(['$y', `$${FIELD}`, '$x']) }, { $sort: { count: -1, _id: 1 } }];
 }
 
@@ -220,6 +228,7 @@ function replaceRoot(r, st) {
   const root = keep
     ? { $mergeObjects: [{ $ifNull: ['$sub', {}] }, { _id: '$_id', t: `$${FIELD}` }] }
     : { t: { $ifNull: [`$${FIELD}`, 'none'] }, x: { $ifNull: ['$x', 0] } };
+  st.computed = true;
   return [r.chance(0.5) ? { $replaceRoot: { newRoot: root } } : { $replaceWith: root }];
 }
 
