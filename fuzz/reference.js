@@ -8,7 +8,8 @@
 //     with tenantId 'A', which matches every reference document, so only the inserted
 //     document changes).
 //   - under a non-simple collation, a top-level `tenantId: '<string>'` (or `$eq`) equality in
-//     a filter (or in the leading $match of a pipeline) compares exactly, not by collation
+//     a filter (the leading $match of a pipeline, a $graphLookup's restrictSearchWithMatch)
+//     compares exactly, not by collation
 //     (README, How enforcement works: "A tenantId: 'x' equality in the caller's filter is made
 //     exact the same way"); the reference gets the same `{$regex: '^x\\z'}`.
 // Everything else is passed unchanged: the reference holds only A's documents, so an unscoped
@@ -74,10 +75,28 @@ function toReference(c) {
   return stampWrites(c, args);
 }
 
+/**
+ * `$graphLookup`'s restrictSearchWithMatch is scoped like a filter (README), so the same rule
+ * applies to it, at any depth of $facet / $lookup / $unionWith nesting.
+ */
+function exactInGraphLookups(value, depth) {
+  if (depth > 40 || !value || typeof value !== 'object' || value instanceof Date) return;
+  if (Array.isArray(value)) {
+    for (const v of value) exactInGraphLookups(v, depth + 1);
+    return;
+  }
+  const g = value.$graphLookup;
+  if (g && typeof g === 'object' && g.restrictSearchWithMatch) g.restrictSearchWithMatch = exactTenant(g.restrictSearchWithMatch);
+  for (const v of Object.values(value)) exactInGraphLookups(v, depth + 1);
+}
+
 /** Applies `exactTenant` to the filter (or leading $match) of a call with a guarding collation. */
 function exactUnderCollation(method, args) {
   if (method === 'aggregate') {
-    if (guarded(args[1]) && args[0][0] && args[0][0].$match) args[0][0] = { $match: exactTenant(args[0][0].$match) };
+    if (guarded(args[1])) {
+      if (args[0][0] && args[0][0].$match) args[0][0] = { $match: exactTenant(args[0][0].$match) };
+      exactInGraphLookups(args[0], 0);
+    }
     return args;
   }
   if (method === 'distinct') {
