@@ -22,7 +22,7 @@ const mib = (n) => `${(n / 1048576).toFixed(1)} MiB`;
 function sample(ops) {
   if (global.gc) global.gc();
   const m = process.memoryUsage();
-  return { ops, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+  return { ops, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
 }
 
 /** One cycle: a fresh tenant context and ten operations, leaving the collection as it found it. */
@@ -86,7 +86,7 @@ async function main() {
           const s = sample(done * OPS_PER_CYCLE);
           samples.push(s);
           const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-          log(`${s.ops} ops, ${Math.round(s.ops / secs)} ops/s, rss ${mib(s.rss)}, heap ${mib(s.heapUsed)}`);
+          log(`${s.ops} ops, ${Math.round(s.ops / secs)} ops/s, rss ${mib(s.rss)}, heap ${mib(s.heapUsed)} of ${mib(s.heapTotal)}`);
         }
       }
     };

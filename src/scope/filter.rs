@@ -75,6 +75,9 @@ fn scope_with(scope: &Scope, user: Document, exact_type: bool) -> ScopeResult<Do
     {
         user.remove(&scope.field);
     }
+    // The same repeat inside `$and`, where an upsert also takes equalities from, would make
+    // the server refuse the upsert: "path 'tenantId' is matched twice" (code 54).
+    drop_repeats_in_and(&mut user, &scope.field, tenant, 0);
     // Under a non-simple collation `{field: 'ACME'}` would match our own 'acme'
     // documents; tenant ids compare exactly, so such a clause becomes exact too.
     if guard {
@@ -111,6 +114,26 @@ fn scope_with(scope: &Scope, user: Document, exact_type: bool) -> ScopeResult<Do
         out.insert("$and", clauses);
     }
     Ok(out)
+}
+
+/// Removes `{field: t}` / `{field: {$eq: t}}` from the documents of `$and`, through nested
+/// `$and` only: ANDed with the tenant match they change nothing (under a collation too, since
+/// exact equality implies collation equality). `$or`, `$nor` and `$not` are left alone.
+fn drop_repeats_in_and(filter: &mut Document, field: &str, tenant: &str, depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    if let Some(Bson::Array(entries)) = filter.get_mut("$and") {
+        for entry in entries.iter_mut() {
+            if let Bson::Document(d) = entry {
+                if matches!(d.get(field).and_then(equality_value), Some(Bson::String(v)) if v == tenant)
+                {
+                    d.remove(field);
+                }
+                drop_repeats_in_and(d, field, tenant, depth + 1);
+            }
+        }
+    }
 }
 
 /// Refuses an upsert filter that could make the upserted document name another tenant.
@@ -261,6 +284,41 @@ mod tests {
             scope_filter(&s, doc! { "tenantId": "b" }).unwrap(),
             doc! { "tenantId": "a", "$and": [{ "tenantId": "b" }] }
         );
+    }
+
+    #[test]
+    fn a_repeat_of_the_current_tenant_under_and_is_dropped_too() {
+        // Found by the differential fuzzer: an upsert with this filter failed with
+        // "path 'tenantId' is matched twice" (54) although the contract allows it.
+        let s = tenant_scope(false);
+        assert_eq!(
+            scope_filter(&s, doc! { "$and": [{ "tenantId": { "$eq": "a" }, "x": 1 }, { "$and": [{ "tenantId": "a" }] }] })
+                .unwrap(),
+            doc! { "tenantId": "a", "$and": [{ "x": 1 }, { "$and": [{}] }] }
+        );
+        assert_eq!(
+            scope_write_filter(&s, doc! { "$and": [{ "tenantId": "a" }, { "_id": 8 }] }).unwrap(),
+            doc! {
+                "tenantId": "a",
+                "$and": [
+                    { "tenantId": { "$type": "string", "$not": { "$type": "array" } } },
+                    { "$and": [{}, { "_id": 8 }] },
+                ]
+            }
+        );
+        // Another tenant, or the tenant under $or / $nor, is kept: it can only narrow.
+        for user in [
+            doc! { "$and": [{ "tenantId": "b" }] },
+            doc! { "$and": [{ "$or": [{ "tenantId": "a" }, { "x": 1 }] }] },
+            doc! { "$and": [{ "tenantId": { "$in": ["a"] } }] },
+        ] {
+            let out = scope_filter(&s, user.clone()).unwrap();
+            assert_eq!(
+                out,
+                doc! { "tenantId": "a", "$and": user.get_array("$and").unwrap().clone() },
+                "{user}"
+            );
+        }
     }
 
     #[test]

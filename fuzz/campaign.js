@@ -1,0 +1,85 @@
+'use strict';
+// A run of many cases against one world: counts outcomes per method, shrinks failures.
+
+const { BSON } = require('mongodb');
+const { generate } = require('./generator');
+const { runCase } = require('./oracle');
+const { shrink } = require('./shrink');
+
+/** How to replay and what a minimal failing case looks like, as text. */
+function strip(c) {
+  const { seed: _s, index: _i, ...body } = c;
+  return body;
+}
+
+function reproduction(seed, index, c, verdict, original) {
+  const body = strip(c);
+  return [
+    `FAILURE (${verdict.outcome}) in case ${index} of seed ${seed}`,
+    `  replay: npm run fuzz -- --seed ${seed} --case ${index}`,
+    `  minimal case (EJSON): ${BSON.EJSON.stringify(body, { relaxed: true })}`,
+    `  as code: await fence.runAs('A', () => fence.collection('items').${c.method}(${c.args.map((a) => BSON.EJSON.stringify(a, { relaxed: true })).join(', ')})${c.method === 'find' || c.method === 'aggregate' ? '.toArray()' : ''})`,
+    ...verdict.problems.map((p) => `  - ${p}`),
+    ...(original && original !== c ? [`  original case (before shrinking): ${BSON.EJSON.stringify(strip(original), { relaxed: true })}`] : []),
+  ].join('\n');
+}
+
+/**
+ * Runs cases `from`..`from+cases-1` of `seed` on `worlds` (one world, or several that take turns
+ * picking the next case: the cases and their outcomes do not depend on how many). Options:
+ * `maxFailures` (stop after that many, default 1), `shrinkBudget`, `log`, `progressEvery`.
+ * Returns { seed, cases, outcomes, byMethod, errorPairs (both sides failed: how), perMethodMs,
+ * failures, ms }.
+ */
+async function runCampaign(worlds, { seed, cases, from = 0, maxFailures = 1, shrinkBudget = 400, log = () => {}, progressEvery = 0 }) {
+  const list = Array.isArray(worlds) ? worlds : [worlds];
+  const outcomes = {};
+  const byMethod = {};
+  const failures = [];
+  const errorPairs = {};
+  const perMethodMs = {};
+  const t0 = Date.now();
+  let done = 0;
+  let next = from;
+  const end = from + cases;
+
+  async function worker(world) {
+    while (next < end && failures.length < maxFailures) {
+      const index = next++;
+      const c = generate(seed, index);
+      let verdict;
+      const tc = Date.now();
+      try {
+        verdict = await runCase(world, c);
+      } catch (err) {
+        verdict = { pass: false, outcome: 'harness error', problems: [String((err && err.stack) || err)] };
+      }
+      done++;
+      perMethodMs[c.method] = (perMethodMs[c.method] || 0) + (Date.now() - tc);
+      if (verdict.scopedError) {
+        const k = `${c.method} scoped ${verdict.scopedError.kind}:${verdict.scopedError.code} / reference ${verdict.refError.kind}:${verdict.refError.code}`;
+        errorPairs[k] = (errorPairs[k] || 0) + 1;
+      }
+      outcomes[verdict.outcome] = (outcomes[verdict.outcome] || 0) + 1;
+      const m = (byMethod[c.method] = byMethod[c.method] || {});
+      m[verdict.outcome] = (m[verdict.outcome] || 0) + 1;
+      if (!verdict.pass) {
+        log(`case ${index}: ${verdict.outcome}; shrinking...`);
+        const small = verdict.outcome === 'harness error' ? { case: c, verdict } : await shrink(world, c, verdict, { budget: shrinkBudget });
+        const text = reproduction(seed, index, small.case, small.verdict, c);
+        failures.push({ index, case: small.case, original: c, verdict: small.verdict, text });
+        log(text);
+      }
+      if (progressEvery && done % progressEvery === 0) {
+        const s = (Date.now() - t0) / 1000;
+        log(`  ${done} cases, ${(done / s).toFixed(0)} cases/s, outcomes ${JSON.stringify(outcomes)}`);
+      }
+    }
+  }
+
+  await Promise.all(list.map(worker));
+  failures.sort((a, b) => a.index - b.index);
+  return { seed, cases: done, outcomes, byMethod, errorPairs, perMethodMs, failures, ms: Date.now() - t0 };
+}
+
+module.exports = { runCampaign, reproduction };

@@ -1,0 +1,312 @@
+'use strict';
+// Runs one case on both sides and judges it.
+//
+// The oracle (issue 3): as tenant A through the fence, the operation is either refused with
+// TENANT_VIOLATION (and then writes nothing), or it gives exactly the result - documents returned
+// and documents written - of the same operation run unscoped on a database holding only A's
+// documents. Either way every other tenant's stored documents are byte-identical afterwards.
+//
+// What the reference side is told about the contract (reference.js) is only what the contract
+// itself promises the fence adds: written documents are stamped with tenant A, pipeline updates
+// end with a forced `$set` of the tenant, and upserts insert into tenant A.
+
+const { BSON } = require('mongodb');
+const { TenantError } = require('..');
+const { canon, canonSet, decodeExact } = require('./canon');
+const { readState, readRaw, reset, hashes, changed, scopedCollections, COLLECTIONS } = require('./world');
+const { toReference, pinTo } = require('./reference');
+const { WRITES } = require('./generator');
+const { TENANT } = require('./dataset');
+
+/**
+ * Calls `method` on `coll` with `args`; cursors are drained. `chain`: find's sort, skip, limit
+ * and projection go through the cursor's chaining methods instead. Returns { value } or { error }.
+ */
+async function call(coll, method, args, chain = false) {
+  try {
+    if (method === 'find' && chain) {
+      const { sort, skip, limit, projection, ...rest } = args[1] || {};
+      let cursor = coll.find(args[0], rest);
+      if (sort) cursor = cursor.sort(sort);
+      if (skip !== undefined) cursor = cursor.skip(skip);
+      if (limit !== undefined) cursor = cursor.limit(limit);
+      if (projection) cursor = cursor.project(projection);
+      return { value: await cursor.toArray() };
+    }
+    if (method === 'find' || method === 'aggregate') return { value: await coll[method](...args).toArray() };
+    return { value: await coll[method](...args) };
+  } catch (error) {
+    return { error };
+  }
+}
+
+function runScoped(world, c) {
+  const args = structuredClone(c.args);
+  // `world.broken` (tests of the oracle itself only): a stand-in for a fence that forgot the
+  // tenant, i.e. the raw driver on the scoped database. The oracle must fail such cases.
+  if (world.broken) return call(world.scoped.collection('items'), c.method, toReference(c), c.chain);
+  return world.fence.runAs(TENANT, () => call(world.fence.collection('items'), c.method, args, c.chain));
+}
+
+function runReference(world, c) {
+  return call(world.ref.collection('items'), c.method, toReference(c), c.chain);
+}
+
+/** The comparable part of a result: write summaries keep only the contract's fields. */
+function resultOf(method, value, unordered = false) {
+  if (value === null || value === undefined || Array.isArray(value) || typeof value !== 'object') return value;
+  const pick = (...keys) => Object.fromEntries(keys.map((k) => [k, value[k]]));
+  switch (method) {
+    case 'updateOne':
+    case 'updateMany':
+    case 'replaceOne':
+      return pick('matchedCount', 'modifiedCount', 'upsertedCount', 'upsertedId');
+    case 'deleteOne':
+    case 'deleteMany':
+      return pick('deletedCount');
+    case 'insertOne':
+      return pick('insertedId');
+    case 'insertMany':
+      return pick('insertedCount', 'insertedIds');
+    case 'bulkWrite': {
+      const out = pick('insertedCount', 'matchedCount', 'modifiedCount', 'deletedCount', 'upsertedCount', 'insertedIds', 'upsertedIds');
+      // Unordered, the Node driver keys insertedIds by the count of inserts so far, not by the
+      // operation's index (mongodb 6.22 lib/bulk/unordered.js); the fence keys by the index.
+      // Both list the same ids in the same order, so compare the ids only.
+      if (unordered) out.insertedIds = Object.keys(out.insertedIds || {}).sort((a, b) => a - b).map((k) => out.insertedIds[k]);
+      return out;
+    }
+    default:
+      return value;
+  }
+}
+
+/** A short signature of an error: kind and code. */
+function errorSig(err) {
+  if (err instanceof TenantError || (err && err.name === 'TenantError')) return { kind: 'tenant', code: err.code };
+  if (err && err.name === 'TypeError') return { kind: 'type', code: null };
+  const code = err && (err.code ?? (err.writeErrors && err.writeErrors[0] && err.writeErrors[0].code));
+  return { kind: 'server', code: typeof code === 'number' ? code : null };
+}
+
+function show(out) {
+  if (out.error) return `${out.error.name} ${out.error.code ?? ''}: ${String(out.error.message).slice(0, 300)}`;
+  return canon(out.value);
+}
+
+/** A readable difference between two results (lists: only the documents that differ). */
+function resultDiff(c, s, r) {
+  const a = resultOf(c.method, s);
+  const b = resultOf(c.method, r);
+  if (Array.isArray(a) && Array.isArray(b)) {
+    const d = diffLists(b.map((x) => canon(x)), a.map((x) => canon(x)));
+    return d === 'expected-only [] actual-only []' ? 'the same documents in a different order' : `(reference = expected, scoped = actual) ${d}`;
+  }
+  return `scoped ${canon(a)} / reference ${canon(b)}`;
+}
+
+/** Compares two successful results; `ordered` false compares lists as multisets. */
+function sameResult(c, s, r) {
+  const unordered = c.method === 'bulkWrite' && c.args[1] && c.args[1].ordered === false;
+  const a = resultOf(c.method, s, unordered);
+  const b = resultOf(c.method, r, unordered);
+  if (c.method === 'distinct' || ((c.method === 'find' || c.method === 'aggregate') && !c.ordered)) {
+    return canon(canonSet(a)) === canon(canonSet(b));
+  }
+  return canon(a) === canon(b);
+}
+
+/**
+ * Judges the stored state after a case: neighbours byte-identical; A's documents unchanged
+ * (`refused`, or a read) or equal to the reference's (`compareA`, a write). Cheap when nothing
+ * changed: one dbHash per side. Records what changed in `world.dirty` for the reset.
+ */
+async function judgeState(world, { refused = false, compareA = false } = {}) {
+  const problems = [];
+  const ch = changed(world, await hashes(world));
+  world.dirty = ch;
+  const scopedChanged = new Set(ch.filter(([side]) => side === 'scoped').map(([, name]) => name));
+  for (const name of scopedChanged) {
+    const s = await readState(world, 'scoped', name);
+    const init = world.initial[name];
+    const othersSame = s.others.length === init.others.length && s.others.every((b, i) => b.equals(init.others[i]));
+    if (!othersSame) problems.push(`other tenants' documents in ${name} changed: ${diffDocs(init.others, s.others)}`);
+    if (refused || !compareA || name !== 'items') {
+      const aSame = s.a.length === init.a.length && s.a.every((b, i) => b.equals(init.a[i]));
+      if (!aSame) problems.push(`${refused ? 'refused operation' : 'operation'} changed A's documents in ${name}: ${diffDocs(init.a, s.a)}`);
+    }
+  }
+  if (compareA && ch.some(([, name]) => name === 'items')) {
+    const [s, ref] = await Promise.all([readState(world, 'scoped', 'items'), readRaw(world.ref, 'items')]);
+    const sa = canonSet(s.a.map(decodeExact));
+    const ra = canonSet(ref.map(decodeExact));
+    if (canon(sa) !== canon(ra)) problems.push(`A's documents differ from the reference after the write: ${diffLists(ra, sa)}`);
+  }
+  return problems;
+}
+
+function diffDocs(before, after) {
+  return diffLists(canonSet(before.map(decodeExact)), canonSet(after.map(decodeExact)));
+}
+
+/** What only `expected` has and what only `actual` has (multisets of canonical strings), cut short. */
+function diffLists(expected, actual) {
+  const left = [...actual];
+  const missing = [];
+  for (const x of expected) {
+    const i = left.indexOf(x);
+    if (i >= 0) left.splice(i, 1);
+    else missing.push(x);
+  }
+  const cut = (l) => {
+    const t = JSON.stringify(l);
+    return t.length > 1500 ? `${t.slice(0, 1500)}... (${l.length})` : t;
+  };
+  return `expected-only ${cut(missing)} actual-only ${cut(left)}`;
+}
+
+/**
+ * Runs case `c` and returns { pass, outcome, problems }. `outcome` is one of 'agree',
+ * 'refused', 'both-error', 'known-limit-shared-id'. Leaves both sides reset.
+ */
+async function runCase(world, c) {
+  const write = WRITES.has(c.method);
+  world.dirty = undefined;
+  try {
+    return await judge(world, c, write);
+  } finally {
+    // Put back only what changed; everything if the case threw before the state was judged.
+    if (world.dirty === undefined) await reset(world);
+    else if (world.dirty.length) await reset(world, world.dirty);
+  }
+}
+
+async function judge(world, c, write) {
+  // Both sides at once (separate databases); a case that must be refused never reaches the
+  // reference (it would run $out/$merge there).
+  const [s, r] = await Promise.all([runScoped(world, c), c.mustRefuse ? null : runReference(world, c)]);
+  const sig = s.error ? errorSig(s.error) : null;
+  const refused = Boolean(sig && sig.kind === 'tenant' && sig.code === 'TENANT_VIOLATION');
+  if (sig && sig.kind === 'tenant' && !refused) {
+    return fail('unexpected tenant error', [`scoped: ${show(s)}`]);
+  }
+  if (c.mustRefuse) {
+    const problems = await judgeState(world, { refused: true });
+    const colls = await scopedCollections(world);
+    if (colls.join() !== COLLECTIONS.join()) problems.push(`scoped database now has collections ${colls.join(', ')}`);
+    if (!refused) problems.unshift(`a stage the contract refuses was not refused: ${show(s)}`);
+    return problems.length ? fail('must-refuse', problems) : pass('refused');
+  }
+  if (refused) {
+    const problems = await judgeState(world, { refused: true });
+    return problems.length ? fail('refused but wrote', problems) : pass('refused', { refusal: s.error.message });
+  }
+  if (c.method === 'findOne' && !c.ordered) return judgeFindOne(world, c, s, r);
+  let v = await compare(world, c, s, r, write);
+  if (!v.pass && c.single && !s.error) v = await retryPinned(world, c, s, v);
+  return v;
+}
+
+async function compare(world, c, s, r, write) {
+  if (s.error && r.error) {
+    const a = errorSig(s.error);
+    const b = errorSig(r.error);
+    const problems = write ? await judgeState(world, { compareA: true }) : await judgeState(world, {});
+    if (problems.length && (await sharedIdLimit(world, s, r))) return judgeSharedIdLimit(world);
+    if (a.kind === 'server' && b.kind === 'server' && a.code !== b.code) problems.unshift(`error codes differ: scoped ${show(s)} / reference ${show(r)}`);
+    return problems.length ? fail('both error', problems) : pass('both-error', { scopedError: a, refError: b });
+  }
+  if (s.error || r.error) {
+    // Known limit (README): the shared _id index.
+    if (await sharedIdLimit(world, s, r)) return judgeSharedIdLimit(world);
+    const side = (o) => (o.error ? `${o.error.name} ${o.error.code ?? ''}` : 'ok');
+    return fail('one side failed', [`scoped: ${show(s)}`, `reference: ${show(r)}`], `scoped ${side(s)} / reference ${side(r)}`);
+  }
+  const problems = [];
+  if (!sameResult(c, s.value, r.value)) problems.push(`results differ: ${resultDiff(c, s.value, r.value)}`);
+  problems.push(...(await judgeState(world, { compareA: write })));
+  return problems.length ? fail('mismatch', problems) : pass('agree');
+}
+
+/**
+ * Did the reference insert (or upsert) an _id that a neighbour holds on the scoped side? Then
+ * the scoped side's duplicate-key error is the documented shared-_id-index limit.
+ */
+async function insertedNeighbourId(world, r) {
+  const ids = new Set(world.initial.items.others.map((b) => canon(BSON.deserialize(b)._id)));
+  const v = (r.error ? r.error.result : r.value) || {};
+  const reported = [v.insertedId, v.upsertedId, ...Object.values(v.insertedIds || {}), ...Object.values(v.upsertedIds || {})];
+  if (reported.some((id) => id !== undefined && id !== null && ids.has(canon(id && id._id !== undefined ? id._id : id)))) return true;
+  // findOneAnd* upserts report no id; look at what the reference now stores.
+  const ref = await readRaw(world.ref, 'items');
+  return ref.some((b) => ids.has(canon(BSON.deserialize(b)._id)));
+}
+
+/** The known limit applies: scoped failed with 11000 where the reference wrote a neighbour's _id. */
+async function sharedIdLimit(world, s, r) {
+  return Boolean(s.error) && errorSig(s.error).code === 11000 && (await insertedNeighbourId(world, r));
+}
+
+/** Judging under the known limit: only the neighbours' bytes (A's state depends on where it stopped). */
+async function judgeSharedIdLimit(world) {
+  const problems = (await judgeState(world, {})).filter((p) => p.startsWith('other tenants'));
+  return problems.length ? fail('known limit', problems) : pass('known-limit-shared-id');
+}
+
+/** findOne without a total sort: any one of the documents the reference matches is right. */
+async function judgeFindOne(world, c, s, r) {
+  if (s.error || r.error) return compare(world, c, s, r, false);
+  const [filter, opts = {}] = toReference(c);
+  const { skip = 0, ...rest } = opts;
+  const all = await world.ref.collection('items').find(filter, rest).toArray();
+  const problems = [];
+  if (s.value === null) {
+    if (all.length > skip) problems.push(`scoped found nothing; the reference matches ${all.length} (skip ${skip})`);
+  } else if (!canonSet(all).includes(canon(s.value))) {
+    problems.push(`scoped returned a document the reference does not match: ${canon(s.value)}`);
+  }
+  problems.push(...(await judgeState(world, {})));
+  return problems.length ? fail('findOne', problems) : pass('agree');
+}
+
+/**
+ * A single-document write without a total sort may hit any matching document. Pin the
+ * reference to the document the scoped side hit and compare again: that document must be one
+ * the reference filter matches, and the effect must be the same.
+ */
+async function retryPinned(world, c, s, first) {
+  const hit = await hitId(world, c, s.value);
+  if (hit === undefined) return first;
+  // Only the reference is put back; the scoped side stays as the case left it.
+  await world.ref.collection('items').deleteMany({});
+  await world.ref.collection('items').insertMany(structuredClone(world.data.items.a));
+  const r = await call(world.ref.collection('items'), c.method, pinTo(c, hit));
+  const v = await compare(world, c, s, r, true);
+  if (!v.pass) v.problems.unshift(`(reference pinned to _id ${canon(hit)}, the document the scoped side hit)`);
+  return v;
+}
+
+/** The _id of the A document the scoped side's single write touched, if it can be told. */
+async function hitId(world, c, value) {
+  if (value && typeof value === 'object' && value._id !== undefined && c.method.startsWith('findOneAnd')) return value._id;
+  const s = await readState(world, 'scoped', 'items');
+  const before = new Map(world.initial.items.a.map((b) => [canon(decodeExact(b)._id), b]));
+  const after = new Map(s.a.map((b) => [canon(decodeExact(b)._id), b]));
+  const changed = [];
+  for (const [id, b] of before) if (!after.has(id) || !after.get(id).equals(b)) changed.push(BSON.deserialize(b)._id);
+  return changed.length === 1 ? changed[0] : undefined;
+}
+
+function pass(outcome, extra = {}) {
+  return { pass: true, outcome, problems: [], ...extra };
+}
+
+/**
+ * A failed verdict. `sig` says what kind of failure it is (by default: which checks failed), so
+ * the shrinker keeps only smaller cases that fail for the same reason.
+ */
+function fail(kind, problems, sig = problems.map((p) => p.replace(/[:(].*$/s, '')).join(' | ')) {
+  return { pass: false, outcome: kind, problems, sig: `${kind}: ${sig}` };
+}
+
+module.exports = { runCase };

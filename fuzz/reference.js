@@ -1,0 +1,140 @@
+'use strict';
+// The reference side's arguments: the case's own arguments plus exactly what the contract says
+// the fence adds to a write as tenant A, and nothing else:
+//   - documents written (inserts, replacements) carry tenantId 'A' when they name none
+//     (a document naming another tenant is left as is: the fence must refuse it);
+//   - a pipeline update ends with { $set: { tenantId: { $literal: 'A' } } };
+//   - an upsert inserts into tenant A (a filter that does not name the tenant field is ANDed
+//     with tenantId 'A', which matches every reference document, so only the inserted
+//     document changes).
+//   - under a non-simple collation, a top-level `tenantId: '<string>'` (or `$eq`) equality in
+//     a filter (the leading $match of a pipeline, a $graphLookup's restrictSearchWithMatch)
+//     compares exactly, not by collation
+//     (README, How enforcement works: "A tenantId: 'x' equality in the caller's filter is made
+//     exact the same way"); the reference gets the same `{$regex: '^x\\z'}`.
+// Everything else is passed unchanged: the reference holds only A's documents, so an unscoped
+// run is the specification.
+
+const { FIELD, TENANT } = require('./dataset');
+
+function stamp(doc) {
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc) || FIELD in doc) return doc;
+  return { ...doc, [FIELD]: TENANT };
+}
+
+function forceTenant(update) {
+  return Array.isArray(update) ? [...update, { $set: { [FIELD]: { $literal: TENANT } } }] : update;
+}
+
+/** Does the filter name the tenant field where an upsert takes equalities from (top level, $and)? */
+function mentionsTenant(filter) {
+  if (!filter || typeof filter !== 'object') return false;
+  return Object.entries(filter).some(
+    ([k, v]) => k === FIELD || k.startsWith(`${FIELD}.`) || (k === '$and' && Array.isArray(v) && v.some(mentionsTenant)),
+  );
+}
+
+function upsertFilter(filter, upsert) {
+  // A filter that names the tenant field already decides it (the fence accepts only an
+  // equality with A in an upsert filter; adding a second equality would be a server error).
+  return upsert && !mentionsTenant(filter) ? { $and: [filter, { [FIELD]: TENANT }] } : filter;
+}
+
+function bulkOp(op) {
+  const [kind] = Object.keys(op);
+  const body = { ...op[kind] };
+  if (kind === 'insertOne') body.document = stamp(body.document);
+  if (kind === 'replaceOne') body.replacement = stamp(body.replacement);
+  if (kind === 'updateOne' || kind === 'updateMany') body.update = forceTenant(body.update);
+  if (body.filter) body.filter = upsertFilter(body.filter, body.upsert);
+  return { [kind]: body };
+}
+
+function escapeRegex(s) {
+  return s.replace(/[.*+?^${}()|[\]\\\/:@#-]/g, '\\$&');
+}
+
+/** True for a collation that is not `{locale: 'simple'}` alone (the fence then guards). */
+function guarded(opts) {
+  const c = opts && opts.collation;
+  return Boolean(c) && !(c.locale === 'simple' && Object.keys(c).length === 1);
+}
+
+/** `filter` with a top-level string equality on the tenant field made exact. */
+function exactTenant(filter) {
+  if (!filter || typeof filter !== 'object' || !(FIELD in filter)) return filter;
+  const v = filter[FIELD];
+  const eq = v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && Object.keys(v).length === 1 && '$eq' in v ? v.$eq : v;
+  if (typeof eq !== 'string' || eq === TENANT) return filter;
+  return { ...filter, [FIELD]: { $regex: `^${escapeRegex(eq)}\\z` } };
+}
+
+/** The argument list to run case `c` with on the reference side (a fresh copy). */
+function toReference(c) {
+  const args = exactUnderCollation(c.method, structuredClone(c.args));
+  return stampWrites(c, args);
+}
+
+/**
+ * `$graphLookup`'s restrictSearchWithMatch is scoped like a filter (README), so the same rule
+ * applies to it, at any depth of $facet / $lookup / $unionWith nesting.
+ */
+function exactInGraphLookups(value, depth) {
+  if (depth > 40 || !value || typeof value !== 'object' || value instanceof Date) return;
+  if (Array.isArray(value)) {
+    for (const v of value) exactInGraphLookups(v, depth + 1);
+    return;
+  }
+  const g = value.$graphLookup;
+  if (g && typeof g === 'object' && g.restrictSearchWithMatch) g.restrictSearchWithMatch = exactTenant(g.restrictSearchWithMatch);
+  for (const v of Object.values(value)) exactInGraphLookups(v, depth + 1);
+}
+
+/** Applies `exactTenant` to the filter (or leading $match) of a call with a guarding collation. */
+function exactUnderCollation(method, args) {
+  if (method === 'aggregate') {
+    if (guarded(args[1])) {
+      if (args[0][0] && args[0][0].$match) args[0][0] = { $match: exactTenant(args[0][0].$match) };
+      exactInGraphLookups(args[0], 0);
+    }
+    return args;
+  }
+  if (method === 'distinct') {
+    if (guarded(args[2])) args[1] = exactTenant(args[1]);
+    return args;
+  }
+  if (method === 'bulkWrite' || method.startsWith('insert')) return args;
+  const optsIndex = args.length - 1;
+  if (guarded(args[optsIndex])) args[0] = exactTenant(args[0]);
+  return args;
+}
+
+function stampWrites(c, args) {
+  const opts = (i) => args[i] || {};
+  switch (c.method) {
+    case 'insertOne':
+      return [stamp(args[0]), ...args.slice(1)];
+    case 'insertMany':
+      return [args[0].map(stamp), ...args.slice(1)];
+    case 'updateOne':
+    case 'updateMany':
+    case 'findOneAndUpdate':
+      return [upsertFilter(args[0], opts(2).upsert), forceTenant(args[1]), args[2]];
+    case 'replaceOne':
+    case 'findOneAndReplace':
+      return [upsertFilter(args[0], opts(2).upsert), stamp(args[1]), args[2]];
+    case 'bulkWrite':
+      return [args[0].map(bulkOp), ...args.slice(1)];
+    default:
+      return args;
+  }
+}
+
+/** `toReference(c)` with the filter narrowed to the document `_id` (see oracle retryPinned). */
+function pinTo(c, _id) {
+  const args = toReference(c);
+  args[0] = { $and: [args[0], { _id }] };
+  return args;
+}
+
+module.exports = { toReference, pinTo };
