@@ -634,6 +634,20 @@ describe('writes', () => {
       expect(await stored('b-1')).toBeNull();
       expect(await stored('a-1')).not.toBeNull();
     });
+
+    test.each([
+      [{ deleteMany: {} }, 'deleteMany.filter'],
+      [{ deleteOne: { filter: null } }, 'deleteOne.filter'],
+      [{ updateMany: { update: { $set: { z: 1 } } } }, 'updateMany.filter'],
+      [{ replaceOne: { replacement: { z: 1 } } }, 'replaceOne.filter'],
+    ])('%j without a filter is a TypeError, as in the driver, and writes nothing', async (op, name) => {
+      const col = suite.fence.collection(C);
+      const before = await suite.rdb.collection(C).find({}).sort({ _id: 1 }).toArray();
+      const err = await as('a', () => col.bulkWrite([{ insertOne: { document: { k: 'first' } } }, op])).catch((e) => e);
+      expect(err).toBeInstanceOf(TypeError);
+      expect(err.message).toContain(name);
+      expect(await suite.rdb.collection(C).find({}).sort({ _id: 1 }).toArray()).toEqual(before);
+    });
   });
 });
 

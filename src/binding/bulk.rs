@@ -38,10 +38,11 @@ impl Statement {
 const MAX_STATEMENTS: usize = 1000;
 const MAX_BYTES: usize = 8 * 1024 * 1024;
 
-fn field<'a>(op: &'a mut Document, key: &str, what: &str) -> FenceResult<Document> {
+/// A required document of one bulk operation. A missing filter is an error, as in the Node
+/// driver: read as `{}`, `{ deleteMany: {} }` would delete every document of the tenant.
+fn field(op: &mut Document, key: &str, what: &str) -> FenceResult<Document> {
     match op.remove(key) {
         Some(Bson::Document(d)) => Ok(d),
-        None | Some(Bson::Null) if key == "filter" => Ok(Document::new()),
         _ => Err(arg(format!("{what}.{key} must be an object"))),
     }
 }
