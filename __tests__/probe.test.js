@@ -4,7 +4,7 @@
 
 const { TenantFence } = require('..');
 const { isolationProbe, auditCommand, withTenant } = require('../lib/testing');
-const { useSuite, uri, dbName, snapshot, expectSyncTenantError } = require('./helpers/fixtures');
+const { useSuite, uri, dbName, snapshot, expectSyncTenantError, sleep } = require('./helpers/fixtures');
 
 const suite = useSuite('probe', { monitorCommands: true });
 
@@ -89,6 +89,9 @@ describe('isolationProbe on a fence connected with monitorCommands', () => {
       expect(await cursor.next()).toEqual({ _id: 2, tenantId: 'acme' });
       await cursor.close();
     });
+    // killCursors goes out from the driver's cleanup task after close() resolves: wait for it.
+    const deadline = Date.now() + 10_000;
+    while (!probe.commands.some((c) => c.command === 'killCursors') && Date.now() < deadline) await sleep(20);
     const seen = probe.commands.map((c) => [c.command, c.tenant, c.scoped]);
     expect(seen).toEqual([
       ['listCollections', 'acme', true], // the default-collation lookup, metadata only
