@@ -36,16 +36,30 @@ const INT64_MAX = 2n ** 63n - 1n;
 // Deeper than the server or the Rust core accept anyway.
 const WALK_DEPTH = 200;
 
+/** Why js-bson would change the leaf `v` without a word, or undefined. */
+function lostBecause(v) {
+  const t = typeof v;
+  if (t === 'function') return 'it is a function (BSON would drop it)';
+  if (t === 'symbol') return 'it is a Symbol (BSON would drop it)';
+  if (t === 'bigint' && (v < INT64_MIN || v > INT64_MAX)) return 'the BigInt does not fit in 64 bits';
+  return undefined;
+}
+
+/** Whether the walks look inside `v`: plain objects, arrays and Maps, not BSON values. */
+function container(v) {
+  return (
+    typeof v === 'object' && v !== null &&
+    !(v._bsontype || typeof v.toBSON === 'function' || ArrayBuffer.isView(v) || v instanceof Date || v instanceof RegExp || v instanceof ArrayBuffer)
+  );
+}
+
 /**
  * Whether `v` holds a value `silentlyLost` would name. It runs on every request, so it keeps
  * no visited set: it runs only after serialize succeeded, and serialize refuses cycles.
  */
 function holdsLost(v, depth) {
-  const t = typeof v;
-  if (t === 'function' || t === 'symbol') return true;
-  if (t === 'bigint') return v < INT64_MIN || v > INT64_MAX;
-  if (t !== 'object' || v === null || depth >= WALK_DEPTH) return false;
-  if (v._bsontype || typeof v.toBSON === 'function' || ArrayBuffer.isView(v) || v instanceof Date || v instanceof RegExp || v instanceof ArrayBuffer) return false;
+  if (lostBecause(v)) return true;
+  if (depth >= WALK_DEPTH || !container(v)) return false;
   try {
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) if (holdsLost(v[i], depth + 1)) return true;
@@ -71,15 +85,9 @@ function silentlyLost(request, labels) {
   try {
     while (stack.length) {
       const [v, path, depth] = stack.pop();
-      const t = typeof v;
-      if (t === 'function') return { path, why: 'it is a function (BSON would drop it)' };
-      if (t === 'symbol') return { path, why: 'it is a Symbol (BSON would drop it)' };
-      if (t === 'bigint') {
-        if (v < INT64_MIN || v > INT64_MAX) return { path, why: 'the BigInt does not fit in 64 bits' };
-        continue;
-      }
-      if (t !== 'object' || v === null || depth >= WALK_DEPTH || seen.has(v)) continue;
-      if (v._bsontype || typeof v.toBSON === 'function' || ArrayBuffer.isView(v) || v instanceof Date || v instanceof RegExp || v instanceof ArrayBuffer) continue;
+      const why = lostBecause(v);
+      if (why) return { path, why };
+      if (depth >= WALK_DEPTH || !container(v) || seen.has(v)) continue;
       seen.add(v);
       if (v instanceof Map) {
         for (const [k, item] of v) stack.push([item, `${path}.${k}`, depth + 1]);
