@@ -10,7 +10,7 @@
 
 const { TenantFence } = require('..');
 const { isolationProbe } = require('../lib/testing');
-const { startReplSet } = require('../scripts/mongod');
+const { serverFromEnv } = require('../scripts/mongod');
 
 const ROUNDS = Number(process.env.PROBE_ROUNDS || 7);
 const OPS = Number(process.env.PROBE_OPS || 300);
@@ -28,12 +28,8 @@ async function timed(fn, n) {
 }
 
 async function main() {
-  let mongod;
-  let uri = process.env.MONGODB_URI;
-  if (!uri) {
-    mongod = await startReplSet();
-    uri = mongod.uri;
-  }
+  const mongod = await serverFromEnv();
+  const { uri } = mongod;
   const db = `probe_cost_${process.pid}`;
   const fences = {
     off: await TenantFence.connect(uri, { database: `${db}_off`, monitorCommands: false }),
@@ -82,7 +78,7 @@ async function main() {
   await raw.db(`${db}_off`).dropDatabase();
   await raw.db(`${db}_on`).dropDatabase();
   await raw.close();
-  if (mongod) await mongod.stop();
+  await mongod.stop();
 }
 
 main().catch((e) => {

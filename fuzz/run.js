@@ -4,7 +4,7 @@
 // The differential isolation fuzzer's long form. Uses MONGODB_URI, or starts a throwaway mongod.
 // Prints the seed and the case count; a failure prints a minimal reproduction and exits 1.
 
-const { startReplSet } = require('../scripts/mongod');
+const { serverFromEnv } = require('../scripts/mongod');
 const { openWorld, closeWorld } = require('./world');
 const { runCampaign } = require('./campaign');
 
@@ -39,11 +39,9 @@ function parseArgs(argv) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  let mongod;
-  let uri = process.env.MONGODB_URI;
-  if (!uri) {
-    mongod = await startReplSet();
-    uri = mongod.uri;
+  const mongod = await serverFromEnv();
+  const { uri } = mongod;
+  if (mongod.started) {
     // A long run is often interrupted: do not leave the throwaway mongod behind.
     for (const sig of ['SIGINT', 'SIGTERM']) {
       process.once(sig, () => {
@@ -78,7 +76,7 @@ async function main() {
     code = r.failures.length ? 1 : 0;
   } finally {
     for (const w of worlds) await closeWorld(w);
-    if (mongod) await mongod.stop();
+    await mongod.stop();
   }
   process.exit(code);
 }

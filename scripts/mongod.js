@@ -396,7 +396,17 @@ async function stopMongod(pid, dbpath) {
   if (dbpath) removeDbpath(path.resolve(dbpath));
 }
 
-module.exports = { ensureMongodBinary, startReplSet, startReplicaSet, stopMongod, defaultCachePath, freePort, isAlive };
+/**
+ * The server a script works against: MONGODB_URI when set (its stop() leaves that server alone),
+ * else a throwaway replica set started with `options` (its stop() stops it and removes its data).
+ */
+async function serverFromEnv(options) {
+  const uri = process.env.MONGODB_URI;
+  if (uri) return { uri, started: false, stop: async () => {} };
+  return { ...(await startReplSet(options)), started: true };
+}
+
+module.exports = { ensureMongodBinary, startReplSet, startReplicaSet, serverFromEnv, stopMongod, defaultCachePath, freePort, isAlive };
 
 async function main(argv) {
   const [cmd, ...rest] = argv;

@@ -60,12 +60,8 @@ async function cycle(fence, tenant, n) {
 }
 
 async function main() {
-  let uri = process.env.MONGODB_URI;
-  let server;
-  if (!uri) {
-    server = await require('./mongod.js').startReplSet();
-    uri = server.uri;
-  }
+  const server = await require('./mongod.js').serverFromEnv();
+  const { uri } = server;
   const database = `tf_soak_${process.pid}_${crypto.randomBytes(3).toString('hex')}`;
   const fence = await TenantFence.connect(uri, { database });
   let exitCode = 0;
@@ -130,7 +126,7 @@ async function main() {
   } finally {
     await fence.runAsSystem({ reason: 'soak cleanup' }, () => fence.collection('soak').deleteMany({})).catch(() => {});
     await fence.close();
-    if (server) await server.stop();
+    await server.stop();
   }
   process.exitCode = exitCode;
 }

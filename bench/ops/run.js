@@ -77,12 +77,8 @@ async function main() {
   ensureDeps();
   const { MongoClient, ObjectId } = require('mongodb');
   const { load, resetWrites } = require('./data');
-  let server = null;
-  let uri = process.env.MONGODB_URI;
-  if (!uri) {
-    server = await require('../../scripts/mongod.js').startReplSet({ cacheSizeGB: 1 });
-    uri = server.uri;
-  }
+  const server = await require('../../scripts/mongod.js').serverFromEnv({ cacheSizeGB: 1 });
+  const { uri } = server;
   const db = `tf_bench_ops`;
   const client = await MongoClient.connect(uri);
   const children = [];
@@ -121,7 +117,7 @@ async function main() {
     for (const c of children) c.kill();
     await client.db(db).dropDatabase().catch(() => {});
     await client.close();
-    if (server) await server.stop();
+    await server.stop();
   }
 }
 
