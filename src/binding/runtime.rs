@@ -7,7 +7,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
-use tokio::runtime::Handle;
+use tokio::runtime::{Builder, Handle};
 
 static HANDLE: OnceLock<Handle> = OnceLock::new();
 
@@ -29,4 +29,26 @@ pub fn drop_outside_js<T>(value: T) {
         }
         None => drop(value),
     }));
+}
+
+/// Installs napi's tokio runtime with one worker unless `TOKIO_WORKER_THREADS` says otherwise.
+///
+/// Every call is one short hop (scope a request, write to a socket, wait, read a reply) and
+/// JS can hand over only one call at a time. A second worker mostly steals tasks and wakes
+/// its sibling through futexes: measured here, it costs more client CPU than it gives back.
+#[napi_derive::module_init]
+fn init() {
+    let workers = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1);
+    if let Ok(rt) = Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("tenantfence-io")
+        .enable_all()
+        .build()
+    {
+        napi::bindgen_prelude::create_custom_tokio_runtime(rt);
+    }
 }
