@@ -68,21 +68,22 @@ impl NativeCursor {
     #[napi]
     pub fn next_batch<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, Option<Buffer>>> {
         let inner = self.inner.clone();
-        super::fence::spawn(env, within(self.tag.clone(), next_batch(inner)))
+        let tag = self.tag.clone();
+        super::settle::spawn(env, move || within(tag, next_batch(inner)))
     }
 
     /// Kills the server cursor now instead of when it is garbage collected.
     #[napi]
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
         let inner = self.inner.clone();
-        super::fence::spawn(
-            env,
-            within(self.tag.clone(), async move {
+        let tag = self.tag.clone();
+        super::settle::spawn(env, move || {
+            within(tag, async move {
                 // Dropping an unexhausted driver cursor sends killCursors.
                 inner.lock().await.take();
                 Ok(())
-            }),
-        )
+            })
+        })
     }
 }
 

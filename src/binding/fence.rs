@@ -19,6 +19,7 @@ use super::cursor::NativeCursor;
 use super::error::{arg, FenceError, FenceResult};
 use super::payload::Request;
 use super::probe::{self, Recorder, Tag};
+use super::settle::spawn;
 use crate::scope::audit::AuditSettings;
 use crate::scope::{Principal, ScopeError, Strategy};
 
@@ -53,23 +54,6 @@ impl FenceInner {
 #[napi]
 pub struct NativeFence {
     inner: Arc<FenceInner>,
-}
-
-/// Runs a future on napi's tokio runtime, turning panics into errors so none reaches Node.
-pub fn spawn<'e, T, F>(env: &'e Env, fut: F) -> napi::Result<PromiseRaw<'e, T>>
-where
-    T: 'static + Send + napi::bindgen_prelude::ToNapiValue,
-    F: 'static + Send + std::future::Future<Output = FenceResult<T>>,
-{
-    env.spawn_future(async move {
-        super::runtime::remember();
-        match AssertUnwindSafe(fut).catch_unwind().await {
-            Ok(r) => r.map_err(napi::Error::from),
-            Err(_) => Err(napi::Error::from(FenceError::Scope(ScopeError::argument(
-                "internal error: the operation panicked and was stopped",
-            )))),
-        }
-    })
 }
 
 fn principal_of(ctx: Option<&TenantContext>) -> FenceResult<Principal> {
@@ -190,14 +174,13 @@ impl NativeFence {
         let principal = principal_of(ctx);
         let tag = inner.tag(ctx);
         let bytes = payload.to_vec();
-        spawn(
-            env,
+        spawn(env, move || {
             probe::within(tag, async move {
                 let principal = principal?;
                 let op = Op::parse(&op)?;
                 collection::execute(inner, principal, collection, op, bytes).await.map(Buffer::from)
-            }),
-        )
+            })
+        })
     }
 
     /// Opens a `find` or `aggregate` cursor bound to the context it was given.
@@ -214,16 +197,15 @@ impl NativeFence {
         let principal = principal_of(ctx);
         let tag = inner.tag(ctx);
         let bytes = payload.to_vec();
-        spawn(
-            env,
+        spawn(env, move || {
             probe::within(tag.clone(), async move {
                 let principal = principal?;
                 let req = Request::decode(&bytes)?;
                 let cursor =
                     super::reads::open_cursor(inner, principal, collection, &kind, req).await?;
                 Ok(NativeCursor::new(cursor, tag))
-            }),
-        )
+            })
+        })
     }
 
     /// True when this fence records its commands for the isolation probe.
@@ -243,7 +225,7 @@ impl NativeFence {
     #[napi]
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
         let client = self.inner.client.lock().ok().and_then(|mut c| c.take());
-        spawn(env, async move {
+        spawn(env, move || async move {
             if let Some(c) = client {
                 c.shutdown().immediate(true).await;
             }

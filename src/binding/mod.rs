@@ -15,4 +15,5 @@ mod payload;
 mod probe;
 mod reads;
 mod runtime;
+mod settle;
 mod writes;
