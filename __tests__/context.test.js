@@ -202,6 +202,21 @@ describe('tenant ids', () => {
     expect((await suite.rdb.collection('pattern').findOne({ _id: r.insertedId })).tenantId).toBe('xyz');
   });
 
+  test('reused contexts keep each fence\'s rule and survive eviction from the cache', async () => {
+    const loose = suite.closeAfter(await TenantFence.connect(uri(), { database: suite.DB, tenantIdPattern: /^.+$/s }));
+    // Cached under the permissive rule first; the default-rule fence must still refuse it.
+    expect(loose.runAs('org:acme', () => loose.currentTenant())).toBe('org:acme');
+    expectSyncTenantError(() => suite.fence.runAs('org:acme', () => 1), 'TENANT_INVALID');
+    // More distinct tenants than the cache holds, then the first ones again, each checked by a write.
+    const ids = Array.from({ length: 1200 }, (_, i) => `evict${i}`);
+    for (const id of ids) expect(suite.fence.runAs(id, () => suite.fence.currentTenant())).toBe(id);
+    const c = suite.fence.collection('ctxcache');
+    for (const id of [ids[0], ids[1], ids[1199]]) {
+      const r = await suite.fence.runAs(id, () => c.insertOne({ v: id }));
+      expect((await suite.rdb.collection('ctxcache').findOne({ _id: r.insertedId })).tenantId).toBe(id);
+    }
+  });
+
   test('a permissive tenantIdPattern still refuses $ . / \\ space " NUL', async () => {
     const f = suite.closeAfter(await TenantFence.connect(uri(), { database: suite.DB, tenantIdPattern: /^.+$/s }));
     for (const ok of ['org:acme', 'user@example', 'a#b']) {
