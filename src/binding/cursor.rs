@@ -7,13 +7,14 @@ use std::sync::Arc;
 use bson::RawBsonRef;
 use futures_util::StreamExt;
 use mongodb::raw_batch_cursor::RawBatchCursor;
-use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 use napi_derive::napi;
 use tokio::sync::Mutex;
 
 use super::error::{FenceError, FenceResult};
 use super::probe::{within, Tag};
+use super::reply::Reply;
 
 /// A server cursor opened under one tenant context; JS reads it batch by batch.
 #[napi]
@@ -30,7 +31,7 @@ impl NativeCursor {
     }
 }
 
-async fn next_batch(inner: Arc<Mutex<Option<RawBatchCursor>>>) -> FenceResult<Option<Buffer>> {
+async fn next_batch(inner: Arc<Mutex<Option<RawBatchCursor>>>) -> FenceResult<Option<Reply>> {
     let mut guard = inner.lock().await;
     loop {
         let Some(cursor) = guard.as_mut() else { return Ok(None) };
@@ -55,7 +56,7 @@ async fn next_batch(inner: Arc<Mutex<Option<RawBatchCursor>>>) -> FenceResult<Op
                 }
                 // Servers may send empty batches (batchSize 0, awaitData); keep reading.
                 if !out.is_empty() {
-                    return Ok(Some(Buffer::from(out)));
+                    return Ok(Some(Reply(out)));
                 }
             }
         }
@@ -65,8 +66,8 @@ async fn next_batch(inner: Arc<Mutex<Option<RawBatchCursor>>>) -> FenceResult<Op
 #[napi]
 impl NativeCursor {
     /// The next batch as concatenated BSON documents, or null when the cursor is exhausted.
-    #[napi]
-    pub fn next_batch<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, Option<Buffer>>> {
+    #[napi(ts_return_type = "Promise<Buffer | null>")]
+    pub fn next_batch<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, Option<Reply>>> {
         let inner = self.inner.clone();
         let tag = self.tag.clone();
         super::settle::spawn(env, move || within(tag, next_batch(inner)))

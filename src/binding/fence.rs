@@ -19,6 +19,7 @@ use super::cursor::NativeCursor;
 use super::error::{arg, FenceError, FenceResult};
 use super::payload::Request;
 use super::probe::{self, Recorder, Tag};
+use super::reply::Reply;
 use super::settle::spawn;
 use crate::scope::audit::AuditSettings;
 use crate::scope::{Principal, ScopeError, Strategy};
@@ -161,7 +162,7 @@ impl NativeFence {
     }
 
     /// Runs one scoped collection method; `payload` is the BSON request, the reply is BSON `{v}`.
-    #[napi]
+    #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn run<'e>(
         &self,
         env: &'e Env,
@@ -169,7 +170,7 @@ impl NativeFence {
         collection: String,
         op: String,
         payload: &[u8],
-    ) -> napi::Result<PromiseRaw<'e, Buffer>> {
+    ) -> napi::Result<PromiseRaw<'e, Reply>> {
         let inner = self.inner.clone();
         let principal = principal_of(ctx);
         let tag = inner.tag(ctx);
@@ -178,7 +179,7 @@ impl NativeFence {
             probe::within(tag, async move {
                 let principal = principal?;
                 let op = Op::parse(&op)?;
-                collection::execute(inner, principal, collection, op, bytes).await.map(Buffer::from)
+                collection::execute(inner, principal, collection, op, bytes).await.map(Reply)
             })
         })
     }

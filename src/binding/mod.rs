@@ -14,6 +14,7 @@ mod options;
 mod payload;
 mod probe;
 mod reads;
+mod reply;
 mod runtime;
 mod settle;
 mod writes;
