@@ -141,6 +141,19 @@ describe('insertMany', () => {
     expect(stored).toHaveLength(2);
     for (const d of stored) expect(d.tenantId).toBe('b');
   });
+
+  test('insertedIds are the caller\'s own _id values, index for index, as the driver returns them', async () => {
+    const col = suite.fence.collection(C);
+    const given = { k: 1 };
+    const docs = [{ _id: 7 }, { _id: given }, {}, { _id: 'm-2' }];
+    const r = await as('b', () => col.insertMany(docs));
+    expect(Object.keys(r.insertedIds)).toEqual(['0', '1', '2', '3']);
+    expect(r.insertedIds[0]).toBe(7);
+    expect(r.insertedIds[1]).toBe(given);
+    expect(r.insertedIds[2]).toBe(docs[2]._id);
+    expect(r.insertedIds[3]).toBe('m-2');
+    expect(await suite.rdb.collection(C).countDocuments({ _id: { $in: [7, given, docs[2]._id, 'm-2'] }, tenantId: 'b' })).toBe(4);
+  });
 });
 
 describe('reads', () => {

@@ -87,9 +87,13 @@ pub async fn insert_many(t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>>
         .insert_many(docs.iter().map(|d| d.as_ref()))
         .with_options(io)
         .await?;
+    let n = r.inserted_ids.len();
+    if n == docs.len() {
+        // All went in: JS fills insertedIds with the _ids it sent (each document has one).
+        return Ok(reply(doc! { "acknowledged": true, "insertedCount": count(n as u64) }));
+    }
     let mut ids: Vec<(usize, Bson)> = r.inserted_ids.into_iter().collect();
     ids.sort_by_key(|(i, _)| *i);
-    let n = ids.len();
     let inserted: Document = ids.into_iter().map(|(i, id)| (i.to_string(), id)).collect();
     Ok(reply(doc! {
         "acknowledged": true,
