@@ -34,7 +34,15 @@ impl ToNapiValue for Reply {
         let mut out = ptr::null_mut();
         let mut data = ptr::null_mut();
         napi::check_status!(
-            unsafe { sys::napi_create_buffer_copy(env, bytes.len(), bytes.as_ptr().cast(), &mut data, &mut out) },
+            unsafe {
+                sys::napi_create_buffer_copy(
+                    env,
+                    bytes.len(),
+                    bytes.as_ptr().cast(),
+                    &mut data,
+                    &mut out,
+                )
+            },
             "could not create a reply buffer"
         )?;
         Ok(out)

@@ -1,8 +1,9 @@
-//! Dropping driver objects from JS finalizers. The driver's `Drop` impls spawn
-//! cleanup (killCursors, pool shutdown) and need a tokio context, which the JS
-//! thread lacks; during process exit napi's runtime may already be gone, and a
-//! panic there would abort Node. So: remember the runtime handle from inside a
-//! task, enter it to drop, and never let a panic escape.
+//! The tokio runtime the driver runs on, and dropping driver objects from JS finalizers.
+//!
+//! The driver's `Drop` impls spawn cleanup (killCursors, pool shutdown) and need a tokio
+//! context, which the JS thread lacks; during process exit napi's runtime may already be gone,
+//! and a panic there would abort Node. So: remember the runtime handle from inside a task,
+//! enter it to drop, and never let a panic escape.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;

@@ -126,21 +126,28 @@ where
     let mut deferred = ptr::null_mut();
     let mut promise = ptr::null_mut();
     // SAFETY: called on the JS thread with its live env.
-    napi::check_status!(unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
+    napi::check_status!(unsafe {
+        sys::napi_create_promise(env.raw(), &mut deferred, &mut promise)
+    })?;
     if shared.pending.fetch_add(1, Ordering::Relaxed) == 0 {
         // SAFETY: JS thread; the function is alive (closed ones are replaced in `shared`).
-        unsafe { sys::napi_ref_threadsafe_function(env.raw(), shared.tsfn.load(Ordering::Acquire)) };
+        unsafe {
+            sys::napi_ref_threadsafe_function(env.raw(), shared.tsfn.load(Ordering::Acquire))
+        };
     }
     let slot = Slot { shared, deferred: Some(Deferred(deferred)) };
     let task = async move {
         super::runtime::remember();
-        let outcome = match AssertUnwindSafe(async move { Box::pin(make()).await }).catch_unwind().await {
-            Ok(Ok(value)) => Ok(Box::new(move |env| unsafe { T::to_napi_value(env, value) }) as Settler),
-            Ok(Err(e)) => Err(napi::Error::from(e)),
-            Err(_) => Err(napi::Error::from(FenceError::Scope(ScopeError::argument(
-                "internal error: the operation panicked and was stopped",
-            )))),
-        };
+        let outcome =
+            match AssertUnwindSafe(async move { Box::pin(make()).await }).catch_unwind().await {
+                Ok(Ok(value)) => {
+                    Ok(Box::new(move |env| unsafe { T::to_napi_value(env, value) }) as Settler)
+                }
+                Ok(Err(e)) => Err(napi::Error::from(e)),
+                Err(_) => Err(napi::Error::from(FenceError::Scope(ScopeError::argument(
+                    "internal error: the operation panicked and was stopped",
+                )))),
+            };
         slot.settle(outcome);
     };
     // napi's spawn panics when its runtime is gone (environment teardown); the task, and with it
@@ -200,7 +207,12 @@ fn shared(env: &Env) -> napi::Result<Arc<Shared>> {
 }
 
 /// Settles every queued call; Node runs it on the JS thread, then the microtasks once.
-unsafe extern "C" fn drain(env: sys::napi_env, _js: sys::napi_value, context: *mut c_void, _: *mut c_void) {
+unsafe extern "C" fn drain(
+    env: sys::napi_env,
+    _js: sys::napi_value,
+    context: *mut c_void,
+    _: *mut c_void,
+) {
     // A null env is Node emptying the queue at teardown; there is nothing left to settle.
     if env.is_null() || context.is_null() {
         return;
@@ -220,7 +232,9 @@ unsafe extern "C" fn drain(env: sys::napi_env, _js: sys::napi_value, context: *m
             unsafe { settle_one(env, done) };
         }
         if n > 0 && shared.pending.fetch_sub(n, Ordering::Relaxed) == n {
-            unsafe { sys::napi_unref_threadsafe_function(env, shared.tsfn.load(Ordering::Acquire)) };
+            unsafe {
+                sys::napi_unref_threadsafe_function(env, shared.tsfn.load(Ordering::Acquire))
+            };
         }
     }));
 }
