@@ -1,5 +1,5 @@
 'use strict';
-// Turns a run's samples into the "ops" section of bench/RESULTS.md: medians over rounds,
+// Turns a run's samples into the "ops-node<major>" section of bench/RESULTS.md: medians over rounds,
 // ratios against the unscoped driver, the spread between rounds, and issue 5's goals checked.
 
 const { machine, writeSection, table } = require('../lib/report');
@@ -99,10 +99,11 @@ function expressTable(express) {
   return table(['app', 'req/s (spread)', 'vs driver+ALS', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'non-2xx + errors'], rows);
 }
 
-/** Writes the "ops" section of RESULTS.md. */
+/** Writes this Node major's "ops-node<N>" section of RESULTS.md (ratios only compare within one). */
 function write(results, express) {
   const f = results.flags;
-  const md = `## Operations: tenantfence vs the Node driver and Mongoose (\`npm run bench\`)
+  const major = process.versions.node.split('.')[0];
+  const md = `## Operations on Node ${major}: tenantfence vs the Node driver and Mongoose (\`npm run bench\`)
 
 Run: ${machine()}. mongod 6.0.5 (single-node replica set, WiredTiger cache 1 GiB) on the same 2 cores.
 Versions: tenantfence ${require('../../package.json').version}, \`mongodb\` ${version('mongodb')}, mongoose ${version('mongoose')}, express ${version('express')}, autocannon ${version('autocannon')}.
@@ -122,7 +123,7 @@ ${opsTables(results)}
 
 ${expressTable(express)}
 `;
-  return writeSection('ops', md);
+  return writeSection(`ops-node${major}`, md);
 }
 
 module.exports = { write };

@@ -3,7 +3,8 @@
 // `npm run bench`: tenantfence against the official driver (unscoped = ratio 1.0, and with the
 // tenant added by hand) and Mongoose with a tenancy plugin, on 200,000 orders of 50 tenants.
 // Contenders run one at a time in their own processes, interleaved (A B C, then rotated) for
-// several rounds; the table gives medians and writes bench/RESULTS.md (section "ops").
+// several rounds; the table gives medians and writes bench/RESULTS.md (section "ops-node<major>":
+// run it under each Node version you care about, ratios only compare within one).
 // Flags: --rounds N --warm MS --measure MS --ops a,b --contenders a,b --concurrency 1,64
 //        --express-seconds S --no-express
 
