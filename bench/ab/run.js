@@ -14,8 +14,9 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { serverFromEnv } = require('../../scripts/mongod.js');
 const { MongoClient, ObjectId } = require('mongodb');
+const { median } = require('../lib/report');
+const { INDEX, order } = require('../ops/data');
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 async function main() {
   const rounds = Number(process.argv[2]);
@@ -33,8 +34,8 @@ async function main() {
   try {
     const ids = Array.from({ length: 1000 }, () => new ObjectId());
     const orders = raw.db(DB).collection('orders');
-    await orders.insertMany(ids.map((_id, i) => ({ _id, tenantId: `t${i % 10}`, customer: `c${i}`, status: 'open', total: i, createdAt: new Date() })));
-    await orders.createIndex({ tenantId: 1, status: 1, createdAt: -1 });
+    await orders.insertMany(ids.map((_id, i) => ({ _id, tenantId: `t${i % 10}`, ...order(i) })));
+    await orders.createIndex(INDEX);
     const results = {};
     for (let r = 0; r < rounds; r++) {
       for (const [name, env] of r % 2 ? [...configs].reverse() : configs) {

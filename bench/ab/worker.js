@@ -5,6 +5,7 @@
 
 const fs = require('node:fs');
 const { TenantFence, ObjectId } = require(process.env.TF);
+const { order } = require('../ops/data');
 
 /** CPU ticks (10 ms) per thread group, user and system, from /proc. */
 function threads() {
@@ -23,14 +24,6 @@ function threads() {
   }
   return out;
 }
-
-const order = (k) => ({
-  customer: `c${k}`,
-  status: 'open',
-  total: k,
-  createdAt: new Date(),
-  items: [{ sku: 'a', qty: 1, price: 1 }, { sku: 'b', qty: 2, price: 2 }, { sku: 'c', qty: 3, price: 3 }],
-});
 
 (async () => {
   const fence = await TenantFence.connect(process.env.MONGODB_URI, { database: process.env.DB, maxPoolSize: 100 });
