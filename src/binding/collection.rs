@@ -9,6 +9,7 @@ use mongodb::{Collection, Database};
 
 use super::error::{arg, FenceResult};
 use super::fence::FenceInner;
+use super::id_batch::LaneTarget;
 use super::options::CallOptions;
 use super::payload::{RawRequest, Request};
 use super::{bulk, indexes, reads, writes};
@@ -109,6 +110,17 @@ impl Target {
     /// The caller's write filter with the tenant rule applied.
     pub fn scoped_write_filter(&self, user: Document) -> FenceResult<Document> {
         Ok(filter::scope_write_filter(&self.scope, user)?)
+    }
+
+    /// The lane of this collection's `_id` lookups; `None` while the probe monitors commands,
+    /// which attributes each command to the one operation that sent it.
+    pub fn id_lane(&self, collation: Option<Collation>) -> Option<LaneTarget> {
+        self.inner.recorder.is_none().then(|| LaneTarget {
+            lanes: self.inner.id_lanes.clone(),
+            name: self.coll.name().to_string(),
+            coll: self.coll.clone_with_type(),
+            collation,
+        })
     }
 
     /// True when tenant ids follow the default ASCII rule (collation checks rely on it).

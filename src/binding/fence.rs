@@ -17,6 +17,7 @@ use super::collection::{self, Op};
 use super::context::TenantContext;
 use super::cursor::NativeCursor;
 use super::error::{arg, FenceError, FenceResult};
+use super::id_batch::IdLanes;
 use super::payload::Request;
 use super::probe::{self, Recorder, Tag};
 use super::reply::Reply;
@@ -36,6 +37,8 @@ pub struct FenceInner {
     pub default_collation: Mutex<HashMap<(String, String), bool>>,
     /// Audited commands for the isolation probe; `None` unless connected with monitoring.
     pub recorder: Option<Arc<Recorder>>,
+    /// Queued `findOne({_id})` calls per collection (`id_batch`).
+    pub id_lanes: Arc<IdLanes>,
 }
 
 impl FenceInner {
@@ -142,6 +145,7 @@ impl NativeFence {
                     plain_ids,
                     default_collation: Mutex::new(HashMap::new()),
                     recorder,
+                    id_lanes: Arc::default(),
                 }),
             })
         };

@@ -9,6 +9,7 @@ mod context;
 mod cursor;
 mod error;
 mod fence;
+mod id_batch;
 mod indexes;
 mod options;
 mod payload;

@@ -1,5 +1,6 @@
 //! Read methods: scope the filter or pipeline, then one driver call.
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 
 use bson::{doc, Bson, Document, RawDocumentBuf};
@@ -12,6 +13,7 @@ use mongodb::raw_batch_cursor::RawBatchCursor;
 use super::collection::Target;
 use super::error::{arg, FenceResult};
 use super::fence::FenceInner;
+use super::id_batch;
 use super::options::{self, driver_options, CallOptions};
 use super::payload::{count, reply, reply_raw, Request};
 use crate::scope::{by_id, filter, pipeline, Principal, Strategy};
@@ -25,10 +27,20 @@ pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     if let Some(id) =
         by_id::exact_id(&t.scope, &user).filter(|_| plain && o.collation_doc.is_none())
     {
+        let shareable = o.comment.is_none() && o.max_time.is_none();
         let fo = driver_options!(o => FindOneOptions { collation, comment, max_time });
+        let lane = match id {
+            Bson::ObjectId(oid) if shareable => t.id_lane(fo.collation.clone()).map(|l| (l, *oid)),
+            _ => None,
+        };
         super::probe::note_id_lookup();
-        let doc = coll.find_one(doc! { "_id": id.clone() }).with_options(fo).await?;
-        return reply_raw(doc.filter(|d| by_id::owned(&t.scope, d)));
+        let single = coll.find_one(doc! { "_id": id.clone() }).with_options(fo);
+        if let Some((lane, oid)) = lane {
+            return reply_raw(
+                id_batch::lookup(lane, oid, t.scope.clone(), single.into_future()).await?,
+            );
+        }
+        return reply_raw(single.await?.filter(|d| by_id::owned(&t.scope, d)));
     }
     let f = filter::scope_filter(&t.scope, user)?;
     let fo = driver_options!(o => FindOneOptions { sort, skip, projection, hint, collation, comment, max_time, let_vars });
