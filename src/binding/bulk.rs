@@ -309,7 +309,7 @@ pub async fn bulk_write(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>>
             "modifiedCount": tally.modified, "deletedCount": tally.deleted,
             "upsertedCount": tally.upserted,
         });
-        return Err(FenceError::Bulk(json!({
+        return Err(FenceError::Server(json!({
             "name": "MongoBulkWriteError",
             "code": code,
             "codeName": code_name(code),

@@ -10,6 +10,7 @@ use mongodb::{Collection, Database};
 use super::error::{arg, FenceResult};
 use super::fence::FenceInner;
 use super::id_batch::LaneTarget;
+use super::insert_batch;
 use super::options::CallOptions;
 use super::payload::{RawRequest, Request};
 use super::{bulk, indexes, reads, writes};
@@ -117,9 +118,16 @@ impl Target {
     pub fn id_lane(&self, collation: Option<Collation>) -> Option<LaneTarget> {
         self.inner.recorder.is_none().then(|| LaneTarget {
             lanes: self.inner.id_lanes.clone(),
-            name: self.coll.name().to_string(),
             coll: self.coll.clone_with_type(),
             collation,
+        })
+    }
+
+    /// The lane of this collection's plain inserts; `None` while the probe monitors commands.
+    pub fn insert_lane(&self) -> Option<insert_batch::LaneTarget> {
+        self.inner.recorder.is_none().then(|| insert_batch::LaneTarget {
+            lanes: self.inner.insert_lanes.clone(),
+            coll: self.coll.clone_with_type(),
         })
     }
 

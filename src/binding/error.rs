@@ -4,7 +4,9 @@
 //! async rejection carries only a fixed `Status`.
 
 use crate::scope::ScopeError;
-use mongodb::error::{Error as MongoError, ErrorKind as MongoKind, WriteFailure};
+use mongodb::error::{
+    Error as MongoError, ErrorKind as MongoKind, IndexedWriteError, WriteConcernError, WriteFailure,
+};
 use serde_json::{json, Value};
 
 /// Separates the code from the body in a rejection message.
@@ -15,8 +17,9 @@ pub const SEP: char = '\u{1f}';
 pub enum FenceError {
     Scope(ScopeError),
     Mongo(MongoError),
-    /// A server reply that reports write errors (bulk writes run as raw commands).
-    Bulk(Value),
+    /// A server error already in the shape JS reads: write errors of bulk writes (sent as raw
+    /// commands) and of one document in a shared insert.
+    Server(Value),
     Closed,
 }
 
@@ -78,6 +81,20 @@ fn server_json(name: &str, code: i32, code_name_s: Option<&str>, message: &str) 
     json!({ "name": name, "code": code, "codeName": cn, "message": message })
 }
 
+fn write_concern_json(w: &WriteConcernError) -> Value {
+    server_json("MongoWriteConcernError", w.code, Some(&w.code_name), &w.message)
+}
+
+/// One document's error from a shared insert, as a lone `insertOne` would have reported it.
+pub fn indexed_write_error(w: &IndexedWriteError) -> FenceError {
+    FenceError::Server(server_json("MongoServerError", w.code, w.code_name.as_deref(), &w.message))
+}
+
+/// A shared insert's write concern error, as a lone `insertOne` would have reported it.
+pub fn write_concern_error(w: &WriteConcernError) -> FenceError {
+    FenceError::Server(write_concern_json(w))
+}
+
 /// The stable code (`MONGO_SERVER` / `MONGO_DRIVER`) and JSON body for a driver error.
 pub fn mongo_body(e: &MongoError) -> (&'static str, Value) {
     match e.kind.as_ref() {
@@ -89,10 +106,9 @@ pub fn mongo_body(e: &MongoError) -> (&'static str, Value) {
             "MONGO_SERVER",
             server_json("MongoServerError", w.code, w.code_name.as_deref(), &w.message),
         ),
-        MongoKind::Write(WriteFailure::WriteConcernError(w)) => (
-            "MONGO_SERVER",
-            server_json("MongoWriteConcernError", w.code, Some(&w.code_name), &w.message),
-        ),
+        MongoKind::Write(WriteFailure::WriteConcernError(w)) => {
+            ("MONGO_SERVER", write_concern_json(w))
+        }
         MongoKind::InsertMany(im) => {
             let errors: Vec<Value> = im
                 .write_errors
@@ -139,7 +155,7 @@ impl FenceError {
                 let (code, body) = mongo_body(e);
                 format!("{code}{SEP}{body}")
             }
-            FenceError::Bulk(body) => format!("MONGO_SERVER{SEP}{body}"),
+            FenceError::Server(body) => format!("MONGO_SERVER{SEP}{body}"),
             FenceError::Closed => format!(
                 "MONGO_DRIVER{SEP}{}",
                 json!({ "name": "MongoClientClosedError", "message": "the fence is closed" })

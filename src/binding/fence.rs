@@ -17,11 +17,12 @@ use super::collection::{self, Op};
 use super::context::TenantContext;
 use super::cursor::NativeCursor;
 use super::error::{arg, FenceError, FenceResult};
-use super::id_batch::IdLanes;
+use super::lanes::Lanes;
 use super::payload::Request;
 use super::probe::{self, Recorder, Tag};
 use super::reply::Reply;
 use super::settle::spawn;
+use super::{id_batch, insert_batch};
 use crate::scope::audit::AuditSettings;
 use crate::scope::{Principal, ScopeError, Strategy};
 
@@ -38,7 +39,9 @@ pub struct FenceInner {
     /// Audited commands for the isolation probe; `None` unless connected with monitoring.
     pub recorder: Option<Arc<Recorder>>,
     /// Queued `findOne({_id})` calls per collection (`id_batch`).
-    pub id_lanes: Arc<IdLanes>,
+    pub id_lanes: Arc<Lanes<id_batch::Waiter>>,
+    /// Queued plain `insertOne` calls per collection (`insert_batch`).
+    pub insert_lanes: Arc<Lanes<insert_batch::Waiter>>,
 }
 
 impl FenceInner {
@@ -130,7 +133,7 @@ impl NativeFence {
                     r?;
                 }
                 Err(_) => {
-                    return Err(FenceError::Bulk(serde_json::json!({
+                    return Err(FenceError::Server(serde_json::json!({
                         "name": "MongoServerSelectionError",
                         "message": format!("could not reach MongoDB within {} ms", timeout.as_millis())
                     })))
@@ -145,7 +148,8 @@ impl NativeFence {
                     plain_ids,
                     default_collation: Mutex::new(HashMap::new()),
                     recorder,
-                    id_lanes: Arc::default(),
+                    id_lanes: id_batch::lanes(),
+                    insert_lanes: insert_batch::lanes(),
                 }),
             })
         };

@@ -59,7 +59,7 @@ fn withheld(e: mongodb::error::Error) -> FenceError {
             if let Some(fields) = body.as_object_mut() {
                 fields.remove("writeErrors");
             }
-            FenceError::Bulk(body)
+            FenceError::Server(body)
         }
         _ => FenceError::Mongo(e),
     }

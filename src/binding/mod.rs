@@ -11,6 +11,8 @@ mod error;
 mod fence;
 mod id_batch;
 mod indexes;
+mod insert_batch;
+mod lanes;
 mod options;
 mod payload;
 mod probe;

@@ -8,8 +8,11 @@ use mongodb::options::{
 };
 use mongodb::results::UpdateResult;
 
+use futures_util::FutureExt;
+
 use super::collection::Target;
 use super::error::{arg, FenceResult};
+use super::insert_batch;
 use super::options::{self, driver_options, CallOptions};
 use super::payload::{count, reply, reply_raw, RawRequest, Request};
 use crate::scope::{filter, insert, update, Scope};
@@ -65,6 +68,25 @@ fn update_reply(r: UpdateResult) -> Vec<u8> {
 pub async fn insert_one(t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>> {
     let o = CallOptions::parse(req.options()?, options::INSERT)?;
     let d = insert::stamp_raw(&t.scope, req.doc("document", "doc")?)?;
+    let plain = o.write_concern.is_none()
+        && o.bypass_document_validation.is_none()
+        && o.comment.is_none()
+        && d.as_bytes().len() <= insert_batch::MAX_SHARED_BYTES;
+    let id = d.get("_id").ok().flatten().map(|v| v.to_raw_bson());
+    if let (Some(lane), Some(id)) = (t.insert_lane().filter(|_| plain), id) {
+        let coll = t.coll.clone_with_type::<&RawDocument>();
+        insert_batch::insert(lane, d.into_owned(), move |d| {
+            async move {
+                coll.insert_one(d.as_ref()).await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await?;
+        return Ok(reply(
+            doc! { "acknowledged": true, "insertedId": Bson::try_from(id).map_err(|e| arg(format!("malformed _id: {e}")))? },
+        ));
+    }
     let io = driver_options!(o => InsertOneOptions { write_concern, bypass_document_validation, comment });
     let r =
         t.coll.clone_with_type::<&RawDocument>().insert_one(d.as_ref()).with_options(io).await?;

@@ -1,0 +1,94 @@
+//! Concurrent `insertOne` calls on one collection share one `insert` (see `lanes`).
+//!
+//! Every document is already stamped and checked when it queues. Queued documents go out as
+//! one unordered `insert`, so one document's failure (a duplicate `_id`, a validator) is only
+//! its caller's: the server reports it by index, and that caller gets the error a lone
+//! `insertOne` would have got. Only calls without options and with small documents share a
+//! command, so a shared command never fails because of one caller's size or settings.
+
+use std::sync::Arc;
+
+use bson::{RawDocument, RawDocumentBuf};
+use futures_util::FutureExt;
+use mongodb::error::ErrorKind;
+use mongodb::Collection;
+use tokio::sync::oneshot;
+
+use super::error::{indexed_write_error, write_concern_error, FenceError, FenceResult};
+use super::lanes::{Joined, Lanes, Serve};
+
+/// More queued inserts than this go out as several commands, one after another.
+const MAX_DOCS: usize = 1000;
+
+/// Larger documents are always inserted alone.
+pub const MAX_SHARED_BYTES: usize = 64 * 1024;
+
+/// One queued insert.
+pub struct Waiter {
+    doc: RawDocumentBuf,
+    tx: oneshot::Sender<Result<(), FenceError>>,
+}
+
+/// The insert lanes of one fence.
+pub fn lanes() -> Arc<Lanes<Waiter>> {
+    Arc::new(Lanes::new(MAX_DOCS))
+}
+
+/// Where a lane's shared `insert` goes.
+pub struct LaneTarget {
+    pub lanes: Arc<Lanes<Waiter>>,
+    pub coll: Collection<RawDocumentBuf>,
+}
+
+/// Inserts `doc`, in a shared command when others are queued; `single` sends it alone.
+pub async fn insert<F>(lane: LaneTarget, doc: RawDocumentBuf, single: F) -> FenceResult<()>
+where
+    F: FnOnce(RawDocumentBuf) -> futures_util::future::BoxFuture<'static, FenceResult<()>>,
+{
+    let name = lane.coll.name().to_string();
+    let (tx, rx) = oneshot::channel();
+    let mut doc = Some(doc);
+    match lane.lanes.join(&name, || Waiter { doc: doc.take().expect("joined once"), tx }) {
+        Joined::Queued => super::lanes::answer(rx).await,
+        Joined::Lead => {
+            let _turn = lane.lanes.turn(&name, server(lane.coll));
+            single(doc.take().expect("not queued")).await
+        }
+    }
+}
+
+/// Sends a batch as one unordered `insert` and tells each waiter how its document fared.
+fn server(coll: Collection<RawDocumentBuf>) -> Serve<Waiter> {
+    Arc::new(move |batch: Vec<Waiter>| {
+        let coll = coll.clone_with_type::<&RawDocument>();
+        async move {
+            let r = coll.insert_many(batch.iter().map(|w| w.doc.as_ref())).ordered(false).await;
+            let e = match r {
+                Ok(_) => {
+                    for w in batch {
+                        let _ = w.tx.send(Ok(()));
+                    }
+                    return;
+                }
+                Err(e) => e,
+            };
+            let ErrorKind::InsertMany(im) = e.kind.as_ref() else {
+                for w in batch {
+                    let _ = w.tx.send(Err(FenceError::Mongo(e.clone())));
+                }
+                return;
+            };
+            let errors = im.write_errors.as_deref().unwrap_or_default();
+            for (i, w) in batch.into_iter().enumerate() {
+                let outcome = match (errors.iter().find(|x| x.index == i), &im.write_concern_error)
+                {
+                    (Some(x), _) => Err(indexed_write_error(x)),
+                    (None, Some(c)) => Err(write_concern_error(c)),
+                    (None, None) => Ok(()),
+                };
+                let _ = w.tx.send(outcome);
+            }
+        }
+        .boxed()
+    })
+}
