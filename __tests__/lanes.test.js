@@ -93,18 +93,31 @@ describe('findOne by _id under concurrency', () => {
     got.forEach((doc, k) => expect(doc).toMatchObject({ k, tenantId: TENANTS[k % 3] }));
   });
 
-  test('a failing shared find rejects every caller with the server error, and the lane recovers', async () => {
-    // Evaluating the view's $divide fails for every document it reaches.
-    await suite.rdb.createCollection('broken', { viewOn: 'orders', pipeline: [{ $addFields: { bad: { $divide: [1, 0] } } }] });
+  test('a shared find that fails on one tenant\'s documents: each caller gets what its own lookup gives', async () => {
+    // The view's $divide fails only on tenant b's documents; a lone lookup of a's never reaches one.
+    const pipeline = [{ $addFields: { bad: { $divide: [1, { $cond: [{ $eq: ['$tenantId', 'b'] }, 0, 1] }] } } }];
+    await suite.rdb.createCollection('broken', { viewOn: 'orders', pipeline });
     const c = suite.fence.collection('broken');
-    const outcomes = await Promise.allSettled(
-      Array.from({ length: 120 }, (_, k) => suite.as('a', () => c.findOne({ _id: ids.a[k % 40] }))),
+    const plan = Array.from({ length: 160 }, (_, k) => (k % 2 ? ['a', ids.a[k % 40]] : ['b', ids.b[k % 40]]));
+    const outcomes = [];
+    // The profiler files a query on a view under the view's source collection.
+    const finds = await profiled('orders', async () =>
+      outcomes.push(...(await Promise.allSettled(plan.map(([t, id]) => suite.as(t, () => c.findOne({ _id: id })))))),
     );
-    for (const o of outcomes) {
-      expect(o.status).toBe('rejected');
-      expect(o.reason.name).toBe('MongoServerError');
-      expect(o.reason.message).toMatch(/divide by zero/);
-    }
+    // Some lookups did go out together (and failed) before each was sent alone.
+    expect(finds.some((p) => p.command.find === 'broken' && Array.isArray(p.command.filter._id?.$in) && p.errMsg)).toBe(true);
+    expect(outcomes).toHaveLength(160);
+    outcomes.forEach((o, k) => {
+      const [t, id] = plan[k];
+      if (t === 'a') {
+        expect(o.status).toBe('fulfilled');
+        expect(o.value).toMatchObject({ _id: id, tenantId: 'a', bad: 1 });
+      } else {
+        expect(o.status).toBe('rejected');
+        expect(o.reason.name).toBe('MongoServerError');
+        expect(o.reason.message).toMatch(/divide by zero/);
+      }
+    });
     const ok = suite.fence.collection('orders');
     const after = await Promise.all(ids.a.map((id) => suite.as('a', () => ok.findOne({ _id: id }))));
     after.forEach((doc, i) => expect(doc).toMatchObject({ _id: ids.a[i], tenantId: 'a' }));

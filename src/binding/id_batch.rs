@@ -2,17 +2,19 @@
 //!
 //! A lookup by exact `_id` already fetches by `_id` alone and checks the owner here
 //! (`scope::by_id`). Queued lookups go out as one `find({_id: {$in: [...]}})`, and each
-//! caller gets the document with its `_id` only if its own tenant owns it. Under load one
-//! command and one server plan serve many calls instead of one each.
+//! caller gets the document with its `_id` only if its own tenant owns it; if that `find`
+//! fails, each queued lookup is sent alone, so an error is only ever the caller's own. Under
+//! load one command and one server plan serve many calls instead of one each.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bson::oid::ObjectId;
 use bson::{doc, RawDocumentBuf};
+use futures_util::future::join_all;
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::error::Error as MongoError;
-use mongodb::options::{Collation, FindOptions};
+use mongodb::options::{Collation, FindOneOptions, FindOptions};
 use mongodb::Collection;
 use tokio::sync::oneshot;
 
@@ -44,25 +46,33 @@ pub struct LaneTarget {
     pub collation: Option<Collation>,
 }
 
-/// The document with `_id == id` if `scope`'s tenant owns it; `single` sends a lone lookup.
-pub async fn lookup<F>(
+/// The document with `_id == id` if `scope`'s tenant owns it.
+pub async fn lookup(
     lane: LaneTarget,
     id: ObjectId,
     scope: Scope,
-    single: F,
-) -> FenceResult<Option<RawDocumentBuf>>
-where
-    F: std::future::Future<Output = Found>,
-{
+) -> FenceResult<Option<RawDocumentBuf>> {
     let name = lane.coll.name().to_string();
     let (tx, rx) = oneshot::channel();
     match lane.lanes.join(&name, || Waiter { id, scope: scope.clone(), tx }) {
         Joined::Queued => super::lanes::answer(rx).await,
         Joined::Lead => {
-            let _turn = lane.lanes.turn(&name, server(lane.coll, lane.collation));
-            Ok(single.await?.filter(|d| by_id::owned(&scope, d)))
+            let _turn = lane.lanes.turn(&name, server(lane.coll.clone(), lane.collation.clone()));
+            Ok(lone(&lane.coll, lane.collation, id, &scope).await?)
         }
     }
+}
+
+/// One lookup sent alone: `find_one({_id})`, kept only if `scope`'s tenant owns the document.
+async fn lone(
+    coll: &Collection<RawDocumentBuf>,
+    collation: Option<Collation>,
+    id: ObjectId,
+    scope: &Scope,
+) -> Found {
+    let mut fo = FindOneOptions::default();
+    fo.collation = collation;
+    Ok(coll.find_one(doc! { "_id": id }).with_options(fo).await?.filter(|d| by_id::owned(scope, d)))
 }
 
 /// Sends a batch as one `find` and gives each waiter its document, if its tenant owns it.
@@ -74,7 +84,7 @@ fn server(coll: Collection<RawDocumentBuf>, collation: Option<Collation>) -> Ser
             let mut ids: Vec<ObjectId> = batch.iter().map(|w| w.id).collect();
             ids.sort_unstable();
             ids.dedup();
-            match fetch(&coll, collation, &ids).await {
+            match fetch(&coll, collation.clone(), &ids).await {
                 Ok(docs) => {
                     let found: HashMap<ObjectId, RawDocumentBuf> = docs
                         .into_iter()
@@ -85,10 +95,16 @@ fn server(coll: Collection<RawDocumentBuf>, collation: Option<Collation>) -> Ser
                         let _ = w.tx.send(Ok(doc));
                     }
                 }
-                Err(e) => {
-                    for w in batch {
-                        let _ = w.tx.send(Err(e.clone()));
-                    }
+                // The shared find can fail on a document another caller asked for (a view's
+                // pipeline, say): each caller gets what its own lookup gives instead.
+                Err(_) => {
+                    let each = batch.into_iter().map(|w| {
+                        let (coll, collation) = (&coll, collation.clone());
+                        async move {
+                            let _ = w.tx.send(lone(coll, collation, w.id, &w.scope).await);
+                        }
+                    });
+                    join_all(each).await;
                 }
             }
         }

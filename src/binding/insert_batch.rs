@@ -40,19 +40,18 @@ pub struct LaneTarget {
     pub coll: Collection<RawDocumentBuf>,
 }
 
-/// Inserts `doc`, in a shared command when others are queued; `single` sends it alone.
-pub async fn insert<F>(lane: LaneTarget, doc: RawDocumentBuf, single: F) -> FenceResult<()>
-where
-    F: FnOnce(RawDocumentBuf) -> futures_util::future::BoxFuture<'static, FenceResult<()>>,
-{
+/// Inserts `doc`: alone when the lane is idle, else in the next shared command.
+pub async fn insert(lane: LaneTarget, doc: RawDocumentBuf) -> FenceResult<()> {
     let name = lane.coll.name().to_string();
     let (tx, rx) = oneshot::channel();
     let mut doc = Some(doc);
     match lane.lanes.join(&name, || Waiter { doc: doc.take().expect("joined once"), tx }) {
         Joined::Queued => super::lanes::answer(rx).await,
         Joined::Lead => {
-            let _turn = lane.lanes.turn(&name, server(lane.coll));
-            single(doc.take().expect("not queued")).await
+            let _turn = lane.lanes.turn(&name, server(lane.coll.clone()));
+            let doc = doc.take().expect("not queued");
+            lane.coll.clone_with_type::<&RawDocument>().insert_one(doc.as_ref()).await?;
+            Ok(())
         }
     }
 }

@@ -1,6 +1,5 @@
 //! Read methods: scope the filter or pipeline, then one driver call.
 
-use std::future::IntoFuture;
 use std::sync::Arc;
 
 use bson::{doc, Bson, Document, RawDocumentBuf};
@@ -34,13 +33,11 @@ pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
             _ => None,
         };
         super::probe::note_id_lookup();
-        let single = coll.find_one(doc! { "_id": id.clone() }).with_options(fo);
         if let Some((lane, oid)) = lane {
-            return reply_raw(
-                id_batch::lookup(lane, oid, t.scope.clone(), single.into_future()).await?,
-            );
+            return reply_raw(id_batch::lookup(lane, oid, t.scope.clone()).await?);
         }
-        return reply_raw(single.await?.filter(|d| by_id::owned(&t.scope, d)));
+        let doc = coll.find_one(doc! { "_id": id.clone() }).with_options(fo).await?;
+        return reply_raw(doc.filter(|d| by_id::owned(&t.scope, d)));
     }
     let f = filter::scope_filter(&t.scope, user)?;
     let fo = driver_options!(o => FindOneOptions { sort, skip, projection, hint, collation, comment, max_time, let_vars });

@@ -8,8 +8,6 @@ use mongodb::options::{
 };
 use mongodb::results::UpdateResult;
 
-use futures_util::FutureExt;
-
 use super::collection::Target;
 use super::error::{arg, FenceResult};
 use super::insert_batch;
@@ -74,18 +72,9 @@ pub async fn insert_one(t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>> 
         && d.as_bytes().len() <= insert_batch::MAX_SHARED_BYTES;
     let id = d.get("_id").ok().flatten().map(|v| v.to_raw_bson());
     if let (Some(lane), Some(id)) = (t.insert_lane().filter(|_| plain), id) {
-        let coll = t.coll.clone_with_type::<&RawDocument>();
-        insert_batch::insert(lane, d.into_owned(), move |d| {
-            async move {
-                coll.insert_one(d.as_ref()).await?;
-                Ok(())
-            }
-            .boxed()
-        })
-        .await?;
-        return Ok(reply(
-            doc! { "acknowledged": true, "insertedId": Bson::try_from(id).map_err(|e| arg(format!("malformed _id: {e}")))? },
-        ));
+        insert_batch::insert(lane, d.into_owned()).await?;
+        let id = Bson::try_from(id).map_err(|e| arg(format!("malformed _id: {e}")))?;
+        return Ok(reply(doc! { "acknowledged": true, "insertedId": id }));
     }
     let io = driver_options!(o => InsertOneOptions { write_concern, bypass_document_validation, comment });
     let r =
