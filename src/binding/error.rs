@@ -95,6 +95,13 @@ pub fn write_concern_error(w: &WriteConcernError) -> FenceError {
     FenceError::Server(write_concern_json(w))
 }
 
+/// The error of a call the runtime dropped unfinished (it is shutting down).
+pub fn cancelled() -> FenceError {
+    FenceError::Scope(ScopeError::argument(
+        "the operation was cancelled: the tenantfence runtime is shutting down",
+    ))
+}
+
 /// The stable code (`MONGO_SERVER` / `MONGO_DRIVER`) and JSON body for a driver error.
 pub fn mongo_body(e: &MongoError) -> (&'static str, Value) {
     match e.kind.as_ref() {

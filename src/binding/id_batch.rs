@@ -19,7 +19,7 @@ use mongodb::Collection;
 use tokio::sync::oneshot;
 
 use super::error::FenceResult;
-use super::lanes::{Joined, Lanes, Serve};
+use super::lanes::{Lanes, Serve};
 use crate::scope::{by_id, Scope};
 
 /// More queued lookups than this go out as several commands, one after another.
@@ -52,15 +52,20 @@ pub async fn lookup(
     id: ObjectId,
     scope: Scope,
 ) -> FenceResult<Option<RawDocumentBuf>> {
-    let name = lane.coll.name().to_string();
-    let (tx, rx) = oneshot::channel();
-    match lane.lanes.join(&name, || Waiter { id, scope: scope.clone(), tx }) {
-        Joined::Queued => super::lanes::answer(rx).await,
-        Joined::Lead => {
-            let _turn = lane.lanes.turn(&name, server(lane.coll.clone(), lane.collation.clone()));
-            Ok(lone(&lane.coll, lane.collation, id, &scope).await?)
-        }
-    }
+    let LaneTarget { lanes, coll, collation } = lane;
+    let name = coll.name().to_string();
+    lanes
+        .call(
+            &name,
+            scope,
+            |scope, tx| Waiter { id, scope, tx },
+            || server(coll.clone(), collation.clone()),
+            |scope| {
+                let (coll, collation) = (&coll, collation.clone());
+                async move { lone(coll, collation, id, &scope).await }
+            },
+        )
+        .await
 }
 
 /// One lookup sent alone: `find_one({_id})`, kept only if `scope`'s tenant owns the document.

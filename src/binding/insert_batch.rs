@@ -15,7 +15,7 @@ use mongodb::Collection;
 use tokio::sync::oneshot;
 
 use super::error::{indexed_write_error, write_concern_error, FenceError, FenceResult};
-use super::lanes::{Joined, Lanes, Serve};
+use super::lanes::{Lanes, Serve};
 
 /// More queued inserts than this go out as several commands, one after another.
 const MAX_DOCS: usize = 1000;
@@ -42,18 +42,23 @@ pub struct LaneTarget {
 
 /// Inserts `doc`: alone when the lane is idle, else in the next shared command.
 pub async fn insert(lane: LaneTarget, doc: RawDocumentBuf) -> FenceResult<()> {
-    let name = lane.coll.name().to_string();
-    let (tx, rx) = oneshot::channel();
-    let mut doc = Some(doc);
-    match lane.lanes.join(&name, || Waiter { doc: doc.take().expect("joined once"), tx }) {
-        Joined::Queued => super::lanes::answer(rx).await,
-        Joined::Lead => {
-            let _turn = lane.lanes.turn(&name, server(lane.coll.clone()));
-            let doc = doc.take().expect("not queued");
-            lane.coll.clone_with_type::<&RawDocument>().insert_one(doc.as_ref()).await?;
-            Ok(())
-        }
-    }
+    let LaneTarget { lanes, coll } = lane;
+    let name = coll.name().to_string();
+    lanes
+        .call(
+            &name,
+            doc,
+            |doc, tx| Waiter { doc, tx },
+            || server(coll.clone()),
+            |doc| {
+                let coll = coll.clone_with_type::<&RawDocument>();
+                async move {
+                    coll.insert_one(doc.as_ref()).await?;
+                    Ok(())
+                }
+            },
+        )
+        .await
 }
 
 /// Sends a batch as one unordered `insert` and tells each waiter how its document fared.

@@ -7,13 +7,13 @@
 //! already sent, so a call made after another finished is sent after it too.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 
-use super::error::{FenceError, FenceResult};
-use crate::scope::ScopeError;
+use super::error::{cancelled, FenceError, FenceResult};
 
 /// Sends one batch of queued calls and answers each; runs on tokio.
 pub type Serve<W> = Arc<dyn Fn(Vec<W>) -> BoxFuture<'static, ()> + Send + Sync>;
@@ -29,12 +29,6 @@ pub struct Lanes<W> {
     max: usize,
 }
 
-/// Whether a call leads its lane (send it now) or was queued behind the command on the wire.
-pub enum Joined {
-    Lead,
-    Queued,
-}
-
 impl<W: Send + 'static> Lanes<W> {
     /// Lanes sending at most `max` queued calls per command.
     pub fn new(max: usize) -> Self {
@@ -45,24 +39,44 @@ impl<W: Send + 'static> Lanes<W> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes the lane `name` when idle, else queues the call `waiter` makes.
-    pub fn join(&self, name: &str, waiter: impl FnOnce() -> W) -> Joined {
-        let mut map = self.lock();
-        match map.get_mut(name) {
-            Some(lane) => {
-                lane.waiting.push(waiter());
-                Joined::Queued
+    /// Runs one call on lane `name`: when the lane is idle, `lone(item)` is sent at once and
+    /// the lane is this call's until it ends (then `serve` sends whatever queued meanwhile);
+    /// otherwise `waiter(item, tx)` queues it and the answer comes back on `tx`.
+    pub async fn call<X, T, E, F>(
+        self: &Arc<Self>,
+        name: &str,
+        item: X,
+        waiter: impl FnOnce(X, oneshot::Sender<Result<T, E>>) -> W,
+        serve: impl FnOnce() -> Serve<W>,
+        lone: impl FnOnce(X) -> F,
+    ) -> FenceResult<T>
+    where
+        F: Future<Output = Result<T, E>>,
+        FenceError: From<E>,
+    {
+        let queued = {
+            let mut map = self.lock();
+            match map.get_mut(name) {
+                Some(lane) => {
+                    let (tx, rx) = oneshot::channel();
+                    lane.waiting.push(waiter(item, tx));
+                    Err(rx)
+                }
+                None => {
+                    map.insert(name.to_string(), Lane { waiting: Vec::new() });
+                    Ok(item)
+                }
             }
-            None => {
-                map.insert(name.to_string(), Lane { waiting: Vec::new() });
-                Joined::Lead
+        };
+        match queued {
+            Ok(item) => {
+                let _turn =
+                    Turn { lanes: Some(self.clone()), name: name.to_string(), serve: serve() };
+                Ok(lone(item).await?)
             }
+            // A dropped sender means the batch was dropped unsent (the runtime is shutting down).
+            Err(rx) => rx.await.map_err(|_| cancelled())?.map_err(FenceError::from),
         }
-    }
-
-    /// The leader's hold on lane `name`: dropping it (however the call ends) sends the queue.
-    pub fn turn(self: &Arc<Self>, name: &str, serve: Serve<W>) -> Turn<W> {
-        Turn { lanes: Some(self.clone()), name: name.to_string(), serve }
     }
 }
 
@@ -105,18 +119,5 @@ impl<W: Send + 'static> Drop for Turn<W> {
                 lanes.lock().remove(&self.name);
             }
         }
-    }
-}
-
-/// What a queued call gets: its answer, or an error if its batch was dropped unsent.
-pub async fn answer<T, E>(rx: oneshot::Receiver<Result<T, E>>) -> FenceResult<T>
-where
-    FenceError: From<E>,
-{
-    match rx.await {
-        Ok(r) => Ok(r?),
-        Err(_) => Err(FenceError::Scope(ScopeError::argument(
-            "the operation was cancelled: the tenantfence runtime is shutting down",
-        ))),
     }
 }

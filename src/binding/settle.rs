@@ -19,7 +19,7 @@ use futures_util::FutureExt;
 use napi::bindgen_prelude::{PromiseRaw, ToNapiValue};
 use napi::{sys, Env};
 
-use super::error::{FenceError, FenceResult};
+use super::error::{cancelled, FenceError, FenceResult};
 use crate::scope::ScopeError;
 
 /// Turns a finished call's value into a JS value; runs on the JS thread.
@@ -103,10 +103,7 @@ impl Drop for Slot {
         // Only when the runtime drops the task unfinished (it is shutting down): the promise
         // must still settle, or the loop would be kept alive by a call that never ends.
         if let Some(deferred) = self.deferred.take() {
-            let e = FenceError::Scope(ScopeError::argument(
-                "the operation was cancelled: the tenantfence runtime is shutting down",
-            ));
-            self.shared.push(Finished { deferred, outcome: Err(e.into()) });
+            self.shared.push(Finished { deferred, outcome: Err(cancelled().into()) });
         }
     }
 }
