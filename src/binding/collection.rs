@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bson::{doc, Bson, Document};
 use mongodb::options::Collation;
-use mongodb::{Collection, Database};
+use mongodb::{Client, Collection, Database};
 
 use super::error::{arg, FenceResult};
 use super::fence::FenceInner;
@@ -14,7 +14,9 @@ use super::insert_batch;
 use super::options::CallOptions;
 use super::payload::{RawRequest, Request};
 use super::{bulk, indexes, reads, writes};
-use crate::scope::{collation, filter, Principal, Scope, ScopeError, Strategy};
+use crate::scope::namespace::{self, Namespace};
+use crate::scope::share::{self, IdLookupCall, InsertCall};
+use crate::scope::{collation, filter, Principal, Scope, Strategy};
 
 /// The collection methods that go through `run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,37 +69,23 @@ impl Op {
 pub struct Target {
     pub db: Database,
     pub coll: Collection<Document>,
+    /// The namespace `db` and `coll` name, as `scope::namespace` resolved it.
+    pub ns: Namespace,
     pub scope: Scope,
     inner: Arc<FenceInner>,
 }
 
 impl Target {
-    /// Resolves the database for the caller (per-tenant under strategy 'database').
+    /// Resolves the namespace for the caller (per-tenant database under strategy 'database').
     pub fn resolve(
         inner: Arc<FenceInner>,
         principal: Principal,
         name: &str,
     ) -> FenceResult<Target> {
-        if name.is_empty()
-            || name.contains('\0')
-            || name.starts_with("system.")
-            || name.contains('$')
-        {
-            return Err(arg(format!("collection name {name:?} is not valid")));
-        }
+        let ns = namespace::resolve(inner.strategy, &inner.database, &principal, name)?;
         let client = inner.client()?;
-        let db_name = match (inner.strategy, &principal) {
-            (Strategy::Field, _) => inner.database.clone(),
-            (Strategy::Database, Principal::Tenant(t)) => format!("{}_{}", inner.database, t),
-            (Strategy::Database, Principal::System) => {
-                return Err(ScopeError::missing(
-                    "runAsSystem gives no cross-database access under strategy 'database': use runAs(tenantId) for each tenant",
-                )
-                .into())
-            }
-        };
-        let db = client.database(&db_name);
-        let coll = db.collection::<Document>(name);
+        let db = client.database(&ns.database);
+        let coll = db.collection::<Document>(&ns.collection);
         let scope = Scope {
             field: inner.field.clone(),
             strategy: inner.strategy,
@@ -105,7 +93,7 @@ impl Target {
             collation_guard: false,
             default_ids: inner.plain_ids,
         };
-        Ok(Target { db, coll, scope, inner })
+        Ok(Target { db, coll, ns, scope, inner })
     }
 
     /// The caller's write filter with the tenant rule applied.
@@ -113,22 +101,30 @@ impl Target {
         Ok(filter::scope_write_filter(&self.scope, user)?)
     }
 
-    /// The lane of this collection's `_id` lookups; `None` while the probe monitors commands,
-    /// which attributes each command to the one operation that sent it.
-    pub fn id_lane(&self, collation: Option<Collation>) -> Option<LaneTarget> {
-        self.inner.recorder.is_none().then(|| LaneTarget {
+    /// The lane of an exact `_id` lookup sent with `collation`, if `scope::share` lets it share.
+    pub fn id_lane(&self, collation: Option<&Document>, call: IdLookupCall) -> Option<LaneTarget> {
+        let key = share::id_lookup(self.inner.id, &self.scope, &self.ns, collation, call)?;
+        Some(LaneTarget {
             lanes: self.inner.id_lanes.clone(),
-            coll: self.coll.clone_with_type(),
-            collation,
+            client: self.coll_client(),
+            key,
+            recorder: self.inner.recorder.clone(),
         })
     }
 
-    /// The lane of this collection's plain inserts; `None` while the probe monitors commands.
-    pub fn insert_lane(&self) -> Option<insert_batch::LaneTarget> {
-        self.inner.recorder.is_none().then(|| insert_batch::LaneTarget {
+    /// The lane of a stamped `insertOne`, if `scope::share` lets it share.
+    pub fn insert_lane(&self, call: InsertCall) -> Option<insert_batch::LaneTarget> {
+        let key = share::insert(self.inner.id, &self.scope, &self.ns, call)?;
+        Some(insert_batch::LaneTarget {
             lanes: self.inner.insert_lanes.clone(),
-            coll: self.coll.clone_with_type(),
+            client: self.coll_client(),
+            key,
         })
+    }
+
+    /// The client this target's handles came from.
+    fn coll_client(&self) -> Client {
+        self.db.client().clone()
     }
 
     /// True when tenant ids follow the default ASCII rule (collation checks rely on it).

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,8 +27,12 @@ use super::{id_batch, insert_batch};
 use crate::scope::audit::AuditSettings;
 use crate::scope::{Principal, ScopeError, Strategy};
 
+static NEXT_FENCE: AtomicU64 = AtomicU64::new(1);
+
 /// Settings and the client, shared by every in-flight call.
 pub struct FenceInner {
+    /// Unique in the process: part of every share key, so two fences never share a command.
+    pub id: u64,
     pub client: Mutex<Option<Client>>,
     pub database: String,
     pub field: String,
@@ -38,9 +43,9 @@ pub struct FenceInner {
     pub default_collation: Mutex<HashMap<(String, String), bool>>,
     /// Audited commands for the isolation probe; `None` unless connected with monitoring.
     pub recorder: Option<Arc<Recorder>>,
-    /// Queued `findOne({_id})` calls per collection (`id_batch`).
+    /// Queued `findOne({_id})` calls per share key (`id_batch`).
     pub id_lanes: Arc<Lanes<id_batch::Waiter>>,
-    /// Queued plain `insertOne` calls per collection (`insert_batch`).
+    /// Queued plain `insertOne` calls per share key (`insert_batch`).
     pub insert_lanes: Arc<Lanes<insert_batch::Waiter>>,
 }
 
@@ -141,6 +146,7 @@ impl NativeFence {
             }
             Ok(NativeFence {
                 inner: Arc::new(FenceInner {
+                    id: NEXT_FENCE.fetch_add(1, Ordering::Relaxed),
                     client: Mutex::new(Some(client)),
                     database,
                     field: tenant_field,

@@ -1,25 +1,28 @@
-//! Concurrent `findOne({_id})` calls on one collection share one `find` (see `lanes`).
+//! Concurrent `findOne({_id})` calls with one share key share one `find` (see `lanes`).
 //!
 //! A lookup by exact `_id` already fetches by `_id` alone and checks the owner here
-//! (`scope::by_id`). Queued lookups go out as one `find({_id: {$in: [...]}})`, and each
-//! caller gets the document with its `_id` only if its own tenant owns it; if that `find`
-//! fails, each queued lookup is sent alone, so an error is only ever the caller's own. Under
-//! load one command and one server plan serve many calls instead of one each.
+//! (`scope::by_id`). Queued lookups go out as one `find({_id: {$in: [...]}})` to the key's
+//! namespace, and each caller gets the document with its `_id` only if its own tenant owns
+//! it; if that `find` fails, each queued lookup is sent alone, so an error is only ever the
+//! caller's own. Under load one command and one server plan serve many calls instead of one each.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bson::oid::ObjectId;
-use bson::{doc, RawDocumentBuf};
+use bson::{doc, Bson, RawDocumentBuf};
 use futures_util::future::join_all;
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::error::Error as MongoError;
 use mongodb::options::{Collation, FindOneOptions, FindOptions};
-use mongodb::Collection;
+use mongodb::{Client, Collection};
 use tokio::sync::oneshot;
 
 use super::error::FenceResult;
 use super::lanes::{Lanes, Serve};
+use super::probe::{self, Caller, Recorder, Tag};
+use crate::scope::audit::Share;
+use crate::scope::share::ShareKey;
 use crate::scope::{by_id, Scope};
 
 /// More queued lookups than this go out as several commands, one after another.
@@ -31,6 +34,8 @@ type Found = Result<Option<RawDocumentBuf>, MongoError>;
 pub struct Waiter {
     id: ObjectId,
     scope: Scope,
+    /// The caller's probe tag, while monitoring.
+    tag: Option<Tag>,
     tx: oneshot::Sender<Found>,
 }
 
@@ -39,64 +44,97 @@ pub fn lanes() -> Arc<Lanes<Waiter>> {
     Arc::new(Lanes::new(MAX_IDS))
 }
 
-/// Where a lane's shared `find` goes and with which collation (every lookup of it shares both).
+/// A lookup's lane: the lanes, the client, and the key that alone says where the find goes.
 pub struct LaneTarget {
     pub lanes: Arc<Lanes<Waiter>>,
-    pub coll: Collection<RawDocumentBuf>,
-    pub collation: Option<Collation>,
+    pub client: Client,
+    pub key: ShareKey,
+    pub recorder: Option<Arc<Recorder>>,
+}
+
+/// Where and how every lookup of lane `key` is sent.
+#[derive(Clone)]
+struct Sender {
+    coll: Collection<RawDocumentBuf>,
+    collation: Option<Collation>,
+    recorder: Option<Arc<Recorder>>,
+}
+
+impl Sender {
+    fn new(client: &Client, key: &ShareKey, recorder: Option<Arc<Recorder>>) -> Sender {
+        let ns = &key.namespace;
+        Sender {
+            coll: client.database(&ns.database).collection(&ns.collection),
+            collation: key.collation.as_deref().and_then(|b| bson::from_slice(b).ok()),
+            recorder,
+        }
+    }
+
+    /// Hands `doc` to the caller if its tenant owns it (and lets the probe check that).
+    fn answer(&self, scope: &Scope, tag: Option<&Tag>, doc: Option<&RawDocumentBuf>) -> Option<RawDocumentBuf> {
+        let doc = doc.filter(|d| by_id::owned(scope, d))?;
+        if let (Some(r), Some(t)) = (&self.recorder, tag) {
+            r.delivered(t, self.coll.namespace().db.as_str(), self.coll.name(), doc);
+        }
+        Some(doc.clone())
+    }
+
+    /// One lookup sent alone: `find_one({_id})`, kept only if `scope`'s tenant owns it.
+    async fn lone(&self, id: ObjectId, scope: &Scope, tag: Option<&Tag>) -> Found {
+        let mut fo = FindOneOptions::default();
+        fo.collation = self.collation.clone();
+        let doc = self.coll.find_one(doc! { "_id": id }).with_options(fo).await?;
+        Ok(self.answer(scope, tag, doc.as_ref()))
+    }
+
+    /// One `find` of every `_id` in `ids`, all batches read.
+    async fn fetch(&self, ids: &[ObjectId]) -> Result<Vec<RawDocumentBuf>, MongoError> {
+        let mut fo = FindOptions::default();
+        fo.collation = self.collation.clone();
+        fo.batch_size = Some(ids.len() as u32);
+        self.coll.find(doc! { "_id": { "$in": ids } }).with_options(fo).await?.try_collect().await
+    }
 }
 
 /// The document with `_id == id` if `scope`'s tenant owns it.
-pub async fn lookup(
-    lane: LaneTarget,
-    id: ObjectId,
-    scope: Scope,
-) -> FenceResult<Option<RawDocumentBuf>> {
-    let LaneTarget { lanes, coll, collation } = lane;
-    let name = coll.name().to_string();
+pub async fn lookup(lane: LaneTarget, id: ObjectId, scope: Scope) -> FenceResult<Option<RawDocumentBuf>> {
+    let LaneTarget { lanes, client, key, recorder } = lane;
+    let tag = probe::current();
+    let sender = Sender::new(&client, &key, recorder);
     lanes
         .call(
-            &name,
-            scope,
-            |scope, tx| Waiter { id, scope, tx },
-            || server(coll.clone(), collation.clone()),
-            |scope| {
-                let (coll, collation) = (&coll, collation.clone());
-                async move { lone(coll, collation, id, &scope).await }
+            &key,
+            (scope, tag),
+            |(scope, tag), tx| Waiter { id, scope, tag, tx },
+            |key| server(Sender::new(&client, key, sender.recorder.clone())),
+            |(scope, tag)| {
+                let sender = &sender;
+                async move { sender.lone(id, &scope, tag.as_ref()).await }
             },
         )
         .await
 }
 
-/// One lookup sent alone: `find_one({_id})`, kept only if `scope`'s tenant owns the document.
-async fn lone(
-    coll: &Collection<RawDocumentBuf>,
-    collation: Option<Collation>,
-    id: ObjectId,
-    scope: &Scope,
-) -> Found {
-    let mut fo = FindOneOptions::default();
-    fo.collation = collation;
-    Ok(coll.find_one(doc! { "_id": id }).with_options(fo).await?.filter(|d| by_id::owned(scope, d)))
-}
-
 /// Sends a batch as one `find` and gives each waiter its document, if its tenant owns it.
-fn server(coll: Collection<RawDocumentBuf>, collation: Option<Collation>) -> Serve<Waiter> {
+fn server(sender: Sender) -> Serve<Waiter> {
     Arc::new(move |batch: Vec<Waiter>| {
-        let coll = coll.clone();
-        let collation = collation.clone();
+        let sender = sender.clone();
+        let mut ids: Vec<ObjectId> = batch.iter().map(|w| w.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let callers = batch
+            .iter()
+            .map(|w| Some(Caller { tag: w.tag.clone()?, share: Share::Id(Bson::ObjectId(w.id)) }))
+            .collect::<Option<Vec<_>>>();
         async move {
-            let mut ids: Vec<ObjectId> = batch.iter().map(|w| w.id).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            match fetch(&coll, collation.clone(), &ids).await {
+            match probe::within_shared(callers, sender.fetch(&ids)).await {
                 Ok(docs) => {
                     let found: HashMap<ObjectId, RawDocumentBuf> = docs
                         .into_iter()
                         .filter_map(|d| Some((d.get_object_id("_id").ok()?, d)))
                         .collect();
                     for w in batch {
-                        let doc = found.get(&w.id).filter(|d| by_id::owned(&w.scope, d)).cloned();
+                        let doc = sender.answer(&w.scope, w.tag.as_ref(), found.get(&w.id));
                         let _ = w.tx.send(Ok(doc));
                     }
                 }
@@ -104,10 +142,11 @@ fn server(coll: Collection<RawDocumentBuf>, collation: Option<Collation>) -> Ser
                 // pipeline, say): each caller gets what its own lookup gives instead.
                 Err(_) => {
                     let each = batch.into_iter().map(|w| {
-                        let (coll, collation) = (&coll, collation.clone());
-                        async move {
-                            let _ = w.tx.send(lone(coll, collation, w.id, &w.scope).await);
-                        }
+                        let sender = &sender;
+                        let tag = w.tag.clone();
+                        probe::within(tag, async move {
+                            let _ = w.tx.send(sender.lone(w.id, &w.scope, w.tag.as_ref()).await);
+                        })
                     });
                     join_all(each).await;
                 }
@@ -115,16 +154,4 @@ fn server(coll: Collection<RawDocumentBuf>, collation: Option<Collation>) -> Ser
         }
         .boxed()
     })
-}
-
-/// One `find` of every `_id` in `ids`, all batches read.
-async fn fetch(
-    coll: &Collection<RawDocumentBuf>,
-    collation: Option<Collation>,
-    ids: &[ObjectId],
-) -> Result<Vec<RawDocumentBuf>, MongoError> {
-    let mut fo = FindOptions::default();
-    fo.collation = collation;
-    fo.batch_size = Some(ids.len() as u32);
-    coll.find(doc! { "_id": { "$in": ids } }).with_options(fo).await?.try_collect().await
 }

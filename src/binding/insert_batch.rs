@@ -1,4 +1,5 @@
-//! Concurrent `insertOne` calls on one collection share one `insert` (see `lanes`).
+//! Concurrent `insertOne` calls with one share key share one `insert` (see `lanes`), sent to
+//! the key's namespace.
 //!
 //! Every document is already stamped and checked when it queues. Queued documents go out as
 //! one unordered `insert`, so one document's failure (a duplicate `_id`, a validator) is only
@@ -11,21 +12,23 @@ use std::sync::Arc;
 use bson::{RawDocument, RawDocumentBuf};
 use futures_util::FutureExt;
 use mongodb::error::ErrorKind;
-use mongodb::Collection;
+use mongodb::{Client, Collection};
 use tokio::sync::oneshot;
 
 use super::error::{indexed_write_error, write_concern_error, FenceError, FenceResult};
 use super::lanes::{Lanes, Serve};
+use super::probe::{self, Caller, Tag};
+use crate::scope::audit::Share;
+use crate::scope::share::ShareKey;
 
 /// More queued inserts than this go out as several commands, one after another.
 const MAX_DOCS: usize = 1000;
 
-/// Larger documents are always inserted alone.
-pub const MAX_SHARED_BYTES: usize = 64 * 1024;
-
 /// One queued insert.
 pub struct Waiter {
     doc: RawDocumentBuf,
+    /// The caller's probe tag, while monitoring.
+    tag: Option<Tag>,
     tx: oneshot::Sender<Result<(), FenceError>>,
 }
 
@@ -34,24 +37,30 @@ pub fn lanes() -> Arc<Lanes<Waiter>> {
     Arc::new(Lanes::new(MAX_DOCS))
 }
 
-/// Where a lane's shared `insert` goes.
+/// An insert's lane: the lanes, the client, and the key that alone says where it goes.
 pub struct LaneTarget {
     pub lanes: Arc<Lanes<Waiter>>,
-    pub coll: Collection<RawDocumentBuf>,
+    pub client: Client,
+    pub key: ShareKey,
+}
+
+/// The collection every insert of lane `key` goes to.
+fn collection(client: &Client, key: &ShareKey) -> Collection<RawDocumentBuf> {
+    client.database(&key.namespace.database).collection(&key.namespace.collection)
 }
 
 /// Inserts `doc`: alone when the lane is idle, else in the next shared command.
 pub async fn insert(lane: LaneTarget, doc: RawDocumentBuf) -> FenceResult<()> {
-    let LaneTarget { lanes, coll } = lane;
-    let name = coll.name().to_string();
+    let LaneTarget { lanes, client, key } = lane;
+    let tag = probe::current();
     lanes
         .call(
-            &name,
+            &key,
             doc,
-            |doc, tx| Waiter { doc, tx },
-            || server(coll.clone()),
+            |doc, tx| Waiter { doc, tag, tx },
+            |key| server(collection(&client, key)),
             |doc| {
-                let coll = coll.clone_with_type::<&RawDocument>();
+                let coll = collection(&client, &key).clone_with_type::<&RawDocument>();
                 async move {
                     coll.insert_one(doc.as_ref()).await?;
                     Ok(())
@@ -65,8 +74,14 @@ pub async fn insert(lane: LaneTarget, doc: RawDocumentBuf) -> FenceResult<()> {
 fn server(coll: Collection<RawDocumentBuf>) -> Serve<Waiter> {
     Arc::new(move |batch: Vec<Waiter>| {
         let coll = coll.clone_with_type::<&RawDocument>();
+        let callers = batch
+            .iter()
+            .enumerate()
+            .map(|(i, w)| Some(Caller { tag: w.tag.clone()?, share: Share::Document(i) }))
+            .collect::<Option<Vec<_>>>();
         async move {
-            let r = coll.insert_many(batch.iter().map(|w| w.doc.as_ref())).ordered(false).await;
+            let send = coll.insert_many(batch.iter().map(|w| w.doc.as_ref())).ordered(false);
+            let r = probe::within_shared(callers, async move { send.await }).await;
             let e = match r {
                 Ok(_) => {
                     for w in batch {

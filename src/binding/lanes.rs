@@ -1,6 +1,7 @@
 //! Calls that can share one command wait behind the one on the wire, then go out together.
 //!
-//! One lane per collection: a call that finds it idle takes it and is sent at once, alone,
+//! One lane per `ShareKey` (decided in `scope::share`: fence, full namespace, strategy,
+//! tenant field, collation): a call that finds it idle takes it and is sent at once, alone,
 //! exactly as without lanes; calls that find it busy queue. When the command on the wire
 //! returns, the queue goes out as one command (`Serve`), and so on until the lane is idle.
 //! A lone call therefore waits for nothing, and a queued call is never added to a command
@@ -14,17 +15,19 @@ use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 
 use super::error::{cancelled, FenceError, FenceResult};
+use crate::scope::share::ShareKey;
 
-/// Sends one batch of queued calls and answers each; runs on tokio.
+/// Sends one batch of queued calls and answers each; runs on tokio. Built from the lane's
+/// key alone, so a batch goes where every call in it would have gone alone.
 pub type Serve<W> = Arc<dyn Fn(Vec<W>) -> BoxFuture<'static, ()> + Send + Sync>;
 
 struct Lane<W> {
     waiting: Vec<W>,
 }
 
-/// The lanes of one fence for one kind of call, by collection name.
+/// The lanes of one fence for one kind of call, by share key.
 pub struct Lanes<W> {
-    map: Mutex<HashMap<String, Lane<W>>>,
+    map: Mutex<HashMap<ShareKey, Lane<W>>>,
     /// At most this many queued calls go out in one command.
     max: usize,
 }
@@ -35,19 +38,19 @@ impl<W: Send + 'static> Lanes<W> {
         Lanes { map: Mutex::new(HashMap::new()), max }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Lane<W>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ShareKey, Lane<W>>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs one call on lane `name`: when the lane is idle, `lone(item)` is sent at once and
-    /// the lane is this call's until it ends (then `serve` sends whatever queued meanwhile);
-    /// otherwise `waiter(item, tx)` queues it and the answer comes back on `tx`.
+    /// Runs one call on lane `key`: when the lane is idle, `lone(item)` is sent at once and
+    /// the lane is this call's until it ends (then `serve(key)` sends whatever queued
+    /// meanwhile); otherwise `waiter(item, tx)` queues it and the answer comes back on `tx`.
     pub async fn call<X, T, E, F>(
         self: &Arc<Self>,
-        name: &str,
+        key: &ShareKey,
         item: X,
         waiter: impl FnOnce(X, oneshot::Sender<Result<T, E>>) -> W,
-        serve: impl FnOnce() -> Serve<W>,
+        serve: impl FnOnce(&ShareKey) -> Serve<W>,
         lone: impl FnOnce(X) -> F,
     ) -> FenceResult<T>
     where
@@ -56,22 +59,21 @@ impl<W: Send + 'static> Lanes<W> {
     {
         let queued = {
             let mut map = self.lock();
-            match map.get_mut(name) {
+            match map.get_mut(key) {
                 Some(lane) => {
                     let (tx, rx) = oneshot::channel();
                     lane.waiting.push(waiter(item, tx));
                     Err(rx)
                 }
                 None => {
-                    map.insert(name.to_string(), Lane { waiting: Vec::new() });
+                    map.insert(key.clone(), Lane { waiting: Vec::new() });
                     Ok(item)
                 }
             }
         };
         match queued {
             Ok(item) => {
-                let _turn =
-                    Turn { lanes: Some(self.clone()), name: name.to_string(), serve: serve() };
+                let _turn = Turn { lanes: Some(self.clone()), key: key.clone(), serve: serve(key) };
                 Ok(lone(item).await?)
             }
             // A dropped sender means the batch was dropped unsent (the runtime is shutting down).
@@ -80,10 +82,10 @@ impl<W: Send + 'static> Lanes<W> {
     }
 }
 
-/// The right to send lane `name`'s next command.
+/// The right to send lane `key`'s next command.
 pub struct Turn<W: Send + 'static> {
     lanes: Option<Arc<Lanes<W>>>,
-    name: String,
+    key: ShareKey,
     serve: Serve<W>,
 }
 
@@ -92,16 +94,16 @@ impl<W: Send + 'static> Drop for Turn<W> {
         let Some(lanes) = self.lanes.take() else { return };
         let batch = {
             let mut map = lanes.lock();
-            let Some(lane) = map.get_mut(&self.name) else { return };
+            let Some(lane) = map.get_mut(&self.key) else { return };
             if lane.waiting.is_empty() {
-                map.remove(&self.name);
+                map.remove(&self.key);
                 return;
             }
             let n = lane.waiting.len().min(lanes.max);
             lane.waiting.drain(..n).collect::<Vec<_>>()
         };
         let next =
-            Turn { lanes: Some(lanes.clone()), name: self.name.clone(), serve: self.serve.clone() };
+            Turn { lanes: Some(lanes.clone()), key: self.key.clone(), serve: self.serve.clone() };
         let work = (self.serve)(batch);
         match tokio::runtime::Handle::try_current() {
             Ok(h) => {
@@ -116,7 +118,7 @@ impl<W: Send + 'static> Drop for Turn<W> {
                 drop(work);
                 let mut next = next;
                 next.lanes = None;
-                lanes.lock().remove(&self.name);
+                lanes.lock().remove(&self.key);
             }
         }
     }

@@ -21,7 +21,7 @@ use napi_derive::napi;
 
 use super::error::arg;
 use super::payload::Request;
-use crate::scope::audit::{audit_command as audit, AuditSettings, Verdict};
+use crate::scope::audit::{audit_command as audit, caller_part, delivered, AuditSettings, Share, Verdict};
 use crate::scope::cursor_owners::CursorOwners;
 use crate::scope::{by_id, Principal, Strategy};
 
@@ -48,8 +48,31 @@ pub fn note_id_lookup() {
     let _ = OPERATION.try_with(|t| t.id_lookup.store(true, Ordering::Relaxed));
 }
 
+/// The operation running on this task, while monitoring.
+pub fn current() -> Option<Tag> {
+    OPERATION.try_with(Tag::clone).ok()
+}
+
+/// One caller of a command sent for several callers, and its part of that command.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tag: Tag,
+    pub share: Share,
+}
+
 tokio::task_local! {
     static OPERATION: Tag;
+    /// The callers of the shared command this task sends (`lanes`).
+    static SHARED: Arc<Vec<Caller>>;
+}
+
+/// Runs `fut`, which sends one command for `callers`, with them visible to the command
+/// handler, so each caller's part is audited as that caller's (no-op when not monitoring).
+pub async fn within_shared<F: Future>(callers: Option<Vec<Caller>>, fut: F) -> F::Output {
+    match callers {
+        Some(c) => SHARED.scope(Arc::new(c), fut).await,
+        None => fut.await,
+    }
 }
 
 /// Runs `fut` with `tag` visible to the command handler (no-op when monitoring is off).
@@ -70,6 +93,20 @@ struct Log {
     records: Vec<Document>,
     dropped: i64,
     dropped_violations: i64,
+}
+
+impl Log {
+    /// Keeps `rec`, or counts it once the log is full (violations get extra room).
+    fn push(&mut self, rec: Document) {
+        let violation = !rec.get_bool("scoped").unwrap_or(false);
+        if self.records.len() < KEEP || (violation && self.records.len() < KEEP + VIOLATIONS) {
+            self.records.push(rec);
+        } else if violation {
+            self.dropped_violations += 1;
+        } else {
+            self.dropped += 1;
+        }
+    }
 }
 
 #[derive(Default)]
@@ -114,6 +151,11 @@ impl Recorder {
 
     fn record(&self, e: &CommandStartedEvent) {
         let tag = OPERATION.try_with(Tag::clone).ok();
+        if tag.is_none() {
+            if let Ok(callers) = SHARED.try_with(Arc::clone) {
+                return self.record_shared(e, &callers);
+            }
+        }
         let mut rec = describe(&self.settings, tag.as_ref(), &e.db, &e.command);
         let scoped = rec.get_bool("scoped").unwrap_or(false);
         let Ok(mut s) = self.state.lock() else { return };
@@ -125,14 +167,54 @@ impl Recorder {
             rec.insert("scoped", false);
             rec.insert("reason", why);
         }
-        let violation = !rec.get_bool("scoped").unwrap_or(false);
-        let log = &mut s.log;
-        if log.records.len() < KEEP || (violation && log.records.len() < KEEP + VIOLATIONS) {
-            log.records.push(rec);
-        } else if violation {
-            log.dropped_violations += 1;
-        } else {
-            log.dropped += 1;
+        s.log.push(rec);
+    }
+
+    /// A command sent for several callers: one record per caller, judging that caller's part
+    /// of it as if the caller had sent it alone (its document, its `_id`).
+    fn record_shared(&self, e: &CommandStartedEvent, callers: &[Caller]) {
+        let name = e.command.keys().next().map(String::as_str).unwrap_or_default();
+        let Ok(mut s) = self.state.lock() else { return };
+        if matches!(name, "getMore" | "killCursors") {
+            // Only the shared find's own cursor is continued on this task; every document it
+            // yields is checked when handed out (`delivered`).
+            s.log.push(describe(&self.settings, None, &e.db, &e.command));
+            return;
+        }
+        for c in callers {
+            let mut rec = match caller_part(&e.command, callers.len(), &c.share) {
+                Ok(own) => {
+                    // An exact `_id` lookup is owner-checked in Rust, as a lone one is, and
+                    // each answer is checked again by `delivered`.
+                    let id_lookup = Arc::new(AtomicBool::new(matches!(c.share, Share::Id(_))));
+                    let tag = Tag { id_lookup, ..c.tag.clone() };
+                    describe(&self.settings, Some(&tag), &e.db, &own)
+                }
+                Err(why) => {
+                    let mut r = describe(&self.settings, Some(&c.tag), &e.db, &e.command);
+                    r.insert("scoped", false);
+                    r.insert("reason", why);
+                    r
+                }
+            };
+            rec.insert("sharedBy", callers.len() as i64);
+            s.log.push(rec);
+        }
+    }
+
+    /// Checks a document about to be handed to `tag`'s caller; records a violation if it is
+    /// not that caller's (`scope::audit::delivered`).
+    pub fn delivered(&self, tag: &Tag, db: &str, collection: &str, doc: &bson::RawDocument) {
+        let Err(why) = delivered(&self.settings, &tag.principal, db, doc) else { return };
+        let mut rec = doc! { "command": "find", "database": db, "collection": collection };
+        if let Principal::Tenant(t) = &tag.principal {
+            rec.insert("tenant", t.as_str());
+        }
+        rec.insert("data", true);
+        rec.insert("scoped", false);
+        rec.insert("reason", why);
+        if let Ok(mut s) = self.state.lock() {
+            s.log.push(rec);
         }
     }
 

@@ -15,6 +15,7 @@ use super::fence::FenceInner;
 use super::id_batch;
 use super::options::{self, driver_options, CallOptions};
 use super::payload::{count, reply, reply_raw, Request};
+use crate::scope::share::IdLookupCall;
 use crate::scope::{by_id, filter, pipeline, Principal, Strategy};
 
 /// `findOne(filter, options)`.
@@ -26,10 +27,14 @@ pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     if let Some(id) =
         by_id::exact_id(&t.scope, &user).filter(|_| plain && o.collation_doc.is_none())
     {
-        let shareable = o.comment.is_none() && o.max_time.is_none();
         let fo = driver_options!(o => FindOneOptions { collation, comment, max_time });
+        let call = IdLookupCall {
+            object_id: matches!(id, Bson::ObjectId(_)),
+            has_options: fo.comment.is_some() || fo.max_time.is_some(),
+        };
+        let pinned = fo.collation.as_ref().and_then(|c| bson::to_document(c).ok());
         let lane = match id {
-            Bson::ObjectId(oid) if shareable => t.id_lane(fo.collation.clone()).map(|l| (l, *oid)),
+            Bson::ObjectId(oid) => t.id_lane(pinned.as_ref(), call).map(|l| (l, *oid)),
             _ => None,
         };
         super::probe::note_id_lookup();

@@ -13,6 +13,7 @@ use super::error::{arg, FenceResult};
 use super::insert_batch;
 use super::options::{self, driver_options, CallOptions};
 use super::payload::{count, reply, reply_raw, RawRequest, Request};
+use crate::scope::share::InsertCall;
 use crate::scope::{filter, insert, update, Scope};
 
 /// The scoped update document, in the driver's form.
@@ -66,12 +67,15 @@ fn update_reply(r: UpdateResult) -> Vec<u8> {
 pub async fn insert_one(t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>> {
     let o = CallOptions::parse(req.options()?, options::INSERT)?;
     let d = insert::stamp_raw(&t.scope, req.doc("document", "doc")?)?;
-    let plain = o.write_concern.is_none()
-        && o.bypass_document_validation.is_none()
-        && o.comment.is_none()
-        && d.as_bytes().len() <= insert_batch::MAX_SHARED_BYTES;
     let id = d.get("_id").ok().flatten().map(|v| v.to_raw_bson());
-    if let (Some(lane), Some(id)) = (t.insert_lane().filter(|_| plain), id) {
+    let call = InsertCall {
+        has_options: o.write_concern.is_some()
+            || o.bypass_document_validation.is_some()
+            || o.comment.is_some(),
+        bytes: d.as_bytes().len(),
+        has_id: id.is_some(),
+    };
+    if let (Some(lane), Some(id)) = (t.insert_lane(call), id) {
         insert_batch::insert(lane, d.into_owned()).await?;
         let id = Bson::try_from(id).map_err(|e| arg(format!("malformed _id: {e}")))?;
         return Ok(reply(doc! { "acknowledged": true, "insertedId": id }));

@@ -4,9 +4,10 @@
 //! rather than repeating them: a data command passes only when its own filters,
 //! pipelines and documents name the tenant.
 
-use bson::{Bson, Document};
+use bson::{doc, Bson, Document, RawBsonRef, RawDocument};
 
 use super::collation;
+use super::namespace::tenant_database;
 use super::filter::regex_twin;
 use super::walk::MAX_DEPTH;
 use super::{Principal, Strategy};
@@ -195,7 +196,7 @@ impl Check<'_> {
         name: &str,
         cmd: &Document,
     ) -> Outcome {
-        let own = format!("{}_{}", settings.database, self.tenant);
+        let own = tenant_database(&settings.database, self.tenant);
         if db != own {
             return Err(format!("sent to database '{db}', not the tenant's database '{own}'"));
         }
@@ -499,6 +500,97 @@ fn stage_of(stage: &Bson) -> Option<(&str, &Bson)> {
     }
 }
 
+/// One caller's share of a command sent for several callers (`scope::share`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Share {
+    /// The caller's document is `documents[i]` of a shared `insert`.
+    Document(usize),
+    /// The caller looked up this `_id` in a shared `find({_id: {$in}})`.
+    Id(Bson),
+}
+
+/// The command as if `share`'s caller had sent its own part alone, so it can be audited for
+/// that caller; an error says why the shared command does not have the expected shape.
+pub fn caller_part(command: &Document, callers: usize, share: &Share) -> Result<Document, String> {
+    let mut own = command.clone();
+    match share {
+        Share::Document(i) => {
+            let docs = command.get_array("documents").map_err(|_| "a shared insert without documents")?;
+            if docs.len() != callers {
+                return Err(format!(
+                    "a shared insert of {} documents for {callers} callers",
+                    docs.len()
+                ));
+            }
+            own.insert("documents", vec![docs[*i].clone()]);
+        }
+        Share::Id(id) => {
+            let ids = command
+                .get_document("filter")
+                .ok()
+                .filter(|f| f.len() == 1)
+                .and_then(|f| f.get_document("_id").ok())
+                .filter(|c| c.len() == 1)
+                .and_then(|c| c.get_array("$in").ok())
+                .ok_or("a shared lookup whose filter is not {_id: {$in: [...]}}")?;
+            if !ids.contains(id) {
+                return Err("a shared lookup that does not ask for this caller's _id".into());
+            }
+            own.insert("filter", doc! { "_id": id.clone() });
+            own.insert("limit", 1);
+            own.remove("batchSize");
+        }
+    }
+    Ok(own)
+}
+
+/// Whether `doc`, read from database `db`, may be handed to `principal`: under 'database' it
+/// came from the tenant's database; under 'field' it names the tenant field once, holding the
+/// tenant (or an array holding it). Checked apart from the owner check that chose it.
+pub fn delivered(
+    settings: &AuditSettings,
+    principal: &Principal,
+    db: &str,
+    doc: &RawDocument,
+) -> Result<(), String> {
+    let Principal::Tenant(t) = principal else { return Ok(()) };
+    match settings.strategy {
+        Strategy::Database => {
+            let own = tenant_database(&settings.database, t);
+            if db != own {
+                return Err(format!("handed tenant '{t}' a document from database '{db}', not '{own}'"));
+            }
+        }
+        Strategy::Field => {
+            let mut named = 0;
+            let mut holds = false;
+            for (k, v) in doc.iter().flatten() {
+                if k != settings.field {
+                    continue;
+                }
+                named += 1;
+                holds = match v {
+                    RawBsonRef::String(s) => s == t,
+                    RawBsonRef::Array(items) => {
+                        items.into_iter().any(|v| matches!(v, Ok(RawBsonRef::String(s)) if s == t))
+                    }
+                    _ => false,
+                };
+            }
+            if named != 1 {
+                return Err(format!(
+                    "handed tenant '{t}' a document naming '{}' {named} times",
+                    settings.field
+                ));
+            }
+            if !holds {
+                return Err(format!("handed tenant '{t}' a document of another tenant"));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -767,5 +859,61 @@ mod tests {
                 Verdict::Scoped
             );
         }
+    }
+
+    #[test]
+    fn a_shared_insert_is_judged_per_caller() {
+        let cmd = doc! { "insert": "notes", "documents": [
+            { "_id": 1, "tenantId": "a" }, { "_id": 2, "tenantId": "b" } ], "ordered": false };
+        let mine = caller_part(&cmd, 2, &Share::Document(1)).unwrap();
+        assert_eq!(mine.get_array("documents").unwrap().len(), 1);
+        let b = audit_command(&field(), Some(&Principal::Tenant("b".into())), "app", &mine);
+        assert_eq!(b.verdict, Verdict::Scoped);
+        let a = audit_command(&field(), Some(&Principal::Tenant("a".into())), "app", &mine);
+        assert!(matches!(a.verdict, Verdict::Unscoped(_)));
+        assert!(caller_part(&cmd, 3, &Share::Document(0)).is_err());
+    }
+
+    #[test]
+    fn a_shared_insert_to_another_tenants_database_is_unscoped() {
+        let s = AuditSettings { strategy: Strategy::Database, ..field() };
+        let cmd = doc! { "insert": "notes", "documents": [ { "_id": 1 }, { "_id": 2 } ] };
+        let mine = caller_part(&cmd, 2, &Share::Document(1)).unwrap();
+        let b = Principal::Tenant("b".into());
+        assert_eq!(audit_command(&s, Some(&b), "app_b", &mine).verdict, Verdict::Scoped);
+        assert!(matches!(audit_command(&s, Some(&b), "app_a", &mine).verdict, Verdict::Unscoped(_)));
+    }
+
+    #[test]
+    fn a_shared_lookup_becomes_the_callers_own_lookup() {
+        let cmd = doc! { "find": "notes", "filter": { "_id": { "$in": [1, 2] } }, "batchSize": 2 };
+        let mine = caller_part(&cmd, 2, &Share::Id(Bson::Int32(2))).unwrap();
+        assert_eq!(mine, doc! { "find": "notes", "filter": { "_id": 2 }, "limit": 1 });
+        assert!(caller_part(&cmd, 2, &Share::Id(Bson::Int32(3))).is_err());
+        let wider = doc! { "find": "notes", "filter": { "_id": { "$in": [1, 2] }, "x": 1 } };
+        assert!(caller_part(&wider, 2, &Share::Id(Bson::Int32(2))).is_err());
+    }
+
+    #[test]
+    fn delivered_documents_must_be_the_callers() {
+        let a = Principal::Tenant("a".into());
+        let ok = |d: Document, db: &str, s: &AuditSettings| {
+            delivered(s, &a, db, &bson::RawDocumentBuf::from_document(&d).unwrap()).is_ok()
+        };
+        let f = field();
+        assert!(ok(doc! { "_id": 1, "tenantId": "a" }, "app", &f));
+        assert!(ok(doc! { "_id": 1, "tenantId": ["b", "a"] }, "app", &f));
+        assert!(!ok(doc! { "_id": 1, "tenantId": "b" }, "app", &f));
+        assert!(!ok(doc! { "_id": 1 }, "app", &f));
+        assert!(!ok(doc! { "_id": 1, "tenantId": "A" }, "app", &f));
+        // The tenant field twice: readers could disagree on which one counts.
+        let mut twice = bson::RawDocumentBuf::new();
+        twice.append("tenantId", "b");
+        twice.append("tenantId", "a");
+        assert!(delivered(&f, &a, "app", &twice).is_err());
+        let d = AuditSettings { strategy: Strategy::Database, ..field() };
+        assert!(ok(doc! { "_id": 1 }, "app_a", &d));
+        assert!(!ok(doc! { "_id": 1 }, "app_b", &d));
+        assert!(delivered(&f, &Principal::System, "x", &twice).is_ok());
     }
 }

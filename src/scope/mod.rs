@@ -8,7 +8,9 @@ pub mod cursor_owners;
 pub mod error;
 pub mod filter;
 pub mod insert;
+pub mod namespace;
 pub mod pipeline;
+pub mod share;
 pub mod tenant_id;
 pub mod update;
 pub mod walk;
@@ -19,7 +21,7 @@ mod fuzz;
 pub use error::{ErrorKind, ScopeError, ScopeResult};
 
 /// How tenants are separated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Strategy {
     /// Shared collections; every document carries the tenant field.
     Field,

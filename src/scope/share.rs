@@ -1,0 +1,235 @@
+//! Which calls may share one command on the wire, and with whom.
+//!
+//! The binding's lanes queue calls made while an equal-keyed command is in flight and send
+//! the queue as one command built from the key alone (its namespace, its collation), never
+//! from any one caller's handle. So two calls may share only if they would have gone to
+//! exactly the same place in exactly the same way when sent alone: everything that decides
+//! that is in the key, and the key is decided here, where `cargo test` sees it.
+
+use bson::Document;
+
+use super::namespace::Namespace;
+use super::{Scope, Strategy};
+
+/// Documents larger than this are always inserted alone, so a shared insert never fails
+/// (or slows) for every caller because of one caller's size.
+pub const MAX_SHARED_INSERT_BYTES: usize = 64 * 1024;
+
+/// The fast paths that send several calls as one command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Path {
+    /// `findOne({_id: ObjectId})`: one `find({_id: {$in}})`, each answer owner-checked.
+    IdLookup,
+    /// Plain `insertOne`: one unordered `insert`, each error given back by index.
+    Insert,
+}
+
+/// Calls share a command only when their keys are equal. Why each part is here:
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ShareKey {
+    /// A lookup and an insert are different commands.
+    pub path: Path,
+    /// The fence: each has its own client, settings and probe, so calls of two fences in
+    /// one process never share, even on the same namespace.
+    pub fence: u64,
+    /// The full namespace the command is sent to. The database is what keeps tenants apart
+    /// under strategy 'database' (a key of the collection name alone sent every tenant's
+    /// queued inserts to the first caller's database).
+    pub namespace: Namespace,
+    /// The rules every call in the command was scoped under: documents were stamped on this
+    /// field, and answers are owner-checked by it.
+    pub strategy: Strategy,
+    pub field: String,
+    /// The collation the command runs with (its BSON bytes; `None` = the collection's
+    /// default): it decides which documents match.
+    pub collation: Option<Vec<u8>>,
+    // Options: a call with any option (comment, maxTimeMS, write concern, validation
+    // bypass) is sent alone, so no option is part of a shared command. An option that
+    // starts to share must join the key.
+}
+
+/// What about a `findOne` by exact `_id` decides whether it may share a command.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdLookupCall {
+    /// The `_id` is an ObjectId (other types go alone: `$in` matching of numbers and
+    /// strings under collations is not worth reasoning about for a fast path).
+    pub object_id: bool,
+    /// The call carries options of its own (comment, maxTimeMS).
+    pub has_options: bool,
+}
+
+/// What about an `insertOne` decides whether it may share a command.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InsertCall {
+    /// The call carries options of its own (write concern, validation bypass, comment).
+    pub has_options: bool,
+    /// The stamped document's size in bytes.
+    pub bytes: usize,
+    /// The document has an `_id` (the JS face always sets one).
+    pub has_id: bool,
+}
+
+/// The key under which an exact-`_id` lookup may share a `find`, or `None` to send it alone.
+pub fn id_lookup(
+    fence: u64,
+    scope: &Scope,
+    namespace: &Namespace,
+    collation: Option<&Document>,
+    call: IdLookupCall,
+) -> Option<ShareKey> {
+    // Only the tenant lookups `by_id::exact_id` allows: each answer is owner-checked.
+    if scope.tenant().is_none() || scope.strategy != Strategy::Field || scope.collation_guard {
+        return None;
+    }
+    if !call.object_id || call.has_options {
+        return None;
+    }
+    Some(key(Path::IdLookup, fence, scope, namespace, collation))
+}
+
+/// The key under which an `insertOne` of an already stamped document may share an `insert`.
+pub fn insert(
+    fence: u64,
+    scope: &Scope,
+    namespace: &Namespace,
+    call: InsertCall,
+) -> Option<ShareKey> {
+    if call.has_options || !call.has_id || call.bytes > MAX_SHARED_INSERT_BYTES {
+        return None;
+    }
+    Some(key(Path::Insert, fence, scope, namespace, None))
+}
+
+fn key(
+    path: Path,
+    fence: u64,
+    scope: &Scope,
+    namespace: &Namespace,
+    collation: Option<&Document>,
+) -> ShareKey {
+    ShareKey {
+        path,
+        fence,
+        namespace: namespace.clone(),
+        strategy: scope.strategy,
+        field: scope.field.clone(),
+        // Serializing a Document cannot fail; an empty vector would still differ from `None`.
+        collation: collation.map(|c| bson::to_vec(c).unwrap_or_default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::doc;
+
+    use super::super::namespace::resolve;
+    use super::super::Principal;
+    use super::*;
+
+    fn scope(tenant: &str, strategy: Strategy) -> Scope {
+        Scope::for_test(Principal::Tenant(tenant.into()), strategy)
+    }
+
+    fn ns(strategy: Strategy, tenant: &str, coll: &str) -> Namespace {
+        resolve(strategy, "app", &Principal::Tenant(tenant.into()), coll).unwrap()
+    }
+
+    const INSERT: InsertCall = InsertCall { has_options: false, bytes: 100, has_id: true };
+    const LOOKUP: IdLookupCall = IdLookupCall { object_id: true, has_options: false };
+
+    fn insert_key(fence: u64, tenant: &str, strategy: Strategy, coll: &str) -> ShareKey {
+        insert(fence, &scope(tenant, strategy), &ns(strategy, tenant, coll), INSERT).unwrap()
+    }
+
+    #[test]
+    fn database_strategy_never_shares_across_tenants() {
+        // The issue-11 bug: same collection name, different tenant databases.
+        let a = insert_key(1, "a", Strategy::Database, "notes");
+        let b = insert_key(1, "b", Strategy::Database, "notes");
+        assert_ne!(a, b);
+        assert_eq!(a.namespace.database, "app_a");
+        assert_eq!(b.namespace.database, "app_b");
+        assert_eq!(a, insert_key(1, "a", Strategy::Database, "notes"));
+    }
+
+    #[test]
+    fn field_strategy_shares_across_tenants_of_one_namespace() {
+        assert_eq!(insert_key(1, "a", Strategy::Field, "notes"), insert_key(1, "b", Strategy::Field, "notes"));
+    }
+
+    #[test]
+    fn every_part_of_the_key_separates() {
+        let base = insert_key(1, "a", Strategy::Field, "notes");
+        // fence
+        assert_ne!(base, insert_key(2, "a", Strategy::Field, "notes"));
+        // collection
+        assert_ne!(base, insert_key(1, "a", Strategy::Field, "other"));
+        // database (two fences' bases are covered by `fence`; the namespace also differs)
+        let other_db = Namespace { database: "app2".into(), collection: "notes".into() };
+        assert_ne!(base, insert(1, &scope("a", Strategy::Field), &other_db, INSERT).unwrap());
+        // tenant field
+        let mut s = scope("a", Strategy::Field);
+        s.field = "org".into();
+        assert_ne!(base, insert(1, &s, &ns(Strategy::Field, "a", "notes"), INSERT).unwrap());
+        // path
+        let simple = doc! { "locale": "simple" };
+        let l = id_lookup(1, &scope("a", Strategy::Field), &base.namespace, None, LOOKUP).unwrap();
+        assert_ne!(base, l);
+        // collation
+        let pinned =
+            id_lookup(1, &scope("a", Strategy::Field), &base.namespace, Some(&simple), LOOKUP)
+                .unwrap();
+        assert_ne!(l, pinned);
+        let en = doc! { "locale": "en" };
+        let other =
+            id_lookup(1, &scope("a", Strategy::Field), &base.namespace, Some(&en), LOOKUP).unwrap();
+        assert_ne!(pinned, other);
+    }
+
+    #[test]
+    fn strategy_is_part_of_the_key() {
+        // Same namespace reached under both strategies (base 'app_a' vs tenant 'a' of 'app').
+        let n = Namespace { database: "app_a".into(), collection: "notes".into() };
+        let f = insert(1, &scope("a", Strategy::Field), &n, INSERT).unwrap();
+        let d = insert(1, &scope("a", Strategy::Database), &n, INSERT).unwrap();
+        assert_ne!(f, d);
+    }
+
+    #[test]
+    fn inserts_with_options_big_documents_or_no_id_go_alone() {
+        let s = scope("a", Strategy::Field);
+        let n = ns(Strategy::Field, "a", "notes");
+        let table = [
+            (InsertCall { has_options: true, ..INSERT }, false),
+            (InsertCall { bytes: MAX_SHARED_INSERT_BYTES, ..INSERT }, true),
+            (InsertCall { bytes: MAX_SHARED_INSERT_BYTES + 1, ..INSERT }, false),
+            (InsertCall { has_id: false, ..INSERT }, false),
+            (INSERT, true),
+        ];
+        for (call, shares) in table {
+            assert_eq!(insert(1, &s, &n, call).is_some(), shares, "{call:?}");
+        }
+    }
+
+    #[test]
+    fn lookups_share_only_as_an_owner_checked_tenant_lookup() {
+        let n = ns(Strategy::Field, "a", "notes");
+        let simple = doc! { "locale": "simple" };
+        let tenant = scope("a", Strategy::Field);
+        let mut guarded = tenant.clone();
+        guarded.collation_guard = true;
+        let system = Scope::for_test(Principal::System, Strategy::Field);
+        let table = [
+            (&tenant, LOOKUP, true),
+            (&tenant, IdLookupCall { object_id: false, ..LOOKUP }, false),
+            (&tenant, IdLookupCall { has_options: true, ..LOOKUP }, false),
+            (&guarded, LOOKUP, false),
+            (&system, LOOKUP, false),
+        ];
+        for (s, call, shares) in table {
+            assert_eq!(id_lookup(1, s, &n, Some(&simple), call).is_some(), shares, "{call:?}");
+        }
+        let db = scope("a", Strategy::Database);
+        assert!(id_lookup(1, &db, &ns(Strategy::Database, "a", "notes"), None, LOOKUP).is_none());
+    }
+}
