@@ -4,17 +4,36 @@
 // A shared find carries other tenants' _ids, so each caller must still get only a document its
 // own tenant owns; a shared insert must give each caller exactly what a lone insertOne gives.
 
+//
+// Command counts here never depend on how fast the server answers: a test that counts holds the
+// lane first. A failCommand fail point (mongod started with enableTestCommands, see
+// __tests__/setup/global-setup.js) blocks the lane's first command on the server, for one fence
+// (its own appName) only, until the test kills that operation; everything the test calls
+// meanwhile queues behind it. Two assumptions, both of this binding and not of the server:
+// - the fences connect with monitorCommands: false (explicitly, so TENANTFENCE_MONITOR_COMMANDS
+//   cannot turn shared commands off);
+// - `queued()` (a call answered by the server after the burst was made) returns only after
+//   every earlier call has reached its lane: napi's runtime starts tasks in the order JS made
+//   them (one worker, FIFO injection queue), and reaching a lane takes no I/O once the
+//   collection's default collation is cached (the held call caches it before it blocks).
+// At most 1,000 queued calls go out in one command (MAX_IDS, MAX_DOCS).
+
+const crypto = require('node:crypto');
 const { ObjectId, TenantFence } = require('..');
 const { useSuite, uri } = require('./helpers/fixtures');
 
-const suite = useSuite('lanes');
+const suite = useSuite('lanes', { monitorCommands: false });
 const TENANTS = ['a', 'b', 'c'];
+const PER_COMMAND = 1000;
 
 /** The same read through the general scoped filter (a sort turns the _id shortcut off). */
 const general = (c, id) => c.findOne({ _id: id }, { sort: { _id: 1 } });
 
-/** The commands (`op` as the profiler names it) the server ran on `coll` while `fn` ran. */
-async function profiled(coll, fn, op = 'query') {
+/**
+ * The commands (`op` as the profiler names it) the server ran on `coll` while `fn` ran, only
+ * those of the client named `app` when given.
+ */
+async function profiled(coll, fn, op = 'query', app) {
   await suite.rdb.command({ profile: 2 });
   const since = new Date();
   try {
@@ -24,9 +43,62 @@ async function profiled(coll, fn, op = 'query') {
   }
   return suite.rdb
     .collection('system.profile')
-    .find({ ns: `${suite.DB}.${coll}`, op, ts: { $gte: since } })
+    .find({ ns: `${suite.DB}.${coll}`, op, ts: { $gte: since }, ...(app ? { appName: app } : {}) })
     .toArray();
 }
+
+/** `uri()` plus the options in `query` (appName=…, w=…). */
+const uriWith = (query) => `${uri()}${uri().includes('?') ? '&' : '?'}${query}`;
+
+/** A fence of its own, named `app` on the server so a fail point can hold its commands and no one else's. */
+async function ownFence(query = '') {
+  const app = `lanes_${crypto.randomBytes(4).toString('hex')}`;
+  const fence = await TenantFence.connect(uriWith(`appName=${app}${query}`), { database: suite.DB, monitorCommands: false });
+  return { app, fence: suite.closeAfter(fence) };
+}
+
+/**
+ * Holds a lane: `first()` (a call that takes the lane of `coll`, sending `cmd`) is blocked on
+ * the server until `release()` kills it, which it survives as an `Interrupted` error. Resolves
+ * once $currentOp shows it blocked; `first` is then the promise of its outcome.
+ */
+async function holdLane(app, cmd, coll, call) {
+  const admin = suite.raw.db('admin');
+  await admin
+    .command({
+      configureFailPoint: 'failCommand',
+      mode: { times: 1 },
+      data: { failCommands: [cmd], blockConnection: true, blockTimeMS: 50_000, appName: app },
+    })
+    .catch((e) => {
+      throw new Error(`configureFailPoint failed (${e.message}): these tests need mongod with --setParameter enableTestCommands=1`);
+    });
+  let settled = false;
+  const first = call().then(
+    (value) => ((settled = true), { value }),
+    (error) => ((settled = true), { error }),
+  );
+  const match = { appName: app, [`command.${cmd}`]: coll };
+  let op;
+  while (!(op = (await admin.aggregate([{ $currentOp: {} }, { $match: match }]).toArray())[0])) {
+    if (settled) throw new Error(`the held ${cmd} settled before it was seen blocked: ${JSON.stringify(await first)}`);
+  }
+  return {
+    first,
+    async release() {
+      await admin.command({ killOp: 1, op: op.opid });
+      await admin.command({ configureFailPoint: 'failCommand', mode: 'off' });
+      const { error } = await first;
+      expect(error).toMatchObject({ name: 'MongoServerError', codeName: 'Interrupted' });
+    },
+  };
+}
+
+/** Resolves once every call made before it has reached its lane (see the assumptions above). */
+const queued = (fence) => fence.runAs('a', () => fence.collection('elsewhere').countDocuments({}));
+
+/** The ids a shared find asked for (`_id: {$in}`), or null for a find of one. */
+const inList = (p) => (Array.isArray(p.command.filter?._id?.$in) ? p.command.filter._id.$in : null);
 
 describe('findOne by _id under concurrency', () => {
   const ids = {};
@@ -42,37 +114,54 @@ describe('findOne by _id under concurrency', () => {
     await suite.rdb.collection('orders').insertMany(docs);
   });
 
-  test('a burst of 900 lookups (own, foreign, missing, repeated) gives each tenant what the scoped query gives', async () => {
-    const c = suite.fence.collection('orders');
+  test('a burst of 1,500 lookups (own, foreign, missing, repeated) queued on a held lane: each tenant gets what the scoped query gives, in exactly ceil(n / 1000) shared finds', async () => {
+    const { app, fence } = await ownFence();
+    const c = fence.collection('orders');
     const all = [...TENANTS.flatMap((t) => ids[t]), ...ids.shared, 'str-a'];
     const missing = Array.from({ length: 20 }, () => new ObjectId());
-    const results = [];
-    const finds = await profiled('orders', async () => {
-      const calls = [];
-      for (let k = 0; k < 900; k++) {
-        const t = TENANTS[k % 3];
-        const id = k % 10 === 9 ? missing[k % 20] : all[(k * 7) % all.length];
-        calls.push(suite.as(t, async () => ({ t, id, got: await c.findOne({ _id: id }) })));
-      }
-      results.push(...(await Promise.all(calls)));
+    const plan = Array.from({ length: 1500 }, (_, k) => {
+      const t = TENANTS[k % 3];
+      const id = k % 10 === 9 ? missing[k % 20] : all[(k * 7) % all.length];
+      return { t, id };
     });
-    expect(results).toHaveLength(900);
+    let results;
+    const finds = await profiled(
+      'orders',
+      async () => {
+        const held = await holdLane(app, 'find', 'orders', () => fence.runAs('a', () => c.findOne({ _id: new ObjectId() })));
+        const calls = plan.map(({ t, id }) => fence.runAs(t, async () => ({ t, id, got: await c.findOne({ _id: id }) })));
+        await queued(fence);
+        await held.release();
+        results = await Promise.all(calls);
+      },
+      'query',
+      app,
+    );
+    expect(results).toHaveLength(plan.length);
+    const expected = await Promise.all(results.map(({ t, id }) => fence.runAs(t, () => general(c, id))));
     let own = 0;
-    for (const { t, id, got } of results) {
-      const expected = await suite.as(t, () => general(c, id));
-      expect(got).toEqual(expected);
+    for (const [k, { t, got }] of results.entries()) {
+      expect(got).toEqual(expected[k]);
       if (got) {
         expect([got.tenantId].flat()).toContain(t);
         own++;
       }
     }
     // Each tenant owns about a third of the ids asked for: both answers occur.
-    expect(own).toBeGreaterThan(200);
-    expect(own).toBeLessThan(700);
-    // Shared: far fewer commands than calls (the lone string _id goes on its own).
-    expect(finds.length).toBeGreaterThan(0);
-    expect(finds.length).toBeLessThan(100);
-    expect(finds.some((p) => Array.isArray(p.command.filter._id?.$in))).toBe(true);
+    expect(own).toBeGreaterThan(300);
+    expect(own).toBeLessThan(1200);
+    // Every ObjectId lookup queued behind the held one: they went out as ceil(n / 1000) finds,
+    // in call order; a string _id is never shared, so each of those went out alone.
+    const objectIds = plan.filter((p) => p.id instanceof ObjectId);
+    const shared = finds.filter(inList);
+    const expectedShared = [];
+    for (let i = 0; i < objectIds.length; i += PER_COMMAND) {
+      expectedShared.push([...new Set(objectIds.slice(i, i + PER_COMMAND).map((p) => p.id.toHexString()))].sort());
+    }
+    expect(shared.map((p) => inList(p).map(String).sort())).toEqual(expectedShared);
+    expect(finds.filter((p) => !inList(p)).map((p) => p.command.filter._id)).toEqual(
+      plan.filter((p) => p.id === 'str-a').map(() => 'str-a'),
+    );
   });
 
   test('a lookup after an insert in the same async chain sees it, while other lookups keep the lane busy', async () => {
@@ -97,15 +186,30 @@ describe('findOne by _id under concurrency', () => {
     // The view's $divide fails only on tenant b's documents; a lone lookup of a's never reaches one.
     const pipeline = [{ $addFields: { bad: { $divide: [1, { $cond: [{ $eq: ['$tenantId', 'b'] }, 0, 1] }] } } }];
     await suite.rdb.createCollection('broken', { viewOn: 'orders', pipeline });
-    const c = suite.fence.collection('broken');
+    const { app, fence } = await ownFence();
+    const c = fence.collection('broken');
     const plan = Array.from({ length: 160 }, (_, k) => (k % 2 ? ['a', ids.a[k % 40]] : ['b', ids.b[k % 40]]));
-    const outcomes = [];
+    let outcomes;
     // The profiler files a query on a view under the view's source collection.
-    const finds = await profiled('orders', async () =>
-      outcomes.push(...(await Promise.allSettled(plan.map(([t, id]) => suite.as(t, () => c.findOne({ _id: id })))))),
+    const finds = await profiled(
+      'orders',
+      async () => {
+        const held = await holdLane(app, 'find', 'broken', () => fence.runAs('a', () => c.findOne({ _id: new ObjectId() })));
+        const calls = plan.map(([t, id]) => fence.runAs(t, () => c.findOne({ _id: id })));
+        await queued(fence);
+        await held.release();
+        outcomes = await Promise.allSettled(calls);
+      },
+      'query',
+      app,
     );
-    // Some lookups did go out together (and failed) before each was sent alone.
-    expect(finds.some((p) => p.command.find === 'broken' && Array.isArray(p.command.filter._id?.$in) && p.errMsg)).toBe(true);
+    // All 160 went out together (and failed), then each was sent alone (the profiler keeps the
+    // lone ones that failed, b's, under the source collection).
+    const shared = finds.filter(inList);
+    expect(shared).toHaveLength(1);
+    expect(shared[0]).toMatchObject({ command: { find: 'broken' }, errMsg: expect.stringMatching(/divide by zero/) });
+    expect(inList(shared[0])).toHaveLength(new Set(plan.map(([, id]) => id.toHexString())).size);
+    expect(finds.filter((p) => !inList(p) && p.errMsg)).toHaveLength(plan.filter(([t]) => t === 'b').length);
     expect(outcomes).toHaveLength(160);
     outcomes.forEach((o, k) => {
       const [t, id] = plan[k];
@@ -118,8 +222,8 @@ describe('findOne by _id under concurrency', () => {
         expect(o.reason.message).toMatch(/divide by zero/);
       }
     });
-    const ok = suite.fence.collection('orders');
-    const after = await Promise.all(ids.a.map((id) => suite.as('a', () => ok.findOne({ _id: id }))));
+    const ok = fence.collection('orders');
+    const after = await Promise.all(ids.a.map((id) => fence.runAs('a', () => ok.findOne({ _id: id }))));
     after.forEach((doc, i) => expect(doc).toMatchObject({ _id: ids.a[i], tenantId: 'a' }));
   });
 
@@ -154,11 +258,12 @@ describe('insertOne under concurrency', () => {
       (e) => ({ name: e.name, code: e.code, codeName: e.codeName, message: e.message }),
     );
 
-  test('a burst of 600 inserts with duplicates and validator failures: each caller gets what a lone insertOne gets', async () => {
+  test('a burst of 600 inserts with duplicates and validator failures queued on a held lane: one shared insert, and each caller gets what a lone insertOne gets', async () => {
     await suite.rdb.createCollection('strict', { validator: { qty: { $gte: 0 } } });
     const taken = new ObjectId();
     await suite.rdb.collection('strict').insertOne({ _id: taken, tenantId: 'a', qty: 1 });
-    const c = suite.fence.collection('strict');
+    const { app, fence } = await ownFence();
+    const c = fence.collection('strict');
     const twice = new ObjectId();
     const plan = Array.from({ length: 600 }, (_, k) => {
       const t = TENANTS[k % 3];
@@ -167,15 +272,22 @@ describe('insertOne under concurrency', () => {
       if (k === 300 || k === 301) return { t, doc: { _id: twice, qty: 2 }, want: 'once' };
       return { t, doc: { k, qty: k }, want: 'ok' };
     });
-    const got = [];
+    let got;
     const inserts = await profiled(
       'strict',
-      async () => got.push(...(await Promise.all(plan.map(({ t, doc }) => outcome(suite.as(t, () => c.insertOne(doc))))))),
+      async () => {
+        const held = await holdLane(app, 'insert', 'strict', () => fence.runAs('a', () => c.insertOne({ held: true, qty: 0 })));
+        const calls = plan.map(({ t, doc }) => outcome(fence.runAs(t, () => c.insertOne(doc))));
+        await queued(fence);
+        await held.release();
+        got = await Promise.all(calls);
+      },
       'insert',
+      app,
     );
     // What a lone insertOne gives for the same two failures.
-    const loneDup = await outcome(suite.as('a', () => c.insertOne({ _id: taken, qty: 1 })));
-    const loneInvalid = await outcome(suite.as('a', () => c.insertOne({ qty: -1 })));
+    const loneDup = await outcome(fence.runAs('a', () => c.insertOne({ _id: taken, qty: 1 })));
+    const loneInvalid = await outcome(fence.runAs('a', () => c.insertOne({ qty: -1 })));
     expect(loneDup).toMatchObject({ name: 'MongoServerError', code: 11000, codeName: 'DuplicateKey' });
     expect(loneInvalid).toMatchObject({ name: 'MongoServerError', code: 121, codeName: 'DocumentValidationFailure' });
     plan.forEach(({ want }, k) => {
@@ -184,14 +296,16 @@ describe('insertOne under concurrency', () => {
       if (want === 'invalid') expect(got[k]).toEqual(loneInvalid);
     });
     expect([got[300], got[301]].filter((g) => g === 'ok')).toHaveLength(1);
-    // Every accepted document is there once, stamped with its caller's tenant.
+    // Every accepted document is there once, stamped with its caller's tenant; the held one never was.
     const stored = await suite.rdb.collection('strict').find({ k: { $exists: true } }).toArray();
     expect(stored).toHaveLength(plan.filter((p) => p.want === 'ok').length);
     for (const d of stored) expect(d.tenantId).toBe(TENANTS[d.k % 3]);
     expect(await suite.rdb.collection('strict').countDocuments({ _id: twice })).toBe(1);
-    // Shared: far fewer commands than calls, some carrying many documents.
-    expect(inserts.length).toBeLessThan(300);
-    expect(inserts.some((p) => p.ninserted > 1)).toBe(true);
+    expect(await suite.rdb.collection('strict').countDocuments({ held: true })).toBe(0);
+    // All 600 queued behind the held insert went out as one command (the held one was killed
+    // before it ran, so the profiler has only the shared one).
+    expect(inserts).toHaveLength(1);
+    expect(inserts[0]).toMatchObject({ command: { ordered: false }, ninserted: stored.length + 1 });
   });
 
   test('calls with options or large documents are always sent alone', async () => {
@@ -215,17 +329,25 @@ describe('insertOne under concurrency', () => {
 
   test('a write concern error of a shared insert reaches each caller as a lone insertOne reports it', async () => {
     // w: 5 cannot be met by one node: the server inserts and reports a write concern error.
-    const fence = suite.closeAfter(await TenantFence.connect(`${uri()}${uri().includes('?') ? '&' : '?'}w=5`, { database: suite.DB }));
+    const { app, fence } = await ownFence('&w=5');
     const c = fence.collection('wce');
     const lone = await outcome(fence.runAs('a', () => c.insertOne({ k: -1 })));
     expect(lone).toMatchObject({ name: 'MongoWriteConcernError' });
-    const shared = [];
+    let shared;
     const inserts = await profiled(
       'wce',
-      async () => shared.push(...(await Promise.all(Array.from({ length: 100 }, (_, k) => outcome(fence.runAs('b', () => c.insertOne({ k }))))))),
+      async () => {
+        const held = await holdLane(app, 'insert', 'wce', () => fence.runAs('a', () => c.insertOne({ held: true })));
+        const calls = Array.from({ length: 100 }, (_, k) => outcome(fence.runAs('b', () => c.insertOne({ k }))));
+        await queued(fence);
+        await held.release();
+        shared = await Promise.all(calls);
+      },
       'insert',
+      app,
     );
-    expect(inserts.some((p) => p.ninserted > 1)).toBe(true);
+    expect(inserts).toHaveLength(1);
+    expect(inserts[0]).toMatchObject({ ninserted: 100 });
     expect(shared).toHaveLength(100);
     for (const s of shared) expect(s).toEqual(lone);
     expect(await suite.rdb.collection('wce').countDocuments({ tenantId: 'b' })).toBe(100);

@@ -174,7 +174,7 @@ function logSummary(logpath) {
   );
 }
 
-function forkMongod(bin, { port, dbpath, cacheSizeGB, replSet }) {
+function forkMongod(bin, { port, dbpath, cacheSizeGB, replSet, testCommands = false }) {
   const logpath = path.join(dbpath, 'mongod.log');
   const pidfile = path.join(dbpath, 'mongod.pid');
   const args = [
@@ -183,6 +183,8 @@ function forkMongod(bin, { port, dbpath, cacheSizeGB, replSet }) {
     '--wiredTigerCacheSizeGB', String(cacheSizeGB), '--quiet',
     // No stray /tmp/mongodb-<port>.sock, no FTDC disk churn.
     '--nounixsocket', '--setParameter', 'diagnosticDataCollectionEnabled=false',
+    // Fail points (configureFailPoint), for tests that hold a command on the server.
+    ...(testCommands ? ['--setParameter', 'enableTestCommands=1'] : []),
   ];
   return new Promise((resolve) => {
     execFile(bin, args, { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
@@ -252,8 +254,11 @@ async function initiateAndWait({ port, replSet, logpath }) {
   }
 }
 
-/** Starts a forked single-node replica set and resolves to { uri, port, dbpath, pid, stop }. */
-async function startReplSet({ port, dbpath, cacheSizeGB = 0.25, replSet = 'rs0' } = {}) {
+/**
+ * Starts a forked single-node replica set and resolves to { uri, port, dbpath, pid, stop }.
+ * `testCommands: true` adds --setParameter enableTestCommands=1 (fail points), for test servers only.
+ */
+async function startReplSet({ port, dbpath, cacheSizeGB = 0.25, replSet = 'rs0', testCommands = false } = {}) {
   const bin = ensureMongodBinary();
   const ownsDbpath = !dbpath;
   dbpath = ownsDbpath
@@ -266,7 +271,7 @@ async function startReplSet({ port, dbpath, cacheSizeGB = 0.25, replSet = 'rs0' 
   // A port picked by freePort() can be taken before mongod binds it; retry only in that case.
   for (let attempt = 1; ; attempt++) {
     const p = port || (await freePort());
-    forked = await forkMongod(bin, { port: p, dbpath, cacheSizeGB, replSet });
+    forked = await forkMongod(bin, { port: p, dbpath, cacheSizeGB, replSet, testCommands });
     forked.port = p;
     if (forked.ok) break;
     const portRace =
