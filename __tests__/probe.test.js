@@ -301,3 +301,107 @@ describe('withTenant', () => {
     expect(() => withTenant('a', 'not a function')).toThrow(TypeError);
   });
 });
+
+describe('shared commands under the probe: monitoring keeps the paths production takes', () => {
+  const TENANTS = ['t1', 't2', 't3', 't4', 't5'];
+  const PER_TENANT = 40;
+
+  /** Waits for `cond()`, polling; fails after 30 s naming `what`. */
+  async function until(cond, what) {
+    const deadline = Date.now() + 30_000;
+    while (!cond()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await sleep(5);
+    }
+  }
+
+  for (const strategy of ['field', 'database']) {
+    test(`${strategy}: a burst of five tenants' inserts held behind one command is judged per caller, and each document lands in its tenant's place`, async () => {
+      const base = suite.dropAfter(dbName('pshare'));
+      for (const t of TENANTS) suite.dropAfter(`${base}_${t}`);
+      const fence = suite.closeAfter(await TenantFence.connect(uri(), { database: base, strategy, monitorCommands: true }));
+      const notes = fence.collection('notes');
+      const probe = isolationProbe(fence);
+      probe.reset();
+      const admin = suite.raw.db('admin');
+      // fsyncLock holds every write, so the first insert of each lane stays on the wire
+      // until the whole burst has queued behind it: sharing is certain, not a matter of speed.
+      await admin.command({ fsync: 1, lock: true });
+      let calls;
+      try {
+        calls = TENANTS.flatMap((t) =>
+          Array.from({ length: PER_TENANT }, (_, i) => fence.runAs(t, () => notes.insertOne({ owner: t, i }))),
+        );
+        const lanes = strategy === 'field' ? 1 : TENANTS.length;
+        await until(() => fence._queuedCalls() === calls.length - lanes, 'the burst to queue');
+      } finally {
+        await admin.command({ fsyncUnlock: 1 });
+      }
+      await Promise.all(calls);
+
+      for (const t of TENANTS) {
+        const stored =
+          strategy === 'field'
+            ? await suite.raw.db(base).collection('notes').find({ tenantId: t }).toArray()
+            : await suite.raw.db(`${base}_${t}`).collection('notes').find().toArray();
+        expect([t, stored.length, stored.filter((d) => d.owner !== t).length]).toEqual([t, PER_TENANT, 0]);
+      }
+      expect(probe.violations()).toEqual([]);
+      const inserts = probe.commands.filter((c) => c.command === 'insert');
+      // One record per caller, shared ones naming how many callers their command carried.
+      expect(inserts).toHaveLength(TENANTS.length * PER_TENANT);
+      const shared = inserts.filter((c) => c.sharedBy > 1);
+      expect(shared.length).toBe(calls.length - (strategy === 'field' ? 1 : TENANTS.length));
+      for (const c of inserts) {
+        expect(c.scoped).toBe(true);
+        expect(c.database).toBe(strategy === 'field' ? base : `${base}_${c.tenant}`);
+      }
+    });
+  }
+
+  test("a burst of _id lookups held behind one find is judged per caller, and each caller gets only its own tenant's document", async () => {
+    const app = `pshare${process.pid}`;
+    const fence = suite.closeAfter(
+      await TenantFence.connect(`${uri()}${uri().includes('?') ? '&' : '?'}appName=${app}`, { database: suite.DB, monitorCommands: true }),
+    );
+    const coll = fence.collection('lookups');
+    const { ObjectId } = require('..');
+    const docs = TENANTS.flatMap((t) => Array.from({ length: 8 }, (_, i) => ({ _id: new ObjectId(), tenantId: t, i })));
+    await suite.rdb.collection('lookups').insertMany(docs);
+    // The first lookup also learns the collection's default collation; do it before the hold.
+    await fence.runAs('t1', () => coll.findOne({ _id: docs[0]._id }));
+    const probe = isolationProbe(fence);
+    probe.reset();
+    const admin = suite.raw.db('admin');
+    await admin.command({
+      configureFailPoint: 'failCommand',
+      mode: { times: 1 },
+      data: { failCommands: ['find'], blockConnection: true, blockTimeMS: 3000, appName: app },
+    });
+    let calls;
+    try {
+      calls = [];
+      for (let k = 0; k < 200; k++) {
+        const t = TENANTS[k % TENANTS.length];
+        const d = docs[(k * 7) % docs.length];
+        calls.push(fence.runAs(t, async () => ({ t, d, got: await coll.findOne({ _id: d._id }) })));
+      }
+      await until(() => fence._queuedCalls() === calls.length - 1, 'the burst to queue');
+    } finally {
+      await admin.command({ configureFailPoint: 'failCommand', mode: 'off' });
+    }
+    const results = await Promise.all(calls);
+    let own = 0;
+    for (const { t, d, got } of results) {
+      expect(got).toEqual(d.tenantId === t ? d : null);
+      if (got) own++;
+    }
+    expect(own).toBeGreaterThan(0);
+    expect(own).toBeLessThan(results.length);
+    expect(probe.violations()).toEqual([]);
+    const finds = probe.commands.filter((c) => c.command === 'find');
+    expect(finds).toHaveLength(200);
+    expect(finds.filter((c) => c.sharedBy === 199)).toHaveLength(199);
+    expect(finds.every((c) => c.scoped && TENANTS.includes(c.tenant))).toBe(true);
+  });
+});

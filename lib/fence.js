@@ -183,6 +183,11 @@ class TenantFence {
     return this.#native.drainCommands();
   }
 
+  /** @internal Calls queued behind a shared command in flight (tests hold a lane with it). */
+  _queuedCalls() {
+    return this.#native.queuedCalls();
+  }
+
   /** @internal True when this fence has a custom tenantIdPattern. */
   _customIds() {
     return Boolean(this.#settings.pattern);

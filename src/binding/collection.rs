@@ -164,6 +164,10 @@ impl Target {
     }
 
     /// Looks up (once per collection) whether the collection has a non-simple default collation.
+    /// Keyed by the full namespace (a fence owns its cache). A stale entry is safe either way:
+    /// "simple" pins the simple collation on every call, so a default collation added later
+    /// is never used; "non-simple" adds the collation-proof regex twin, which a simple
+    /// collection does not need but does not mind.
     async fn default_collation_non_simple(&self) -> FenceResult<bool> {
         let key = (self.db.name().to_string(), self.coll.name().to_string());
         if let Some(v) = self.inner.default_collation.lock().ok().and_then(|m| m.get(&key).copied())
@@ -176,6 +180,10 @@ impl Target {
         };
         let non_simple = found.map(|c| !collation::is_simple(&c)).unwrap_or(false);
         if let Ok(mut m) = self.inner.default_collation.lock() {
+            // Bounded: forgetting costs one listCollections, never safety.
+            if m.len() >= MAX_KNOWN_COLLECTIONS {
+                m.clear();
+            }
             m.insert(key, non_simple);
         }
         Ok(non_simple)
@@ -206,6 +214,9 @@ impl Target {
         ))
     }
 }
+
+/// Namespaces whose default collation a fence remembers before it starts over.
+const MAX_KNOWN_COLLECTIONS: usize = 10_000;
 
 /// `{locale: 'simple'}`: binary comparison, the only collation that never equates two ids.
 pub fn simple_collation() -> Collation {

@@ -236,6 +236,12 @@ impl NativeFence {
         self.inner.recorder.as_ref().map(|r| Buffer::from(r.drain()))
     }
 
+    /// Calls queued behind a shared command in flight (`lanes`), for tests that hold a lane.
+    #[napi]
+    pub fn queued_calls(&self) -> u32 {
+        (self.inner.id_lanes.queued() + self.inner.insert_lanes.queued()) as u32
+    }
+
     /// Closes the client; in-flight and later calls fail with a clear error.
     #[napi]
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {

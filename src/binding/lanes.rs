@@ -38,6 +38,12 @@ impl<W: Send + 'static> Lanes<W> {
         Lanes { map: Mutex::new(HashMap::new()), max }
     }
 
+    /// Calls queued behind a command on the wire, in all lanes (tests wait on it to know a
+    /// burst is queued before they let the lane's command return).
+    pub fn queued(&self) -> usize {
+        self.lock().values().map(|l| l.waiting.len()).sum()
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<ShareKey, Lane<W>>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
