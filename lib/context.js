@@ -17,6 +17,9 @@ const info = globalThis[INFO_KEY] || (globalThis[INFO_KEY] = new WeakMap());
 
 // Contexts are immutable, so one per tenant id is reused: making a native object per runAs
 // (wrap, finalizer, WeakMap entry) was ~3% of a small operation's CPU. Bounded, oldest out.
+// Keyed by the id and by which native rule made it (default or hard-only): a context holds
+// nothing else, it is not tied to a fence (one runAs scopes every fence), and a custom
+// pattern is tested on every call before the cache is read, so no fence's rule is skipped.
 const RECENT_MAX = 1000;
 const recent = { builtin: new Map(), custom: new Map() };
 
