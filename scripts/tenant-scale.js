@@ -1,0 +1,171 @@
+#!/usr/bin/env node
+'use strict';
+// Scale of tenants (issue 11 item 5): one process serves SCALE_TENANTS (default 10,000) distinct
+// tenants under strategy 'field' and SCALE_DB_TENANTS (default: the same) under strategy
+// 'database' (one database per tenant), a few calls each (insertOne, findOne by _id, find,
+// countDocuments, and a findOne of another tenant's _id), then a second pass over every tenant.
+// Every answer is checked (a tenant sees its own documents only, all of them); RSS and heapUsed are
+// sampled after a full GC before, after pass 1 and after pass 2, and the time of each pass.
+// Exits 1 on any wrong answer. Starts its own mongod (scripts/mongod.js) unless MONGODB_URI is
+// set; then it drops the databases it made. Run with `npm run scale` (node --expose-gc).
+//
+//   SCALE_TENANTS=10000 SCALE_DB_TENANTS=2000 SCALE_CONCURRENCY=64 npm run scale
+//   SCALE_STRATEGIES=database npm run scale
+
+const crypto = require('node:crypto');
+const { TenantFence, ObjectId } = require('..');
+
+const TENANTS = Number(process.env.SCALE_TENANTS || 10_000);
+const DB_TENANTS = Number(process.env.SCALE_DB_TENANTS || TENANTS);
+const CONCURRENCY = Number(process.env.SCALE_CONCURRENCY || 64);
+const STRATEGIES = (process.env.SCALE_STRATEGIES || 'field,database').split(',').map((s) => s.trim());
+const COLL = 'notes';
+const MAX_REPORTED = 20;
+
+const log = (msg) => process.stderr.write(`[scale] ${msg}\n`);
+const mib = (n) => Number((n / 1048576).toFixed(1));
+
+function sample() {
+  if (global.gc) {
+    global.gc();
+    global.gc();
+  }
+  const m = process.memoryUsage();
+  return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), externalMiB: mib(m.external) };
+}
+
+const tenantId = (i) => `t${String(i).padStart(5, '0')}`;
+
+/** Runs `fn(i)` for i in [0, n) with at most `width` in flight. */
+async function pool(n, width, fn) {
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= n) return;
+      await fn(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, n) }, worker));
+}
+
+/**
+ * One pass: each tenant inserts one document, reads it back by _id, lists and counts its
+ * documents (all passes so far), and looks up another tenant's _id (must be null).
+ */
+async function pass(fence, strategy, n, passNo, owned, wrong) {
+  const c = fence.collection(COLL);
+  const bad = (t, what) => {
+    wrong.count++;
+    if (wrong.samples.length < MAX_REPORTED) wrong.samples.push(`${strategy} pass ${passNo} ${t}: ${what}`);
+  };
+  await pool(n, CONCURRENCY, (i) => {
+    const t = tenantId(i);
+    return fence.runAs(t, async () => {
+      const doc = { by: t, pass: passNo, pad: crypto.randomBytes(16).toString('hex') };
+      const r = await c.insertOne(doc);
+      if (!r.acknowledged || !r.insertedId.equals(doc._id)) bad(t, `insertOne answered ${JSON.stringify(r)}`);
+      owned[i].push(doc._id);
+      const got = await c.findOne({ _id: doc._id });
+      if (!got || !got._id.equals(doc._id) || got.by !== t || got.pad !== doc.pad) bad(t, `findOne(own _id) gave ${JSON.stringify(got)}`);
+      const other = owned[(i + 1) % n][0] || owned[(i + n - 1) % n][0];
+      if (other) {
+        const foreign = await c.findOne({ _id: other });
+        if (foreign !== null) bad(t, `findOne(another tenant's _id) gave a document by ${foreign.by}`);
+      }
+      const all = await c.find({}).toArray();
+      const want = new Set(owned[i].map(String));
+      if (all.length !== owned[i].length || all.some((d) => d.by !== t || !want.has(String(d._id)))) {
+        bad(t, `find({}) gave ${all.length} documents (by ${[...new Set(all.map((d) => d.by))].join(', ')}), expected its ${owned[i].length}`);
+      }
+      const count = await c.countDocuments({});
+      if (count !== owned[i].length) bad(t, `countDocuments gave ${count}, expected ${owned[i].length}`);
+    });
+  });
+}
+
+/** mongod's side: its resident memory, WiredTiger files open, and how many databases it holds. */
+async function serverSample(client) {
+  const admin = client.db('admin');
+  const st = await admin.command({ serverStatus: 1 });
+  const { databases } = await admin.admin().listDatabases({ nameOnly: true });
+  return {
+    mongodResidentMiB: st.mem && st.mem.resident,
+    wiredTigerFilesOpen: st.wiredTiger && st.wiredTiger.connection['files currently open'],
+    databases: databases.length,
+  };
+}
+
+async function run(uri, client, strategy, n) {
+  const database = `tf_scale_${process.pid}_${crypto.randomBytes(3).toString('hex')}`;
+  const fence = await TenantFence.connect(uri, { database, strategy });
+  const owned = Array.from({ length: n }, () => []);
+  const wrong = { count: 0, samples: [] };
+  const result = { strategy, tenants: n, concurrency: CONCURRENCY, database };
+  try {
+    // Warm up the process (first calls load code paths) on one extra tenant before measuring.
+    await fence.runAs('warmup', () => fence.collection(COLL).findOne({ _id: new ObjectId() }));
+    result.before = { ...sample(), ...(await serverSample(client)) };
+    for (const p of [1, 2]) {
+      const t0 = process.hrtime.bigint();
+      await pass(fence, strategy, n, p, owned, wrong);
+      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      result[`pass${p}`] = {
+        seconds: Number(secs.toFixed(1)),
+        tenantsPerSecond: Math.round(n / secs),
+        calls: n * 5,
+        ...sample(),
+        ...(await serverSample(client)),
+      };
+      log(`${strategy}: pass ${p} over ${n} tenants in ${secs.toFixed(1)} s, ${wrong.count} wrong answers, rss ${result[`pass${p}`].rssMiB} MiB`);
+    }
+  } finally {
+    await fence.close();
+  }
+  result.wrongAnswers = wrong.count;
+  if (wrong.samples.length) result.wrongSamples = wrong.samples;
+  return result;
+}
+
+/** Drops what a run made on a server it did not start (a started server is simply removed). */
+async function dropAll(client, prefix) {
+  const { databases } = await client.db('admin').admin().listDatabases({ nameOnly: true });
+  const mine = databases.map((d) => d.name).filter((name) => name.startsWith(prefix));
+  await pool(mine.length, 8, (i) => client.db(mine[i]).dropDatabase());
+  log(`dropped ${mine.length} databases`);
+}
+
+async function main() {
+  const server = await require('./mongod.js').serverFromEnv();
+  // The npm driver (a devDependency) only samples the server and cleans up; the calls measured go through the fence.
+  const { MongoClient } = require('mongodb');
+  const client = new MongoClient(server.uri);
+  const results = [];
+  let failed = false;
+  try {
+    await client.connect();
+    for (const strategy of STRATEGIES) {
+      const n = strategy === 'database' ? DB_TENANTS : TENANTS;
+      log(`${strategy}: ${n} tenants, ${CONCURRENCY} in flight${strategy === 'database' ? ` (${n} databases)` : ''}`);
+      const r = await run(server.uri, client, strategy, n);
+      results.push(r);
+      if (r.wrongAnswers) failed = true;
+      if (!server.started) await dropAll(client, r.database);
+    }
+  } finally {
+    await client.close();
+    await server.stop();
+  }
+  console.log(JSON.stringify({ node: process.version, gcBeforeSamples: Boolean(global.gc), results }, null, 2));
+  if (failed) {
+    log('FAIL: some tenant got a wrong answer (see wrongSamples)');
+    process.exitCode = 1;
+  } else {
+    log('ok: every tenant saw exactly its own documents');
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
