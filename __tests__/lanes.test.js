@@ -11,11 +11,12 @@
 // (its own appName) only, until the test kills that operation; everything the test calls
 // meanwhile queues behind it. Two assumptions, both of this binding and not of the server:
 // - the fences connect with monitorCommands: false (explicitly, so TENANTFENCE_MONITOR_COMMANDS
-//   cannot turn shared commands off);
-// - `queued()` (a call answered by the server after the burst was made) returns only after
-//   every earlier call has reached its lane: napi's runtime starts tasks in the order JS made
-//   them (one worker, FIFO injection queue), and reaching a lane takes no I/O once the
-//   collection's default collation is cached (the held call caches it before it blocks).
+//   has no say), except the two probe tests, which expect shared commands to stay on under it;
+// - `queued(fence, n)` waits until the burst's n calls have queued behind the held one, as the
+//   fence's own count of queued calls (`_queuedCalls()`, internal) shows. Where a build lacks
+//   that count, a call answered by the server after the burst stands in: napi's runtime starts
+//   tasks in the order JS made them (one worker, FIFO injection queue), and reaching a lane takes
+//   no I/O once the collection's default collation is cached (the held call caches it first).
 // At most 1,000 queued calls go out in one command (MAX_IDS, MAX_DOCS).
 
 const crypto = require('node:crypto');
@@ -51,9 +52,9 @@ async function profiled(coll, fn, op = 'query', app) {
 const uriWith = (query) => `${uri()}${uri().includes('?') ? '&' : '?'}${query}`;
 
 /** A fence of its own, named `app` on the server so a fail point can hold its commands and no one else's. */
-async function ownFence(query = '') {
+async function ownFence(query = '', options = {}) {
   const app = `lanes_${crypto.randomBytes(4).toString('hex')}`;
-  const fence = await TenantFence.connect(uriWith(`appName=${app}${query}`), { database: suite.DB, monitorCommands: false });
+  const fence = await TenantFence.connect(uriWith(`appName=${app}${query}`), { database: suite.DB, monitorCommands: false, ...options });
   return { app, fence: suite.closeAfter(fence) };
 }
 
@@ -94,8 +95,13 @@ async function holdLane(app, cmd, coll, call) {
   };
 }
 
-/** Resolves once every call made before it has reached its lane (see the assumptions above). */
-const queued = (fence) => fence.runAs('a', () => fence.collection('elsewhere').countDocuments({}));
+/** Resolves once the `n` calls made since the lane was held have queued (see the assumptions above). */
+async function queued(fence, n) {
+  await fence.runAs('a', () => fence.collection('elsewhere').countDocuments({}));
+  if (typeof fence._queuedCalls !== 'function') return;
+  while (fence._queuedCalls() < n) await new Promise(setImmediate);
+  expect(fence._queuedCalls()).toBe(n);
+}
 
 /** The ids a shared find asked for (`_id: {$in}`), or null for a find of one. */
 const inList = (p) => (Array.isArray(p.command.filter?._id?.$in) ? p.command.filter._id.$in : null);
@@ -130,7 +136,7 @@ describe('findOne by _id under concurrency', () => {
       async () => {
         const held = await holdLane(app, 'find', 'orders', () => fence.runAs('a', () => c.findOne({ _id: new ObjectId() })));
         const calls = plan.map(({ t, id }) => fence.runAs(t, async () => ({ t, id, got: await c.findOne({ _id: id }) })));
-        await queued(fence);
+        await queued(fence, plan.filter((p) => p.id instanceof ObjectId).length);
         await held.release();
         results = await Promise.all(calls);
       },
@@ -196,7 +202,7 @@ describe('findOne by _id under concurrency', () => {
       async () => {
         const held = await holdLane(app, 'find', 'broken', () => fence.runAs('a', () => c.findOne({ _id: new ObjectId() })));
         const calls = plan.map(([t, id]) => fence.runAs(t, () => c.findOne({ _id: id })));
-        await queued(fence);
+        await queued(fence, calls.length);
         await held.release();
         outcomes = await Promise.allSettled(calls);
       },
@@ -240,13 +246,25 @@ describe('findOne by _id under concurrency', () => {
     expect(finds.every((p) => !p.command.filter._id?.$in)).toBe(true);
   });
 
-  test('with the isolation probe on, every lookup is its own command, attributed to its tenant', async () => {
-    const fence = suite.closeAfter(await TenantFence.connect(uri(), { database: suite.DB, monitorCommands: true }));
+  test('with the isolation probe on, lookups queued on a held lane still share one find (the probe judges each caller, tests see what production sends)', async () => {
+    const { app, fence } = await ownFence('', { monitorCommands: true });
     const c = fence.collection('orders');
-    const finds = await profiled('orders', () =>
-      Promise.all(ids.c.map((id) => fence.runAs('c', () => c.findOne({ _id: id })))),
+    let got;
+    const finds = await profiled(
+      'orders',
+      async () => {
+        const held = await holdLane(app, 'find', 'orders', () => fence.runAs('c', () => c.findOne({ _id: new ObjectId() })));
+        const calls = ids.c.map((id) => fence.runAs('c', () => c.findOne({ _id: id })));
+        await queued(fence, calls.length);
+        await held.release();
+        got = await Promise.all(calls);
+      },
+      'query',
+      app,
     );
-    expect(finds).toHaveLength(ids.c.length);
+    got.forEach((doc, i) => expect(doc).toMatchObject({ _id: ids.c[i], tenantId: 'c' }));
+    expect(finds).toHaveLength(1);
+    expect(inList(finds[0])).toHaveLength(ids.c.length);
   });
 });
 
@@ -278,7 +296,7 @@ describe('insertOne under concurrency', () => {
       async () => {
         const held = await holdLane(app, 'insert', 'strict', () => fence.runAs('a', () => c.insertOne({ held: true, qty: 0 })));
         const calls = plan.map(({ t, doc }) => outcome(fence.runAs(t, () => c.insertOne(doc))));
-        await queued(fence);
+        await queued(fence, calls.length);
         await held.release();
         got = await Promise.all(calls);
       },
@@ -339,7 +357,7 @@ describe('insertOne under concurrency', () => {
       async () => {
         const held = await holdLane(app, 'insert', 'wce', () => fence.runAs('a', () => c.insertOne({ held: true })));
         const calls = Array.from({ length: 100 }, (_, k) => outcome(fence.runAs('b', () => c.insertOne({ k }))));
-        await queued(fence);
+        await queued(fence, calls.length);
         await held.release();
         shared = await Promise.all(calls);
       },
@@ -353,14 +371,23 @@ describe('insertOne under concurrency', () => {
     expect(await suite.rdb.collection('wce').countDocuments({ tenantId: 'b' })).toBe(100);
   });
 
-  test('with the isolation probe on, every insert is its own command', async () => {
-    const fence = suite.closeAfter(await TenantFence.connect(uri(), { database: suite.DB, monitorCommands: true }));
+  test('with the isolation probe on, inserts queued on a held lane still share one insert', async () => {
+    const { app, fence } = await ownFence('', { monitorCommands: true });
     const c = fence.collection('probed');
     const inserts = await profiled(
       'probed',
-      () => Promise.all(Array.from({ length: 40 }, (_, k) => fence.runAs('c', () => c.insertOne({ k })))),
+      async () => {
+        const held = await holdLane(app, 'insert', 'probed', () => fence.runAs('c', () => c.insertOne({ held: true })));
+        const calls = Array.from({ length: 40 }, (_, k) => fence.runAs('c', () => c.insertOne({ k })));
+        await queued(fence, calls.length);
+        await held.release();
+        await Promise.all(calls);
+      },
       'insert',
+      app,
     );
-    expect(inserts).toHaveLength(40);
+    expect(inserts).toHaveLength(1);
+    expect(inserts[0]).toMatchObject({ ninserted: 40 });
+    expect(await suite.rdb.collection('probed').countDocuments({ tenantId: 'c', k: { $exists: true } })).toBe(40);
   });
 });
