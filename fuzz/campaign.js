@@ -6,19 +6,30 @@ const { generate } = require('./generator');
 const { runCase } = require('./oracle');
 const { shrink } = require('./shrink');
 
+/** The original mode (strategy 'field', tenant A), used when a campaign names none. */
+const FIELD_MODE = {
+  name: 'field',
+  generate,
+  runCase,
+  shrinkable: true,
+  code: (c) =>
+    `await fence.runAs('A', () => fence.collection('items').${c.method}(${c.args.map((a) => BSON.EJSON.stringify(a, { relaxed: true })).join(', ')})${c.method === 'find' || c.method === 'aggregate' ? '.toArray()' : ''})`,
+};
+
 /** How to replay and what a minimal failing case looks like, as text. */
 function strip(c) {
   const { seed: _s, index: _i, ...body } = c;
   return body;
 }
 
-function reproduction(seed, index, c, verdict, original) {
+function reproduction(seed, index, c, verdict, original, mode = FIELD_MODE) {
   const body = strip(c);
+  const text = BSON.EJSON.stringify(body, { relaxed: true });
   return [
-    `FAILURE (${verdict.outcome}) in case ${index} of seed ${seed}`,
-    `  replay: npm run fuzz -- --seed ${seed} --case ${index}`,
-    `  minimal case (EJSON): ${BSON.EJSON.stringify(body, { relaxed: true })}`,
-    `  as code: await fence.runAs('A', () => fence.collection('items').${c.method}(${c.args.map((a) => BSON.EJSON.stringify(a, { relaxed: true })).join(', ')})${c.method === 'find' || c.method === 'aggregate' ? '.toArray()' : ''})`,
+    `FAILURE (${verdict.outcome}) in ${mode.name} case ${index} of seed ${seed}`,
+    `  replay: npm run fuzz -- --mode ${mode.name} --seed ${seed} --case ${index}`,
+    `  ${mode.shrinkable ? 'minimal case' : 'case'} (EJSON): ${text.length > 2000 ? `${text.slice(0, 2000)}... (${text.length} chars; replay prints it whole with --verbose)` : text}`,
+    `  as code: ${mode.code(c)}`,
     ...verdict.problems.map((p) => `  - ${p}`),
     ...(original && original !== c ? [`  original case (before shrinking): ${BSON.EJSON.stringify(strip(original), { relaxed: true })}`] : []),
   ].join('\n');
@@ -31,7 +42,7 @@ function reproduction(seed, index, c, verdict, original) {
  * Returns { seed, cases, outcomes, byMethod, errorPairs (both sides failed: how), perMethodMs,
  * failures, ms }.
  */
-async function runCampaign(worlds, { seed, cases, from = 0, maxFailures = 1, shrinkBudget = 400, log = () => {}, progressEvery = 0 }) {
+async function runCampaign(worlds, { seed, cases, from = 0, maxFailures = 1, shrinkBudget = 400, log = () => {}, progressEvery = 0, mode = FIELD_MODE }) {
   const list = Array.isArray(worlds) ? worlds : [worlds];
   const outcomes = {};
   const byMethod = {};
@@ -46,11 +57,11 @@ async function runCampaign(worlds, { seed, cases, from = 0, maxFailures = 1, shr
   async function worker(world) {
     while (next < end && failures.length < maxFailures) {
       const index = next++;
-      const c = generate(seed, index);
+      const c = mode.generate(seed, index);
       let verdict;
       const tc = Date.now();
       try {
-        verdict = await runCase(world, c);
+        verdict = await mode.runCase(world, c);
       } catch (err) {
         verdict = { pass: false, outcome: 'harness error', problems: [String((err && err.stack) || err)] };
       }
@@ -65,8 +76,9 @@ async function runCampaign(worlds, { seed, cases, from = 0, maxFailures = 1, shr
       m[verdict.outcome] = (m[verdict.outcome] || 0) + 1;
       if (!verdict.pass) {
         log(`case ${index}: ${verdict.outcome}; shrinking...`);
-        const small = verdict.outcome === 'harness error' ? { case: c, verdict } : await shrink(world, c, verdict, { budget: shrinkBudget });
-        const text = reproduction(seed, index, small.case, small.verdict, c);
+        const small =
+          verdict.outcome === 'harness error' || !mode.shrinkable ? { case: c, verdict } : await shrink(world, c, verdict, { budget: shrinkBudget, runCase: mode.runCase });
+        const text = reproduction(seed, index, small.case, small.verdict, c, mode);
         failures.push({ index, case: small.case, original: c, verdict: small.verdict, text });
         log(text);
       }
@@ -79,7 +91,7 @@ async function runCampaign(worlds, { seed, cases, from = 0, maxFailures = 1, shr
 
   await Promise.all(list.map(worker));
   failures.sort((a, b) => a.index - b.index);
-  return { seed, cases: done, outcomes, byMethod, errorPairs, perMethodMs, failures, ms: Date.now() - t0 };
+  return { mode: mode.name, seed, cases: done, outcomes, byMethod, errorPairs, perMethodMs, failures, ms: Date.now() - t0 };
 }
 
 module.exports = { runCampaign, reproduction };

@@ -13,10 +13,13 @@
 const { BSON } = require('mongodb');
 const { TenantError } = require('..');
 const { canon, canonSet, decodeExact } = require('./canon');
-const { readState, readRaw, reset, hashes, changed, scopedCollections, COLLECTIONS } = require('./world');
+const { readState, readRaw, reset, hashes, changed, scopedCollections, expectedCollections } = require('./world');
 const { toReference, pinTo } = require('./reference');
 const { WRITES } = require('./generator');
-const { TENANT } = require('./dataset');
+const { TENANT, FIELD } = require('./dataset');
+
+/** The default tenant id rule (CONTRACT.md): what every document a system write leaves must name. */
+const VALID_TENANT = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
  * Calls `method` on `coll` with `args`; cursors are drained. `chain`: find's sort, skip, limit
@@ -44,12 +47,50 @@ function runScoped(world, c) {
   const args = structuredClone(c.args);
   // `world.broken` (tests of the oracle itself only): a stand-in for a fence that forgot the
   // tenant, i.e. the raw driver on the scoped database. The oracle must fail such cases.
-  if (world.broken) return call(world.scoped.collection('items'), c.method, toReference(c), c.chain);
+  // Under 'database' the stand-in is the raw driver on a neighbour's database (the wrong one).
+  if (world.broken) {
+    const db = world.kind === 'database' ? world.neighbourDbs[0].db : world.scoped;
+    return call(db.collection('items'), c.method, toReference(c, world), c.chain);
+  }
+  if (world.kind === 'system') {
+    // runAsSystem: every call passes the audit hook first; `hookThrows` makes the hook refuse.
+    world.events.length = 0;
+    world.hookThrows = c.hookThrows ? Object.assign(new Error(`audit refused case ${c.index}`), { auditRefusal: true }) : undefined;
+    return world.fence.runAsSystem({ reason: reasonOf(c) }, () => call(world.fence.collection('items'), c.method, args, c.chain));
+  }
   return world.fence.runAs(TENANT, () => call(world.fence.collection('items'), c.method, args, c.chain));
 }
 
+function reasonOf(c) {
+  return `fuzz case ${c.index}`;
+}
+
 function runReference(world, c) {
-  return call(world.ref.collection('items'), c.method, toReference(c), c.chain);
+  return call(world.ref.collection('items'), c.method, toReference(c, world), c.chain);
+}
+
+/**
+ * runAsSystem: the hook saw this call before anything else, with the caller's reason, the
+ * collection and the method.
+ */
+function auditProblems(world, c) {
+  if (world.kind !== 'system') return [];
+  const first = world.events[0];
+  const want = { reason: reasonOf(c), collection: 'items', operation: c.method };
+  if (!first) return [`onSystemAccess was not called for ${c.method}`];
+  const bad = world.events.filter((e) => e.reason !== want.reason);
+  const problems = [];
+  if (first.collection !== want.collection || first.operation !== want.operation) problems.push(`onSystemAccess got ${JSON.stringify(first)}, expected ${JSON.stringify(want)}`);
+  if (bad.length) problems.push(`onSystemAccess got another reason: ${JSON.stringify(bad[0])}`);
+  return problems;
+}
+
+/** runAsSystem: after a write the fence let through, every stored document names a valid tenant. */
+async function systemTenantProblems(world) {
+  if (world.kind !== 'system') return [];
+  const docs = (await readRaw(world.scoped, 'items')).map(decodeExact);
+  const bad = docs.filter((d) => typeof d[FIELD] !== 'string' || !VALID_TENANT.test(d[FIELD]));
+  return bad.length ? [`a system write left ${bad.length} document(s) without a valid tenant: ${canon(bad.slice(0, 3))}`] : [];
 }
 
 /** The comparable part of a result: write summaries keep only the contract's fields. */
@@ -184,16 +225,27 @@ async function runCase(world, c) {
 async function judge(world, c, write) {
   // Both sides at once (separate databases); a case that must be refused never reaches the
   // reference (it would run $out/$merge there).
-  const [s, r] = await Promise.all([runScoped(world, c), c.mustRefuse ? null : runReference(world, c)]);
+  const [s, r] = await Promise.all([runScoped(world, c), c.mustRefuse || c.hookThrows ? null : runReference(world, c)]);
+  const audit = auditProblems(world, c);
+  if (audit.length) return fail('audit', audit);
+  if (c.hookThrows) {
+    // A throwing hook refuses the call with the hook's own error, and nothing is written.
+    const problems = await judgeState(world, { refused: true });
+    if (!s.error || !s.error.auditRefusal) problems.unshift(`the hook threw but the call ${s.error ? `failed otherwise: ${show(s)}` : 'went through'}`);
+    return problems.length ? fail('audit refusal', problems) : pass('refused');
+  }
   const sig = s.error ? errorSig(s.error) : null;
-  const refused = Boolean(sig && sig.kind === 'tenant' && sig.code === 'TENANT_VIOLATION');
+  // A system write naming an invalid tenant id is refused with TENANT_INVALID.
+  const refused = Boolean(sig && sig.kind === 'tenant' && (sig.code === 'TENANT_VIOLATION' || (world.kind === 'system' && sig.code === 'TENANT_INVALID')));
   if (sig && sig.kind === 'tenant' && !refused) {
     return fail('unexpected tenant error', [`scoped: ${show(s)}`]);
   }
   if (c.mustRefuse) {
+    // Under 'database' a stage writing into the tenant's own database may be allowed.
+    if (!refused && world.kind === 'database') return judgeOwnDatabaseWrite(world, c, s);
     const problems = await judgeState(world, { refused: true });
     const colls = await scopedCollections(world);
-    if (colls.join() !== COLLECTIONS.join()) problems.push(`scoped database now has collections ${colls.join(', ')}`);
+    if (colls.join(' / ') !== expectedCollections(world).join(' / ')) problems.push(`scoped databases now have collections ${colls.join(' / ')}`);
     if (!refused) problems.unshift(`a stage the contract refuses was not refused: ${show(s)}`);
     return problems.length ? fail('must-refuse', problems) : pass('refused');
   }
@@ -204,7 +256,38 @@ async function judge(world, c, write) {
   if (c.method === 'findOne' && !c.ordered) return judgeFindOne(world, c, s, r);
   let v = await compare(world, c, s, r, write);
   if (!v.pass && c.single && !s.error) v = await retryPinned(world, c, s, v);
+  if (v.pass && write && !s.error) {
+    const bad = await systemTenantProblems(world);
+    if (bad.length) return fail('system write without tenant', bad);
+  }
   return v;
+}
+
+/**
+ * strategy 'database': an $out/$merge the fence let through must have written into A's own
+ * database only, exactly what the reference's run wrote into the reference database.
+ */
+async function judgeOwnDatabaseWrite(world, c, s) {
+  const r = await runReference(world, c);
+  const problems = [];
+  if (Boolean(r.error) !== Boolean(s.error)) problems.push(`one side failed: scoped ${show(s)} / reference ${show(r)}`);
+  else if (s.error && errorSig(s.error).code !== errorSig(r.error).code) problems.push(`error codes differ: scoped ${show(s)} / reference ${show(r)}`);
+  else if (!s.error && !sameResult(c, s.value, r.value)) problems.push(`results differ: ${resultDiff(c, s.value, r.value)}`);
+  const names = async (db) => (await db.listCollections({}, { nameOnly: true }).toArray()).map((x) => x.name).sort();
+  const [sn, rn] = await Promise.all([names(world.scoped), names(world.ref)]);
+  if (sn.join() !== rn.join()) problems.push(`collections differ: scoped ${sn.join()} / reference ${rn.join()}`);
+  for (const name of sn.filter((n) => n !== 'items' && n !== 'other' && rn.includes(n))) {
+    const [a, b] = await Promise.all([readRaw(world.scoped, name), readRaw(world.ref, name)]);
+    const sa = canonSet(a.map(decodeExact));
+    const ra = canonSet(b.map(decodeExact));
+    if (canon(sa) !== canon(ra)) problems.push(`${name} differs from the reference: ${diffLists(ra, sa)}`);
+  }
+  for (const n of sn.filter((x) => x !== 'items' && x !== 'other')) await world.scoped.collection(n).drop().catch(() => {});
+  for (const n of rn.filter((x) => x !== 'items' && x !== 'other')) await world.ref.collection(n).drop().catch(() => {});
+  problems.push(...(await judgeState(world, { compareA: true })));
+  const colls = await scopedCollections(world);
+  if (colls.join(' / ') !== expectedCollections(world).join(' / ')) problems.push(`scoped databases now have collections ${colls.join(' / ')}`);
+  return problems.length ? fail('own-database write', problems) : pass('agree');
 }
 
 async function compare(world, c, s, r, write) {
@@ -212,7 +295,9 @@ async function compare(world, c, s, r, write) {
     const a = errorSig(s.error);
     const b = errorSig(r.error);
     const problems = write ? await judgeState(world, { compareA: true }) : await judgeState(world, {});
-    if (problems.length && (await sharedIdLimit(world, s, r))) return judgeSharedIdLimit(world);
+    // An unordered bulk write reports its first error: the shared _id index may be the scoped
+    // side's while the reference's is another op's.
+    if ((problems.length || a.code !== b.code) && (await sharedIdLimit(world, s, r))) return judgeSharedIdLimit(world);
     if (a.kind === 'server' && b.kind === 'server' && a.code !== b.code) problems.unshift(`error codes differ: scoped ${show(s)} / reference ${show(r)}`);
     return problems.length ? fail('both error', problems) : pass('both-error', { scopedError: a, refError: b });
   }
@@ -244,6 +329,8 @@ async function insertedNeighbourId(world, r) {
 
 /** The known limit applies: scoped failed with 11000 where the reference wrote a neighbour's _id. */
 async function sharedIdLimit(world, s, r) {
+  // Only a shared collection has a shared _id index.
+  if (world.kind !== 'field' && world.kind !== 'collation') return false;
   return Boolean(s.error) && errorSig(s.error).code === 11000 && (await insertedNeighbourId(world, r));
 }
 
@@ -256,7 +343,7 @@ async function judgeSharedIdLimit(world) {
 /** findOne without a total sort: any one of the documents the reference matches is right. */
 async function judgeFindOne(world, c, s, r) {
   if (s.error || r.error) return compare(world, c, s, r, false);
-  const [filter, opts = {}] = toReference(c);
+  const [filter, opts = {}] = toReference(c, world);
   const { skip = 0, ...rest } = opts;
   const all = await world.ref.collection('items').find(filter, rest).toArray();
   const problems = [];
@@ -280,7 +367,7 @@ async function retryPinned(world, c, s, first) {
   // Only the reference is put back; the scoped side stays as the case left it.
   await world.ref.collection('items').deleteMany({});
   await world.ref.collection('items').insertMany(structuredClone(world.data.items.a));
-  const r = await call(world.ref.collection('items'), c.method, pinTo(c, hit));
+  const r = await call(world.ref.collection('items'), c.method, pinTo(c, hit, world));
   const v = await compare(world, c, s, r, true);
   if (!v.pass) v.problems.unshift(`(reference pinned to _id ${canon(hit)}, the document the scoped side hit)`);
   return v;
@@ -309,4 +396,4 @@ function fail(kind, problems, sig = problems.map((p) => p.replace(/[:(].*$/s, ''
   return { pass: false, outcome: kind, problems, sig: `${kind}: ${sig}` };
 }
 
-module.exports = { runCase };
+module.exports = { runCase, call, errorSig, diffLists, fail, pass };

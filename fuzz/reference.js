@@ -40,9 +40,10 @@ function upsertFilter(filter, upsert) {
   return upsert && !mentionsTenant(filter) ? { $and: [filter, { [FIELD]: TENANT }] } : filter;
 }
 
-function bulkOp(op) {
+function bulkOp(op, collectionDefault) {
   const [kind] = Object.keys(op);
   const body = { ...op[kind] };
+  if (body.filter && guarded(body, collectionDefault)) body.filter = exactTenant(body.filter);
   if (kind === 'insertOne') body.document = stamp(body.document);
   if (kind === 'replaceOne') body.replacement = stamp(body.replacement);
   if (kind === 'updateOne' || kind === 'updateMany') body.update = forceTenant(body.update);
@@ -54,10 +55,15 @@ function escapeRegex(s) {
   return s.replace(/[.*+?^${}()|[\]\\\/:@#-]/g, '\\$&');
 }
 
-/** True for a collation that is not `{locale: 'simple'}` alone (the fence then guards). */
-function guarded(opts) {
+/**
+ * True for a collation that is not `{locale: 'simple'}` alone (the fence then guards). With
+ * `collectionDefault` (the collection was created with a non-simple default collation), a call
+ * that names no collation is guarded too.
+ */
+function guarded(opts, collectionDefault = false) {
   const c = opts && opts.collation;
-  return Boolean(c) && !(c.locale === 'simple' && Object.keys(c).length === 1);
+  if (!c) return collectionDefault;
+  return !(c.locale === 'simple' && Object.keys(c).length === 1);
 }
 
 /** `filter` with a top-level string equality on the tenant field made exact. */
@@ -69,10 +75,17 @@ function exactTenant(filter) {
   return { ...filter, [FIELD]: { $regex: `^${escapeRegex(eq)}\\z` } };
 }
 
-/** The argument list to run case `c` with on the reference side (a fresh copy). */
-function toReference(c) {
-  const args = exactUnderCollation(c.method, structuredClone(c.args));
-  return stampWrites(c, args);
+/**
+ * The argument list to run case `c` with on the reference side (a fresh copy). `world` (its
+ * kind) says what the fence adds: under 'field' and 'collation' all of the above; under
+ * 'database' and 'system' nothing (documents are not stamped, filters are not rewritten), so
+ * the reference runs the caller's own arguments.
+ */
+function toReference(c, world = { kind: 'field' }) {
+  const args = structuredClone(c.args);
+  if (world.kind === 'database' || world.kind === 'system') return args;
+  const collectionDefault = world.kind === 'collation';
+  return stampWrites(c, exactUnderCollation(c.method, args, collectionDefault), collectionDefault);
 }
 
 /**
@@ -91,25 +104,25 @@ function exactInGraphLookups(value, depth) {
 }
 
 /** Applies `exactTenant` to the filter (or leading $match) of a call with a guarding collation. */
-function exactUnderCollation(method, args) {
+function exactUnderCollation(method, args, collectionDefault = false) {
   if (method === 'aggregate') {
-    if (guarded(args[1])) {
+    if (guarded(args[1], collectionDefault)) {
       if (args[0][0] && args[0][0].$match) args[0][0] = { $match: exactTenant(args[0][0].$match) };
       exactInGraphLookups(args[0], 0);
     }
     return args;
   }
   if (method === 'distinct') {
-    if (guarded(args[2])) args[1] = exactTenant(args[1]);
+    if (guarded(args[2], collectionDefault)) args[1] = exactTenant(args[1]);
     return args;
   }
   if (method === 'bulkWrite' || method.startsWith('insert')) return args;
   const optsIndex = args.length - 1;
-  if (guarded(args[optsIndex])) args[0] = exactTenant(args[0]);
+  if (guarded(args[optsIndex], collectionDefault)) args[0] = exactTenant(args[0]);
   return args;
 }
 
-function stampWrites(c, args) {
+function stampWrites(c, args, collectionDefault = false) {
   const opts = (i) => args[i] || {};
   switch (c.method) {
     case 'insertOne':
@@ -124,15 +137,15 @@ function stampWrites(c, args) {
     case 'findOneAndReplace':
       return [upsertFilter(args[0], opts(2).upsert), stamp(args[1]), args[2]];
     case 'bulkWrite':
-      return [args[0].map(bulkOp), ...args.slice(1)];
+      return [args[0].map((op) => bulkOp(op, collectionDefault)), ...args.slice(1)];
     default:
       return args;
   }
 }
 
 /** `toReference(c)` with the filter narrowed to the document `_id` (see oracle retryPinned). */
-function pinTo(c, _id) {
-  const args = toReference(c);
+function pinTo(c, _id, world) {
+  const args = toReference(c, world);
   args[0] = { $and: [args[0], { _id }] };
   return args;
 }

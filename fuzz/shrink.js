@@ -66,7 +66,7 @@ function withFlags(c, args) {
 /**
  * Shrinks `c` (which failed with verdict `first`) against `world`. Returns { case, verdict, tries }.
  */
-async function shrink(world, c, first, { budget = 400 } = {}) {
+async function shrink(world, c, first, { budget = 400, runCase: run = runCase } = {}) {
   let best = c;
   let verdict = first;
   let tries = 0;
@@ -81,7 +81,7 @@ async function shrink(world, c, first, { budget = 400 } = {}) {
         const trial = withFlags(best, args);
         let v;
         try {
-          v = await runCase(world, trial);
+          v = await run(world, trial);
         } catch {
           continue;
         }

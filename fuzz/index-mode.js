@@ -1,0 +1,194 @@
+'use strict';
+// createIndex as tenant A (strategy 'field'; issue 11). A case is an index spec and options.
+//
+// The oracle: the fence puts the tenant field first (CONTRACT.md), so the reference runs
+// createIndex({ tenantId: 1, ...spec }, options) on the database holding only A's documents.
+//   1. Outcome: refused with TENANT_VIOLATION (no index left behind), or the same outcome as the
+//      reference (the same index name, or the same server error code). An index build that
+//      fails or succeeds because of another tenant's documents shows up here.
+//   2. Nothing stored changed (a dbHash per side).
+//   3. Later writes, when the index was built: each valid tenant (A and its neighbours B, a,
+//      A-1, AB) inserts a copy of its own first document, inserts a copy of A's values, and
+//      updates its first document to its second's values. A's outcomes must equal the
+//      reference's. A neighbour's write may fail only as it would in a collection holding only
+//      that neighbour's documents with the same tenant-first index (A's index must not break
+//      their writes through A's documents); then every tenant's stored documents must equal
+//      its own reference's, and the invalid neighbours' documents are unchanged.
+
+const { BSON } = require('mongodb');
+const { Rng, caseSeed } = require('./prng');
+const { FIELD, TENANT } = require('./dataset');
+const { openWorld, closeWorld, reset, readRaw } = require('./world');
+const { canon, canonSet, decodeExact } = require('./canon');
+const { call, errorSig, diffLists, fail, pass } = require('./oracle');
+
+const KEYS = ['x', 'y', 'sub.k', 'n', 'tags', 'd', 'parent', 'ref'];
+const COLLATIONS = [{ locale: 'en', strength: 2 }, { locale: 'en', strength: 1 }, { locale: 'en', strength: 3 }, { locale: 'simple' }, { locale: 'fr', caseLevel: true, strength: 1 }];
+const PARTIALS = [{ x: { $gte: 2 } }, { y: { $exists: true } }, { n: { $type: 'number' } }];
+/** Tenants whose later writes are checked (valid ids; the others only must stay unchanged). */
+const WRITERS = [TENANT, 'B', 'a', 'A-1', 'AB'];
+
+function generate(seed, index) {
+  const r = new Rng(caseSeed(seed ^ 0x1dec5, index));
+  const keys = [...KEYS].sort(() => r.next() - 0.5).slice(0, r.int(1, 2));
+  const hashed = keys.length === 1 && r.chance(0.08);
+  const spec = Object.fromEntries(keys.map((k) => [k, hashed ? 'hashed' : r.pick([1, -1])]));
+  const opts = {};
+  if (!hashed && r.chance(0.5)) opts.unique = true;
+  if (r.chance(0.15)) opts.sparse = true;
+  if (r.chance(0.15)) opts.partialFilterExpression = r.pick(PARTIALS);
+  if (r.chance(0.25)) opts.collation = r.pick(COLLATIONS);
+  if (r.chance(0.1)) opts.name = 'fz_idx';
+  if (r.chance(0.04)) opts.expireAfterSeconds = 3600;
+  if (r.chance(0.04)) opts.hidden = true;
+  const form = keys.length === 1 && !hashed && spec[keys[0]] === 1 && r.chance(0.3) ? 'string' : 'object';
+  return { seed, index, method: 'createIndex', args: [form === 'string' ? keys[0] : spec, opts], writeSeed: r.int(0, 1e9) };
+}
+
+function keyOf(spec) {
+  return typeof spec === 'string' ? { [spec]: 1 } : spec;
+}
+
+function tenantFirst(spec) {
+  return { [FIELD]: 1, ...keyOf(spec) };
+}
+
+async function open(uri) {
+  const world = await openWorld(uri, { kind: 'field' });
+  world.scratch = world.raw.db(`${world.refName}x`);
+  world.initialIndexes = (await world.scoped.collection('items').listIndexes().toArray()).map((i) => i.name).sort();
+  return world;
+}
+
+async function close(world) {
+  await world.scratch.dropDatabase().catch(() => {});
+  await closeWorld(world);
+}
+
+/** Drops every index a case added (scoped and reference) and puts the seed documents back. */
+async function cleanup(world) {
+  for (const db of [world.scoped, world.ref]) {
+    for (const ix of await db.collection('items').listIndexes().toArray()) {
+      if (!world.initialIndexes.includes(ix.name)) await db.collection('items').dropIndex(ix.name);
+    }
+  }
+  await world.scratch.collection('n').drop().catch(() => {});
+  await reset(world);
+}
+
+/** The stored documents of tenant `t` in the scoped collection, canonical. */
+async function scopedDocsOf(world, t) {
+  const docs = (await readRaw(world.scoped, 'items')).map(decodeExact);
+  return canonSet(docs.filter((d) => d[FIELD] === t));
+}
+
+/** The three later writes of tenant `t` (plain data), the same shape for every tenant. */
+function writesFor(world, t, r) {
+  const own = world.data.items.scoped.filter((d) => d[FIELD] === t);
+  const strip = (d) => Object.fromEntries(Object.entries(d).filter(([k]) => k !== '_id' && k !== FIELD));
+  const aDoc = world.data.items.a[r.int(0, world.data.items.a.length - 1)];
+  const k = WRITERS.indexOf(t);
+  const second = strip(own[1] || own[0]);
+  return [
+    ['insertOne', [{ _id: 900 + k, ...strip(own[0]) }]],
+    ['insertOne', [{ _id: 950 + k, ...strip(aDoc) }]],
+    ['updateOne', [{ _id: own[0]._id }, { $set: { x: second.x, y: second.y, sub: second.sub, n: second.n ?? null, tags: second.tags, d: second.d, parent: second.parent, ref: second.ref } }]],
+  ];
+}
+
+const stamp = (t) => (doc) => ({ ...doc, [FIELD]: t });
+
+async function runCase(world, c) {
+  try {
+    return await judge(world, c);
+  } finally {
+    await cleanup(world);
+  }
+}
+
+async function judge(world, c) {
+  const [spec, opts] = c.args;
+  const s = await world.fence.runAs(TENANT, () => call(world.fence.collection('items'), 'createIndex', structuredClone(c.args)));
+  const r = await call(world.ref.collection('items'), 'createIndex', [tenantFirst(spec), structuredClone(opts)]);
+  const problems = [];
+  const stateSame = async () => {
+    const h = await Promise.all([world.scoped, world.ref].map((db) => db.command({ dbHash: 1, collections: ['items'] })));
+    if (h[0].collections.items !== world.initialHash.scoped.items) problems.push('createIndex changed stored documents (scoped)');
+  };
+  const sig = s.error && errorSig(s.error);
+  if (sig && sig.kind === 'tenant') {
+    if (sig.code !== 'TENANT_VIOLATION') return fail('unexpected tenant error', [`${sig.code}: ${s.error.message}`]);
+    const names = (await world.scoped.collection('items').listIndexes().toArray()).map((i) => i.name).sort();
+    if (names.join() !== world.initialIndexes.join()) problems.push(`refused createIndex left indexes ${names.join()}`);
+    await stateSame();
+    return problems.length ? fail('refused but built', problems) : pass('refused');
+  }
+  if (s.error || r.error) {
+    const show = (o) => (o.error ? `${o.error.name} ${o.error.code ?? ''}: ${String(o.error.message).slice(0, 200)}` : `ok ${canon(o.value)}`);
+    if (!s.error || !r.error) return fail('one side failed', [`scoped: ${show(s)}`, `reference: ${show(r)}`], `scoped ${s.error ? errorSig(s.error).code : 'ok'} / reference ${r.error ? errorSig(r.error).code : 'ok'}`);
+    if (errorSig(s.error).code !== errorSig(r.error).code) problems.push(`error codes differ: scoped ${show(s)} / reference ${show(r)}`);
+    await stateSame();
+    return problems.length ? fail('both error', problems) : pass('both-error', { scopedError: errorSig(s.error), refError: errorSig(r.error) });
+  }
+  if (s.value !== r.value) problems.push(`index names differ: scoped ${s.value} / reference ${r.value}`);
+  const built = (await world.scoped.collection('items').listIndexes().toArray()).find((i) => i.name === s.value);
+  if (!built) problems.push(`no index ${s.value} on the scoped collection`);
+  else if (canon(built.key) !== canon(tenantFirst(spec))) problems.push(`the index's key is ${canon(built.key)}, expected ${canon(tenantFirst(spec))}`);
+  await stateSame();
+  problems.push(...(await laterWrites(world, c, spec, opts)));
+  return problems.length ? fail('index', problems) : pass('agree');
+}
+
+/** Step 3: every valid tenant's writes after A's index exists. */
+async function laterWrites(world, c, spec, opts) {
+  const problems = [];
+  const r = new Rng(c.writeSeed);
+  const show = (o) => (o.error ? `${o.error.name} ${errorSig(o.error).code}` : 'ok');
+  // The neighbours' reference: one scratch collection holding only the valid neighbours'
+  // documents with the same tenant-first index (per tenant, since the tenant comes first).
+  const scratch = world.scratch.collection('n');
+  await scratch.insertMany(structuredClone(world.data.items.scoped.filter((d) => d[FIELD] !== TENANT && WRITERS.includes(d[FIELD]))));
+  const scratchIndex = await call(scratch, 'createIndex', [tenantFirst(spec), structuredClone(opts)]);
+  if (scratchIndex.error) {
+    // Their own documents cannot hold this index: then A's build must have been refused or failed.
+    problems.push(`the neighbours' own documents cannot hold the index (${show(scratchIndex)}), yet A's createIndex built it: A's call depends on their data`);
+    return problems;
+  }
+  for (const t of WRITERS) {
+    const writes = writesFor(world, t, r);
+    // The tenant's own reference: A's is the reference database; a neighbour's a scratch
+    // collection holding only its documents, with the same tenant-first index.
+    const refColl = t === TENANT ? world.ref.collection('items') : scratch;
+    let diverged = false;
+    for (const [method, args] of writes) {
+      const s = await world.fence.runAs(t, () => call(world.fence.collection('items'), method, structuredClone(args)));
+      const refArgs = method === 'insertOne' ? [stamp(t)(args[0])] : structuredClone(args);
+      const e = await call(refColl, method, refArgs);
+      const same = Boolean(s.error) === Boolean(e.error) && (!s.error || errorSig(s.error).code === errorSig(e.error).code);
+      // A neighbour's write may succeed where its own reference fails (an index that applies
+      // to A only would be stricter isolation); it may not fail where its reference succeeds.
+      if (!same) diverged = true;
+      if (!same && !(t !== TENANT && !s.error)) problems.push(`tenant ${t}: ${method}(${BSON.EJSON.stringify(args)}) scoped ${show(s)} / its reference ${show(e)}`);
+    }
+    const sd = await scopedDocsOf(world, t);
+    const rd = canonSet((await refColl.find({}, { raw: true }).toArray()).map(decodeExact).filter((d) => d[FIELD] === t));
+    if (canon(sd) !== canon(rd) && !diverged) problems.push(`tenant ${t}'s documents differ from its reference: ${diffLists(rd, sd)}`);
+  }
+  // The invalid neighbours ('', null, no field, 'A ', 'Ａ') wrote nothing: unchanged.
+  const docs = (await readRaw(world.scoped, 'items')).map(decodeExact).filter((d) => !WRITERS.includes(d[FIELD]));
+  const before = world.data.items.scoped.filter((d) => !WRITERS.includes(d[FIELD]));
+  if (canon(canonSet(docs)) !== canon(canonSet(before))) problems.push(`documents of other tenants changed: ${diffLists(canonSet(before), canonSet(docs))}`);
+  return problems;
+}
+
+const MODE = {
+  name: 'index',
+  open,
+  close,
+  generate,
+  runCase,
+  shrinkable: true,
+  code: (c) => `await fence.runAs('A', () => fence.collection('items').createIndex(${c.args.map((a) => BSON.EJSON.stringify(a, { relaxed: true })).join(', ')}))`,
+};
+
+module.exports = { MODE, generate, runCase, open, close };

@@ -1,0 +1,86 @@
+'use strict';
+// The fuzzer's modes (issue 11): what world a case runs in, how a case is generated and judged.
+//
+//   field       strategy 'field', tenant A beside its neighbours (the original mode, issue 3)
+//   collation   as field, the collections created outside the fence with a default collation
+//               ({ locale: 'en', strength: 2 }) under which tenants 'A' and 'a' compare equal
+//   database    strategy 'database': A's database beside the neighbours' databases
+//   system      runAsSystem with an audit hook: unscoped, audited, every write names a tenant
+//   index       createIndex as tenant A (strategy 'field'), then every tenant's later writes
+//   concurrent  5+ principals (tenants of two fences) in flight at once, both strategies
+//
+// A mode: { name, kinds (the worlds it opens), open(uri), close(world), generate(seed, index),
+// runCase(world, c), shrinkable, code(c) (a case as a line of code, for the reproduction) }.
+
+const { BSON } = require('mongodb');
+const { generate } = require('./generator');
+const { runCase } = require('./oracle');
+const { openWorld, closeWorld } = require('./world');
+const { Rng, caseSeed } = require('./prng');
+const indexMode = require('./index-mode');
+const concurrent = require('./concurrent');
+
+const ejson = (v) => BSON.EJSON.stringify(v, { relaxed: true });
+
+function callCode(c) {
+  const tail = c.method === 'find' || c.method === 'aggregate' ? '.toArray()' : '';
+  return `fence.collection('items').${c.method}(${c.args.map(ejson).join(', ')})${tail}`;
+}
+
+function generic(name, kind, { code, generateCase = generate } = {}) {
+  return {
+    name,
+    open: (uri) => openWorld(uri, { kind }),
+    close: closeWorld,
+    generate: generateCase,
+    runCase,
+    shrinkable: true,
+    code: code || ((c) => `await fence.runAs('A', () => ${callCode(c)})`),
+  };
+}
+
+/**
+ * System cases: the grammar's cases minus those holding a refused stage ($out/$merge are refused
+ * under runAsSystem too, and would write on the reference side); one in ten has a hook that
+ * throws. Both choices come from the case's own seed, so (seed, index) still names one case.
+ */
+function generateSystem(seed, index) {
+  let c = generate(seed, index);
+  for (let k = 1; c.mustRefuse; k++) c = { ...generate((seed + Math.imul(k, 0x3c6ef372)) >>> 0, index), seed, index };
+  const r = new Rng(caseSeed(seed ^ 0x5ad17, index));
+  return r.chance(0.1) ? { ...c, hookThrows: true } : c;
+}
+
+const MODES = {
+  field: generic('field', 'field'),
+  collation: generic('collation', 'collation'),
+  database: generic('database', 'database'),
+  system: generic('system', 'system', {
+    generateCase: generateSystem,
+    code: (c) => `await fence.runAsSystem({ reason: 'fuzz case ${c.index}' }, () => ${callCode(c)})${c.hookThrows ? ' // with a hook that throws' : ''}`,
+  }),
+  index: indexMode.MODE,
+  concurrent: concurrent.MODE,
+};
+
+/** Mode names in the order `--all` runs them. */
+const ALL = ['field', 'collation', 'database', 'system', 'index', 'concurrent'];
+
+/**
+ * How `--all` (or a list of modes) splits a total case count: weights per mode. A concurrent
+ * case is a round of ~5+ principals × ~24 steps, so it gets few; an index case runs ~10 calls.
+ */
+const WEIGHTS = { field: 50, collation: 10, database: 15, system: 15, index: 5, concurrent: 5 };
+
+function split(total, names) {
+  const w = names.reduce((s, n) => s + WEIGHTS[n], 0);
+  const out = {};
+  let left = total;
+  names.forEach((n, i) => {
+    out[n] = i === names.length - 1 ? left : Math.floor((total * WEIGHTS[n]) / w);
+    left -= out[n];
+  });
+  return out;
+}
+
+module.exports = { MODES, ALL, WEIGHTS, split };
