@@ -105,17 +105,12 @@ describe('runAs / currentTenant', () => {
     let fromTimer;
     let fromImmediate;
     as('a', () => {
-      setTimeout(() => {
-        fromTimer = suite.fence.currentTenant();
-      }, 5);
-      setImmediate(() => {
-        fromImmediate = suite.fence.currentTenant();
-      });
+      fromTimer = new Promise((resolve) => setTimeout(() => resolve(suite.fence.currentTenant()), 5));
+      fromImmediate = new Promise((resolve) => setImmediate(() => resolve(suite.fence.currentTenant())));
     });
     expect(suite.fence.currentTenant()).toBeUndefined();
-    await sleep(20);
-    expect(fromTimer).toBe('a');
-    expect(fromImmediate).toBe('a');
+    expect(await fromTimer).toBe('a');
+    expect(await fromImmediate).toBe('a');
     expect(suite.fence.currentTenant()).toBeUndefined();
   });
 
@@ -501,11 +496,10 @@ describe('concurrency', () => {
       });
     };
 
-    const started = Date.now();
+    // No bound on how long it takes (Jest's timeout catches a hang): only the answers count.
     const results = await settleAll(Array.from({ length: CHAINS }, (_, i) => chain(i)));
     expect(results).toEqual(Array.from({ length: CHAINS }, (_, i) => `t${i}`));
     expect(suite.fence.currentTenant()).toBeUndefined();
-    expect(Date.now() - started).toBeLessThan(45000);
 
     // the oracle: every document belongs to its chain's tenant
     const stored = await suite.rdb.collection(C).find({}).toArray();

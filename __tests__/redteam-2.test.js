@@ -254,12 +254,15 @@ describe('stopped: async context', () => {
       next();
     });
     app.use(suite.fence.middleware());
+    const writes = [];
     app.post('/w', (req, res, next) => {
       const t = suite.fence.currentTenant();
       res.json({ t }); // responds before the awaited write
-      sleep(Math.random() * 5)
-        .then(() => coll('rt2_http').insertOne({ claimed: req.get('x-tenant-id'), seen: suite.fence.currentTenant() }))
-        .catch(next);
+      writes.push(
+        sleep(Math.random() * 5)
+          .then(() => coll('rt2_http').insertOne({ claimed: req.get('x-tenant-id'), seen: suite.fence.currentTenant() }))
+          .catch(next),
+      );
     });
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
@@ -282,7 +285,10 @@ describe('stopped: async context', () => {
     try {
       const tenants = Array.from({ length: 150 }, (_, i) => `h${i}`);
       expect(await Promise.all(tenants.map(send))).toEqual(tenants);
-      await sleep(100);
+      // Every handler pushed its write before it answered: wait for those, not for a guess.
+      expect(writes).toHaveLength(tenants.length);
+      await Promise.all(writes);
+      expect(await suite.rdb.collection('rt2_http').countDocuments()).toBe(tenants.length);
       expect(before.every((t) => t === undefined)).toBe(true);
       const wrong = await suite.rdb
         .collection('rt2_http')
