@@ -10,7 +10,7 @@ use super::error::{arg, code_name, FenceError, FenceResult};
 use super::options::{self, CallOptions};
 use super::payload::{count, reply, Request};
 use super::writes::{scoped_update_doc, scoped_write_filter};
-use crate::scope::{collation, insert, update, Scope};
+use crate::scope::{collation, insert, update, withhold, Scope};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -78,6 +78,15 @@ fn statement(t: &Target, base: &Scope, index: usize, op: Document) -> FenceResul
         return Err(arg(format!("{what}.{name} must be an object")));
     };
     let what = format!("{what}.{name}");
+    // `collation: null` (or undefined) means none, as in the driver; kept as null it skipped
+    // the simple-collation pin below and let a collection default collation widen the match.
+    match body.get("collation") {
+        None | Some(Bson::Document(_)) => {}
+        Some(Bson::Null | Bson::Undefined) => {
+            body.remove("collation");
+        }
+        Some(_) => return Err(arg(format!("{what}.collation must be an object"))),
+    }
     let scope = scope_for(base, &body);
     let mut view = t.clone();
     view.scope = scope;
@@ -197,7 +206,8 @@ async fn send(
                 let orig = chunk.get(local).map(|s| s.index).unwrap_or(local);
                 failed.insert(local);
                 let code = int(e, "code") as i32;
-                let msg = e.get_str("errmsg").unwrap_or("write error").to_string();
+                let msg = e.get_str("errmsg").unwrap_or("write error");
+                let msg = withhold::message(code, msg).to_string();
                 if tally.first_error.is_none() {
                     tally.first_error = Some((code, msg.clone()));
                 }
@@ -206,7 +216,8 @@ async fn send(
         }
         if let Ok(wce) = r.get_document("writeConcernError") {
             let code = int(wce, "code") as i32;
-            let msg = wce.get_str("errmsg").unwrap_or("write concern error").to_string();
+            let msg = wce.get_str("errmsg").unwrap_or("write concern error");
+            let msg = withhold::message(code, msg).to_string();
             tally.first_error.get_or_insert((code, msg.clone()));
             tally.errors.push(json!({ "index": Value::Null, "code": code, "errmsg": msg }));
         }

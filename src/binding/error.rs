@@ -3,7 +3,7 @@
 //! TypeError or a Mongo*Error. The code travels in the message because napi's
 //! async rejection carries only a fixed `Status`.
 
-use crate::scope::ScopeError;
+use crate::scope::{withhold, ScopeError};
 use mongodb::error::{
     Error as MongoError, ErrorKind as MongoKind, IndexedWriteError, WriteConcernError, WriteFailure,
 };
@@ -67,17 +67,9 @@ pub fn code_name(code: i32) -> Option<&'static str> {
     })
 }
 
-/// MongoDB database names are case-insensitive; under strategy 'database' its error would
-/// name the other tenant's database, so it is replaced by one that names none.
-const DATABASE_DIFFER_CASE: i32 = 13297;
-
 fn server_json(name: &str, code: i32, code_name_s: Option<&str>, message: &str) -> Value {
     let cn = code_name_s.filter(|s| !s.is_empty()).or_else(|| code_name(code));
-    let message = if code == DATABASE_DIFFER_CASE {
-        "a database whose name differs only in case already exists (MongoDB database names are case-insensitive)"
-    } else {
-        message
-    };
+    let message = withhold::message(code, message);
     json!({ "name": name, "code": code, "codeName": cn, "message": message })
 }
 
@@ -121,7 +113,10 @@ pub fn mongo_body(e: &MongoError) -> (&'static str, Value) {
                 .write_errors
                 .iter()
                 .flatten()
-                .map(|w| json!({ "index": w.index, "code": w.code, "errmsg": w.message }))
+                .map(|w| {
+                    let errmsg = withhold::message(w.code, &w.message);
+                    json!({ "index": w.index, "code": w.code, "errmsg": errmsg })
+                })
                 .collect();
             let first = im.write_errors.as_ref().and_then(|v| v.first());
             let (code, msg) = match (first, &im.write_concern_error) {

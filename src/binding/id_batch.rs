@@ -71,7 +71,12 @@ impl Sender {
     }
 
     /// Hands `doc` to the caller if its tenant owns it (and lets the probe check that).
-    fn answer(&self, scope: &Scope, tag: Option<&Tag>, doc: Option<&RawDocumentBuf>) -> Option<RawDocumentBuf> {
+    fn answer(
+        &self,
+        scope: &Scope,
+        tag: Option<&Tag>,
+        doc: Option<&RawDocumentBuf>,
+    ) -> Option<RawDocumentBuf> {
         let doc = doc.filter(|d| by_id::owned(scope, d))?;
         if let (Some(r), Some(t)) = (&self.recorder, tag) {
             r.delivered(t, self.coll.namespace().db.as_str(), self.coll.name(), doc);
@@ -97,7 +102,11 @@ impl Sender {
 }
 
 /// The document with `_id == id` if `scope`'s tenant owns it.
-pub async fn lookup(lane: LaneTarget, id: ObjectId, scope: Scope) -> FenceResult<Option<RawDocumentBuf>> {
+pub async fn lookup(
+    lane: LaneTarget,
+    id: ObjectId,
+    scope: Scope,
+) -> FenceResult<Option<RawDocumentBuf>> {
     let LaneTarget { lanes, client, key, recorder } = lane;
     let tag = probe::current();
     let sender = Sender::new(&client, &key, recorder);

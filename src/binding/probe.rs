@@ -21,7 +21,9 @@ use napi_derive::napi;
 
 use super::error::arg;
 use super::payload::Request;
-use crate::scope::audit::{audit_command as audit, caller_part, delivered, AuditSettings, Share, Verdict};
+use crate::scope::audit::{
+    audit_command as audit, caller_part, delivered, AuditSettings, Share, Verdict,
+};
 use crate::scope::cursor_owners::CursorOwners;
 use crate::scope::{by_id, Principal, Strategy};
 

@@ -7,8 +7,9 @@
 use bson::{doc, Bson, Document, RawBsonRef, RawDocument};
 
 use super::collation;
-use super::namespace::tenant_database;
+use super::expr_guard;
 use super::filter::regex_twin;
+use super::namespace::tenant_database;
 use super::walk::MAX_DEPTH;
 use super::{Principal, Strategy};
 
@@ -220,6 +221,7 @@ impl Check<'_> {
     /// A filter is scoped when its top level, or a top-level `$and` (nested), holds
     /// the tenant equality; with `twin`, the regex twin must be there as well.
     fn filter(&self, f: &Document, twin: bool) -> Outcome {
+        self.expressions(f, 0)?;
         if !self.has(f, 0, &|d| d.get(self.field).is_some_and(|v| self.is_tenant(v))) {
             return Err(format!(
                 "filter {f} does not restrict '{}' to '{}'",
@@ -232,6 +234,40 @@ impl Check<'_> {
                 "filter {f} runs under a non-simple collation without the exact regex match on '{}'",
                 self.field
             ));
+        }
+        Ok(())
+    }
+
+    /// Every `$expr` of a filter must test the tenant before anything else, and no
+    /// server-side JavaScript may run: the server does not evaluate a filter in order.
+    fn expressions(&self, f: &Document, depth: usize) -> Outcome {
+        if depth == 0 {
+            if let Some(op) = expr_guard::server_js_in(f) {
+                return Err(format!(
+                    "filter {f} runs server-side JavaScript ({op}) under a tenant"
+                ));
+            }
+        }
+        if depth > MAX_DEPTH {
+            return Err("filter nested too deeply to audit".into());
+        }
+        for (k, v) in f {
+            match (k.as_str(), v) {
+                ("$expr", e) if !expr_guard::is_guarded(self.field, self.tenant, e) => {
+                    return Err(format!(
+                        "$expr {e} may run on other tenants' documents: it does not test '{}' first",
+                        self.field
+                    ))
+                }
+                ("$and" | "$or" | "$nor", Bson::Array(items)) => {
+                    for i in items {
+                        if let Bson::Document(d) = i {
+                            self.expressions(d, depth + 1)?;
+                        }
+                    }
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -423,6 +459,14 @@ impl Check<'_> {
                         self.pipeline(b, Start::Free, depth + 1)?;
                     }
                 }
+                ("$match", Bson::Document(f)) => self.expressions(f, 0)?,
+                (n, Bson::Document(body)) if TRANSFORM.contains(&n) => {
+                    if let Some(op) = expr_guard::server_js_in(body) {
+                        return Err(format!(
+                            "stage {n} runs server-side JavaScript ({op}) under a tenant"
+                        ));
+                    }
+                }
                 (n, _) if TRANSFORM.contains(&n) => {}
                 (n, _) => return Err(format!("stage {n} reads or writes outside the tenant")),
             }
@@ -515,7 +559,8 @@ pub fn caller_part(command: &Document, callers: usize, share: &Share) -> Result<
     let mut own = command.clone();
     match share {
         Share::Document(i) => {
-            let docs = command.get_array("documents").map_err(|_| "a shared insert without documents")?;
+            let docs =
+                command.get_array("documents").map_err(|_| "a shared insert without documents")?;
             if docs.len() != callers {
                 return Err(format!(
                     "a shared insert of {} documents for {callers} callers",
@@ -558,7 +603,9 @@ pub fn delivered(
         Strategy::Database => {
             let own = tenant_database(&settings.database, t);
             if db != own {
-                return Err(format!("handed tenant '{t}' a document from database '{db}', not '{own}'"));
+                return Err(format!(
+                    "handed tenant '{t}' a document from database '{db}', not '{own}'"
+                ));
             }
         }
         Strategy::Field => {
@@ -864,7 +911,7 @@ mod tests {
     #[test]
     fn a_shared_insert_is_judged_per_caller() {
         let cmd = doc! { "insert": "notes", "documents": [
-            { "_id": 1, "tenantId": "a" }, { "_id": 2, "tenantId": "b" } ], "ordered": false };
+        { "_id": 1, "tenantId": "a" }, { "_id": 2, "tenantId": "b" } ], "ordered": false };
         let mine = caller_part(&cmd, 2, &Share::Document(1)).unwrap();
         assert_eq!(mine.get_array("documents").unwrap().len(), 1);
         let b = audit_command(&field(), Some(&Principal::Tenant("b".into())), "app", &mine);
@@ -881,7 +928,10 @@ mod tests {
         let mine = caller_part(&cmd, 2, &Share::Document(1)).unwrap();
         let b = Principal::Tenant("b".into());
         assert_eq!(audit_command(&s, Some(&b), "app_b", &mine).verdict, Verdict::Scoped);
-        assert!(matches!(audit_command(&s, Some(&b), "app_a", &mine).verdict, Verdict::Unscoped(_)));
+        assert!(matches!(
+            audit_command(&s, Some(&b), "app_a", &mine).verdict,
+            Verdict::Unscoped(_)
+        ));
     }
 
     #[test]
@@ -915,5 +965,22 @@ mod tests {
         assert!(ok(doc! { "_id": 1 }, "app_a", &d));
         assert!(!ok(doc! { "_id": 1 }, "app_b", &d));
         assert!(delivered(&f, &Principal::System, "x", &twice).is_ok());
+    }
+
+    #[test]
+    fn an_unguarded_expression_or_server_javascript_is_flagged() {
+        let bare = doc! { "find": "c", "filter": { "tenantId": "a", "_id": { "$gte": 1 }, "$expr": { "$toInt": "$x" } } };
+        assert!(unscoped(as_a(bare)).contains("does not test 'tenantId' first"));
+        let guarded = doc! { "find": "c", "filter": { "tenantId": "a", "$expr": { "$and": [{ "$eq": ["$tenantId", "a"] }, { "$toInt": "$x" }] } } };
+        assert_eq!(as_a(guarded), Verdict::Scoped);
+        let other = doc! { "find": "c", "filter": { "tenantId": "a", "$expr": { "$and": [{ "$eq": ["$tenantId", "b"] }, true] } } };
+        assert!(matches!(as_a(other), Verdict::Unscoped(_)));
+        let js = doc! { "find": "c", "filter": { "tenantId": "a", "$where": "1" } };
+        assert!(unscoped(as_a(js)).contains("server-side JavaScript"));
+        let later = doc! { "aggregate": "c", "pipeline": [{ "$match": { "tenantId": "a" } }, { "$match": { "$or": [{ "$expr": true }] } }] };
+        assert!(matches!(as_a(later), Verdict::Unscoped(_)));
+        let f = doc! { "$function": { "body": "x", "args": [], "lang": "js" } };
+        let proj = doc! { "aggregate": "c", "pipeline": [{ "$match": { "tenantId": "a" } }, { "$project": { "y": f } }] };
+        assert!(matches!(as_a(proj), Verdict::Unscoped(_)));
     }
 }

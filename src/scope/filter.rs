@@ -6,6 +6,7 @@
 use bson::{doc, Bson, Document};
 
 use super::error::{ScopeError, ScopeResult};
+use super::expr_guard;
 use super::tenant_id::check_hard;
 use super::walk::{too_deep, MAX_DEPTH};
 use super::{Principal, Scope, Strategy};
@@ -69,6 +70,7 @@ fn scope_with(scope: &Scope, user: Document, exact_type: bool) -> ScopeResult<Do
     check_hard(tenant)?;
     let guard = scope.collation_guard;
     let mut user = user;
+    expr_guard::guard_filter(&scope.field, tenant, guard, &mut user)?;
     // `{field: t}` from the caller repeats ours; dropping it keeps an upsert from
     // seeing the field "matched twice" and changes nothing else.
     if matches!(user.get(&scope.field).and_then(equality_value), Some(Bson::String(v)) if v == tenant)
@@ -356,7 +358,15 @@ mod tests {
         for guard in [false, true] {
             let scope = tenant_scope(guard);
             for user in hostile_filters() {
+                if user.contains_key("$where") {
+                    let e = scope_filter(&scope, user.clone()).unwrap_err();
+                    assert_eq!(e.kind, crate::scope::ErrorKind::TenantViolation, "{user}");
+                    continue;
+                }
                 let out = scope_filter(&scope, user.clone()).unwrap();
+                // The caller's clauses, with each `$expr` behind the tenant test (expr_guard).
+                let mut user = user;
+                expr_guard::guard_filter("tenantId", "a", guard, &mut user).unwrap();
                 let (first_key, first_val) = out.iter().next().unwrap();
                 assert_eq!(first_key, "tenantId", "{user}");
                 assert_eq!(first_val, &Bson::String("a".into()), "{user}");

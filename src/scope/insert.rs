@@ -46,6 +46,14 @@ fn decide<'s>(scope: &'s Scope, found: Found<'_>) -> ScopeResult<Option<&'s str>
     }
 }
 
+fn duplicate_key_error(scope: &Scope, k: &str) -> ScopeError {
+    if k == scope.field && scope.strategy == Strategy::Field {
+        ScopeError::violation(format!("document names the tenant field '{k}' more than once"))
+    } else {
+        ScopeError::argument(format!("document names the field '{k}' more than once"))
+    }
+}
+
 fn dollar_key_error(k: &str) -> ScopeError {
     ScopeError::argument(format!("document field names must not start with '$' (found '{k}')"))
 }
@@ -89,12 +97,19 @@ pub fn stamp_raw<'d>(scope: &Scope, doc: &'d RawDocument) -> ScopeResult<Cow<'d,
     let mut offset = 4;
     let mut after_id = 4;
     let mut found = Found::Absent;
+    let mut keys: Vec<&str> = Vec::new();
     for (i, element) in doc.iter_elements().enumerate() {
         let element = element.map_err(malformed)?;
         let key = element.key();
         if key.starts_with('$') {
             return Err(dollar_key_error(key));
         }
+        // A JS Map can repeat a key. mongod and the owner check read the first copy, a tree
+        // the last: every reader must agree on which field is meant, so none may repeat.
+        if keys.contains(&key) {
+            return Err(duplicate_key_error(scope, key));
+        }
+        keys.push(key);
         offset += 1 + key.len() + 1 + element.len();
         if i == 0 && key == "_id" {
             after_id = offset;
@@ -324,5 +339,33 @@ mod tests {
     fn raw_stamping_borrows_documents_it_leaves_alone() {
         let raw = RawDocumentBuf::from_document(&doc! { "tenantId": "a", "x": 1 }).unwrap();
         assert!(matches!(stamp_raw(&tenant(), &raw).unwrap(), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_repeated_key_is_refused_on_the_raw_path() {
+        let mut twice = RawDocumentBuf::new();
+        twice.append("_id", 1);
+        twice.append("tenantId", "b");
+        twice.append("tenantId", "a");
+        let e = stamp_raw(&tenant(), &twice).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TenantViolation);
+        let db = scope(Principal::Tenant("a".into()), Strategy::Database);
+        assert_eq!(stamp_raw(&db, &twice).unwrap_err().kind, ErrorKind::InvalidArgument);
+        let sys = scope(Principal::System, Strategy::Field);
+        assert_eq!(stamp_raw(&sys, &twice).unwrap_err().kind, ErrorKind::TenantViolation);
+        let mut other = RawDocumentBuf::new();
+        other.append("_id", 1);
+        other.append("x", 1);
+        other.append("_id", 2);
+        let e = stamp_raw(&tenant(), &other).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert!(e.message.contains("'_id' more than once"));
+        // Nested documents may repeat keys: no tenant decision reads them.
+        let mut inner = RawDocumentBuf::new();
+        inner.append("k", 1);
+        inner.append("k", 2);
+        let mut outer = RawDocumentBuf::new();
+        outer.append("x", inner);
+        assert!(stamp_raw(&tenant(), &outer).is_ok());
     }
 }

@@ -6,6 +6,7 @@ pub mod by_id;
 pub mod collation;
 pub mod cursor_owners;
 pub mod error;
+pub mod expr_guard;
 pub mod filter;
 pub mod insert;
 pub mod namespace;
@@ -14,6 +15,7 @@ pub mod share;
 pub mod tenant_id;
 pub mod update;
 pub mod walk;
+pub mod withhold;
 
 #[cfg(test)]
 mod fuzz;

@@ -37,8 +37,7 @@ pub fn tenant_database(base: &str, tenant: &str) -> String {
 
 /// Refuses collection names that are empty, hold NUL or `$`, or name a system collection.
 fn check_collection_name(name: &str) -> ScopeResult<()> {
-    if name.is_empty() || name.contains('\0') || name.starts_with("system.") || name.contains('$')
-    {
+    if name.is_empty() || name.contains('\0') || name.starts_with("system.") || name.contains('$') {
         return Err(ScopeError::argument(format!("collection name {name:?} is not valid")));
     }
     Ok(())

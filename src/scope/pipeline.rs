@@ -8,6 +8,7 @@
 use bson::{doc, Bson, Document};
 
 use super::error::{ScopeError, ScopeResult};
+use super::expr_guard;
 use super::filter::{scope_filter, tenant_match};
 use super::tenant_id::check_hard;
 use super::update::split_stage;
@@ -131,6 +132,9 @@ pub fn scope_pipeline(scope: &Scope, pipeline: Vec<Document>) -> ScopeResult<Vec
     };
     if let Some(t) = inject {
         check_hard(t)?;
+        for stage in &pipeline {
+            expr_guard::refuse_server_js_in(stage, "a pipeline")?;
+        }
     }
     let ctx = Ctx { scope, inject, guarded: Scope { collation_guard: true, ..scope.clone() } };
     scope_stages(&ctx, pipeline, Level::Outer, 0)
@@ -192,6 +196,15 @@ fn scope_stages(
                     Bson::Document(scope_filter(ctx.scope_for(level), user)?)
                 }
                 other => other,
+            },
+            // Any later $match too: the server may coalesce it into the first one.
+            "$match" => match (body, ctx.inject) {
+                (Bson::Document(mut user), Some(t)) => {
+                    let guard = ctx.scope_for(level).collation_guard;
+                    expr_guard::guard_filter(&ctx.scope.field, t, guard, &mut user)?;
+                    Bson::Document(user)
+                }
+                (other, _) => other,
             },
             "$lookup" => scope_lookup(ctx, body, depth)?,
             "$unionWith" => scope_union_with(ctx, body, depth)?,
@@ -496,7 +509,10 @@ mod tests {
         assert_eq!(
             out[1],
             doc! { "$lookup": { "from": "c", "let": { "v": "$x" }, "pipeline": [
-                { "$match": { "tenantId": "a", "$and": [twin()], "$expr": { "$eq": ["$y", "$$v"] } } },
+                { "$match": { "tenantId": "a", "$and": [twin()], "$expr": { "$and": [
+                    { "$and": [{ "$eq": [{ "$type": "$tenantId" }, "string"] }, { "$regexMatch": { "input": "$tenantId", "regex": "^a\\z" } }] },
+                    { "$eq": ["$y", "$$v"] },
+                ] } } },
                 { "$limit": 2 },
             ], "as": "z" } }
         );
@@ -690,5 +706,38 @@ mod tests {
     fn bad_tenant_in_scope_is_refused() {
         let s = scope(Principal::Tenant("a.b".into()), Strategy::Field, false);
         assert_eq!(kind(&s, vec![]), ErrorKind::TenantInvalid);
+    }
+
+    #[test]
+    fn a_later_match_runs_its_expressions_only_on_the_tenants_documents() {
+        let e = doc! { "$gt": ["$x", 1] };
+        let out = scope_pipeline(
+            &tenant(),
+            vec![doc! { "$sort": { "x": 1 } }, doc! { "$match": { "$expr": e.clone() } }],
+        )
+        .unwrap();
+        assert_eq!(
+            out[2],
+            doc! { "$match": { "$expr": { "$and": [{ "$eq": ["$tenantId", "a"] }, e.clone()] } } }
+        );
+        // Under runAsSystem nothing is injected, so nothing is guarded.
+        let sys = Scope::for_test(Principal::System, Strategy::Field);
+        let out = scope_pipeline(&sys, vec![doc! { "$match": { "$expr": e.clone() } }]).unwrap();
+        assert_eq!(out[0], doc! { "$match": { "$expr": e } });
+    }
+
+    #[test]
+    fn server_side_javascript_is_refused_in_any_stage_under_a_tenant() {
+        let f = doc! { "$function": { "body": "function(){return 1}", "args": [], "lang": "js" } };
+        for stage in [
+            doc! { "$project": { "y": f.clone() } },
+            doc! { "$facet": { "a": [{ "$match": { "$where": "1" } }] } },
+            doc! { "$lookup": { "from": "c", "pipeline": [{ "$set": { "y": f.clone() } }], "as": "z" } },
+            doc! { "$group": { "_id": 1, "g": { "$accumulator": {} } } },
+        ] {
+            assert_eq!(kind(&tenant(), vec![stage.clone()]), ErrorKind::TenantViolation, "{stage}");
+        }
+        let sys = Scope::for_test(Principal::System, Strategy::Field);
+        assert!(scope_pipeline(&sys, vec![doc! { "$project": { "y": f } }]).is_ok());
     }
 }

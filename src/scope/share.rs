@@ -154,7 +154,10 @@ mod tests {
 
     #[test]
     fn field_strategy_shares_across_tenants_of_one_namespace() {
-        assert_eq!(insert_key(1, "a", Strategy::Field, "notes"), insert_key(1, "b", Strategy::Field, "notes"));
+        assert_eq!(
+            insert_key(1, "a", Strategy::Field, "notes"),
+            insert_key(1, "b", Strategy::Field, "notes")
+        );
     }
 
     #[test]
