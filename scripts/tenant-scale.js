@@ -6,8 +6,10 @@
 // countDocuments, and a findOne of another tenant's _id), then a second pass over every tenant.
 // Every answer is checked (a tenant sees its own documents only, all of them); RSS and heapUsed are
 // sampled after a full GC before, after pass 1 and after pass 2, and the time of each pass.
-// Exits 1 on any wrong answer. Starts its own mongod (scripts/mongod.js) unless MONGODB_URI is
-// set; then it drops the databases it made. Run with `npm run scale` (node --expose-gc).
+// Exits 1 on any wrong answer or error. Starts its own mongod (scripts/mongod.js) unless
+// MONGODB_URI is set; then it drops the databases it made. Run with `npm run scale` (node
+// --expose-gc). On a server it started, 'database' is capped to what mongod's open-files limit
+// holds (two WiredTiger files per tenant database; past the limit mongod aborts), and says so.
 //
 //   SCALE_TENANTS=10000 SCALE_DB_TENANTS=2000 SCALE_CONCURRENCY=64 npm run scale
 //   SCALE_STRATEGIES=database npm run scale
@@ -122,12 +124,33 @@ async function run(uri, client, strategy, n) {
       };
       log(`${strategy}: pass ${p} over ${n} tenants in ${secs.toFixed(1)} s, ${wrong.count} wrong answers, rss ${result[`pass${p}`].rssMiB} MiB`);
     }
+  } catch (e) {
+    // Keep what was measured up to here (mongod giving out, say) and report the error with it.
+    result.error = String((e && e.message) || e);
+    log(`${strategy}: ${result.error}`);
   } finally {
-    await fence.close();
+    await fence.close().catch(() => {});
   }
   result.wrongAnswers = wrong.count;
   if (wrong.samples.length) result.wrongSamples = wrong.samples;
   return result;
+}
+
+/** Headroom for mongod's own files (journal, catalog, oplog, sockets) beside the tenants' files. */
+const FD_MARGIN = 1000;
+
+/** The soft "Max open files" of process `pid` (Linux /proc), or undefined where it cannot be read. */
+function openFilesLimit(pid) {
+  try {
+    const line = require('node:fs')
+      .readFileSync(`/proc/${pid}/limits`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
+    const soft = Number(line.split(/\s{2,}/)[1]);
+    return Number.isFinite(soft) ? soft : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Drops what a run made on a server it did not start (a started server is simply removed). */
@@ -148,12 +171,26 @@ async function main() {
   try {
     await client.connect();
     for (const strategy of STRATEGIES) {
-      const n = strategy === 'database' ? DB_TENANTS : TENANTS;
+      let n = strategy === 'database' ? DB_TENANTS : TENANTS;
+      let capped;
+      if (strategy === 'database' && server.started) {
+        // Each tenant database holds at least two WiredTiger files (the collection and its _id
+        // index), and mongod keeps them open (idle handles close after 10 minutes): past its
+        // open-files limit WiredTiger panics and mongod aborts ("Too many open files").
+        const maxOpenFiles = openFilesLimit(server.pid);
+        const fits = maxOpenFiles ? Math.floor((maxOpenFiles - FD_MARGIN) / 2) : n;
+        if (fits < n) {
+          capped = { requested: n, mongodMaxOpenFiles: maxOpenFiles, reason: `2 files per tenant database + ${FD_MARGIN} must stay under mongod's open-files limit` };
+          log(`database: capping ${n} tenants to ${fits}: mongod may open ${maxOpenFiles} files (raise ulimit -n for more)`);
+          n = fits;
+        }
+      }
       log(`${strategy}: ${n} tenants, ${CONCURRENCY} in flight${strategy === 'database' ? ` (${n} databases)` : ''}`);
       const r = await run(server.uri, client, strategy, n);
+      if (capped) r.capped = capped;
       results.push(r);
-      if (r.wrongAnswers) failed = true;
-      if (!server.started) await dropAll(client, r.database);
+      if (r.wrongAnswers || r.error) failed = true;
+      if (!server.started && r.database) await dropAll(client, r.database);
     }
   } finally {
     await client.close();
