@@ -67,16 +67,18 @@ async function pass(fence, strategy, n, passNo, owned, wrong) {
       const doc = { by: t, pass: passNo, pad: crypto.randomBytes(16).toString('hex') };
       const r = await c.insertOne(doc);
       if (!r.acknowledged || !r.insertedId.equals(doc._id)) bad(t, `insertOne answered ${JSON.stringify(r)}`);
-      owned[i].push(doc._id);
+      // Kept as hex strings: an ObjectId's 12-byte Buffer can pin a whole 8 KiB allocation pool,
+      // which would show as the script's memory growing, not the fence's.
+      owned[i].push(doc._id.toHexString());
       const got = await c.findOne({ _id: doc._id });
       if (!got || !got._id.equals(doc._id) || got.by !== t || got.pad !== doc.pad) bad(t, `findOne(own _id) gave ${JSON.stringify(got)}`);
       const other = owned[(i + 1) % n][0] || owned[(i + n - 1) % n][0];
       if (other) {
-        const foreign = await c.findOne({ _id: other });
+        const foreign = await c.findOne({ _id: ObjectId.createFromHexString(other) });
         if (foreign !== null) bad(t, `findOne(another tenant's _id) gave a document by ${foreign.by}`);
       }
       const all = await c.find({}).toArray();
-      const want = new Set(owned[i].map(String));
+      const want = new Set(owned[i]);
       if (all.length !== owned[i].length || all.some((d) => d.by !== t || !want.has(String(d._id)))) {
         bad(t, `find({}) gave ${all.length} documents (by ${[...new Set(all.map((d) => d.by))].join(', ')}), expected its ${owned[i].length}`);
       }
