@@ -417,6 +417,7 @@ impl Check<'_> {
         }
         // Another collection's default collation is unknown, so its match always needs the twin.
         let foreign = Start::Match { twin: true };
+        let mut fenced = matches!(start, Start::Free);
         for stage in stages {
             let Some((name, body)) = stage_of(stage) else {
                 return Err(format!("stage {stage} is not a one-key document"));
@@ -459,7 +460,10 @@ impl Check<'_> {
                         self.pipeline(b, Start::Free, depth + 1)?;
                     }
                 }
-                ("$match", Bson::Document(f)) => self.expressions(f, 0)?,
+                // A later $match may be merged into the first one unless a $limit (which the
+                // server never moves a $match across) stands between; a facet branch never is.
+                ("$match", Bson::Document(f)) if !fenced => self.expressions(f, 0)?,
+                ("$limit", _) => fenced = true,
                 (n, Bson::Document(body)) if TRANSFORM.contains(&n) => {
                     if let Some(op) = expr_guard::server_js_in(body) {
                         return Err(format!(
@@ -979,6 +983,8 @@ mod tests {
         assert!(unscoped(as_a(js)).contains("server-side JavaScript"));
         let later = doc! { "aggregate": "c", "pipeline": [{ "$match": { "tenantId": "a" } }, { "$match": { "$or": [{ "$expr": true }] } }] };
         assert!(matches!(as_a(later), Verdict::Unscoped(_)));
+        let held = doc! { "aggregate": "c", "pipeline": [{ "$match": { "tenantId": "a" } }, { "$group": { "_id": 1 } }, { "$limit": i64::MAX }, { "$match": { "$expr": true } }] };
+        assert_eq!(as_a(held), Verdict::Scoped);
         let f = doc! { "$function": { "body": "x", "args": [], "lang": "js" } };
         let proj = doc! { "aggregate": "c", "pipeline": [{ "$match": { "tenantId": "a" } }, { "$project": { "y": f } }] };
         assert!(matches!(as_a(proj), Verdict::Unscoped(_)));

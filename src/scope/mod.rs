@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod by_id;
 pub mod collation;
+pub mod counters;
 pub mod cursor_owners;
 pub mod error;
 pub mod expr_guard;

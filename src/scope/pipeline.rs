@@ -174,6 +174,10 @@ fn scope_stages(
     let mut out = Vec::with_capacity(stages.len() + 1);
     // Set when the first stage already carries the tenant (a leading $geoNear or $match).
     let mut scoped_in_place = false;
+    // Whether every stage so far kept each document's own tenant field (`keeps_tenant`).
+    let mut pristine = true;
+    // Whether a `$limit` barrier has been put in front of a later $match.
+    let mut barrier = false;
     for (i, stage) in stages.into_iter().enumerate() {
         let (name, body) = split_stage(stage)?;
         ctx.check_policy(&name)?;
@@ -197,14 +201,26 @@ fn scope_stages(
                 }
                 other => other,
             },
-            // Any later $match too: the server may coalesce it into the first one.
-            "$match" => match (body, ctx.inject) {
-                (Bson::Document(mut user), Some(t)) => {
+            // A later $match can be moved up and merged into the tenant match, where the
+            // server may run it before the tenant equality. While the documents still carry
+            // their own tenant field, its expressions get the tenant test (exact wherever the
+            // stage ends up); after a stage that may change that field, a `$limit` the server
+            // never moves a $match across keeps it where the caller put it. A $facet branch is
+            // never merged into the outer match.
+            "$match" if level != Level::Facet => match (body, ctx.inject) {
+                (Bson::Document(mut user), Some(t)) if pristine => {
                     let guard = ctx.scope_for(level).collation_guard;
                     expr_guard::guard_filter(&ctx.scope.field, t, guard, &mut user)?;
                     Bson::Document(user)
                 }
-                (other, _) => other,
+                (body, Some(_)) => {
+                    if !barrier {
+                        out.push(doc! { "$limit": i64::MAX });
+                        barrier = true;
+                    }
+                    body
+                }
+                (body, None) => body,
             },
             "$lookup" => scope_lookup(ctx, body, depth)?,
             "$unionWith" => scope_union_with(ctx, body, depth)?,
@@ -212,6 +228,7 @@ fn scope_stages(
             "$facet" => scope_facet(ctx, body, depth)?,
             _ => body,
         };
+        pristine = pristine && keeps_tenant(ctx.scope, &name, &body);
         out.push(doc! { name: body });
     }
     if let (Some(t), false, false) = (ctx.inject, scoped_in_place, level == Level::Facet) {
@@ -219,6 +236,41 @@ fn scope_stages(
         out.insert(0, doc! { "$match": tenant_match(scope, t, scope.collation_guard) });
     }
     Ok(out)
+}
+
+/// Whether a stage passes on documents whose tenant field is the collection's own, untouched
+/// (it may drop documents, add fields beside it or bring in more of the tenant's documents).
+fn keeps_tenant(scope: &Scope, name: &str, body: &Bson) -> bool {
+    let spec = match body {
+        Bson::Document(d) => Some(d),
+        _ => None,
+    };
+    let path_ok = |v: Option<&Bson>| match v {
+        None => true,
+        Some(Bson::String(p)) => !scope.touches(p.trim_start_matches('$')),
+        Some(_) => false,
+    };
+    let keys_ok = |d: Option<&Document>| d.is_some_and(|d| d.keys().all(|k| !scope.touches(k)));
+    match name {
+        "$match" | "$sort" | "$limit" | "$skip" | "$sample" | "$unionWith" => true,
+        "$lookup" | "$graphLookup" => spec.is_some_and(|d| path_ok(d.get("as"))),
+        "$unwind" => match body {
+            Bson::String(p) => path_ok(Some(&Bson::String(p.clone()))),
+            Bson::Document(d) => path_ok(d.get("path")) && path_ok(d.get("includeArrayIndex")),
+            _ => false,
+        },
+        "$addFields" | "$set" => keys_ok(spec),
+        "$unset" => match body {
+            Bson::String(p) => !scope.touches(p),
+            Bson::Array(ps) => ps.iter().all(|p| matches!(p, Bson::String(p) if !scope.touches(p))),
+            _ => false,
+        },
+        "$setWindowFields" | "$fill" => keys_ok(spec.and_then(|d| d.get_document("output").ok())),
+        "$geoNear" => {
+            spec.is_some_and(|d| path_ok(d.get("distanceField")) && path_ok(d.get("includeLocs")))
+        }
+        _ => false,
+    }
 }
 
 /// The `$match` a stage over another collection starts with.
@@ -706,6 +758,60 @@ mod tests {
     fn bad_tenant_in_scope_is_refused() {
         let s = scope(Principal::Tenant("a.b".into()), Strategy::Field, false);
         assert_eq!(kind(&s, vec![]), ErrorKind::TenantInvalid);
+    }
+
+    #[test]
+    fn after_a_stage_that_may_change_the_tenant_field_a_later_match_stays_in_place() {
+        let e = doc! { "$gt": ["$x", 1] };
+        for reshape in [
+            doc! { "$sortByCount": "$y" },
+            doc! { "$project": { "x": 1 } },
+            doc! { "$unset": "tenantId" },
+            doc! { "$set": { "tenantId.k": 1 } },
+            doc! { "$group": { "_id": "$y" } },
+            doc! { "$lookup": { "from": "c", "localField": "a", "foreignField": "b", "as": "tenantId" } },
+            doc! { "$unwind": "$tenantId" },
+            doc! { "$replaceWith": "$sub" },
+        ] {
+            let out = scope_pipeline(
+                &tenant(),
+                vec![
+                    reshape.clone(),
+                    doc! { "$match": { "$expr": e.clone() } },
+                    doc! { "$match": { "z": 1 } },
+                ],
+            )
+            .unwrap();
+            assert_eq!(out[2], doc! { "$limit": i64::MAX }, "{reshape}");
+            assert_eq!(out[3], doc! { "$match": { "$expr": e.clone() } }, "{reshape}");
+            assert_eq!(out[4], doc! { "$match": { "z": 1 } }, "{reshape}");
+            assert_eq!(out.len(), 5, "{reshape}");
+        }
+        // Stages that keep the field keep the guard, and need no barrier.
+        for keep in [
+            doc! { "$set": { "k": 1 } },
+            doc! { "$unwind": { "path": "$arr" } },
+            doc! { "$lookup": { "from": "c", "localField": "a", "foreignField": "b", "as": "j" } },
+            doc! { "$sort": { "x": 1 } },
+        ] {
+            let out = scope_pipeline(
+                &tenant(),
+                vec![keep.clone(), doc! { "$match": { "$expr": e.clone() } }],
+            )
+            .unwrap();
+            assert_eq!(
+                out[2],
+                doc! { "$match": { "$expr": { "$and": [{ "$eq": ["$tenantId", "a"] }, e.clone()] } } },
+                "{keep}"
+            );
+        }
+        // A facet branch is left as written.
+        let out = scope_pipeline(
+            &tenant(),
+            vec![doc! { "$facet": { "f": [{ "$match": { "$expr": e.clone() } }] } }],
+        )
+        .unwrap();
+        assert_eq!(out[1], doc! { "$facet": { "f": [{ "$match": { "$expr": e } }] } });
     }
 
     #[test]

@@ -1,0 +1,124 @@
+//! Values that expose counters every tenant shares: `{$meta: 'recordId'}` (the collection's
+//! record number: a tenant's two documents numbered 1 and 9 show seven inserts by others),
+//! `{$meta: 'indexKey'}` (keys of a shared index) and `$$CLUSTER_TIME` (the oplog position,
+//! which moves with every write of every tenant). Refused under a tenant, wherever the
+//! request could evaluate them: filters, projections, sorts, pipelines, updates, `let`.
+
+use bson::{Bson, Document};
+
+use super::error::{ScopeError, ScopeResult};
+use super::Principal;
+
+/// `$meta` kinds that read shared counters.
+const SHARED_META: &[&str] = &["recordId", "indexKey"];
+
+/// The system variable that reads the cluster's oplog clock.
+const CLUSTER_TIME: &str = "$$CLUSTER_TIME";
+
+/// Refuses a tenant's request (as the JS face sends it) that would evaluate a shared counter.
+/// Documents being inserted or used as replacements are data, not expressions, and are not
+/// looked at; `runAsSystem` may read the counters.
+pub fn check_request(principal: &Principal, request: &Document) -> ScopeResult<()> {
+    if *principal == Principal::System {
+        return Ok(());
+    }
+    for (k, v) in request {
+        match k.as_str() {
+            "document" | "documents" | "replacement" => {}
+            "operations" => check_bulk(v)?,
+            _ => check_value(v)?,
+        }
+    }
+    Ok(())
+}
+
+/// bulkWrite: everything but `insertOne.document` and `replaceOne.replacement`.
+fn check_bulk(ops: &Bson) -> ScopeResult<()> {
+    let Bson::Array(ops) = ops else { return check_value(ops) };
+    for op in ops {
+        let Bson::Document(op) = op else { continue };
+        for (name, body) in op {
+            let Bson::Document(body) = body else { continue };
+            for (k, v) in body {
+                let data = matches!(
+                    (name.as_str(), k.as_str()),
+                    ("insertOne", "document") | ("replaceOne", "replacement")
+                );
+                if !data {
+                    check_value(v)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Walks one value iteratively (any depth is safe).
+fn check_value(root: &Bson) -> ScopeResult<()> {
+    let mut todo = vec![root];
+    while let Some(v) = todo.pop() {
+        match v {
+            Bson::Document(d) => {
+                if let Some(Bson::String(kind)) = d.get("$meta") {
+                    if SHARED_META.contains(&kind.as_str()) {
+                        return Err(ScopeError::violation(format!(
+                            "{{$meta: '{kind}'}} is not allowed under a tenant: it reads a counter every tenant's writes move"
+                        )));
+                    }
+                }
+                todo.extend(d.values());
+            }
+            Bson::Array(items) => todo.extend(items.iter()),
+            Bson::String(s) if s == CLUSTER_TIME || s.starts_with("$$CLUSTER_TIME.") => {
+                return Err(ScopeError::violation(
+                    "$$CLUSTER_TIME is not allowed under a tenant: it reads the oplog clock every tenant's writes move",
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::doc;
+
+    use super::*;
+
+    fn t() -> Principal {
+        Principal::Tenant("a".into())
+    }
+
+    #[test]
+    fn shared_counters_are_refused_wherever_they_would_be_evaluated() {
+        let refused = [
+            doc! { "filter": {}, "options": { "projection": { "r": { "$meta": "recordId" } } } },
+            doc! { "pipeline": [{ "$project": { "k": { "$meta": "indexKey" } } }] },
+            doc! { "pipeline": [{ "$lookup": { "from": "c", "as": "x", "pipeline": [{ "$set": { "t": "$$CLUSTER_TIME" } }] } }] },
+            doc! { "filter": {}, "update": [{ "$set": { "t": "$$CLUSTER_TIME" } }] },
+            doc! { "filter": { "$expr": { "$gt": ["$$CLUSTER_TIME", 0] } } },
+            doc! { "operations": [{ "updateOne": { "filter": {}, "update": [{ "$set": { "r": { "$meta": "recordId" } } }] } }] },
+            doc! { "options": { "let": { "t": "$$CLUSTER_TIME" } } },
+        ];
+        for r in refused {
+            assert_eq!(
+                check_request(&t(), &r).unwrap_err().kind,
+                super::super::ErrorKind::TenantViolation,
+                "{r}"
+            );
+        }
+        let allowed = [
+            doc! { "filter": {}, "options": { "projection": { "s": { "$meta": "textScore" } } } },
+            doc! { "document": { "note": "$$CLUSTER_TIME", "m": { "$meta": "recordId" } } },
+            doc! { "filter": {}, "replacement": { "note": "$$CLUSTER_TIME" } },
+            doc! { "operations": [{ "insertOne": { "document": { "n": "$$CLUSTER_TIME" } } }, { "replaceOne": { "filter": {}, "replacement": { "n": "$$CLUSTER_TIME" } } }] },
+            doc! { "pipeline": [{ "$set": { "now": "$$NOW" } }] },
+        ];
+        for a in allowed {
+            assert!(check_request(&t(), &a).is_ok(), "{a}");
+        }
+        let sys = doc! { "pipeline": [{ "$project": { "k": { "$meta": "recordId" } } }] };
+        assert!(check_request(&Principal::System, &sys).is_ok());
+    }
+}
