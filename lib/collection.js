@@ -3,7 +3,7 @@
 // call, and makes one native call per method. No tenant rule lives here; Rust
 // applies them all.
 
-const { ObjectId } = require('bson');
+const { newObjectId } = require('./ids');
 const { encode, decode, decodeRequest } = require('./codec');
 const { fromNative, TenantError } = require('./errors');
 const context = require('./context');
@@ -13,13 +13,15 @@ const { FenceCursor } = require('./cursor');
 function withId(doc, name) {
   args.object(doc, name);
   if (doc._id === undefined) {
+    // Each tenant's ids come from its own generator (lib/ids.js).
+    const _id = newObjectId(context.describe(context.current())?.tenantId ?? '');
     // As the driver does: the generated _id is written back into the caller's object.
     try {
-      doc._id = new ObjectId();
+      doc._id = _id;
     } catch {
-      return { _id: new ObjectId(), ...doc };
+      return { _id, ...doc };
     }
-    if (doc._id === undefined) return { _id: new ObjectId(), ...doc };
+    if (doc._id === undefined) return { _id, ...doc };
   }
   return doc;
 }

@@ -9,6 +9,8 @@ const SLICE = 1000;
 const { fromNative } = require('./errors');
 const args = require('./args');
 
+const noop = () => {};
+
 class FenceCursor {
   #open;
   #kind;
@@ -19,6 +21,8 @@ class FenceCursor {
   #buffer = [];
   #pos = 0;
   #done = false;
+  /** The last queued read (settled or not), while one is pending. */
+  #reading = null;
 
   /** @param open (kind, requestBuffer) => Promise<NativeCursor>, bound to the captured context */
   constructor(open, kind, request) {
@@ -106,8 +110,32 @@ class FenceCursor {
     }
   }
 
+  /**
+   * Runs reads one after another: two reads at once (next() and toArray(), say) would both
+   * refill the buffer and one would drop the other's documents. The driver queues them too.
+   */
+  #serial(read) {
+    const run = this.#reading ? this.#reading.then(read, read) : read();
+    const settled = run.then(noop, noop);
+    this.#reading = settled;
+    settled.then(() => {
+      if (this.#reading === settled) this.#reading = null;
+    });
+    return run;
+  }
+
   /** The next document, or null when there are no more. */
-  async next() {
+  next() {
+    // A document already decoded, with no read waiting: no queueing needed.
+    if (!this.#reading && this.#pos < this.#buffer.length) {
+      const doc = this.#buffer[this.#pos];
+      this.#buffer[this.#pos++] = undefined;
+      return Promise.resolve(doc);
+    }
+    return this.#serial(() => this.#next());
+  }
+
+  async #next() {
     while (this.#pos >= this.#buffer.length) {
       if (this.#done) return null;
       await this.#fill(SLICE);
@@ -118,7 +146,11 @@ class FenceCursor {
   }
 
   /** All remaining documents. */
-  async toArray() {
+  toArray() {
+    return this.#serial(() => this.#toArray());
+  }
+
+  async #toArray() {
     const out = [];
     for (;;) {
       while (this.#pos < this.#buffer.length) out.push(this.#buffer[this.#pos++]);
