@@ -200,7 +200,8 @@ describe('docs/tutorial.md, followed from an empty folder', () => {
     expect(steps.requests.filter((s) => s.command.includes('$ID')).length).toBe(3);
     const raw = await rawClient();
     try {
-      const docs = await raw.db(DB).collection('notes').find({}, { sort: { _id: 1 } }).toArray();
+      // By tenant: generated _ids order each tenant's own inserts, not one tenant's against another's.
+      const docs = await raw.db(DB).collection('notes').find({}, { sort: { tenantId: 1 } }).toArray();
       expect(docs.map((d) => [d.tenantId, d.text])).toEqual([
         ['acme', 'Order even more anvils'],
         ['globex', 'Inspect the volcano'],

@@ -1,0 +1,179 @@
+'use strict';
+// "Not one bit": a tenant learns nothing about another tenant's documents, and cannot change
+// or block them, through results, errors, the success of its own calls, or shared counters.
+// Each test here reproduces a red-team finding (issue 12) through the public API.
+
+const { MinKey } = require('bson');
+const { TenantError } = require('..');
+const { useSuite, captureError, expectTenantError } = require('./helpers/fixtures');
+
+const suite = useSuite('bit');
+const { as } = suite;
+
+/** An expression that fails on a document holding `secret`, quoting it in the message. */
+const QUOTES_SECRET = { $toInt: { $concat: ['#', '$secret'] } };
+/**
+ * An expression that fails only when another tenant's secret has a chosen value: a one-bit
+ * oracle. (The failing branch reads a field, so the server cannot fold it into a constant.)
+ */
+const ONE_BIT = { $cond: [{ $eq: ['$secret', '078-05-1120'] }, { $toInt: { $concat: ['x', { $toString: '$_id' }] } }, false] };
+
+describe("a caller's expressions never run on another tenant's document", () => {
+  beforeAll(async () => {
+    await suite.rdb.collection('vault').insertMany([
+      { _id: 1, tenantId: 'acme', n: 1 },
+      { _id: 2, tenantId: 'globex', secret: '078-05-1120', card: '4111111111111111' },
+      { _id: 3, tenantId: 'acme', n: 3 },
+    ]);
+  });
+
+  // An _id predicate and an _id hint make the plan scan the shared _id index and evaluate the
+  // rest of the filter on every tenant's documents, before the tenant equality.
+  const byId = (e) => ({ _id: { $gte: new MinKey() }, $expr: e });
+  const hint = { hint: { _id: 1 } };
+  const calls = {
+    find: (c, e) => c.find(byId(e), hint).toArray(),
+    findOne: (c, e) => c.findOne(byId(e), hint),
+    countDocuments: (c, e) => c.countDocuments(byId(e), hint),
+    // MongoDB 6.0's distinct takes no hint; the _id predicate alone picks the _id index.
+    distinct: (c, e) => c.distinct('n', byId(e)),
+    updateMany: (c, e) => c.updateMany(byId(e), { $set: { seen: 1 } }, hint),
+    deleteMany: (c, e) => c.deleteMany(byId(e), hint),
+    findOneAndUpdate: (c, e) => c.findOneAndUpdate(byId(e), { $set: { seen: 1 } }, hint),
+    'aggregate leading $match': (c, e) => c.aggregate([{ $match: byId(e) }], hint).toArray(),
+    'aggregate later $match': (c, e) => c.aggregate([{ $sort: { _id: 1 } }, { $match: byId(e) }], hint).toArray(),
+    'aggregate $lookup pipeline': (c, e) =>
+      c.aggregate([{ $limit: 1 }, { $lookup: { from: 'vault', pipeline: [{ $match: byId(e) }], as: 'j' } }]).toArray(),
+    updateOne: (c, e) => c.updateOne(byId(e), { $set: { u: 1 } }, hint),
+  };
+
+  for (const [name, call] of Object.entries(calls)) {
+    for (const [what, e] of [['an error quoting it', QUOTES_SECRET], ['an error or not', ONE_BIT]]) {
+      test(`${name}: another tenant's document gives ${what} no say`, async () => {
+        const c = suite.fence.collection('vault');
+        let error;
+        try {
+          await as('acme', () => call(c, e));
+        } catch (err) {
+          error = err;
+        }
+        // acme's own documents have no secret: the expression is null or false there.
+        expect(error && `${error.code} ${error.message}`).toBeUndefined();
+      });
+    }
+  }
+
+  test('server-side JavaScript is refused under a tenant, not run on every document', async () => {
+    const c = suite.fence.collection('vault');
+    await expectTenantError(as('acme', () => c.find({ $where: 'this.secret && sleep(10)' }).toArray()), 'TENANT_VIOLATION');
+    const fn = { $function: { body: 'function(s) { return s === "x"; }', args: ['$secret'], lang: 'js' } };
+    await expectTenantError(as('acme', () => c.countDocuments({ $expr: fn })), 'TENANT_VIOLATION');
+    await expectTenantError(as('acme', () => c.aggregate([{ $project: { y: fn } }]).toArray()), 'TENANT_VIOLATION');
+  });
+
+  test('a later $match after a reshaping stage still sees what the caller built', async () => {
+    const c = suite.fence.collection('vault');
+    const got = await as('acme', () =>
+      c.aggregate([{ $group: { _id: '$tenantId', n: { $sum: 1 } } }, { $match: { $expr: { $gte: ['$n', 2] } } }]).toArray(),
+    );
+    expect(got).toEqual([{ _id: 'acme', n: 2 }]);
+  });
+});
+
+describe('a document names each field once', () => {
+  test('a Map naming the tenant field twice is refused and writes nothing', async () => {
+    const c = suite.fence.collection('twice');
+    const planted = () => new Map([[new String('tenantId'), 'globex'], ['tenantId', 'acme'], ['v', 1]]); // eslint-disable-line no-new-wrappers
+    await expectTenantError(as('acme', () => c.insertOne(planted())), 'TENANT_VIOLATION');
+    await expectTenantError(as('acme', () => c.insertMany([{ v: 0 }, planted()])), 'TENANT_VIOLATION');
+    expect(await suite.rdb.collection('twice').countDocuments()).toBe(0);
+    // bulkWrite reads its documents whole, keeping one value: what it checks is what it sends.
+    await as('acme', () => c.bulkWrite([{ insertOne: { document: planted() } }]));
+    const stored = await suite.rdb.collection('twice').find().toArray();
+    expect(stored.map((d) => d.tenantId)).toEqual(['acme']);
+    expect(await as('globex', () => c.countDocuments({}))).toBe(0);
+  });
+
+  test('any other repeated key is a TypeError naming it', async () => {
+    const c = suite.fence.collection('twice2');
+    const e = await captureError(as('acme', () => c.insertOne(new Map([['v', 1], [new String('v'), 2]])))); // eslint-disable-line no-new-wrappers
+    expect(e).toBeInstanceOf(TypeError);
+    expect(e.message).toMatch(/'v' more than once/);
+  });
+});
+
+describe('bulkWrite collation', () => {
+  test("collation: null or undefined on an operation is pinned like a missing one: acme never touches ACME's documents", async () => {
+    // The fence first sees the collection with the simple collation (and pins that on every call),
+    // then it is re-created with a case-insensitive default behind the fence's back.
+    await suite.rdb.createCollection('ci');
+    await as('acme', () => suite.fence.collection('ci').countDocuments({}));
+    await suite.rdb.collection('ci').drop();
+    await suite.rdb.createCollection('ci', { collation: { locale: 'en', strength: 2 } });
+    await suite.rdb.collection('ci').insertMany([
+      { _id: 1, tenantId: 'acme', x: 1 },
+      { _id: 2, tenantId: 'ACME', x: 1 },
+      { _id: 3, tenantId: 'ACME', x: 2 },
+    ]);
+    const c = suite.fence.collection('ci');
+    const r = await as('acme', () =>
+      c.bulkWrite([
+        { updateMany: { filter: {}, update: { $set: { hit: 1 } }, collation: null } },
+        { deleteMany: { filter: { x: 2 }, collation: undefined } },
+      ]),
+    );
+    expect([r.matchedCount, r.deletedCount]).toEqual([1, 0]);
+    expect(await suite.rdb.collection('ci').find({ tenantId: 'ACME' }, { collation: { locale: 'simple' } }).toArray()).toEqual([
+      { _id: 2, tenantId: 'ACME', x: 1 },
+      { _id: 3, tenantId: 'ACME', x: 2 },
+    ]);
+  });
+});
+
+describe('generated _ids', () => {
+  test("a tenant's ids count only its own inserts, and share nothing with another tenant's", async () => {
+    const c = suite.fence.collection('ids');
+    const counter = (id) => id.id.readUIntBE(9, 3);
+    const first = (await as('acme', () => c.insertOne({}))).insertedId;
+    const theirs = await as('globex', () => c.insertMany(Array.from({ length: 50 }, () => ({}))));
+    const next = (await as('acme', () => c.insertOne({}))).insertedId;
+    // Consecutive for acme, whatever globex did in between (the counter wraps at 2^24).
+    expect((counter(next) - counter(first) + 0x1000000) % 0x1000000).toBe(1);
+    const prefix = (id) => id.id.subarray(4, 9).toString('hex');
+    expect(prefix(next)).toBe(prefix(first));
+    for (const id of Object.values(theirs.insertedIds)) expect(prefix(id)).not.toBe(prefix(first));
+    // Still ObjectIds that carry their second.
+    expect(Math.abs(next.getTimestamp().getTime() - Date.now())).toBeLessThan(60_000);
+  });
+});
+
+describe('cursor reads', () => {
+  test('next() and toArray() at the same time return every document once, in order', async () => {
+    await suite.rdb.collection('seq').insertMany(Array.from({ length: 10 }, (_, i) => ({ _id: i, tenantId: 'acme' })));
+    const cursor = as('acme', () => suite.fence.collection('seq').find({}, { sort: { _id: 1 }, batchSize: 3 }));
+    const [one, rest] = await Promise.all([cursor.next(), cursor.toArray()]);
+    expect([one, ...rest].map((d) => d._id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(await cursor.next()).toBeNull();
+  });
+});
+
+describe('counters every tenant moves', () => {
+  test.each([
+    ['find projection $meta recordId', (c) => c.find({}, { projection: { r: { $meta: 'recordId' } } }).toArray()],
+    ['findOne projection $meta recordId', (c) => c.findOne({}, { projection: { r: { $meta: 'recordId' } } })],
+    ['aggregate $meta indexKey', (c) => c.aggregate([{ $project: { k: { $meta: 'indexKey' } } }]).toArray()],
+    ['aggregate $$CLUSTER_TIME', (c) => c.aggregate([{ $set: { t: '$$CLUSTER_TIME' } }]).toArray()],
+    ['pipeline update $$CLUSTER_TIME', (c) => c.updateOne({}, [{ $set: { t: '$$CLUSTER_TIME' } }])],
+  ])('%s is refused', async (_, call) => {
+    await expectTenantError(as('acme', () => call(suite.fence.collection('seq'))), 'TENANT_VIOLATION');
+  });
+
+  test('runAsSystem may still read them', async () => {
+    const fence = suite.fence;
+    const got = await fence.runAsSystem({ reason: 'test' }, () =>
+      fence.collection('seq').find({ _id: 0 }, { projection: { r: { $meta: 'recordId' } } }).toArray(),
+    );
+    expect(got).toHaveLength(1);
+    expect(got[0].r).toBeDefined();
+  });
+});
