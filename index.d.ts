@@ -611,6 +611,8 @@ export declare class TenantFence {
   get strategy(): 'field' | 'database';
   /** The database name (the base name under strategy `'database'`). */
   get databaseName(): string;
+  /** The database `tenantId`'s collections live in: its own under strategy 'database' (`<database>~<escaped id>`), the shared one under 'field'. */
+  databaseFor(tenantId: string): string;
 
   /**
    * Runs `fn` with `tenantId` as the current tenant of this async call chain (for every fence in

@@ -104,6 +104,19 @@ class TenantFence {
     return this.#native.database;
   }
 
+  /**
+   * The database a tenant's collections live in: under strategy 'database' its own
+   * (`<database>~<escaped id>`, docs/options.md), under 'field' the shared one.
+   */
+  databaseFor(tenantId) {
+    if (typeof tenantId !== 'string') throw new TypeError('databaseFor(tenantId): tenantId must be a string');
+    try {
+      return this.#native.databaseFor(tenantId);
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
   /** Runs fn with `tenantId` as the current tenant and returns what fn returns. */
   runAs(tenantId, fn) {
     if (typeof fn !== 'function') throw new TypeError('runAs(tenantId, fn): fn must be a function');

@@ -25,7 +25,7 @@ use super::reply::Reply;
 use super::settle::spawn;
 use super::{id_batch, insert_batch};
 use crate::scope::audit::AuditSettings;
-use crate::scope::{Principal, ScopeError, Strategy};
+use crate::scope::{namespace, tenant_id, Principal, ScopeError, Strategy};
 
 static NEXT_FENCE: AtomicU64 = AtomicU64::new(1);
 
@@ -105,6 +105,9 @@ impl NativeFence {
                 "database" => Strategy::Database,
                 _ => return Err(arg("options.strategy must be 'field' or 'database'")),
             };
+            if let Some(base) = &database {
+                namespace::check_base(strategy, base)?;
+            }
             let mut opts = ClientOptions::parse(&uri).await.map_err(|e| match *e.kind {
                 // A malformed string is a bad argument; SRV lookups and the like stay driver errors.
                 mongodb::error::ErrorKind::InvalidArgument { message, .. } => {
@@ -121,6 +124,7 @@ impl NativeFence {
             let database = database
                 .or_else(|| opts.default_database.clone())
                 .unwrap_or_else(|| "test".to_string());
+            namespace::check_base(strategy, &database)?;
             let timeout = opts.server_selection_timeout.unwrap_or(Duration::from_secs(30));
             let recorder = monitor_commands.unwrap_or(false).then(|| {
                 Recorder::new(AuditSettings {
@@ -173,6 +177,16 @@ impl NativeFence {
     #[napi(getter)]
     pub fn database(&self) -> String {
         self.inner.database.clone()
+    }
+
+    /// The database tenant `tenant_id`'s collections live in (the base under strategy 'field').
+    #[napi]
+    pub fn database_for(&self, tenant_id: String) -> napi::Result<String> {
+        tenant_id::check_hard(&tenant_id).map_err(FenceError::from)?;
+        let principal = Principal::Tenant(tenant_id);
+        let ns = namespace::resolve(self.inner.strategy, &self.inner.database, &principal, "c")
+            .map_err(FenceError::from)?;
+        Ok(ns.database)
     }
 
     /// Runs one scoped collection method; `payload` is the BSON request, the reply is BSON `{v}`.

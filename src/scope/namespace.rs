@@ -20,7 +20,16 @@ pub fn resolve(
     check_collection_name(name)?;
     let database = match (strategy, principal) {
         (Strategy::Field, _) => base.to_string(),
-        (Strategy::Database, Principal::Tenant(t)) => tenant_database(base, t),
+        (Strategy::Database, Principal::Tenant(t)) => {
+            let name = tenant_database(base, t);
+            if name.len() > MAX_DATABASE_BYTES {
+                return Err(ScopeError::invalid(format!(
+                    "tenant id {t:?} gives the database name '{name}', {} bytes long; MongoDB allows {MAX_DATABASE_BYTES}",
+                    name.len()
+                )));
+            }
+            name
+        }
         (Strategy::Database, Principal::System) => {
             return Err(ScopeError::missing(
                 "runAsSystem gives no cross-database access under strategy 'database': use runAs(tenantId) for each tenant",
@@ -30,9 +39,53 @@ pub fn resolve(
     Ok(Namespace { database, collection: name.to_string() })
 }
 
-/// The database holding tenant `tenant`'s collections under strategy 'database'.
+/// Joins a base database name and an escaped tenant id. Reserved: a base may not hold it
+/// (`check_base`), and the escape never writes it, so the first one splits any tenant
+/// database name back into its base and tenant, and no database of the app's own can be one.
+pub const SEPARATOR: char = '~';
+
+/// The longest database name MongoDB accepts, in bytes.
+const MAX_DATABASE_BYTES: usize = 63;
+
+/// The database holding tenant `tenant`'s collections under strategy 'database':
+/// `<base>~<escaped tenant>` (see `escape_tenant`).
 pub fn tenant_database(base: &str, tenant: &str) -> String {
-    format!("{base}_{tenant}")
+    let mut out = String::with_capacity(base.len() + 1 + tenant.len() * 2);
+    out.push_str(base);
+    out.push(SEPARATOR);
+    escape_tenant(tenant, &mut out);
+    out
+}
+
+/// Writes `tenant` so that two ids never give names MongoDB would take for one database:
+/// database names compare case-insensitively, so the result holds no capital letter.
+/// `a-z`, `0-9` and `_` stay; `A-Z` become `-` and the small letter; `-` becomes `--`;
+/// any other character becomes `-` and its code point as six hex digits (first one 0 or 1,
+/// so it never reads as a letter). Each escape starts with `-` and is decoded by the
+/// character after it, so the escape is one-to-one.
+pub fn escape_tenant(tenant: &str, out: &mut String) {
+    for c in tenant.chars() {
+        match c {
+            'a'..='z' | '0'..='9' | '_' => out.push(c),
+            'A'..='Z' => {
+                out.push('-');
+                out.push(c.to_ascii_lowercase());
+            }
+            '-' => out.push_str("--"),
+            other => out.push_str(&format!("-{:06x}", other as u32)),
+        }
+    }
+}
+
+/// Refuses a base database name that could make tenant databases collide under strategy
+/// 'database': it may not hold the separator.
+pub fn check_base(strategy: Strategy, base: &str) -> ScopeResult<()> {
+    if strategy == Strategy::Database && base.contains(SEPARATOR) {
+        return Err(ScopeError::argument(format!(
+            "options.database must not contain '{SEPARATOR}' under strategy 'database': it separates the base from the tenant in tenant database names"
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses collection names that are empty, hold NUL or `$`, or name a system collection.
@@ -63,8 +116,8 @@ mod tests {
     fn database_strategy_gives_each_tenant_its_own_database() {
         let a = resolve(Strategy::Database, "app", &t("a"), "notes").unwrap();
         let b = resolve(Strategy::Database, "app", &t("b"), "notes").unwrap();
-        assert_eq!(a.database, "app_a");
-        assert_eq!(b.database, "app_b");
+        assert_eq!(a.database, "app~a");
+        assert_eq!(b.database, "app~b");
         assert_ne!(a, b);
     }
 
@@ -81,5 +134,69 @@ mod tests {
             assert_eq!(e.kind, super::super::ErrorKind::InvalidArgument, "{name:?}");
         }
         assert!(resolve(Strategy::Field, "app", &t("a"), "system").is_ok());
+    }
+
+    #[test]
+    fn tenant_database_names_never_meet() {
+        // The collisions of `<base>_<tenant>`: the app's own database, two base/tenant pairs,
+        // and ids that differ only in case (MongoDB refuses the second one's database).
+        let table = [
+            (("app", "billing"), "app~billing"),
+            (("app", "eu_x"), "app~eu_x"),
+            (("app_eu", "x"), "app_eu~x"),
+            (("app", "acme"), "app~acme"),
+            (("app", "ACME"), "app~-a-c-m-e"),
+            (("app", "Acme"), "app~-acme"),
+            (("app", "a-b"), "app~a--b"),
+            (("app", "a-B"), "app~a---b"),
+            (("app", "é"), "app~-0000e9"),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for ((base, tenant), want) in table {
+            let name = tenant_database(base, tenant);
+            assert_eq!(name, want);
+            assert!(seen.insert(name.to_lowercase()), "{name} collides case-insensitively");
+            assert_eq!(
+                name,
+                name.split_once(SEPARATOR).map(|(b, _)| b).unwrap().to_string()
+                    + &name[base.len()..]
+            );
+        }
+    }
+
+    #[test]
+    fn the_escape_is_one_to_one_over_every_short_id() {
+        // Every id of up to 3 characters from an alphabet holding each escape case.
+        let alphabet = ['a', 'z', 'A', 'Z', '0', '_', '-', 'é', '\u{1F600}'];
+        let mut ids = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> =
+                ids.iter().flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}"))).collect();
+            ids.extend(longer);
+        }
+        ids.sort();
+        ids.dedup();
+        let mut names = std::collections::HashMap::new();
+        for id in &ids {
+            let name = tenant_database("app", id).to_lowercase();
+            if let Some(other) = names.insert(name.clone(), id.clone()) {
+                panic!("{id:?} and {other:?} both give {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_base_holding_the_separator_is_refused_under_database_strategy() {
+        assert!(check_base(Strategy::Database, "app~x").is_err());
+        assert!(check_base(Strategy::Field, "app~x").is_ok());
+        assert!(check_base(Strategy::Database, "app_eu").is_ok());
+    }
+
+    #[test]
+    fn a_database_name_past_mongodbs_limit_is_a_clear_refusal() {
+        let long = "A".repeat(40);
+        let e = resolve(Strategy::Database, "app", &t(&long), "notes").unwrap_err();
+        assert_eq!(e.kind, super::super::ErrorKind::TenantInvalid);
+        assert!(e.message.contains("MongoDB allows 63"));
     }
 }
