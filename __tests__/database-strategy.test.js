@@ -1,18 +1,19 @@
 'use strict';
-// strategy: 'database' — one database per tenant, named `<database>_<tenantId>`.
+// strategy: 'database' — one database per tenant, `fence.databaseFor(tenantId)`: `<database>~<escaped id>`.
 
-const { TenantError, ObjectId } = require('..');
-const { useSuite, captureError, expectTenantError, expectSyncTenantError, ids } = require('./helpers/fixtures');
+const { TenantFence, TenantError, ObjectId } = require('..');
+const { useSuite, uri, uriWithDb, captureError, expectTenantError, expectSyncTenantError, expectTypeError, ids, snapshot } = require('./helpers/fixtures');
 
 const events = [];
-// suite.DB is the base name; afterAll also drops the tenant databases `<base>_<tenant>`
+// suite.DB is the base name; afterAll also drops the tenant databases `<base>~…`
 const suite = useSuite('dbs', { strategy: 'database', onSystemAccess: (e) => events.push(e) });
 
 const { as } = suite;
-const tdb = (tenant) => suite.raw.db(`${suite.DB}_${tenant}`);
+// Where the fence keeps a tenant's collections: asked of the fence, never spelled out here.
+const tdb = (tenant) => suite.raw.db(suite.fence.databaseFor(tenant));
 
 describe("strategy: 'database'", () => {
-  test('documents land in <database>_<tenantId> and are not stamped', async () => {
+  test('documents land in fence.databaseFor(tenantId) and are not stamped', async () => {
     const doc = { name: 'from-a', n: 1 };
     const r = await as('a', () => suite.fence.collection('items').insertOne(doc));
     expect(r).toEqual({ acknowledged: true, insertedId: expect.any(ObjectId) });
@@ -96,11 +97,11 @@ describe("strategy: 'database'", () => {
   });
 
   test.each([
-    ['$lookup with object from', (t) => [{ $lookup: { from: { db: `${suite.DB}_${t}`, coll: 'items' }, localField: 'n', foreignField: 'n', as: 'j' } }]],
-    ['$out to another database', (t) => [{ $out: { db: `${suite.DB}_${t}`, coll: 'stolen' } }]],
-    ['$merge into another database', (t) => [{ $merge: { into: { db: `${suite.DB}_${t}`, coll: 'stolen' } } }]],
+    ['$lookup with object from', (t) => [{ $lookup: { from: { db: suite.fence.databaseFor(t), coll: 'items' }, localField: 'n', foreignField: 'n', as: 'j' } }]],
+    ['$out to another database', (t) => [{ $out: { db: suite.fence.databaseFor(t), coll: 'stolen' } }]],
+    ['$merge into another database', (t) => [{ $merge: { into: { db: suite.fence.databaseFor(t), coll: 'stolen' } } }]],
     ['$currentOp', () => [{ $currentOp: {} }]],
-    ['$unionWith with a $lookup object from', (t) => [{ $unionWith: { coll: 'items', pipeline: [{ $lookup: { from: { db: `${suite.DB}_${t}`, coll: 'items' }, pipeline: [], as: 'x' } }] } }]],
+    ['$unionWith with a $lookup object from', (t) => [{ $unionWith: { coll: 'items', pipeline: [{ $lookup: { from: { db: suite.fence.databaseFor(t), coll: 'items' }, pipeline: [], as: 'x' } }] } }]],
   ])('%s is refused with TENANT_VIOLATION', async (label, pipeline) => {
     await tdb('h').collection('items').replaceOne({ _id: 'h-1' }, { n: 1 }, { upsert: true });
     await tdb('g').collection('items').replaceOne({ _id: 'g-1' }, { n: 1 }, { upsert: true });
@@ -184,7 +185,7 @@ describe("strategy: 'database'", () => {
     // cross-database stages stay refused
     const err = await captureError(() =>
       suite.fence.runAsSystem({ reason: 'probe' }, () =>
-        col.aggregate([{ $lookup: { from: { db: `${suite.DB}_m`, coll: 'items' }, pipeline: [], as: 'x' } }]).toArray(),
+        col.aggregate([{ $lookup: { from: { db: suite.fence.databaseFor('m'), coll: 'items' }, pipeline: [], as: 'x' } }]).toArray(),
       ),
     );
     expect(err).toBeInstanceOf(TenantError);
@@ -202,5 +203,152 @@ describe("strategy: 'database'", () => {
     }
     expect(await tdb('n').collection('items').find({}).toArray()).toEqual([{ _id: 'n-1', secret: true }]);
     expect(await tdb('m').collection('items').find({}).toArray()).toEqual([{ _id: 'm-1', secret: true }]);
+  });
+});
+
+// The old name `<database>_<tenantId>` was not injective: tenant 'billing' opened the app's own
+// `<database>_billing`, (app, 'eu_x') and (app_eu, 'x') were one database, and 'acme' and 'ACME'
+// blocked each other (MongoDB compares database names case-insensitively, code 13297).
+describe("strategy: 'database': tenant database names never meet", () => {
+  /** Every name of the server's databases. */
+  const databaseNames = async () =>
+    (await suite.raw.db('admin').admin().listDatabases({ nameOnly: true })).databases.map((d) => d.name);
+
+  test("tenant 'billing' does not touch the app's own database <database>_billing", async () => {
+    const own = suite.raw.db(suite.dropAfter(`${suite.DB}_billing`));
+    await own.collection('items').insertMany([
+      { _id: 'secret-1', secret: 'payroll' },
+      { _id: 'secret-2', secret: 'cards' },
+    ]);
+    const before = await snapshot(own.collection('items'));
+    expect(suite.fence.databaseFor('billing')).not.toBe(`${suite.DB}_billing`);
+
+    const col = suite.fence.collection('items');
+    await as('billing', async () => {
+      expect(await col.find({}).toArray()).toEqual([]);
+      expect(await col.findOne({ _id: 'secret-1' })).toBeNull();
+      expect(await col.countDocuments({})).toBe(0);
+      expect(await col.aggregate([{ $unionWith: 'items' }]).toArray()).toEqual([]);
+      await col.insertOne({ _id: 'billing-1', n: 1 });
+      expect(await col.updateMany({}, { $set: { touched: true } })).toMatchObject({ matchedCount: 1 });
+      expect(await col.deleteMany({ _id: 'secret-2' })).toEqual({ acknowledged: true, deletedCount: 0 });
+      expect(await col.replaceOne({ _id: 'secret-1' }, { stolen: true })).toMatchObject({ matchedCount: 0 });
+      expect(ids(await col.find({}).toArray())).toEqual(['billing-1']);
+    });
+    expect(await snapshot(own.collection('items'))).toEqual(before);
+    expect(await tdb('billing').collection('items').find({}).toArray()).toEqual([{ _id: 'billing-1', n: 1, touched: true }]);
+  });
+
+  test("fences on bases X and X_eu keep tenants 'eu_x' and 'x' apart", async () => {
+    const eu = suite.closeAfter(await TenantFence.connect(uri(), { database: suite.dropAfter(`${suite.DB}_eu`), strategy: 'database' }));
+    suite.dropAfter(eu.databaseFor('x'));
+    expect(suite.fence.databaseFor('eu_x')).not.toBe(eu.databaseFor('x'));
+
+    await suite.fence.runAs('eu_x', () => suite.fence.collection('pair').insertOne({ _id: 1, who: 'X/eu_x' }));
+    await eu.runAs('x', () => eu.collection('pair').insertOne({ _id: 2, who: 'X_eu/x' }));
+    // Same _id in both: were they one database, the second insert would be a duplicate key.
+    await suite.fence.runAs('eu_x', () => suite.fence.collection('pair').insertOne({ _id: 3, who: 'X/eu_x' }));
+    await eu.runAs('x', () => eu.collection('pair').insertOne({ _id: 3, who: 'X_eu/x' }));
+
+    const a = await suite.fence.runAs('eu_x', () => suite.fence.collection('pair').find({}).sort({ _id: 1 }).toArray());
+    const b = await eu.runAs('x', () => eu.collection('pair').find({}).sort({ _id: 1 }).toArray());
+    expect(a).toEqual([{ _id: 1, who: 'X/eu_x' }, { _id: 3, who: 'X/eu_x' }]);
+    expect(b).toEqual([{ _id: 2, who: 'X_eu/x' }, { _id: 3, who: 'X_eu/x' }]);
+    expect(await suite.raw.db(eu.databaseFor('x')).collection('pair').countDocuments()).toBe(2);
+    expect(await tdb('eu_x').collection('pair').countDocuments()).toBe(2);
+  });
+
+  test("tenants 'acme', 'ACME' and 'Acme' each get a database and read only their own", async () => {
+    const tenants = ['acme', 'ACME', 'Acme'];
+    const names = tenants.map((t) => suite.fence.databaseFor(t));
+    // MongoDB compares database names case-insensitively: the names must differ even so.
+    expect(new Set(names.map((n) => n.toLowerCase())).size).toBe(tenants.length);
+    const col = suite.fence.collection('case');
+    for (const t of tenants) {
+      const r = await as(t, () => col.insertOne({ who: t }));
+      expect(r.acknowledged).toBe(true);
+    }
+    for (const t of tenants) {
+      const docs = await as(t, () => col.find({}, { projection: { _id: 0 } }).toArray());
+      expect({ t, docs }).toEqual({ t, docs: [{ who: t }] });
+      expect(await as(t, () => col.countDocuments({ who: { $ne: t } }))).toBe(0);
+      expect(await tdb(t).collection('case').find({}, { projection: { _id: 0 } }).toArray()).toEqual([{ who: t }]);
+    }
+    const present = await databaseNames();
+    for (const n of names) expect(present).toContain(n);
+  });
+
+  test('fence.databaseFor returns the documented names', async () => {
+    // Connecting creates no database; databaseFor only computes the name.
+    const app = await TenantFence.connect(uri(), { database: 'app', strategy: 'database' });
+    const appEu = await TenantFence.connect(uri(), { database: 'app_eu', strategy: 'database' });
+    const odd = await TenantFence.connect(uri(), { database: 'app', strategy: 'database', tenantIdPattern: /^[^\s]{1,64}$/u });
+    const field = await TenantFence.connect(uri(), { database: 'app' });
+    try {
+      expect(
+        Object.fromEntries(['acme', 'ACME', 'Acme', 'billing', 'eu_x', 'x', 'a-b', 'a-B', 'a_b', 'T42'].map((t) => [t, app.databaseFor(t)])),
+      ).toEqual({
+        acme: 'app~acme',
+        ACME: 'app~-a-c-m-e',
+        Acme: 'app~-acme',
+        billing: 'app~billing',
+        eu_x: 'app~eu_x',
+        x: 'app~x',
+        'a-b': 'app~a--b',
+        'a-B': 'app~a---b',
+        a_b: 'app~a_b',
+        T42: 'app~-t42',
+      });
+      expect(appEu.databaseFor('x')).toBe('app_eu~x');
+      expect(odd.databaseFor('\u00e9')).toBe('app~-0000e9');
+      expect(odd.databaseFor('e\u0301')).toBe('app~e-000301');
+      expect(odd.databaseFor('a*b')).toBe('app~a-00002ab');
+      // Under 'field' every tenant lives in the shared database.
+      expect(field.databaseFor('acme')).toBe('app');
+      expect(field.databaseFor('ACME')).toBe('app');
+      // Ids are checked as everywhere else.
+      for (const bad of ['', 'a.b', 'a b', 'x'.repeat(65)]) {
+        const err = await expectTenantError(() => app.databaseFor(bad), 'TENANT_INVALID');
+        expect(err.message).toBeTruthy();
+      }
+      await expectTypeError(() => app.databaseFor(42), /tenantId/);
+      await expectTypeError(() => app.databaseFor(), /tenantId/);
+    } finally {
+      for (const f of [app, appEu, odd, field]) await f.close();
+    }
+    expect(await databaseNames()).not.toContain('app~acme');
+  });
+
+  test("a base containing '~' is a TypeError at connect under 'database', and fine under 'field'", async () => {
+    const base = `${suite.DB}~x`;
+    await expectTypeError(TenantFence.connect(uri(), { database: base, strategy: 'database' }), /database/);
+    await expectTypeError(TenantFence.connect(uriWithDb(base), { strategy: 'database' }), /database/);
+    const field = await TenantFence.connect(uri(), { database: suite.dropAfter(base) });
+    try {
+      expect(field.databaseFor('a')).toBe(base);
+      await field.runAs('a', () => field.collection('items').insertOne({ _id: 1 }));
+      expect(await suite.raw.db(base).collection('items').findOne({})).toEqual({ _id: 1, tenantId: 'a' });
+    } finally {
+      await field.close();
+    }
+  });
+
+  test('a tenant id whose database name would pass 63 bytes is TENANT_INVALID, and nothing is created', async () => {
+    // The longest all-lower-case id that fits, and one character more.
+    const fits = 'a'.repeat(63 - suite.DB.length - 1);
+    expect(Buffer.byteLength(suite.fence.databaseFor(fits))).toBe(63);
+    await as(fits, () => suite.fence.collection('items').insertOne({ _id: 'fits' }));
+    expect(await tdb(fits).collection('items').findOne({})).toEqual({ _id: 'fits' });
+
+    const col = suite.fence.collection('items');
+    for (const tooLong of [`${fits}a`, 'A'.repeat(40), 'Z'.repeat(64)]) {
+      await expectTenantError(() => suite.fence.databaseFor(tooLong), 'TENANT_INVALID');
+      await expectTenantError(() => as(tooLong, () => col.insertOne({ x: 1 })), 'TENANT_INVALID');
+      await expectTenantError(() => as(tooLong, () => col.countDocuments({})), 'TENANT_INVALID');
+    }
+    const err = await expectTenantError(() => as(`${fits}a`, () => col.findOne({})), 'TENANT_INVALID');
+    expect(err.message).toMatch(/63/);
+    const mine = (await databaseNames()).filter((n) => n.startsWith(`${suite.DB}~`));
+    expect(mine.filter((n) => Buffer.byteLength(n) > 63)).toEqual([]);
   });
 });

@@ -20,7 +20,10 @@ function uriWithDb(name) {
   return `${m[1]}/${name}${m[3] || ''}`;
 }
 
-/** A database name unique to this test file and run (short: `<name>_<tenant>` must stay < 64 bytes). */
+/**
+ * A database name unique to this test file and run (short: under strategy 'database' the tenant
+ * database `fence.databaseFor(tenant)` (`<name>~<escaped tenant>`) must stay under 64 bytes).
+ */
 function dbName(prefix) {
   return `tf_${prefix}_${process.pid}_${crypto.randomBytes(3).toString('hex')}`;
 }
@@ -36,8 +39,8 @@ async function rawClient() {
  * The setup every suite shares. Registers a beforeAll that picks a fresh database `DB`
  * (`dbName(prefix)`), connects the oracle client `raw` (`rdb` is `raw.db(DB)`) and
  * `fence = await TenantFence.connect(uri(), { database: DB, ...connectOptions })`, and an afterAll
- * that closes every fence given to `closeAfter`, then `fence`, drops `DB`, every `<DB>_<tenant>`
- * database (strategy 'database') and every database given to `dropAfter`, and closes `raw`.
+ * that closes every fence given to `closeAfter`, then `fence`, drops `DB`, every `<DB>~…` tenant
+ * database (strategy 'database', `fence.databaseFor(tenant)`) and every database given to `dropAfter`, and closes `raw`.
  * Call it at the top level of a test file; read `fence`, `raw`, `rdb` and `DB` through the
  * returned object's getters (they are undefined until the beforeAll has run).
  */
@@ -65,7 +68,7 @@ function useSuite(prefix, connectOptions = {}) {
         .admin()
         .listDatabases({ nameOnly: true })
         .catch(() => ({ databases: [] }));
-      const tenantDbs = databases.map((d) => d.name).filter((name) => name.startsWith(`${DB}_`));
+      const tenantDbs = databases.map((d) => d.name).filter((name) => name.startsWith(`${DB}~`));
       for (const name of [DB, ...tenantDbs, ...extraDbs]) await raw.db(name).dropDatabase().catch(() => {});
       await raw.close();
     }
