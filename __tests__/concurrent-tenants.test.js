@@ -36,10 +36,11 @@ function expectSameIds(label, got, want) {
 
 /**
  * Where a fence's tenant keeps `coll`, and the filter that selects that tenant's documents there
- * (the oracle's view of the contract's storage rules).
+ * (the oracle's view of the contract's storage rules; under 'database' the spec's `fence` says
+ * which database, `fence.databaseFor(tenant)`).
  */
-function placeOf(raw, { database, strategy, tenantField = 'tenantId' }, tenant, coll) {
-  if (strategy === 'database') return { coll: raw.db(`${database}_${tenant}`).collection(coll), filter: {} };
+function placeOf(raw, { database, strategy, tenantField = 'tenantId', fence }, tenant, coll) {
+  if (strategy === 'database') return { coll: raw.db(fence.databaseFor(tenant)).collection(coll), filter: {} };
   return { coll: raw.db(database).collection(coll), filter: { [tenantField]: tenant } };
 }
 
@@ -162,7 +163,7 @@ const merge = (a, b) => Object.fromEntries(Object.keys(a).map((t) => [t, [...a[t
 
 describe.each(['field', 'database'])("strategy '%s': many tenants in flight on one collection name", (strategy) => {
   const suite = useSuite(`cc${strategy[0]}`, { strategy, monitorCommands: false });
-  const spec = () => ({ database: suite.DB, strategy });
+  const spec = () => ({ database: suite.DB, strategy, fence: suite.fence });
 
   test(`${TENANTS.length} tenants × ${PER_TENANT} concurrent insertOne: each tenant's documents land in its own place only`, async () => {
     const ids = await insertBurst(suite.fence, 'notes', TENANTS, PER_TENANT);
@@ -259,8 +260,10 @@ describe('two fences in one process on the same collection name', () => {
     for (const s of specs) {
       const { database, ...rest } = s;
       suite.dropAfter(database);
-      if (s.strategy === 'database') TWO.forEach((t) => suite.dropAfter(`${database}_${t}`));
-      fences.push(suite.closeAfter(await TenantFence.connect(uri(), { database, monitorCommands: false, ...rest })));
+      const fence = suite.closeAfter(await TenantFence.connect(uri(), { database, monitorCommands: false, ...rest }));
+      if (s.strategy === 'database') TWO.forEach((t) => suite.dropAfter(fence.databaseFor(t)));
+      s.fence = fence; // placeOf asks it where each tenant lives
+      fences.push(fence);
     }
     return fences;
   }

@@ -216,7 +216,7 @@ describe('strategy database', () => {
   test('commands go to the tenant\'s database and are reported scoped', async () => {
     const base = dbName('pdb').slice(0, 30);
     const f = suite.closeAfter(await TenantFence.connect(uri(), { database: base, strategy: 'database', monitorCommands: true }));
-    suite.dropAfter(`${base}_acme`);
+    const acme = suite.dropAfter(f.databaseFor('acme'));
     const probe = isolationProbe(f);
     await f.runAs('acme', async () => {
       await f.collection('n').insertOne({ _id: 1 });
@@ -224,8 +224,8 @@ describe('strategy database', () => {
     });
     const data = probe.commands.filter((c) => c.data);
     expect(data.map((c) => [c.command, c.database, c.scoped])).toEqual([
-      ['insert', `${base}_acme`, true],
-      ['aggregate', `${base}_acme`, true],
+      ['insert', acme, true],
+      ['aggregate', acme, true],
     ]);
   });
 });
@@ -250,8 +250,10 @@ describe('auditCommand (the probe\'s rule through the addon)', () => {
     }
     expect(auditCommand({ find: 'notes', filter: {} }, { system: true })).toMatchObject({ system: true, scoped: false });
     expect(auditCommand({ getMore: 1, collection: 'notes' }, as)).toMatchObject({ data: false, scoped: true });
-    expect(auditCommand({ find: 'n' }, { tenant: 'acme', strategy: 'database', database: 'app', db: 'app_acme' }).scoped).toBe(true);
-    expect(auditCommand({ find: 'n' }, { tenant: 'acme', strategy: 'database', database: 'app', db: 'app_globex' }).scoped).toBe(false);
+    // 'app~acme' is fence.databaseFor('acme') under base 'app' (docs/options.md); 'app_acme' is no tenant's.
+    expect(auditCommand({ find: 'n' }, { tenant: 'acme', strategy: 'database', database: 'app', db: 'app~acme' }).scoped).toBe(true);
+    expect(auditCommand({ find: 'n' }, { tenant: 'acme', strategy: 'database', database: 'app', db: 'app_acme' }).scoped).toBe(false);
+    expect(auditCommand({ find: 'n' }, { tenant: 'acme', strategy: 'database', database: 'app', db: 'app~globex' }).scoped).toBe(false);
   });
 
   test("judges the commands of the official driver's command monitoring", async () => {
@@ -318,8 +320,8 @@ describe('shared commands under the probe: monitoring keeps the paths production
   for (const strategy of ['field', 'database']) {
     test(`${strategy}: a burst of five tenants' inserts held behind one command is judged per caller, and each document lands in its tenant's place`, async () => {
       const base = suite.dropAfter(dbName('pshare'));
-      for (const t of TENANTS) suite.dropAfter(`${base}_${t}`);
       const fence = suite.closeAfter(await TenantFence.connect(uri(), { database: base, strategy, monitorCommands: true }));
+      if (strategy === 'database') for (const t of TENANTS) suite.dropAfter(fence.databaseFor(t));
       const notes = fence.collection('notes');
       const probe = isolationProbe(fence);
       probe.reset();
@@ -343,7 +345,7 @@ describe('shared commands under the probe: monitoring keeps the paths production
         const stored =
           strategy === 'field'
             ? await suite.raw.db(base).collection('notes').find({ tenantId: t }).toArray()
-            : await suite.raw.db(`${base}_${t}`).collection('notes').find().toArray();
+            : await suite.raw.db(fence.databaseFor(t)).collection('notes').find().toArray();
         expect([t, stored.length, stored.filter((d) => d.owner !== t).length]).toEqual([t, PER_TENANT, 0]);
       }
       expect(probe.violations()).toEqual([]);
@@ -354,7 +356,7 @@ describe('shared commands under the probe: monitoring keeps the paths production
       expect(shared.length).toBe(calls.length - (strategy === 'field' ? 1 : TENANTS.length));
       for (const c of inserts) {
         expect(c.scoped).toBe(true);
-        expect(c.database).toBe(strategy === 'field' ? base : `${base}_${c.tenant}`);
+        expect(c.database).toBe(fence.databaseFor(c.tenant));
       }
     });
   }

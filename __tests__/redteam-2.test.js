@@ -342,11 +342,14 @@ describe("stopped: strategy 'database' with odd custom ids", () => {
       }
       const err = await f.runAsSystem({ reason: 'test' }, () => captureError(() => f.collection('c').countDocuments()));
       expect(err.code).toBe('TENANT_MISSING');
-      // Too long for a database name: a server error, nothing else.
+      // Each id its own database, and no two names MongoDB would take for one (it ignores case).
+      const names = ids.map((id) => f.databaseFor(id));
+      expect(new Set(names.map((n) => n.toLowerCase())).size).toBe(ids.length);
+      // Too long for a database name: refused as an id (TENANT_INVALID) before the server is asked.
       const long = await f.runAs(tooLong, () => captureError(() => f.collection('c').insertOne({})));
-      expect(long.name).not.toBe('TenantError');
+      expect([long.name, long.code]).toEqual(['TenantError', 'TENANT_INVALID']);
     } finally {
-      for (const id of [...ids, tooLong]) await suite.raw.db(`${base}_${id}`).dropDatabase().catch(() => {});
+      for (const id of ids) await suite.raw.db(f.databaseFor(id)).dropDatabase().catch(() => {});
     }
   });
 });
