@@ -16,7 +16,7 @@ use super::payload::{RawRequest, Request};
 use super::{bulk, indexes, reads, writes};
 use crate::scope::namespace::{self, Namespace};
 use crate::scope::share::{self, IdLookupCall, InsertCall};
-use crate::scope::{collation, counters, filter, Principal, Scope, Strategy};
+use crate::scope::{collation, filter, forbidden, Principal, Scope, Strategy};
 
 /// The collection methods that go through `run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,11 +233,12 @@ pub async fn execute(
 ) -> FenceResult<Vec<u8>> {
     let target = Target::resolve(inner, principal, &collection)?;
     // Inserts carry whole documents: they stay bytes (stamped by copying), the rest is parsed.
-    let raw = || RawRequest::decode(&bytes);
+    let field = target.scope.field.clone();
+    let raw = || RawRequest::decode(&bytes, Some(&field));
     let principal = target.scope.principal.clone();
     let req = || -> FenceResult<Request> {
-        let r = Request::decode(&bytes)?;
-        counters::check_request(&principal, &r.0)?;
+        let r = Request::decode(&bytes, Some(&field))?;
+        forbidden::check_request(&principal, &r.0)?;
         Ok(r)
     };
     match op {

@@ -229,8 +229,8 @@ impl NativeFence {
         spawn(env, move || {
             probe::within(tag.clone(), async move {
                 let principal = principal?;
-                let req = Request::decode(&bytes)?;
-                crate::scope::counters::check_request(&principal, &req.0)?;
+                let req = Request::decode(&bytes, Some(&inner.field))?;
+                crate::scope::forbidden::check_request(&principal, &req.0)?;
                 let cursor =
                     super::reads::open_cursor(inner, principal, collection, &kind, req).await?;
                 Ok(NativeCursor::new(cursor, tag))

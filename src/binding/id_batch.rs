@@ -96,7 +96,9 @@ impl Sender {
     async fn fetch(&self, ids: &[ObjectId]) -> Result<Vec<RawDocumentBuf>, MongoError> {
         let mut fo = FindOptions::default();
         fo.collation = self.collation.clone();
-        fo.batch_size = Some(ids.len() as u32);
+        // One more than can match, so the first batch shows the cursor exhausted and no
+        // empty getMore follows.
+        fo.batch_size = Some(ids.len() as u32 + 1);
         self.coll.find(doc! { "_id": { "$in": ids } }).with_options(fo).await?.try_collect().await
     }
 }
@@ -136,30 +138,40 @@ fn server(sender: Sender) -> Serve<Waiter> {
             .map(|w| Some(Caller { tag: w.tag.clone()?, share: Share::Id(Bson::ObjectId(w.id)) }))
             .collect::<Option<Vec<_>>>();
         async move {
-            match probe::within_shared(callers, sender.fetch(&ids)).await {
+            let fetched = probe::within_shared(callers, sender.fetch(&ids)).await;
+            let mut alone = Vec::new();
+            match fetched {
                 Ok(docs) => {
-                    let found: HashMap<ObjectId, RawDocumentBuf> = docs
-                        .into_iter()
-                        .filter_map(|d| Some((d.get_object_id("_id").ok()?, d)))
-                        .collect();
+                    // `_id` is unique in a collection, but not in a view: an `_id` that came back
+                    // twice is looked up alone, so its caller gets what a lone lookup gives.
+                    let mut found: HashMap<ObjectId, Option<RawDocumentBuf>> = HashMap::new();
+                    for d in docs {
+                        let Ok(id) = d.get_object_id("_id") else { continue };
+                        found.entry(id).and_modify(|seen| *seen = None).or_insert(Some(d));
+                    }
                     for w in batch {
-                        let doc = sender.answer(&w.scope, w.tag.as_ref(), found.get(&w.id));
-                        let _ = w.tx.send(Ok(doc));
+                        match found.get(&w.id) {
+                            Some(None) => alone.push(w),
+                            hit => {
+                                let doc = hit.and_then(Option::as_ref);
+                                let doc = sender.answer(&w.scope, w.tag.as_ref(), doc);
+                                let _ = w.tx.send(Ok(doc));
+                            }
+                        }
                     }
                 }
                 // The shared find can fail on a document another caller asked for (a view's
                 // pipeline, say): each caller gets what its own lookup gives instead.
-                Err(_) => {
-                    let each = batch.into_iter().map(|w| {
-                        let sender = &sender;
-                        let tag = w.tag.clone();
-                        probe::within(tag, async move {
-                            let _ = w.tx.send(sender.lone(w.id, &w.scope, w.tag.as_ref()).await);
-                        })
-                    });
-                    join_all(each).await;
-                }
+                Err(_) => alone = batch,
             }
+            let each = alone.into_iter().map(|w| {
+                let sender = &sender;
+                let tag = w.tag.clone();
+                probe::within(tag, async move {
+                    let _ = w.tx.send(sender.lone(w.id, &w.scope, w.tag.as_ref()).await);
+                })
+            });
+            join_all(each).await;
         }
         .boxed()
     })

@@ -76,8 +76,10 @@ fn server(coll: Collection<RawDocumentBuf>) -> Serve<Waiter> {
         let coll = coll.clone_with_type::<&RawDocument>();
         let callers = batch
             .iter()
-            .enumerate()
-            .map(|(i, w)| Some(Caller { tag: w.tag.clone()?, share: Share::Document(i) }))
+            .map(|w| {
+                let id = w.doc.get("_id").ok().flatten()?.to_raw_bson().try_into().ok()?;
+                Some(Caller { tag: w.tag.clone()?, share: Share::Document(id) })
+            })
             .collect::<Option<Vec<_>>>();
         async move {
             let send = coll.insert_many(batch.iter().map(|w| w.doc.as_ref())).ordered(false);

@@ -10,9 +10,10 @@ use crate::scope::walk;
 pub struct Request(pub Document);
 
 impl Request {
-    /// Checks depth and well-formedness on the raw bytes before any recursive parse.
-    pub fn decode(bytes: &[u8]) -> FenceResult<Self> {
-        walk::check_raw_depth(bytes, walk::MAX_DEPTH)?;
+    /// Checks depth, well-formedness and repeated keys (`field` is the tenant field) on the
+    /// raw bytes before any recursive parse.
+    pub fn decode(bytes: &[u8], field: Option<&str>) -> FenceResult<Self> {
+        walk::check_raw(bytes, walk::MAX_DEPTH, field)?;
         let doc =
             Document::from_reader(bytes).map_err(|e| arg(format!("malformed request: {e}")))?;
         Ok(Request(doc))
@@ -69,9 +70,10 @@ impl Request {
 pub struct RawRequest<'b>(&'b RawDocument);
 
 impl<'b> RawRequest<'b> {
-    /// Checks depth and the top-level framing; nested values are read only where needed.
-    pub fn decode(bytes: &'b [u8]) -> FenceResult<Self> {
-        walk::check_raw_depth(bytes, walk::MAX_DEPTH)?;
+    /// Checks depth, framing and repeated keys (`field` is the tenant field); nested values
+    /// are read only where needed.
+    pub fn decode(bytes: &'b [u8], field: Option<&str>) -> FenceResult<Self> {
+        walk::check_raw(bytes, walk::MAX_DEPTH, field)?;
         let doc =
             RawDocument::from_bytes(bytes).map_err(|e| arg(format!("malformed request: {e}")))?;
         Ok(RawRequest(doc))

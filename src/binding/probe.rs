@@ -22,7 +22,7 @@ use napi_derive::napi;
 use super::error::arg;
 use super::payload::Request;
 use crate::scope::audit::{
-    audit_command as audit, caller_part, delivered, AuditSettings, Share, Verdict,
+    audit_command as audit, caller_parts, delivered, AuditSettings, Share, Verdict,
 };
 use crate::scope::cursor_owners::CursorOwners;
 use crate::scope::{by_id, Principal, Strategy};
@@ -183,21 +183,24 @@ impl Recorder {
             s.log.push(describe(&self.settings, None, &e.db, &e.command));
             return;
         }
-        for c in callers {
-            let mut rec = match caller_part(&e.command, callers.len(), &c.share) {
-                Ok(own) => {
+        let shares: Vec<Share> = callers.iter().map(|c| c.share.clone()).collect();
+        for (owner, part) in caller_parts(&e.command, &shares) {
+            let caller = owner.map(|i| &callers[i]);
+            let mut rec = match (caller, part) {
+                (Some(c), Ok(own)) => {
                     // An exact `_id` lookup is owner-checked in Rust, as a lone one is, and
                     // each answer is checked again by `delivered`.
                     let id_lookup = Arc::new(AtomicBool::new(matches!(c.share, Share::Id(_))));
                     let tag = Tag { id_lookup, ..c.tag.clone() };
                     describe(&self.settings, Some(&tag), &e.db, &own)
                 }
-                Err(why) => {
-                    let mut r = describe(&self.settings, Some(&c.tag), &e.db, &e.command);
+                (c, Err(why)) => {
+                    let mut r = describe(&self.settings, c.map(|c| &c.tag), &e.db, &e.command);
                     r.insert("scoped", false);
                     r.insert("reason", why);
                     r
                 }
+                (None, Ok(_)) => continue,
             };
             rec.insert("sharedBy", callers.len() as i64);
             s.log.push(rec);
@@ -294,7 +297,7 @@ pub fn audit_command(
         "database" => Strategy::Database,
         _ => return Err(arg("strategy must be 'field' or 'database'").into()),
     };
-    let command = Request::decode(command)?.0;
+    let command = Request::decode(command, None)?.0;
     let principal = match (tenant, system) {
         (Some(_), true) => return Err(arg("give a tenant or system, not both").into()),
         (Some(t), false) => Some(Principal::Tenant(t)),

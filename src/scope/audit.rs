@@ -551,45 +551,69 @@ fn stage_of(stage: &Bson) -> Option<(&str, &Bson)> {
 /// One caller's share of a command sent for several callers (`scope::share`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Share {
-    /// The caller's document is `documents[i]` of a shared `insert`.
-    Document(usize),
+    /// The caller inserted the document with this `_id` in a shared `insert` (the driver
+    /// may split one shared insert into several commands, so it is found by `_id`).
+    Document(Bson),
     /// The caller looked up this `_id` in a shared `find({_id: {$in}})`.
     Id(Bson),
 }
 
-/// The command as if `share`'s caller had sent its own part alone, so it can be audited for
-/// that caller; an error says why the shared command does not have the expected shape.
-pub fn caller_part(command: &Document, callers: usize, share: &Share) -> Result<Document, String> {
-    let mut own = command.clone();
-    match share {
-        Share::Document(i) => {
-            let docs =
-                command.get_array("documents").map_err(|_| "a shared insert without documents")?;
-            if docs.len() != callers {
-                return Err(format!(
-                    "a shared insert of {} documents for {callers} callers",
-                    docs.len()
-                ));
-            }
-            own.insert("documents", vec![docs[*i].clone()]);
-        }
-        Share::Id(id) => {
-            let ids = command
-                .get_document("filter")
-                .ok()
-                .filter(|f| f.len() == 1)
-                .and_then(|f| f.get_document("_id").ok())
-                .filter(|c| c.len() == 1)
-                .and_then(|c| c.get_array("$in").ok())
-                .ok_or("a shared lookup whose filter is not {_id: {$in: [...]}}")?;
-            if !ids.contains(id) {
-                return Err("a shared lookup that does not ask for this caller's _id".into());
-            }
-            own.insert("filter", doc! { "_id": id.clone() });
-            own.insert("limit", 1);
-            own.remove("batchSize");
-        }
+/// A shared command cut into the parts of its callers: for each part, the index of the caller
+/// it belongs to (`None`: no caller sent it, itself a violation) and the command as if that
+/// caller had sent its part alone. Callers with no part in this command are not listed.
+pub fn caller_parts(
+    command: &Document,
+    shares: &[Share],
+) -> Vec<(Option<usize>, Result<Document, String>)> {
+    if let Ok(docs) = command.get_array("documents") {
+        // Each document goes to one caller that inserted that `_id` (two callers may insert
+        // the same `_id`; the server then refuses one of them).
+        let mut taken = vec![false; shares.len()];
+        return docs
+            .iter()
+            .map(|d| {
+                let id = d.as_document().and_then(|d| d.get("_id"));
+                let owner = shares.iter().enumerate().position(|(i, s)| {
+                    !taken[i] && matches!((s, id), (Share::Document(x), Some(id)) if x == id)
+                });
+                if let Some(i) = owner {
+                    taken[i] = true;
+                }
+                let mut own = command.clone();
+                own.insert("documents", vec![d.clone()]);
+                let part =
+                    match owner {
+                        Some(_) => Ok(own),
+                        None => Err("a document in a shared insert that none of its callers sent"
+                            .to_string()),
+                    };
+                (owner, part)
+            })
+            .collect();
     }
+    shares.iter().enumerate().map(|(i, share)| (Some(i), lookup_part(command, share))).collect()
+}
+
+/// A shared lookup as the caller's own `find({_id})`.
+fn lookup_part(command: &Document, share: &Share) -> Result<Document, String> {
+    let Share::Id(id) = share else {
+        return Err("an insert caller in a shared command that is not an insert".into());
+    };
+    let ids = command
+        .get_document("filter")
+        .ok()
+        .filter(|f| f.len() == 1)
+        .and_then(|f| f.get_document("_id").ok())
+        .filter(|c| c.len() == 1)
+        .and_then(|c| c.get_array("$in").ok())
+        .ok_or("a shared lookup whose filter is not {_id: {$in: [...]}}")?;
+    if !ids.contains(id) {
+        return Err("a shared lookup that does not ask for this caller's _id".into());
+    }
+    let mut own = command.clone();
+    own.insert("filter", doc! { "_id": id.clone() });
+    own.insert("limit", 1);
+    own.remove("batchSize");
     Ok(own)
 }
 
@@ -849,19 +873,19 @@ mod tests {
         let s = AuditSettings { strategy: Strategy::Database, ..field() };
         let a = Principal::Tenant("a".into());
         let run = |db: &str, cmd: Document| audit_command(&s, Some(&a), db, &cmd).verdict;
-        assert_eq!(run("app_a", doc! { "find": "n", "filter": {} }), Verdict::Scoped);
-        unscoped(run("app_b", doc! { "find": "n", "filter": {} }));
+        assert_eq!(run("app~a", doc! { "find": "n", "filter": {} }), Verdict::Scoped);
+        unscoped(run("app~b", doc! { "find": "n", "filter": {} }));
         unscoped(run("app", doc! { "insert": "n", "documents": [{ "x": 1 }] }));
         unscoped(run(
-            "app_a",
-            doc! { "aggregate": "n", "pipeline": [{ "$lookup": { "from": { "db": "app_b", "coll": "o" }, "as": "o", "pipeline": [] } }] },
+            "app~a",
+            doc! { "aggregate": "n", "pipeline": [{ "$lookup": { "from": { "db": "app~b", "coll": "o" }, "as": "o", "pipeline": [] } }] },
         ));
         unscoped(run(
-            "app_a",
+            "app~a",
             doc! { "aggregate": "n", "pipeline": [{ "$merge": { "into": "o" } }] },
         ));
         assert_eq!(
-            run("app_a", doc! { "aggregate": "n", "pipeline": [{ "$unionWith": "o" }] }),
+            run("app~a", doc! { "aggregate": "n", "pipeline": [{ "$unionWith": "o" }] }),
             Verdict::Scoped
         );
     }
@@ -916,36 +940,57 @@ mod tests {
     fn a_shared_insert_is_judged_per_caller() {
         let cmd = doc! { "insert": "notes", "documents": [
         { "_id": 1, "tenantId": "a" }, { "_id": 2, "tenantId": "b" } ], "ordered": false };
-        let mine = caller_part(&cmd, 2, &Share::Document(1)).unwrap();
-        assert_eq!(mine.get_array("documents").unwrap().len(), 1);
-        let b = audit_command(&field(), Some(&Principal::Tenant("b".into())), "app", &mine);
+        let shares = [Share::Document(Bson::Int32(2)), Share::Document(Bson::Int32(1))];
+        let parts = caller_parts(&cmd, &shares);
+        assert_eq!(parts.iter().map(|(o, _)| *o).collect::<Vec<_>>(), [Some(1), Some(0)]);
+        // The second document (tenant b's) is caller 0's.
+        let b_part = parts[1].1.clone().unwrap();
+        assert_eq!(b_part.get_array("documents").unwrap().len(), 1);
+        let b = audit_command(&field(), Some(&Principal::Tenant("b".into())), "app", &b_part);
         assert_eq!(b.verdict, Verdict::Scoped);
-        let a = audit_command(&field(), Some(&Principal::Tenant("a".into())), "app", &mine);
+        let a = audit_command(&field(), Some(&Principal::Tenant("a".into())), "app", &b_part);
         assert!(matches!(a.verdict, Verdict::Unscoped(_)));
-        assert!(caller_part(&cmd, 3, &Share::Document(0)).is_err());
+    }
+
+    #[test]
+    fn a_split_shared_insert_only_judges_the_callers_in_it_and_flags_a_stranger() {
+        // The driver split a shared insert: this command holds the third caller's document only.
+        let cmd = doc! { "insert": "notes", "documents": [ { "_id": 3, "tenantId": "a" }, { "_id": 9, "tenantId": "a" } ] };
+        let shares = [1, 2, 3].map(|i| Share::Document(Bson::Int32(i)));
+        let parts = caller_parts(&cmd, &shares);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].0, Some(2));
+        assert!(parts[0].1.is_ok());
+        assert_eq!(parts[1].0, None);
+        assert!(parts[1].1.is_err());
     }
 
     #[test]
     fn a_shared_insert_to_another_tenants_database_is_unscoped() {
         let s = AuditSettings { strategy: Strategy::Database, ..field() };
         let cmd = doc! { "insert": "notes", "documents": [ { "_id": 1 }, { "_id": 2 } ] };
-        let mine = caller_part(&cmd, 2, &Share::Document(1)).unwrap();
+        let shares = [Share::Document(Bson::Int32(1)), Share::Document(Bson::Int32(2))];
+        let mine = caller_parts(&cmd, &shares)[1].1.clone().unwrap();
         let b = Principal::Tenant("b".into());
-        assert_eq!(audit_command(&s, Some(&b), "app_b", &mine).verdict, Verdict::Scoped);
+        assert_eq!(audit_command(&s, Some(&b), "app~b", &mine).verdict, Verdict::Scoped);
         assert!(matches!(
-            audit_command(&s, Some(&b), "app_a", &mine).verdict,
+            audit_command(&s, Some(&b), "app~a", &mine).verdict,
             Verdict::Unscoped(_)
         ));
     }
 
     #[test]
     fn a_shared_lookup_becomes_the_callers_own_lookup() {
-        let cmd = doc! { "find": "notes", "filter": { "_id": { "$in": [1, 2] } }, "batchSize": 2 };
-        let mine = caller_part(&cmd, 2, &Share::Id(Bson::Int32(2))).unwrap();
-        assert_eq!(mine, doc! { "find": "notes", "filter": { "_id": 2 }, "limit": 1 });
-        assert!(caller_part(&cmd, 2, &Share::Id(Bson::Int32(3))).is_err());
+        let cmd = doc! { "find": "notes", "filter": { "_id": { "$in": [1, 2] } }, "batchSize": 3 };
+        let shares = [Share::Id(Bson::Int32(2)), Share::Id(Bson::Int32(3))];
+        let parts = caller_parts(&cmd, &shares);
+        assert_eq!(
+            parts[0].1.clone().unwrap(),
+            doc! { "find": "notes", "filter": { "_id": 2 }, "limit": 1 }
+        );
+        assert!(parts[1].1.is_err());
         let wider = doc! { "find": "notes", "filter": { "_id": { "$in": [1, 2] }, "x": 1 } };
-        assert!(caller_part(&wider, 2, &Share::Id(Bson::Int32(2))).is_err());
+        assert!(caller_parts(&wider, &shares[..1])[0].1.is_err());
     }
 
     #[test]
@@ -966,8 +1011,8 @@ mod tests {
         twice.append("tenantId", "a");
         assert!(delivered(&f, &a, "app", &twice).is_err());
         let d = AuditSettings { strategy: Strategy::Database, ..field() };
-        assert!(ok(doc! { "_id": 1 }, "app_a", &d));
-        assert!(!ok(doc! { "_id": 1 }, "app_b", &d));
+        assert!(ok(doc! { "_id": 1 }, "app~a", &d));
+        assert!(!ok(doc! { "_id": 1 }, "app~b", &d));
         assert!(delivered(&f, &Principal::System, "x", &twice).is_ok());
     }
 

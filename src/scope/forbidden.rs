@@ -1,12 +1,16 @@
-//! Values that expose counters every tenant shares: `{$meta: 'recordId'}` (the collection's
-//! record number: a tenant's two documents numbered 1 and 9 show seven inserts by others),
-//! `{$meta: 'indexKey'}` (keys of a shared index) and `$$CLUSTER_TIME` (the oplog position,
-//! which moves with every write of every tenant). Refused under a tenant, wherever the
-//! request could evaluate them: filters, projections, sorts, pipelines, updates, `let`.
+//! What a tenant's request may not ask the server to evaluate, wherever it appears (filters,
+//! projections, sorts, pipelines, updates, `let`):
+//! - values that expose counters every tenant shares: `{$meta: 'recordId'}` (the collection's
+//!   record number: a tenant's two documents numbered 1 and 9 show seven inserts by others),
+//!   `{$meta: 'indexKey'}` (keys of a shared index) and `$$CLUSTER_TIME` (the oplog position,
+//!   which moves with every write of every tenant);
+//! - server-side JavaScript (`$where`, `$function`, `$accumulator`): filters could run it on
+//!   other tenants' documents, and one rule everywhere is easier to trust than a rule per place.
 
 use bson::{Bson, Document};
 
 use super::error::{ScopeError, ScopeResult};
+use super::expr_guard::SERVER_JS;
 use super::Principal;
 
 /// `$meta` kinds that read shared counters.
@@ -15,7 +19,8 @@ const SHARED_META: &[&str] = &["recordId", "indexKey"];
 /// The system variable that reads the cluster's oplog clock.
 const CLUSTER_TIME: &str = "$$CLUSTER_TIME";
 
-/// Refuses a tenant's request (as the JS face sends it) that would evaluate a shared counter.
+/// Refuses a tenant's request (as the JS face sends it) that would evaluate a shared counter
+/// or server-side JavaScript.
 /// Documents being inserted or used as replacements are data, not expressions, and are not
 /// looked at; `runAsSystem` may read the counters.
 pub fn check_request(principal: &Principal, request: &Document) -> ScopeResult<()> {
@@ -59,6 +64,11 @@ fn check_value(root: &Bson) -> ScopeResult<()> {
     while let Some(v) = todo.pop() {
         match v {
             Bson::Document(d) => {
+                if let Some(op) = d.keys().find_map(|k| SERVER_JS.iter().find(|js| **js == k)) {
+                    return Err(ScopeError::violation(format!(
+                        "{op} is not allowed under a tenant: server-side JavaScript could run on other tenants' documents"
+                    )));
+                }
                 if let Some(Bson::String(kind)) = d.get("$meta") {
                     if SHARED_META.contains(&kind.as_str()) {
                         return Err(ScopeError::violation(format!(
@@ -118,6 +128,20 @@ mod tests {
         for a in allowed {
             assert!(check_request(&t(), &a).is_ok(), "{a}");
         }
+        let js = doc! { "$function": { "body": "function(){return 1}", "args": [], "lang": "js" } };
+        for r in [
+            doc! { "filter": {}, "options": { "projection": { "v": js.clone() } } },
+            doc! { "options": { "let": { "v": js.clone() } } },
+            doc! { "filter": {}, "update": [{ "$set": { "v": js.clone() } }] },
+            doc! { "filter": { "$where": "1" } },
+        ] {
+            assert_eq!(
+                check_request(&t(), &r).unwrap_err().kind,
+                super::super::ErrorKind::TenantViolation,
+                "{r}"
+            );
+        }
+        assert!(check_request(&t(), &doc! { "document": { "v": js } }).is_ok());
         let sys = doc! { "pipeline": [{ "$project": { "k": { "$meta": "recordId" } } }] };
         assert!(check_request(&Principal::System, &sys).is_ok());
     }

@@ -4,11 +4,11 @@
 pub mod audit;
 pub mod by_id;
 pub mod collation;
-pub mod counters;
 pub mod cursor_owners;
 pub mod error;
 pub mod expr_guard;
 pub mod filter;
+pub mod forbidden;
 pub mod insert;
 pub mod namespace;
 pub mod pipeline;

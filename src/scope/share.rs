@@ -147,8 +147,8 @@ mod tests {
         let a = insert_key(1, "a", Strategy::Database, "notes");
         let b = insert_key(1, "b", Strategy::Database, "notes");
         assert_ne!(a, b);
-        assert_eq!(a.namespace.database, "app_a");
-        assert_eq!(b.namespace.database, "app_b");
+        assert_eq!(a.namespace.database, "app~a");
+        assert_eq!(b.namespace.database, "app~b");
         assert_eq!(a, insert_key(1, "a", Strategy::Database, "notes"));
     }
 
@@ -191,8 +191,8 @@ mod tests {
 
     #[test]
     fn strategy_is_part_of_the_key() {
-        // Same namespace reached under both strategies (base 'app_a' vs tenant 'a' of 'app').
-        let n = Namespace { database: "app_a".into(), collection: "notes".into() };
+        // Same namespace reached under both strategies (base "app~a" vs tenant "a" of "app").
+        let n = Namespace { database: "app~a".into(), collection: "notes".into() };
         let f = insert(1, &scope("a", Strategy::Field), &n, INSERT).unwrap();
         let d = insert(1, &scope("a", Strategy::Database), &n, INSERT).unwrap();
         assert_ne!(f, d);

@@ -74,6 +74,38 @@ fn embedded_doc_end(bytes: &[u8], pos: usize, limit: usize) -> ScopeResult<usize
 
 /// Validates raw BSON structure and nesting without recursion; errors are `argument`.
 pub fn check_raw_depth(bytes: &[u8], max: usize) -> ScopeResult<()> {
+    check_raw(bytes, max, None)
+}
+
+/// Keys a document holds, to find one named twice (a list while short, then a set).
+#[derive(Default)]
+struct Keys<'b> {
+    list: Vec<&'b [u8]>,
+    set: std::collections::HashSet<&'b [u8]>,
+}
+
+impl<'b> Keys<'b> {
+    /// Adds `k`; false when the document already named it.
+    fn add(&mut self, k: &'b [u8]) -> bool {
+        if self.set.is_empty() {
+            if self.list.contains(&k) {
+                return false;
+            }
+            self.list.push(k);
+            if self.list.len() > 16 {
+                self.set.extend(self.list.drain(..));
+            }
+            return true;
+        }
+        self.set.insert(k)
+    }
+}
+
+/// `check_raw_depth`, and no document may name a key twice: a JS `Map` can, and then mongod
+/// and the owner check read the first copy while a parsed tree keeps the last, so readers
+/// would disagree on which value is meant. A repeated `field` (the tenant field) is a
+/// `TENANT_VIOLATION`, any other repeated key an argument error.
+pub fn check_raw(bytes: &[u8], max: usize, field: Option<&str>) -> ScopeResult<()> {
     if bytes.len() < 5 {
         return Err(malformed(format!("{} bytes is too short for a document", bytes.len())));
     }
@@ -94,6 +126,8 @@ pub fn check_raw_depth(bytes: &[u8], max: usize) -> ScopeResult<()> {
     deeper(1)?;
     // Each entry is the end (exclusive) of an open document; its last byte is the terminator.
     let mut stack: Vec<usize> = vec![total];
+    // Beside each open document, its keys so far (`None` for arrays, whose keys are indexes).
+    let mut keys: Vec<Option<Keys>> = vec![Some(Keys::default())];
     let mut pos = 4;
     while let Some(&end) = stack.last() {
         let term = end - 1;
@@ -102,6 +136,7 @@ pub fn check_raw_depth(bytes: &[u8], max: usize) -> ScopeResult<()> {
                 return Err(malformed("document not NUL-terminated"));
             }
             stack.pop();
+            keys.pop();
             pos = end;
             continue;
         }
@@ -112,7 +147,23 @@ pub fn check_raw_depth(bytes: &[u8], max: usize) -> ScopeResult<()> {
         if kind == 0 {
             return Err(malformed("document ends before its declared length"));
         }
-        pos = skip_cstring(bytes, pos + 1, term, "field name")?;
+        let key_start = pos + 1;
+        pos = skip_cstring(bytes, key_start, term, "field name")?;
+        if let Some(Some(seen)) = keys.last_mut() {
+            let key = &bytes[key_start..pos - 1];
+            if !seen.add(key) {
+                let name = String::from_utf8_lossy(key);
+                return Err(if field.is_some_and(|f| f.as_bytes() == key) {
+                    ScopeError::violation(format!(
+                        "a document names the tenant field '{name}' more than once"
+                    ))
+                } else {
+                    ScopeError::argument(format!(
+                        "a document names the field '{name}' more than once"
+                    ))
+                });
+            }
+        }
         // A value must end at or before the enclosing document's terminator.
         pos = match kind {
             0x01 | 0x09 | 0x11 | 0x12 => skip_fixed(pos, 8, term)?, // double, date, timestamp, int64
@@ -145,6 +196,7 @@ pub fn check_raw_depth(bytes: &[u8], max: usize) -> ScopeResult<()> {
                 let child_end = embedded_doc_end(bytes, pos, term)?;
                 deeper(stack.len() + 1)?;
                 stack.push(child_end);
+                keys.push((kind == 0x03).then(Keys::default));
                 pos + 4
             }
             0x0F => {
@@ -161,6 +213,7 @@ pub fn check_raw_depth(bytes: &[u8], max: usize) -> ScopeResult<()> {
                 }
                 deeper(stack.len() + 1)?;
                 stack.push(scope_end);
+                keys.push(Some(Keys::default()));
                 scope_start + 4
             }
             other => return Err(malformed(format!("unknown element type 0x{other:02X}"))),
@@ -379,5 +432,37 @@ mod tests {
         append_raw(&mut d, 0x0F, "c", &cws);
         let err = check_raw_depth(&d, MAX_DEPTH).unwrap_err();
         assert!(err.message.contains("code_w_scope"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_key_named_twice_is_refused_at_any_depth() {
+        let mut inner = bson::RawDocumentBuf::new();
+        inner.append("tenantId", "b");
+        inner.append("x", 1);
+        inner.append("tenantId", "a");
+        let mut outer = bson::RawDocumentBuf::new();
+        outer.append("document", inner.clone());
+        let e = check_raw(outer.as_bytes(), MAX_DEPTH, Some("tenantId")).unwrap_err();
+        assert_eq!(e.kind, crate::scope::ErrorKind::TenantViolation);
+        let e = check_raw(outer.as_bytes(), MAX_DEPTH, Some("org")).unwrap_err();
+        assert_eq!(e.kind, crate::scope::ErrorKind::InvalidArgument);
+        assert!(e.message.contains("'tenantId' more than once"));
+        // Past the list's length the set takes over.
+        let mut many = bson::RawDocumentBuf::new();
+        for i in 0..40 {
+            many.append(format!("k{i}"), i);
+        }
+        assert!(check_raw(many.as_bytes(), MAX_DEPTH, None).is_ok());
+        many.append("k33", 1);
+        assert!(check_raw(many.as_bytes(), MAX_DEPTH, None).is_err());
+        // The same key in sibling documents, and array indexes, are fine.
+        let mut a = bson::RawDocumentBuf::new();
+        a.append("x", inner.clone().into_bytes().len() as i32);
+        let mut two = bson::RawDocumentBuf::new();
+        two.append("a", a.clone());
+        two.append("b", a);
+        assert!(check_raw(two.as_bytes(), MAX_DEPTH, Some("x")).is_ok());
+        let arr = bson::to_vec(&bson::doc! { "v": [1, 2, { "x": 1 }, { "x": 2 }] }).unwrap();
+        assert!(check_raw(&arr, MAX_DEPTH, Some("x")).is_ok());
     }
 }
