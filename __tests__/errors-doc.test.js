@@ -149,6 +149,19 @@ describe('the messages docs/errors.md quotes are the ones the calls produce', ()
     expect(quoted(other.message)).toBe(true);
   });
 
+  test("strategy database: a tenant database name past 63 bytes, and a base holding '~'", async () => {
+    // Base 'app' as on the page; nothing is written, so no database 'app…' is created.
+    const app = suite.closeAfter(await TenantFence.connect(uri(), { database: 'app', strategy: 'database' }));
+    const id = 'A'.repeat(30);
+    const long = await failure(() => app.runAs(id, () => app.collection('x').findOne({})));
+    expect([long.code, quoted(long.message)]).toEqual(['TENANT_INVALID', true]);
+    const named = await failure(() => app.databaseFor(id));
+    expect([named.code, named.message]).toEqual(['TENANT_INVALID', long.message]);
+    expect(section(DOC, '### `TENANT_INVALID`')).toContain(long.message);
+    const tilde = await failure(() => TenantFence.connect(uri(), { database: 'app~x', strategy: 'database' }));
+    expect([tilde.name, quoted(tilde.message)]).toEqual(['TypeError', true]);
+  });
+
   test("the middleware's 400 answers", async () => {
     const byHeader = suite.fence.middleware();
     const missing = await answer(byHeader, {});
