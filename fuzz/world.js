@@ -32,7 +32,8 @@ const SYSTEM_TENANTS = new Set([TENANT, 'B', 'a', 'A-1', 'AB']);
 /**
  * The database that `fence` uses for `tenant` under strategy 'database', found by writing a
  * probe through the fence (so the fuzzer does not depend on the naming scheme) and asking the
- * server which database received it. One call at a time: nothing here shares a command.
+ * server which database received it; it must be the one `fence.databaseFor(tenant)` names.
+ * One call at a time: nothing here shares a command.
  */
 async function tenantDatabase(fence, raw, tenant) {
   const marker = crypto.randomBytes(8).toString('hex');
@@ -48,6 +49,7 @@ async function tenantDatabase(fence, raw, tenant) {
     }
   }
   if (!found) throw new Error(`the probe of tenant ${tenant} landed in no database starting with ${fence.databaseName}`);
+  if (found !== fence.databaseFor(tenant)) throw new Error(`the probe of tenant ${tenant} landed in ${found}, but fence.databaseFor says ${fence.databaseFor(tenant)}`);
   await raw.db(found).collection('tf_fuzz_probe').drop();
   return found;
 }
