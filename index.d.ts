@@ -86,7 +86,7 @@ export interface SystemAccessEvent {
 export interface ConnectOptions {
   /** Top-level field holding the tenant id (no `.` or `$`, not `_id`). Default `'tenantId'`. */
   tenantField?: string;
-  /** `'field'` (shared collections, default) or `'database'` (database `<database>_<tenantId>` per tenant). */
+  /** `'field'` (shared collections, default) or `'database'` (one database per tenant, `fence.databaseFor(tenantId)`: `<database>~<escaped id>`). */
   strategy?: 'field' | 'database';
   /** Database name (the base name under strategy `'database'`). Default: the URI's database, else `'test'`. */
   database?: string;
