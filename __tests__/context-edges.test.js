@@ -285,7 +285,7 @@ describe('fence.bind(fn)', () => {
     }
   });
 
-  test('captures a runAsSystem context: the hook still audits each call with its reason', async () => {
+  test('captures a runAsSystem context: audited while the callback runs, refused once it has settled', async () => {
     const events = [];
     const f = suite.closeAfter(
       await require('..').TenantFence.connect(require('./helpers/fixtures').uri(), {
@@ -293,11 +293,18 @@ describe('fence.bind(fn)', () => {
         onSystemAccess: (e) => events.push(e),
       }),
     );
-    const count = f.runAsSystem({ reason: 'nightly report' }, () => f.bind(() => f.collection(C).countDocuments({ mark: 'bind' })));
-    expect(await suite.as('b', () => count())).toBe(1);
+    let count;
+    await f.runAsSystem({ reason: 'nightly report' }, async () => {
+      count = f.bind(() => f.collection(C).countDocuments({ mark: 'bind' }));
+      // Called from another tenant's chain while runAsSystem is still running: system, audited.
+      expect(await suite.as('b', () => count())).toBe(1);
+    });
     expect(events).toEqual([{ reason: 'nightly report', collection: C, operation: 'countDocuments' }]);
-    // Called with no context at all it is still the system context.
-    expect(await count()).toBe(1);
+    // System access ended with the callback: a bound function, a timer or a server started
+    // inside it cannot keep using it.
+    await expectTenantError(count(), 'TENANT_MISSING');
+    await expectTenantError(suite.as('b', () => count()), 'TENANT_MISSING');
+    expect(events).toHaveLength(1);
   });
 
   test('a job queue: work queued by one request runs later, from another request or a timer, as its own tenant', async () => {

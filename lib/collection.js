@@ -84,23 +84,22 @@ class ScopedCollection {
     this.collectionName = name;
   }
 
-  /** The context for this call: the caller's, after the audit hook for system work. */
-  #context(operation) {
+  /** The context for this call (Rust calls the audit hook for system work). */
+  #context() {
     const ctx = context.current();
     const about = context.describe(ctx);
     if (!about) return null; // Rust refuses a call without a context (TENANT_MISSING).
-    if (about.system) {
-      this.#fence._audit({ reason: about.reason, collection: this.collectionName, operation });
-    } else if (!this.#fence._accepts(about)) {
+    // Rust's word on what the context is, not the JS label.
+    if (!ctx.isSystem && !this.#fence._accepts(about)) {
       throw new TenantError('TENANT_INVALID', `tenant id ${JSON.stringify(about.tenantId)} is not valid for this fence`);
     }
     return ctx;
   }
 
   async #run(operation, request) {
-    const ctx = this.#context(operation);
+    const ctx = this.#context();
     const payload = encode(request, ARGUMENT_NAMES);
-    if (ctx && WRITES.has(operation) && this.#fence._customIds() && context.describe(ctx).system) {
+    if (ctx && WRITES.has(operation) && this.#fence._customIds() && ctx.isSystem) {
       // Checked on the bytes that will be sent: a getter or Proxy cannot show one id here and
       // serialize another. Rust applies the hard rules; the custom pattern lives only in JS.
       for (const id of writtenTenantIds(decodeRequest(payload), this.#fence.tenantField)) {
@@ -119,7 +118,7 @@ class ScopedCollection {
   }
 
   #cursor(kind, request) {
-    const ctx = this.#context(kind);
+    const ctx = this.#context();
     if (!ctx) throw new TenantError('TENANT_MISSING', `${kind}() needs a tenant in context: call it inside runAs() or the middleware`);
     const native = this.#native;
     const name = this.collectionName;

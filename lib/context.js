@@ -11,9 +11,16 @@ const KEY = Symbol.for('tenantfence.context.v1');
 const store = globalThis[KEY] || (globalThis[KEY] = new AsyncLocalStorage());
 
 const DEFAULT_RULE = /^[A-Za-z0-9_-]{1,64}$/;
-// What JS remembers about each native context, so hot paths skip napi getters.
-const INFO_KEY = Symbol.for('tenantfence.context-info.v1');
-const info = globalThis[INFO_KEY] || (globalThis[INFO_KEY] = new WeakMap());
+// What JS remembers about each native context, so hot paths skip napi getters: a frozen
+// object on a non-writable, non-configurable property of the context itself, so no code can
+// relabel a context once made (a process-wide map could be overwritten). Rust stays the
+// judge: it decides system access and calls the audit hook; this label only saves getters.
+const ABOUT = Symbol.for('tenantfence.context-about.v2');
+
+/** Labels a native context, once and for good. */
+function label(ctx, about) {
+  Object.defineProperty(ctx, ABOUT, { value: Object.freeze(about), writable: false, configurable: false, enumerable: false });
+}
 
 // Contexts are immutable, so one per tenant id is reused: making a native object per runAs
 // (wrap, finalizer, WeakMap entry) was ~3% of a small operation's CPU. Bounded, oldest out.
@@ -51,21 +58,21 @@ function tenantContext(tenantId, pattern) {
   } catch (e) {
     throw fromNative(e);
   }
-  info.set(ctx, { tenantId, system: false, reason: undefined, defaultOk: DEFAULT_RULE.test(tenantId) });
+  label(ctx, { tenantId, system: false, reason: undefined, defaultOk: DEFAULT_RULE.test(tenantId) });
   if (cache.size >= RECENT_MAX) cache.delete(cache.keys().next().value);
   cache.set(tenantId, ctx);
   return ctx;
 }
 
-/** Makes a system context for `runAsSystem`. */
-function systemContext(reason) {
+/** Makes a system context for `runAsSystem` through `nativeFence` (only a fence makes one). */
+function systemContext(nativeFence, reason) {
   let ctx;
   try {
-    ctx = native.createSystemContext(reason);
+    ctx = nativeFence.systemContext(reason);
   } catch (e) {
     throw fromNative(e);
   }
-  info.set(ctx, { tenantId: undefined, system: true, reason, defaultOk: true });
+  label(ctx, { tenantId: undefined, system: true, reason, defaultOk: true });
   return ctx;
 }
 
@@ -76,7 +83,7 @@ function current() {
 
 /** What JS knows about a context (tenantId, system, reason). */
 function describe(ctx) {
-  return ctx ? info.get(ctx) : undefined;
+  return ctx ? ctx[ABOUT] : undefined;
 }
 
 module.exports = { store, tenantContext, systemContext, current, describe, isWellFormed, DEFAULT_RULE };

@@ -86,6 +86,9 @@ class TenantFence {
     } catch (e) {
       throw fromNative(e);
     }
+    const hook = s.hook;
+    // Rust calls it before every system call of this fence: no JS label decides that.
+    if (hook) nf.setAuditHook(([reason, collection, operation]) => void hook({ reason, collection, operation }));
     return new TenantFence(nf, s);
   }
 
@@ -131,7 +134,30 @@ class TenantFence {
       throw new TypeError('runAsSystem(options, fn): options.reason must be a non-empty string');
     }
     if (typeof fn !== 'function') throw new TypeError('runAsSystem(options, fn): fn must be a function');
-    return context.store.run(context.systemContext(options.reason), fn);
+    const ctx = context.systemContext(this.#native, options.reason);
+    // System access ends when fn settles: a server started, or a callback bound, inside it
+    // must not serve later work as system (Rust refuses calls under an ended context).
+    let result;
+    try {
+      result = context.store.run(ctx, fn);
+    } catch (e) {
+      ctx.end();
+      throw e;
+    }
+    if (result === null || (typeof result !== 'object' && typeof result !== 'function') || typeof result.then !== 'function') {
+      ctx.end();
+      return result;
+    }
+    return Promise.resolve(result).then(
+      (value) => {
+        ctx.end();
+        return value;
+      },
+      (error) => {
+        ctx.end();
+        throw error;
+      },
+    );
   }
 
   /**
@@ -184,11 +210,6 @@ class TenantFence {
     } catch (e) {
       throw fromNative(e);
     }
-  }
-
-  /** @internal Calls the audit hook; a throwing hook refuses the operation. */
-  _audit(event) {
-    if (this.#settings.hook) this.#settings.hook(event);
   }
 
   /** @internal The audited commands since the last call (BSON), or null without monitorCommands. */

@@ -1,7 +1,9 @@
 //! The tenant context object. Only Rust creates one, and only from a validated
 //! id, so JS code cannot forge a context by building a look-alike object.
 
-use crate::scope::{tenant_id, Principal};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::scope::{tenant_id, Principal, ScopeError};
 use napi_derive::napi;
 
 use super::error::FenceError;
@@ -11,9 +13,39 @@ use super::error::FenceError;
 pub struct TenantContext {
     pub(crate) principal: Principal,
     reason: Option<String>,
+    /// Set when the `runAsSystem` callback that made this system context has settled:
+    /// system access ends with it, whoever still holds the context.
+    ended: AtomicBool,
 }
 
 impl TenantContext {
+    /// The principal a call under this context runs as, or why it may not run.
+    pub(crate) fn admit(&self) -> Result<&Principal, ScopeError> {
+        if self.ended.load(Ordering::Acquire) {
+            return Err(ScopeError::missing(
+                "this runAsSystem context has ended: system access ends when the runAsSystem callback settles",
+            ));
+        }
+        Ok(&self.principal)
+    }
+
+    /// The `runAsSystem` reason.
+    pub(crate) fn audit_reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    /// A system context for `runAsSystem`; the reason is required for the audit trail.
+    pub(crate) fn system(reason: String) -> Result<TenantContext, ScopeError> {
+        if reason.trim().is_empty() {
+            return Err(ScopeError::argument("runAsSystem needs a non-empty `reason`"));
+        }
+        Ok(TenantContext {
+            principal: Principal::System,
+            reason: Some(reason),
+            ended: AtomicBool::new(false),
+        })
+    }
+
     /// Who this context runs as, for the isolation probe.
     pub(crate) fn tag(&self) -> super::probe::Tag {
         super::probe::Tag::new(self.principal.clone(), self.reason.clone())
@@ -42,6 +74,21 @@ impl TenantContext {
     pub fn reason(&self) -> Option<String> {
         self.reason.clone()
     }
+
+    /// Ends a system context (its `runAsSystem` callback settled); later calls under it are
+    /// refused. Tenant contexts do not end.
+    #[napi]
+    pub fn end(&self) {
+        if self.principal == Principal::System {
+            self.ended.store(true, Ordering::Release);
+        }
+    }
+
+    /// True once `end()` ran.
+    #[napi(getter)]
+    pub fn ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
 }
 
 /// Makes a tenant context; `default_rule` applies the built-in id rule (the JS face
@@ -54,14 +101,9 @@ pub fn create_context(tenant_id: String, default_rule: bool) -> napi::Result<Ten
         tenant_id::check_hard(&tenant_id)
     };
     checked.map_err(FenceError::from)?;
-    Ok(TenantContext { principal: Principal::Tenant(tenant_id), reason: None })
-}
-
-/// Makes a system (scoping lifted) context; the reason is required for the audit trail.
-#[napi]
-pub fn create_system_context(reason: String) -> napi::Result<TenantContext> {
-    if reason.trim().is_empty() {
-        return Err(super::error::arg("runAsSystem needs a non-empty `reason`").into());
-    }
-    Ok(TenantContext { principal: Principal::System, reason: Some(reason) })
+    Ok(TenantContext {
+        principal: Principal::Tenant(tenant_id),
+        reason: None,
+        ended: AtomicBool::new(false),
+    })
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use mongodb::options::ClientOptions;
 use mongodb::Client;
-use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::bindgen_prelude::{Buffer, Function, FunctionRef, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 
@@ -62,15 +62,20 @@ impl FenceInner {
     }
 }
 
+/// The audit hook as the JS face hands it over: `(reason, collection, operation)`.
+type AuditHook = FunctionRef<(String, String, String), ()>;
+
 /// A connected fence; JS wraps it in `TenantFence`.
 #[napi]
 pub struct NativeFence {
     inner: Arc<FenceInner>,
+    /// `onSystemAccess`, called here, in Rust, before every system call of this fence.
+    hook: Option<AuditHook>,
 }
 
 fn principal_of(ctx: Option<&TenantContext>) -> FenceResult<Principal> {
     match ctx {
-        Some(c) => Ok(c.principal.clone()),
+        Some(c) => Ok(c.admit()?.clone()),
         None => Err(ScopeError::missing(
             "no tenant in context: call inside fence.runAs(), the middleware, or runAsSystem()",
         )
@@ -149,6 +154,7 @@ impl NativeFence {
                 }
             }
             Ok(NativeFence {
+                hook: None,
                 inner: Arc::new(FenceInner {
                     id: NEXT_FENCE.fetch_add(1, Ordering::Relaxed),
                     client: Mutex::new(Some(client)),
@@ -171,6 +177,41 @@ impl NativeFence {
                     .into())
             }
         }
+    }
+
+    /// Sets the audit hook every system call of this fence must pass; a hook that throws
+    /// refuses the call with its error.
+    #[napi]
+    pub fn set_audit_hook(
+        &mut self,
+        hook: Function<(String, String, String), ()>,
+    ) -> napi::Result<()> {
+        self.hook = Some(hook.create_ref()?);
+        Ok(())
+    }
+
+    /// A context for `runAsSystem`: scoping lifted, every call audited by the fence that runs
+    /// it, until `end()`. Only a fence makes one.
+    #[napi]
+    pub fn system_context(&self, reason: String) -> napi::Result<TenantContext> {
+        Ok(TenantContext::system(reason).map_err(FenceError::from)?)
+    }
+
+    /// Who a call under `ctx` runs as: a system call first passes the audit hook here, so no
+    /// JS label can skip it. A refused hook's own error is the call's error.
+    fn admit(
+        &self,
+        env: &Env,
+        ctx: Option<&TenantContext>,
+        collection: &str,
+        op: &str,
+    ) -> napi::Result<FenceResult<Principal>> {
+        let principal = principal_of(ctx);
+        if let (Ok(Principal::System), Some(hook), Some(c)) = (&principal, &self.hook, ctx) {
+            let reason = c.audit_reason().unwrap_or_default().to_string();
+            hook.borrow_back(env)?.call((reason, collection.to_string(), op.to_string()))?;
+        }
+        Ok(principal)
     }
 
     /// The database this fence uses (the base name under strategy 'database').
@@ -199,8 +240,8 @@ impl NativeFence {
         op: String,
         payload: &[u8],
     ) -> napi::Result<PromiseRaw<'e, Reply>> {
+        let principal = self.admit(env, ctx, &collection, &op)?;
         let inner = self.inner.clone();
-        let principal = principal_of(ctx);
         let tag = inner.tag(ctx);
         let bytes = payload.to_vec();
         spawn(env, move || {
@@ -222,8 +263,8 @@ impl NativeFence {
         kind: String,
         payload: &[u8],
     ) -> napi::Result<PromiseRaw<'e, NativeCursor>> {
+        let principal = self.admit(env, ctx, &collection, &kind)?;
         let inner = self.inner.clone();
-        let principal = principal_of(ctx);
         let tag = inner.tag(ctx);
         let bytes = payload.to_vec();
         spawn(env, move || {
