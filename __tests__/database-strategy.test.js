@@ -306,7 +306,7 @@ describe("strategy: 'database': tenant database names never meet", () => {
       // Under 'field' every tenant lives in the shared database.
       expect(field.databaseFor('acme')).toBe('app');
       expect(field.databaseFor('ACME')).toBe('app');
-      // Ids are checked as everywhere else.
+      // Ids the hard rules refuse, or whose database name would pass 63 bytes ('x' * 65: 69 bytes).
       for (const bad of ['', 'a.b', 'a b', 'x'.repeat(65)]) {
         const err = await expectTenantError(() => app.databaseFor(bad), 'TENANT_INVALID');
         expect(err.message).toBeTruthy();
