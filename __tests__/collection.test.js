@@ -19,6 +19,7 @@ const {
   own,
   ownAll,
   ids,
+  captureError,
 } = require('./helpers/fixtures');
 
 const suite = useSuite('coll');
@@ -667,9 +668,12 @@ describe('writes', () => {
 describe('createIndex', () => {
   const C = 'idx';
 
+  /** runAsSystem, as a migration would: what a tenant may not build (scope/indexes.rs). */
+  const system = (fn) => suite.fence.runAsSystem({ reason: 'migration' }, fn);
+
   test('returns the index name; the tenant field comes first', async () => {
     const col = suite.fence.collection(C);
-    const name = await as('a', () => col.createIndex({ email: 1 }, { unique: true }));
+    const name = await system(() => col.createIndex({ email: 1 }, { unique: true }));
     expect(typeof name).toBe('string');
     const indexes = await suite.rdb.collection(C).listIndexes().toArray();
     const ix = indexes.find((i) => i.name === name);
@@ -684,9 +688,24 @@ describe('createIndex', () => {
     expect(named.key.n).toBe(-1);
   });
 
+  test('a tenant builds plain indexes only: unique, TTL and index types whose build can fail on data need runAsSystem', async () => {
+    const col = suite.fence.collection(C);
+    expect(await as('a', () => col.createIndex({ plain: 1, other: -1 }))).toBe('tenantId_1_plain_1_other_-1');
+    for (const [spec, opts] of [
+      [{ email: 1 }, { unique: true }],
+      [{ at: 1 }, { expireAfterSeconds: 60 }],
+      [{ loc: '2dsphere' }, {}],
+      [{ body: 'text' }, {}],
+      [{ h: 'hashed' }, {}],
+    ]) {
+      const e = await captureError(as('a', () => col.createIndex(spec, opts)));
+      expect([spec, e.code, e.message]).toEqual([spec, 'TENANT_VIOLATION', expect.stringContaining('runAsSystem')]);
+    }
+  });
+
   test('unique is per tenant', async () => {
     const col = suite.fence.collection(C);
-    await as('a', () => col.createIndex({ email: 1 }, { unique: true }));
+    await system(() => col.createIndex({ email: 1 }, { unique: true }));
     await as('a', () => col.insertOne({ email: 'x@example.com' }));
     await as('b', () => col.insertOne({ email: 'x@example.com' }));
     const err = await as('a', () => col.insertOne({ email: 'x@example.com' }).then(() => null, (e) => e));

@@ -108,6 +108,25 @@ describe('a document names each field once', () => {
   });
 });
 
+describe('createIndex', () => {
+  test("a tenant's index build succeeds or fails the same whatever another tenant's documents hold", async () => {
+    await suite.rdb.collection('pins').insertOne({ tenantId: 'globex', user: 'ceo', pin: '5821' });
+    const c = suite.fence.collection('pins');
+    const outcome = (p) => p.then(() => 'built', (e) => `${e.code}`);
+    // A partial 2dsphere index fails exactly when some document matches (a binary search on the PIN).
+    const geo = (lower) => as('acme', () => c.createIndex({ pin: '2dsphere' }, { name: `g${lower}`, partialFilterExpression: { user: 'ceo', pin: { $gte: lower } } }));
+    expect([await outcome(geo('5')), await outcome(geo('6'))]).toEqual(['TENANT_VIOLATION', 'TENANT_VIOLATION']);
+    // A unique index would fail on another tenant's duplicates, and then block their inserts.
+    await suite.rdb.collection('pins').insertOne({ tenantId: 'globex', user: 'ceo', pin: '5821' });
+    expect(await outcome(as('acme', () => c.createIndex({ pin: 1 }, { unique: true })))).toBe('TENANT_VIOLATION');
+    // Plain indexes build whatever the data.
+    const plain = (lower) => as('acme', () => c.createIndex({ pin: 1 }, { name: `p${lower}`, partialFilterExpression: { user: 'ceo', pin: { $gte: lower } } }));
+    expect([await outcome(plain('5')), await outcome(plain('6'))]).toEqual(['built', 'built']);
+    await suite.rdb.collection('pins').insertOne({ tenantId: 'globex', user: 'ceo', pin: '5821' });
+    expect(await suite.rdb.collection('pins').countDocuments({ tenantId: 'globex' })).toBe(3);
+  });
+});
+
 describe('bulkWrite collation', () => {
   test("collation: null or undefined on an operation is pinned like a missing one: acme never touches ACME's documents", async () => {
     // The fence first sees the collection with the simple collation (and pins that on every call),

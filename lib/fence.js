@@ -113,6 +113,10 @@ class TenantFence {
    */
   databaseFor(tenantId) {
     if (typeof tenantId !== 'string') throw new TypeError('databaseFor(tenantId): tenantId must be a string');
+    // The same id rule as runAs: this fence's pattern here, the default rule or the hard rules in Rust.
+    if (this.#settings.pattern && !this.#settings.pattern.test(tenantId)) {
+      throw new TenantError('TENANT_INVALID', `tenant id ${JSON.stringify(tenantId)} does not match tenantIdPattern`);
+    }
     try {
       return this.#native.databaseFor(tenantId);
     } catch (e) {

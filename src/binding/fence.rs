@@ -223,7 +223,9 @@ impl NativeFence {
     /// The database tenant `tenant_id`'s collections live in (the base under strategy 'field').
     #[napi]
     pub fn database_for(&self, tenant_id: String) -> napi::Result<String> {
-        tenant_id::check_hard(&tenant_id).map_err(FenceError::from)?;
+        let rule =
+            if self.inner.plain_ids { tenant_id::check_default } else { tenant_id::check_hard };
+        rule(&tenant_id).map_err(FenceError::from)?;
         let principal = Principal::Tenant(tenant_id);
         let ns = namespace::resolve(self.inner.strategy, &self.inner.database, &principal, "c")
             .map_err(FenceError::from)?;

@@ -1,8 +1,6 @@
-//! `createIndex`. Under strategy 'field' an index spans every tenant's documents, so
-//! a tenant may shape only its own slice of it: the tenant field leads the key, no
-//! collation may equate tenant ids, a partial filter may not aim at the tenant field,
-//! and a failed build's server message (which quotes the offending document, maybe
-//! another tenant's) is withheld.
+//! `createIndex`: what may be built is `scope::indexes`; here the collation facts are looked
+//! up, the command sent, and a failed build's server message (which may quote another
+//! tenant's document) withheld.
 
 use bson::{doc, Bson, Document};
 use serde_json::json;
@@ -11,7 +9,7 @@ use super::collection::Target;
 use super::error::{arg, mongo_body, FenceError, FenceResult};
 use super::options::{self, CallOptions};
 use super::payload::{reply, Request};
-use crate::scope::{collation, walk, Principal, ScopeError, Strategy};
+use crate::scope::{collation, indexes, Principal, ScopeError};
 
 /// The driver's default index name: `a_1_b_-1`.
 fn index_name(keys: &Document) -> String {
@@ -28,24 +26,6 @@ fn index_name(keys: &Document) -> String {
         })
         .collect::<Vec<_>>()
         .join("_")
-}
-
-/// True when `filter` mentions `field` anywhere (keys only, bounded depth).
-fn mentions(filter: &Document, field: &str, depth: usize) -> bool {
-    if depth > walk::MAX_DEPTH {
-        return true;
-    }
-    filter.iter().any(|(k, v)| {
-        k == field
-            || k.split('.').next() == Some(field)
-            || match v {
-                Bson::Document(d) => mentions(d, field, depth + 1),
-                Bson::Array(items) => items
-                    .iter()
-                    .any(|i| matches!(i, Bson::Document(d) if mentions(d, field, depth + 1))),
-                _ => false,
-            }
-    })
 }
 
 /// A server error with its message withheld: the build read every tenant's documents.
@@ -80,30 +60,7 @@ async fn field_keys(t: &Target, spec: Document, o: &CallOptions) -> FenceResult<
             }
         }
     }
-    let field = t.scope.field.as_str();
-    if let Principal::Tenant(_) = t.scope.principal {
-        if let Some(Bson::Document(pfe)) = o.index.get("partialFilterExpression") {
-            if mentions(pfe, field, 0) {
-                return Err(ScopeError::violation(format!(
-                    "partialFilterExpression must not name the tenant field '{field}' under a tenant: it would shape other tenants' slice of the index"
-                ))
-                .into());
-            }
-        }
-    }
-    let mut keys = doc! { field: 1 };
-    for (name, dir) in spec {
-        if name != field {
-            keys.insert(name, dir);
-        }
-    }
-    if keys.len() == 1 && matches!(o.index.get("unique"), Some(Bson::Boolean(true))) {
-        return Err(ScopeError::violation(format!(
-            "a unique index on '{field}' alone would allow one document per tenant"
-        ))
-        .into());
-    }
-    Ok(keys)
+    Ok(indexes::field_index_keys(&t.scope, spec, &o.index)?)
 }
 
 /// `createIndex(spec, options)`: under strategy 'field' the tenant field leads the
@@ -114,7 +71,7 @@ pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     if spec.is_empty() {
         return Err(arg("indexSpec must name at least one field"));
     }
-    let shared = t.scope.strategy == Strategy::Field;
+    let shared = indexes::shared_indexes(&t.scope);
     let keys = if shared { field_keys(&t, spec, &o).await? } else { spec };
     let mut index = doc! { "key": keys.clone() };
     let name = match o.index.get("name") {

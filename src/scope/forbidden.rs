@@ -20,38 +20,60 @@ const SHARED_META: &[&str] = &["recordId", "indexKey"];
 const CLUSTER_TIME: &str = "$$CLUSTER_TIME";
 
 /// Refuses a tenant's request (as the JS face sends it) that would evaluate a shared counter
-/// or server-side JavaScript.
-/// Documents being inserted or used as replacements are data, not expressions, and are not
-/// looked at; `runAsSystem` may read the counters.
+/// or server-side JavaScript. Only what the server evaluates is looked at: filters, pipelines,
+/// pipeline updates, projections, sorts, `let` and array filters. Documents being inserted,
+/// replacements, operator updates and options such as `comment` are data, stored or echoed
+/// as they are. `runAsSystem` may read the counters.
 pub fn check_request(principal: &Principal, request: &Document) -> ScopeResult<()> {
     if *principal == Principal::System {
         return Ok(());
     }
     for (k, v) in request {
         match k.as_str() {
-            "document" | "documents" | "replacement" => {}
+            "filter" | "pipeline" => check_value(v)?,
+            "update" => check_update(v)?,
+            "options" => check_options(v)?,
             "operations" => check_bulk(v)?,
-            _ => check_value(v)?,
+            _ => {}
         }
     }
     Ok(())
 }
 
-/// bulkWrite: everything but `insertOne.document` and `replaceOne.replacement`.
+/// A pipeline update is evaluated; an operator update stores its values as they are.
+fn check_update(update: &Bson) -> ScopeResult<()> {
+    match update {
+        Bson::Array(_) => check_value(update),
+        _ => Ok(()),
+    }
+}
+
+/// The options the server evaluates.
+fn check_options(options: &Bson) -> ScopeResult<()> {
+    let Bson::Document(o) = options else { return Ok(()) };
+    for key in ["projection", "sort", "let", "arrayFilters"] {
+        if let Some(v) = o.get(key) {
+            check_value(v)?;
+        }
+    }
+    Ok(())
+}
+
+/// bulkWrite: each operation's filter, pipeline update and array filters.
 fn check_bulk(ops: &Bson) -> ScopeResult<()> {
-    let Bson::Array(ops) = ops else { return check_value(ops) };
+    let Bson::Array(ops) = ops else { return Ok(()) };
     for op in ops {
         let Bson::Document(op) = op else { continue };
-        for (name, body) in op {
+        for body in op.values() {
             let Bson::Document(body) = body else { continue };
-            for (k, v) in body {
-                let data = matches!(
-                    (name.as_str(), k.as_str()),
-                    ("insertOne", "document") | ("replaceOne", "replacement")
-                );
-                if !data {
-                    check_value(v)?;
-                }
+            if let Some(f) = body.get("filter") {
+                check_value(f)?;
+            }
+            if let Some(u) = body.get("update") {
+                check_update(u)?;
+            }
+            if let Some(a) = body.get("arrayFilters") {
+                check_value(a)?;
             }
         }
     }
@@ -120,6 +142,8 @@ mod tests {
         }
         let allowed = [
             doc! { "filter": {}, "options": { "projection": { "s": { "$meta": "textScore" } } } },
+            doc! { "filter": {}, "options": { "comment": { "$where": "1", "t": "$$CLUSTER_TIME" } } },
+            doc! { "filter": {}, "update": { "$set": { "t": "$$CLUSTER_TIME", "w": { "$where": 1 } } } },
             doc! { "document": { "note": "$$CLUSTER_TIME", "m": { "$meta": "recordId" } } },
             doc! { "filter": {}, "replacement": { "note": "$$CLUSTER_TIME" } },
             doc! { "operations": [{ "insertOne": { "document": { "n": "$$CLUSTER_TIME" } } }, { "replaceOne": { "filter": {}, "replacement": { "n": "$$CLUSTER_TIME" } } }] },

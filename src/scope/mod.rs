@@ -9,6 +9,7 @@ pub mod error;
 pub mod expr_guard;
 pub mod filter;
 pub mod forbidden;
+pub mod indexes;
 pub mod insert;
 pub mod namespace;
 pub mod pipeline;

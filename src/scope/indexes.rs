@@ -1,0 +1,148 @@
+//! What a tenant may build with `createIndex` under strategy 'field', where one index spans
+//! every tenant's documents. A tenant's build must not fail or succeed because of other
+//! tenants' documents (that would be an oracle on them: a partial 2dsphere build that fails
+//! exactly when some document matches a chosen predicate recovered a PIN in 13 calls), and
+//! must not leave an index that blocks other tenants' writes (a unique index would). So a
+//! tenant builds plain ascending/descending indexes, tenant field first; anything whose build
+//! or later writes can fail on data (unique, TTL, 2dsphere, 2d, text, hashed, wildcard) needs
+//! `runAsSystem`. Under strategy 'database' the tenant's database holds only its documents.
+
+use bson::{doc, Bson, Document};
+
+use super::error::{ScopeError, ScopeResult};
+use super::walk::MAX_DEPTH;
+use super::{Principal, Scope, Strategy};
+
+/// The key of an index built under strategy 'field': the tenant field first, then the
+/// caller's fields in order; checked against what a tenant may build.
+pub fn field_index_keys(
+    scope: &Scope,
+    spec: Document,
+    options: &Document,
+) -> ScopeResult<Document> {
+    let field = scope.field.as_str();
+    if let Principal::Tenant(_) = scope.principal {
+        check_tenant_index(field, &spec, options)?;
+    }
+    let mut keys = doc! { field: 1 };
+    for (name, dir) in spec {
+        if name != field {
+            keys.insert(name, dir);
+        }
+    }
+    if keys.len() == 1 && matches!(options.get("unique"), Some(Bson::Boolean(true))) {
+        return Err(ScopeError::violation(format!(
+            "a unique index on '{field}' alone would allow one document per tenant"
+        )));
+    }
+    Ok(keys)
+}
+
+/// Whether a strategy applies the tenant-index rules at all.
+pub fn shared_indexes(scope: &Scope) -> bool {
+    scope.strategy == Strategy::Field
+}
+
+fn system_only(what: &str) -> ScopeError {
+    ScopeError::violation(format!(
+        "{what} under a tenant: the index spans every tenant's documents, so its build or later writes could fail because of another tenant's data; build it inside runAsSystem"
+    ))
+}
+
+fn check_tenant_index(field: &str, spec: &Document, options: &Document) -> ScopeResult<()> {
+    for (name, dir) in spec {
+        let plain = match dir {
+            Bson::Int32(n) => *n == 1 || *n == -1,
+            Bson::Int64(n) => *n == 1 || *n == -1,
+            Bson::Double(f) => *f == 1.0 || *f == -1.0,
+            _ => false,
+        };
+        if !plain || name.contains("$**") {
+            return Err(system_only(&format!("index type {dir} on '{name}' is not allowed")));
+        }
+    }
+    if matches!(options.get("unique"), Some(Bson::Boolean(true))) {
+        return Err(system_only("a unique index is not allowed"));
+    }
+    if options.contains_key("expireAfterSeconds") {
+        return Err(system_only("a TTL index (expireAfterSeconds) is not allowed"));
+    }
+    if let Some(Bson::Document(pfe)) = options.get("partialFilterExpression") {
+        if mentions(pfe, field, 0) {
+            return Err(ScopeError::violation(format!(
+                "partialFilterExpression must not name the tenant field '{field}' under a tenant: it would shape other tenants' slice of the index"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// True when `filter` mentions `field` anywhere (keys only, bounded depth).
+fn mentions(filter: &Document, field: &str, depth: usize) -> bool {
+    if depth > MAX_DEPTH {
+        return true;
+    }
+    filter.iter().any(|(k, v)| {
+        k == field
+            || k.split('.').next() == Some(field)
+            || match v {
+                Bson::Document(d) => mentions(d, field, depth + 1),
+                Bson::Array(items) => items
+                    .iter()
+                    .any(|i| matches!(i, Bson::Document(d) if mentions(d, field, depth + 1))),
+                _ => false,
+            }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::ErrorKind;
+
+    fn tenant() -> Scope {
+        Scope::for_test(Principal::Tenant("a".into()), Strategy::Field)
+    }
+
+    #[test]
+    fn a_tenant_builds_only_indexes_that_cannot_fail_on_other_tenants_data() {
+        let allowed = [
+            (doc! { "x": 1 }, doc! {}),
+            (doc! { "x": -1, "y": 1.0 }, doc! { "sparse": true, "hidden": false, "name": "n" }),
+            (doc! { "x": 1 }, doc! { "partialFilterExpression": { "x": { "$gt": 1 } } }),
+            (doc! { "x": 1 }, doc! { "unique": false }),
+        ];
+        for (spec, opts) in allowed {
+            let keys = field_index_keys(&tenant(), spec.clone(), &opts).unwrap();
+            assert_eq!(keys.keys().next().map(String::as_str), Some("tenantId"), "{spec}");
+        }
+        let refused = [
+            (doc! { "loc": "2dsphere" }, doc! {}),
+            (doc! { "loc": "2d" }, doc! {}),
+            (doc! { "t": "text" }, doc! {}),
+            (doc! { "h": "hashed" }, doc! {}),
+            (doc! { "$**": 1 }, doc! {}),
+            (doc! { "a.$**": 1 }, doc! {}),
+            (doc! { "x": 2 }, doc! {}),
+            (doc! { "email": 1 }, doc! { "unique": true }),
+            (doc! { "at": 1 }, doc! { "expireAfterSeconds": 60 }),
+            (doc! { "x": 1 }, doc! { "partialFilterExpression": { "tenantId": "b" } }),
+        ];
+        for (spec, opts) in refused {
+            let e = field_index_keys(&tenant(), spec.clone(), &opts).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::TenantViolation, "{spec} {opts}");
+        }
+    }
+
+    #[test]
+    fn runas_system_builds_anything_tenant_field_first() {
+        let sys = Scope::for_test(Principal::System, Strategy::Field);
+        let keys = field_index_keys(&sys, doc! { "email": 1 }, &doc! { "unique": true }).unwrap();
+        assert_eq!(keys, doc! { "tenantId": 1, "email": 1 });
+        let keys = field_index_keys(&sys, doc! { "loc": "2dsphere" }, &doc! {}).unwrap();
+        assert_eq!(keys, doc! { "tenantId": 1, "loc": "2dsphere" });
+        let e =
+            field_index_keys(&sys, doc! { "tenantId": 1 }, &doc! { "unique": true }).unwrap_err();
+        assert!(e.message.contains("one document per tenant"));
+    }
+}
