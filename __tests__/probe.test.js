@@ -361,7 +361,7 @@ describe('shared commands under the probe: monitoring keeps the paths production
     });
   }
 
-  test("a burst of _id lookups held behind one find is judged per caller, and each caller gets only its own tenant's document", async () => {
+  test("a burst of five tenants' _id lookups held behind their tenant's find is judged per caller, and each caller gets only its own tenant's document", async () => {
     const app = `pshare${process.pid}`;
     const fence = suite.closeAfter(
       await TenantFence.connect(`${uri()}${uri().includes('?') ? '&' : '?'}appName=${app}`, { database: suite.DB, monitorCommands: true }),
@@ -375,23 +375,32 @@ describe('shared commands under the probe: monitoring keeps the paths production
     const probe = isolationProbe(fence);
     probe.reset();
     const admin = suite.raw.db('admin');
+    // Lookups share a lane per tenant: hold each tenant's lane with a first lookup blocked on
+    // the server, queue the burst behind them, then kill the held ones.
     await admin.command({
       configureFailPoint: 'failCommand',
-      mode: { times: 1 },
-      data: { failCommands: ['find'], blockConnection: true, blockTimeMS: 3000, appName: app },
+      mode: { times: TENANTS.length },
+      data: { failCommands: ['find'], blockConnection: true, blockTimeMS: 50_000, appName: app },
     });
     let calls;
+    let leaders;
     try {
+      leaders = TENANTS.map((t) => fence.runAs(t, () => coll.findOne({ _id: new ObjectId() })).catch((e) => e));
+      const blocked = () => admin.aggregate([{ $currentOp: {} }, { $match: { appName: app, 'command.find': 'lookups' } }]).toArray();
+      let ops;
+      while ((ops = await blocked()).length < TENANTS.length);
       calls = [];
       for (let k = 0; k < 200; k++) {
         const t = TENANTS[k % TENANTS.length];
         const d = docs[(k * 7) % docs.length];
         calls.push(fence.runAs(t, async () => ({ t, d, got: await coll.findOne({ _id: d._id }) })));
       }
-      await until(() => fence._queuedCalls() === calls.length - 1, 'the burst to queue');
+      await until(() => fence._queuedCalls() === calls.length, 'the burst to queue');
+      for (const op of ops) await admin.command({ killOp: 1, op: op.opid });
     } finally {
       await admin.command({ configureFailPoint: 'failCommand', mode: 'off' });
     }
+    for (const e of await Promise.all(leaders)) expect(e).toMatchObject({ codeName: 'Interrupted' });
     const results = await Promise.all(calls);
     let own = 0;
     for (const { t, d, got } of results) {
@@ -402,8 +411,9 @@ describe('shared commands under the probe: monitoring keeps the paths production
     expect(own).toBeLessThan(results.length);
     expect(probe.violations()).toEqual([]);
     const finds = probe.commands.filter((c) => c.command === 'find');
-    expect(finds).toHaveLength(200);
-    expect(finds.filter((c) => c.sharedBy === 199)).toHaveLength(199);
+    // Five held lookups, then one shared find per tenant with its 40 queued lookups.
+    expect(finds).toHaveLength(205);
+    expect(finds.filter((c) => c.sharedBy === 40)).toHaveLength(200);
     expect(finds.every((c) => c.scoped && TENANTS.includes(c.tenant))).toBe(true);
   });
 });

@@ -41,7 +41,7 @@ pub struct Waiter {
 
 /// The `_id` lookup lanes of one fence.
 pub fn lanes() -> Arc<Lanes<Waiter>> {
-    Arc::new(Lanes::new(MAX_IDS))
+    Arc::new(Lanes::new(MAX_IDS, MAX_IDS, |_| 1))
 }
 
 /// A lookup's lane: the lanes, the client, and the key that alone says where the find goes.

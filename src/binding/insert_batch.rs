@@ -19,7 +19,7 @@ use super::error::{indexed_write_error, write_concern_error, FenceError, FenceRe
 use super::lanes::{Lanes, Serve};
 use super::probe::{self, Caller, Tag};
 use crate::scope::audit::Share;
-use crate::scope::share::ShareKey;
+use crate::scope::share::{ShareKey, MAX_SHARED_INSERT_BATCH_BYTES};
 
 /// More queued inserts than this go out as several commands, one after another.
 const MAX_DOCS: usize = 1000;
@@ -34,7 +34,7 @@ pub struct Waiter {
 
 /// The insert lanes of one fence.
 pub fn lanes() -> Arc<Lanes<Waiter>> {
-    Arc::new(Lanes::new(MAX_DOCS))
+    Arc::new(Lanes::new(MAX_DOCS, MAX_SHARED_INSERT_BATCH_BYTES, |w| w.doc.as_bytes().len()))
 }
 
 /// An insert's lane: the lanes, the client, and the key that alone says where it goes.

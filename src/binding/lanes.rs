@@ -30,12 +30,30 @@ pub struct Lanes<W> {
     map: Mutex<HashMap<ShareKey, Lane<W>>>,
     /// At most this many queued calls go out in one command.
     max: usize,
+    /// At most this much weight (`weight` of each call: its bytes, say) goes out in one
+    /// command; a first call heavier than that still goes, alone.
+    max_weight: usize,
+    weight: fn(&W) -> usize,
 }
 
 impl<W: Send + 'static> Lanes<W> {
-    /// Lanes sending at most `max` queued calls per command.
-    pub fn new(max: usize) -> Self {
-        Lanes { map: Mutex::new(HashMap::new()), max }
+    /// Lanes sending at most `max` queued calls, and `max_weight` of their `weight`, per command.
+    pub fn new(max: usize, max_weight: usize, weight: fn(&W) -> usize) -> Self {
+        Lanes { map: Mutex::new(HashMap::new()), max, max_weight, weight }
+    }
+
+    /// How many of `waiting`'s first calls fit in one command.
+    fn batch_len(&self, waiting: &[W]) -> usize {
+        let mut total = 0;
+        let mut n = 0;
+        for w in waiting.iter().take(self.max) {
+            total += (self.weight)(w);
+            if n > 0 && total > self.max_weight {
+                break;
+            }
+            n += 1;
+        }
+        n
     }
 
     /// Calls queued behind a command on the wire, in all lanes (tests wait on it to know a
@@ -105,7 +123,7 @@ impl<W: Send + 'static> Drop for Turn<W> {
                 map.remove(&self.key);
                 return;
             }
-            let n = lane.waiting.len().min(lanes.max);
+            let n = lanes.batch_len(&lane.waiting);
             lane.waiting.drain(..n).collect::<Vec<_>>()
         };
         let next =

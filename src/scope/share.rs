@@ -15,6 +15,10 @@ use super::{Scope, Strategy};
 /// (or slows) for every caller because of one caller's size.
 pub const MAX_SHARED_INSERT_BYTES: usize = 64 * 1024;
 
+/// At most this many bytes of documents go out in one shared insert, so no caller waits
+/// behind more than a short write of others' documents.
+pub const MAX_SHARED_INSERT_BATCH_BYTES: usize = 1024 * 1024;
+
 /// The fast paths that send several calls as one command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Path {
@@ -43,6 +47,11 @@ pub struct ShareKey {
     /// The collation the command runs with (its BSON bytes; `None` = the collection's
     /// default): it decides which documents match.
     pub collation: Option<Vec<u8>>,
+    /// The tenant, for lookups: one tenant's slow or large lookups (a 15 MiB document on a
+    /// loop) must never hold another tenant's behind them, and a find of one tenant's ids
+    /// can go to that tenant's shard. Inserts share across tenants: their documents are
+    /// small and a batch's bytes are bounded (`MAX_SHARED_INSERT_BATCH_BYTES`).
+    pub tenant: Option<String>,
     // Options: a call with any option (comment, maxTimeMS, write concern, validation
     // bypass) is sent alone, so no option is part of a shared command. An option that
     // starts to share must join the key.
@@ -84,7 +93,9 @@ pub fn id_lookup(
     if !call.object_id || call.has_options {
         return None;
     }
-    Some(key(Path::IdLookup, fence, scope, namespace, collation))
+    let mut k = key(Path::IdLookup, fence, scope, namespace, collation);
+    k.tenant = scope.tenant().map(str::to_string);
+    Some(k)
 }
 
 /// The key under which an `insertOne` of an already stamped document may share an `insert`.
@@ -115,6 +126,7 @@ fn key(
         field: scope.field.clone(),
         // Serializing a Document cannot fail; an empty vector would still differ from `None`.
         collation: collation.map(|c| bson::to_vec(c).unwrap_or_default()),
+        tenant: None,
     }
 }
 
@@ -187,6 +199,15 @@ mod tests {
         let other =
             id_lookup(1, &scope("a", Strategy::Field), &base.namespace, Some(&en), LOOKUP).unwrap();
         assert_ne!(pinned, other);
+    }
+
+    #[test]
+    fn lookups_share_only_within_a_tenant() {
+        let n = ns(Strategy::Field, "a", "notes");
+        let a = id_lookup(1, &scope("a", Strategy::Field), &n, None, LOOKUP).unwrap();
+        let b = id_lookup(1, &scope("b", Strategy::Field), &n, None, LOOKUP).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a, id_lookup(1, &scope("a", Strategy::Field), &n, None, LOOKUP).unwrap());
     }
 
     #[test]
