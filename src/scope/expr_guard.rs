@@ -79,6 +79,23 @@ fn guard_level(
     Ok(())
 }
 
+/// True when a filter holds `$expr` where MongoDB accepts it (top level, `$and`/`$or`/`$nor`).
+pub fn has_expr(filter: &Document) -> bool {
+    let mut todo = vec![filter];
+    while let Some(f) = todo.pop() {
+        for (k, v) in f {
+            match (k.as_str(), v) {
+                ("$expr", _) => return true,
+                ("$and" | "$or" | "$nor", Bson::Array(items)) => {
+                    todo.extend(items.iter().filter_map(Bson::as_document));
+                }
+                _ => {}
+            }
+        }
+    }
+    false
+}
+
 /// Refuses `$where`, `$function` and `$accumulator` anywhere in `doc` (`what` names it).
 pub fn refuse_server_js_in(doc: &Document, what: &str) -> ScopeResult<()> {
     server_js_in(doc).map_or(Ok(()), |op| {
