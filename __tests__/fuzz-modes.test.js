@@ -25,6 +25,9 @@ describe.each([
   ['database', 300],
   ['system', 300],
   ['collation', 300],
+  // Issue 12: the fence first saw the collections without a default collation; a bulkWrite
+  // operation's `collation: null` then skipped the simple-collation pin ('A' wrote 'a''s).
+  ['collation-stale', 200],
 ])('fuzz mode %s', (name, cases) => {
   let world;
   beforeAll(async () => {
@@ -36,7 +39,12 @@ describe.each([
 
   test(`seed ${SEED}: ${cases} cases agree with the reference or are refused`, async () => {
     const r = await campaign(name, cases, world);
-    expect(r.outcomes.agree).toBeGreaterThan(cases * 0.5);
+    // (system: 8% of its cases are writes naming an id its custom tenantIdPattern refuses.)
+    expect(r.outcomes.agree).toBeGreaterThan(cases * (name === 'system' ? 0.4 : 0.5));
+    // Not vacuous for the issue-12 shapes this mode runs.
+    const want = { database: ['leak', 'js', 'twice'], system: ['invalid-id', 'twice'], collation: ['leak', 'js'], 'collation-stale': ['leak', 'bulk-collation-null'] }[name];
+    for (const family of want) expect([family, Object.values(r.byShape[family] || {}).reduce((a, b) => a + b, 0) > 0]).toEqual([family, true]);
+    if (name !== 'system') expect((r.byShape.leak || {}).agree).toBeGreaterThan(0);
   }, 300000);
 
   test('the oracle fails a stand-in that ignores the mode (wrong database / no audit / collation-equal tenant)', async () => {
@@ -66,6 +74,9 @@ describe('fuzz mode index (createIndex as a tenant)', () => {
   test(`seed ${SEED}: 30 createIndex cases agree with the reference, and every tenant's later writes too`, async () => {
     const r = await campaign('index', 30, world);
     expect(r.outcomes.agree).toBeGreaterThan(5);
+    // Issue 12: unique / TTL / 2dsphere / text / hashed builds are refused under a tenant, built under runAsSystem.
+    expect(r.outcomes.refused).toBeGreaterThan(5);
+    expect((r.byShape['index-system'] || {}).agree).toBeGreaterThan(0);
   }, 300000);
 });
 

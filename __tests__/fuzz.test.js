@@ -4,6 +4,7 @@
 // the same operations run unscoped on a database holding only A's (fuzz/oracle.js).
 // The long run is `npm run fuzz` (100,000 cases by default).
 
+const { MinKey } = require('bson');
 const { uri } = require('./helpers/fixtures');
 const { openWorld, closeWorld } = require('../fuzz/world');
 const { runCampaign } = require('../fuzz/campaign');
@@ -36,7 +37,43 @@ describe('differential isolation fuzzer', () => {
     // Not vacuous: most cases ran on both sides and agreed, and every method had agreeing cases.
     expect(r.outcomes.agree).toBeGreaterThan(CASES * 0.6);
     for (const method of Object.keys(METHODS)) expect([method, (r.byMethod[method] || {}).agree > 0]).toEqual([method, true]);
+    // Issue 12's shapes ran: leak probes agreed (no error where the reference has none), and
+    // server-side JavaScript, shared counters and documents naming a key twice were refused.
+    expect((r.byShape.leak || {}).agree).toBeGreaterThan(50);
+    for (const family of ['js', 'counter', 'twice']) expect([family, (r.byShape[family] || {}).refused > 0]).toEqual([family, true]);
   }, 600000);
+
+  // Issue 12: each shape, judged on the real fence and on a stand-in that forgot the tenant (the
+  // raw driver on the shared database, where the neighbours' documents hold `secret`).
+  test('issue-12 shapes: the oracle passes the fence and fails a stand-in that forgot the tenant', async () => {
+    const world = worlds[0];
+    const byId = (e) => ({ _id: { $gte: new MinKey() }, $expr: e });
+    const quotes = { $toInt: { $concat: ['#', '$secret'] } };
+    const oneBit = { $cond: [{ $eq: ['$secret', '078-05-1120'] }, { $toInt: { $concat: ['x', { $toString: '$_id' }] } }, false] };
+    const planted = () => new Map([[new String('tenantId'), 'B'], ['tenantId', 'A'], ['x', 1]]); // eslint-disable-line no-new-wrappers
+    const cases = [
+      { method: 'find', args: [byId(quotes), { hint: { _id: 1 } }], mustAgree: true },
+      { method: 'countDocuments', args: [byId(oneBit), { hint: { _id: 1 } }], mustAgree: true },
+      { method: 'updateMany', args: [byId(quotes), { $set: { seen: 1 } }, { hint: { _id: 1 } }], mustAgree: true },
+      { method: 'aggregate', args: [[{ $sort: { _id: 1 } }, { $match: byId(oneBit) }], { hint: { _id: 1 } }], mustAgree: true },
+      { method: 'aggregate', args: [[{ $limit: 1 }, { $lookup: { from: 'other', pipeline: [{ $match: byId(quotes) }], as: 'j' } }], {}], mustAgree: true },
+      { method: 'find', args: [{ $where: 'this.x > 3' }, {}], tenantRefuse: 'js' },
+      { method: 'find', args: [{}, { projection: { r: { $meta: 'recordId' } } }], tenantRefuse: 'counter' },
+      { method: 'updateOne', args: [{ _id: 1 }, [{ $set: { t: '$$CLUSTER_TIME' } }], {}], tenantRefuse: 'counter' },
+      { method: 'insertOne', args: [planted()], mustFail: { kind: 'tenant', code: 'TENANT_VIOLATION' } },
+      { method: 'insertMany', args: [[{ x: 2 }, new Map([['x', 1], [new String('x'), 2]])], { ordered: false }], mustFail: { kind: 'type', code: null } }, // eslint-disable-line no-new-wrappers
+    ];
+    for (const c of cases) {
+      const v = await runCase(world, { seed: 0, index: 0, ...c });
+      expect([c.method, v.problems]).toEqual([c.method, []]);
+    }
+    world.broken = true;
+    try {
+      for (const c of cases) expect([c.method, (await runCase(world, { seed: 0, index: 0, ...c })).pass]).toEqual([c.method, false]);
+    } finally {
+      world.broken = false;
+    }
+  });
 
   test('the oracle fails a fence that forgot the tenant (reads, writes, joins)', async () => {
     const world = worlds[0];

@@ -1,10 +1,10 @@
 'use strict';
 // A run of many cases against one world: counts outcomes per method, shrinks failures.
 
-const { BSON } = require('mongodb');
 const { generate } = require('./generator');
 const { runCase } = require('./oracle');
 const { shrink } = require('./shrink');
+const { showArgs } = require('./clone');
 
 /** The original mode (strategy 'field', tenant A), used when a campaign names none. */
 const FIELD_MODE = {
@@ -13,8 +13,23 @@ const FIELD_MODE = {
   runCase,
   shrinkable: true,
   code: (c) =>
-    `await fence.runAs('A', () => fence.collection('items').${c.method}(${c.args.map((a) => BSON.EJSON.stringify(a, { relaxed: true })).join(', ')})${c.method === 'find' || c.method === 'aggregate' ? '.toArray()' : ''})`,
+    `await fence.runAs('A', () => fence.collection('items').${c.method}(${c.args.map(showArgs).join(', ')})${c.method === 'find' || c.method === 'aggregate' ? '.toArray()' : ''})`,
 };
+
+/**
+ * Which issue-12 shape a case is, if any: 'leak' (an _id predicate or hint beside an expression
+ * that errors on neighbours' documents), 'js', 'counter', 'twice' (a key named twice),
+ * 'invalid-id' (a system write breaking the custom id pattern), 'bulk-collation-null',
+ * 'index-system' (createIndex under runAsSystem).
+ */
+function shapeFamily(c) {
+  if (c.method === 'bulkWrite' && c.args[0].some((op) => 'collation' in (Object.values(op)[0] || {}))) return 'bulk-collation-null';
+  if (c.mustAgree) return 'leak';
+  if (c.tenantRefuse) return c.tenantRefuse;
+  if (c.mustFail) return c.mustFail.code === 'TENANT_INVALID' ? 'invalid-id' : 'twice';
+  if (c.method === 'createIndex') return c.system ? 'index-system' : null;
+  return null;
+}
 
 /** How to replay and what a minimal failing case looks like, as text. */
 function strip(c) {
@@ -24,14 +39,14 @@ function strip(c) {
 
 function reproduction(seed, index, c, verdict, original, mode = FIELD_MODE) {
   const body = strip(c);
-  const text = BSON.EJSON.stringify(body, { relaxed: true });
+  const text = showArgs(body);
   return [
     `FAILURE (${verdict.outcome}) in ${mode.name} case ${index} of seed ${seed}`,
     `  replay: npm run fuzz -- --mode ${mode.name} --seed ${seed} --case ${index}`,
     `  ${mode.shrinkable ? 'minimal case' : 'case'} (EJSON): ${text.length > 2000 ? `${text.slice(0, 2000)}... (${text.length} chars; replay prints it whole with --verbose)` : text}`,
     `  as code: ${mode.code(c)}`,
     ...verdict.problems.map((p) => `  - ${p}`),
-    ...(original && original !== c ? [`  original case (before shrinking): ${BSON.EJSON.stringify(strip(original), { relaxed: true })}`] : []),
+    ...(original && original !== c ? [`  original case (before shrinking): ${showArgs(strip(original))}`] : []),
   ].join('\n');
 }
 
@@ -48,6 +63,7 @@ async function runCampaign(worlds, { seed, cases, from = 0, maxFailures = 1, shr
   const byMethod = {};
   const failures = [];
   const errorPairs = {};
+  const byShape = {};
   const perMethodMs = {};
   const t0 = Date.now();
   let done = 0;
@@ -74,6 +90,11 @@ async function runCampaign(worlds, { seed, cases, from = 0, maxFailures = 1, shr
       outcomes[verdict.outcome] = (outcomes[verdict.outcome] || 0) + 1;
       const m = (byMethod[c.method] = byMethod[c.method] || {});
       m[verdict.outcome] = (m[verdict.outcome] || 0) + 1;
+      const family = shapeFamily(c);
+      if (family) {
+        const f = (byShape[family] = byShape[family] || {});
+        f[verdict.outcome] = (f[verdict.outcome] || 0) + 1;
+      }
       if (!verdict.pass) {
         log(`case ${index}: ${verdict.outcome}; shrinking...`);
         const small =
@@ -91,7 +112,7 @@ async function runCampaign(worlds, { seed, cases, from = 0, maxFailures = 1, shr
 
   await Promise.all(list.map(worker));
   failures.sort((a, b) => a.index - b.index);
-  return { mode: mode.name, seed, cases: done, outcomes, byMethod, errorPairs, perMethodMs, failures, ms: Date.now() - t0 };
+  return { mode: mode.name, seed, cases: done, outcomes, byMethod, byShape, errorPairs, perMethodMs, failures, ms: Date.now() - t0 };
 }
 
-module.exports = { runCampaign, reproduction };
+module.exports = { runCampaign, reproduction, shapeFamily };

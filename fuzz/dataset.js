@@ -12,6 +12,13 @@ const FIELD = 'tenantId';
 // field is a documented known limit for reads (README, Known limits) and is left out on purpose.
 const NEIGHBOURS = ['B', 'a', 'A-1', 'AB', 'A ', 'Ａ', '', null, undefined];
 
+/**
+ * Values only the neighbours' documents hold, in a field (`secret`) A's documents lack: an
+ * expression that fails on them (issue 12: `{$toInt: {$concat: ['#', '$secret']}}`) fails only
+ * if the fence let it run on another tenant's document; on A's it is null.
+ */
+const SECRETS = ['078-05-1120', '4111111111111111', '5821', 'hunter2'];
+
 const DAY = 86400000;
 const BASE = Date.UTC(2001, 0, 1);
 
@@ -52,12 +59,12 @@ function build() {
   for (let i = 1; i <= 8; i++) itemsA.push(item(i, TENANT, i));
   NEIGHBOURS.forEach((t, j) => {
     // Two per neighbour; the same i values as A's so their fields collide.
-    itemsOthers.push(item(100 + 2 * j, t, j + 1));
-    itemsOthers.push(item(101 + 2 * j, t, j + 4));
+    itemsOthers.push({ ...item(100 + 2 * j, t, j + 1), secret: SECRETS[(2 * j) % SECRETS.length] });
+    itemsOthers.push({ ...item(101 + 2 * j, t, j + 4), secret: SECRETS[(2 * j + 1) % SECRETS.length] });
   });
   for (let i = 1; i <= 6; i++) otherA.push(other(i, TENANT, i));
   NEIGHBOURS.forEach((t, j) => {
-    otherOthers.push(other(10 * (j + 1) + 1, t, j));
+    otherOthers.push({ ...other(10 * (j + 1) + 1, t, j), secret: SECRETS[j % SECRETS.length] });
     // _ids that collide with A's items, so an unscoped $lookup by _id would find them
     otherOthers.push(other(200 + j, t, j + 2));
   });
@@ -89,4 +96,4 @@ const FRESH_IDS = [50, 51, 52];
 /** _ids of neighbours' items (reads and non-upsert writes use them: they must match nothing). */
 const OTHER_IDS = [100, 101, 104, 110, 116];
 
-module.exports = { TENANT, FIELD, NEIGHBOURS, build, INDEXES, A_IDS, FRESH_IDS, OTHER_IDS };
+module.exports = { TENANT, FIELD, NEIGHBOURS, SECRETS, build, INDEXES, A_IDS, FRESH_IDS, OTHER_IDS };

@@ -8,6 +8,17 @@
 //   single      a single-document write without a total sort (which document it hits is the
 //               server's choice; the oracle pins the reference to the scoped side's choice)
 //   mustRefuse  holds a stage the contract says is refused; no reference run
+//   tenantRefuse  'js' (server-side JavaScript the server would evaluate) or 'counter' ($meta
+//               recordId/indexKey, $$CLUSTER_TIME): refused under a tenant, like mustRefuse;
+//               under runAsSystem a 'js' case runs as usual (issue 12)
+//   mustAgree   an issue-12 leak shape: the fence must answer as the reference does (a refusal
+//               fails the case too)
+//   mustFail    { kind, code }: the call must fail so (a document naming a key twice:
+//               TENANT_VIOLATION or a TypeError; a system write naming an id the fence's
+//               pattern refuses: TENANT_INVALID) and write nothing; no reference run
+//
+// Some arguments are not plain data: MinKey/MaxKey and Maps with String-object keys (issue 12's
+// shapes); fuzz/clone.js copies them.
 
 const { Rng, caseSeed } = require('./prng');
 const { FIELD, A_IDS, FRESH_IDS, OTHER_IDS } = require('./dataset');
@@ -15,6 +26,7 @@ const { filter } = require('./gen/filter');
 const { update, replacement, needsArrayFilters } = require('./gen/update');
 const { pipeline, sortSpec } = require('./gen/pipeline');
 const { TENANTS, anyValue } = require('./gen/values');
+const { shapeCase } = require('./gen/shapes');
 
 const COLLATIONS = [
   { locale: 'en', strength: 1 },
@@ -74,6 +86,15 @@ function pinned(r, ctx) {
 }
 
 function bulkOp(r) {
+  const op = bulkOpBody(r);
+  // Issue 12: a per-operation `collation: null` / `undefined` skipped the simple-collation pin,
+  // so on a collection with a case-insensitive default tenant 'A' updated and deleted 'a''s.
+  const [kind] = Object.keys(op);
+  if (kind !== 'insertOne' && r.chance(0.25)) op[kind].collation = r.pick([null, undefined]);
+  return op;
+}
+
+function bulkOpBody(r) {
   const ctx = {};
   return r.pick([
     () => ({ insertOne: { document: newDoc(r) } }),
@@ -232,11 +253,60 @@ const WEIGHTS = [
 /** Methods that can write (the oracle resets state after them). */
 const WRITES = new Set(['updateOne', 'updateMany', 'replaceOne', 'deleteOne', 'deleteMany', 'findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete', 'insertOne', 'insertMany', 'bulkWrite']);
 
-/** Case number `index` of the run seeded `seed`. */
-function generate(seed, index) {
-  const r = new Rng(caseSeed(seed, index));
-  const method = r.weighted(WEIGHTS);
-  return { seed, index, ...METHODS[method](r) };
+/** Share of cases drawn from the issue-12 shapes (gen/shapes.js). */
+const SHAPE_RATE = 0.1;
+
+/** Operators that run server-side JavaScript. */
+const JS_OPERATORS = new Set(['$where', '$function', '$accumulator']);
+
+function holdsJs(value, depth = 0) {
+  if (depth > 60 || !value || typeof value !== 'object' || value._bsontype || value instanceof Date || value instanceof Map) return false;
+  if (Array.isArray(value)) return value.some((v) => holdsJs(v, depth + 1));
+  return Object.entries(value).some(([k, v]) => JS_OPERATORS.has(k) || holdsJs(v, depth + 1));
 }
 
-module.exports = { generate, WRITES, METHODS };
+/**
+ * Does the case ask the server to evaluate JavaScript? Only what the server evaluates counts
+ * (filters, pipelines, pipeline updates, options): documents written and operator updates are data.
+ */
+function evaluatesJs(c) {
+  const a = c.args;
+  const evaluated = (update) => (Array.isArray(update) ? [update] : []);
+  switch (c.method) {
+    case 'insertOne':
+    case 'insertMany':
+    case 'estimatedDocumentCount':
+      return false;
+    case 'distinct':
+      return holdsJs([a[1], a[2]]);
+    case 'updateOne':
+    case 'updateMany':
+    case 'findOneAndUpdate':
+      return holdsJs([a[0], ...evaluated(a[1]), a[2]]);
+    case 'replaceOne':
+    case 'findOneAndReplace':
+      return holdsJs([a[0], a[2]]);
+    case 'bulkWrite':
+      return a[0].some((op) => {
+        const body = Object.values(op)[0] || {};
+        return holdsJs([body.filter, ...evaluated(body.update), body.arrayFilters]);
+      });
+    default:
+      return holdsJs(a);
+  }
+}
+
+/** Case number `index` of the run seeded `seed`. */
+function generate(seed, index, { counters = true } = {}) {
+  // The shapes draw from their own stream, so the other cases stay what they were.
+  const s = new Rng(caseSeed((seed ^ 0x12b17) >>> 0, index));
+  if (s.chance(SHAPE_RATE)) return { seed, index, shape: true, ...shapeCase(s, { counters }) };
+  const r = new Rng(caseSeed(seed, index));
+  const method = r.weighted(WEIGHTS);
+  const c = { seed, index, ...METHODS[method](r) };
+  // $where in a filter: refused under a tenant since issue 12 (it ran on every document).
+  if (!c.mustRefuse && evaluatesJs(c)) c.tenantRefuse = 'js';
+  return c;
+}
+
+module.exports = { generate, WRITES, METHODS, evaluatesJs };

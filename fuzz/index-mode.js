@@ -5,7 +5,12 @@
 // createIndex({ tenantId: 1, ...spec }, options) on the database holding only A's documents.
 //   1. Outcome: refused with TENANT_VIOLATION (no index left behind), or the same outcome as the
 //      reference (the same index name, or the same server error code). An index build that
-//      fails or succeeds because of another tenant's documents shows up here.
+//      fails or succeeds because of another tenant's documents shows up here. Since issue 12
+//      which builds are refused is exact: under a tenant every unique, TTL, 2dsphere, text,
+//      hashed or wildcard build, or a partial filter naming the tenant field, and a collation
+//      that could equate tenant ids (also under runAsSystem); a plain 1/-1 build never is.
+//      A quarter of the cases run under runAsSystem: the reference is then a copy of every
+//      tenant's documents, and step 3 is skipped (an admin's unique index may block writes).
 //   2. Nothing stored changed (a dbHash per side).
 //   3. Later writes, when the index was built: each valid tenant (A and its neighbours B, a,
 //      A-1, AB) inserts a copy of its own first document, inserts a copy of A's values, and
@@ -42,7 +47,55 @@ function generate(seed, index) {
   if (r.chance(0.04)) opts.expireAfterSeconds = 3600;
   if (r.chance(0.04)) opts.hidden = true;
   const form = keys.length === 1 && !hashed && spec[keys[0]] === 1 && r.chance(0.3) ? 'string' : 'object';
-  return { seed, index, method: 'createIndex', args: [form === 'string' ? keys[0] : spec, opts], writeSeed: r.int(0, 1e9) };
+  const c = { seed, index, method: 'createIndex', args: [form === 'string' ? keys[0] : spec, opts], writeSeed: r.int(0, 1e9) };
+  // Issue 12: the index kinds whose build or later writes can depend on other tenants' data
+  // (the red-team's partial 2dsphere index recovered a PIN in 13 calls), on their own stream.
+  const s = new Rng(caseSeed(seed ^ 0x1dec6, index));
+  if (s.chance(0.3)) c.args = special(s);
+  // Under runAsSystem (audited admin work) those builds are allowed, still tenant field first.
+  if (s.chance(0.25)) c.system = true;
+  return c;
+}
+
+/** An index a tenant may not build (or, rarely, a plain partial one it may). */
+function special(s) {
+  return s.pick([
+    () => [{ loc: '2dsphere' }, s.chance(0.5) ? { partialFilterExpression: { y: 'banana', x: { $gte: s.int(0, 6) } } } : {}],
+    () => [{ y: 'text' }, {}],
+    () => [{ [s.pick(['x', 'y', 'ref'])]: 'hashed' }, {}],
+    () => [{ d: 1 }, { expireAfterSeconds: s.pick([0, 3600]) }],
+    () => [{ [s.pick(['x', 'y', 'ref', 'sub.k'])]: 1 }, { unique: true, ...(s.chance(0.5) ? { partialFilterExpression: { x: { $gte: s.int(0, 6) } } } : {}) }],
+    () => [{ x: 1 }, { partialFilterExpression: s.pick([{ [FIELD]: 'A' }, { $or: [{ [FIELD]: 'B' }, { x: 1 }] }, { [`${FIELD}`]: { $exists: true } }]) }],
+    () => [{ [s.pick(['x', 'ref'])]: s.pick([1, -1]) }, { partialFilterExpression: { y: s.pick(['apple', 'banana']), x: { $gte: s.int(0, 6) } } }],
+    () => [{ 'sub.$**': 1 }, {}],
+  ]);
+}
+
+/** Could this index collation make two tenant ids compare equal (scope::collation, ASCII ids)? */
+function mayEquate(c) {
+  if (!c) return false;
+  if (c.locale === 'simple') return Object.keys(c).length > 1;
+  return !(c.strength === undefined || (c.strength >= 3 && c.strength <= 5));
+}
+
+function mentionsTenant(v, depth = 0) {
+  if (depth > 30 || !v || typeof v !== 'object') return false;
+  if (Array.isArray(v)) return v.some((x) => mentionsTenant(x, depth + 1));
+  return Object.entries(v).some(([k, x]) => k === FIELD || k.startsWith(`${FIELD}.`) || mentionsTenant(x, depth + 1));
+}
+
+/**
+ * Must the fence refuse this build (TENANT_VIOLATION)? Under a tenant it builds only plain
+ * ascending/descending keys, not unique, not TTL, with no partial filter naming the tenant
+ * field (scope::indexes); nobody builds with a collation that could equate tenant ids.
+ */
+function mustRefuseIndex(spec, opts, system) {
+  if (mayEquate(opts.collation)) return true;
+  if (system) return false;
+  const keys = Object.entries(keyOf(spec));
+  if (keys.some(([k, v]) => (v !== 1 && v !== -1) || k.includes('$**'))) return true;
+  if (opts.unique === true || 'expireAfterSeconds' in opts) return true;
+  return Boolean(opts.partialFilterExpression && mentionsTenant(opts.partialFilterExpression));
 }
 
 function keyOf(spec) {
@@ -73,6 +126,7 @@ async function cleanup(world) {
     }
   }
   await world.scratch.collection('n').drop().catch(() => {});
+  await world.scratch.collection('all').drop().catch(() => {});
   await reset(world);
 }
 
@@ -108,9 +162,24 @@ async function runCase(world, c) {
 
 async function judge(world, c) {
   const [spec, opts] = c.args;
-  const s = await world.fence.runAs(TENANT, () => call(world.fence.collection('items'), 'createIndex', structuredClone(c.args)));
-  const r = await call(world.ref.collection('items'), 'createIndex', [tenantFirst(spec), structuredClone(opts)]);
+  const as = c.system ? (fn) => world.fence.runAsSystem({ reason: `fuzz index case ${c.index}` }, fn) : (fn) => world.fence.runAs(TENANT, fn);
+  const s = await as(() => call(world.fence.collection('items'), 'createIndex', structuredClone(c.args)));
+  // runAsSystem: the reference is a copy of every tenant's documents (the scratch database).
+  let refColl = world.ref.collection('items');
+  if (c.system) {
+    refColl = world.scratch.collection('all');
+    await refColl.insertMany(structuredClone(world.data.items.scoped));
+  }
+  const r = await call(refColl, 'createIndex', [tenantFirst(spec), structuredClone(opts)]);
   const problems = [];
+  const refuse = mustRefuseIndex(spec, opts, Boolean(c.system));
+  const refusedNow = Boolean(s.error && errorSig(s.error).code === 'TENANT_VIOLATION');
+  if (refuse && !refusedNow) {
+    const what = s.error ? `it failed otherwise: ${s.error.name} ${errorSig(s.error).code}: ${String(s.error.message).slice(0, 200)}` : `it built ${s.value}`;
+    const sig = s.error ? `failed ${errorSig(s.error).code}` : 'built';
+    return fail('index not refused', [`${c.system ? 'runAsSystem' : 'a tenant'} must not build this index (${c.system ? 'collation' : 'unique / TTL / non-plain key / partial filter naming the tenant / collation'}), but ${what}`], sig);
+  }
+  if (!refuse && refusedNow) return fail('plain index refused', [`${c.system ? 'runAsSystem' : 'a tenant'} may build this index, but: ${s.error.message}`]);
   const stateSame = async () => {
     const h = await Promise.all([world.scoped, world.ref].map((db) => db.command({ dbHash: 1, collections: ['items'] })));
     if (h[0].collections.items !== world.initialHash.scoped.items) problems.push('createIndex changed stored documents (scoped)');
@@ -135,7 +204,8 @@ async function judge(world, c) {
   if (!built) problems.push(`no index ${s.value} on the scoped collection`);
   else if (canon(built.key) !== canon(tenantFirst(spec))) problems.push(`the index's key is ${canon(built.key)}, expected ${canon(tenantFirst(spec))}`);
   await stateSame();
-  problems.push(...(await laterWrites(world, c, spec, opts)));
+  // A system build may block later writes of every tenant (that is the admin's choice).
+  if (!c.system) problems.push(...(await laterWrites(world, c, spec, opts)));
   return problems.length ? fail('index', problems) : pass('agree');
 }
 
@@ -188,7 +258,7 @@ const MODE = {
   generate,
   runCase,
   shrinkable: true,
-  code: (c) => `await fence.runAs('A', () => fence.collection('items').createIndex(${c.args.map((a) => BSON.EJSON.stringify(a, { relaxed: true })).join(', ')}))`,
+  code: (c) => `await fence.${c.system ? `runAsSystem({ reason: 'fuzz index case ${c.index}' }` : "runAs('A'"}, () => fence.collection('items').createIndex(${c.args.map((a) => BSON.EJSON.stringify(a, { relaxed: true })).join(', ')}))`,
 };
 
 module.exports = { MODE, generate, runCase, open, close };

@@ -4,6 +4,8 @@
 //   field       strategy 'field', tenant A beside its neighbours (the original mode, issue 3)
 //   collation   as field, the collections created outside the fence with a default collation
 //               ({ locale: 'en', strength: 2 }) under which tenants 'A' and 'a' compare equal
+//   collation-stale  as collation, but the fence first saw the collections with the simple
+//               collation before they were re-created (issue 12)
 //   database    strategy 'database': A's database beside the neighbours' databases
 //   system      runAsSystem with an audit hook: unscoped, audited, every write names a tenant
 //   index       createIndex as tenant A (strategy 'field'), then every tenant's later writes
@@ -12,25 +14,25 @@
 // A mode: { name, kinds (the worlds it opens), open(uri), close(world), generate(seed, index),
 // runCase(world, c), shrinkable, code(c) (a case as a line of code, for the reproduction) }.
 
-const { BSON } = require('mongodb');
 const { generate } = require('./generator');
+const { showArgs } = require('./clone');
 const { runCase } = require('./oracle');
 const { openWorld, closeWorld } = require('./world');
 const { Rng, caseSeed } = require('./prng');
 const indexMode = require('./index-mode');
+const { FIELD } = require('./dataset');
 const concurrent = require('./concurrent');
 
-const ejson = (v) => BSON.EJSON.stringify(v, { relaxed: true });
 
 function callCode(c) {
   const tail = c.method === 'find' || c.method === 'aggregate' ? '.toArray()' : '';
-  return `fence.collection('items').${c.method}(${c.args.map(ejson).join(', ')})${tail}`;
+  return `fence.collection('items').${c.method}(${c.args.map(showArgs).join(', ')})${tail}`;
 }
 
-function generic(name, kind, { code, generateCase = generate } = {}) {
+function generic(name, kind, { code, generateCase = generate, stale = false } = {}) {
   return {
     name,
-    open: (uri) => openWorld(uri, { kind }),
+    open: (uri) => openWorld(uri, { kind, stale }),
     close: closeWorld,
     generate: generateCase,
     runCase,
@@ -45,15 +47,44 @@ function generic(name, kind, { code, generateCase = generate } = {}) {
  * throws. Both choices come from the case's own seed, so (seed, index) still names one case.
  */
 function generateSystem(seed, index) {
-  let c = generate(seed, index);
-  for (let k = 1; c.mustRefuse; k++) c = { ...generate((seed + Math.imul(k, 0x3c6ef372)) >>> 0, index), seed, index };
+  // No shared-counter shapes: the two sides' record ids differ by design (not a tenant rule).
+  let c = generate(seed, index, { counters: false });
+  for (let k = 1; c.mustRefuse; k++) c = { ...generate((seed + Math.imul(k, 0x3c6ef372)) >>> 0, index, { counters: false }), seed, index };
   const r = new Rng(caseSeed(seed ^ 0x5ad17, index));
+  if (r.chance(0.08)) c = { ...invalidIdWrite(r), seed, index };
   return r.chance(0.1) ? { ...c, hookThrows: true } : c;
+}
+
+/** Ids the default rule allows but the system world's tenantIdPattern (world.js) refuses. */
+const PATTERN_BREAKERS = ['A_1', '1A', 'ABCDEFG', '_x', 'a_b'];
+
+/**
+ * Issue 12: a system write naming an id that breaks the fence's custom tenantIdPattern, on every
+ * write path: refused with TENANT_INVALID, and nothing written (not even the valid documents of
+ * an unordered batch).
+ */
+function invalidIdWrite(r) {
+  const bad = r.pick(PATTERN_BREAKERS);
+  const c = r.pick([
+    () => ({ method: 'insertOne', args: [{ x: 1, [FIELD]: bad }] }),
+    () => ({ method: 'insertMany', args: [[{ [FIELD]: 'B', x: 1 }, { [FIELD]: bad, x: 2 }], { ordered: false }] }),
+    () => ({ method: 'bulkWrite', args: [[{ insertOne: { document: { [FIELD]: 'A', x: 3 } } }, { updateOne: { filter: { _id: 1 }, update: { $set: { [FIELD]: bad } } } }], { ordered: false }] }),
+    () => ({ method: 'bulkWrite', args: [[{ deleteOne: { filter: { _id: 2 } } }, { replaceOne: { filter: { _id: 60 }, replacement: { [FIELD]: bad }, upsert: true } }], {}] }),
+    () => ({ method: 'updateMany', args: [{ x: { $gte: 0 } }, { $set: { [FIELD]: bad } }, {}] }),
+    () => ({ method: 'updateOne', args: [{ _id: 2 }, [{ $set: { [FIELD]: bad } }], {}] }),
+    () => ({ method: 'updateOne', args: [{ [FIELD]: bad, _id: 60 }, { $set: { z: 1 } }, { upsert: true }] }),
+    () => ({ method: 'updateOne', args: [{ _id: 61 }, { $setOnInsert: { [FIELD]: bad } }, { upsert: true }] }),
+    () => ({ method: 'replaceOne', args: [{ _id: 3 }, { [FIELD]: bad, y: 'r' }, {}] }),
+    () => ({ method: 'findOneAndReplace', args: [{ _id: 61 }, { [FIELD]: bad }, { upsert: true }] }),
+    () => ({ method: 'findOneAndUpdate', args: [{ _id: 4 }, { $set: { [FIELD]: bad } }, {}] }),
+  ]);
+  return { ...c, mustFail: { kind: 'tenant', code: 'TENANT_INVALID' } };
 }
 
 const MODES = {
   field: generic('field', 'field'),
   collation: generic('collation', 'collation'),
+  'collation-stale': generic('collation-stale', 'collation', { stale: true }),
   database: generic('database', 'database'),
   system: generic('system', 'system', {
     generateCase: generateSystem,
@@ -64,13 +95,13 @@ const MODES = {
 };
 
 /** Mode names in the order `--all` runs them. */
-const ALL = ['field', 'collation', 'database', 'system', 'index', 'concurrent'];
+const ALL = ['field', 'collation', 'collation-stale', 'database', 'system', 'index', 'concurrent'];
 
 /**
  * How `--all` (or a list of modes) splits a total case count: weights per mode. A concurrent
  * case is a round of ~5+ principals × ~24 steps, so it gets few; an index case runs ~10 calls.
  */
-const WEIGHTS = { field: 50, collation: 10, database: 15, system: 15, index: 5, concurrent: 5 };
+const WEIGHTS = { field: 50, collation: 6, 'collation-stale': 4, database: 15, system: 15, index: 5, concurrent: 5 };
 
 function split(total, names) {
   const w = names.reduce((s, n) => s + WEIGHTS[n], 0);

@@ -16,6 +16,7 @@
 // run is the specification.
 
 const { FIELD, TENANT } = require('./dataset');
+const { clone } = require('./clone');
 
 function stamp(doc) {
   if (!doc || typeof doc !== 'object' || Array.isArray(doc) || FIELD in doc) return doc;
@@ -82,10 +83,53 @@ function exactTenant(filter) {
  * the reference runs the caller's own arguments.
  */
 function toReference(c, world = { kind: 'field' }) {
-  const args = structuredClone(c.args);
+  const args = clone(c.args);
   if (world.kind === 'database' || world.kind === 'system') return args;
+  if (world.stale) {
+    // The fence saw the collection without a default collation (README, Known limits: "Calls
+    // on a collection without one are pinned to {locale: 'simple'} ... the caller's queries then
+    // compare binary"): what it does is what a call with the simple collation does.
+    return pinSimple(c.method, stampWrites(c, exactUnderCollation(c.method, args, false), false));
+  }
   const collectionDefault = world.kind === 'collation';
   return stampWrites(c, exactUnderCollation(c.method, args, collectionDefault), collectionDefault);
+}
+
+/** Where each method takes its options (the index into its arguments). */
+const OPTIONS_AT = {
+  find: 1,
+  findOne: 1,
+  countDocuments: 1,
+  distinct: 2,
+  aggregate: 1,
+  updateOne: 2,
+  updateMany: 2,
+  replaceOne: 2,
+  deleteOne: 1,
+  deleteMany: 1,
+  findOneAndUpdate: 2,
+  findOneAndReplace: 2,
+  findOneAndDelete: 1,
+};
+
+const SIMPLE = { locale: 'simple' };
+
+/** `args` with `{locale: 'simple'}` wherever no collation is given (a bulk op's null / undefined too). */
+function pinSimple(method, args) {
+  if (method === 'bulkWrite') {
+    args[0] = args[0].map((op) => {
+      const [kind] = Object.keys(op);
+      if (kind === 'insertOne' || op[kind].collation) return op;
+      return { [kind]: { ...op[kind], collation: SIMPLE } };
+    });
+    return args;
+  }
+  const at = OPTIONS_AT[method];
+  if (at === undefined) return args;
+  while (args.length < at) args.push(method === 'distinct' && args.length === 1 ? {} : undefined);
+  const o = args[at] || {};
+  if (!o.collation) args[at] = { ...o, collation: SIMPLE };
+  return args;
 }
 
 /**

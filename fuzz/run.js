@@ -19,9 +19,13 @@ const HELP = `npm run fuzz -- [options]
                       field       strategy 'field', tenant A beside its neighbours (issue 3)
                       collation   as field, collections with a default collation { locale: 'en',
                                   strength: 2 } made outside the fence; tenants 'A' and 'a' exist
-                      database    strategy 'database': A's database beside its neighbours'
+                      collation-stale  as collation, but the fence first saw the collections
+                                  with the simple collation, then they were re-created
+                      database    strategy 'database': A's database beside its neighbours', the
+                                  app's own <base>_billing and a second fence on <base>_eu
                       system      runAsSystem: audited (onSystemAccess checked per call), writes
-                                  must name a valid tenant; 1 in 10 cases has a throwing hook
+                                  must name a valid tenant (a custom tenantIdPattern); 1 in 10
+                                  cases has a throwing hook
                       index       createIndex as A (tenant field first), then every tenant's writes
                       concurrent  ${concurrent.PRINCIPALS.length} principals (tenants of two fences on the same collection names)
                                   in flight at once, plain insertOne / findOne({_id}) bursts
@@ -106,6 +110,8 @@ async function runMode(uri, name, cases, opts) {
         console.log(`  ${m.padEnd(18)} ${JSON.stringify(o)} ${(r.perMethodMs[m] / Object.values(o).reduce((a, b) => a + b, 0)).toFixed(1)} ms/case`);
       }
     }
+    const shapes = Object.entries(r.byShape).sort();
+    if (shapes.length) console.log(`[${name}] issue-12 shapes: ${shapes.map(([f, o]) => `${f} ${JSON.stringify(o)}`).join('; ')}`);
     if (opts.verbose) {
       console.log('both sides failed:');
       for (const [k, n] of Object.entries(r.errorPairs).sort()) console.log(`  ${String(n).padStart(5)}  ${k}`);

@@ -4,6 +4,7 @@
 // way, until nothing more can be removed (or the attempt budget runs out).
 
 const { runCase } = require('./oracle');
+const { clone } = require('./clone');
 
 // Arguments a bulk operation must have: dropping one tests argument checking, not isolation
 // (a bulk op without a filter is a separate finding, see the report of issue 3).
@@ -31,7 +32,7 @@ function candidates(args, path) {
   const node = parent[key];
   const out = [];
   const edit = (fn) => {
-    const copy = structuredClone(args);
+    const copy = clone(args);
     fn(getAt(copy, path.slice(0, -1)), key);
     out.push(copy);
   };

@@ -7,7 +7,8 @@
 //   field      strategy 'field': one shared database, neighbours' documents beside A's.
 //   collation  as field, but both sides' collections were created OUTSIDE the fence with the
 //              default collation { locale: 'en', strength: 2 }, under which 'A' and the
-//              neighbour 'a' compare equal; the fence must still see only 'A'.
+//              neighbour 'a' compare equal; the fence must still see only 'A'. `stale`: the
+//              fence first saw them with the simple collation, before they were re-created.
 //   database   strategy 'database': A's collections live in A's own database, neighbours
 //              (B, A-1, AB, A_1) in theirs, holding documents with A's very _ids and values.
 //              Documents are not stamped; the reference is A's data in a plain database.
@@ -24,10 +25,25 @@ const { decodeExact } = require('./canon');
 const COLLECTIONS = ['items', 'other'];
 const KINDS = ['field', 'collation', 'database', 'system'];
 const DEFAULT_COLLATION = { locale: 'en', strength: 2 };
-/** Neighbour tenants of the database world (valid ids whose database names differ from A's by more than case). */
-const DB_NEIGHBOURS = ['B', 'A-1', 'AB', 'A_1'];
+/**
+ * Neighbour tenants of the database world. Issue 12: under the old `<base>_<id>` names, 'a'
+ * and 'A' differed only by case (MongoDB refuses the second, 13297), 'billing' was the app's own
+ * database `<base>_billing` (DB_APP), and 'eu_x' here was tenant 'x' of a second fence whose
+ * base is `<base>_eu` (DB_SECOND).
+ */
+const DB_NEIGHBOURS = ['B', 'A-1', 'AB', 'A_1', 'a', 'billing', 'eu_x'];
+/** The app's own database beside the tenants' (not a tenant's): `<base>_billing`. */
+const DB_APP = { label: '(app database <base>_billing)', suffix: '_billing' };
+/** A second fence on base `<base>_eu`, and its tenant 'x' (a neighbour of A too). */
+const DB_SECOND = { label: "x (fence on <base>_eu)", baseSuffix: '_eu', tenant: 'x' };
 /** Tenants of the system world (valid ids only, 'a' included: it differs from 'A' only by case). */
 const SYSTEM_TENANTS = new Set([TENANT, 'B', 'a', 'A-1', 'AB']);
+/**
+ * The system world's custom id rule (issue 12): every SYSTEM_TENANTS id passes, while ids the
+ * default rule allows ('A_1', '1A', 'ABCDEFG') do not, so a system write naming one must be
+ * refused (TENANT_INVALID).
+ */
+const SYSTEM_PATTERN = /^[A-Za-z][A-Za-z0-9-]{0,5}$/;
 
 /**
  * The database that `fence` uses for `tenant` under strategy 'database', found by writing a
@@ -35,13 +51,17 @@ const SYSTEM_TENANTS = new Set([TENANT, 'B', 'a', 'A-1', 'AB']);
  * server which database received it; it must be the one `fence.databaseFor(tenant)` names.
  * One call at a time: nothing here shares a command.
  */
-async function tenantDatabase(fence, raw, tenant) {
+async function tenantDatabase(fence, raw, tenant, prefix = fence.databaseName) {
   const marker = crypto.randomBytes(8).toString('hex');
-  await fence.runAs(tenant, () => fence.collection('tf_fuzz_probe').insertOne({ _id: marker }));
+  try {
+    await fence.runAs(tenant, () => fence.collection('tf_fuzz_probe').insertOne({ _id: marker }));
+  } catch (e) {
+    throw new Error(`the probe of tenant ${tenant} failed: ${e.code ?? ''} ${e.message}`);
+  }
   const { databases } = await raw.db('admin').admin().listDatabases({ nameOnly: true });
   let found;
   for (const { name } of databases) {
-    if (!name.startsWith(fence.databaseName)) continue;
+    if (!name.startsWith(prefix)) continue;
     const hit = await raw.db(name).collection('tf_fuzz_probe').findOne({ _id: marker });
     if (hit) {
       if (found) throw new Error(`the probe of tenant ${tenant} landed in two databases: ${found} and ${name}`);
@@ -49,7 +69,8 @@ async function tenantDatabase(fence, raw, tenant) {
     }
   }
   if (!found) throw new Error(`the probe of tenant ${tenant} landed in no database starting with ${fence.databaseName}`);
-  if (found !== fence.databaseFor(tenant)) throw new Error(`the probe of tenant ${tenant} landed in ${found}, but fence.databaseFor says ${fence.databaseFor(tenant)}`);
+  // (The pre-issue-12 fence has no databaseFor.)
+  if (typeof fence.databaseFor === 'function' && found !== fence.databaseFor(tenant)) throw new Error(`the probe of tenant ${tenant} landed in ${found}, but fence.databaseFor says ${fence.databaseFor(tenant)}`);
   await raw.db(found).collection('tf_fuzz_probe').drop();
   return found;
 }
@@ -74,6 +95,8 @@ function seedData(kind) {
       // that no count of a neighbour's database equals A's).
       const own = (t) => data[name].scoped.filter((d) => d[FIELD] === t && !data[name].a.some((x) => x._id === d._id));
       data[name].neighbours = Object.fromEntries(DB_NEIGHBOURS.map((t) => [t, [...relabel(data[name].a, t), ...own(t), { _id: 999, [FIELD]: t, x: 1, y: 'banana' }]]));
+      data[name].neighbours[DB_APP.label] = [...relabel(data[name].a, 'app'), { _id: 998, invoice: 1, secret: 'app-own' }];
+      data[name].neighbours[DB_SECOND.label] = [...relabel(data[name].a, DB_SECOND.tenant), { _id: 997, [FIELD]: DB_SECOND.tenant, x: 2 }];
       data[name].scoped = data[name].a;
     }
   }
@@ -81,7 +104,7 @@ function seedData(kind) {
 }
 
 /** Opens both sides on `uri` (a world of `kind`, default 'field'), seeds them and remembers the initial bytes. */
-async function openWorld(uri, { kind = 'field' } = {}) {
+async function openWorld(uri, { kind = 'field', stale = false } = {}) {
   if (!KINDS.includes(kind)) throw new TypeError(`unknown world kind ${kind}`);
   const suffix = `${process.pid}_${crypto.randomBytes(3).toString('hex')}`;
   const scopedName = `tf_fuzz_s_${suffix}`;
@@ -104,6 +127,8 @@ async function openWorld(uri, { kind = 'field' } = {}) {
   const options = { database: scopedName };
   if (kind === 'database') options.strategy = 'database';
   if (kind === 'system') {
+    options.tenantIdPattern = SYSTEM_PATTERN;
+    world.tenantIdPattern = SYSTEM_PATTERN;
     options.onSystemAccess = (event) => {
       events.push(event);
       if (world.hookThrows) throw world.hookThrows;
@@ -111,12 +136,22 @@ async function openWorld(uri, { kind = 'field' } = {}) {
   }
   world.fence = await TenantFence.connect(uri, options);
   if (kind === 'database') {
-    world.scoped = raw.db(await tenantDatabase(world.fence, raw, TENANT));
-    for (const t of DB_NEIGHBOURS) world.neighbourDbs.push({ tenant: t, db: raw.db(await tenantDatabase(world.fence, raw, t)) });
+    await openDatabaseWorld(world, uri);
   } else {
     world.scoped = raw.db(scopedName);
   }
   const collOptions = kind === 'collation' ? { collation: DEFAULT_COLLATION } : {};
+  if (stale) {
+    // The fence first sees the collections with the simple collation (and remembers that), then
+    // they are dropped and re-created with a case-insensitive default behind its back (issue 12:
+    // a bulkWrite operation with `collation: null` then skipped the simple-collation pin).
+    for (const name of COLLECTIONS) {
+      await world.scoped.createCollection(name);
+      await world.fence.runAs(TENANT, () => world.fence.collection(name).countDocuments({}));
+      await world.scoped.collection(name).drop();
+    }
+  }
+  world.stale = stale;
   for (const name of COLLECTIONS) {
     for (const db of [world.scoped, world.ref, ...world.neighbourDbs.map((n) => n.db)]) {
       await db.createCollection(name, collOptions);
@@ -134,6 +169,44 @@ async function openWorld(uri, { kind = 'field' } = {}) {
     world.initial[name] = { others: scoped.others, a: scoped.a, ref: await readRaw(world.ref, name) };
   }
   return world;
+}
+
+/**
+ * strategy 'database': finds A's database and every neighbour's through probes (tenantDatabase),
+ * with the app's own `<base>_billing` and a second fence on `<base>_eu` beside them (issue 12),
+ * and fails when two of them, or one and the app's database, are one database (MongoDB compares
+ * database names case-insensitively, so names that differ only by case meet too).
+ */
+async function openDatabaseWorld(world, uri) {
+  const { raw, fence, scopedName } = world;
+  const app = raw.db(`${scopedName}${DB_APP.suffix}`);
+  world.second = await TenantFence.connect(uri, { database: `${scopedName}${DB_SECOND.baseSuffix}`, strategy: 'database' });
+  const principals = [
+    ['A', () => tenantDatabase(fence, raw, TENANT, scopedName)],
+    ...DB_NEIGHBOURS.map((t) => [t, () => tenantDatabase(fence, raw, t, scopedName)]),
+    [DB_SECOND.label, () => tenantDatabase(world.second, raw, DB_SECOND.tenant, scopedName)],
+  ];
+  const problems = [];
+  const owner = new Map([[app.databaseName.toLowerCase(), DB_APP.label]]);
+  const found = {};
+  for (const [label, probe] of principals) {
+    let name;
+    try {
+      name = await probe();
+    } catch (e) {
+      problems.push(e.message);
+      continue;
+    }
+    const key = name.toLowerCase();
+    if (owner.has(key)) problems.push(`tenant ${label}'s database ${name} is also ${owner.get(key)}'s`);
+    else owner.set(key, label);
+    found[label] = name;
+  }
+  if (problems.length) throw new Error(`database world: tenant databases collide (issue 12):\n  ${problems.join('\n  ')}`);
+  world.scoped = raw.db(found.A);
+  for (const t of DB_NEIGHBOURS) world.neighbourDbs.push({ tenant: t, db: raw.db(found[t]) });
+  world.neighbourDbs.push({ tenant: DB_APP.label, db: app });
+  world.neighbourDbs.push({ tenant: DB_SECOND.label, db: raw.db(found[DB_SECOND.label]) });
 }
 
 /**
@@ -220,7 +293,9 @@ function expectedCollections(world) {
 /** Closes the fence, drops every database of the world, closes the client. */
 async function closeWorld(world) {
   await world.fence.close().catch(() => {});
-  for (const db of [world.scoped, world.ref, world.raw.db(world.scopedName), ...world.neighbourDbs.map((n) => n.db)]) await db.dropDatabase().catch(() => {});
+  if (world.second) await world.second.close().catch(() => {});
+  const extra = world.kind === 'database' ? [`${world.scopedName}${DB_APP.suffix}`, `${world.scopedName}${DB_SECOND.baseSuffix}`].map((n) => world.raw.db(n)) : [];
+  for (const db of [world.scoped, world.ref, world.raw.db(world.scopedName), ...world.neighbourDbs.map((n) => n.db), ...extra].filter(Boolean)) await db.dropDatabase().catch(() => {});
   await world.raw.close();
 }
 
@@ -239,4 +314,5 @@ module.exports = {
   KINDS,
   DEFAULT_COLLATION,
   DB_NEIGHBOURS,
+  SYSTEM_PATTERN,
 };
