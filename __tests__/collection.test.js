@@ -690,8 +690,11 @@ describe('createIndex', () => {
 
   test('a tenant builds plain indexes only: unique, TTL and index types whose build can fail on data need runAsSystem', async () => {
     const col = suite.fence.collection(C);
-    expect(await as('a', () => col.createIndex({ plain: 1, other: -1 }))).toBe('tenantId_1_plain_1_other_-1');
+    expect(await as('a', () => col.createIndex({ plain: -1 }))).toBe('tenantId_1_plain_-1');
     for (const [spec, opts] of [
+      // Two fields that are both arrays in one document cannot be indexed: a compound build
+      // could fail on another tenant's document, and then refuse their writes.
+      [{ tags: 1, roles: 1 }, {}],
       [{ email: 1 }, { unique: true }],
       [{ at: 1 }, { expireAfterSeconds: 60 }],
       [{ loc: '2dsphere' }, {}],

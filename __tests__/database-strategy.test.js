@@ -319,18 +319,13 @@ describe("strategy: 'database': tenant database names never meet", () => {
     expect(await databaseNames()).not.toContain('app~acme');
   });
 
-  test("a base containing '~' is a TypeError at connect under 'database', and fine under 'field'", async () => {
+  test("a base containing '~' is a TypeError at connect, under either strategy", async () => {
+    // Names with '~' are tenant databases: a 'field' fence on `<base>~a` would read tenant a's.
     const base = `${suite.DB}~x`;
     await expectTypeError(TenantFence.connect(uri(), { database: base, strategy: 'database' }), /database/);
     await expectTypeError(TenantFence.connect(uriWithDb(base), { strategy: 'database' }), /database/);
-    const field = await TenantFence.connect(uri(), { database: suite.dropAfter(base) });
-    try {
-      expect(field.databaseFor('a')).toBe(base);
-      await field.runAs('a', () => field.collection('items').insertOne({ _id: 1 }));
-      expect(await suite.raw.db(base).collection('items').findOne({})).toEqual({ _id: 1, tenantId: 'a' });
-    } finally {
-      await field.close();
-    }
+    await expectTypeError(TenantFence.connect(uri(), { database: base }), /database/);
+    expect((await suite.raw.db('admin').admin().listDatabases({ nameOnly: true })).databases.map((d) => d.name)).not.toContain(base);
   });
 
   test('a tenant id whose database name would pass 63 bytes is TENANT_INVALID, and nothing is created', async () => {

@@ -172,7 +172,46 @@ describe('generated _ids', () => {
   });
 });
 
+describe('upserts', () => {
+  test("the _id of an upsert that names none is random, not the server's counter another tenant can read", async () => {
+    const c = suite.fence.collection('ups');
+    const ids = [];
+    for (let k = 0; k < 3; k++) ids.push((await as('acme', () => c.updateOne({ k }, { $set: { v: 1 } }, { upsert: true }))).upsertedId);
+    ids.push((await as('acme', () => c.findOneAndUpdate({ k: 9 }, { $set: { v: 1 } }, { upsert: true, returnDocument: 'after' })))._id);
+    // mongod's own ids share their 5 process bytes and count up; these share nothing after the second.
+    const middle = ids.map((id) => id.id.subarray(4, 9).toString('hex'));
+    expect(new Set(middle).size).toBe(ids.length);
+    // The caller's own _id is kept.
+    const named = await as('acme', () => c.updateOne({ _id: 'mine' }, { $set: { v: 1 } }, { upsert: true }));
+    expect(named.upsertedId).toBe('mine');
+  });
+});
+
+describe('a later $match after $unionWith', () => {
+  test("sees the union's rows as the caller built them (they carry no tenant field of their own)", async () => {
+    await suite.rdb.collection('uw_a').insertOne({ tenantId: 'acme', k: 1 });
+    await suite.rdb.collection('uw_b').insertMany([{ tenantId: 'acme', k: 2 }, { tenantId: 'globex', k: 3 }]);
+    const got = await as('acme', () =>
+      suite.fence
+        .collection('uw_a')
+        .aggregate([{ $unionWith: { coll: 'uw_b', pipeline: [{ $group: { _id: '$k' } }] } }, { $match: { $expr: { $ne: ['$_id', 0] } } }, { $project: { _id: 1 } }])
+        .toArray(),
+    );
+    expect(got.map((d) => d._id).filter((v) => typeof v === 'number')).toEqual([2]);
+  });
+});
+
 describe('cursor reads', () => {
+  test('reads queued around close() return nothing after it', async () => {
+    await suite.rdb.collection('closing').insertMany(Array.from({ length: 10 }, (_, i) => ({ _id: i, tenantId: 'acme' })));
+    const cursor = as('acme', () => suite.fence.collection('closing').find({}, { batchSize: 2 }));
+    const first = cursor.next();
+    const closed = cursor.close();
+    const [a, , b, rest] = await Promise.all([first, closed, cursor.next(), cursor.toArray()]);
+    expect([b, rest]).toEqual([null, []]);
+    expect(a === null || a._id === 0).toBe(true);
+  });
+
   test('next() and toArray() at the same time return every document once, in order', async () => {
     await suite.rdb.collection('seq').insertMany(Array.from({ length: 10 }, (_, i) => ({ _id: i, tenantId: 'acme' })));
     const cursor = as('acme', () => suite.fence.collection('seq').find({}, { sort: { _id: 1 }, batchSize: 3 }));

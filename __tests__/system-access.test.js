@@ -69,6 +69,23 @@ describe('no JS label decides system access', () => {
   });
 });
 
+describe('the hook sees every system call first', () => {
+  test('a system write refused by the custom id pattern still passed the hook first', async () => {
+    const seen = [];
+    const custom = suite.closeAfter(
+      await TenantFence.connect(uri(), { database: suite.DB, tenantIdPattern: /^org-\d+$/, onSystemAccess: (e) => seen.push(e.operation) }),
+    );
+    await expectTenantError(custom.runAsSystem({ reason: 'import' }, () => custom.collection(C).insertOne({ tenantId: 'acme' })), 'TENANT_INVALID');
+    expect(seen).toEqual(['insertOne']);
+    expect(await suite.rdb.collection(C).countDocuments({ tenantId: 'acme', note: { $exists: false } })).toBe(0);
+  });
+
+  test("the hook is set once: code holding the fence cannot swap it, nor patch the addon's classes", () => {
+    expect(Object.isFrozen(native.NativeFence.prototype)).toBe(true);
+    expect(Object.isFrozen(native.TenantContext.prototype)).toBe(true);
+  });
+});
+
 describe('system access ends when the runAsSystem callback settles', () => {
   test('a server started inside runAsSystem does not serve requests as system', async () => {
     const app = express();

@@ -99,18 +99,16 @@ class ScopedCollection {
   async #run(operation, request) {
     const ctx = this.#context();
     const payload = encode(request, ARGUMENT_NAMES);
+    let refusedId;
     if (ctx && WRITES.has(operation) && this.#fence._customIds() && ctx.isSystem) {
       // Checked on the bytes that will be sent: a getter or Proxy cannot show one id here and
-      // serialize another. Rust applies the hard rules; the custom pattern lives only in JS.
-      for (const id of writtenTenantIds(decodeRequest(payload), this.#fence.tenantField)) {
-        if (!this.#fence._accepts({ tenantId: id })) {
-          throw new TenantError('TENANT_INVALID', `tenant id ${JSON.stringify(id)} is not valid for this fence`);
-        }
-      }
+      // serialize another. Rust applies the hard rules; the custom pattern lives only in JS, and
+      // Rust refuses the call with it after the audit hook has seen the call.
+      refusedId = writtenTenantIds(decodeRequest(payload), this.#fence.tenantField).find((id) => !this.#fence._accepts({ tenantId: id }));
     }
     let reply;
     try {
-      reply = await this.#native.run(ctx, this.collectionName, operation, payload);
+      reply = await this.#native.run(ctx, this.collectionName, operation, payload, refusedId);
     } catch (e) {
       throw fromNative(e);
     }

@@ -21,6 +21,7 @@ class FenceCursor {
   #buffer = [];
   #pos = 0;
   #done = false;
+  #closed = false;
   /** The last queued read (settled or not), while one is pending. */
   #reading = null;
 
@@ -99,6 +100,13 @@ class FenceCursor {
       this.#done = true;
       throw fromNative(e);
     }
+    // close() ran while this batch was on its way: it is dropped, as the driver drops it.
+    if (this.#closed) {
+      this.#done = true;
+      this.#buffer = [];
+      this.#pos = 0;
+      return;
+    }
     this.#pos = 0;
     if (!batch) {
       this.#done = true;
@@ -161,6 +169,7 @@ class FenceCursor {
 
   /** Stops reading and releases the server cursor. */
   async close() {
+    this.#closed = true;
     this.#done = true;
     this.#reader = null;
     this.#buffer = [];

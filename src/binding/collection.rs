@@ -102,12 +102,14 @@ impl Target {
     }
 
     /// The lane of an exact `_id` lookup sent with `collation`, if `scope::share` lets it share.
-    pub fn id_lane(&self, collation: Option<&Document>, call: IdLookupCall) -> Option<LaneTarget> {
-        let key = share::id_lookup(self.inner.id, &self.scope, &self.ns, collation, call)?;
+    pub fn id_lane(&self, collation: Option<Collation>, call: IdLookupCall) -> Option<LaneTarget> {
+        let doc = collation.as_ref().and_then(|c| bson::to_document(c).ok());
+        let key = share::id_lookup(self.inner.id, &self.scope, &self.ns, doc.as_ref(), call)?;
         Some(LaneTarget {
             lanes: self.inner.id_lanes.clone(),
             client: self.coll_client(),
             key,
+            collation,
             recorder: self.inner.recorder.clone(),
         })
     }

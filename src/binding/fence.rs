@@ -186,6 +186,12 @@ impl NativeFence {
         &mut self,
         hook: Function<(String, String, String), ()>,
     ) -> napi::Result<()> {
+        // Once, at connect: code that later gets hold of the fence cannot swap it out.
+        if self.hook.is_some() {
+            return Err(
+                FenceError::from(ScopeError::violation("the audit hook is already set")).into()
+            );
+        }
         self.hook = Some(hook.create_ref()?);
         Ok(())
     }
@@ -241,8 +247,17 @@ impl NativeFence {
         collection: String,
         op: String,
         payload: &[u8],
+        refused_id: Option<String>,
     ) -> napi::Result<PromiseRaw<'e, Reply>> {
         let principal = self.admit(env, ctx, &collection, &op)?;
+        // A system write naming an id the fence's custom pattern refuses (checked in JS, which
+        // owns the RegExp): refused after the hook, which sees every system call first.
+        let principal = match refused_id {
+            Some(id) => Err(FenceError::from(ScopeError::invalid(format!(
+                "tenant id {id:?} is not valid for this fence"
+            )))),
+            None => principal,
+        };
         let inner = self.inner.clone();
         let tag = inner.tag(ctx);
         let bytes = payload.to_vec();

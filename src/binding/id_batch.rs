@@ -49,6 +49,8 @@ pub struct LaneTarget {
     pub lanes: Arc<Lanes<Waiter>>,
     pub client: Client,
     pub key: ShareKey,
+    /// The collation `key` names, as the driver takes it.
+    pub collation: Option<Collation>,
     pub recorder: Option<Arc<Recorder>>,
 }
 
@@ -61,11 +63,17 @@ struct Sender {
 }
 
 impl Sender {
-    fn new(client: &Client, key: &ShareKey, recorder: Option<Arc<Recorder>>) -> Sender {
+    /// Where lane `key`'s lookups go: its namespace, with its collation.
+    fn new(
+        client: &Client,
+        key: &ShareKey,
+        collation: Option<Collation>,
+        recorder: Option<Arc<Recorder>>,
+    ) -> Sender {
         let ns = &key.namespace;
         Sender {
             coll: client.database(&ns.database).collection(&ns.collection),
-            collation: key.collation.as_deref().and_then(|b| bson::from_slice(b).ok()),
+            collation,
             recorder,
         }
     }
@@ -109,15 +117,16 @@ pub async fn lookup(
     id: ObjectId,
     scope: Scope,
 ) -> FenceResult<Option<RawDocumentBuf>> {
-    let LaneTarget { lanes, client, key, recorder } = lane;
+    let LaneTarget { lanes, client, key, collation, recorder } = lane;
     let tag = probe::current();
-    let sender = Sender::new(&client, &key, recorder);
+    // Built from the key: every lookup of the lane goes to exactly this place.
+    let sender = Sender::new(&client, &key, collation, recorder);
     lanes
         .call(
             &key,
             (scope, tag),
             |(scope, tag), tx| Waiter { id, scope, tag, tx },
-            |key| server(Sender::new(&client, key, sender.recorder.clone())),
+            |_| server(sender.clone()),
             |(scope, tag)| {
                 let sender = &sender;
                 async move { sender.lone(id, &scope, tag.as_ref()).await }

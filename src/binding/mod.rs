@@ -10,6 +10,7 @@ mod cursor;
 mod error;
 mod fence;
 mod id_batch;
+mod ids;
 mod indexes;
 mod insert_batch;
 mod lanes;

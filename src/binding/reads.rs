@@ -32,9 +32,8 @@ pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
             object_id: matches!(id, Bson::ObjectId(_)),
             has_options: fo.comment.is_some() || fo.max_time.is_some(),
         };
-        let pinned = fo.collation.as_ref().and_then(|c| bson::to_document(c).ok());
         let lane = match id {
-            Bson::ObjectId(oid) => t.id_lane(pinned.as_ref(), call).map(|l| (l, *oid)),
+            Bson::ObjectId(oid) => t.id_lane(fo.collation.clone(), call).map(|l| (l, *oid)),
             _ => None,
         };
         super::probe::note_id_lookup();

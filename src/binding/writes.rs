@@ -37,9 +37,12 @@ pub fn scoped_update_doc(
     upsert: bool,
 ) -> FenceResult<update::Update> {
     let raw = raw.ok_or_else(|| arg("update must be an object or a pipeline array"))?;
-    let u = update::scope_update(scope, update::classify(raw)?)?;
+    let mut u = update::scope_update(scope, update::classify(raw)?)?;
     if upsert {
         update::check_system_upsert(scope, filter, &u)?;
+        if let update::Update::Modifiers(d) = &mut u {
+            update::add_upsert_id(filter, d, super::ids::fresh_object_id());
+        }
     }
     Ok(u)
 }

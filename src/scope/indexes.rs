@@ -3,9 +3,9 @@
 //! tenants' documents (that would be an oracle on them: a partial 2dsphere build that fails
 //! exactly when some document matches a chosen predicate recovered a PIN in 13 calls), and
 //! must not leave an index that blocks other tenants' writes (a unique index would). So a
-//! tenant builds plain ascending/descending indexes, tenant field first; anything whose build
-//! or later writes can fail on data (unique, TTL, 2dsphere, 2d, text, hashed, wildcard) needs
-//! `runAsSystem`. Under strategy 'database' the tenant's database holds only its documents.
+//! tenant builds plain ascending/descending indexes on one field, tenant field first; anything
+//! whose build or later writes can fail on data (unique, TTL, 2dsphere, 2d, text, hashed,
+//! wildcard, or two fields that may both be arrays) needs `runAsSystem`. Under strategy 'database' the tenant's database holds only its documents.
 
 use bson::{doc, Bson, Document};
 
@@ -50,6 +50,14 @@ fn system_only(what: &str) -> ScopeError {
 }
 
 fn check_tenant_index(field: &str, spec: &Document, options: &Document) -> ScopeResult<()> {
+    // Two indexed fields that are both arrays in one document cannot be indexed ("parallel
+    // arrays"): a compound build would fail on another tenant's document, and afterwards
+    // refuse their writes of such documents. One field besides the tenant field cannot.
+    if spec.keys().filter(|k| *k != field).count() > 1 {
+        return Err(system_only(
+            "an index on more than one field besides the tenant field is not allowed",
+        ));
+    }
     for (name, dir) in spec {
         let plain = match dir {
             Bson::Int32(n) => *n == 1 || *n == -1,
@@ -108,7 +116,8 @@ mod tests {
     fn a_tenant_builds_only_indexes_that_cannot_fail_on_other_tenants_data() {
         let allowed = [
             (doc! { "x": 1 }, doc! {}),
-            (doc! { "x": -1, "y": 1.0 }, doc! { "sparse": true, "hidden": false, "name": "n" }),
+            (doc! { "x": -1.0 }, doc! { "sparse": true, "hidden": false, "name": "n" }),
+            (doc! { "tenantId": 1, "x": 1 }, doc! {}),
             (doc! { "x": 1 }, doc! { "partialFilterExpression": { "x": { "$gt": 1 } } }),
             (doc! { "x": 1 }, doc! { "unique": false }),
         ];
@@ -124,6 +133,7 @@ mod tests {
             (doc! { "$**": 1 }, doc! {}),
             (doc! { "a.$**": 1 }, doc! {}),
             (doc! { "x": 2 }, doc! {}),
+            (doc! { "tags": 1, "roles": 1 }, doc! {}),
             (doc! { "email": 1 }, doc! { "unique": true }),
             (doc! { "at": 1 }, doc! { "expireAfterSeconds": 60 }),
             (doc! { "x": 1 }, doc! { "partialFilterExpression": { "tenantId": "b" } }),

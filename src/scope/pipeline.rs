@@ -255,7 +255,8 @@ fn keeps_tenant(scope: &Scope, name: &str, body: &Bson) -> bool {
     };
     let keys_ok = |d: Option<&Document>| d.is_some_and(|d| d.keys().all(|k| !scope.touches(k)));
     match name {
-        "$match" | "$sort" | "$limit" | "$skip" | "$sample" | "$unionWith" => true,
+        "$match" | "$sort" | "$limit" | "$skip" | "$sample" => true,
+        // $unionWith brings in what its own pipeline made (a $group there has no tenant field).
         "$lookup" | "$graphLookup" => spec.is_some_and(|d| path_ok(d.get("as"))),
         "$unwind" => match body {
             Bson::String(p) => path_ok(Some(&Bson::String(p.clone()))),
@@ -775,6 +776,7 @@ mod tests {
             doc! { "$lookup": { "from": "c", "localField": "a", "foreignField": "b", "as": "tenantId" } },
             doc! { "$unwind": "$tenantId" },
             doc! { "$replaceWith": "$sub" },
+            doc! { "$unionWith": { "coll": "other", "pipeline": [{ "$group": { "_id": "$k" } }] } },
         ] {
             let out = scope_pipeline(
                 &tenant(),

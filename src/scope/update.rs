@@ -365,6 +365,28 @@ pub fn check_system_upsert(scope: &Scope, filter: &Document, update: &Update) ->
     }
 }
 
+/// Gives an operator upsert the caller named no `_id` for a generated one (`$setOnInsert`).
+/// Left to the server, its `_id` would come from mongod's process-wide counter: one upsert of
+/// a tenant's own shows it, and the next ones can be taken to make other tenants' upserts fail.
+/// Not when the filter or the update names `_id` (the caller chose it, or it may be matched).
+pub fn add_upsert_id(filter: &Document, update: &mut Document, fresh: bson::oid::ObjectId) {
+    let named = |d: &Document| d.keys().any(|k| k == "_id" || k.starts_with("_id."));
+    let in_filter = named(filter)
+        || matches!(filter.get("$and"), Some(Bson::Array(items)) if items.iter().any(|i| matches!(i, Bson::Document(d) if named(d))));
+    let in_update = update.values().any(|v| matches!(v, Bson::Document(d) if named(d)));
+    if in_filter || in_update {
+        return;
+    }
+    match update.get_mut("$setOnInsert") {
+        Some(Bson::Document(d)) => {
+            d.insert("_id", fresh);
+        }
+        _ => {
+            update.insert("$setOnInsert", doc! { "_id": fresh });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -643,5 +665,27 @@ mod tests {
             );
         }
         check_system_upsert(&tenant(), &doc! {}, &plain).unwrap();
+    }
+
+    #[test]
+    fn an_upsert_naming_no_id_gets_a_generated_one() {
+        let fresh = bson::oid::ObjectId::parse_str("0123456789abcdef01234567").unwrap();
+        let mut u = doc! { "$set": { "x": 1 } };
+        add_upsert_id(&doc! { "k": 1 }, &mut u, fresh);
+        assert_eq!(u, doc! { "$set": { "x": 1 }, "$setOnInsert": { "_id": fresh } });
+        let mut u = doc! { "$setOnInsert": { "y": 1 } };
+        add_upsert_id(&doc! {}, &mut u, fresh);
+        assert_eq!(u, doc! { "$setOnInsert": { "y": 1, "_id": fresh } });
+        for (f, u0) in [
+            (doc! { "_id": 5 }, doc! { "$set": { "x": 1 } }),
+            (doc! { "$and": [{ "_id": 5 }] }, doc! { "$set": { "x": 1 } }),
+            (doc! { "_id": { "$gt": 1 } }, doc! { "$set": { "x": 1 } }),
+            (doc! {}, doc! { "$set": { "_id": 1 } }),
+            (doc! {}, doc! { "$setOnInsert": { "_id.a": 1 } }),
+        ] {
+            let mut u = u0.clone();
+            add_upsert_id(&f, &mut u, fresh);
+            assert_eq!(u, u0, "{f}");
+        }
     }
 }
