@@ -4,7 +4,7 @@
 // Each test here reproduces a red-team finding (issue 12) through the public API.
 
 const { MinKey } = require('bson');
-const { TenantError } = require('..');
+const { TenantError, Timestamp } = require('..');
 const { useSuite, captureError, expectTenantError } = require('./helpers/fixtures');
 
 const suite = useSuite('bit');
@@ -228,6 +228,9 @@ describe('counters every tenant moves', () => {
     ['aggregate $meta indexKey', (c) => c.aggregate([{ $project: { k: { $meta: 'indexKey' } } }]).toArray()],
     ['aggregate $$CLUSTER_TIME', (c) => c.aggregate([{ $set: { t: '$$CLUSTER_TIME' } }]).toArray()],
     ['pipeline update $$CLUSTER_TIME', (c) => c.updateOne({}, [{ $set: { t: '$$CLUSTER_TIME' } }])],
+    // The server fills these two with the oplog clock.
+    ['an empty Timestamp inserted', (c) => c.insertOne({ t: new Timestamp({ t: 0, i: 0 }) })],
+    ['$currentDate as a timestamp', (c) => c.updateOne({}, { $currentDate: { t: { $type: 'timestamp' } } })],
   ])('%s is refused', async (_, call) => {
     await expectTenantError(as('acme', () => call(suite.fence.collection('seq'))), 'TENANT_VIOLATION');
   });

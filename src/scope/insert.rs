@@ -73,10 +73,26 @@ fn insert_tenant(doc: &mut Document, field: &str, value: &str) {
     doc.extend(rest);
 }
 
+/// An empty Timestamp at the top level of a written document is filled by the server with the
+/// cluster's oplog clock, which every tenant's writes move: a tenant would read their count.
+fn check_timestamp(scope: &Scope, key: &str, time: u32, increment: u32) -> ScopeResult<()> {
+    if time == 0 && increment == 0 && scope.tenant().is_some() {
+        return Err(ScopeError::violation(format!(
+            "an empty Timestamp in '{key}' is not allowed under a tenant: the server fills it with the cluster's oplog clock, which every tenant's writes move"
+        )));
+    }
+    Ok(())
+}
+
 /// Stamps or verifies the tenant on a document about to be inserted.
 pub fn stamp(scope: &Scope, doc: &mut Document) -> ScopeResult<()> {
     if let Some(k) = doc.keys().find(|k| k.starts_with('$')) {
         return Err(dollar_key_error(k));
+    }
+    for (k, v) in doc.iter() {
+        if let Bson::Timestamp(ts) = v {
+            check_timestamp(scope, k, ts.time, ts.increment)?;
+        }
     }
     let found = match doc.get(&scope.field) {
         None => Found::Absent,
@@ -110,6 +126,9 @@ pub fn stamp_raw<'d>(scope: &Scope, doc: &'d RawDocument) -> ScopeResult<Cow<'d,
             return Err(duplicate_key_error(scope, key));
         }
         keys.push(key);
+        if let Ok(RawBsonRef::Timestamp(ts)) = element.value() {
+            check_timestamp(scope, key, ts.time, ts.increment)?;
+        }
         offset += 1 + key.len() + 1 + element.len();
         if i == 0 && key == "_id" {
             after_id = offset;
@@ -367,5 +386,18 @@ mod tests {
         let mut outer = RawDocumentBuf::new();
         outer.append("x", inner);
         assert!(stamp_raw(&tenant(), &outer).is_ok());
+    }
+
+    #[test]
+    fn an_empty_timestamp_is_refused_under_a_tenant() {
+        let empty = bson::Timestamp { time: 0, increment: 0 };
+        let e = stamp(&tenant(), &mut doc! { "t": empty }).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TenantViolation);
+        let raw = RawDocumentBuf::from_document(&doc! { "t": empty }).unwrap();
+        assert_eq!(stamp_raw(&tenant(), &raw).unwrap_err().kind, ErrorKind::TenantViolation);
+        let set = bson::Timestamp { time: 1, increment: 1 };
+        assert!(stamp(&tenant(), &mut doc! { "t": set, "n": { "t": empty } }).is_ok());
+        let sys = scope(Principal::System, Strategy::Field);
+        assert!(stamp(&sys, &mut doc! { "tenantId": "a", "t": empty }).is_ok());
     }
 }

@@ -148,6 +148,11 @@ fn check_modifiers(scope: &Scope, update: &Document) -> ScopeResult<()> {
             return Err(ScopeError::argument(format!("{op} needs a document of field paths")));
         };
         for (path, value) in spec {
+            if op == "$currentDate" && scope.tenant().is_some() && is_timestamp_type(value) {
+                return Err(ScopeError::violation(format!(
+                    "$currentDate of '{path}' as a timestamp is not allowed under a tenant: it stores the cluster's oplog clock, which every tenant's writes move"
+                )));
+            }
             if op == "$rename" {
                 let Bson::String(target) = value else {
                     return Err(ScopeError::argument(format!(
@@ -173,6 +178,11 @@ fn check_modifiers(scope: &Scope, update: &Document) -> ScopeResult<()> {
         }
     }
     Ok(())
+}
+
+/// `{$type: 'timestamp'}` in `$currentDate`.
+fn is_timestamp_type(v: &Bson) -> bool {
+    matches!(v, Bson::Document(d) if matches!(d.get("$type"), Some(Bson::String(t)) if t == "timestamp"))
 }
 
 /// A value an aggregation expression takes literally: a string not starting with `$`,
@@ -687,5 +697,17 @@ mod tests {
             add_upsert_id(&f, &mut u, fresh);
             assert_eq!(u, u0, "{f}");
         }
+    }
+
+    #[test]
+    fn current_date_as_a_timestamp_is_refused_under_a_tenant() {
+        let t = Scope::for_test(Principal::Tenant("a".into()), Strategy::Field);
+        let u = doc! { "$currentDate": { "at": { "$type": "timestamp" } } };
+        let e = scope_update(&t, classify(Bson::Document(u.clone())).unwrap()).unwrap_err();
+        assert_eq!(e.kind, crate::scope::ErrorKind::TenantViolation);
+        let date = doc! { "$currentDate": { "at": true, "d": { "$type": "date" } } };
+        assert!(scope_update(&t, classify(Bson::Document(date)).unwrap()).is_ok());
+        let sys = Scope::for_test(Principal::System, Strategy::Field);
+        assert!(scope_update(&sys, classify(Bson::Document(u)).unwrap()).is_ok());
     }
 }
