@@ -71,8 +71,8 @@ describe('fuzz mode index (createIndex as a tenant)', () => {
     if (world) await MODES.index.close(world);
   });
 
-  test(`seed ${SEED}: 30 createIndex cases agree with the reference, and every tenant's later writes too`, async () => {
-    const r = await campaign('index', 30, world);
+  test(`seed ${SEED}: 45 createIndex cases agree with the reference, and every tenant's later writes too`, async () => {
+    const r = await campaign('index', 45, world);
     expect(r.outcomes.agree).toBeGreaterThan(5);
     // Issue 12: unique / TTL / 2dsphere / text / hashed builds are refused under a tenant, built under runAsSystem.
     expect(r.outcomes.refused).toBeGreaterThan(5);

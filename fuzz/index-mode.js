@@ -86,7 +86,8 @@ function mentionsTenant(v, depth = 0) {
 
 /**
  * Must the fence refuse this build (TENANT_VIOLATION)? Under a tenant it builds only plain
- * ascending/descending keys, not unique, not TTL, with no partial filter naming the tenant
+ * ascending/descending keys on one field besides the tenant field (two fields that are both
+ * arrays cannot be indexed), not unique, not TTL, with no partial filter naming the tenant
  * field (scope::indexes); nobody builds with a collation that could equate tenant ids.
  */
 function mustRefuseIndex(spec, opts, system) {
@@ -94,6 +95,7 @@ function mustRefuseIndex(spec, opts, system) {
   if (system) return false;
   const keys = Object.entries(keyOf(spec));
   if (keys.some(([k, v]) => (v !== 1 && v !== -1) || k.includes('$**'))) return true;
+  if (keys.filter(([k]) => k !== FIELD).length > 1) return true;
   if (opts.unique === true || 'expireAfterSeconds' in opts) return true;
   return Boolean(opts.partialFilterExpression && mentionsTenant(opts.partialFilterExpression));
 }
