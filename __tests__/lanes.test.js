@@ -438,4 +438,25 @@ describe('insertOne under concurrency', () => {
     expect(inserts[0]).toMatchObject({ ninserted: 40 });
     expect(await suite.rdb.collection('probed').countDocuments({ tenantId: 'c', k: { $exists: true } })).toBe(40);
   });
+
+  test("one tenant's thousands of queued inserts do not push another tenant's to a later command", async () => {
+    const { isolationProbe } = require('../lib/testing');
+    const { app, fence } = await ownFence('', { monitorCommands: true });
+    const c = fence.collection('fair');
+    const probe = isolationProbe(fence);
+    probe.reset();
+    const held = await holdLane(app, 'insert', 'fair', () => fence.runAs('a', () => c.insertOne({ held: true })));
+    const flood = Array.from({ length: 1500 }, (_, k) => fence.runAs('a', () => c.insertOne({ k })));
+    const victim = fence.runAs('b', () => c.insertOne({ victim: true }));
+    await queued(fence, flood.length + 1);
+    await held.release();
+    await Promise.all([...flood, victim]);
+    // The probe records a shared command's callers together: the first shared insert carried
+    // 1,000 calls, taken from each tenant in turn, so b's went with it (first come, first
+    // served would have sent it after all of a's 1,500).
+    const shared = probe.commands.filter((r) => r.command === 'insert' && r.sharedBy > 1);
+    expect(shared[0].sharedBy).toBe(1000);
+    expect(shared.slice(0, 1000).filter((r) => r.tenant === 'b')).toHaveLength(1);
+    expect(probe.violations()).toEqual([]);
+  });
 });

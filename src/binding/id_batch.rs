@@ -41,7 +41,8 @@ pub struct Waiter {
 
 /// The `_id` lookup lanes of one fence.
 pub fn lanes() -> Arc<Lanes<Waiter>> {
-    Arc::new(Lanes::new(MAX_IDS, MAX_IDS, |_| 1))
+    // One tenant per lane (scope::share), so one owner.
+    Arc::new(Lanes::new(MAX_IDS, MAX_IDS, |_| 1, |_| ""))
 }
 
 /// A lookup's lane: the lanes, the client, and the key that alone says where the find goes.

@@ -27,6 +27,8 @@ const MAX_DOCS: usize = 1000;
 /// One queued insert.
 pub struct Waiter {
     doc: RawDocumentBuf,
+    /// The caller's tenant ('' under runAsSystem): a shared insert takes each tenant's in turn.
+    owner: String,
     /// The caller's probe tag, while monitoring.
     tag: Option<Tag>,
     tx: oneshot::Sender<Result<(), FenceError>>,
@@ -34,7 +36,12 @@ pub struct Waiter {
 
 /// The insert lanes of one fence.
 pub fn lanes() -> Arc<Lanes<Waiter>> {
-    Arc::new(Lanes::new(MAX_DOCS, MAX_SHARED_INSERT_BATCH_BYTES, |w| w.doc.as_bytes().len()))
+    Arc::new(Lanes::new(
+        MAX_DOCS,
+        MAX_SHARED_INSERT_BATCH_BYTES,
+        |w| w.doc.as_bytes().len(),
+        |w| &w.owner,
+    ))
 }
 
 /// An insert's lane: the lanes, the client, and the key that alone says where it goes.
@@ -42,6 +49,8 @@ pub struct LaneTarget {
     pub lanes: Arc<Lanes<Waiter>>,
     pub client: Client,
     pub key: ShareKey,
+    /// The caller's tenant ('' under runAsSystem).
+    pub owner: String,
 }
 
 /// The collection every insert of lane `key` goes to.
@@ -51,13 +60,13 @@ fn collection(client: &Client, key: &ShareKey) -> Collection<RawDocumentBuf> {
 
 /// Inserts `doc`: alone when the lane is idle, else in the next shared command.
 pub async fn insert(lane: LaneTarget, doc: RawDocumentBuf) -> FenceResult<()> {
-    let LaneTarget { lanes, client, key } = lane;
+    let LaneTarget { lanes, client, key, owner } = lane;
     let tag = probe::current();
     lanes
         .call(
             &key,
             doc,
-            |doc, tx| Waiter { doc, tag, tx },
+            |doc, tx| Waiter { doc, owner, tag, tx },
             |key| server(collection(&client, key)),
             |doc| {
                 let coll = collection(&client, &key).clone_with_type::<&RawDocument>();

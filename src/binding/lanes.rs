@@ -34,26 +34,70 @@ pub struct Lanes<W> {
     /// command; a first call heavier than that still goes, alone.
     max_weight: usize,
     weight: fn(&W) -> usize,
+    /// Who queued a call (its tenant): a command takes the owners' calls in turn, so one
+    /// tenant's thousands of queued calls never push another tenant's to a later command.
+    owner: fn(&W) -> &str,
 }
 
 impl<W: Send + 'static> Lanes<W> {
-    /// Lanes sending at most `max` queued calls, and `max_weight` of their `weight`, per command.
-    pub fn new(max: usize, max_weight: usize, weight: fn(&W) -> usize) -> Self {
-        Lanes { map: Mutex::new(HashMap::new()), max, max_weight, weight }
+    /// Lanes sending at most `max` queued calls, and `max_weight` of their `weight`, per
+    /// command, taking the calls of each `owner` in turn.
+    pub fn new(
+        max: usize,
+        max_weight: usize,
+        weight: fn(&W) -> usize,
+        owner: fn(&W) -> &str,
+    ) -> Self {
+        Lanes { map: Mutex::new(HashMap::new()), max, max_weight, weight, owner }
     }
 
-    /// How many of `waiting`'s first calls fit in one command.
-    fn batch_len(&self, waiting: &[W]) -> usize {
+    /// The queued calls that go out in the next command: one of each owner in turn (each
+    /// owner's in the order they came), until the count or the weight is reached; the first
+    /// always goes.
+    fn take_batch(&self, waiting: &mut Vec<W>) -> Vec<W> {
+        let mut owners: Vec<Vec<usize>> = Vec::new();
+        let mut slot: HashMap<&str, usize> = HashMap::new();
+        for (i, w) in waiting.iter().enumerate() {
+            let k = *slot.entry((self.owner)(w)).or_insert_with(|| {
+                owners.push(Vec::new());
+                owners.len() - 1
+            });
+            owners[k].push(i);
+        }
+        let mut picked = Vec::new();
         let mut total = 0;
-        let mut n = 0;
-        for w in waiting.iter().take(self.max) {
-            total += (self.weight)(w);
-            if n > 0 && total > self.max_weight {
+        let mut next = vec![0usize; owners.len()];
+        'turns: loop {
+            let mut took = false;
+            for (k, calls) in owners.iter().enumerate() {
+                let Some(&i) = calls.get(next[k]) else { continue };
+                let w = (self.weight)(&waiting[i]);
+                if !picked.is_empty() && (picked.len() >= self.max || total + w > self.max_weight) {
+                    break 'turns;
+                }
+                picked.push(i);
+                total += w;
+                next[k] += 1;
+                took = true;
+            }
+            if !took {
                 break;
             }
-            n += 1;
         }
-        n
+        picked.sort_unstable();
+        let mut batch = Vec::with_capacity(picked.len());
+        let mut rest = Vec::with_capacity(waiting.len() - picked.len());
+        let mut picks = picked.into_iter().peekable();
+        for (i, w) in waiting.drain(..).enumerate() {
+            if picks.peek() == Some(&i) {
+                picks.next();
+                batch.push(w);
+            } else {
+                rest.push(w);
+            }
+        }
+        *waiting = rest;
+        batch
     }
 
     /// Calls queued behind a command on the wire, in all lanes (tests wait on it to know a
@@ -123,8 +167,7 @@ impl<W: Send + 'static> Drop for Turn<W> {
                 map.remove(&self.key);
                 return;
             }
-            let n = lanes.batch_len(&lane.waiting);
-            lane.waiting.drain(..n).collect::<Vec<_>>()
+            lanes.take_batch(&mut lane.waiting)
         };
         let next =
             Turn { lanes: Some(lanes.clone()), key: self.key.clone(), serve: self.serve.clone() };
