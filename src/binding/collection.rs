@@ -121,7 +121,7 @@ impl Target {
             lanes: self.inner.insert_lanes.clone(),
             client: self.coll_client(),
             key,
-            owner: self.scope.tenant().unwrap_or_default().to_string(),
+            owner: share::queue_owner(&self.scope),
         })
     }
 

@@ -95,11 +95,7 @@ impl TenantContext {
 /// checks a custom `tenantIdPattern` first, the hard rules apply regardless).
 #[napi]
 pub fn create_context(tenant_id: String, default_rule: bool) -> napi::Result<TenantContext> {
-    let checked = if default_rule {
-        tenant_id::check_default(&tenant_id)
-    } else {
-        tenant_id::check_hard(&tenant_id)
-    };
+    let checked = tenant_id::check(&tenant_id, default_rule);
     checked.map_err(FenceError::from)?;
     Ok(TenantContext {
         principal: Principal::Tenant(tenant_id),

@@ -229,9 +229,7 @@ impl NativeFence {
     /// The database tenant `tenant_id`'s collections live in (the base under strategy 'field').
     #[napi]
     pub fn database_for(&self, tenant_id: String) -> napi::Result<String> {
-        let rule =
-            if self.inner.plain_ids { tenant_id::check_default } else { tenant_id::check_hard };
-        rule(&tenant_id).map_err(FenceError::from)?;
+        tenant_id::check(&tenant_id, self.inner.plain_ids).map_err(FenceError::from)?;
         let principal = Principal::Tenant(tenant_id);
         let ns = namespace::resolve(self.inner.strategy, &self.inner.database, &principal, "c")
             .map_err(FenceError::from)?;

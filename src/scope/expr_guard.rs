@@ -11,7 +11,7 @@
 use bson::{doc, Bson, Document};
 
 use super::error::{ScopeError, ScopeResult};
-use super::filter::escape_regex;
+use super::tenant_id::exact_pattern;
 use super::walk::{too_deep, MAX_DEPTH};
 
 /// Operators that run server-side JavaScript.
@@ -27,7 +27,7 @@ pub fn tenant_test(field: &str, tenant: &str, collation_guard: bool) -> Bson {
     }
     Bson::Document(doc! { "$and": [
         { "$eq": [{ "$type": path.as_str() }, "string"] },
-        { "$regexMatch": { "input": path.as_str(), "regex": format!("^{}\\z", escape_regex(tenant)) } },
+        { "$regexMatch": { "input": path.as_str(), "regex": exact_pattern(tenant) } },
     ] })
 }
 

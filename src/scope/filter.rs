@@ -7,28 +7,16 @@ use bson::{doc, Bson, Document};
 
 use super::error::{ScopeError, ScopeResult};
 use super::expr_guard;
-use super::tenant_id::check_hard;
+#[cfg(test)]
+use super::tenant_id::escape_regex;
+use super::tenant_id::{check_hard, exact_pattern};
 use super::walk::{too_deep, MAX_DEPTH};
 use super::{Principal, Scope, Strategy};
-
-/// Escapes regex metacharacters so the id matches only itself.
-pub fn escape_regex(id: &str) -> String {
-    let mut out = String::with_capacity(id.len() + 8);
-    for c in id.chars() {
-        // PCRE treats a backslash before any ASCII non-alphanumeric as that literal
-        // character; '_' and '-' are already literal outside a class, keep them readable.
-        if c.is_ascii_punctuation() && c != '_' && c != '-' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// `{field: {$regex: "^<id>\z"}}`: `$regex` ignores collation, so this clause keeps
 /// the match exact under any collation. `\z` (not `$`) so "acme\n" cannot match.
 pub fn regex_twin(field: &str, tenant: &str) -> Document {
-    doc! { field: { "$regex": format!("^{}\\z", escape_regex(tenant)) } }
+    doc! { field: { "$regex": exact_pattern(tenant) } }
 }
 
 /// `{field: {$type: 'string', $not: {$type: 'array'}}}`. `{field: t}` also matches an array

@@ -75,11 +75,7 @@ impl Scope {
 impl Scope {
     /// Checks a tenant id that a system write names, by the fence's id rule.
     pub fn check_id(&self, id: &str) -> ScopeResult<()> {
-        if self.default_ids {
-            tenant_id::check_default(id)
-        } else {
-            tenant_id::check_hard(id)
-        }
+        tenant_id::check(id, self.default_ids)
     }
 
     /// The tenant id when this call runs as a tenant, `None` under `runAsSystem`.

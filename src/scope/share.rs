@@ -111,6 +111,13 @@ pub fn insert(
     Some(key(Path::Insert, fence, scope, namespace, None))
 }
 
+/// Whose turn a queued call takes in a shared command: its tenant ('' under `runAsSystem`).
+/// A shared command takes each owner's queued calls in turn, so one tenant's thousands of
+/// queued calls never push another tenant's to a later command.
+pub fn queue_owner(scope: &Scope) -> String {
+    scope.tenant().unwrap_or_default().to_string()
+}
+
 fn key(
     path: Path,
     fence: u64,
@@ -208,6 +215,14 @@ mod tests {
         let b = id_lookup(1, &scope("b", Strategy::Field), &n, None, LOOKUP).unwrap();
         assert_ne!(a, b);
         assert_eq!(a, id_lookup(1, &scope("a", Strategy::Field), &n, None, LOOKUP).unwrap());
+    }
+
+    #[test]
+    fn each_tenant_queues_as_its_own_owner() {
+        let a = queue_owner(&scope("a", Strategy::Field));
+        assert_eq!(a, "a");
+        assert_ne!(a, queue_owner(&scope("b", Strategy::Field)));
+        assert_eq!(queue_owner(&Scope::for_test(Principal::System, Strategy::Field)), "");
     }
 
     #[test]

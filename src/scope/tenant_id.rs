@@ -57,6 +57,36 @@ pub fn check_default(id: &str) -> ScopeResult<()> {
     Ok(())
 }
 
+/// Checks an id by the fence's rule: the default one, or only the hard rules when the app
+/// configured its own pattern (which JS, owning the RegExp, checks).
+pub fn check(id: &str, default_rule: bool) -> ScopeResult<()> {
+    if default_rule {
+        check_default(id)
+    } else {
+        check_hard(id)
+    }
+}
+
+/// Escapes regex metacharacters so the id matches only itself.
+pub fn escape_regex(id: &str) -> String {
+    let mut out = String::with_capacity(id.len() + 8);
+    for c in id.chars() {
+        // PCRE treats a backslash before any ASCII non-alphanumeric as that literal
+        // character; '_' and '-' are already literal outside a class, keep them readable.
+        if c.is_ascii_punctuation() && c != '_' && c != '-' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `^<id>\z`: a regex matching the id exactly (`\z`, not `$`, so "acme\n" does not match).
+/// Regexes ignore collation, which is what the collation-proof tenant matches rely on.
+pub fn exact_pattern(id: &str) -> String {
+    format!("^{}\\z", escape_regex(id))
+}
+
 /// True when the id holds only `[A-Za-z0-9_-]` (empty counts as plain).
 pub fn is_plain_ascii(id: &str) -> bool {
     id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
