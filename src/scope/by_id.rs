@@ -20,7 +20,7 @@ pub fn exact_id<'f>(scope: &Scope, user: &'f Document) -> Option<&'f Bson> {
 }
 
 /// Values that match only themselves (numbers: their numeric equals), never several `_id`s.
-fn plain(v: &Bson) -> bool {
+pub(crate) fn plain(v: &Bson) -> bool {
     matches!(
         v,
         Bson::ObjectId(_)

@@ -9,6 +9,7 @@
 
 use bson::{doc, Bson, Document};
 
+use super::bounds::RESERVED_INDEX_PREFIX;
 use super::error::{ScopeError, ScopeResult};
 use super::walk::MAX_DEPTH;
 use super::{Principal, Scope, Strategy};
@@ -69,8 +70,20 @@ fn check_tenant_index(field: &str, spec: &Document, options: &Document) -> Scope
             return Err(system_only(&format!("index type {dir} on '{name}' is not allowed")));
         }
     }
+    if let Some(Bson::String(name)) = options.get("name") {
+        if name.starts_with(RESERVED_INDEX_PREFIX) {
+            return Err(ScopeError::violation(format!(
+                "index names starting with '{RESERVED_INDEX_PREFIX}' are the fence's own: a tenant that took one first would make the fence's index build fail for every tenant"
+            )));
+        }
+    }
     if matches!(options.get("unique"), Some(Bson::Boolean(true))) {
         return Err(system_only("a unique index is not allowed"));
+    }
+    // Hidden from every tenant's planner, and taken by the server for the fence's own index
+    // when the keys agree (85), which the fence then cannot hint.
+    if matches!(options.get("hidden"), Some(Bson::Boolean(true))) {
+        return Err(system_only("a hidden index is not allowed"));
     }
     if options.contains_key("expireAfterSeconds") {
         return Err(system_only("a TTL index (expireAfterSeconds) is not allowed"));
@@ -107,6 +120,22 @@ fn mentions(filter: &Document, field: &str, depth: usize) -> bool {
 mod tests {
     use super::*;
     use crate::scope::ErrorKind;
+
+    #[test]
+    fn a_tenant_may_not_take_the_fences_index_names() {
+        let s = Scope::for_test(Principal::Tenant("a".into()), Strategy::Field);
+        let taken = doc! { "name": "tenantfence_tenantId_1__id_1" };
+        let e = field_index_keys(&s, doc! { "x": 1 }, &taken).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TenantViolation);
+        assert!(field_index_keys(&s, doc! { "x": 1 }, &doc! { "name": "x_1" }).is_ok());
+        let sys = Scope::for_test(Principal::System, Strategy::Field);
+        assert!(field_index_keys(&sys, doc! { "x": 1 }, &taken).is_ok());
+        let hidden = doc! { "hidden": true };
+        assert_eq!(
+            field_index_keys(&s, doc! { "_id": 1 }, &hidden).unwrap_err().kind,
+            ErrorKind::TenantViolation
+        );
+    }
 
     fn tenant() -> Scope {
         Scope::for_test(Principal::Tenant("a".into()), Strategy::Field)

@@ -2,9 +2,11 @@
 //! method runs its arguments through here before one driver call.
 
 pub mod audit;
+pub mod bounds;
 pub mod by_id;
 pub mod collation;
 pub mod cursor_owners;
+pub mod distinct;
 pub mod error;
 pub mod expr_guard;
 pub mod filter;

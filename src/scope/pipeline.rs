@@ -140,6 +140,17 @@ pub fn scope_pipeline(scope: &Scope, pipeline: Vec<Document>) -> ScopeResult<Vec
     scope_stages(&ctx, pipeline, Level::Outer, 0)
 }
 
+/// Where a pipeline's plan starts, for `scope::bounds`: the caller's leading `$match` (else
+/// `{}`), or a leading `$geoNear`'s `query` and `key` (`""` without one).
+pub fn plan_start(stages: &[Document]) -> (Document, Option<String>) {
+    let Some(first) = stages.first() else { return (Document::new(), None) };
+    if let Ok(g) = first.get_document("$geoNear") {
+        let key = g.get_str("key").unwrap_or_default().to_string();
+        return (g.get_document("query").cloned().unwrap_or_default(), Some(key));
+    }
+    (first.get_document("$match").cloned().unwrap_or_default(), None)
+}
+
 fn too_deep() -> ScopeError {
     ScopeError::argument(format!("pipeline nesting exceeds {MAX_DEPTH} levels"))
 }
