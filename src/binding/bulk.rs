@@ -5,6 +5,7 @@
 use bson::{doc, Bson, Document};
 use serde_json::{json, Value};
 
+use super::bounds;
 use super::collection::Target;
 use super::error::{arg, code_name, FenceError, FenceResult};
 use super::options::{self, CallOptions};
@@ -25,12 +26,44 @@ struct Statement {
     kind: Kind,
     body: Document,
     size: usize,
+    /// The caller's filter of an update or delete, for `scope::bounds`.
+    filter: Option<Document>,
+    /// The caller gave this operation a collation (not the fence's simple pin).
+    collated: bool,
 }
 
 impl Statement {
     fn new(index: usize, kind: Kind, body: Document) -> Self {
         let size = bson::to_vec(&body).map(|v| v.len()).unwrap_or(0);
-        Statement { index, kind, body, size }
+        let collated = body.contains_key("collation");
+        Statement { index, kind, body, size, filter: None, collated }
+    }
+
+    fn with_filter(mut self, filter: Document) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// Puts the hint `scope::bounds` asks for on an update or delete (before anything is sent,
+    /// so a refusal writes nothing).
+    async fn bound(&mut self, t: &Target) -> FenceResult<()> {
+        let Some(user) = self.filter.take() else { return Ok(()) };
+        if matches!(self.body.get("hint"), Some(Bson::Null | Bson::Undefined)) {
+            self.body.remove("hint");
+        }
+        let hint = self.body.get("hint");
+        let call = bounds::Call {
+            sort: None,
+            filter: &user,
+            hint,
+            geo_near: None,
+            explicit: self.collated,
+        };
+        if let Some(k) = bounds::bound(t, call).await? {
+            self.body.insert("hint", k);
+            self.size = bson::to_vec(&self.body).map(|v| v.len()).unwrap_or(0);
+        }
+        Ok(())
     }
 }
 
@@ -120,7 +153,7 @@ fn statement(t: &Target, base: &Scope, index: usize, op: Document) -> FenceResul
                     }
                 }
             };
-            let q = scoped_write_filter(&view, user, upsert)?;
+            let q = scoped_write_filter(&view, user.clone(), upsert)?;
             let mut s = doc! { "q": q, "u": u, "multi": name == "updateMany" };
             let allowed: &[&str] = if name == "replaceOne" {
                 &["upsert", "collation", "hint"]
@@ -128,13 +161,14 @@ fn statement(t: &Target, base: &Scope, index: usize, op: Document) -> FenceResul
                 &["upsert", "collation", "hint", "arrayFilters"]
             };
             copy_opts(&mut body, &mut s, allowed, &what)?;
-            Statement::new(index, Kind::Update, s)
+            Statement::new(index, Kind::Update, s).with_filter(user)
         }
         "deleteOne" | "deleteMany" => {
-            let q = view.scoped_write_filter(field(&mut body, "filter", &what)?)?;
+            let user = field(&mut body, "filter", &what)?;
+            let q = view.scoped_write_filter(user.clone())?;
             let mut s = doc! { "q": q, "limit": if name == "deleteOne" { 1 } else { 0 } };
             copy_opts(&mut body, &mut s, &["collation", "hint"], &what)?;
-            Statement::new(index, Kind::Delete, s)
+            Statement::new(index, Kind::Delete, s).with_filter(user)
         }
         other => return Err(arg(format!("operations[{index}] has unknown type {other}"))),
     };
@@ -282,6 +316,12 @@ pub async fn bulk_write(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>>
             s.body.insert("collation", doc! { "locale": "simple" });
         }
         statements.push(s);
+    }
+    // A bulkWrite is not retried when a hinted index turns out to be gone (earlier statements
+    // may have been applied), so it plans on a fresh listing instead of the cached one.
+    bounds::forget(&t);
+    for s in &mut statements {
+        s.bound(&t).await?;
     }
     let ordered = o.ordered.unwrap_or(true);
     let mut groups: Vec<Vec<Statement>> = Vec::new();

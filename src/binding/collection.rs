@@ -13,7 +13,7 @@ use super::id_batch::LaneTarget;
 use super::insert_batch;
 use super::options::CallOptions;
 use super::payload::{RawRequest, Request};
-use super::{bulk, indexes, reads, writes};
+use super::{bounds, bulk, indexes, reads, writes};
 use crate::scope::namespace::{self, Namespace};
 use crate::scope::share::{self, IdLookupCall, InsertCall};
 use crate::scope::{collation, filter, forbidden, Principal, Scope, Strategy};
@@ -162,34 +162,44 @@ impl Target {
             self.scope.collation_guard = !collation::is_simple(c);
             return Ok(None);
         }
-        self.scope.collation_guard = self.default_collation_non_simple().await?;
+        self.scope.collation_guard = self.default_non_simple().await?.is_some();
         Ok(if self.scope.collation_guard { None } else { Some(simple_collation()) })
     }
 
-    /// Looks up (once per collection) whether the collection has a non-simple default collation.
+    /// Looks up (once per collection) the collection's default collation if it is non-simple.
     /// Keyed by the full namespace (a fence owns its cache). A stale entry is safe either way:
     /// "simple" pins the simple collation on every call, so a default collation added later
     /// is never used; "non-simple" adds the collation-proof regex twin, which a simple
     /// collection does not need but does not mind.
-    async fn default_collation_non_simple(&self) -> FenceResult<bool> {
-        let key = (self.db.name().to_string(), self.coll.name().to_string());
-        if let Some(v) = self.inner.default_collation.lock().ok().and_then(|m| m.get(&key).copied())
+    pub async fn default_non_simple(&self) -> FenceResult<Option<Document>> {
+        let key = self.key();
+        if let Some(v) = self.inner.default_collation.lock().ok().and_then(|m| m.get(&key).cloned())
         {
             return Ok(v);
         }
         let Some(found) = self.default_collation().await? else {
             // Not created yet: nothing to leak, and not cached so a later collation is seen.
-            return Ok(false);
+            return Ok(None);
         };
-        let non_simple = found.map(|c| !collation::is_simple(&c)).unwrap_or(false);
+        let non_simple = found.filter(|c| !collation::is_simple(c));
         if let Ok(mut m) = self.inner.default_collation.lock() {
             // Bounded: forgetting costs one listCollections, never safety.
             if m.len() >= MAX_KNOWN_COLLECTIONS {
                 m.clear();
             }
-            m.insert(key, non_simple);
+            m.insert(key, non_simple.clone());
         }
         Ok(non_simple)
+    }
+
+    /// (database, collection): how the fence's per-collection caches are keyed.
+    pub fn key(&self) -> (String, String) {
+        (self.db.name().to_string(), self.coll.name().to_string())
+    }
+
+    /// The fence this target belongs to.
+    pub fn inner(&self) -> &FenceInner {
+        &self.inner
     }
 
     /// The collection's default collation: `None` if the collection does not exist,
@@ -235,12 +245,28 @@ pub async fn execute(
     bytes: Vec<u8>,
 ) -> FenceResult<Vec<u8>> {
     let target = Target::resolve(inner, principal, &collection)?;
+    match run(target.clone(), op, &bytes).await {
+        // An index the fence hinted was dropped behind its back: list again and retry once.
+        // The server refuses such a hint while planning, before it writes anything; bulkWrite
+        // may have sent earlier statements, so it is not retried.
+        Err(e) if bounds::missing_hint(&e) => {
+            bounds::forget(&target);
+            if op == Op::BulkWrite {
+                return Err(e);
+            }
+            run(target, op, &bytes).await
+        }
+        other => other,
+    }
+}
+
+async fn run(target: Target, op: Op, bytes: &[u8]) -> FenceResult<Vec<u8>> {
     // Inserts carry whole documents: they stay bytes (stamped by copying), the rest is parsed.
     let field = target.scope.field.clone();
-    let raw = || RawRequest::decode(&bytes, Some(&field));
+    let raw = || RawRequest::decode(bytes, Some(&field));
     let principal = target.scope.principal.clone();
     let req = || -> FenceResult<Request> {
-        let r = Request::decode(&bytes, Some(&field))?;
+        let r = Request::decode(bytes, Some(&field))?;
         forbidden::check_request(&principal, &r.0)?;
         Ok(r)
     };

@@ -42,6 +42,23 @@ pub fn arg(message: impl Into<String>) -> FenceError {
     FenceError::Scope(ScopeError::argument(message))
 }
 
+/// The server's error code of a command or write error, if the server sent one.
+pub fn server_code(e: &MongoError) -> Option<i32> {
+    match e.kind.as_ref() {
+        MongoKind::Command(c) => Some(c.code),
+        MongoKind::Write(WriteFailure::WriteError(w)) => Some(w.code),
+        _ => None,
+    }
+}
+
+/// The server's message of a command error.
+pub fn server_message(e: &MongoError) -> Option<&str> {
+    match e.kind.as_ref() {
+        MongoKind::Command(c) => Some(&c.message),
+        _ => None,
+    }
+}
+
 /// Fills the `codeName` MongoDB leaves out of write errors, for the common codes.
 pub fn code_name(code: i32) -> Option<&'static str> {
     Some(match code {

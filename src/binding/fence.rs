@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use bson::Document;
 use futures_util::FutureExt;
 use mongodb::options::ClientOptions;
 use mongodb::Client;
@@ -25,6 +26,7 @@ use super::reply::Reply;
 use super::settle::spawn;
 use super::{id_batch, insert_batch};
 use crate::scope::audit::AuditSettings;
+use crate::scope::bounds::IndexFact;
 use crate::scope::{namespace, tenant_id, Principal, ScopeError, Strategy};
 
 static NEXT_FENCE: AtomicU64 = AtomicU64::new(1);
@@ -39,8 +41,13 @@ pub struct FenceInner {
     pub strategy: Strategy,
     /// Tenant ids follow the default `[A-Za-z0-9_-]` rule.
     pub plain_ids: bool,
-    /// Collections known to exist, with whether their default collation is non-simple.
-    pub default_collation: Mutex<HashMap<(String, String), bool>>,
+    /// Collections known to exist, with their default collation if it is non-simple.
+    pub default_collation: Mutex<HashMap<(String, String), Option<Document>>>,
+    /// Each collection's indexes as `scope::bounds` reads them, and when they were listed.
+    pub index_facts: Mutex<HashMap<(String, String), (Instant, Arc<Vec<IndexFact>>)>>,
+    /// Set once the server refused `distinct.hint` (before 7.1): tenants' distincts then run
+    /// as aggregations (`scope::distinct`).
+    pub distinct_as_aggregate: AtomicBool,
     /// Audited commands for the isolation probe; `None` unless connected with monitoring.
     pub recorder: Option<Arc<Recorder>>,
     /// Queued `findOne({_id})` calls per share key (`id_batch`).
@@ -163,6 +170,8 @@ impl NativeFence {
                     strategy,
                     plain_ids,
                     default_collation: Mutex::new(HashMap::new()),
+                    index_facts: Mutex::new(HashMap::new()),
+                    distinct_as_aggregate: AtomicBool::new(false),
                     recorder,
                     id_lanes: id_batch::lanes(),
                     insert_lanes: insert_batch::lanes(),

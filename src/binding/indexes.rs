@@ -5,6 +5,7 @@
 use bson::{doc, Bson, Document};
 use serde_json::json;
 
+use super::bounds::{self, Call};
 use super::collection::Target;
 use super::error::{arg, mongo_body, FenceError, FenceResult};
 use super::options::{self, CallOptions};
@@ -87,6 +88,13 @@ pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     }
     if let Some(c) = o.collation_doc {
         index.insert("collation", c);
+    }
+    if shared && matches!(t.scope.principal, Principal::Tenant(_)) {
+        // The index that bounds every tenant's queries comes first: a tenant's own indexes
+        // (63 partial ones, say) could otherwise leave no room for it (red-team round 4).
+        let all = Document::new();
+        let call = Call { sort: None, filter: &all, hint: None, geo_near: None, explicit: false };
+        bounds::bound(&t, call).await?;
     }
     let cmd = doc! { "createIndexes": t.coll.name(), "indexes": [index] };
     match t.db.run_command(cmd).await {

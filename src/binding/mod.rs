@@ -3,6 +3,7 @@
 
 #[cfg(feature = "bench")]
 mod bench;
+mod bounds;
 mod bulk;
 mod collection;
 mod context;

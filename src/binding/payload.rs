@@ -7,6 +7,7 @@ use super::error::{arg, FenceResult};
 use crate::scope::walk;
 
 /// A decoded request document, taken apart field by field.
+#[derive(Clone)]
 pub struct Request(pub Document);
 
 impl Request {

@@ -1,6 +1,9 @@
 //! Read methods: scope the filter or pipeline, then one driver call.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+use futures_util::StreamExt;
 
 use bson::{doc, Bson, Document, RawDocumentBuf};
 use mongodb::options::{
@@ -12,15 +15,16 @@ use mongodb::raw_batch_cursor::RawBatchCursor;
 use super::collection::Target;
 use super::error::{arg, FenceResult};
 use super::fence::FenceInner;
-use super::id_batch;
 use super::options::{self, driver_options, CallOptions};
 use super::payload::{count, reply, reply_raw, Request};
+use super::{bounds, id_batch};
+use crate::scope::distinct::{self as scope_distinct, NoStages};
 use crate::scope::share::IdLookupCall;
-use crate::scope::{by_id, filter, pipeline, Principal, Strategy};
+use crate::scope::{bounds as scope_bounds, by_id, filter, pipeline, Principal, Strategy};
 
 /// `findOne(filter, options)`.
 pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = t.options(&mut req, options::FIND_ONE).await?;
+    let mut o = t.options(&mut req, options::FIND_ONE).await?;
     let user = req.doc_or_empty("filter", "filter")?;
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
     let plain = o.sort.is_none() && o.skip.is_none() && o.projection.is_none() && o.hint.is_none();
@@ -43,15 +47,18 @@ pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         let doc = coll.find_one(doc! { "_id": id.clone() }).with_options(fo).await?;
         return reply_raw(doc.filter(|d| by_id::owned(&t.scope, d)));
     }
-    let f = filter::scope_filter(&t.scope, user)?;
+    let f = filter::scope_filter(&t.scope, user.clone())?;
+    bounds::apply(&t, &mut o, &user).await?;
     let fo = driver_options!(o => FindOneOptions { sort, skip, projection, hint, collation, comment, max_time, let_vars });
     reply_raw(coll.find_one(f).with_options(fo).await?)
 }
 
 /// `countDocuments(filter, options)`.
 pub async fn count_documents(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = t.options(&mut req, options::COUNT).await?;
-    let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
+    let mut o = t.options(&mut req, options::COUNT).await?;
+    let user = req.doc_or_empty("filter", "filter")?;
+    let f = filter::scope_filter(&t.scope, user.clone())?;
+    bounds::apply(&t, &mut o, &user).await?;
     let limit = match o.limit {
         Some(n) if n < 0 => return Err(arg("options.limit must not be negative")),
         Some(0) | None => None,
@@ -76,6 +83,10 @@ pub async fn estimated_document_count(mut t: Target, mut req: Request) -> FenceR
         let f = filter::scope_filter(&t.scope, Document::new())?;
         let mut co = CountOptions::default();
         co.collation = pinned;
+        let all = Document::new();
+        let call =
+            bounds::Call { sort: None, filter: &all, hint: None, geo_near: None, explicit: false };
+        co.hint = bounds::bound(&t, call).await?.map(bounds::driver_hint);
         co.max_time = o.max_time;
         co.comment = o.comment;
         t.coll.count_documents(f).with_options(co).await?
@@ -87,14 +98,56 @@ pub async fn estimated_document_count(mut t: Target, mut req: Request) -> FenceR
     Ok(reply(count(n)))
 }
 
-/// `distinct(key, filter, options)`.
+/// `distinct(key, filter, options)`. A hinted distinct on a server before 7.1 (which refuses
+/// `distinct.hint`) runs as the aggregation `scope::distinct` gives, with the same hint.
 pub async fn distinct(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = t.options(&mut req, options::DISTINCT).await?;
+    let mut o = t.options(&mut req, options::DISTINCT).await?;
     let key = req.string("key", "key")?;
-    let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
-    let d = driver_options!(o => DistinctOptions { collation, comment, max_time, hint });
-    let values = t.coll.distinct(key, f).with_options(d).await?;
+    let user = req.doc_or_empty("filter", "filter")?;
+    let f = filter::scope_filter(&t.scope, user.clone())?;
+    bounds::apply(&t, &mut o, &user).await?;
+    let bounded = scope_bounds::applies(&t.scope);
+    if !(bounded && t.inner().distinct_as_aggregate.load(Ordering::Relaxed)) {
+        let mut d = DistinctOptions::default();
+        d.collation = o.collation.clone();
+        d.comment = o.comment.clone();
+        d.max_time = o.max_time;
+        d.hint = o.hint.clone();
+        match t.coll.distinct(&key, f.clone()).with_options(d).await {
+            Ok(values) => return Ok(reply(Bson::Array(values))),
+            Err(e) if bounded && no_distinct_hint(&e) => {
+                t.inner().distinct_as_aggregate.store(true, Ordering::Relaxed);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let tail = match scope_distinct::stages(&key) {
+        Ok(tail) => tail,
+        Err(NoStages::Refused(e)) => return Err(e.into()),
+        Err(NoStages::NotAPath) => {
+            // The server's own error for the key, from a distinct that examines nothing.
+            let none = filter::scope_filter(&t.scope, scope_distinct::nothing())?;
+            t.coll.distinct(&key, none).await?;
+            return Err(arg(format!("distinct key '{key}' is not a field path")));
+        }
+    };
+    let mut stages = vec![doc! { "$match": f }];
+    stages.extend(tail);
+    let ao = driver_options!(o => AggregateOptions { collation, comment, max_time, hint });
+    let mut cursor = t.coll.aggregate(stages).with_options(ao).await?;
+    let values = match cursor.next().await.transpose()? {
+        Some(mut d) => match d.remove(scope_distinct::VALUE) {
+            Some(Bson::Array(v)) => v,
+            _ => Vec::new(),
+        },
+        None => Vec::new(),
+    };
     Ok(reply(Bson::Array(values)))
+}
+
+/// The server's refusal of `hint` on `distinct` (MongoDB before 7.1).
+fn no_distinct_hint(e: &mongodb::error::Error) -> bool {
+    super::error::server_code(e) == Some(40415) && e.to_string().contains("distinct.hint")
 }
 
 /// Opens a batch cursor for `find(filter, options)` or `aggregate(pipeline, options)`.
@@ -103,19 +156,35 @@ pub async fn open_cursor(
     principal: Principal,
     collection: String,
     kind: &str,
-    mut req: Request,
+    req: Request,
 ) -> FenceResult<RawBatchCursor> {
-    let mut t = Target::resolve(inner, principal, &collection)?;
+    let t = Target::resolve(inner, principal, &collection)?;
+    match open_once(t.clone(), kind, req.clone()).await {
+        // A hinted index dropped behind the fence's back: list again and open once more.
+        Err(e) if bounds::missing_hint(&e) => {
+            bounds::forget(&t);
+            open_once(t, kind, req).await
+        }
+        other => other,
+    }
+}
+
+async fn open_once(mut t: Target, kind: &str, mut req: Request) -> FenceResult<RawBatchCursor> {
     match kind {
         "find" => {
-            let o = t.options(&mut req, options::FIND).await?;
-            let f = filter::scope_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
+            let mut o = t.options(&mut req, options::FIND).await?;
+            let user = req.doc_or_empty("filter", "filter")?;
+            let f = filter::scope_filter(&t.scope, user.clone())?;
+            bounds::apply(&t, &mut o, &user).await?;
             let fo = driver_options!(o => FindOptions { sort, limit, skip, projection, batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use });
             Ok(t.coll.find(f).with_options(fo).batch().await?)
         }
         "aggregate" => {
-            let o = t.options(&mut req, options::AGGREGATE).await?;
-            let scoped = pipeline::scope_pipeline(&t.scope, req.docs("pipeline", "pipeline")?)?;
+            let mut o = t.options(&mut req, options::AGGREGATE).await?;
+            let stages = req.docs("pipeline", "pipeline")?;
+            let (first, geo_near) = pipeline::plan_start(&stages);
+            let scoped = pipeline::scope_pipeline(&t.scope, stages)?;
+            bounds::apply_to(&t, &mut o, &first, geo_near.as_deref()).await?;
             let ao = driver_options!(o => AggregateOptions { batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use });
             Ok(t.coll.aggregate(scoped).with_options(ao).batch().await?)
         }

@@ -8,6 +8,7 @@ use mongodb::options::{
 };
 use mongodb::results::UpdateResult;
 
+use super::bounds;
 use super::collection::Target;
 use super::error::{arg, FenceResult};
 use super::insert_batch;
@@ -122,11 +123,12 @@ pub async fn insert_many(t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>>
 
 /// `updateOne` / `updateMany(filter, update, options)`.
 pub async fn update(mut t: Target, mut req: Request, many: bool) -> FenceResult<Vec<u8>> {
-    let o = t.options(&mut req, options::UPDATE).await?;
+    let mut o = t.options(&mut req, options::UPDATE).await?;
     let upsert = o.upsert.unwrap_or(false);
     let user = req.doc_or_empty("filter", "filter")?;
     let u = scoped_update(&t, req.value("update"), &user, upsert)?;
-    let f = scoped_write_filter(&t, user, upsert)?;
+    let f = scoped_write_filter(&t, user.clone(), upsert)?;
+    bounds::apply(&t, &mut o, &user).await?;
     let uo = driver_options!(o => UpdateOptions { upsert, array_filters, hint, collation, let_vars, comment, write_concern, bypass_document_validation });
     let r = if many {
         t.coll.update_many(f, u).with_options(uo).await?
@@ -138,10 +140,12 @@ pub async fn update(mut t: Target, mut req: Request, many: bool) -> FenceResult<
 
 /// `replaceOne(filter, replacement, options)`.
 pub async fn replace_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = t.options(&mut req, options::REPLACE).await?;
+    let mut o = t.options(&mut req, options::REPLACE).await?;
     let upsert = o.upsert.unwrap_or(false);
-    let f = scoped_write_filter(&t, req.doc_or_empty("filter", "filter")?, upsert)?;
+    let user = req.doc_or_empty("filter", "filter")?;
+    let f = scoped_write_filter(&t, user.clone(), upsert)?;
     let r = insert::stamp_replacement(&t.scope, req.doc("replacement", "replacement")?)?;
+    bounds::apply(&t, &mut o, &user).await?;
     let ro = driver_options!(o => ReplaceOptions { upsert, hint, collation, let_vars, comment, write_concern, bypass_document_validation });
     let res = t.coll.replace_one(f, r).with_options(ro).await?;
     Ok(update_reply(res))
@@ -149,8 +153,10 @@ pub async fn replace_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>
 
 /// `deleteOne` / `deleteMany(filter, options)`.
 pub async fn delete(mut t: Target, mut req: Request, many: bool) -> FenceResult<Vec<u8>> {
-    let o = t.options(&mut req, options::DELETE).await?;
-    let f = filter::scope_write_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
+    let mut o = t.options(&mut req, options::DELETE).await?;
+    let user = req.doc_or_empty("filter", "filter")?;
+    let f = filter::scope_write_filter(&t.scope, user.clone())?;
+    bounds::apply(&t, &mut o, &user).await?;
     let d =
         driver_options!(o => DeleteOptions { hint, collation, let_vars, comment, write_concern });
     let r = if many {
@@ -163,11 +169,12 @@ pub async fn delete(mut t: Target, mut req: Request, many: bool) -> FenceResult<
 
 /// `findOneAndUpdate(filter, update, options)`.
 pub async fn find_one_and_update(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = t.options(&mut req, options::FIND_AND_MODIFY).await?;
+    let mut o = t.options(&mut req, options::FIND_AND_MODIFY).await?;
     let upsert = o.upsert.unwrap_or(false);
     let user = req.doc_or_empty("filter", "filter")?;
     let u = scoped_update(&t, req.value("update"), &user, upsert)?;
-    let f = scoped_write_filter(&t, user, upsert)?;
+    let f = scoped_write_filter(&t, user.clone(), upsert)?;
+    bounds::apply(&t, &mut o, &user).await?;
     let fo = driver_options!(o => FindOneAndUpdateOptions { projection, sort, upsert, return_document, array_filters, hint, collation, let_vars, comment, max_time, write_concern, bypass_document_validation });
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
     reply_raw(coll.find_one_and_update(f, u).with_options(fo).await?)
@@ -175,14 +182,16 @@ pub async fn find_one_and_update(mut t: Target, mut req: Request) -> FenceResult
 
 /// `findOneAndReplace(filter, replacement, options)`.
 pub async fn find_one_and_replace(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = t.options(&mut req, options::FIND_AND_MODIFY).await?;
+    let mut o = t.options(&mut req, options::FIND_AND_MODIFY).await?;
     if o.array_filters.is_some() {
         return Err(arg("options.arrayFilters is not supported by findOneAndReplace"));
     }
     let upsert = o.upsert.unwrap_or(false);
-    let f = scoped_write_filter(&t, req.doc_or_empty("filter", "filter")?, upsert)?;
+    let user = req.doc_or_empty("filter", "filter")?;
+    let f = scoped_write_filter(&t, user.clone(), upsert)?;
     let r = insert::stamp_replacement(&t.scope, req.doc("replacement", "replacement")?)?;
     let r = RawDocumentBuf::from_document(&r).map_err(|e| arg(format!("replacement: {e}")))?;
+    bounds::apply(&t, &mut o, &user).await?;
     let fo = driver_options!(o => FindOneAndReplaceOptions { projection, sort, upsert, return_document, hint, collation, let_vars, comment, max_time, write_concern, bypass_document_validation });
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
     reply_raw(coll.find_one_and_replace(f, r).with_options(fo).await?)
@@ -190,11 +199,13 @@ pub async fn find_one_and_replace(mut t: Target, mut req: Request) -> FenceResul
 
 /// `findOneAndDelete(filter, options)`.
 pub async fn find_one_and_delete(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = t.options(&mut req, options::FIND_AND_MODIFY).await?;
+    let mut o = t.options(&mut req, options::FIND_AND_MODIFY).await?;
     if o.upsert.is_some() || o.array_filters.is_some() || o.return_document.is_some() {
         return Err(arg("findOneAndDelete takes no upsert, arrayFilters or returnDocument option"));
     }
-    let f = filter::scope_write_filter(&t.scope, req.doc_or_empty("filter", "filter")?)?;
+    let user = req.doc_or_empty("filter", "filter")?;
+    let f = filter::scope_write_filter(&t.scope, user.clone())?;
+    bounds::apply(&t, &mut o, &user).await?;
     let fo = driver_options!(o => FindOneAndDeleteOptions { projection, sort, hint, collation, let_vars, comment, max_time, write_concern });
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
     reply_raw(coll.find_one_and_delete(f).with_options(fo).await?)

@@ -6,6 +6,7 @@
 
 use bson::{doc, Bson, Document, RawBsonRef, RawDocument};
 
+use super::bounds;
 use super::collation;
 use super::expr_guard;
 use super::filter::regex_twin;
@@ -58,6 +59,8 @@ const CONTROL: &[&str] = &[
     "buildinfo",
     "endSessions",
     "listCollections",
+    // Index metadata, read by `scope::bounds` to choose each query's hint.
+    "listIndexes",
     "saslStart",
     "saslContinue",
     "abortTransaction",
@@ -165,21 +168,37 @@ impl Check<'_> {
     fn field_command(&self, name: &str, cmd: &Document) -> Outcome {
         let twin = needs_twin(cmd.get("collation"));
         match name {
-            "find" => self.filter_of(cmd, "filter", twin),
-            "count" | "distinct" => self.filter_of(cmd, "query", twin),
+            "find" => {
+                self.filter_of(cmd, "filter", twin)?;
+                self.bounded(cmd, "filter")
+            }
+            "count" | "distinct" => {
+                self.filter_of(cmd, "query", twin)?;
+                self.bounded(cmd, "query")
+            }
             "aggregate" => {
-                self.pipeline(pipeline_of(cmd.get("pipeline"))?, Start::Match { twin }, 0)
+                let stages = pipeline_of(cmd.get("pipeline"))?;
+                self.pipeline(stages, Start::Match { twin }, 0)?;
+                match stages.first() {
+                    // Planned on its geo index, which `scope::bounds` requires to start with
+                    // the tenant field: that index is not visible in the command.
+                    Some(Bson::Document(m)) if m.contains_key("$geoNear") => Ok(()),
+                    _ => self.bounded(cmd, ""),
+                }
             }
             "insert" => self.documents(cmd.get("documents")),
             "update" => self.statements(cmd.get("updates"), "updates", |s| {
                 self.filter_of(s, "q", needs_twin(s.get("collation")))?;
+                self.bounded(s, "q")?;
                 self.update_body(s.get("u"))
             }),
             "delete" => self.statements(cmd.get("deletes"), "deletes", |s| {
-                self.filter_of(s, "q", needs_twin(s.get("collation")))
+                self.filter_of(s, "q", needs_twin(s.get("collation")))?;
+                self.bounded(s, "q")
             }),
             "findAndModify" | "findandmodify" => {
                 self.filter_of(cmd, "query", twin)?;
+                self.bounded(cmd, "query")?;
                 match cmd.get("update") {
                     None | Some(Bson::Null) => Ok(()),
                     u => self.update_body(u),
@@ -281,6 +300,41 @@ impl Check<'_> {
             || matches!(f.get("$and"), Some(Bson::Array(items)) if items.iter().any(|i| {
                 matches!(i, Bson::Document(d) if self.has(d, depth + 1, clause))
             }))
+    }
+
+    /// The plan must stay inside the tenant (`scope::bounds`): a `hint` on an index that leads
+    /// with the tenant field, or a filter of nothing but the tenant and `_id` values.
+    fn bounded(&self, holder: &Document, key: &str) -> Outcome {
+        if let Some(Bson::Document(h)) = holder.get("hint") {
+            if h.keys().next().map(String::as_str) == Some(self.field) {
+                return Ok(());
+            }
+        }
+        let mut rest = match holder.get(key) {
+            Some(Bson::Document(f)) => f.clone(),
+            _ => Document::new(),
+        };
+        // `$text` / `$near` run on their special index, which `scope::bounds` requires to start
+        // with the tenant field (not visible in the command).
+        if bounds::special(&rest, None).is_some() {
+            return Ok(());
+        }
+        rest.remove(self.field);
+        let only_twin = |items: &Vec<Bson>| {
+            items.iter().all(
+                |i| matches!(i, Bson::Document(d) if d.len() == 1 && d.contains_key(self.field)),
+            )
+        };
+        if matches!(rest.get("$and"), Some(Bson::Array(items)) if only_twin(items)) {
+            rest.remove("$and");
+        }
+        if !key.is_empty() && bounds::ids_only(&rest) {
+            return Ok(());
+        }
+        Err(format!(
+            "no hint on an index that leads with '{}': the plan may examine other tenants' documents",
+            self.field
+        ))
     }
 
     fn filter_of(&self, d: &Document, key: &str, twin: bool) -> Outcome {
@@ -679,7 +733,31 @@ mod tests {
         }
     }
 
+    /// Audits `cmd` as tenant a sends it: with the hint `scope::bounds` adds (tested apart in
+    /// `a_plan_must_be_bounded_by_the_tenant`).
     fn as_a(cmd: Document) -> Verdict {
+        as_a_unhinted(hinted(cmd))
+    }
+
+    fn hinted(mut cmd: Document) -> Document {
+        let h = doc! { "tenantId": 1 };
+        for list in ["updates", "deletes"] {
+            if let Ok(items) = cmd.get_array_mut(list) {
+                for i in items.iter_mut() {
+                    if let Bson::Document(d) = i {
+                        d.entry("hint".into()).or_insert(Bson::Document(h.clone()));
+                    }
+                }
+            }
+        }
+        let name = cmd.keys().next().cloned().unwrap_or_default();
+        if ["find", "count", "distinct", "aggregate", "findAndModify"].contains(&name.as_str()) {
+            cmd.entry("hint".into()).or_insert(Bson::Document(h));
+        }
+        cmd
+    }
+
+    fn as_a_unhinted(cmd: Document) -> Verdict {
         audit_command(&field(), Some(&Principal::Tenant("a".into())), "app", &cmd).verdict
     }
 
@@ -1014,6 +1092,46 @@ mod tests {
         assert!(ok(doc! { "_id": 1 }, "app~a", &d));
         assert!(!ok(doc! { "_id": 1 }, "app~b", &d));
         assert!(delivered(&f, &Principal::System, "x", &twice).is_ok());
+    }
+
+    #[test]
+    fn a_plan_must_be_bounded_by_the_tenant() {
+        let scoped = doc! { "tenantId": "a", "k": { "$regex": "^(.+.+)+x" } };
+        let cases = [
+            (doc! { "find": "c", "filter": scoped.clone() }, false),
+            (doc! { "find": "c", "filter": scoped.clone(), "hint": { "_id": 1 } }, false),
+            (doc! { "find": "c", "filter": scoped.clone(), "hint": "tenantId_1" }, false),
+            (
+                doc! { "find": "c", "filter": scoped.clone(), "hint": { "tenantId": 1, "k": 1 } },
+                true,
+            ),
+            (doc! { "find": "c", "filter": { "tenantId": "a", "_id": 7 } }, true),
+            (doc! { "find": "c", "filter": { "tenantId": "a", "_id": { "$in": [1, 2] } } }, true),
+            (doc! { "find": "c", "filter": { "tenantId": "a", "_id": { "$gte": 1 } } }, false),
+            (doc! { "distinct": "c", "key": "k", "query": scoped.clone() }, false),
+            (
+                doc! { "aggregate": "c", "pipeline": [{ "$match": scoped.clone() }], "cursor": {} },
+                false,
+            ),
+            (
+                doc! { "aggregate": "c", "pipeline": [{ "$match": scoped.clone() }], "hint": { "tenantId": 1 }, "cursor": {} },
+                true,
+            ),
+            (
+                doc! { "update": "c", "updates": [{ "q": scoped.clone(), "u": { "$set": { "x": 1 } } }] },
+                false,
+            ),
+            (
+                doc! { "delete": "c", "deletes": [{ "q": scoped.clone(), "limit": 0, "hint": { "tenantId": -1 } }] },
+                true,
+            ),
+            (doc! { "findAndModify": "c", "query": scoped.clone(), "remove": true }, false),
+        ];
+        for (cmd, bounded) in cases {
+            assert_eq!(as_a_unhinted(cmd.clone()) == Verdict::Scoped, bounded, "{cmd}");
+        }
+        let text = doc! { "find": "c", "filter": { "tenantId": "a", "$text": { "$search": "x" } } };
+        assert_eq!(as_a_unhinted(text), Verdict::Scoped);
     }
 
     #[test]

@@ -1,0 +1,177 @@
+//! Carries out `scope::bounds`: lists a collection's indexes (cached per fence), builds the
+//! tenant index when scope asks for one, and puts the chosen hint on the call.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bson::{doc, Bson, Document};
+use mongodb::options::Hint;
+
+use super::collection::Target;
+use super::error::{FenceError, FenceResult};
+use super::options::CallOptions;
+use crate::scope::bounds::{self, Bound, IndexFact, Query};
+use crate::scope::ScopeError;
+
+/// How long a listing is trusted. An index dropped behind the fence's back shows up sooner,
+/// as a failed hint (`forget`); one added behind its back is used once this has passed.
+const FRESH: Duration = Duration::from_secs(30);
+
+/// Namespaces whose indexes a fence remembers before it starts over.
+const MAX_KNOWN: usize = 10_000;
+
+/// Sets `o.hint` so the call's plan stays inside the tenant; `filter` is the caller's own.
+pub async fn apply(t: &Target, o: &mut CallOptions, filter: &Document) -> FenceResult<()> {
+    apply_to(t, o, filter, None).await
+}
+
+/// `apply` for a pipeline (`geo_near`: it starts with `$geoNear` with this `key`, `""` for
+/// none; `filter` is its `query`).
+pub async fn apply_to(
+    t: &Target,
+    o: &mut CallOptions,
+    filter: &Document,
+    geo_near: Option<&str>,
+) -> FenceResult<()> {
+    let hint = o.hint.as_ref().map(|h| match h {
+        Hint::Keys(d) => Bson::Document(d.clone()),
+        Hint::Name(n) => Bson::String(n.clone()),
+        // Hint is non-exhaustive: anything new is refused by scope as naming no index.
+        _ => Bson::Null,
+    });
+    let explicit = o.collation_doc.is_some();
+    let q = Call { sort: o.sort.as_ref(), filter, hint: hint.as_ref(), geo_near, explicit };
+    if let Some(h) = bound(t, q).await? {
+        o.hint = Some(driver_hint(h));
+    }
+    Ok(())
+}
+
+/// A hint as `scope::bounds` gives it (key pattern or name), for the driver.
+pub fn driver_hint(h: Bson) -> Hint {
+    match h {
+        Bson::String(n) => Hint::Name(n),
+        Bson::Document(k) => Hint::Keys(k),
+        other => Hint::Name(other.to_string()),
+    }
+}
+
+/// One call's plan inputs as the binding has them.
+pub struct Call<'a> {
+    pub sort: Option<&'a Document>,
+    pub filter: &'a Document,
+    pub hint: Option<&'a Bson>,
+    pub geo_near: Option<&'a str>,
+    /// The caller passed a `collation`.
+    pub explicit: bool,
+}
+
+/// The hint one call must carry (a `bulkWrite` statement passes its own parts); `None`: as sent.
+pub async fn bound(t: &Target, c: Call<'_>) -> FenceResult<Option<Bson>> {
+    if !bounds::applies(&t.scope) {
+        return Ok(None);
+    }
+    let q = Query {
+        filter: c.filter,
+        geo_near: c.geo_near,
+        sort: c.sort,
+        hint: c.hint,
+        explicit_collation: c.explicit,
+    };
+    let mut facts = facts(t, false).await?;
+    for attempt in 0..2 {
+        match bounds::plan(&t.scope, q, &facts)? {
+            Bound::Free => return Ok(None),
+            Bound::Hint(k) => return Ok(Some(k)),
+            Bound::Build(key, options) if attempt == 0 => facts = build(t, key, options).await?,
+            Bound::Build(..) => break,
+        }
+    }
+    // Built, yet not listed as usable: never send the call unbounded.
+    Err(FenceError::Scope(ScopeError::violation(
+        "the tenant index the fence built is not usable for this call",
+    )))
+}
+
+/// The collection's indexes, listed at most every `FRESH` (`fresh`: list now); none when it
+/// does not exist.
+async fn facts(t: &Target, fresh: bool) -> FenceResult<Arc<Vec<IndexFact>>> {
+    let key = t.key();
+    if !fresh {
+        if let Some((at, f)) = t.inner().index_facts.lock().ok().and_then(|m| m.get(&key).cloned())
+        {
+            if at.elapsed() < FRESH {
+                return Ok(f);
+            }
+        }
+    }
+    // In-progress builds are listed as `{spec, buildUUID}` and so never taken: hinting one
+    // fails until it is ready (red-team round 4).
+    let list = doc! { "listIndexes": t.coll.name(), "includeBuildUUIDs": true };
+    let listed = match t.db.run_command(list).await {
+        Ok(reply) => reply
+            .get_document("cursor")
+            .ok()
+            .and_then(|c| c.get_array("firstBatch").ok())
+            .map(|b| {
+                b.iter()
+                    .filter_map(|s| s.as_document().and_then(IndexFact::from_spec))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default(),
+        Err(e) if super::error::server_code(&e) == Some(26) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(remember(t, listed))
+}
+
+fn remember(t: &Target, listed: Vec<IndexFact>) -> Arc<Vec<IndexFact>> {
+    let listed = Arc::new(listed);
+    if let Ok(mut m) = t.inner().index_facts.lock() {
+        if m.len() >= MAX_KNOWN {
+            m.clear();
+        }
+        m.insert(t.key(), (Instant::now(), listed.clone()));
+    }
+    listed
+}
+
+/// Drops the cached listing, after a hint named an index that is gone.
+pub fn forget(t: &Target) {
+    if let Ok(mut m) = t.inner().index_facts.lock() {
+        m.remove(&t.key());
+    }
+}
+
+/// Builds the index scope asked for and lists the indexes afresh (a concurrent call may have
+/// cached a listing from before the build). Building is idempotent: the same key, name and
+/// options is a no-op, and two calls building it at once both wait for the one build. If an
+/// index with the same key and an equivalent collation exists under another name (85), the
+/// listing learns it under the asked-for name too, so `plan` finds it.
+async fn build(t: &Target, key: Document, options: Document) -> FenceResult<Arc<Vec<IndexFact>>> {
+    let mut spec = doc! { "key": key };
+    spec.extend(options);
+    let wanted = spec.get_str("name").unwrap_or_default().to_string();
+    let sent = t.db.run_command(doc! { "createIndexes": t.coll.name(), "indexes": [spec] }).await;
+    let Err(e) = sent else { return facts(t, true).await };
+    let existing = (super::error::server_code(&e) == Some(85))
+        .then(|| super::error::server_message(&e))
+        .flatten()
+        .and_then(|m| m.split("different name: ").nth(1))
+        .map(|n| n.trim().to_string());
+    let Some(existing) = existing else { return Err(e.into()) };
+    let listed = facts(t, true).await?;
+    let Some(same) = listed.iter().find(|i| i.name == existing) else { return Err(e.into()) };
+    let mut all = (*listed).clone();
+    all.push(IndexFact { name: wanted, ..same.clone() });
+    Ok(remember(t, all))
+}
+
+/// True for the server's answer to a hint naming an index that is gone, or a key pattern
+/// that an index added behind the fence's back made ambiguous: the listing is stale.
+pub fn missing_hint(e: &FenceError) -> bool {
+    let FenceError::Mongo(m) = e else { return false };
+    let text = m.to_string();
+    text.contains("hint provided does not correspond to an existing index")
+        || text.contains("Hint matched multiple indexes")
+}
