@@ -1017,7 +1017,9 @@ describe('$geoNear', () => {
   const GEO = 'geo';
 
   beforeAll(async () => {
-    await suite.rdb.collection(GEO).createIndex({ loc: '2dsphere' });
+    // As createIndex inside runAsSystem builds it: tenant field first (finding 9: a geo index
+    // without it would walk every tenant's keys, so the fence refuses $geoNear on one).
+    await suite.rdb.collection(GEO).createIndex({ tenantId: 1, loc: '2dsphere' });
     await suite.rdb.collection(GEO).insertMany([
       { _id: 'ga-1', tenantId: 'a', name: 'near', loc: { type: 'Point', coordinates: [0, 0.01] } },
       { _id: 'ga-2', tenantId: 'a', name: 'far', loc: { type: 'Point', coordinates: [0, 0.02] } },
@@ -1028,6 +1030,14 @@ describe('$geoNear', () => {
 
   const near = { type: 'Point', coordinates: [0, 0] };
   const geoAgg = (tenant, pipeline) => as(tenant, () => suite.fence.collection(GEO).aggregate(pipeline).toArray());
+
+  test('a $geoNear on a geo index that does not start with the tenant field is refused', async () => {
+    await suite.rdb.collection('geo_plain').createIndex({ loc: '2dsphere' });
+    await suite.rdb.collection('geo_plain').insertOne({ tenantId: 'b', loc: { type: 'Point', coordinates: [0, 0] } });
+    const c = suite.fence.collection('geo_plain');
+    await expectTenantError(as('a', () => c.aggregate([{ $geoNear: { near, distanceField: 'd' } }]).toArray()), 'TENANT_VIOLATION');
+    await expectTenantError(as('a', () => c.find({ loc: { $near: { $geometry: near } } }).toArray()), 'TENANT_VIOLATION');
+  });
 
   test('a leading $geoNear works and is scoped', async () => {
     const r = await geoAgg('a', [{ $geoNear: { near, distanceField: 'd', spherical: true } }]);

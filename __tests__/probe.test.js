@@ -82,6 +82,8 @@ describe('isolationProbe on a fence connected with monitorCommands', () => {
     const probe = isolationProbe(suite.fence);
     const notes = suite.fence.collection('late');
     await suite.as('acme', () => notes.insertMany([{ _id: 1 }, { _id: 2 }, { _id: 3 }]));
+    // Warms what the fence looks up once per collection: the default collation, the indexes.
+    await suite.as('acme', () => notes.countDocuments({}));
     const cursor = suite.as('acme', () => notes.find({}, { batchSize: 1 }));
     probe.reset();
     await suite.as('globex', async () => {
@@ -94,7 +96,6 @@ describe('isolationProbe on a fence connected with monitorCommands', () => {
     while (!probe.commands.some((c) => c.command === 'killCursors') && Date.now() < deadline) await sleep(20);
     const seen = probe.commands.map((c) => [c.command, c.tenant, c.scoped]);
     expect(seen).toEqual([
-      ['listCollections', 'acme', true], // the default-collation lookup, metadata only
       ['find', 'acme', true],
       ['getMore', 'acme', true],
       // The driver sends killCursors from its own cleanup task, outside the operation.
@@ -121,6 +122,7 @@ describe('isolationProbe on a fence connected with monitorCommands', () => {
     const probe = isolationProbe(suite.fence);
     const c = suite.fence.collection('mixed');
     await suite.as('acme', () => c.insertOne({ _id: 'warm' })); // the collation lookup happens once
+    await suite.as('acme', () => c.countDocuments({})); // so does the index listing (and the tenant index build)
     probe.reset();
     const tenants = Array.from({ length: 40 }, (_, i) => (i % 2 ? 'acme' : 'globex'));
     await Promise.all(tenants.map((t, i) => suite.as(t, () => (i % 4 < 2 ? c.insertOne({ i }) : c.findOne({ i })))));
@@ -234,7 +236,9 @@ describe('auditCommand (the probe\'s rule through the addon)', () => {
   const as = { tenant: 'acme', database: 'app' };
 
   test('a crafted unscoped command is reported with the reason', () => {
-    expect(auditCommand({ find: 'notes', filter: { tenantId: 'acme' } }, as)).toMatchObject({ scoped: true, data: true, tenant: 'acme' });
+    expect(auditCommand({ find: 'notes', filter: { tenantId: 'acme' }, hint: { tenantId: 1 } }, as)).toMatchObject({ scoped: true, data: true, tenant: 'acme' });
+    // Without a hint on a tenant index the plan could examine other tenants' documents (finding 9).
+    expect(auditCommand({ find: 'notes', filter: { tenantId: 'acme' } }, as)).toMatchObject({ scoped: false });
     const leaks = [
       { find: 'notes', filter: {} },
       { find: 'notes', filter: { $or: [{ tenantId: 'acme' }, { public: true }] } },
@@ -265,7 +269,8 @@ describe('auditCommand (the probe\'s rule through the addon)', () => {
     });
     try {
       const raw = client.db(suite.DB).collection('official');
-      await raw.find({ tenantId: 'acme', x: 1 }).toArray();
+      await raw.createIndex({ tenantId: 1 });
+      await raw.find({ tenantId: 'acme', x: 1 }, { hint: { tenantId: 1 } }).toArray();
       await raw.find({ x: 1 }).toArray();
     } finally {
       await client.close();

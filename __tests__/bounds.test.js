@@ -1,0 +1,281 @@
+'use strict';
+// Red-team finding 9 (issue 12): the documents the server examines for a tenant's query are the
+// tenant's own, whatever the caller's filter, hint or index. MongoDB's profiler records, for each
+// operation, how many index keys and documents its plan examined: that is what a timing oracle
+// measures, so it is what these tests bound.
+
+const { MinKey } = require('bson');
+const { auditCommand } = require('../lib/testing');
+const { useSuite, captureError, expectTenantError, uri } = require('./helpers/fixtures');
+const { TenantFence } = require('..');
+
+const suite = useSuite('bounds');
+const { as } = suite;
+
+const ACME = 5;
+const GLOBEX = 400;
+
+/** Seeds `name`: acme's few documents, globex's many, and an index that does not lead with the tenant. */
+async function seed(name, { tenantIndex = true } = {}) {
+  const c = suite.rdb.collection(name);
+  const docs = [];
+  for (let i = 0; i < ACME; i += 1) docs.push({ _id: `a${i}`, tenantId: 'acme', apiKey: `ak-${i}`, n: i });
+  for (let i = 0; i < GLOBEX; i += 1) docs.push({ _id: `g${i}`, tenantId: 'globex', apiKey: `PREFIX-${i}`, n: i });
+  await c.insertMany(docs);
+  await c.createIndex({ apiKey: 1 });
+  if (tenantIndex) await c.createIndex({ tenantId: 1, n: 1 });
+  return c;
+}
+
+/** Profiler entries for `name` written while `fn` ran. */
+async function profiled(name, fn) {
+  const db = suite.rdb;
+  await db.command({ profile: 0 });
+  await db.collection('system.profile').drop().catch(() => {});
+  await db.command({ profile: 2 });
+  try {
+    await fn();
+  } finally {
+    await db.command({ profile: 0 });
+  }
+  const ns = `${suite.DB}.${name}`;
+  // The fence's own commands (its appName), minus index metadata it reads or builds.
+  const entries = await db.collection('system.profile').find({ ns, appName: 'tenantfence' }).toArray();
+  return entries.filter((e) => !(e.command && (e.command.listIndexes || e.command.createIndexes)));
+}
+
+// The finding's shape: an _id window (which made the plan walk the shared _id index) and an
+// expensive predicate on a field other tenants hold.
+const window = () => ({ _id: { $gte: new MinKey() }, apiKey: { $in: [/^PREFIX(.+.+)+[\n\r]/, /^PREFIX-1/] } });
+const calls = {
+  find: (c) => c.find(window()).toArray(),
+  findOne: (c) => c.findOne(window()),
+  countDocuments: (c) => c.countDocuments(window()),
+  distinct: (c) => c.distinct('n', window()),
+  estimatedDocumentCount: (c) => c.estimatedDocumentCount(),
+  updateOne: (c) => c.updateOne(window(), { $set: { seen: 1 } }),
+  updateMany: (c) => c.updateMany(window(), { $set: { seen: 1 } }),
+  replaceOne: (c) => c.replaceOne(window(), { n: -1 }),
+  deleteOne: (c) => c.deleteOne(window()),
+  deleteMany: (c) => c.deleteMany(window()),
+  findOneAndUpdate: (c) => c.findOneAndUpdate(window(), { $set: { seen: 1 } }),
+  findOneAndReplace: (c) => c.findOneAndReplace(window(), { n: -1 }),
+  findOneAndDelete: (c) => c.findOneAndDelete(window()),
+  'aggregate leading $match': (c) => c.aggregate([{ $match: window() }]).toArray(),
+  'aggregate $group first': (c) => c.aggregate([{ $group: { _id: null, n: { $sum: 1 } } }]).toArray(),
+  'bulkWrite update and delete': (c) =>
+    c.bulkWrite([
+      { updateMany: { filter: window(), update: { $set: { seen: 2 } } } },
+      { deleteMany: { filter: window() } },
+    ]),
+  'a field with its own index': (c) => c.find({ apiKey: /^PREFIX/ }).toArray(),
+  // The planner's own pick without a hint: an equality on another tenant's value of an indexed
+  // field, and an _id of theirs beside another clause, walk their keys on an unbounded plan.
+  'an equality on a field with its own index': (c) => c.countDocuments({ apiKey: 'PREFIX-7' }),
+  'an _id of theirs and another clause': (c) => c.find({ _id: 'g3', n: { $gte: 0 } }).toArray(),
+  'updateOne by an equality on a field with its own index': (c) => c.updateOne({ apiKey: 'PREFIX-8' }, { $set: { seen: 1 } }),
+  // Round 4: string _ids under a collation that is not the _id index's cannot use that index.
+  '_id values with a collation of their own': (c) => c.find({ _id: { $in: ['a1', 'g1', 'g2'] } }, { collation: { locale: 'en', strength: 2 } }).toArray(),
+};
+
+describe('a tenant query examines only the tenant’s keys and documents', () => {
+  let i = 0;
+  for (const [name, call] of Object.entries(calls)) {
+    for (const tenantIndex of [true, false]) {
+      test(`${name} (${tenantIndex ? 'with a tenant index' : 'no tenant index yet: the fence builds one'})`, async () => {
+        i += 1;
+        const coll = `w${i}`;
+        await seed(coll, { tenantIndex });
+        const c = suite.fence.collection(coll);
+        const entries = await profiled(coll, () => as('acme', () => call(c)));
+        const ops = entries.filter((e) => e.op !== 'insert');
+        expect(ops.length).toBeGreaterThan(0);
+        for (const e of ops) {
+          // (A distinct the server refused for its hint, before 7.1, examined nothing.)
+          const seen = { plan: e.planSummary, keys: e.keysExamined ?? 0, docs: e.docsExamined ?? 0 };
+          expect([name, seen.keys <= ACME + 1, seen.docs <= ACME, e]).toEqual([name, true, true, e]);
+          if (e.planSummary && !/^IDHACK/.test(e.planSummary)) expect(e.planSummary).toMatch(/^(IXSCAN|COUNT_SCAN|DISTINCT_SCAN) \{ tenantId: 1/);
+        }
+        // Nothing of globex's was read or changed.
+        expect(await suite.rdb.collection(coll).countDocuments({ tenantId: 'globex', seen: { $exists: true } })).toBe(0);
+        expect(await suite.rdb.collection(coll).countDocuments({ tenantId: 'globex' })).toBe(GLOBEX);
+      });
+    }
+  }
+
+  test('point lookups by _id may use the _id index: it examines one document per value', async () => {
+    await seed('ids');
+    const c = suite.fence.collection('ids');
+    const entries = await profiled('ids', () => as('acme', () => c.find({ _id: { $in: ['a1', 'g1', 'g2'] } }).toArray()));
+    const finds = entries.filter((e) => e.op === 'query');
+    expect(finds.length).toBe(1);
+    expect(finds[0].docsExamined).toBeLessThanOrEqual(3);
+    expect(finds[0].nreturned).toBe(1);
+  });
+});
+
+describe("a caller's hint", () => {
+  beforeAll(() => seed('hints'));
+
+  test('naming an index that does not lead with the tenant field is refused, never sent', async () => {
+    const c = suite.fence.collection('hints');
+    for (const hint of [{ _id: 1 }, '_id_', { apiKey: 1 }, 'apiKey_1', { $natural: 1 }, 'no_such_index']) {
+      const entries = await profiled('hints', async () => {
+        const e = await captureError(as('acme', () => c.countDocuments({ _id: { $gte: new MinKey() } }, { hint })));
+        expect([hint, e.code]).toEqual([hint, 'TENANT_VIOLATION']);
+        expect(e.message).toMatch(/hint must name an index that leads with 'tenantId' in the simple collation/);
+      });
+      expect(entries).toEqual([]);
+    }
+    await expectTenantError(as('acme', () => c.find({}, { hint: { _id: 1 } }).toArray()), 'TENANT_VIOLATION');
+    await expectTenantError(as('acme', () => c.bulkWrite([{ deleteMany: { filter: {}, hint: { _id: 1 } } }])), 'TENANT_VIOLATION');
+    expect(await suite.rdb.collection('hints').countDocuments({ tenantId: 'acme' })).toBe(ACME);
+  });
+
+  test('naming a tenant index, by key or by name, is kept', async () => {
+    const c = suite.fence.collection('hints');
+    expect(await as('acme', () => c.countDocuments({ n: { $gte: 2 } }, { hint: { tenantId: 1, n: 1 } }))).toBe(3);
+    expect(await as('acme', () => c.countDocuments({ n: { $gte: 2 } }, { hint: 'tenantId_1_n_1' }))).toBe(3);
+  });
+
+  test('runAsSystem keeps any hint', async () => {
+    const c = suite.fence.collection('hints');
+    const n = await suite.fence.runAsSystem({ reason: 'test' }, () => c.countDocuments({}, { hint: { _id: 1 } }));
+    expect(n).toBe(ACME + GLOBEX);
+  });
+});
+
+describe('the index the fence builds', () => {
+  const names = async (coll) => (await suite.rdb.collection(coll).indexes()).map((x) => x.name).sort();
+
+  test('a collection with no tenant index gets (tenantId, _id) once, and a dropped one is rebuilt', async () => {
+    await seed('built', { tenantIndex: false });
+    const c = suite.fence.collection('built');
+    expect(await as('acme', () => c.countDocuments({ apiKey: /^ak/ }))).toBe(ACME);
+    expect(await names('built')).toEqual(['_id_', 'apiKey_1', 'tenantfence_tenantId_1__id_1']);
+    // Dropped behind the fence's back: the next call's hint fails, the fence lists again and retries.
+    await suite.rdb.collection('built').dropIndex('tenantfence_tenantId_1__id_1');
+    expect(await as('acme', () => c.countDocuments({ apiKey: /^ak/ }))).toBe(ACME);
+    expect(await as('acme', () => c.find({ apiKey: /^ak/ }).toArray())).toHaveLength(ACME);
+    expect(await names('built')).toEqual(['_id_', 'apiKey_1', 'tenantfence_tenantId_1__id_1']);
+  });
+
+  test('under any collation the simple tenant index bounds the call, through the regex twin', async () => {
+    await suite.rdb.createCollection('folded', { collation: { locale: 'en', strength: 2 } });
+    await suite.rdb.collection('folded').insertMany([
+      { tenantId: 'acme', k: 'x' },
+      { tenantId: 'ACME', k: 'x' },
+      { tenantId: 'Acme', k: 'x' },
+      ...Array.from({ length: 50 }, (_, n) => ({ tenantId: 'globex', k: 'x', n })),
+    ]);
+    const c = suite.fence.collection('folded');
+    const collations = [undefined, { locale: 'en', strength: 2 }, { locale: 'fr', strength: 1 }, { locale: 'en', strength: 1, alternate: 'shifted' }, { locale: 'simple' }];
+    for (const collation of collations) {
+      const entries = await profiled('folded', () => as('acme', () => c.find({ k: 'X' }, collation ? { collation } : {}).toArray()));
+      const finds = entries.filter((e) => e.op === 'query');
+      // Not even ACME's documents are fetched: the twin drops their keys on the index.
+      const want = collation && collation.locale === 'simple' ? 0 : 1;
+      expect([collation, finds.map((e) => [e.nreturned, e.docsExamined, e.keysExamined <= 2, e.planSummary])]).toEqual([
+        collation,
+        [[want, 1, true, 'IXSCAN { tenantId: 1, _id: 1 }']],
+      ]);
+    }
+    // One index for all of them, in the simple collation.
+    const own = (await suite.rdb.collection('folded').indexes()).filter((x) => x.name.startsWith('tenantfence_'));
+    expect(own.map((x) => [x.name, x.collation])).toEqual([['tenantfence_tenantId_1__id_1', undefined]]);
+  });
+
+  test("another tenant's index with the same key in another collation blocks no one (red-team round 3)", async () => {
+    await seed('twins');
+    const c = suite.fence.collection('twins');
+    expect(await as('globex', () => c.countDocuments({}))).toBe(GLOBEX);
+    // The key becomes { tenantId: 1, _id: 1 }: the fence's own key, in another collation.
+    await as('acme', () => c.createIndex({ _id: 1 }, { name: 'evil', collation: { locale: 'en', strength: 3 } }));
+    await as('acme', () => c.createIndex({ n: 1 }, { name: 'evil2', collation: { locale: 'fr', strength: 3 } }));
+    expect(await as('globex', () => c.countDocuments({}))).toBe(GLOBEX);
+    expect(await as('globex', () => c.find({ n: 7 }).toArray())).toHaveLength(1);
+    expect((await as('globex', () => c.updateMany({ n: { $lt: 3 } }, { $set: { seen: 0 } }))).matchedCount).toBe(3);
+    expect(await as('globex', () => c.distinct('n', { n: { $lt: 3 } }))).toHaveLength(3);
+    expect(await as('globex', () => c.countDocuments({}, { hint: 'tenantId_1_n_1' }))).toBe(GLOBEX);
+    // Its key pattern names two indexes now: by key it is refused, as the server would refuse it.
+    await expectTenantError(as('globex', () => c.countDocuments({}, { hint: { tenantId: 1, n: 1 } })), 'TENANT_VIOLATION');
+  });
+
+  test("a tenant's own indexes cannot use up the room the fence's index needs (round 4)", async () => {
+    await seed('fill', { tenantIndex: false });
+    const c = suite.fence.collection('fill');
+    // Partial indexes are never hinted: acme builds them until the collection holds 64 indexes.
+    let full = null;
+    for (let i = 0; i < 70 && !full; i += 1) {
+      full = await as('acme', () => c.createIndex({ [`f${i}`]: 1 }, { partialFilterExpression: { [`f${i}`]: { $exists: true } } })).then(() => null, (e) => e);
+    }
+    expect(full).toMatchObject({ code: 67 });
+    expect(await names('fill')).toHaveLength(64);
+    expect(await as('globex', () => c.countDocuments({ n: { $lt: 10 } }))).toBe(10);
+    expect(await names('fill')).toContain('tenantfence_tenantId_1__id_1');
+  });
+
+  test('an index still being built is not hinted (round 4)', async () => {
+    await seed('building', { tenantIndex: true });
+    const admin = suite.raw.db('admin');
+    await admin.command({ configureFailPoint: 'hangAfterStartingIndexBuild', mode: 'alwaysOn' });
+    let build;
+    try {
+      build = suite.rdb.collection('building').createIndex({ tenantId: 1, apiKey: 1 }).catch((e) => e);
+      const deadline = Date.now() + 10_000;
+      while (!(await suite.rdb.command({ listIndexes: 'building', includeBuildUUIDs: true })).cursor.firstBatch.some((x) => x.buildUUID) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // A fence that lists the indexes now (no cached listing) would pick the unfinished index.
+      const fresh = suite.closeAfter(await TenantFence.connect(uri(), { database: suite.DB }));
+      const k = fresh.collection('building');
+      expect(await fresh.runAs('globex', () => k.countDocuments({ apiKey: 'PREFIX-3' }))).toBe(1);
+    } finally {
+      await admin.command({ configureFailPoint: 'hangAfterStartingIndexBuild', mode: 'off' });
+      await build;
+    }
+  });
+
+  test("a tenant may not take the name of the fence's index", async () => {
+    await seed('squat', { tenantIndex: false });
+    const c = suite.fence.collection('squat');
+    await expectTenantError(as('acme', () => c.createIndex({ apiKey: 1 }, { name: 'tenantfence_tenantId_1__id_1', collation: { locale: 'en' } })), 'TENANT_VIOLATION');
+    expect(await as('globex', () => c.countDocuments({}))).toBe(GLOBEX);
+  });
+});
+
+describe('distinct before MongoDB 7.1 (no hint on distinct): an aggregation', () => {
+  test("gives the server's own distinct for arrays, nested arrays, nulls and dotted keys", async () => {
+    const docs = [
+      { k: 1 }, { k: 1.0 }, { k: [1, 2] }, { k: [[1, 2], 3] }, { k: null }, {}, { k: [] }, { k: [null] }, { k: { x: 1 } },
+      { k: [{ x: 1 }, { x: [2, [3]] }] }, { a: [{ b: 1 }, { b: [2, 3] }] }, { a: { b: [[4], 5] } }, { a: [[{ b: 6 }]] },
+      { a: 5 }, { a: null }, { a: [{ b: null }, {}] }, { a: [] }, { a: { b: { c: [7, [8]] } } },
+      { a: [{ b: [{ c: 9 }, { c: [10] }] }] }, { a: [1, { b: 11 }] }, { a: [[[{ b: 12 }]], { b: [[13]] }] },
+    ];
+    const raw = suite.rdb.collection('dist');
+    await raw.insertMany(docs.map((d) => ({ ...d, tenantId: 'acme' })));
+    await raw.insertMany(docs.map((d) => ({ ...d, tenantId: 'globex', k: 99, a: { b: { c: 98 } } })));
+    const c = suite.fence.collection('dist');
+    const norm = (xs) => xs.map((x) => JSON.stringify(x)).sort();
+    for (const key of ['k', 'k.x', 'a', 'a.b', 'a.b.c', 'tenantId', '_id']) {
+      const want = await raw.distinct(key, { tenantId: 'acme' });
+      const got = await as('acme', () => c.distinct(key, {}));
+      expect([key, norm(got)]).toEqual([key, norm(want)]);
+    }
+    const e = await captureError(as('acme', () => c.distinct('a.0', {})));
+    expect(e).toBeInstanceOf(TypeError);
+    expect(e.message).toMatch(/numeric path segment/);
+  });
+});
+
+describe('the isolation probe', () => {
+  test('flags a tenant command whose plan is not bounded by the tenant', () => {
+    const filter = { tenantId: 'acme', apiKey: { $regex: '^PREFIX' } };
+    const audit = (cmd) => auditCommand(cmd, { tenant: 'acme' });
+    expect(audit({ find: 'c', filter }).scoped).toBe(false);
+    expect(audit({ find: 'c', filter, hint: { _id: 1 } }).reason).toMatch(/plan may examine other tenants' documents/);
+    expect(audit({ find: 'c', filter, hint: { tenantId: 1 } }).scoped).toBe(true);
+    expect(audit({ find: 'c', filter: { tenantId: 'acme', _id: 'a1' } }).scoped).toBe(true);
+  });
+});
+
