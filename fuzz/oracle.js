@@ -227,7 +227,10 @@ async function runCase(world, c) {
   const write = WRITES.has(c.method);
   world.dirty = undefined;
   try {
-    return await judge(world, c, write);
+    const since = await profiling(world);
+    const v = await judge(world, c, write);
+    const unbounded = since ? await unboundedPlans(world, since) : [];
+    return v.pass && unbounded.length ? fail('unbounded plan', unbounded) : v;
   } finally {
     // Put back only what changed; everything if the case threw before the state was judged.
     if (world.dirty === undefined) await reset(world);
@@ -235,14 +238,72 @@ async function runCase(world, c) {
   }
 }
 
+/**
+ * Finding 9: under a tenant of strategy 'field' every plan the fence's commands get must stay
+ * inside the tenant. MongoDB's profiler (the fence's commands only, by appName) records each
+ * plan; returns the time from which to read it, or null in other worlds.
+ */
+async function profiling(world) {
+  if (!underFieldTenant(world) || world.broken) return null;
+  if (!world.profiling) {
+    await world.scoped.command({ profile: 2, filter: { appName: 'tenantfence' } });
+    world.profiling = true;
+  }
+  return new Date();
+}
+
+/** A profiled filter of nothing but the tenant and `_id` values (the `_id` index may serve it). */
+function idsOnly(f) {
+  if (!f || typeof f !== 'object') return false;
+  const rest = Object.keys(f).filter((k) => k !== FIELD && !(k === '$and' && f.$and.every((x) => Object.keys(x).every((y) => y === FIELD))));
+  if (rest.length !== 1 || rest[0] !== '_id') return false;
+  const v = f._id;
+  return v === null || typeof v !== 'object' || v instanceof Date || v._bsontype !== undefined || Object.keys(v).every((k) => k === '$in' || k === '$eq');
+}
+
+const BOUNDED_PLAN = /^(IXSCAN|COUNT_SCAN|DISTINCT_SCAN|GEO_NEAR_2DSPHERE) \{ tenantId: |^IDHACK$|^EOF$/;
+
+/** The profiled plans since `since` that may have examined other tenants' keys or documents. */
+async function unboundedPlans(world, since) {
+  const entries = await world.scoped.collection('system.profile').find({ ts: { $gte: since }, planSummary: { $exists: true } }).toArray();
+  const bad = [];
+  for (const e of entries) {
+    if (BOUNDED_PLAN.test(e.planSummary)) continue;
+    const cmd = e.command || {};
+    // The harness's own runAsSystem reads (unscoped by design) do not carry the tenant match.
+    if (!JSON.stringify(cmd).includes(`"${FIELD}":"${TENANT}"`)) continue;
+    if (e.planSummary === 'IXSCAN { _id: 1 }' && idsOnly(cmd.filter || cmd.query || cmd.q)) continue;
+    bad.push(`${e.op} ${e.ns}: plan ${e.planSummary}, keys ${e.keysExamined}, docs ${e.docsExamined} (${JSON.stringify(cmd).slice(0, 300)})`);
+  }
+  return bad;
+}
+
 /** The worlds where the caller is a tenant (not runAsSystem). */
 function underTenant(world) {
   return world.kind !== 'system';
 }
 
+/** A tenant of a fence with strategy 'field': the worlds whose plans are bounded (scope::bounds). */
+function underFieldTenant(world) {
+  return world.kind !== 'system' && world.kind !== 'database';
+}
+
+/**
+ * True when the call's options, or one of its bulkWrite operations, carry a `hint` that does not
+ * lead with the tenant field: refused under a tenant of strategy 'field' (finding 9), since its
+ * plan could run the caller's predicates on other tenants' documents.
+ */
+function offTenantHint(c) {
+  const off = (h) => h !== undefined && !(h && typeof h === 'object' && Object.keys(h)[0] === FIELD);
+  const obj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (c.method === 'bulkWrite') return Array.isArray(c.args[0]) && c.args[0].some((op) => obj(op) && Object.values(op).some((b) => obj(b) && off(b.hint)));
+  const last = c.args[c.args.length - 1];
+  return c.args.length > 1 && obj(last) && off(last.hint);
+}
+
 async function judge(world, c, write) {
   // Server-side JavaScript and shared counters are refused under a tenant (issue 12).
-  const mustRefuse = Boolean(c.mustRefuse || (c.tenantRefuse && underTenant(world)));
+  const mustRefuse = Boolean(c.mustRefuse || (c.tenantRefuse && underTenant(world)) || (underFieldTenant(world) && offTenantHint(c)));
   // Both sides at once (separate databases); a case that must be refused or fail never reaches
   // the reference (it would run $out/$merge there, or write a Map's repeated key).
   const [s, r] = await Promise.all([runScoped(world, c), mustRefuse || c.mustFail || c.hookThrows ? null : runReference(world, c)]);

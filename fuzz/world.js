@@ -275,7 +275,8 @@ async function readState(world, side, name) {
 
 /** Collections present in the scoped database (a refused $out/$merge must not create one). */
 async function scopedCollections(world) {
-  const names = async (db) => (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).sort().join();
+  // (system.profile: the oracle's record of the fence's plans, finding 9.)
+  const names = async (db) => (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).filter((n) => n !== 'system.profile').sort().join();
   const out = [await names(world.scoped)];
   for (const n of world.neighbourDbs) out.push(`${n.tenant}: ${await names(n.db)}`);
   if (world.kind === 'database') out.push(`base: ${await names(world.raw.db(world.scopedName))}`);
