@@ -89,7 +89,7 @@ fn scope_with(scope: &Scope, user: Document, exact_type: bool) -> ScopeResult<Do
     // Tenant first: it is the prefix of every index the fence creates.
     let mut out = doc! { scope.field.as_str(): tenant.as_str() };
     let ours_in_and = !clauses.is_empty();
-    if !user.contains_key(&scope.field) && !(ours_in_and && user.contains_key("$and")) {
+    if !names_field(&user, &scope.field, 0) && !(ours_in_and && user.contains_key("$and")) {
         // Top-level keys are ANDed and none is ours: merging cannot widen.
         if ours_in_and {
             out.insert("$and", clauses);
@@ -98,12 +98,43 @@ fn scope_with(scope: &Scope, user: Document, exact_type: bool) -> ScopeResult<Do
         return Ok(out);
     }
     if !user.is_empty() {
-        clauses.push(Bson::Document(user));
+        clauses.push(Bson::Document(shield(user, &scope.field)));
     }
     if !clauses.is_empty() {
         out.insert("$and", clauses);
     }
     Ok(out)
+}
+
+/// A caller's own condition on the tenant field only narrows, but on a multikey tenant index
+/// (an array ever stored in the field, outside the fence) MongoDB cannot intersect it with the
+/// tenant bound and plans on the caller's range: other tenants' keys and documents examined
+/// (red-team round 4). `{$or: [filter, <never true>]}` means the same, and since no index
+/// serves the second branch, the first can no longer shape a plan.
+pub fn shield(user: Document, field: &str) -> Document {
+    if !names_field(&user, field, 0) {
+        return user;
+    }
+    doc! { "$or": [Bson::Document(user), Bson::Document(never())] }
+}
+
+/// A filter no document matches (every document has `_id`) and no index can serve.
+pub fn never() -> Document {
+    doc! { "$jsonSchema": { "maxProperties": 0 } }
+}
+
+/// True when a top-level key, or one inside `$and` / `$or` / `$nor`, is the tenant field or a
+/// path inside it.
+fn names_field(filter: &Document, field: &str, depth: usize) -> bool {
+    if depth > MAX_DEPTH {
+        return true;
+    }
+    filter.iter().any(|(k, v)| match (k.as_str(), v) {
+        ("$and" | "$or" | "$nor", Bson::Array(items)) => {
+            items.iter().any(|i| matches!(i, Bson::Document(d) if names_field(d, field, depth + 1)))
+        }
+        _ => k.split('.').next() == Some(field),
+    })
 }
 
 /// Removes `{field: t}` / `{field: {$eq: t}}` from the documents of `$and`, through nested
@@ -258,6 +289,30 @@ mod tests {
         Scope { principal: Principal::System, ..tenant_scope(false) }
     }
 
+    /// The caller's filter as the tenant match holds it when it names the tenant field.
+    fn sh(d: Document) -> Bson {
+        Bson::Document(doc! { "$or": [d, never()] })
+    }
+
+    #[test]
+    fn a_caller_condition_on_the_tenant_field_cannot_shape_a_plan() {
+        let s = tenant_scope(false);
+        for user in [
+            doc! { "tenantId": { "$gte": "b", "$lte": "b" } },
+            doc! { "$or": [{ "tenantId": "b" }, { "x": 1 }] },
+            doc! { "$and": [{ "tenantId": { "$in": ["b", "c"] } }] },
+            doc! { "x": 1, "tenantId.y": 2 },
+        ] {
+            let out = scope_filter(&s, user.clone()).unwrap();
+            assert_eq!(out, doc! { "tenantId": "a", "$and": [sh(user.clone())] }, "{user}");
+        }
+        // Not naming the field: merged as before, nothing added.
+        assert_eq!(
+            scope_filter(&s, doc! { "$or": [{ "x": 1 }] }).unwrap(),
+            doc! { "tenantId": "a", "$or": [{ "x": 1 }] }
+        );
+    }
+
     #[test]
     fn a_redundant_equality_on_the_current_tenant_is_merged_away() {
         let s = tenant_scope(false);
@@ -272,7 +327,7 @@ mod tests {
         // Another tenant's id is never dropped: it stays inside $and and matches nothing.
         assert_eq!(
             scope_filter(&s, doc! { "tenantId": "b" }).unwrap(),
-            doc! { "tenantId": "a", "$and": [{ "tenantId": "b" }] }
+            doc! { "tenantId": "a", "$and": [sh(doc! { "tenantId": "b" })] }
         );
     }
 
@@ -303,11 +358,7 @@ mod tests {
             doc! { "$and": [{ "tenantId": { "$in": ["a"] } }] },
         ] {
             let out = scope_filter(&s, user.clone()).unwrap();
-            assert_eq!(
-                out,
-                doc! { "tenantId": "a", "$and": user.get_array("$and").unwrap().clone() },
-                "{user}"
-            );
+            assert_eq!(out, doc! { "tenantId": "a", "$and": [sh(user.clone())] }, "{user}");
         }
     }
 
@@ -315,7 +366,7 @@ mod tests {
     fn under_a_collation_a_named_tenant_compares_exactly() {
         let out = scope_filter(&tenant_scope(true), doc! { "tenantId": "A", "x": 1 }).unwrap();
         let and = out.get_array("$and").unwrap();
-        assert_eq!(and[1], Bson::Document(doc! { "tenantId": { "$regex": "^A\\z" }, "x": 1 }));
+        assert_eq!(and[1], sh(doc! { "tenantId": { "$regex": "^A\\z" }, "x": 1 }));
     }
 
     fn hostile_filters() -> Vec<Document> {
@@ -367,13 +418,15 @@ mod tests {
                     // Covered by a_redundant_equality_on_the_current_tenant_is_merged_away.
                     continue;
                 }
-                if user.contains_key("tenantId") || (guard && user.contains_key("$and")) {
-                    // The user's clauses survive intact, pushed down into $and.
+                if names_field(&user, "tenantId", 0) || (guard && user.contains_key("$and")) {
+                    // The user's clauses survive intact, pushed down into $and (shielded
+                    // when they name the tenant field).
                     let and = out.get_array("$and").unwrap();
                     let exact_named =
                         guard && matches!(user.get("tenantId"), Some(Bson::String(_)));
                     if !user.is_empty() && !exact_named {
-                        assert_eq!(and.last().unwrap(), &Bson::Document(user.clone()));
+                        let want = Bson::Document(shield(user.clone(), "tenantId"));
+                        assert_eq!(and.last().unwrap(), &want);
                     }
                     assert_eq!(out.len(), 2, "{out}");
                 } else {
@@ -390,7 +443,7 @@ mod tests {
         assert_eq!(scope_filter(&s, doc! { "x": 1 }).unwrap(), doc! { "tenantId": "a", "x": 1 });
         assert_eq!(
             scope_filter(&s, doc! { "tenantId": "b" }).unwrap(),
-            doc! { "tenantId": "a", "$and": [{ "tenantId": "b" }] }
+            doc! { "tenantId": "a", "$and": [sh(doc! { "tenantId": "b" })] }
         );
         // A user $and stays a top-level key of the merged filter (ANDed).
         assert_eq!(

@@ -9,7 +9,7 @@ use bson::{doc, Bson, Document};
 
 use super::error::{ScopeError, ScopeResult};
 use super::expr_guard;
-use super::filter::{scope_filter, tenant_match};
+use super::filter::{scope_filter, shield, tenant_match};
 use super::tenant_id::check_hard;
 use super::update::split_stage;
 use super::walk::MAX_DEPTH;
@@ -222,7 +222,9 @@ fn scope_stages(
                 (Bson::Document(mut user), Some(t)) if pristine => {
                     let guard = ctx.scope_for(level).collation_guard;
                     expr_guard::guard_filter(&ctx.scope.field, t, guard, &mut user)?;
-                    Bson::Document(user)
+                    // Merged into the tenant match, a condition on the tenant field must not
+                    // shape the plan either (filter::shield).
+                    Bson::Document(shield(user, &ctx.scope.field))
                 }
                 // Only a $match with expressions needs holding: other predicates cannot fail or
                 // tell anything by running first, and holding them would keep the server from
@@ -232,8 +234,9 @@ fn scope_stages(
                         out.push(doc! { "$limit": i64::MAX });
                         barrier = true;
                     }
-                    Bson::Document(user)
+                    Bson::Document(shield(user, &ctx.scope.field))
                 }
+                (Bson::Document(user), Some(_)) => Bson::Document(shield(user, &ctx.scope.field)),
                 (body, _) => body,
             },
             "$lookup" => scope_lookup(ctx, body, depth)?,
@@ -421,6 +424,7 @@ fn scope_facet(ctx: &Ctx, body: Bson, depth: usize) -> ScopeResult<Bson> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scope::filter::never;
     use crate::scope::{ErrorKind, Principal};
 
     fn scope(principal: Principal, strategy: Strategy, guard: bool) -> Scope {
@@ -475,8 +479,8 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                doc! { "$match": { "tenantId": "a", "$and": [{ "tenantId": "b" }] } },
-                doc! { "$match": { "tenantId": "c" } }
+                doc! { "$match": { "tenantId": "a", "$and": [{ "$or": [{ "tenantId": "b" }, never()] }] } },
+                doc! { "$match": { "$or": [{ "tenantId": "c" }, never()] } }
             ]
         );
     }
@@ -683,7 +687,7 @@ mod tests {
         let mut expected = base.clone();
         expected.insert(
             "restrictSearchWithMatch",
-            doc! { "tenantId": "a", "$and": [twin(), { "tenantId": { "$regex": "^b\\z" } }] },
+            doc! { "tenantId": "a", "$and": [twin(), { "$or": [{ "tenantId": { "$regex": "^b\\z" } }, never()] }] },
         );
         assert_eq!(out[1], doc! { "$graphLookup": expected });
 
@@ -702,7 +706,7 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                doc! { "$geoNear": { "near": [0, 0], "distanceField": "d", "query": { "tenantId": "a", "$and": [{ "tenantId": "b", "x": 1 }] } } },
+                doc! { "$geoNear": { "near": [0, 0], "distanceField": "d", "query": { "tenantId": "a", "$and": [{ "$or": [{ "tenantId": "b", "x": 1 }, never()] }] } } },
                 doc! { "$limit": 1 },
             ]
         );
