@@ -102,7 +102,7 @@ pub fn plan(scope: &Scope, q: Query<'_>, indexes: &[IndexFact]) -> ScopeResult<B
     }
     let usable: Vec<&IndexFact> = indexes.iter().filter(|i| leads_with(field, i)).collect();
     let named = |i: &IndexFact| {
-        let twins = indexes.iter().filter(|j| j.key == i.key).count();
+        let twins = indexes.iter().filter(|j| same_key(&j.key, &i.key)).count();
         Bound::Hint(if twins > 1 {
             Bson::String(i.name.clone())
         } else {
@@ -236,6 +236,25 @@ fn special_bounded(field: &str, kind: &Special, indexes: &[IndexFact]) -> bool {
 /// (explicitly in the simple collation, whatever the collection's default).
 pub fn tenant_index(field: &str) -> Document {
     doc! { field: 1, "_id": 1 }
+}
+
+/// Two key patterns the server takes for the same: the same fields in order, directions equal
+/// as numbers (`1`, `NumberLong(1)` and `1.0` are one key to a hint).
+fn same_key(a: &Document, b: &Document) -> bool {
+    let num = |v: &Bson| match v {
+        Bson::Int32(n) => Some(f64::from(*n)),
+        Bson::Int64(n) => Some(*n as f64),
+        Bson::Double(f) => Some(*f),
+        _ => None,
+    };
+    a.len() == b.len()
+        && a.iter().zip(b.iter()).all(|((ka, va), (kb, vb))| {
+            ka == kb
+                && match (num(va), num(vb)) {
+                    (Some(x), Some(y)) => x == y,
+                    _ => va == vb,
+                }
+        })
 }
 
 /// An index whose first key is the tenant field, ascending or descending, that can be hinted.
@@ -459,6 +478,10 @@ mod tests {
         assert!(plan(&tenant(), Query { hint: Some(&by_key), ..q(&f) }, &twins).is_err());
         let by_name = Bson::String("plain".into());
         assert!(plan(&tenant(), Query { hint: Some(&by_name), ..q(&f) }, &twins).is_ok());
+        // A twin whose direction is another number type is a twin to the server (round 5).
+        let mut long = vec![ix("a", doc! { "tenantId": 1, "_id": 1 })];
+        long.push(ix("b", doc! { "tenantId": 1, "_id": 1_i64 }));
+        assert_eq!(plan(&tenant(), q(&f), &long).unwrap(), Bound::Hint(Bson::String("a".into())));
     }
 
     #[test]

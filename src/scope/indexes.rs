@@ -28,15 +28,39 @@ pub fn field_index_keys(
     let mut keys = doc! { field: 1 };
     for (name, dir) in spec {
         if name != field {
-            keys.insert(name, dir);
+            keys.insert(name, direction_as_int(dir));
         }
     }
-    if keys.len() == 1 && matches!(options.get("unique"), Some(Bson::Boolean(true))) {
+    if keys.len() == 1 && truthy(options.get("unique")) {
         return Err(ScopeError::violation(format!(
             "a unique index on '{field}' alone would allow one document per tenant"
         )));
     }
     Ok(keys)
+}
+
+/// True unless the option is absent, `null`, `false` or a zero number (how the server reads a
+/// flag); anything else counts as set, so no spelling slips past a check.
+fn truthy(v: Option<&Bson>) -> bool {
+    match v {
+        None | Some(Bson::Null | Bson::Undefined) => false,
+        Some(Bson::Boolean(b)) => *b,
+        Some(Bson::Int32(n)) => *n != 0,
+        Some(Bson::Int64(n)) => *n != 0,
+        Some(Bson::Double(f)) => *f != 0.0,
+        Some(_) => true,
+    }
+}
+
+/// `1` / `-1` as Int32 whatever number type the caller used: the server takes `NumberLong(1)`
+/// and `1.0` for the same key, so must the fence's comparisons of key patterns (a twin with
+/// another number type made every hint ambiguous: red-team round 5).
+fn direction_as_int(dir: Bson) -> Bson {
+    match dir {
+        Bson::Int64(n) if n == 1 || n == -1 => Bson::Int32(n as i32),
+        Bson::Double(f) if f == 1.0 || f == -1.0 => Bson::Int32(f as i32),
+        other => other,
+    }
 }
 
 /// Whether a strategy applies the tenant-index rules at all.
@@ -77,12 +101,13 @@ fn check_tenant_index(field: &str, spec: &Document, options: &Document) -> Scope
             )));
         }
     }
-    if matches!(options.get("unique"), Some(Bson::Boolean(true))) {
+    // The server takes `unique: 1` (any true-ish value) as true: so does the fence.
+    if truthy(options.get("unique")) {
         return Err(system_only("a unique index is not allowed"));
     }
     // Hidden from every tenant's planner, and taken by the server for the fence's own index
     // when the keys agree (85), which the fence then cannot hint.
-    if matches!(options.get("hidden"), Some(Bson::Boolean(true))) {
+    if truthy(options.get("hidden")) {
         return Err(system_only("a hidden index is not allowed"));
     }
     if options.contains_key("expireAfterSeconds") {
@@ -130,6 +155,18 @@ mod tests {
         assert!(field_index_keys(&s, doc! { "x": 1 }, &doc! { "name": "x_1" }).is_ok());
         let sys = Scope::for_test(Principal::System, Strategy::Field);
         assert!(field_index_keys(&sys, doc! { "x": 1 }, &taken).is_ok());
+        for unique in
+            [Bson::Int32(1), Bson::Double(0.5), Bson::String("yes".into()), Bson::Boolean(true)]
+        {
+            let e = field_index_keys(&s, doc! { "x": 1 }, &doc! { "unique": unique.clone() });
+            assert_eq!(e.unwrap_err().kind, ErrorKind::TenantViolation, "{unique}");
+        }
+        assert!(field_index_keys(&s, doc! { "x": 1 }, &doc! { "unique": false }).is_ok());
+        let system = Scope::for_test(Principal::System, Strategy::Field);
+        assert_eq!(
+            field_index_keys(&system, doc! { "x": 1_i64, "y": -1.0 }, &doc! {}).unwrap(),
+            doc! { "tenantId": 1, "x": 1, "y": -1 }
+        );
         let hidden = doc! { "hidden": true };
         assert_eq!(
             field_index_keys(&s, doc! { "_id": 1 }, &hidden).unwrap_err().kind,
