@@ -4,7 +4,7 @@
 // operation, how many index keys and documents its plan examined: that is what a timing oracle
 // measures, so it is what these tests bound.
 
-const { MinKey } = require('bson');
+const { MinKey, Long, Double } = require('bson');
 const { auditCommand } = require('../lib/testing');
 const { useSuite, captureError, expectTenantError, uri } = require('./helpers/fixtures');
 const { TenantFence } = require('..');
@@ -111,6 +111,34 @@ describe('a tenant query examines only the tenant’s keys and documents', () =>
     expect(finds.length).toBe(1);
     expect(finds[0].docsExamined).toBeLessThanOrEqual(3);
     expect(finds[0].nreturned).toBe(1);
+  });
+});
+
+describe('a caller condition on the tenant field (round 4)', () => {
+  test('cannot shape the plan, even on a tenant index made multikey outside the fence', async () => {
+    const raw = await seed('multikey');
+    // One array in the tenant field, written and removed outside the fence: the index stays multikey.
+    await raw.insertOne({ _id: 'arr', tenantId: ['globex', 'old'] });
+    await raw.deleteOne({ _id: 'arr' });
+    const c = suite.fence.collection('multikey');
+    const theirs = () => ({ tenantId: { $gte: 'globex', $lte: 'globex' }, apiKey: /^PREFIX/ });
+    const probes = {
+      find: () => c.find(theirs()).toArray(),
+      countDocuments: () => c.countDocuments({ $or: [{ tenantId: 'globex' }, { tenantId: 'initech' }] }),
+      distinct: () => c.distinct('n', { tenantId: { $in: ['globex', 'x'] } }),
+      aggregate: () => c.aggregate([{ $match: theirs() }, { $match: { tenantId: 'globex' } }]).toArray(),
+      updateMany: () => c.updateMany(theirs(), { $set: { seen: 1 } }),
+      deleteMany: () => c.deleteMany(theirs()),
+      findOneAndUpdate: () => c.findOneAndUpdate({ tenantId: 'globex' }, { $set: { seen: 1 } }),
+    };
+    for (const [name, call] of Object.entries(probes)) {
+      const entries = await profiled('multikey', () => as('acme', call));
+      for (const e of entries.filter((x) => x.planSummary)) {
+        expect([name, e.keysExamined <= ACME + 1, e.docsExamined <= ACME]).toEqual([name, true, true]);
+      }
+    }
+    expect(await raw.countDocuments({ tenantId: 'globex', seen: { $exists: true } })).toBe(0);
+    expect(await raw.countDocuments({ tenantId: 'globex' })).toBe(GLOBEX);
   });
 });
 
@@ -233,6 +261,21 @@ describe('the index the fence builds', () => {
     } finally {
       await admin.command({ configureFailPoint: 'hangAfterStartingIndexBuild', mode: 'off' });
       await build;
+    }
+  });
+
+  test('a twin key written with another number type blocks no one either, and unique: 1 is unique (round 5)', async () => {
+    await seed('numtwin', { tenantIndex: false });
+    const c = suite.fence.collection('numtwin');
+    expect(await as('globex', () => c.countDocuments({}))).toBe(GLOBEX);
+    await as('acme', () => c.createIndex({ _id: Long.fromNumber(1) }, { name: 'evil', collation: { locale: 'fr', strength: 3 } }));
+    await as('acme', () => c.createIndex({ _id: new Double(1) }, { name: 'evil2', partialFilterExpression: { v: { $exists: true } } }));
+    expect(await as('globex', () => c.countDocuments({}))).toBe(GLOBEX);
+    expect((await as('globex', () => c.updateMany({ n: { $lt: 2 } }, { $set: { seen: 0 } }))).matchedCount).toBe(2);
+    // Stored with an Int32 direction: one key pattern to the fence as to the server.
+    expect((await suite.rdb.collection('numtwin').indexes()).find((x) => x.name === 'evil').key).toEqual({ tenantId: 1, _id: 1 });
+    for (const unique of [1, 0.5, 'yes', true]) {
+      await expectTenantError(as('acme', () => c.createIndex({ apiKey: 1 }, { name: `u${unique}`, unique })), 'TENANT_VIOLATION');
     }
   });
 
