@@ -87,8 +87,10 @@ function mentionsTenant(v, depth = 0) {
 /**
  * Must the fence refuse this build (TENANT_VIOLATION)? Under a tenant it builds only plain
  * ascending/descending keys on one field besides the tenant field (two fields that are both
- * arrays cannot be indexed), not unique, not TTL, with no partial filter naming the tenant
- * field (scope::indexes); nobody builds with a collation that could equate tenant ids.
+ * arrays cannot be indexed), not unique, not TTL, not hidden (a flag counts as set for any
+ * value the server takes as set), with no partial filter naming the tenant field, and no name
+ * starting with 'tenantfence_' (scope::indexes); nobody builds with a collation that could
+ * equate tenant ids.
  */
 function mustRefuseIndex(spec, opts, system) {
   if (mayEquate(opts.collation)) return true;
@@ -96,7 +98,9 @@ function mustRefuseIndex(spec, opts, system) {
   const keys = Object.entries(keyOf(spec));
   if (keys.some(([k, v]) => (v !== 1 && v !== -1) || k.includes('$**'))) return true;
   if (keys.filter(([k]) => k !== FIELD).length > 1) return true;
-  if (opts.unique === true || 'expireAfterSeconds' in opts) return true;
+  const set = (v) => v !== undefined && v !== null && v !== false && v !== 0;
+  if (set(opts.unique) || set(opts.hidden) || 'expireAfterSeconds' in opts) return true;
+  if (typeof opts.name === 'string' && opts.name.startsWith('tenantfence_')) return true;
   return Boolean(opts.partialFilterExpression && mentionsTenant(opts.partialFilterExpression));
 }
 
