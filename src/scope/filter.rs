@@ -79,6 +79,7 @@ fn scope_with(scope: &Scope, user: Document, exact_type: bool) -> ScopeResult<Do
             );
         }
     }
+    let user = shield(user, &scope.field);
     let mut clauses = Vec::with_capacity(3);
     if exact_type {
         clauses.push(Bson::Document(string_only(&scope.field)));
@@ -89,38 +90,96 @@ fn scope_with(scope: &Scope, user: Document, exact_type: bool) -> ScopeResult<Do
     // Tenant first: it is the prefix of every index the fence creates.
     let mut out = doc! { scope.field.as_str(): tenant.as_str() };
     let ours_in_and = !clauses.is_empty();
-    if !names_field(&user, &scope.field, 0) && !(ours_in_and && user.contains_key("$and")) {
-        // Top-level keys are ANDed and none is ours: merging cannot widen.
+    if !(ours_in_and && user.contains_key("$and")) {
+        // Top-level keys are ANDed and none is ours (shield moved the caller's conditions on
+        // the tenant field into its `$and`): merging cannot widen.
         if ours_in_and {
             out.insert("$and", clauses);
         }
         out.extend(user);
         return Ok(out);
     }
-    if !user.is_empty() {
-        clauses.push(Bson::Document(shield(user, &scope.field)));
-    }
-    if !clauses.is_empty() {
-        out.insert("$and", clauses);
-    }
+    clauses.push(Bson::Document(user));
+    out.insert("$and", clauses);
     Ok(out)
 }
 
 /// A caller's own condition on the tenant field only narrows, but on a multikey tenant index
 /// (an array ever stored in the field, outside the fence) MongoDB cannot intersect it with the
 /// tenant bound and plans on the caller's range: other tenants' keys and documents examined
-/// (red-team round 4). `{$or: [filter, <never true>]}` means the same, and since no index
-/// serves the second branch, the first can no longer shape a plan.
+/// (red-team round 4). So the clauses that name the field (top-level keys, and `$and` /
+/// `$or` / `$nor` entries holding one) go into the filter's `$and` as
+/// `{$or: [<those clauses>, <never true>]}`: the same documents, and since no index serves the
+/// second branch, they can no longer shape a plan. The other clauses stay where they were, so
+/// `$text`, `$near` and the positional `$` see them as before (round 6).
 pub fn shield(user: Document, field: &str) -> Document {
-    if !names_field(&user, field, 0) {
-        return user;
+    let (naming, mut rest) = split_naming(user, field);
+    if naming.is_empty() {
+        return rest;
     }
-    doc! { "$or": [Bson::Document(user), Bson::Document(never())] }
+    wrap_into(&mut rest, naming);
+    rest
 }
 
-/// A filter no document matches (every document has `_id`) and no index can serve.
+/// `shield` for a whole filter: every clause goes behind the never-true branch (a later
+/// `$match` after a stage that copied the tenant field, which the server can rename back).
+pub fn shield_all(user: Document) -> Document {
+    if user.is_empty() {
+        return user;
+    }
+    let mut out = Document::new();
+    wrap_into(&mut out, user);
+    out
+}
+
+fn wrap_into(into: &mut Document, naming: Document) {
+    let wrapped = Bson::Document(doc! { "$or": [Bson::Document(naming), Bson::Document(never())] });
+    match into.get_array_mut("$and") {
+        Ok(items) => items.push(wrapped),
+        Err(_) => {
+            into.insert("$and", vec![wrapped]);
+        }
+    }
+}
+
+/// Splits a filter into the clauses that name the tenant field and the rest; a top-level
+/// `$and` is split item by item.
+fn split_naming(user: Document, field: &str) -> (Document, Document) {
+    let (mut naming, mut rest) = (Document::new(), Document::new());
+    for (k, v) in user {
+        match (k.as_str(), v) {
+            ("$and", Bson::Array(items)) => {
+                let (named, kept): (Vec<Bson>, Vec<Bson>) = items
+                    .into_iter()
+                    .partition(|i| matches!(i, Bson::Document(d) if names_field(d, field, 1)));
+                if !named.is_empty() {
+                    naming.insert("$and", named);
+                }
+                if !kept.is_empty() {
+                    rest.insert("$and", kept);
+                }
+            }
+            (_, v) => {
+                let one = doc! { k.clone(): v };
+                if names_field(&one, field, 0) {
+                    naming.extend(one);
+                } else {
+                    rest.extend(one);
+                }
+            }
+        }
+    }
+    (naming, rest)
+}
+
+/// The field `never` tests for: a name no application uses (it starts with U+0001).
+pub const NEVER_FIELD: &str = "\u{1}tenantfence";
+
+/// A filter no document matches and no index serves: the existence of `NEVER_FIELD`. Plain
+/// query language, because a positional projection refuses `$jsonSchema` and `$expr` in the
+/// filter (round 6), and not a constant the server could fold away.
 pub fn never() -> Document {
-    doc! { "$jsonSchema": { "maxProperties": 0 } }
+    doc! { NEVER_FIELD: { "$exists": true } }
 }
 
 /// True when a top-level key, or one inside `$and` / `$or` / `$nor`, is the tenant field or a
@@ -304,8 +363,18 @@ mod tests {
             doc! { "x": 1, "tenantId.y": 2 },
         ] {
             let out = scope_filter(&s, user.clone()).unwrap();
-            assert_eq!(out, doc! { "tenantId": "a", "$and": [sh(user.clone())] }, "{user}");
+            let mut want = doc! { "tenantId": "a" };
+            want.extend(shield(user.clone(), "tenantId"));
+            assert_eq!(out, want, "{user}");
+            // Only the clauses naming the field go behind the never-true branch.
+            let and = out.get_array("$and").unwrap();
+            assert!(and.iter().all(|c| c.as_document().is_some_and(|d| d.contains_key("$or"))));
         }
+        // The rest stays at the top, where $text, $near and the positional $ need it.
+        assert_eq!(
+            scope_filter(&s, doc! { "x": 1, "tenantId.y": 2 }).unwrap(),
+            doc! { "tenantId": "a", "x": 1, "$and": [sh(doc! { "tenantId.y": 2 })] }
+        );
         // Not naming the field: merged as before, nothing added.
         assert_eq!(
             scope_filter(&s, doc! { "$or": [{ "x": 1 }] }).unwrap(),
@@ -358,15 +427,26 @@ mod tests {
             doc! { "$and": [{ "tenantId": { "$in": ["a"] } }] },
         ] {
             let out = scope_filter(&s, user.clone()).unwrap();
-            assert_eq!(out, doc! { "tenantId": "a", "$and": [sh(user.clone())] }, "{user}");
+            let mut want = doc! { "tenantId": "a" };
+            want.extend(shield(user.clone(), "tenantId"));
+            assert_eq!(out, want, "{user}");
+            // Only the clauses naming the field go behind the never-true branch.
+            let and = out.get_array("$and").unwrap();
+            assert!(and.iter().all(|c| c.as_document().is_some_and(|d| d.contains_key("$or"))));
         }
+        // The rest stays at the top, where $text, $near and the positional $ need it.
+        assert_eq!(
+            scope_filter(&s, doc! { "x": 1, "tenantId.y": 2 }).unwrap(),
+            doc! { "tenantId": "a", "x": 1, "$and": [sh(doc! { "tenantId.y": 2 })] }
+        );
     }
 
     #[test]
     fn under_a_collation_a_named_tenant_compares_exactly() {
         let out = scope_filter(&tenant_scope(true), doc! { "tenantId": "A", "x": 1 }).unwrap();
         let and = out.get_array("$and").unwrap();
-        assert_eq!(and[1], sh(doc! { "tenantId": { "$regex": "^A\\z" }, "x": 1 }));
+        let want = shield(doc! { "tenantId": { "$regex": "^A\\z" }, "x": 1 }, "tenantId");
+        assert_eq!(and[1], Bson::Document(want));
     }
 
     fn hostile_filters() -> Vec<Document> {
@@ -425,10 +505,18 @@ mod tests {
                     let exact_named =
                         guard && matches!(user.get("tenantId"), Some(Bson::String(_)));
                     if !user.is_empty() && !exact_named {
-                        let want = Bson::Document(shield(user.clone(), "tenantId"));
-                        assert_eq!(and.last().unwrap(), &want);
+                        let shielded = shield(user.clone(), "tenantId");
+                        if guard {
+                            assert_eq!(and.last().unwrap(), &Bson::Document(shielded));
+                        } else {
+                            let mut want = doc! { "tenantId": "a" };
+                            want.extend(shielded);
+                            assert_eq!(out, want);
+                        }
                     }
-                    assert_eq!(out.len(), 2, "{out}");
+                    if guard {
+                        assert_eq!(out.len(), 2, "{out}");
+                    }
                 } else {
                     assert_eq!(out.len(), 1 + usize::from(guard) + user.len(), "{out}");
                 }

@@ -9,7 +9,7 @@ use bson::{doc, Bson, Document};
 
 use super::error::{ScopeError, ScopeResult};
 use super::expr_guard;
-use super::filter::{scope_filter, shield, tenant_match};
+use super::filter::{scope_filter, shield, shield_all, tenant_match};
 use super::tenant_id::check_hard;
 use super::update::split_stage;
 use super::walk::MAX_DEPTH;
@@ -189,6 +189,10 @@ fn scope_stages(
     let mut pristine = true;
     // Whether a `$limit` barrier has been put in front of a later $match.
     let mut barrier = false;
+    // Whether an earlier stage copied the tenant field (or the whole document) somewhere: the
+    // server renames a later $match on the copy back to the tenant field and merges it into
+    // the tenant match (red-team round 6), so such a $match is shielded whole.
+    let mut copied = false;
     for (i, stage) in stages.into_iter().enumerate() {
         let (name, body) = split_stage(stage)?;
         ctx.check_policy(&name)?;
@@ -224,7 +228,7 @@ fn scope_stages(
                     expr_guard::guard_filter(&ctx.scope.field, t, guard, &mut user)?;
                     // Merged into the tenant match, a condition on the tenant field must not
                     // shape the plan either (filter::shield).
-                    Bson::Document(shield(user, &ctx.scope.field))
+                    Bson::Document(shielded(user, &ctx.scope.field, copied))
                 }
                 // Only a $match with expressions needs holding: other predicates cannot fail or
                 // tell anything by running first, and holding them would keep the server from
@@ -234,9 +238,11 @@ fn scope_stages(
                         out.push(doc! { "$limit": i64::MAX });
                         barrier = true;
                     }
-                    Bson::Document(shield(user, &ctx.scope.field))
+                    Bson::Document(shielded(user, &ctx.scope.field, copied))
                 }
-                (Bson::Document(user), Some(_)) => Bson::Document(shield(user, &ctx.scope.field)),
+                (Bson::Document(user), Some(_)) => {
+                    Bson::Document(shielded(user, &ctx.scope.field, copied))
+                }
                 (body, _) => body,
             },
             "$lookup" => scope_lookup(ctx, body, depth)?,
@@ -246,6 +252,7 @@ fn scope_stages(
             _ => body,
         };
         pristine = pristine && keeps_tenant(ctx.scope, &name, &body);
+        copied = copied || (name != "$match" && refers_to(&body, &ctx.scope.field, 0));
         out.push(doc! { name: body });
     }
     if let (Some(t), false, false) = (ctx.inject, scoped_in_place, level == Level::Facet) {
@@ -253,6 +260,33 @@ fn scope_stages(
         out.insert(0, doc! { "$match": tenant_match(scope, t, scope.collation_guard) });
     }
     Ok(out)
+}
+
+/// `filter::shield`, or the whole filter when an earlier stage copied the tenant field.
+fn shielded(user: Document, field: &str, copied: bool) -> Document {
+    if copied {
+        shield_all(user)
+    } else {
+        shield(user, field)
+    }
+}
+
+/// True when a stage's body names the tenant field as a value (`'$tenantId'`,
+/// `'$tenantId.x'`) or the whole document (`'$$ROOT'`, `'$$CURRENT'`).
+fn refers_to(v: &Bson, field: &str, depth: usize) -> bool {
+    if depth > MAX_DEPTH {
+        return true;
+    }
+    match v {
+        Bson::String(s) => {
+            s.starts_with("$$ROOT")
+                || s.starts_with("$$CURRENT")
+                || s.strip_prefix('$').is_some_and(|p| p.split('.').next() == Some(field))
+        }
+        Bson::Document(d) => d.values().any(|x| refers_to(x, field, depth + 1)),
+        Bson::Array(items) => items.iter().any(|x| refers_to(x, field, depth + 1)),
+        _ => false,
+    }
 }
 
 /// Whether a stage passes on documents whose tenant field is the collection's own, untouched
@@ -466,6 +500,33 @@ mod tests {
     }
 
     #[test]
+    fn a_later_match_on_a_copy_of_the_tenant_field_is_shielded_whole() {
+        let copy = doc! { "$addFields": { "t2": "$tenantId" } };
+        let later = doc! { "$match": { "t2": { "$gte": "b", "$lte": "b" }, "k": 1 } };
+        let out = scope_pipeline(&tenant(), vec![copy.clone(), later]).unwrap();
+        assert_eq!(
+            out[2],
+            doc! { "$match": { "$and": [{ "$or": [{ "t2": { "$gte": "b", "$lte": "b" }, "k": 1 }, never()] }] } }
+        );
+        // Without a copy, a later $match that does not name the field is left alone.
+        let out = scope_pipeline(
+            &tenant(),
+            vec![doc! { "$sort": { "k": 1 } }, doc! { "$match": { "k": 1 } }],
+        )
+        .unwrap();
+        assert_eq!(out[2], doc! { "$match": { "k": 1 } });
+        for stage in [
+            doc! { "$group": { "_id": "$tenantId" } },
+            doc! { "$project": { "o": { "t": "$tenantId.x" } } },
+            doc! { "$replaceWith": { "d": "$$ROOT" } },
+        ] {
+            let out = scope_pipeline(&tenant(), vec![stage.clone(), doc! { "$match": { "k": 1 } }])
+                .unwrap();
+            assert!(out[2].get_document("$match").unwrap().contains_key("$and"), "{stage}");
+        }
+    }
+
+    #[test]
     fn leading_match_takes_the_tenant_in_place() {
         let out =
             scope_pipeline(&tenant(), vec![doc! { "$match": { "$text": { "$search": "x" } } }])
@@ -480,7 +541,7 @@ mod tests {
             out,
             vec![
                 doc! { "$match": { "tenantId": "a", "$and": [{ "$or": [{ "tenantId": "b" }, never()] }] } },
-                doc! { "$match": { "$or": [{ "tenantId": "c" }, never()] } }
+                doc! { "$match": { "$and": [{ "$or": [{ "tenantId": "c" }, never()] }] } }
             ]
         );
     }
@@ -687,7 +748,7 @@ mod tests {
         let mut expected = base.clone();
         expected.insert(
             "restrictSearchWithMatch",
-            doc! { "tenantId": "a", "$and": [twin(), { "$or": [{ "tenantId": { "$regex": "^b\\z" } }, never()] }] },
+            doc! { "tenantId": "a", "$and": [twin(), { "$and": [{ "$or": [{ "tenantId": { "$regex": "^b\\z" } }, never()] }] }] },
         );
         assert_eq!(out[1], doc! { "$graphLookup": expected });
 
@@ -706,7 +767,7 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                doc! { "$geoNear": { "near": [0, 0], "distanceField": "d", "query": { "tenantId": "a", "$and": [{ "$or": [{ "tenantId": "b", "x": 1 }, never()] }] } } },
+                doc! { "$geoNear": { "near": [0, 0], "distanceField": "d", "query": { "tenantId": "a", "x": 1, "$and": [{ "$or": [{ "tenantId": "b" }, never()] }] } } },
                 doc! { "$limit": 1 },
             ]
         );
@@ -804,9 +865,13 @@ mod tests {
             .unwrap();
             // A plain $match stays movable (the fuzzer found a barrier in front of one changing
             // which documents a $project before it evaluated); one with $expr is held.
-            assert_eq!(out[2], doc! { "$match": { "z": 1 } }, "{reshape}");
+            // (Shielded whole after a stage that copies the tenant field: `$unwind` of it.)
+            let copied = reshape.values().any(|v| refers_to(v, "tenantId", 0));
+            let z = shielded(doc! { "z": 1 }, "tenantId", copied);
+            assert_eq!(out[2], doc! { "$match": z }, "{reshape}");
             assert_eq!(out[3], doc! { "$limit": i64::MAX }, "{reshape}");
-            assert_eq!(out[4], doc! { "$match": { "$expr": e.clone() } }, "{reshape}");
+            let x = shielded(doc! { "$expr": e.clone() }, "tenantId", copied);
+            assert_eq!(out[4], doc! { "$match": x }, "{reshape}");
             assert_eq!(out.len(), 5, "{reshape}");
         }
         // Stages that keep the field keep the guard, and need no barrier.
