@@ -17,6 +17,9 @@ use crate::scope::ScopeError;
 /// as a failed hint (`forget`); one added behind its back is used once this has passed.
 const FRESH: Duration = Duration::from_secs(30);
 
+/// Builds (each idempotent) before a call whose index never shows up as ready is refused.
+const BUILD_TRIES: u32 = 5;
+
 /// Namespaces whose indexes a fence remembers before it starts over.
 const MAX_KNOWN: usize = 10_000;
 
@@ -79,12 +82,18 @@ pub async fn bound(t: &Target, c: Call<'_>) -> FenceResult<Option<Bson>> {
         explicit_collation: c.explicit,
     };
     let mut facts = facts(t, false).await?;
-    for attempt in 0..2 {
+    for attempt in 0..BUILD_TRIES {
         match bounds::plan(&t.scope, q, &facts)? {
             Bound::Free => return Ok(None),
             Bound::Hint(k) => return Ok(Some(k)),
-            Bound::Build(key, options) if attempt == 0 => facts = build(t, key, options).await?,
-            Bound::Build(..) => break,
+            Bound::Build(key, options) => {
+                // Another call's build of the same index (or the collection being created by a
+                // concurrent insert) can leave it unlisted for a moment: ask again, a bit later.
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+                }
+                facts = build(t, key, options).await?;
+            }
         }
     }
     // Built, yet not listed as usable: never send the call unbounded.

@@ -97,7 +97,10 @@ pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         bounds::bound(&t, call).await?;
     }
     let cmd = doc! { "createIndexes": t.coll.name(), "indexes": [index] };
-    match t.db.run_command(cmd).await {
+    let sent = t.db.run_command(cmd).await;
+    // The next call plans with the new index (not a listing up to 30 s old).
+    bounds::forget(&t);
+    match sent {
         Ok(_) => Ok(reply(Bson::String(name))),
         Err(e) if shared && matches!(t.scope.principal, Principal::Tenant(_)) => Err(withheld(e)),
         Err(e) => Err(e.into()),
