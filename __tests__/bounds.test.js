@@ -176,8 +176,21 @@ describe('round 6: the shield', () => {
       await c.createIndex({ loc: '2dsphere' });
     });
     expect(await as('acme', () => c.countDocuments({ tenantId: { $in: ['acme'] }, $text: { $search: 'hello' } }))).toBe(1);
+    // Round 7: the same inside one $and item beside the tenant condition.
+    expect(await as('acme', () => c.countDocuments({ $and: [{ tenantId: { $in: ['acme'] }, $text: { $search: 'hello' } }] }))).toBe(1);
+    expect((await as('acme', () => c.updateOne({ $and: [{ tenantId: { $in: ['acme'] }, 'arr.v': 1 }] }, { $set: { 'arr.$.w': 8 } }))).modifiedCount).toBe(1);
     expect(await as('acme', () => c.find({ tenantId: { $in: ['acme'] }, loc: { $near: { $geometry: { type: 'Point', coordinates: [0, 0] } } } }).toArray())).toHaveLength(1);
   });
+});
+
+describe('round 7', () => {
+  test("the shield's never-true branch is never true, whatever a tenant's documents hold", async () => {
+    const c = suite.fence.collection('neverf');
+    await as('acme', () => c.insertOne({ _id: 'n1', '\u0001tenantfence': 1 }));
+    expect(await as('acme', () => c.find({ tenantId: { $in: ['globex'] } }).toArray())).toEqual([]);
+    expect(await as('acme', () => c.countDocuments({ tenantId: { $in: ['acme'] } }))).toBe(1);
+  });
+
 });
 
 describe("a caller's hint", () => {

@@ -143,15 +143,33 @@ fn wrap_into(into: &mut Document, naming: Document) {
 }
 
 /// Splits a filter into the clauses that name the tenant field and the rest; a top-level
-/// `$and` is split item by item.
+/// `$and` is split item by item, and each item key by key (through nested `$and`), so a clause
+/// beside a tenant condition in one item stays where `$text`, `$near` and the positional `$`
+/// need it (round 7).
 fn split_naming(user: Document, field: &str) -> (Document, Document) {
+    split_at(user, field, 0)
+}
+
+fn split_at(user: Document, field: &str, depth: usize) -> (Document, Document) {
     let (mut naming, mut rest) = (Document::new(), Document::new());
     for (k, v) in user {
         match (k.as_str(), v) {
-            ("$and", Bson::Array(items)) => {
-                let (named, kept): (Vec<Bson>, Vec<Bson>) = items
-                    .into_iter()
-                    .partition(|i| matches!(i, Bson::Document(d) if names_field(d, field, 1)));
+            ("$and", Bson::Array(items)) if depth < MAX_DEPTH => {
+                let (mut named, mut kept) = (Vec::new(), Vec::new());
+                for item in items {
+                    match item {
+                        Bson::Document(d) => {
+                            let (n, r) = split_at(d, field, depth + 1);
+                            if !n.is_empty() {
+                                named.push(Bson::Document(n));
+                            }
+                            if !r.is_empty() {
+                                kept.push(Bson::Document(r));
+                            }
+                        }
+                        other => kept.push(other),
+                    }
+                }
                 if !named.is_empty() {
                     naming.insert("$and", named);
                 }
@@ -172,14 +190,17 @@ fn split_naming(user: Document, field: &str) -> (Document, Document) {
     (naming, rest)
 }
 
-/// The field `never` tests for: a name no application uses (it starts with U+0001).
+/// The field `never` tests (any name would do: the test contradicts itself).
 pub const NEVER_FIELD: &str = "\u{1}tenantfence";
 
-/// A filter no document matches and no index serves: the existence of `NEVER_FIELD`. Plain
-/// query language, because a positional projection refuses `$jsonSchema` and `$expr` in the
-/// filter (round 6), and not a constant the server could fold away.
+/// A filter no document matches, whatever it holds (a field both present and absent; round 7
+/// found a branch that was only "never" for documents without the field), and no index serves.
+/// Plain query language: a positional projection refuses `$jsonSchema` and `$expr` (round 6).
 pub fn never() -> Document {
-    doc! { NEVER_FIELD: { "$exists": true } }
+    doc! { "$and": [
+        { NEVER_FIELD: { "$exists": true } },
+        { NEVER_FIELD: { "$exists": false } },
+    ] }
 }
 
 /// True when a top-level key, or one inside `$and` / `$or` / `$nor`, is the tenant field or a
@@ -408,7 +429,7 @@ mod tests {
         assert_eq!(
             scope_filter(&s, doc! { "$and": [{ "tenantId": { "$eq": "a" }, "x": 1 }, { "$and": [{ "tenantId": "a" }] }] })
                 .unwrap(),
-            doc! { "tenantId": "a", "$and": [{ "x": 1 }, { "$and": [{}] }] }
+            doc! { "tenantId": "a", "$and": [{ "x": 1 }] }
         );
         assert_eq!(
             scope_write_filter(&s, doc! { "$and": [{ "tenantId": "a" }, { "_id": 8 }] }).unwrap(),
@@ -416,7 +437,7 @@ mod tests {
                 "tenantId": "a",
                 "$and": [
                     { "tenantId": { "$type": "string", "$not": { "$type": "array" } } },
-                    { "$and": [{}, { "_id": 8 }] },
+                    { "$and": [{ "_id": 8 }] },
                 ]
             }
         );

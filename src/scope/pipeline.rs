@@ -252,7 +252,11 @@ fn scope_stages(
             _ => body,
         };
         pristine = pristine && keeps_tenant(ctx.scope, &name, &body);
-        copied = copied || (name != "$match" && refers_to(&body, &ctx.scope.field, 0));
+        // A join's `as` holds other documents' tenant fields, which the server renames back
+        // when it moves a later $match into the join (round 7): shield after any join too.
+        copied = copied
+            || matches!(name.as_str(), "$lookup" | "$graphLookup" | "$unionWith")
+            || (name != "$match" && refers_to(&body, &ctx.scope.field, 0));
         out.push(doc! { name: body });
     }
     if let (Some(t), false, false) = (ctx.inject, scoped_in_place, level == Level::Facet) {
@@ -865,8 +869,10 @@ mod tests {
             .unwrap();
             // A plain $match stays movable (the fuzzer found a barrier in front of one changing
             // which documents a $project before it evaluated); one with $expr is held.
-            // (Shielded whole after a stage that copies the tenant field: `$unwind` of it.)
-            let copied = reshape.values().any(|v| refers_to(v, "tenantId", 0));
+            // (Shielded whole after a stage that copies the tenant field, or a join.)
+            let joins = ["$lookup", "$graphLookup", "$unionWith"];
+            let copied = reshape.values().any(|v| refers_to(v, "tenantId", 0))
+                || joins.iter().any(|j| reshape.contains_key(*j));
             let z = shielded(doc! { "z": 1 }, "tenantId", copied);
             assert_eq!(out[2], doc! { "$match": z }, "{reshape}");
             assert_eq!(out[3], doc! { "$limit": i64::MAX }, "{reshape}");
@@ -886,11 +892,10 @@ mod tests {
                 vec![keep.clone(), doc! { "$match": { "$expr": e.clone() } }],
             )
             .unwrap();
-            assert_eq!(
-                out[2],
-                doc! { "$match": { "$expr": { "$and": [{ "$eq": ["$tenantId", "a"] }, e.clone()] } } },
-                "{keep}"
-            );
+            let guarded = doc! { "$expr": { "$and": [{ "$eq": ["$tenantId", "a"] }, e.clone()] } };
+            // (After a join, shielded whole as well: round 7.)
+            let joined = keep.contains_key("$lookup");
+            assert_eq!(out[2], doc! { "$match": shielded(guarded, "tenantId", joined) }, "{keep}");
         }
         // A facet branch is left as written.
         let out = scope_pipeline(
