@@ -27,6 +27,14 @@ async function seed(name, { tenantIndex = true } = {}) {
   return c;
 }
 
+/** `seed`, then one array in the tenant field written and removed outside the fence: the tenant index stays multikey. */
+async function seedMultikey(name) {
+  const raw = await seed(name);
+  await raw.insertOne({ _id: 'arr', tenantId: ['globex', 'old'] });
+  await raw.deleteOne({ _id: 'arr' });
+  return raw;
+}
+
 /** Profiler entries for `name` written while `fn` ran. */
 async function profiled(name, fn) {
   const db = suite.rdb;
@@ -116,10 +124,7 @@ describe('a tenant query examines only the tenant’s keys and documents', () =>
 
 describe('a caller condition on the tenant field (round 4)', () => {
   test('cannot shape the plan, even on a tenant index made multikey outside the fence', async () => {
-    const raw = await seed('multikey');
-    // One array in the tenant field, written and removed outside the fence: the index stays multikey.
-    await raw.insertOne({ _id: 'arr', tenantId: ['globex', 'old'] });
-    await raw.deleteOne({ _id: 'arr' });
+    const raw = await seedMultikey('multikey');
     const c = suite.fence.collection('multikey');
     const theirs = () => ({ tenantId: { $gte: 'globex', $lte: 'globex' }, apiKey: /^PREFIX/ });
     const probes = {
@@ -144,9 +149,7 @@ describe('a caller condition on the tenant field (round 4)', () => {
 
 describe('round 6: the shield', () => {
   test('a later $match on a copy of the tenant field cannot shape the plan on a multikey tenant index', async () => {
-    const raw = await seed('copied');
-    await raw.insertOne({ _id: 'arr', tenantId: ['globex', 'old'] });
-    await raw.deleteOne({ _id: 'arr' });
+    await seedMultikey('copied');
     const c = suite.fence.collection('copied');
     const pipelines = [
       [{ $addFields: { t2: '$tenantId' } }, { $match: { t2: { $gte: 'globex', $lte: 'globex' } } }, { $count: 'n' }],

@@ -145,7 +145,8 @@ fn remember(t: &Target, listed: Vec<IndexFact>) -> Arc<Vec<IndexFact>> {
     listed
 }
 
-/// Drops the cached listing, after a hint named an index that is gone.
+/// Drops the cached listing: a hint named an index that is gone, the fence built an index,
+/// or a `bulkWrite` (which is not retried) is about to plan.
 pub fn forget(t: &Target) {
     if let Ok(mut m) = t.inner().index_facts.lock() {
         m.remove(&t.key());

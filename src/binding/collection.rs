@@ -162,32 +162,32 @@ impl Target {
             self.scope.collation_guard = !collation::is_simple(c);
             return Ok(None);
         }
-        self.scope.collation_guard = self.default_non_simple().await?.is_some();
+        self.scope.collation_guard = self.default_collation_non_simple().await?;
         Ok(if self.scope.collation_guard { None } else { Some(simple_collation()) })
     }
 
-    /// Looks up (once per collection) the collection's default collation if it is non-simple.
+    /// Looks up (once per collection) whether the collection has a non-simple default collation.
     /// Keyed by the full namespace (a fence owns its cache). A stale entry is safe either way:
     /// "simple" pins the simple collation on every call, so a default collation added later
     /// is never used; "non-simple" adds the collation-proof regex twin, which a simple
     /// collection does not need but does not mind.
-    pub async fn default_non_simple(&self) -> FenceResult<Option<Document>> {
+    async fn default_collation_non_simple(&self) -> FenceResult<bool> {
         let key = self.key();
-        if let Some(v) = self.inner.default_collation.lock().ok().and_then(|m| m.get(&key).cloned())
+        if let Some(v) = self.inner.default_collation.lock().ok().and_then(|m| m.get(&key).copied())
         {
             return Ok(v);
         }
         let Some(found) = self.default_collation().await? else {
             // Not created yet: nothing to leak, and not cached so a later collation is seen.
-            return Ok(None);
+            return Ok(false);
         };
-        let non_simple = found.filter(|c| !collation::is_simple(c));
+        let non_simple = found.is_some_and(|c| !collation::is_simple(&c));
         if let Ok(mut m) = self.inner.default_collation.lock() {
             // Bounded: forgetting costs one listCollections, never safety.
             if m.len() >= MAX_KNOWN_COLLECTIONS {
                 m.clear();
             }
-            m.insert(key, non_simple.clone());
+            m.insert(key, non_simple);
         }
         Ok(non_simple)
     }

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bson::Document;
 use futures_util::FutureExt;
 use mongodb::options::ClientOptions;
 use mongodb::Client;
@@ -41,8 +40,8 @@ pub struct FenceInner {
     pub strategy: Strategy,
     /// Tenant ids follow the default `[A-Za-z0-9_-]` rule.
     pub plain_ids: bool,
-    /// Collections known to exist, with their default collation if it is non-simple.
-    pub default_collation: Mutex<HashMap<(String, String), Option<Document>>>,
+    /// Collections known to exist, with whether their default collation is non-simple.
+    pub default_collation: Mutex<HashMap<(String, String), bool>>,
     /// Each collection's indexes as `scope::bounds` reads them, and when they were listed.
     pub index_facts: Mutex<HashMap<(String, String), (Instant, Arc<Vec<IndexFact>>)>>,
     /// Set once the server refused `distinct.hint` (before 7.1): tenants' distincts then run
