@@ -194,6 +194,90 @@ describe('round 7', () => {
     expect(await as('acme', () => c.countDocuments({ tenantId: { $in: ['acme'] } }))).toBe(1);
   });
 
+  // The server moves a later $match on a join's output into the join's foreign query, renamed to
+  // the foreign field. There a condition on the tenant field becomes a bound of the foreign
+  // query, which carries no hint: on a multikey tenant index the planner takes the smaller of the
+  // two tenants' ranges. The server keeps no key counts for a join it merged with its $unwind
+  // (explain says 0 and serverStatus counts nothing), so what this checks is the plan itself: the
+  // server's explain of the very command the fence sent must keep the caller's $match out of
+  // every foreign query.
+  test("a later $match on a join's output is never moved into the join's foreign query", async () => {
+    const foreign = await seedMultikey('joined');
+    expect(foreign).toBeDefined();
+    await suite.rdb.collection('joiner').insertMany([{ _id: 'o1', tenantId: 'acme', x: 1, k: 'a1' }]);
+    const c = suite.fence.collection('joiner');
+    const pipelines = [
+      [{ $lookup: { from: 'joined', localField: 'x', foreignField: 'n', as: 'j' } }, { $unwind: '$j' }, { $match: { 'j.tenantId': 'globex' } }],
+      [{ $lookup: { from: 'joined', localField: 'x', foreignField: 'n', as: 'j' } }, { $unwind: '$j' }, { $match: { 'j.tenantId': { $gte: 'globex', $lte: 'globex' }, 'j.apiKey': /^PREFIX/ } }],
+      [{ $lookup: { from: 'joined', let: { v: '$x' }, pipeline: [{ $match: { $expr: { $eq: ['$n', '$$v'] } } }], as: 'j' } }, { $unwind: '$j' }, { $match: { 'j.tenantId': 'globex' } }],
+      [{ $graphLookup: { from: 'joined', startWith: '$k', connectFromField: 'apiKey', connectToField: '_id', as: 'j' } }, { $unwind: '$j' }, { $match: { 'j.tenantId': 'globex' } }],
+      [{ $unionWith: { coll: 'joined', pipeline: [{ $project: { tenantId: 1, apiKey: 1 } }] } }, { $match: { tenantId: 'globex', apiKey: /^PREFIX/ } }],
+    ];
+    for (const p of pipelines) {
+      const entries = await profiled('joiner', () => as('acme', () => c.aggregate(p).toArray()));
+      const sent = entries.find((e) => e.command && e.command.aggregate === 'joiner');
+      expect(sent).toBeDefined();
+      const explained = await suite.rdb.collection('joiner').aggregate(sent.command.pipeline).explain('queryPlanner');
+      // Every $match the server put inside a join or union names the tenant only as the fence
+      // wrote it: 'acme', or the never-true shield.
+      const inner = [];
+      const walk = (v, inJoin) => {
+        if (Array.isArray(v)) return v.forEach((x) => walk(x, inJoin));
+        if (!v || typeof v !== 'object' || v._bsontype) return;
+        for (const [k, x] of Object.entries(v)) {
+          if (k === '$match' && inJoin) inner.push(x);
+          walk(x, inJoin || ['$lookup', '$graphLookup', '$unionWith'].includes(k));
+        }
+      };
+      walk(explained.stages || explained, false);
+      // A shielded clause ({$or: [<clause>, <never true>]}) bounds nothing: leave it out.
+      const unshielded = JSON.stringify(inner, (k, v) =>
+        v && Array.isArray(v.$or) && JSON.stringify(v.$or).includes('\\u0001tenantfence') ? undefined : v,
+      );
+      expect([p, unshielded.includes('globex'), inner]).toEqual([p, false, inner]);
+    }
+  });
+});
+
+describe('the index listing the fence keeps', () => {
+  // The fence plans from a cached listing of each collection's indexes. Two collections hold an
+  // index of the same name: a tenant index in 'ca' (its key shared with a twin in another
+  // collation, so it is hinted by name) and a plain {n: 1} in 'cb'. A listing kept under too loose
+  // a key would send 'ca''s hint by name to 'cb', where it names an index every tenant shares.
+  test("one collection's listing never plans another's call, with tenants of both strategies in flight", async () => {
+    const docs = [];
+    for (let i = 0; i < ACME; i += 1) docs.push({ _id: `a${i}`, tenantId: 'acme', n: i });
+    for (let i = 0; i < GLOBEX; i += 1) docs.push({ _id: `g${i}`, tenantId: 'globex', n: i });
+    const ca = suite.rdb.collection('ca');
+    const cb = suite.rdb.collection('cb');
+    await ca.insertMany(docs);
+    await cb.insertMany(docs);
+    await ca.createIndex({ tenantId: 1, n: 1 }, { name: 'tn' });
+    await ca.createIndex({ tenantId: 1, n: 1 }, { name: 'tn_en', collation: { locale: 'en' } });
+    await cb.createIndex({ n: 1 }, { name: 'tn' });
+    const other = suite.closeAfter(await TenantFence.connect(uri(), { database: `${suite.DB}_d`, strategy: 'database' }));
+    suite.dropAfter(`${suite.DB}_d`);
+    const count = (f, coll, tenant) => f.runAs(tenant, () => f.collection(coll).countDocuments({ n: { $gte: 0 } }));
+    const expected = { acme: ACME, globex: GLOBEX };
+    const entries = await profiled('cb', async () => {
+      // In order first (the listing of 'ca' is fresh when 'cb' is planned), then all at once.
+      expect(await count(suite.fence, 'ca', 'acme')).toBe(ACME);
+      expect(await count(suite.fence, 'cb', 'acme')).toBe(ACME);
+      const calls = [];
+      for (let round = 0; round < 10; round += 1) {
+        for (const t of ['acme', 'globex']) {
+          for (const coll of ['ca', 'cb']) {
+            calls.push(count(suite.fence, coll, t).then((n) => expect([coll, t, n]).toEqual([coll, t, expected[t]])));
+            calls.push(count(other, coll, `${t}${round % 3}`));
+          }
+        }
+      }
+      await Promise.all(calls);
+    });
+    const counts = entries.filter((e) => e.command && e.command.aggregate === 'cb');
+    expect(counts.length).toBeGreaterThanOrEqual(21);
+    for (const e of counts) expect([e.command.hint, e.planSummary]).toEqual([e.command.hint, expect.stringMatching(/^(IXSCAN|COUNT_SCAN) \{ tenantId: 1/)]);
+  });
 });
 
 describe("a caller's hint", () => {
