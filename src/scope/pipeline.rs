@@ -74,8 +74,25 @@ enum Level {
     Outer,
     /// A `$lookup` / `$unionWith` pipeline over another collection.
     Sub,
-    /// A `$facet` branch: its input is already scoped.
+    /// A `$facet` branch: its input is already scoped, but the server still moves the branch's
+    /// `$match` into a join inside the branch (red-team round 8), so it is scoped like a later one.
     Facet,
+}
+
+/// What the stages before a point did to the documents, which decides how a `$match` there is
+/// scoped. A `$facet` branch starts from the state at its `$facet`.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// Every stage so far kept each document's own tenant field (`keeps_tenant`).
+    pristine: bool,
+    /// A stage so far copied the tenant field or the whole document somewhere, or joined: the
+    /// server renames a later $match on the copy back to the tenant field and merges it into a
+    /// tenant match (red-team rounds 6 and 7), so such a $match is shielded whole.
+    copied: bool,
+}
+
+impl Seen {
+    const FRESH: Seen = Seen { pristine: true, copied: false };
 }
 
 /// What every stage of one call needs.
@@ -137,7 +154,7 @@ pub fn scope_pipeline(scope: &Scope, pipeline: Vec<Document>) -> ScopeResult<Vec
         }
     }
     let ctx = Ctx { scope, inject, guarded: Scope { collation_guard: true, ..scope.clone() } };
-    scope_stages(&ctx, pipeline, Level::Outer, 0)
+    scope_stages(&ctx, pipeline, Level::Outer, Seen::FRESH, 0)
 }
 
 /// Where a pipeline's plan starts, for `scope::bounds`: the caller's leading `$match` (else
@@ -177,6 +194,7 @@ fn scope_stages(
     ctx: &Ctx,
     stages: Vec<Document>,
     level: Level,
+    seen: Seen,
     depth: usize,
 ) -> ScopeResult<Vec<Document>> {
     if depth > MAX_DEPTH {
@@ -185,14 +203,9 @@ fn scope_stages(
     let mut out = Vec::with_capacity(stages.len() + 1);
     // Set when the first stage already carries the tenant (a leading $geoNear or $match).
     let mut scoped_in_place = false;
-    // Whether every stage so far kept each document's own tenant field (`keeps_tenant`).
-    let mut pristine = true;
-    // Whether a `$limit` barrier has been put in front of a later $match.
+    let Seen { mut pristine, mut copied } = seen;
+    // Whether a `$limit` barrier has been put in front of a later $match in this pipeline.
     let mut barrier = false;
-    // Whether an earlier stage copied the tenant field (or the whole document) somewhere: the
-    // server renames a later $match on the copy back to the tenant field and merges it into
-    // the tenant match (red-team round 6), so such a $match is shielded whole.
-    let mut copied = false;
     for (i, stage) in stages.into_iter().enumerate() {
         let (name, body) = split_stage(stage)?;
         ctx.check_policy(&name)?;
@@ -220,9 +233,10 @@ fn scope_stages(
             // server may run it before the tenant equality. While the documents still carry
             // their own tenant field, its expressions get the tenant test (exact wherever the
             // stage ends up); after a stage that may change that field, a `$limit` the server
-            // never moves a $match across keeps it where the caller put it. A $facet branch is
-            // never merged into the outer match.
-            "$match" if level != Level::Facet => match (body, ctx.inject) {
+            // never moves a $match across keeps it where the caller put it. A $facet branch's
+            // $match is never merged into the outer match, but may be moved into a join of its
+            // own branch, so it is held the same way.
+            "$match" => match (body, ctx.inject) {
                 (Bson::Document(mut user), Some(t)) if pristine => {
                     let guard = ctx.scope_for(level).collation_guard;
                     expr_guard::guard_filter(&ctx.scope.field, t, guard, &mut user)?;
@@ -248,14 +262,15 @@ fn scope_stages(
             "$lookup" => scope_lookup(ctx, body, depth)?,
             "$unionWith" => scope_union_with(ctx, body, depth)?,
             "$graphLookup" => scope_graph_lookup(ctx, body)?,
-            "$facet" => scope_facet(ctx, body, depth)?,
+            "$facet" => scope_facet(ctx, body, Seen { pristine, copied }, depth)?,
             _ => body,
         };
         pristine = pristine && keeps_tenant(ctx.scope, &name, &body);
         // A join's `as` holds other documents' tenant fields, which the server renames back
         // when it moves a later $match into the join (round 7): shield after any join too.
+        // A $facet's branches may have joined or copied: hold every later $match the same way.
         copied = copied
-            || matches!(name.as_str(), "$lookup" | "$graphLookup" | "$unionWith")
+            || matches!(name.as_str(), "$lookup" | "$graphLookup" | "$unionWith" | "$facet")
             || (name != "$match" && refers_to(&body, &ctx.scope.field, 0));
         out.push(doc! { name: body });
     }
@@ -379,7 +394,7 @@ fn scope_sub_pipeline(
         return Ok(false);
     };
     let stages = stages_of(std::mem::replace(slot, Bson::Null), &format!("{stage} {key}"))?;
-    *slot = stages_to_bson(scope_stages(ctx, stages, Level::Sub, depth + 1)?);
+    *slot = stages_to_bson(scope_stages(ctx, stages, Level::Sub, Seen::FRESH, depth + 1)?);
     Ok(true)
 }
 
@@ -448,13 +463,13 @@ fn scope_graph_lookup(ctx: &Ctx, body: Bson) -> ScopeResult<Bson> {
     Ok(Bson::Document(spec))
 }
 
-fn scope_facet(ctx: &Ctx, body: Bson, depth: usize) -> ScopeResult<Bson> {
+fn scope_facet(ctx: &Ctx, body: Bson, seen: Seen, depth: usize) -> ScopeResult<Bson> {
     let Bson::Document(mut facets) = body else {
         return Err(ScopeError::argument("$facet needs a document of sub-pipelines"));
     };
     for (name, branch) in facets.iter_mut() {
         let stages = stages_of(std::mem::replace(branch, Bson::Null), &format!("$facet '{name}'"))?;
-        *branch = stages_to_bson(scope_stages(ctx, stages, Level::Facet, depth + 1)?);
+        *branch = stages_to_bson(scope_stages(ctx, stages, Level::Facet, seen, depth + 1)?);
     }
     Ok(Bson::Document(facets))
 }
@@ -701,7 +716,7 @@ mod tests {
     }
 
     #[test]
-    fn facet_branches_get_no_match() {
+    fn facet_branches_get_no_tenant_match_of_their_own() {
         let p = vec![doc! { "$facet": { "a": [{ "$match": { "x": 1 } }], "b": [] } }];
         let out = scope_pipeline(&tenant(), p.clone()).unwrap();
         assert_eq!(out, vec![plain(), p[0].clone()]);
@@ -897,13 +912,74 @@ mod tests {
             let joined = keep.contains_key("$lookup");
             assert_eq!(out[2], doc! { "$match": shielded(guarded, "tenantId", joined) }, "{keep}");
         }
-        // A facet branch is left as written.
+    }
+
+    /// Red-team round 8: the server moves a branch's $match into a join of the same branch, so a
+    /// branch is scoped like the rest of the pipeline, from the state at its $facet.
+    #[test]
+    fn a_facet_branch_match_is_held_like_a_later_one() {
+        let e = doc! { "$gt": [{ "$divide": [1, "$x"] }, 0] };
+        // (A branch may hold documents of other collections, whose collation is not known here:
+        // the exact, case-sensitive test.)
+        let exact = doc! { "$and": [
+            { "$eq": [{ "$type": "$tenantId" }, "string"] },
+            { "$regexMatch": { "input": "$tenantId", "regex": "^a\\z" } },
+        ] };
+        let guarded = doc! { "$expr": { "$and": [exact, e.clone()] } };
+        let m = |d: Document| doc! { "$match": d };
+        let facet = |branch: Vec<Document>| doc! { "$facet": { "f": branch } };
+        let cases: Vec<(Vec<Document>, Document)> = vec![
+            // Documents still the tenant's own: the expression gets the tenant test.
+            (vec![facet(vec![m(doc! { "$expr": e.clone() })])], facet(vec![m(guarded.clone())])),
+            // A join in the branch: a barrier, and the whole $match shielded.
+            (
+                vec![facet(vec![
+                    doc! { "$unionWith": "c" },
+                    m(doc! { "$expr": e.clone(), "k": 1 }),
+                ])],
+                facet(vec![
+                    doc! { "$unionWith": { "coll": "c", "pipeline": [foreign()] } },
+                    doc! { "$limit": i64::MAX },
+                    m(shield_all(doc! { "$expr": e.clone(), "k": 1 })),
+                ]),
+            ),
+            (
+                vec![facet(vec![
+                    doc! { "$lookup": { "from": "c", "localField": "x", "foreignField": "y", "as": "j" } },
+                    doc! { "$unwind": "$j" },
+                    m(doc! { "j.tenantId": "b" }),
+                ])],
+                facet(vec![
+                    doc! { "$lookup": { "from": "c", "localField": "x", "foreignField": "y", "as": "j", "pipeline": [foreign()] } },
+                    doc! { "$unwind": "$j" },
+                    m(shield_all(doc! { "j.tenantId": "b" })),
+                ]),
+            ),
+            // A copy made before the $facet counts inside its branches.
+            (
+                vec![
+                    doc! { "$addFields": { "t": "$tenantId" } },
+                    facet(vec![m(doc! { "t": "b" })]),
+                ],
+                facet(vec![m(shield_all(doc! { "t": "b" }))]),
+            ),
+            // A condition on the tenant field in a branch is shielded.
+            (
+                vec![facet(vec![m(doc! { "tenantId": "b", "k": 1 })])],
+                facet(vec![m(shield(doc! { "tenantId": "b", "k": 1 }, "tenantId"))]),
+            ),
+        ];
+        for (input, expected) in cases {
+            let out = scope_pipeline(&tenant(), input.clone()).unwrap();
+            assert_eq!(out.last(), Some(&expected), "{input:?}");
+        }
+        // After a $facet, a later $match is shielded whole.
         let out = scope_pipeline(
             &tenant(),
-            vec![doc! { "$facet": { "f": [{ "$match": { "$expr": e.clone() } }] } }],
+            vec![facet(vec![doc! { "$unionWith": "c" }]), m(doc! { "f.k": 1 })],
         )
         .unwrap();
-        assert_eq!(out[1], doc! { "$facet": { "f": [{ "$match": { "$expr": e } }] } });
+        assert_eq!(out[2], m(shield_all(doc! { "f.k": 1 })));
     }
 
     #[test]
