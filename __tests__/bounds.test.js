@@ -4,7 +4,7 @@
 // operation, how many index keys and documents its plan examined: that is what a timing oracle
 // measures, so it is what these tests bound.
 
-const { MinKey, Long, Double } = require('bson');
+const { MinKey, Long, Double, Decimal128 } = require('bson');
 const { auditCommand } = require('../lib/testing');
 const { useSuite, captureError, expectTenantError, uri } = require('./helpers/fixtures');
 const { TenantFence } = require('..');
@@ -262,6 +262,93 @@ describe('round 8', () => {
       const out = await as('acme', () => c.aggregate([{ $limit: 1 }, { $facet: { f: branch } }]).toArray());
       expect(out[0].f).toHaveLength(151);
     }
+  });
+
+  test('a 2dsphere index in another collation bounds no one: $near and $geoNear are refused on it', async () => {
+    // The collection's default collation is inherited by an index built without one.
+    await suite.rdb.createCollection('geofr', { collation: { locale: 'fr' } });
+    const raw = suite.rdb.collection('geofr');
+    const pt = (x) => ({ type: 'Point', coordinates: [x, 0] });
+    await raw.insertMany([
+      { _id: 'a1', tenantId: 'acme', loc: pt(0) },
+      ...Array.from({ length: 50 }, (_, i) => ({ _id: `g${i}`, tenantId: 'globex', loc: pt(i / 10000) })),
+    ]);
+    const c = suite.fence.collection('geofr');
+    await suite.fence.runAsSystem({ reason: 'test: a geo index in the default collation' }, () => c.createIndex({ loc: '2dsphere' }));
+    const near = { loc: { $near: { $geometry: pt(0), $maxDistance: 3000 } } };
+    const geoNear = [{ $geoNear: { near: pt(0), distanceField: 'd', maxDistance: 3000 } }];
+    for (const options of [{}, { collation: { locale: 'en', strength: 2 } }]) {
+      const entries = await profiled('geofr', async () => {
+        const e1 = await expectTenantError(as('acme', () => c.find(near, options).toArray()), 'TENANT_VIOLATION');
+        expect(e1.message).toMatch(/in the simple collation/);
+        await expectTenantError(as('acme', () => c.aggregate(geoNear, options).toArray()), 'TENANT_VIOLATION');
+      });
+      expect(entries).toEqual([]);
+    }
+    // Built in the simple collation, it serves both, bounded under any collation of the call.
+    await suite.fence.runAsSystem({ reason: 'test: the same index in the simple collation' }, async () => {
+      await raw.dropIndex('tenantId_1_loc_2dsphere');
+      await c.createIndex({ loc: '2dsphere' }, { collation: { locale: 'simple' } });
+    });
+    for (const options of [{}, { collation: { locale: 'en', strength: 2 } }]) {
+      const entries = await profiled('geofr', async () => {
+        expect(await as('acme', () => c.find(near, options).toArray())).toHaveLength(1);
+        expect(await as('acme', () => c.aggregate(geoNear, options).toArray())).toHaveLength(1);
+      });
+      // (A near search fetches a document once per ring it falls in: 2 for acme's one, where
+      // globex's 50 were fetched too on the fr index.)
+      for (const e of entries.filter((x) => x.planSummary)) {
+        expect([options, e.planSummary, e.docsExamined <= 2]).toEqual([options, expect.stringMatching(/^GEO_NEAR_2DSPHERE \{ tenantId: 1/), true]);
+      }
+    }
+  });
+
+  test('a Decimal128 twin of the fence’s key blocks no one, and a hidden one is refused even to runAsSystem', async () => {
+    await seed('dectwin', { tenantIndex: false });
+    const c = suite.fence.collection('dectwin');
+    expect(await as('globex', () => c.countDocuments({}))).toBe(GLOBEX);
+    await suite.rdb.collection('dectwin').createIndex({ tenantId: 1, _id: Decimal128.fromString('1') }, { name: 'dec', collation: { locale: 'fr' } });
+    // A fence that never listed the collection before the twin came.
+    const fresh = suite.closeAfter(await TenantFence.connect(uri(), { database: suite.DB }));
+    for (const f of [suite.fence, fresh]) {
+      expect(await f.runAs('globex', () => f.collection('dectwin').countDocuments({ n: { $gte: 0 } }))).toBe(GLOBEX);
+      expect((await f.runAs('acme', () => f.collection('dectwin').updateMany({}, { $set: { seen: 0 } }))).matchedCount).toBe(ACME);
+    }
+    // A tenant's Decimal128 direction is stored as Int32.
+    await as('acme', () => c.createIndex({ n: Decimal128.fromString('-1') }, { name: 'ndec' }));
+    expect((await suite.rdb.collection('dectwin').indexes()).find((x) => x.name === 'ndec').key).toEqual({ tenantId: 1, n: -1 });
+    await seed('hidtwin', { tenantIndex: false });
+    const h = suite.fence.collection('hidtwin');
+    await expectTenantError(suite.fence.runAsSystem({ reason: 'test: hidden fence key' }, () => h.createIndex({ _id: 1 }, { hidden: true })), 'TENANT_VIOLATION');
+    expect(await as('acme', () => h.countDocuments({}))).toBe(ACME);
+  });
+
+  test('a message that merely quotes the stale-hint text never makes a call run twice', async () => {
+    const c = suite.fence.collection('bait');
+    const bait = 'Hint matched multiple indexes, must hint by index name';
+    await as('acme', () => c.insertMany([{ k: 1, c: 0 }, { k: 2, c: 0, s: bait }]));
+    // Fails on the second document, after the first was updated (as the driver does).
+    const update = [{ $set: { c: { $add: ['$c', 1] } } }, { $set: { d: { $toInt: { $ifNull: ['$s', '5'] } } } }];
+    const e = await captureError(as('acme', () => c.updateMany({}, update, { sort: undefined })));
+    expect(e.code).toBe(241);
+    expect((await suite.rdb.collection('bait').findOne({ k: 1 })).c).toBe(1);
+    const gone = 'hint provided does not correspond to an existing index';
+    await as('acme', () => c.insertOne({ _id: gone }));
+    const dup = await captureError(as('acme', () => c.insertMany([{ _id: 'x1' }, { _id: gone }])));
+    expect([dup.code, dup.writeErrors.map((w) => w.index)]).toEqual([11000, [1]]);
+  });
+
+  test('a $natural sort is refused, never sent', async () => {
+    await seed('natural');
+    const c = suite.fence.collection('natural');
+    const entries = await profiled('natural', async () => {
+      for (const call of [() => c.find({}, { sort: { $natural: -1 } }).toArray(), () => c.findOne({ n: 1 }, { sort: { $natural: 1 } }), () => c.findOneAndUpdate({}, { $set: { x: 1 } }, { sort: { $natural: 1 } })]) {
+        const e = await expectTenantError(as('acme', call), 'TENANT_VIOLATION');
+        expect(e.message).toMatch(/\$natural/);
+      }
+    });
+    expect(entries).toEqual([]);
+    expect(await suite.fence.runAsSystem({ reason: 'test: storage order' }, () => c.find({}, { sort: { $natural: -1 }, limit: 1 }).toArray())).toHaveLength(1);
   });
 });
 

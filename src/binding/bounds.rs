@@ -179,9 +179,23 @@ async fn build(t: &Target, key: Document, options: Document) -> FenceResult<Arc<
 
 /// True for the server's answer to a hint naming an index that is gone, or a key pattern
 /// that an index added behind the fence's back made ambiguous: the listing is stale.
+///
+/// The server quotes the caller's filter (and other errors quote documents) in the message, so
+/// the phrase alone proves nothing: a tenant that stored it made a partly applied `updateMany`
+/// run twice (red-team round 8). The planner's cause comes last, after the quoted filter, and
+/// carries its own code: both must match.
 pub fn missing_hint(e: &FenceError) -> bool {
+    const CAUSE: &str = " planner returned error :: caused by :: ";
     let FenceError::Mongo(m) = e else { return false };
-    let text = m.to_string();
-    text.contains("hint provided does not correspond to an existing index")
-        || text.contains("Hint matched multiple indexes")
+    let Some(msg) = super::error::server_message(m) else { return false };
+    match super::error::server_code(m) {
+        Some(2) => {
+            msg.ends_with(&format!("{CAUSE}hint provided does not correspond to an existing index"))
+        }
+        // The cause is followed by the matched indexes' specs, names included.
+        Some(27) => msg.contains(&format!(
+            "{CAUSE}Hint matched multiple indexes, must hint by index name. Matched: kp: "
+        )),
+        _ => false,
+    }
 }

@@ -51,10 +51,11 @@ pub fn server_code(e: &MongoError) -> Option<i32> {
     }
 }
 
-/// The server's message of a command error.
+/// The server's message of a command error or a single write error.
 pub fn server_message(e: &MongoError) -> Option<&str> {
     match e.kind.as_ref() {
         MongoKind::Command(c) => Some(&c.message),
+        MongoKind::Write(WriteFailure::WriteError(w)) => Some(&w.message),
         _ => None,
     }
 }

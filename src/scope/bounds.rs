@@ -87,6 +87,12 @@ pub fn plan(scope: &Scope, q: Query<'_>, indexes: &[IndexFact]) -> ScopeResult<B
         return Ok(Bound::Free);
     }
     let field = scope.field.as_str();
+    // Storage order walks every tenant's documents, and the server refuses it beside a hint.
+    if q.sort.is_some_and(|s| s.contains_key("$natural")) {
+        return Err(ScopeError::violation(
+            "sort by $natural under a tenant is not allowed: it walks the collection in storage order, every tenant's documents included",
+        ));
+    }
     // `$text`, `$near` and `$geoNear` must run on their special index and take no hint: they
     // stay inside the tenant only on one whose prefix is the tenant field (as the fence builds
     // them inside runAsSystem), so without such an index they are refused.
@@ -95,7 +101,7 @@ pub fn plan(scope: &Scope, q: Query<'_>, indexes: &[IndexFact]) -> ScopeResult<B
             return Ok(Bound::Free);
         }
         return Err(ScopeError::violation(format!(
-            "{} under a tenant needs a {} index that starts with '{field}' (build it inside runAsSystem: the fence puts '{field}' first) and no hint: on any other index it would examine other tenants' documents",
+            "{} under a tenant needs a {} index that starts with '{field}', in the simple collation (build it inside runAsSystem: the fence puts '{field}' first; on a collection with another default collation pass collation: {{ locale: 'simple' }}), and no hint: on any other index it would examine other tenants' documents",
             kind.operator(),
             kind.index()
         )));
@@ -209,12 +215,17 @@ pub(crate) fn special(filter: &Document, geo_near: Option<&str>) -> Option<Speci
     walk(filter, 0)
 }
 
-/// True when every index the server could run `kind` on starts with the tenant field, and
-/// there is one. Text: the collection's (only) text index. Near: every `2dsphere` or `2d`
-/// index holding the path (all of them without a path); a `2d` index cannot start with it.
+/// True when every index the server could run `kind` on starts with the tenant field in the
+/// simple collation, and there is one. Text: the collection's (only) text index. Near: every
+/// `2dsphere` or `2d` index holding the path (all of them without a path); a `2d` index cannot
+/// start with it. In another collation the tenant equality (or, under a call's own collation,
+/// the regex twin) does not bound it: a geo index in `fr` walked every tenant's points near
+/// the caller's for a call in `en` (red-team round 8).
 fn special_bounded(field: &str, kind: &Special, indexes: &[IndexFact]) -> bool {
     let prefixed = |i: &IndexFact| {
-        i.hintable && matches!(i.key.iter().next(), Some((k, v)) if k == field && direction(v))
+        i.hintable
+            && i.collation.is_none()
+            && matches!(i.key.iter().next(), Some((k, v)) if k == field && direction(v))
     };
     let candidates: Vec<&IndexFact> = match kind {
         Special::Text => indexes.iter().filter(|i| i.key.contains_key("_fts")).collect(),
@@ -237,15 +248,24 @@ pub fn tenant_index(field: &str) -> Document {
     doc! { field: 1, "_id": 1 }
 }
 
-/// Two key patterns the server takes for the same: the same fields in order, directions equal
-/// as numbers (`1`, `NumberLong(1)` and `1.0` are one key to a hint).
-fn same_key(a: &Document, b: &Document) -> bool {
-    let num = |v: &Bson| match v {
+/// A key direction as a number, whatever its BSON number type (a Decimal128 through its
+/// decimal text: one that only rounds to a value counts as it, which errs towards "the same").
+pub(crate) fn number(v: &Bson) -> Option<f64> {
+    match v {
         Bson::Int32(n) => Some(f64::from(*n)),
         Bson::Int64(n) => Some(*n as f64),
         Bson::Double(f) => Some(*f),
+        Bson::Decimal128(d) => d.to_string().parse::<f64>().ok(),
         _ => None,
-    };
+    }
+}
+
+/// Two key patterns the server takes for the same: the same fields in order, directions equal
+/// as numbers (`1`, `NumberLong(1)`, `1.0` and `NumberDecimal('1')` are one key to a hint;
+/// a Decimal128 twin made every hint ambiguous: red-team round 8). Taking two for the same
+/// when the server would not only makes the fence hint by name.
+pub(crate) fn same_key(a: &Document, b: &Document) -> bool {
+    let num = number;
     a.len() == b.len()
         && a.iter().zip(b.iter()).all(|((ka, va), (kb, vb))| {
             ka == kb
@@ -266,12 +286,7 @@ fn leads_with(field: &str, i: &IndexFact) -> bool {
 }
 
 fn direction(v: &Bson) -> bool {
-    match v {
-        Bson::Int32(n) => *n == 1 || *n == -1,
-        Bson::Int64(n) => *n == 1 || *n == -1,
-        Bson::Double(f) => *f == 1.0 || *f == -1.0,
-        _ => false,
-    }
+    number(v).is_some_and(|f| f == 1.0 || f == -1.0)
 }
 
 fn second_key<'i>(field: &str, i: &'i IndexFact) -> Option<&'i str> {
@@ -484,6 +499,29 @@ mod tests {
         let mut long = vec![ix("a", doc! { "tenantId": 1, "_id": 1 })];
         long.push(ix("b", doc! { "tenantId": 1, "_id": 1_i64 }));
         assert_eq!(plan(&tenant(), q(&f), &long).unwrap(), Bound::Hint(Bson::String("a".into())));
+        // So is a Decimal128 one (round 8), in any spelling of one.
+        for one in ["1", "1.0", "1E+0", "0.10E+1"] {
+            let mut dec = vec![ix("a", doc! { "tenantId": 1, "_id": 1 })];
+            let mut b = ix("b", doc! { "tenantId": 1, "_id": 1 });
+            b.key.insert("_id", Bson::Decimal128(one.parse().unwrap()));
+            b.collation = Some(doc! { "locale": "fr" });
+            dec.push(b);
+            assert_eq!(
+                plan(&tenant(), q(&f), &dec).unwrap(),
+                Bound::Hint(Bson::String("a".into())),
+                "{one}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_natural_sort_is_refused() {
+        let f = Document::new();
+        let s = doc! { "$natural": -1 };
+        let e = plan(&tenant(), Query { sort: Some(&s), ..q(&f) }, &standard()).unwrap_err();
+        assert_eq!(e.kind, super::super::ErrorKind::TenantViolation);
+        let sys = Scope::for_test(Principal::System, Strategy::Field);
+        assert_eq!(plan(&sys, Query { sort: Some(&s), ..q(&f) }, &[]).unwrap(), Bound::Free);
     }
 
     #[test]
@@ -503,6 +541,11 @@ mod tests {
         facts.push(ix("tg", doc! { "tenantId": 1, "loc": "2dsphere" }));
         assert_eq!(plan(&tenant(), q(&text), &facts).unwrap(), Bound::Free);
         assert_eq!(plan(&tenant(), q(&near), &facts).unwrap(), Bound::Free);
+        // The same geo index in another collation is not bounded by the tenant (round 8).
+        let mut collated = facts.clone();
+        let last = collated.len() - 1;
+        collated[last].collation = Some(doc! { "locale": "fr" });
+        assert!(plan(&tenant(), q(&near), &collated).is_err());
         let none = Document::new();
         assert_eq!(
             plan(&tenant(), Query { geo_near: Some("loc"), ..q(&none) }, &facts).unwrap(),

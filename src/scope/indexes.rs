@@ -9,7 +9,7 @@
 
 use bson::{doc, Bson, Document};
 
-use super::bounds::RESERVED_INDEX_PREFIX;
+use super::bounds::{number, same_key, tenant_index, RESERVED_INDEX_PREFIX};
 use super::error::{ScopeError, ScopeResult};
 use super::walk::MAX_DEPTH;
 use super::{Principal, Scope, Strategy};
@@ -36,6 +36,13 @@ pub fn field_index_keys(
             "a unique index on '{field}' alone would allow one document per tenant"
         )));
     }
+    // The server takes a hidden index with the fence's key for the fence's own (85), which
+    // then can never be hinted: every tenant's calls on the collection would be refused.
+    if truthy(options.get("hidden")) && same_key(&keys, &tenant_index(field)) {
+        return Err(ScopeError::violation(format!(
+            "a hidden index on ({field}, _id) is not allowed: it would take the place of the index the fence bounds every tenant's queries with"
+        )));
+    }
     Ok(keys)
 }
 
@@ -56,10 +63,9 @@ fn truthy(v: Option<&Bson>) -> bool {
 /// and `1.0` for the same key, so must the fence's comparisons of key patterns (a twin with
 /// another number type made every hint ambiguous: red-team round 5).
 fn direction_as_int(dir: Bson) -> Bson {
-    match dir {
-        Bson::Int64(n) if n == 1 || n == -1 => Bson::Int32(n as i32),
-        Bson::Double(f) if f == 1.0 || f == -1.0 => Bson::Int32(f as i32),
-        other => other,
+    match number(&dir) {
+        Some(f) if f == 1.0 || f == -1.0 => Bson::Int32(f as i32),
+        _ => dir,
     }
 }
 
@@ -84,12 +90,7 @@ fn check_tenant_index(field: &str, spec: &Document, options: &Document) -> Scope
         ));
     }
     for (name, dir) in spec {
-        let plain = match dir {
-            Bson::Int32(n) => *n == 1 || *n == -1,
-            Bson::Int64(n) => *n == 1 || *n == -1,
-            Bson::Double(f) => *f == 1.0 || *f == -1.0,
-            _ => false,
-        };
+        let plain = number(dir).is_some_and(|f| f == 1.0 || f == -1.0);
         if !plain || name.contains("$**") {
             return Err(system_only(&format!("index type {dir} on '{name}' is not allowed")));
         }
@@ -171,6 +172,20 @@ mod tests {
         assert_eq!(
             field_index_keys(&s, doc! { "_id": 1 }, &hidden).unwrap_err().kind,
             ErrorKind::TenantViolation
+        );
+        // Not even inside runAsSystem, in any number type (round 8); other keys may be hidden.
+        let dec = Bson::Decimal128("1".parse().unwrap());
+        for key in
+            [doc! { "_id": 1 }, doc! { "_id": dec.clone() }, doc! { "tenantId": 1.0, "_id": 1_i64 }]
+        {
+            let e = field_index_keys(&system, key.clone(), &hidden).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::TenantViolation, "{key}");
+        }
+        assert!(field_index_keys(&system, doc! { "x": 1 }, &hidden).is_ok());
+        // A Decimal128 direction is stored as Int32 like the other number types.
+        assert_eq!(
+            field_index_keys(&s, doc! { "x": dec }, &doc! {}).unwrap(),
+            doc! { "tenantId": 1, "x": 1 }
         );
     }
 
