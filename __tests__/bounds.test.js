@@ -285,18 +285,29 @@ describe('round 8', () => {
       });
       expect(entries).toEqual([]);
     }
-    // Built in the simple collation, it serves both, bounded under any collation of the call.
+    // Built in the simple collation, it serves both in the simple collation. Under any other
+    // (the collection's default included), only the regex twin would bound it, and a geo scan
+    // fetches the documents of tenants whose id extends the caller's (round 9): refused.
     await suite.fence.runAsSystem({ reason: 'test: the same index in the simple collation' }, async () => {
       await raw.dropIndex('tenantId_1_loc_2dsphere');
       await c.createIndex({ loc: '2dsphere' }, { collation: { locale: 'simple' } });
     });
+    await raw.insertMany(Array.from({ length: 50 }, (_, i) => ({ _id: `e${i}`, tenantId: 'acme-eu', loc: pt(i / 10000) })));
     for (const options of [{}, { collation: { locale: 'en', strength: 2 } }]) {
+      const entries = await profiled('geofr', async () => {
+        const e = await expectTenantError(as('acme', () => c.find(near, options).toArray()), 'TENANT_VIOLATION');
+        expect(e.message).toMatch(/runs only in the simple collation/);
+        await expectTenantError(as('acme', () => c.aggregate(geoNear, options).toArray()), 'TENANT_VIOLATION');
+      });
+      expect(entries).toEqual([]);
+    }
+    for (const options of [{ collation: { locale: 'simple' } }]) {
       const entries = await profiled('geofr', async () => {
         expect(await as('acme', () => c.find(near, options).toArray())).toHaveLength(1);
         expect(await as('acme', () => c.aggregate(geoNear, options).toArray())).toHaveLength(1);
       });
       // (A near search fetches a document once per ring it falls in: 2 for acme's one, where
-      // globex's 50 were fetched too on the fr index.)
+      // globex's 50 were fetched too on the fr index, and acme-eu's under the regex twin.)
       for (const e of entries.filter((x) => x.planSummary)) {
         expect([options, e.planSummary, e.docsExamined <= 2]).toEqual([options, expect.stringMatching(/^GEO_NEAR_2DSPHERE \{ tenantId: 1/), true]);
       }
@@ -573,3 +584,74 @@ describe('the isolation probe', () => {
   });
 });
 
+describe('round 9', () => {
+  // Divides by zero on any document whose apiKey starts with 's' (only globex's here).
+  const boom = { $gt: [{ $divide: [1, { $cond: [{ $eq: [{ $substrCP: ['$apiKey', 0, 1] }, 's'] }, 0, 1] }] }, 0] };
+
+  test('an expression $match after a second join is held behind a barrier of its own', async () => {
+    await suite.rdb.collection('r9o').insertOne({ _id: 'o1', tenantId: 'acme' });
+    await suite.rdb.collection('r9v').insertMany([{ _id: 'g1', tenantId: 'globex', apiKey: 'sk_live' }, { _id: 'a1', tenantId: 'acme', apiKey: 'ak' }]);
+    const c = suite.fence.collection('r9o');
+    const twice = [{ $unionWith: 'r9v' }, { $match: { $expr: true } }, { $unionWith: 'r9v' }, { $match: { $expr: boom } }];
+    const pipelines = [twice, [{ $facet: { f: twice } }], [{ $lookup: { from: 'r9o', as: 'j', pipeline: twice } }]];
+    for (const p of pipelines) {
+      const out = await as('acme', () => c.aggregate(p).toArray());
+      expect([p, out.length > 0]).toEqual([p, true]);
+    }
+  });
+
+  test("a join into a collection with no tenant index gets one: the caller's conditions never run on every tenant's documents", async () => {
+    // Written only through the fence: inserts build no index.
+    await as('acme', () => suite.fence.collection('r9l').insertOne({ _id: 'o1', x: 1 }));
+    const joinedInto = (name) => suite.fence.collection(name);
+    const shapes = {
+      later: (v) => [{ $unionWith: v }, { $match: { apiKey: /^sk/ } }],
+      facet: (v) => [{ $facet: { f: [{ $unionWith: v }, { $match: { apiKey: /^sk/ } }] } }],
+      union: (v) => [{ $unionWith: { coll: v, pipeline: [{ $match: { $or: [{ apiKey: /^sk/ }, { tenantId: 'nobody' }] } }] } }],
+      lookup: (v) => [{ $lookup: { from: v, pipeline: [{ $match: { $or: [{ apiKey: /^sk/ }, { tenantId: 'nobody' }] } }], as: 'j' } }],
+      graph: (v) => [{ $graphLookup: { from: v, startWith: 1, connectFromField: 'n', connectToField: 'n', as: 'j', restrictSearchWithMatch: { $or: [{ apiKey: /^sk/ }, { tenantId: 'nobody' }] } } }],
+    };
+    let i = 0;
+    for (const [name, shape] of Object.entries(shapes)) {
+      i += 1;
+      const v = `r9v${i}`;
+      await as('acme', () => joinedInto(v).insertOne({ _id: 'a1', n: 1, apiKey: 'ak' }));
+      await as('globex', () => joinedInto(v).insertMany(Array.from({ length: 20 }, (_, k) => ({ _id: `g${k}`, n: 1, apiKey: 'sk_live' }))));
+      expect((await suite.rdb.collection(v).indexes()).map((x) => x.name)).toEqual(['_id_']);
+      const entries = await profiled('r9l', () => as('acme', () => suite.fence.collection('r9l').aggregate(shape(v)).toArray()));
+      const sent = entries.find((e) => e.command && e.command.aggregate === 'r9l');
+      // The plan the server makes for the command the fence sent reads the joined collection
+      // through its tenant index, never by a scan of every tenant's documents.
+      const explained = JSON.stringify(await suite.rdb.collection('r9l').aggregate(sent.command.pipeline).explain('executionStats'));
+      expect([name, /COLLSCAN/.test(explained.replace(/"namespace":"[^"]*r9l"[^]*?(?="namespace"|$)/g, ''))]).toEqual([name, false]);
+      expect([name, (await suite.rdb.collection(v).indexes()).map((x) => x.name)]).toEqual([name, ['_id_', 'tenantfence_tenantId_1__id_1']]);
+    }
+  });
+
+  test('$text, $near and $geoNear inside a join are refused: their index there is not checked', async () => {
+    const c = suite.fence.collection('r9o');
+    const gn = { near: { type: 'Point', coordinates: [0, 0] }, distanceField: 'd', key: 'loc' };
+    for (const p of [
+      [{ $unionWith: { coll: 'r9v', pipeline: [{ $geoNear: gn }] } }],
+      [{ $lookup: { from: 'r9v', as: 'j', pipeline: [{ $geoNear: gn }] } }],
+      [{ $lookup: { from: 'r9v', as: 'j', pipeline: [{ $match: { $text: { $search: 'x' } } }] } }],
+      [{ $facet: { f: [{ $unionWith: { coll: 'r9v', pipeline: [{ $match: { loc: { $near: { $geometry: gn.near } } } }] } }] } }],
+    ]) {
+      const e = await expectTenantError(as('acme', () => c.aggregate(p).toArray()), 'TENANT_VIOLATION');
+      expect(e.message).toMatch(/is not allowed inside \$lookup, \$unionWith or \$graphLookup under a tenant/);
+    }
+  });
+
+  test('a stale-hint message that ends with a value the caller chose never makes a write run twice', async () => {
+    const c = suite.fence.collection('r9bait');
+    await as('acme', () => c.insertMany(Array.from({ length: 5 }, (_, i) => ({ _id: `a${i}`, n: 0 }))));
+    const tail = ' planner returned error :: caused by :: hint provided does not correspond to an existing index';
+    // `$convert` to an unknown type fails with code 2 and "Unknown type name: <to>", on a3 only.
+    const update = (to) => [{ $set: { n: { $add: ['$n', 1] } } }, { $set: { z: { $convert: { input: 1, to: { $cond: [{ $eq: ['$_id', 'a3'] }, to, 'int'] } } } } }];
+    const e = await captureError(as('acme', () => c.updateMany({}, update(`x${tail}`))));
+    expect([e.code, e.message.endsWith(tail)]).toEqual([2, true]);
+    const ns = (await suite.rdb.collection('r9bait').find({}, { sort: { _id: 1 } }).toArray()).map((d) => d.n);
+    // The driver's answer on the same data: the documents before a3 updated once.
+    expect(ns).toEqual([1, 1, 1, 0, 0]);
+  });
+});

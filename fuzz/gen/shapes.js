@@ -137,6 +137,11 @@ const LEAK = {
       }),
       () => ({ args: [[{ $match: { _id: 1 } }, { $unionWith: { coll: r.pick(['items', 'other']), pipeline: [{ $match: f }] } }, { $sort: { _id: 1 } }], {}], ordered: true }),
       () => ({ args: [[{ $facet: { a: [{ $match: f }, { $sort: { _id: 1 } }] } }], hinted(r)], ordered: true }),
+      // Round 9: a second join after a held expression $match needs a barrier of its own.
+      () => ({
+        args: [[{ $sort: { _id: 1 } }, { $limit: 1 }, { $unionWith: 'other' }, { $match: { $expr: true } }, { $unionWith: r.pick(['items', 'other']) }, { $match: f }, { $sort: { _id: 1 } }], {}],
+        ordered: true,
+      }),
       // Red-team round 8: the server moves a branch's $match into a join of the same branch.
       () => ({
         args: [[{ $sort: { _id: 1 } }, { $limit: 1 }, { $facet: { a: [{ $unionWith: r.pick(['items', 'other']) }, { $match: f }, { $sort: { _id: 1 } }] } }], {}],

@@ -50,6 +50,23 @@ pub async fn apply_to(
     Ok(())
 }
 
+/// Makes sure each collection a pipeline joins (`pipeline::joined`) has an index that bounds a
+/// tenant's queries: a join's sub-query takes no hint, and on a collection with none it was a
+/// collection scan running the caller's conditions on every tenant's documents (round 9).
+pub async fn ensure_joined(t: &Target, joined: &[String]) -> FenceResult<()> {
+    if !bounds::applies(&t.scope) {
+        return Ok(());
+    }
+    let everything = Document::new();
+    for name in joined {
+        let j = t.sibling(name)?;
+        let call =
+            Call { sort: None, filter: &everything, hint: None, geo_near: None, explicit: false };
+        bound(&j, call).await?;
+    }
+    Ok(())
+}
+
 /// A hint as `scope::bounds` gives it (key pattern or name), for the driver.
 pub fn driver_hint(h: Bson) -> Hint {
     match h {
@@ -85,7 +102,10 @@ pub async fn bound(t: &Target, c: Call<'_>) -> FenceResult<Option<Bson>> {
     for attempt in 0..BUILD_TRIES {
         match bounds::plan(&t.scope, q, &facts)? {
             Bound::Free => return Ok(None),
-            Bound::Hint(k) => return Ok(Some(k)),
+            Bound::Hint(k) => {
+                t.record_hint(&k);
+                return Ok(Some(k));
+            }
             Bound::Build(key, options) => {
                 // Another call's build of the same index (or the collection being created by a
                 // concurrent insert) can leave it unlisted for a moment: ask again, a bit later.
@@ -175,6 +195,14 @@ async fn build(t: &Target, key: Document, options: Document) -> FenceResult<Arc<
     let mut all = (*listed).clone();
     all.push(IndexFact { name: wanted, ..same.clone() });
     Ok(remember(t, all))
+}
+
+/// Whether the hint this call was sent with no longer holds on a fresh listing (which the
+/// cache keeps): only then was the server's stale-hint error about the fence's hint.
+pub async fn hint_went_stale(t: &Target) -> FenceResult<bool> {
+    let Some(sent) = t.sent_hint() else { return Ok(false) };
+    let listed = facts(t, true).await?;
+    Ok(!bounds::hint_holds(&sent, &listed))
 }
 
 /// True for the server's answer to a hint naming an index that is gone, or a key pattern

@@ -73,6 +73,9 @@ pub struct Target {
     pub ns: Namespace,
     pub scope: Scope,
     inner: Arc<FenceInner>,
+    /// The hint `bounds::bound` last gave this call (shared by the call's clones), so that a
+    /// stale-hint error can be checked against a fresh listing before the call is retried.
+    sent_hint: Arc<std::sync::Mutex<Option<Bson>>>,
 }
 
 impl Target {
@@ -93,7 +96,24 @@ impl Target {
             collation_guard: false,
             default_ids: inner.plain_ids,
         };
-        Ok(Target { db, coll, ns, scope, inner })
+        Ok(Target { db, coll, ns, scope, inner, sent_hint: Arc::default() })
+    }
+
+    /// Records the hint this call is sent with.
+    pub fn record_hint(&self, hint: &Bson) {
+        if let Ok(mut h) = self.sent_hint.lock() {
+            *h = Some(hint.clone());
+        }
+    }
+
+    /// The hint this call was last sent with, if any.
+    pub fn sent_hint(&self) -> Option<Bson> {
+        self.sent_hint.lock().ok().and_then(|h| h.clone())
+    }
+
+    /// Another collection of the same database, for the same caller (a join's).
+    pub fn sibling(&self, name: &str) -> FenceResult<Target> {
+        Target::resolve(self.inner.clone(), self.scope.principal.clone(), name)
     }
 
     /// The caller's write filter with the tenant rule applied.
@@ -248,10 +268,16 @@ pub async fn execute(
     match run(target.clone(), op, &bytes).await {
         // An index the fence hinted was dropped behind its back: list again and retry once.
         // The server refuses such a hint while planning, before it writes anything; bulkWrite
-        // may have sent earlier statements, so it is not retried.
+        // may have sent earlier statements, so it is not retried. The server's message can end
+        // with a value the caller chose (`$convert`'s "Unknown type name: ..."), so the retry
+        // happens only when a fresh listing shows the hint sent no longer holds (round 9: a
+        // partly applied updateMany ran twice).
         Err(e) if bounds::missing_hint(&e) => {
-            bounds::forget(&target);
             if op == Op::BulkWrite {
+                bounds::forget(&target);
+                return Err(e);
+            }
+            if !bounds::hint_went_stale(&target).await? {
                 return Err(e);
             }
             run(target, op, &bytes).await

@@ -183,8 +183,10 @@ async fn open_once(mut t: Target, kind: &str, mut req: Request) -> FenceResult<R
             let mut o = t.options(&mut req, options::AGGREGATE).await?;
             let stages = req.docs("pipeline", "pipeline")?;
             let (first, geo_near) = pipeline::plan_start(&stages);
+            let joined = pipeline::joined(&stages);
             let scoped = pipeline::scope_pipeline(&t.scope, stages)?;
             bounds::apply_to(&t, &mut o, &first, geo_near.as_deref()).await?;
+            bounds::ensure_joined(&t, &joined).await?;
             let ao = driver_options!(o => AggregateOptions { batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use });
             Ok(t.coll.aggregate(scoped).with_options(ao).batch().await?)
         }

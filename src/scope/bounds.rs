@@ -97,6 +97,15 @@ pub fn plan(scope: &Scope, q: Query<'_>, indexes: &[IndexFact]) -> ScopeResult<B
     // stay inside the tenant only on one whose prefix is the tenant field (as the fence builds
     // them inside runAsSystem), so without such an index they are refused.
     if let Some(kind) = special(q.filter, q.geo_near) {
+        // Under another collation only the regex twin bounds the tenant, and a geo scan fetches
+        // every document in its range, those of tenants whose id extends this one's included,
+        // before the tenant equality runs (red-team round 9).
+        if scope.collation_guard {
+            return Err(ScopeError::violation(format!(
+                "{} under a tenant runs only in the simple collation: pass collation: {{ locale: 'simple' }} (under another collation its index scan would read the documents of tenants whose id starts with this one's)",
+                kind.operator()
+            )));
+        }
         if q.hint.is_none() && special_bounded(field, &kind, indexes) {
             return Ok(Bound::Free);
         }
@@ -145,6 +154,16 @@ pub fn plan(scope: &Scope, q: Query<'_>, indexes: &[IndexFact]) -> ScopeResult<B
     }
 }
 
+/// Whether a hint the fence sent still names exactly one index of this listing: by name, or by
+/// a key pattern no other index shares.
+pub fn hint_holds(hint: &Bson, indexes: &[IndexFact]) -> bool {
+    match hint {
+        Bson::String(name) => indexes.iter().any(|i| &i.name == name),
+        Bson::Document(key) => indexes.iter().filter(|i| same_key(&i.key, key)).count() == 1,
+        _ => false,
+    }
+}
+
 /// Index names that start with this are the fence's: a tenant may not build one (taking the
 /// name first would make the fence's own build fail, for every tenant).
 pub const RESERVED_INDEX_PREFIX: &str = "tenantfence_";
@@ -164,7 +183,7 @@ pub(crate) enum Special {
 }
 
 impl Special {
-    fn operator(&self) -> &'static str {
+    pub(crate) fn operator(&self) -> &'static str {
         match self {
             Special::Text => "$text",
             Special::Near(op, _) => op,
@@ -515,6 +534,21 @@ mod tests {
     }
 
     #[test]
+    fn a_hint_holds_while_it_names_exactly_one_index() {
+        let mut facts = standard();
+        let by_key = Bson::Document(doc! { "tenantId": 1 });
+        let by_name = Bson::String("tenantId_1_status_1".into());
+        assert!(hint_holds(&by_key, &facts));
+        assert!(hint_holds(&by_name, &facts));
+        assert!(!hint_holds(&Bson::String("gone".into()), &facts));
+        let mut twin = ix("twin", doc! { "tenantId": 1_i64 });
+        twin.collation = Some(doc! { "locale": "fr" });
+        facts.push(twin);
+        assert!(!hint_holds(&by_key, &facts));
+        assert!(hint_holds(&by_name, &facts));
+    }
+
+    #[test]
     fn a_natural_sort_is_refused() {
         let f = Document::new();
         let s = doc! { "$natural": -1 };
@@ -541,6 +575,10 @@ mod tests {
         facts.push(ix("tg", doc! { "tenantId": 1, "loc": "2dsphere" }));
         assert_eq!(plan(&tenant(), q(&text), &facts).unwrap(), Bound::Free);
         assert_eq!(plan(&tenant(), q(&near), &facts).unwrap(), Bound::Free);
+        // Nor is a call in another collation (round 9): only the regex twin would bound it.
+        let guarded = Scope { collation_guard: true, ..tenant() };
+        assert!(plan(&guarded, q(&near), &facts).is_err());
+        assert!(plan(&guarded, q(&text), &facts).is_err());
         // The same geo index in another collation is not bounded by the tenant (round 8).
         let mut collated = facts.clone();
         let last = collated.len() - 1;

@@ -7,6 +7,7 @@
 
 use bson::{doc, Bson, Document};
 
+use super::bounds;
 use super::error::{ScopeError, ScopeResult};
 use super::expr_guard;
 use super::filter::{scope_filter, shield, shield_all, tenant_match};
@@ -168,6 +169,45 @@ pub fn plan_start(stages: &[Document]) -> (Document, Option<String>) {
     (first.get_document("$match").cloned().unwrap_or_default(), None)
 }
 
+/// The collections a pipeline's joins read (`$lookup`, `$graphLookup`, `$unionWith`, at any
+/// depth), each once. Their sub-queries take no hint, so each needs a tenant index for its plan
+/// to stay inside the tenant: without one it is a collection scan on which the server may run a
+/// caller's condition before the tenant equality (red-team round 9).
+pub fn joined(stages: &[Document]) -> Vec<String> {
+    fn walk(stages: &[Bson], depth: usize, out: &mut Vec<String>) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        for stage in stages.iter().filter_map(Bson::as_document) {
+            for (name, body) in stage {
+                let spec = body.as_document();
+                let read = match name.as_str() {
+                    "$lookup" | "$graphLookup" => spec.and_then(|d| d.get_str("from").ok()),
+                    "$unionWith" => body.as_str().or(spec.and_then(|d| d.get_str("coll").ok())),
+                    _ => None,
+                };
+                if let Some(n) = read.filter(|n| !out.iter().any(|o| o == n)) {
+                    out.push(n.to_string());
+                }
+                if let Some(p) = spec.and_then(|d| d.get_array("pipeline").ok()) {
+                    walk(p, depth + 1, out);
+                }
+                if name == "$facet" {
+                    for branch in spec.into_iter().flat_map(|d| d.values()) {
+                        if let Bson::Array(p) = branch {
+                            walk(p, depth + 1, out);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let stages: Vec<Bson> = stages.iter().cloned().map(Bson::Document).collect();
+    walk(&stages, 0, &mut out);
+    out
+}
+
 fn too_deep() -> ScopeError {
     ScopeError::argument(format!("pipeline nesting exceeds {MAX_DEPTH} levels"))
 }
@@ -217,6 +257,9 @@ fn scope_stages(
                         "$geoNear is only allowed as the first stage of a pipeline",
                     ));
                 }
+                if level == Level::Sub && ctx.inject.is_some() {
+                    return Err(special_in_join("$geoNear"));
+                }
                 scoped_in_place = ctx.inject.is_some();
                 scope_geo_near(ctx, body, level)?
             }
@@ -224,6 +267,11 @@ fn scope_stages(
             // front of it: `$text` must stay in the first stage, and it is the same filter.
             "$match" if i == 0 && level != Level::Facet && ctx.inject.is_some() => match body {
                 Bson::Document(user) => {
+                    if level == Level::Sub {
+                        if let Some(kind) = bounds::special(&user, None) {
+                            return Err(special_in_join(kind.operator()));
+                        }
+                    }
                     scoped_in_place = true;
                     Bson::Document(scope_filter(ctx.scope_for(level), user)?)
                 }
@@ -266,6 +314,11 @@ fn scope_stages(
             _ => body,
         };
         pristine = pristine && keeps_tenant(ctx.scope, &name, &body);
+        // A join brings in documents a later $match can be moved into, past any barrier in
+        // front of it: the next expression $match needs a barrier of its own (round 9).
+        if matches!(name.as_str(), "$lookup" | "$graphLookup" | "$unionWith") {
+            barrier = false;
+        }
         // A join's `as` holds other documents' tenant fields, which the server renames back
         // when it moves a later $match into the join (round 7): shield after any join too.
         // A $facet's branches may have joined or copied: hold every later $match the same way.
@@ -279,6 +332,16 @@ fn scope_stages(
         out.insert(0, doc! { "$match": tenant_match(scope, t, scope.collation_guard) });
     }
     Ok(out)
+}
+
+/// `$text`, `$near`, `$nearSphere` and `$geoNear` take no hint, and a join's collection is not
+/// the one whose special indexes the fence checks (`scope::bounds`): inside a join they could
+/// run on an index that does not start with the tenant field, or in another collation, and
+/// read every tenant's documents near a point (red-team round 9).
+fn special_in_join(operator: &str) -> ScopeError {
+    ScopeError::violation(format!(
+        "{operator} is not allowed inside $lookup, $unionWith or $graphLookup under a tenant: its index cannot be checked there; run it as the first stage of an aggregate on that collection"
+    ))
 }
 
 /// `filter::shield`, or the whole filter when an earlier stage copied the tenant field.
@@ -458,6 +521,9 @@ fn scope_graph_lookup(ctx: &Ctx, body: Bson) -> ScopeResult<Bson> {
                 ))
             }
         };
+        if let Some(kind) = bounds::special(&restrict, None) {
+            return Err(special_in_join(kind.operator()));
+        }
         spec.insert("restrictSearchWithMatch", scope_filter(&ctx.guarded, restrict)?);
     }
     Ok(Bson::Document(spec))
@@ -801,12 +867,19 @@ mod tests {
                 doc! { "$geoNear": { "near": [0, 0], "distanceField": "d", "query": { "tenantId": "a" } } }
             ]
         );
-        // First stage of a lookup sub-pipeline: the query gets the twin, no $match in front.
-        let out = scope_pipeline(&tenant(), vec![doc! { "$lookup": { "from": "c", "as": "z", "pipeline": [{ "$geoNear": { "near": [0, 0], "distanceField": "d" } }] } }]).unwrap();
-        assert_eq!(
-            out[1],
-            doc! { "$lookup": { "from": "c", "as": "z", "pipeline": [{ "$geoNear": { "near": [0, 0], "distanceField": "d", "query": { "tenantId": "a", "$and": [twin()] } } }] } }
-        );
+        // First stage of a join's pipeline: refused under a tenant (round 9: its special index
+        // is not checked there); as written under runAsSystem.
+        let joins = [
+            doc! { "$lookup": { "from": "c", "as": "z", "pipeline": [{ "$geoNear": { "near": [0, 0], "distanceField": "d" } }] } },
+            doc! { "$unionWith": { "coll": "c", "pipeline": [{ "$geoNear": { "near": [0, 0], "distanceField": "d" } }] } },
+            doc! { "$unionWith": { "coll": "c", "pipeline": [{ "$match": { "$text": { "$search": "x" } } }] } },
+            doc! { "$lookup": { "from": "c", "as": "z", "pipeline": [{ "$match": { "loc": { "$near": [0, 0] } } }] } },
+            doc! { "$graphLookup": { "from": "c", "startWith": 1, "connectFromField": "x", "connectToField": "y", "as": "g", "restrictSearchWithMatch": { "$text": { "$search": "x" } } } },
+        ];
+        for j in joins {
+            assert_eq!(kind(&tenant(), vec![j.clone()]), ErrorKind::TenantViolation, "{j}");
+            assert_eq!(scope_pipeline(&system(), vec![j.clone()]).unwrap(), vec![j]);
+        }
         // Anywhere else: refused, under every scope.
         for s in [tenant(), database(), system()] {
             assert_eq!(
@@ -912,6 +985,39 @@ mod tests {
             let joined = keep.contains_key("$lookup");
             assert_eq!(out[2], doc! { "$match": shielded(guarded, "tenantId", joined) }, "{keep}");
         }
+    }
+
+    /// Red-team round 9: a second join after a barrier lets the server copy a later expression
+    /// $match into it: each expression $match after a join gets its own barrier.
+    #[test]
+    fn every_join_needs_its_own_barrier() {
+        let e = doc! { "$gt": ["$x", 1] };
+        let m = doc! { "$match": { "$expr": e.clone() } };
+        let u = doc! { "$unionWith": "v" };
+        let scoped_u = doc! { "$unionWith": { "coll": "v", "pipeline": [foreign()] } };
+        let held = doc! { "$match": shield_all(doc! { "$expr": e.clone() }) };
+        let limit = doc! { "$limit": i64::MAX };
+        let out =
+            scope_pipeline(&tenant(), vec![u.clone(), m.clone(), u.clone(), m.clone()]).unwrap();
+        assert_eq!(
+            out,
+            vec![plain(), scoped_u.clone(), limit.clone(), held.clone(), scoped_u, limit, held]
+        );
+        // Stages that bring in nothing need no second one.
+        let out =
+            scope_pipeline(&tenant(), vec![u, m.clone(), doc! { "$sort": { "x": 1 } }, m]).unwrap();
+        assert_eq!(out.iter().filter(|s| s.contains_key("$limit")).count(), 1);
+    }
+
+    #[test]
+    fn joined_lists_every_collection_a_join_reads_once() {
+        let p = vec![
+            doc! { "$lookup": { "from": "a", "as": "j", "pipeline": [{ "$unionWith": "b" }] } },
+            doc! { "$facet": { "f": [{ "$graphLookup": { "from": "c", "startWith": 1, "connectFromField": "x", "connectToField": "y", "as": "g" } }], "g": [{ "$unionWith": { "coll": "a", "pipeline": [{ "$lookup": { "from": "d", "localField": "x", "foreignField": "y", "as": "k" } }] } }] } },
+            doc! { "$match": { "from": "nope" } },
+        ];
+        assert_eq!(joined(&p), vec!["a", "b", "c", "d"]);
+        assert!(joined(&[doc! { "$sort": { "x": 1 } }]).is_empty());
     }
 
     /// Red-team round 8: the server moves a branch's $match into a join of the same branch, so a
