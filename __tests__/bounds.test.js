@@ -654,4 +654,11 @@ describe('round 9', () => {
     // The driver's answer on the same data: the documents before a3 updated once.
     expect(ns).toEqual([1, 1, 1, 0, 0]);
   });
+
+  test('a hidden index built outside in the place of the fence’s is named in the refusal', async () => {
+    await seed('hiddenout', { tenantIndex: false });
+    await suite.rdb.collection('hiddenout').createIndex({ tenantId: 1, _id: 1 }, { name: 'outside_hidden', hidden: true });
+    const e = await expectTenantError(as('acme', () => suite.fence.collection('hiddenout').countDocuments({})), 'TENANT_VIOLATION');
+    expect(e.message).toMatch(/the index 'outside_hidden' on \(tenantId, _id\) is hidden or partial/);
+  });
 });

@@ -11,7 +11,6 @@ use super::collection::Target;
 use super::error::{FenceError, FenceResult};
 use super::options::CallOptions;
 use crate::scope::bounds::{self, Bound, IndexFact, Query};
-use crate::scope::ScopeError;
 
 /// How long a listing is trusted. An index dropped behind the fence's back shows up sooner,
 /// as a failed hint (`forget`); one added behind its back is used once this has passed.
@@ -117,9 +116,7 @@ pub async fn bound(t: &Target, c: Call<'_>) -> FenceResult<Option<Bson>> {
         }
     }
     // Built, yet not listed as usable: never send the call unbounded.
-    Err(FenceError::Scope(ScopeError::violation(
-        "the tenant index the fence built is not usable for this call",
-    )))
+    Err(FenceError::Scope(bounds::unusable(&t.scope.field, &facts)))
 }
 
 /// The collection's indexes, listed at most every `FRESH` (`fresh`: list now); none when it

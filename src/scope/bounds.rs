@@ -154,6 +154,22 @@ pub fn plan(scope: &Scope, q: Query<'_>, indexes: &[IndexFact]) -> ScopeResult<B
     }
 }
 
+/// Why no index bounds a tenant's call although the fence built its own: an index with the
+/// same key that cannot be hinted (hidden or partial, built outside the fence) took its place.
+pub fn unusable(field: &str, indexes: &[IndexFact]) -> ScopeError {
+    let key = tenant_index(field);
+    let why = match indexes.iter().find(|i| same_key(&i.key, &key) && !i.hintable) {
+        Some(i) => format!(
+            ": the index '{}' on ({field}, _id) is hidden or partial and took the place of the fence's; make it visible and whole, or drop it",
+            i.name
+        ),
+        None => String::new(),
+    };
+    ScopeError::violation(format!(
+        "the tenant index the fence built is not usable for this call{why}"
+    ))
+}
+
 /// Whether a hint the fence sent still names exactly one index of this listing: by name, or by
 /// a key pattern no other index shares.
 pub fn hint_holds(hint: &Bson, indexes: &[IndexFact]) -> bool {
@@ -546,6 +562,20 @@ mod tests {
         facts.push(twin);
         assert!(!hint_holds(&by_key, &facts));
         assert!(hint_holds(&by_name, &facts));
+    }
+
+    #[test]
+    fn an_unusable_twin_of_the_fences_index_is_named() {
+        let mut hidden = ix("h", doc! { "tenantId": 1, "_id": 1 });
+        hidden.hintable = false;
+        let e = unusable("tenantId", &[hidden]);
+        assert!(
+            e.message.contains("the index 'h' on (tenantId, _id) is hidden or partial"),
+            "{}",
+            e.message
+        );
+        let e = unusable("tenantId", &standard());
+        assert_eq!(e.message, "the tenant index the fence built is not usable for this call");
     }
 
     #[test]
