@@ -662,3 +662,63 @@ describe('round 9', () => {
     expect(e.message).toMatch(/the index 'outside_hidden' on \(tenantId, _id\) is hidden or partial/);
   });
 });
+
+describe('round 10', () => {
+  // Backtracking on a matching key: 40 of these on globex's documents take seconds, on none a
+  // few milliseconds. A join's sub-query takes no hint, and MongoDB tries each plan a filter
+  // allows: on the `_id` index the trial fetched globex's documents and ran these on them.
+  const slow = (prefix) => Array.from({ length: 40 }, (_, k) => new RegExp(`^${prefix}(.+.+)+[\\n\\r]${'(?:)'.repeat(k)}`));
+  let shape = 0;
+  const probe = () => {
+    shape += 1;
+    return { $or: [{ apiKey: { $in: slow('sk_live_') } }, { [`d${shape}`]: 1 }] };
+  };
+
+  beforeAll(async () => {
+    await as('globex', () => suite.fence.collection('keys10').insertMany(Array.from({ length: 30 }, (_, i) => ({ _id: `user:${i}@globex.com`, n: 1, apiKey: 'sk_live_Q7fZk2Lm9PxW4rTb8NcV1yHs' }))));
+    await as('acme', () => suite.fence.collection('keys10').insertMany(Array.from({ length: 300 }, (_, i) => ({ n: 1, apiKey: `ak-${i}` }))));
+    await as('acme', () => suite.fence.collection('mine10').insertOne({ _id: 'm1', ref: 'user:1@globex.com' }));
+  });
+
+  test('no _id condition in a join can put the sub-query on the shared _id index', async () => {
+    const c = suite.fence.collection('mine10');
+    const idConditions = [{ $gte: new MinKey() }, { $exists: true }, { $type: 'string' }];
+    for (const id of idConditions) {
+      const p = [{ $unionWith: { coll: 'keys10', pipeline: [{ $match: { _id: id, ...probe() } }] } }];
+      const entries = await profiled('mine10', () => as('acme', () => c.aggregate(p).toArray()));
+      const sent = entries.find((e) => e.command && e.command.aggregate === 'mine10');
+      await suite.rdb.command({ planCacheClear: 'keys10' });
+      const explained = JSON.stringify(await suite.rdb.collection('mine10').aggregate(sent.command.pipeline).explain('allPlansExecution'));
+      expect([id, explained.includes('"indexName":"_id_"')]).toEqual([id, false]);
+    }
+    // The same through every join form, by the one-bit oracle the round found: whether a
+    // maxTimeMS expires (the code before: ~2 s against 1 s; after: milliseconds).
+    const forms = [
+      () => [{ $lookup: { from: 'keys10', as: 'j', pipeline: [{ $match: { _id: { $gte: new MinKey() }, ...probe() } }] } }],
+      () => [{ $lookup: { from: 'keys10', as: 'j', pipeline: [{ $sort: { n: 1 } }, { $match: { _id: { $exists: true }, ...probe() } }] } }],
+      () => [{ $graphLookup: { from: 'keys10', startWith: 1, connectFromField: 'n', connectToField: 'n', as: 'j', restrictSearchWithMatch: { _id: { $gte: new MinKey() }, ...probe() } } }],
+      // The join key itself on _id: a known _id of globex's (round 10's variant A2).
+      () => [{ $lookup: { from: 'keys10', localField: 'ref', foreignField: '_id', as: 'j', pipeline: [{ $match: probe() }] } }],
+      () => [{ $lookup: { from: 'keys10', let: { r: '$ref' }, as: 'j', pipeline: [{ $match: { $expr: { $eq: ['$_id', '$$r'] }, ...probe() } }] } }],
+    ];
+    for (const form of forms) {
+      const p = form();
+      const out = await as('acme', () => c.aggregate(p, { maxTimeMS: 1000 }).toArray());
+      expect([p, out.length]).toEqual([p, 1]);
+    }
+    // The tree idiom on _id with a restriction cannot hold the caller's condition back: refused.
+    const tree = [{ $graphLookup: { from: 'keys10', startWith: '$ref', connectFromField: 'p', connectToField: '_id', as: 'g', restrictSearchWithMatch: probe() } }];
+    await expectTenantError(as('acme', () => c.aggregate(tree).toArray()), 'TENANT_VIOLATION');
+  });
+
+  test('a view is refused to a tenant, the _id fast path included', async () => {
+    await suite.rdb.createCollection('ordersView10', { viewOn: 'mine10', pipeline: [{ $lookup: { from: 'keys10', localField: 'ref', foreignField: '_id', as: 'customer' } }] });
+    const v = suite.fence.collection('ordersView10');
+    for (const call of [() => v.findOne({ _id: 'm1' }), () => v.find({}).toArray(), () => v.countDocuments({}), () => suite.fence.collection('mine10').aggregate([{ $unionWith: 'ordersView10' }]).toArray()]) {
+      const e = await expectTenantError(as('acme', call), 'TENANT_VIOLATION');
+      expect(e.message).toMatch(/'ordersView10' is a view/);
+    }
+    const all = await suite.fence.runAsSystem({ reason: 'test: a view' }, () => v.findOne({ _id: 'm1' }));
+    expect(all.customer).toHaveLength(1);
+  });
+});

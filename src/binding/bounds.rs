@@ -58,7 +58,9 @@ pub async fn ensure_joined(t: &Target, joined: &[String]) -> FenceResult<()> {
     }
     let everything = Document::new();
     for name in joined {
-        let j = t.sibling(name)?;
+        let mut j = t.sibling(name)?;
+        // A view's own pipeline would run unscoped (round 10).
+        j.guard(None).await?;
         let call =
             Call { sort: None, filter: &everything, hint: None, geo_near: None, explicit: false };
         bound(&j, call).await?;

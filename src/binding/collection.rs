@@ -178,38 +178,46 @@ impl Target {
         if self.scope.strategy == Strategy::Database || self.scope.principal == Principal::System {
             return Ok(None);
         }
+        let known = self.known().await?;
+        namespace::check_view(
+            &self.scope.principal,
+            self.scope.strategy,
+            self.coll.name(),
+            known.view,
+        )?;
         if let Some(c) = explicit {
             self.scope.collation_guard = !collation::is_simple(c);
             return Ok(None);
         }
-        self.scope.collation_guard = self.default_collation_non_simple().await?;
+        self.scope.collation_guard = known.non_simple;
         Ok(if self.scope.collation_guard { None } else { Some(simple_collation()) })
     }
 
-    /// Looks up (once per collection) whether the collection has a non-simple default collation.
-    /// Keyed by the full namespace (a fence owns its cache). A stale entry is safe either way:
-    /// "simple" pins the simple collation on every call, so a default collation added later
-    /// is never used; "non-simple" adds the collation-proof regex twin, which a simple
-    /// collection does not need but does not mind.
-    async fn default_collation_non_simple(&self) -> FenceResult<bool> {
+    /// Looks up (once per collection) whether the collection has a non-simple default collation
+    /// and whether it is a view. Keyed by the full namespace (a fence owns its cache). A stale
+    /// collation is safe either way: "simple" pins the simple collation on every call, so a
+    /// default collation added later is never used; "non-simple" adds the collation-proof regex
+    /// twin, which a simple collection does not need but does not mind. A collection replaced
+    /// by a view outside the fence is seen as one when the entry is dropped (never on its own).
+    async fn known(&self) -> FenceResult<Known> {
         let key = self.key();
         if let Some(v) = self.inner.default_collation.lock().ok().and_then(|m| m.get(&key).copied())
         {
             return Ok(v);
         }
-        let Some(found) = self.default_collation().await? else {
+        let Some((found, view)) = self.describe().await? else {
             // Not created yet: nothing to leak, and not cached so a later collation is seen.
-            return Ok(false);
+            return Ok(Known { non_simple: false, view: false });
         };
-        let non_simple = found.is_some_and(|c| !collation::is_simple(&c));
+        let known = Known { non_simple: found.is_some_and(|c| !collation::is_simple(&c)), view };
         if let Ok(mut m) = self.inner.default_collation.lock() {
             // Bounded: forgetting costs one listCollections, never safety.
             if m.len() >= MAX_KNOWN_COLLECTIONS {
                 m.clear();
             }
-            m.insert(key, non_simple);
+            m.insert(key, known);
         }
-        Ok(non_simple)
+        Ok(known)
     }
 
     /// (database, collection): how the fence's per-collection caches are keyed.
@@ -225,6 +233,11 @@ impl Target {
     /// The collection's default collation: `None` if the collection does not exist,
     /// `Some(None)` if it has none.
     pub async fn default_collation(&self) -> FenceResult<Option<Option<Document>>> {
+        Ok(self.describe().await?.map(|(c, _)| c))
+    }
+
+    /// The collection's default collation and whether it is a view; `None` if it does not exist.
+    async fn describe(&self) -> FenceResult<Option<(Option<Document>, bool)>> {
         let mut reply = self
             .db
             .run_command(doc! {
@@ -239,13 +252,24 @@ impl Target {
             .and_then(|c| c.get_array_mut("firstBatch").ok())
             .and_then(|b| b.pop());
         let Some(Bson::Document(info)) = first else { return Ok(None) };
-        Ok(Some(
+        let view = info.get_str("type") == Ok("view");
+        Ok(Some((
             info.get_document("options")
                 .ok()
                 .and_then(|o| o.get_document("collation").ok())
                 .cloned(),
-        ))
+            view,
+        )))
     }
+}
+
+/// What a fence remembers of one namespace (`Target::known`).
+#[derive(Debug, Clone, Copy)]
+pub struct Known {
+    /// Its default collation is not the simple one.
+    pub non_simple: bool,
+    /// It is a view.
+    pub view: bool,
 }
 
 /// Namespaces whose default collation a fence remembers before it starts over.

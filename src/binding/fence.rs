@@ -41,7 +41,7 @@ pub struct FenceInner {
     /// Tenant ids follow the default `[A-Za-z0-9_-]` rule.
     pub plain_ids: bool,
     /// Collections known to exist, with whether their default collation is non-simple.
-    pub default_collation: Mutex<HashMap<(String, String), bool>>,
+    pub default_collation: Mutex<HashMap<(String, String), super::collection::Known>>,
     /// Each collection's indexes as `scope::bounds` reads them, and when they were listed.
     pub index_facts: Mutex<HashMap<(String, String), (Instant, Arc<Vec<IndexFact>>)>>,
     /// Set once the server refused `distinct.hint` (before 7.1): tenants' distincts then run

@@ -147,10 +147,85 @@ fn wrap_into(into: &mut Document, naming: Document) {
 /// beside a tenant condition in one item stays where `$text`, `$near` and the positional `$`
 /// need it (round 7).
 fn split_naming(user: Document, field: &str) -> (Document, Document) {
-    split_at(user, field, 0)
+    split_at(user, &|one: &Document| names_field(one, field, 0), 0)
 }
 
-fn split_at(user: Document, field: &str, depth: usize) -> (Document, Document) {
+/// `shield` for the clauses that could bound the shared `_id` index: those naming `_id` (or a
+/// path in it), and `$expr`s reading `$_id`. A join's sub-query takes no hint, and MongoDB tries
+/// every plan a filter allows: on the `_id` index the trial fetched other tenants' documents
+/// and ran the caller's conditions on them before the tenant equality (red-team round 10).
+pub fn shield_ids(user: Document) -> Document {
+    let (naming, mut rest) = split_at(user, &|one: &Document| names_id(one, 0), 0);
+    if naming.is_empty() {
+        return rest;
+    }
+    wrap_into(&mut rest, naming);
+    rest
+}
+
+/// Splits off the top-level clauses that pin `_id` to points (`v`, `{$eq: v}`, `{$in: [v...]}`
+/// of plain values, or `$expr: {$eq: ['$_id', <'$$var' or plain value>]}`, a join's key): on
+/// the `_id` index they fetch at most one document per value, and only the tenant match needs
+/// to run on it. Returns (points, the rest).
+pub fn split_id_points(user: Document) -> (Document, Document) {
+    let (mut points, mut rest) = (Document::new(), Document::new());
+    for (k, v) in user {
+        let one = doc! { k.clone(): v };
+        if super::bounds::ids_only(&one) || id_point_expr(&one) {
+            points.extend(one);
+        } else {
+            rest.extend(one);
+        }
+    }
+    (points, rest)
+}
+
+fn id_point_expr(one: &Document) -> bool {
+    let Ok(e) = one.get_document("$expr") else { return false };
+    let Ok(pair) = e.get_array("$eq") else { return false };
+    let value = |b: &Bson| match b {
+        Bson::String(s) => {
+            s.starts_with("$$") && !s.starts_with("$$ROOT") && !s.starts_with("$$CURRENT")
+        }
+        other => super::by_id::plain(other),
+    };
+    e.len() == 1
+        && pair.len() == 2
+        && matches!((&pair[0], &pair[1]),
+            (Bson::String(a), b) | (b, Bson::String(a)) if a == "$_id" && value(b))
+}
+
+/// True when a clause names `_id` (through `$and` / `$or` / `$nor`) or holds a `$expr` that
+/// reads `$_id`.
+fn names_id(filter: &Document, depth: usize) -> bool {
+    fn reads_id(v: &Bson, depth: usize) -> bool {
+        if depth > MAX_DEPTH {
+            return true;
+        }
+        match v {
+            Bson::String(s) => s == "$_id" || s.starts_with("$_id."),
+            Bson::Document(d) => d.values().any(|x| reads_id(x, depth + 1)),
+            Bson::Array(items) => items.iter().any(|x| reads_id(x, depth + 1)),
+            _ => false,
+        }
+    }
+    if depth > MAX_DEPTH {
+        return true;
+    }
+    filter.iter().any(|(k, v)| match (k.as_str(), v) {
+        ("$and" | "$or" | "$nor", Bson::Array(items)) => {
+            items.iter().any(|i| matches!(i, Bson::Document(d) if names_id(d, depth + 1)))
+        }
+        ("$expr", e) => reads_id(e, 0),
+        _ => k.split('.').next() == Some("_id"),
+    })
+}
+
+fn split_at(
+    user: Document,
+    names: &dyn Fn(&Document) -> bool,
+    depth: usize,
+) -> (Document, Document) {
     let (mut naming, mut rest) = (Document::new(), Document::new());
     for (k, v) in user {
         match (k.as_str(), v) {
@@ -159,7 +234,7 @@ fn split_at(user: Document, field: &str, depth: usize) -> (Document, Document) {
                 for item in items {
                     match item {
                         Bson::Document(d) => {
-                            let (n, r) = split_at(d, field, depth + 1);
+                            let (n, r) = split_at(d, names, depth + 1);
                             if !n.is_empty() {
                                 named.push(Bson::Document(n));
                             }
@@ -179,7 +254,7 @@ fn split_at(user: Document, field: &str, depth: usize) -> (Document, Document) {
             }
             (_, v) => {
                 let one = doc! { k.clone(): v };
-                if names_field(&one, field, 0) {
+                if names(&one) {
                     naming.extend(one);
                 } else {
                     rest.extend(one);

@@ -96,12 +96,37 @@ fn check_collection_name(name: &str) -> ScopeResult<()> {
     Ok(())
 }
 
+/// A view under a tenant of strategy 'field' is refused: the server runs the view's own
+/// pipeline (its joins included) before the fence's tenant match, on every tenant's documents
+/// (red-team round 10: a `findOne({_id})` on a join view returned another tenant's record).
+pub fn check_view(
+    principal: &Principal,
+    strategy: Strategy,
+    name: &str,
+    is_view: bool,
+) -> ScopeResult<()> {
+    if is_view && strategy == Strategy::Field && matches!(principal, Principal::Tenant(_)) {
+        return Err(ScopeError::violation(format!(
+            "'{name}' is a view: its pipeline would run on every tenant's documents before the fence's tenant match; query the collections it reads (runAsSystem may read it)"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn t(id: &str) -> Principal {
         Principal::Tenant(id.into())
+    }
+
+    #[test]
+    fn a_view_is_refused_to_a_tenant_of_the_field_strategy_only() {
+        assert!(check_view(&t("a"), Strategy::Field, "v", true).is_err());
+        assert!(check_view(&t("a"), Strategy::Field, "c", false).is_ok());
+        assert!(check_view(&Principal::System, Strategy::Field, "v", true).is_ok());
+        assert!(check_view(&t("a"), Strategy::Database, "v", true).is_ok());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use bson::{doc, Bson, Document};
 use super::bounds;
 use super::error::{ScopeError, ScopeResult};
 use super::expr_guard;
-use super::filter::{scope_filter, shield, shield_all, tenant_match};
+use super::filter::{scope_filter, shield, shield_all, shield_ids, split_id_points, tenant_match};
 use super::tenant_id::check_hard;
 use super::update::split_stage;
 use super::walk::MAX_DEPTH;
@@ -267,12 +267,11 @@ fn scope_stages(
             // front of it: `$text` must stay in the first stage, and it is the same filter.
             "$match" if i == 0 && level != Level::Facet && ctx.inject.is_some() => match body {
                 Bson::Document(user) => {
-                    if level == Level::Sub {
-                        if let Some(kind) = bounds::special(&user, None) {
-                            return Err(special_in_join(kind.operator()));
-                        }
-                    }
                     scoped_in_place = true;
+                    if level == Level::Sub {
+                        barrier = leading_join_match(ctx, user, &mut out)?;
+                        continue;
+                    }
                     Bson::Document(scope_filter(ctx.scope_for(level), user)?)
                 }
                 other => other,
@@ -286,6 +285,10 @@ fn scope_stages(
             // own branch, so it is held the same way.
             "$match" => match (body, ctx.inject) {
                 (Bson::Document(mut user), Some(t)) if pristine => {
+                    // In a join's sub-query no `_id` condition may bound a plan (round 10).
+                    if level == Level::Sub && !barrier {
+                        user = shield_ids(user);
+                    }
                     let guard = ctx.scope_for(level).collation_guard;
                     expr_guard::guard_filter(&ctx.scope.field, t, guard, &mut user)?;
                     // Merged into the tenant match, a condition on the tenant field must not
@@ -296,6 +299,8 @@ fn scope_stages(
                 // tell anything by running first, and holding them would keep the server from
                 // moving them up (which changes which documents later stages evaluate).
                 (Bson::Document(user), Some(_)) if expr_guard::has_expr(&user) => {
+                    let user =
+                        if level == Level::Sub && !barrier { shield_ids(user) } else { user };
                     if !barrier {
                         out.push(doc! { "$limit": i64::MAX });
                         barrier = true;
@@ -303,6 +308,8 @@ fn scope_stages(
                     Bson::Document(shielded(user, &ctx.scope.field, copied))
                 }
                 (Bson::Document(user), Some(_)) => {
+                    let user =
+                        if level == Level::Sub && !barrier { shield_ids(user) } else { user };
                     Bson::Document(shielded(user, &ctx.scope.field, copied))
                 }
                 (body, _) => body,
@@ -342,6 +349,28 @@ fn special_in_join(operator: &str) -> ScopeError {
     ScopeError::violation(format!(
         "{operator} is not allowed inside $lookup, $unionWith or $graphLookup under a tenant: its index cannot be checked there; run it as the first stage of an aggregate on that collection"
     ))
+}
+
+/// A join sub-pipeline's leading `$match`, pushed onto `out`; returns whether a barrier went
+/// in. The sub-query takes no hint (round 10): `_id` points (the join's key) stay in front with
+/// the tenant match, any other `_id` condition is shielded, and when points are there the rest
+/// waits behind a barrier, since the `_id` index fetches the point's document whoever owns it.
+#[inline(never)]
+fn leading_join_match(ctx: &Ctx, user: Document, out: &mut Vec<Document>) -> ScopeResult<bool> {
+    if let Some(kind) = bounds::special(&user, None) {
+        return Err(special_in_join(kind.operator()));
+    }
+    let scope = &ctx.guarded;
+    let (points, rest) = split_id_points(user);
+    if points.is_empty() || rest.is_empty() {
+        let user = if points.is_empty() { shield_ids(rest) } else { points };
+        out.push(doc! { "$match": scope_filter(scope, user)? });
+        return Ok(false);
+    }
+    out.push(doc! { "$match": scope_filter(scope, points)? });
+    out.push(doc! { "$limit": i64::MAX });
+    out.push(doc! { "$match": scope_filter(scope, rest)? });
+    Ok(true)
 }
 
 /// `filter::shield`, or the whole filter when an earlier stage copied the tenant field.
@@ -467,9 +496,24 @@ fn scope_lookup(ctx: &Ctx, body: Bson, depth: usize) -> ScopeResult<Bson> {
     };
     check_from(ctx, "$lookup", "from", spec.get("from"))?;
     let had_pipeline = scope_sub_pipeline(ctx, &mut spec, "pipeline", "$lookup", depth)?;
-    if let (false, Some(t)) = (had_pipeline, ctx.inject) {
+    match (had_pipeline, ctx.inject) {
         // localField/foreignField form: MongoDB 5+ accepts a pipeline alongside them.
-        spec.insert("pipeline", foreign_match(ctx, t));
+        (false, Some(t)) => {
+            spec.insert("pipeline", foreign_match(ctx, t));
+        }
+        // The server puts `{<foreignField>: {$eq: <value>}}` in front of the pipeline. On
+        // `_id` that is a point on the `_id` index, which fetches the value's document whoever
+        // owns it: the caller's stages wait behind the tenant match and a barrier (round 10).
+        (true, Some(t)) if id_path(spec.get("foreignField")) => {
+            if let Some(Bson::Array(stages)) = spec.get_mut("pipeline") {
+                let Bson::Array(front) = foreign_match(ctx, t) else { unreachable!() };
+                stages.splice(
+                    0..0,
+                    front.into_iter().chain([Bson::Document(doc! { "$limit": i64::MAX })]),
+                );
+            }
+        }
+        _ => {}
     }
     Ok(Bson::Document(spec))
 }
@@ -506,6 +550,11 @@ fn scope_union_with(ctx: &Ctx, body: Bson, depth: usize) -> ScopeResult<Bson> {
     }
 }
 
+/// Whether a join key is `_id` or a path in it.
+fn id_path(v: Option<&Bson>) -> bool {
+    matches!(v, Some(Bson::String(p)) if p == "_id" || p.starts_with("_id."))
+}
+
 fn scope_graph_lookup(ctx: &Ctx, body: Bson) -> ScopeResult<Bson> {
     let Bson::Document(mut spec) = body else {
         return Err(ScopeError::argument("$graphLookup needs a document"));
@@ -524,7 +573,15 @@ fn scope_graph_lookup(ctx: &Ctx, body: Bson) -> ScopeResult<Bson> {
         if let Some(kind) = bounds::special(&restrict, None) {
             return Err(special_in_join(kind.operator()));
         }
-        spec.insert("restrictSearchWithMatch", scope_filter(&ctx.guarded, restrict)?);
+        // Each step is a point query on `connectToField`, ANDed with this filter and taking
+        // no hint: on `_id` it fetches any tenant's document, and nothing can hold the
+        // caller's conditions back until the tenant match has run (round 10).
+        if !restrict.is_empty() && id_path(spec.get("connectToField")) {
+            return Err(ScopeError::violation(
+                "$graphLookup with connectToField '_id' and a restrictSearchWithMatch is not allowed under a tenant: each step would fetch other tenants' documents by _id and test the condition on them; filter after the $graphLookup instead",
+            ));
+        }
+        spec.insert("restrictSearchWithMatch", scope_filter(&ctx.guarded, shield_ids(restrict))?);
     }
     Ok(Bson::Document(spec))
 }
@@ -1007,6 +1064,70 @@ mod tests {
         let out =
             scope_pipeline(&tenant(), vec![u, m.clone(), doc! { "$sort": { "x": 1 } }, m]).unwrap();
         assert_eq!(out.iter().filter(|s| s.contains_key("$limit")).count(), 1);
+    }
+
+    /// Red-team round 10: a join's sub-query takes no hint, so no `_id` condition may bound its
+    /// plan, except the points of a join key, which wait with nothing of the caller's but the
+    /// tenant match.
+    #[test]
+    fn no_id_condition_bounds_a_joins_sub_query() {
+        let range = doc! { "_id": { "$gte": 1 }, "k": { "$regex": "x" } };
+        let union = |p: Vec<Document>| doc! { "$unionWith": { "coll": "v", "pipeline": p } };
+        let m = |d: Document| doc! { "$match": d };
+        // A range on _id is shielded; the rest stays.
+        let out = scope_pipeline(&tenant(), vec![union(vec![m(range.clone())])]).unwrap();
+        let want =
+            scope_filter(&Scope { collation_guard: true, ..tenant() }, shield_ids(range.clone()))
+                .unwrap();
+        assert_eq!(out[1], union(vec![m(want)]));
+        // Points of a join key stay in front; the rest waits behind a barrier.
+        let key = doc! { "$expr": { "$eq": ["$_id", "$$v"] }, "k": { "$regex": "x" } };
+        let out = scope_pipeline(
+            &tenant(),
+            vec![doc! { "$lookup": { "from": "v", "let": { "v": "$r" }, "as": "j", "pipeline": [m(key)] } }],
+        )
+        .unwrap();
+        let p = out[1].get_document("$lookup").unwrap().get_array("pipeline").unwrap();
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0]
+            .as_document()
+            .unwrap()
+            .get_document("$match")
+            .unwrap()
+            .to_string()
+            .contains("$$v"));
+        assert_eq!(p[1], Bson::Document(doc! { "$limit": i64::MAX }));
+        assert!(p[2]
+            .as_document()
+            .unwrap()
+            .get_document("$match")
+            .unwrap()
+            .to_string()
+            .contains("$regex"));
+        // A later $match in the sub-pipeline: its _id clauses shielded too.
+        let out = scope_pipeline(
+            &tenant(),
+            vec![union(vec![doc! { "$sort": { "k": 1 } }, m(doc! { "_id": { "$exists": true } })])],
+        )
+        .unwrap();
+        let p = out[1].get_document("$unionWith").unwrap().get_array("pipeline").unwrap();
+        assert_eq!(p[2], Bson::Document(m(shield_ids(doc! { "_id": { "$exists": true } }))));
+        // foreignField _id with a pipeline: the caller's stages behind the tenant and a barrier.
+        let out = scope_pipeline(
+            &tenant(),
+            vec![doc! { "$lookup": { "from": "v", "localField": "r", "foreignField": "_id", "as": "j", "pipeline": [m(doc! { "k": 1 })] } }],
+        )
+        .unwrap();
+        let p = out[1].get_document("$lookup").unwrap().get_array("pipeline").unwrap();
+        assert_eq!(p[0], Bson::Document(foreign()));
+        assert_eq!(p[1], Bson::Document(doc! { "$limit": i64::MAX }));
+        let g_scope = Scope { collation_guard: true, ..tenant() };
+        assert_eq!(p[2], Bson::Document(m(scope_filter(&g_scope, doc! { "k": 1 }).unwrap())));
+        // $graphLookup on _id with a restriction: refused; without one, allowed.
+        let g = |r: Document| doc! { "$graphLookup": { "from": "v", "startWith": "$r", "connectFromField": "p", "connectToField": "_id", "as": "g", "restrictSearchWithMatch": r } };
+        assert_eq!(kind(&tenant(), vec![g(doc! { "k": 1 })]), ErrorKind::TenantViolation);
+        assert!(scope_pipeline(&tenant(), vec![g(doc! {})]).is_ok());
+        assert!(scope_pipeline(&system(), vec![g(doc! { "k": 1 })]).is_ok());
     }
 
     #[test]
