@@ -35,6 +35,9 @@ function threads() {
     insertOne: (k) => c.insertOne(order(k)),
     updateOne: (k) => c.updateOne({ _id: ids[k % ids.length] }, { $inc: { total: 1 } }),
     insertMany: (k) => c.insertMany(Array.from({ length: 1000 }, (_, j) => order(k * 1000 + j))),
+    // A join by _id in the let form, the idiom round 10 changed (its join key stays a point).
+    lookup20: () =>
+      c.aggregate([{ $match: { status: 'open' } }, { $limit: 20 }, { $lookup: { from: 'orders', let: { id: '$_id' }, pipeline: [{ $match: { $expr: { $eq: ['$_id', '$$id'] } } }], as: 'self' } }]).toArray(),
   };
   const out = {};
   for (const spec of process.env.OPS.split(',')) {
