@@ -137,6 +137,11 @@ const LEAK = {
       }),
       () => ({ args: [[{ $match: { _id: 1 } }, { $unionWith: { coll: r.pick(['items', 'other']), pipeline: [{ $match: f }] } }, { $sort: { _id: 1 } }], {}], ordered: true }),
       () => ({ args: [[{ $facet: { a: [{ $match: f }, { $sort: { _id: 1 } }] } }], hinted(r)], ordered: true }),
+      // Round 10: a join keyed on _id with the caller's conditions in its pipeline.
+      () => ({
+        args: [[{ $sort: { _id: 1 } }, { $limit: 2 }, { $lookup: { from: r.pick(['items', 'other']), localField: 'ref', foreignField: '_id', pipeline: [{ $match: f }], as: 'j' } }, sortJ], {}],
+        ordered: true,
+      }),
       // Round 9: a second join after a held expression $match needs a barrier of its own.
       () => ({
         args: [[{ $sort: { _id: 1 } }, { $limit: 1 }, { $unionWith: 'other' }, { $match: { $expr: true } }, { $unionWith: r.pick(['items', 'other']) }, { $match: f }, { $sort: { _id: 1 } }], {}],
