@@ -479,9 +479,15 @@ describe('the index the fence builds', () => {
     await seed('twins');
     const c = suite.fence.collection('twins');
     expect(await as('globex', () => c.countDocuments({}))).toBe(GLOBEX);
-    // The key becomes { tenantId: 1, _id: 1 }: the fence's own key, in another collation.
-    await as('acme', () => c.createIndex({ _id: 1 }, { name: 'evil', collation: { locale: 'en', strength: 3 } }));
-    await as('acme', () => c.createIndex({ n: 1 }, { name: 'evil2', collation: { locale: 'fr', strength: 3 } }));
+    // The key becomes { tenantId: 1, _id: 1 }: the fence's own key, in another collation. A
+    // tenant may not build it (round 11: a twin appearing under calls already hinted by key made
+    // a bulkWrite of another tenant fail); made outside the fence, it blocks no one either.
+    await suite.rdb.collection('twins').createIndex({ tenantId: 1, _id: 1 }, { name: 'app_tenant_id' });
+    for (const [key, name, locale] of [[{ _id: 1 }, 'evil', 'en'], [{ n: 1 }, 'evil2', 'fr']]) {
+      const e = await expectTenantError(as('acme', () => c.createIndex(key, { name, collation: { locale, strength: 3 } })), 'TENANT_VIOLATION');
+      expect(e.message).toMatch(/an index on this key already exists/);
+      await suite.rdb.collection('twins').createIndex({ tenantId: 1, ...key }, { name, collation: { locale, strength: 3 } });
+    }
     expect(await as('globex', () => c.countDocuments({}))).toBe(GLOBEX);
     expect(await as('globex', () => c.find({ n: 7 }).toArray())).toHaveLength(1);
     expect((await as('globex', () => c.updateMany({ n: { $lt: 3 } }, { $set: { seen: 0 } }))).matchedCount).toBe(3);
@@ -530,12 +536,16 @@ describe('the index the fence builds', () => {
     await seed('numtwin', { tenantIndex: false });
     const c = suite.fence.collection('numtwin');
     expect(await as('globex', () => c.countDocuments({}))).toBe(GLOBEX);
-    await as('acme', () => c.createIndex({ _id: Long.fromNumber(1) }, { name: 'evil', collation: { locale: 'fr', strength: 3 } }));
-    await as('acme', () => c.createIndex({ _id: new Double(1) }, { name: 'evil2', partialFilterExpression: { v: { $exists: true } } }));
+    // A tenant's twins are refused (round 11); made outside the fence they block no one.
+    for (const [dir, name, opts] of [[Long.fromNumber(1), 'evil', { collation: { locale: 'fr', strength: 3 } }], [new Double(1), 'evil2', { partialFilterExpression: { v: { $exists: true } } }]]) {
+      await expectTenantError(as('acme', () => c.createIndex({ _id: dir }, { name, ...opts })), 'TENANT_VIOLATION');
+      await suite.rdb.collection('numtwin').createIndex({ tenantId: 1, _id: dir }, { name, ...opts });
+    }
     expect(await as('globex', () => c.countDocuments({}))).toBe(GLOBEX);
     expect((await as('globex', () => c.updateMany({ n: { $lt: 2 } }, { $set: { seen: 0 } }))).matchedCount).toBe(2);
-    // Stored with an Int32 direction: one key pattern to the fence as to the server.
-    expect((await suite.rdb.collection('numtwin').indexes()).find((x) => x.name === 'evil').key).toEqual({ tenantId: 1, _id: 1 });
+    // A tenant's index is stored with an Int32 direction: one key pattern to the fence as to the server.
+    await as('acme', () => c.createIndex({ n: Long.fromNumber(-1) }, { name: 'longdir' }));
+    expect((await suite.rdb.collection('numtwin').indexes()).find((x) => x.name === 'longdir').key).toEqual({ tenantId: 1, n: -1 });
     for (const unique of [1, 0.5, 'yes', true]) {
       await expectTenantError(as('acme', () => c.createIndex({ apiKey: 1 }, { name: `u${unique}`, unique })), 'TENANT_VIOLATION');
     }
@@ -682,9 +692,17 @@ describe('round 10', () => {
 
   test('no _id condition in a join can put the sub-query on the shared _id index', async () => {
     const c = suite.fence.collection('mine10');
-    const idConditions = [{ $gte: new MinKey() }, { $exists: true }, { $type: 'string' }];
+    const idConditions = [
+      { _id: { $gte: new MinKey() } },
+      { _id: { $exists: true } },
+      { _id: { $type: 'string' } },
+      // Round 11: the same path spelled through the root, and a schema that requires it.
+      { $expr: { $gte: ['$$ROOT._id', new MinKey()] } },
+      { $expr: { $gte: ['$$CURRENT._id', new MinKey()] } },
+      { $jsonSchema: { required: ['_id'] } },
+    ];
     for (const id of idConditions) {
-      const p = [{ $unionWith: { coll: 'keys10', pipeline: [{ $match: { _id: id, ...probe() } }] } }];
+      const p = [{ $unionWith: { coll: 'keys10', pipeline: [{ $match: { ...id, ...probe() } }] } }];
       const entries = await profiled('mine10', () => as('acme', () => c.aggregate(p).toArray()));
       const sent = entries.find((e) => e.command && e.command.aggregate === 'mine10');
       await suite.rdb.command({ planCacheClear: 'keys10' });
@@ -700,6 +718,9 @@ describe('round 10', () => {
       // The join key itself on _id: a known _id of globex's (round 10's variant A2).
       () => [{ $lookup: { from: 'keys10', localField: 'ref', foreignField: '_id', as: 'j', pipeline: [{ $match: probe() }] } }],
       () => [{ $lookup: { from: 'keys10', let: { r: '$ref' }, as: 'j', pipeline: [{ $match: { $expr: { $eq: ['$_id', '$$r'] }, ...probe() } }] } }],
+      () => [{ $lookup: { from: 'keys10', let: { r: '$ref' }, as: 'j', pipeline: [{ $match: { $expr: { $eq: ['$$ROOT._id', '$$r'] }, ...probe() } }] } }],
+      () => [{ $lookup: { from: 'keys10', as: 'j', pipeline: [{ $sort: { n: 1 } }, { $match: { $expr: { $gte: ['$$CURRENT._id', new MinKey()] }, ...probe() } }] } }],
+      () => [{ $graphLookup: { from: 'keys10', startWith: 1, connectFromField: 'n', connectToField: 'n', as: 'j', restrictSearchWithMatch: { $jsonSchema: { required: ['_id'] }, ...probe() } } }],
     ];
     for (const form of forms) {
       const p = form();
@@ -709,6 +730,19 @@ describe('round 10', () => {
     // The tree idiom on _id with a restriction cannot hold the caller's condition back: refused.
     const tree = [{ $graphLookup: { from: 'keys10', startWith: '$ref', connectFromField: 'p', connectToField: '_id', as: 'g', restrictSearchWithMatch: probe() } }];
     await expectTenantError(as('acme', () => c.aggregate(tree).toArray()), 'TENANT_VIOLATION');
+  });
+
+  test('a sort on _id in a join waits behind a barrier: under a collation the tenant index cannot sort in, the _id index was a candidate (round 11)', async () => {
+    await suite.rdb.createCollection('keysfr10', { collation: { locale: 'fr' } });
+    await as('globex', () => suite.fence.collection('keysfr10').insertMany(Array.from({ length: 30 }, () => ({ n: 1, apiKey: 'sk_live_Q7fZk2Lm9PxW4rTb8NcV1yHs' }))));
+    await as('acme', () => suite.fence.collection('keysfr10').insertMany(Array.from({ length: 300 }, (_, i) => ({ n: 1, apiKey: `ak-${i}` }))));
+    const c = suite.fence.collection('mine10');
+    await as('acme', () => c.aggregate([{ $unionWith: 'keysfr10' }]).toArray()); // builds the tenant index
+    for (const sort of [{ _id: 1 }, { _id: -1 }, { '_id.k': 1 }]) {
+      const p = [{ $unionWith: { coll: 'keysfr10', pipeline: [{ $match: probe() }, { $sort: sort }] } }];
+      const out = await as('acme', () => c.aggregate(p, { collation: { locale: 'fr' }, maxTimeMS: 1000 }).toArray());
+      expect([sort, out.length]).toEqual([sort, 1]);
+    }
   });
 
   test('a view is refused to a tenant, the _id fast path included', async () => {

@@ -49,6 +49,11 @@ pub async fn apply_to(
     Ok(())
 }
 
+/// The collection's indexes, listed now.
+pub async fn fresh_listing(t: &Target) -> FenceResult<Arc<Vec<IndexFact>>> {
+    facts(t, true).await
+}
+
 /// Makes sure each collection a pipeline joins (`pipeline::joined`) has an index that bounds a
 /// tenant's queries: a join's sub-query takes no hint, and on a collection with none it was a
 /// collection scan running the caller's conditions on every tenant's documents (round 9).

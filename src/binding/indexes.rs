@@ -95,6 +95,7 @@ pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         let all = Document::new();
         let call = Call { sort: None, filter: &all, hint: None, geo_near: None, explicit: false };
         bounds::bound(&t, call).await?;
+        indexes::check_twin(&keys, &name, &bounds::fresh_listing(&t).await?)?;
     }
     let cmd = doc! { "createIndexes": t.coll.name(), "indexes": [index] };
     let sent = t.db.run_command(cmd).await;

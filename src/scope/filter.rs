@@ -202,8 +202,12 @@ fn names_id(filter: &Document, depth: usize) -> bool {
         if depth > MAX_DEPTH {
             return true;
         }
+        // `$$ROOT._id` and `$$CURRENT._id` are the same path to the server (round 11).
+        let path = |s: &str| s == "_id" || s.starts_with("_id.");
         match v {
-            Bson::String(s) => s == "$_id" || s.starts_with("$_id."),
+            Bson::String(s) => {
+                ["$$ROOT.", "$$CURRENT.", "$"].iter().any(|p| s.strip_prefix(p).is_some_and(path))
+            }
             Bson::Document(d) => d.values().any(|x| reads_id(x, depth + 1)),
             Bson::Array(items) => items.iter().any(|x| reads_id(x, depth + 1)),
             _ => false,
@@ -217,6 +221,8 @@ fn names_id(filter: &Document, depth: usize) -> bool {
             items.iter().any(|i| matches!(i, Bson::Document(d) if names_id(d, depth + 1)))
         }
         ("$expr", e) => reads_id(e, 0),
+        // `required: ['_id']` becomes an `$exists` on `_id` the index serves (round 11).
+        ("$jsonSchema", _) => true,
         _ => k.split('.').next() == Some("_id"),
     })
 }

@@ -9,7 +9,7 @@
 
 use bson::{doc, Bson, Document};
 
-use super::bounds::{number, same_key, tenant_index, RESERVED_INDEX_PREFIX};
+use super::bounds::{number, same_key, tenant_index, IndexFact, RESERVED_INDEX_PREFIX};
 use super::error::{ScopeError, ScopeResult};
 use super::walk::MAX_DEPTH;
 use super::{Principal, Scope, Strategy};
@@ -66,6 +66,20 @@ fn direction_as_int(dir: Bson) -> Bson {
     match number(&dir) {
         Some(f) if f == 1.0 || f == -1.0 => Bson::Int32(f as i32),
         _ => dir,
+    }
+}
+
+/// Refuses a tenant's index whose key another index already has (under another name, or in
+/// another collation): the fence hints by key pattern, and a second index with the same key
+/// makes that hint ambiguous to the server (27) for every tenant's calls in flight; a
+/// `bulkWrite`, which cannot be retried, failed (red-team round 11).
+pub fn check_twin(keys: &Document, name: &str, existing: &[IndexFact]) -> ScopeResult<()> {
+    match existing.iter().find(|i| i.name != name && same_key(&i.key, keys)) {
+        Some(i) => Err(ScopeError::violation(format!(
+            "an index on this key already exists ('{}'): a second one with the same key, in another collation or under another name, would make every tenant's hints by this key ambiguous",
+            i.name
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -191,6 +205,26 @@ mod tests {
 
     fn tenant() -> Scope {
         Scope::for_test(Principal::Tenant("a".into()), Strategy::Field)
+    }
+
+    #[test]
+    fn a_second_index_on_a_key_is_refused() {
+        let fact = |name: &str, key: Document| IndexFact {
+            name: name.into(),
+            key,
+            collation: None,
+            hintable: true,
+        };
+        let existing =
+            vec![fact("_id_", doc! { "_id": 1 }), fact("f", doc! { "tenantId": 1, "_id": 1 })];
+        let twin = doc! { "tenantId": 1, "_id": 1_i64 };
+        assert_eq!(
+            check_twin(&twin, "mine", &existing).unwrap_err().kind,
+            ErrorKind::TenantViolation
+        );
+        // The same name again is the server's to answer (a no-op, or its own conflict).
+        assert!(check_twin(&twin, "f", &existing).is_ok());
+        assert!(check_twin(&doc! { "tenantId": 1, "x": 1 }, "x", &existing).is_ok());
     }
 
     #[test]

@@ -314,6 +314,19 @@ fn scope_stages(
                 }
                 (body, _) => body,
             },
+            // A sort on `_id` that the sub-query could serve from the `_id` index makes a scan
+            // of it a candidate plan (round 11, under a collation the tenant index cannot sort
+            // in): in a join it waits behind a barrier, like the caller's conditions.
+            "$sort"
+                if level == Level::Sub
+                    && ctx.inject.is_some()
+                    && !barrier
+                    && sorts_by_id(&body) =>
+            {
+                out.push(doc! { "$limit": i64::MAX });
+                barrier = true;
+                body
+            }
             "$lookup" => scope_lookup(ctx, body, depth)?,
             "$unionWith" => scope_union_with(ctx, body, depth)?,
             "$graphLookup" => scope_graph_lookup(ctx, body)?,
@@ -548,6 +561,11 @@ fn scope_union_with(ctx: &Ctx, body: Bson, depth: usize) -> ScopeResult<Bson> {
         (false, None) if spec.len() == 1 => Ok(spec.remove("coll").expect("checked")),
         _ => Ok(Bson::Document(spec)),
     }
+}
+
+/// Whether a `$sort` names `_id` or a path in it.
+fn sorts_by_id(body: &Bson) -> bool {
+    body.as_document().is_some_and(|d| d.keys().any(|k| k == "_id" || k.starts_with("_id.")))
 }
 
 /// Whether a join key is `_id` or a path in it.
@@ -1123,6 +1141,35 @@ mod tests {
         assert_eq!(p[1], Bson::Document(doc! { "$limit": i64::MAX }));
         let g_scope = Scope { collation_guard: true, ..tenant() };
         assert_eq!(p[2], Bson::Document(m(scope_filter(&g_scope, doc! { "k": 1 }).unwrap())));
+        // Round 11: `$$ROOT._id`, `$$CURRENT._id` and `$jsonSchema` name `_id` too, and a sort
+        // on `_id` waits behind a barrier.
+        for hidden in [
+            doc! { "$expr": { "$gte": ["$$ROOT._id", 1] } },
+            doc! { "$expr": { "$gte": ["$$CURRENT._id.k", 1] } },
+            doc! { "$jsonSchema": { "required": ["_id"] } },
+        ] {
+            let out = scope_pipeline(&tenant(), vec![union(vec![m(hidden.clone())])]).unwrap();
+            let p = out[1].get_document("$unionWith").unwrap().get_array("pipeline").unwrap();
+            let sent = p[0].as_document().unwrap().get_document("$match").unwrap().to_string();
+            assert!(
+                sent.contains("\u{1}tenantfence") || sent.contains('\u{1}'),
+                "{hidden}: {sent}"
+            );
+        }
+        let out = scope_pipeline(
+            &tenant(),
+            vec![union(vec![m(doc! { "k": 1 }), doc! { "$sort": { "_id": -1 } }])],
+        )
+        .unwrap();
+        let p = out[1].get_document("$unionWith").unwrap().get_array("pipeline").unwrap();
+        assert_eq!(p[1], Bson::Document(doc! { "$limit": i64::MAX }), "{p:?}");
+        let out = scope_pipeline(
+            &tenant(),
+            vec![union(vec![m(doc! { "k": 1 }), doc! { "$sort": { "k": -1 } }])],
+        )
+        .unwrap();
+        let p = out[1].get_document("$unionWith").unwrap().get_array("pipeline").unwrap();
+        assert_eq!(p.len(), 2, "{p:?}");
         // $graphLookup on _id with a restriction: refused; without one, allowed.
         let g = |r: Document| doc! { "$graphLookup": { "from": "v", "startWith": "$r", "connectFromField": "p", "connectToField": "_id", "as": "g", "restrictSearchWithMatch": r } };
         assert_eq!(kind(&tenant(), vec![g(doc! { "k": 1 })]), ErrorKind::TenantViolation);
