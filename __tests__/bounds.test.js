@@ -745,6 +745,54 @@ describe('round 10', () => {
     }
   });
 
+  test('nothing but its leading $match reaches a join sub-query: renamed _id copies and stages that sort inside (round 12)', async () => {
+    const c = suite.fence.collection('mine10');
+    const pipelines = [
+      () => [{ $unionWith: { coll: 'keys10', pipeline: [{ $set: { x: '$_id' } }, { $match: { x: { $gte: new MinKey() }, ...probe() } }] } }],
+      () => [{ $lookup: { from: 'keys10', as: 'j', pipeline: [{ $addFields: { 'a.b': '$_id' } }, { $match: { 'a.b': { $exists: true }, ...probe() } }] } }],
+      () => [{ $unionWith: { coll: 'keys10', pipeline: [{ $set: { x: '$_id' } }, { $set: { y: '$x' } }, { $match: { y: 'user:1@globex.com', ...probe() } }] } }],
+    ];
+    for (const p of pipelines.map((f) => f())) {
+      const out = await as('acme', () => c.aggregate(p, { maxTimeMS: 1000 }).toArray());
+      expect([p, out.length > 0]).toEqual([p, true]);
+    }
+    const fr = [
+      (m) => [{ $unionWith: { coll: 'keysfr10', pipeline: [{ $match: m }, { $setWindowFields: { sortBy: { _id: 1 }, output: { r: { $documentNumber: {} } } } }] } }],
+      (m) => [{ $unionWith: { coll: 'keysfr10', pipeline: [{ $match: m }, { $setWindowFields: { partitionBy: '$_id', output: { r: { $count: {} } } } }] } }],
+      (m) => [{ $unionWith: { coll: 'keysfr10', pipeline: [{ $match: m }, { $fill: { sortBy: { _id: 1 }, output: { n: { method: 'locf' } } } }] } }],
+      (m) => [{ $lookup: { from: 'keysfr10', as: 'j', pipeline: [{ $match: m }, { $setWindowFields: { sortBy: { _id: 1 }, output: { r: { $documentNumber: {} } } } }] } }],
+    ];
+    for (const f of fr) {
+      const p = f(probe());
+      const out = await as('acme', () => c.aggregate(p, { collation: { locale: 'fr' }, maxTimeMS: 1000 }).toArray());
+      expect([p, out.length > 0]).toEqual([p, true]);
+    }
+  });
+
+  test("a tenant's second index on a key is refused even while the first is being built; twins of unusable indexes are allowed (round 12)", async () => {
+    const c = suite.fence.collection('twins12');
+    await as('acme', () => c.insertOne({ status: 'x' }));
+    const both = await as('acme', () => Promise.allSettled([c.createIndex({ status: 1 }, { name: 's_simple' }), c.createIndex({ status: 1 }, { name: 's_fr', collation: { locale: 'fr', strength: 3 } })]));
+    expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(both.find((r) => r.status === 'rejected').reason.code).toBe('TENANT_VIOLATION');
+    // A partial index, or one in another collation, is never hinted: its twin is no danger.
+    await as('globex', () => c.createIndex({ z: 1 }, { name: 'gz', partialFilterExpression: { z: { $gt: 5 } } }));
+    expect(await as('acme', () => c.createIndex({ z: 1 }, { name: 'az' }))).toBe('az');
+    await as('globex', () => c.createIndex({ w: 1 }, { name: 'gw', collation: { locale: 'fr', strength: 3 } }));
+    expect(await as('acme', () => c.createIndex({ w: 1 }, { name: 'aw' }))).toBe('aw');
+  });
+
+  test("a tenant's later index does not win a tie for other tenants' calls by its name (round 12)", async () => {
+    const c = suite.fence.collection('tie12');
+    await as('acme', () => c.insertMany(Array.from({ length: 20 }, (_, i) => ({ customerId: `c${i}`, status: 'open' }))));
+    await as('acme', () => c.createIndex({ customerId: 1 }));
+    await as('evil', () => c.createIndex({ status: 1 }, { name: '0' }));
+    const fresh = suite.closeAfter(await TenantFence.connect(uri(), { database: suite.DB }));
+    const entries = await profiled('tie12', () => fresh.runAs('acme', () => fresh.collection('tie12').find({ customerId: 'c7', status: 'open' }).toArray()));
+    const found = entries.find((e) => e.op === 'query');
+    expect(found.command.hint).toEqual({ tenantId: 1, customerId: 1 });
+  });
+
   test('a view is refused to a tenant, the _id fast path included', async () => {
     await suite.rdb.createCollection('ordersView10', { viewOn: 'mine10', pipeline: [{ $lookup: { from: 'keys10', localField: 'ref', foreignField: '_id', as: 'customer' } }] });
     const v = suite.fence.collection('ordersView10');

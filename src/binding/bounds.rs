@@ -138,8 +138,8 @@ async fn facts(t: &Target, fresh: bool) -> FenceResult<Arc<Vec<IndexFact>>> {
             }
         }
     }
-    // In-progress builds are listed as `{spec, buildUUID}` and so never taken: hinting one
-    // fails until it is ready (red-team round 4).
+    // In-progress builds are listed as `{spec, buildUUID}`: kept, but never hinted until
+    // ready (red-team round 4), while their key already counts for twins (round 12).
     let list = doc! { "listIndexes": t.coll.name(), "includeBuildUUIDs": true };
     let listed = match t.db.run_command(list).await {
         Ok(reply) => reply
@@ -148,7 +148,7 @@ async fn facts(t: &Target, fresh: bool) -> FenceResult<Arc<Vec<IndexFact>>> {
             .and_then(|c| c.get_array("firstBatch").ok())
             .map(|b| {
                 b.iter()
-                    .filter_map(|s| s.as_document().and_then(IndexFact::from_spec))
+                    .filter_map(|s| s.as_document().and_then(IndexFact::from_listing))
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default(),

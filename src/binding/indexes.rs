@@ -95,7 +95,13 @@ pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         let all = Document::new();
         let call = Call { sort: None, filter: &all, hint: None, geo_near: None, explicit: false };
         bounds::bound(&t, call).await?;
-        indexes::check_twin(&keys, &name, &bounds::fresh_listing(&t).await?)?;
+    }
+    // One tenant build at a time per fence: two at once each passed the twin check before
+    // the other's build was listed (round 12). (Two app processes can still race.)
+    let _one_at_a_time = t.inner().index_builds.lock().await;
+    if shared && matches!(t.scope.principal, Principal::Tenant(_)) {
+        let listed = bounds::fresh_listing(&t).await?;
+        indexes::check_twin(&keys, &name, &listed, &t.scope.field)?;
     }
     let cmd = doc! { "createIndexes": t.coll.name(), "indexes": [index] };
     let sent = t.db.run_command(cmd).await;

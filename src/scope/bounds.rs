@@ -36,6 +36,9 @@ pub struct IndexFact {
     pub collation: Option<Document>,
     /// Partial and hidden indexes cannot be hinted for every query.
     pub hintable: bool,
+    /// Built: an index still being built is listed (its key makes another index's key
+    /// ambiguous as soon as it is done) but never hinted.
+    pub ready: bool,
 }
 
 impl IndexFact {
@@ -46,7 +49,35 @@ impl IndexFact {
         let collation = spec.get_document("collation").ok().filter(|c| !collation::is_simple(c));
         let hidden = matches!(spec.get("hidden"), Some(Bson::Boolean(true)));
         let partial = spec.contains_key("partialFilterExpression");
-        Some(IndexFact { name, key, collation: collation.cloned(), hintable: !hidden && !partial })
+        Some(IndexFact {
+            name,
+            key,
+            collation: collation.cloned(),
+            hintable: !hidden && !partial,
+            ready: true,
+        })
+    }
+
+    /// Reads one entry of `listIndexes` with `includeBuildUUIDs`: an index, or `{spec,
+    /// buildUUID}` for one still being built (round 12: a tenant's twin could be built while
+    /// the first was, unseen; a call hinted by key then failed when the second was done).
+    pub fn from_listing(entry: &Document) -> Option<IndexFact> {
+        match entry.get_document("spec") {
+            Ok(spec) if entry.contains_key("buildUUID") => {
+                IndexFact::from_spec(spec).map(|i| IndexFact { ready: false, ..i })
+            }
+            _ => IndexFact::from_spec(entry),
+        }
+    }
+
+    /// An index a tenant's calls can be hinted on once it is built: the tenant field first,
+    /// ascending or descending keys, the simple collation, not partial or hidden.
+    pub fn bounds_tenants(&self, field: &str) -> bool {
+        let mut keys = self.key.iter();
+        self.hintable
+            && self.collation.is_none()
+            && matches!(keys.next(), Some((k, v)) if k == field && direction(v))
+            && keys.all(|(_, v)| direction(v))
     }
 }
 
@@ -311,13 +342,9 @@ pub(crate) fn same_key(a: &Document, b: &Document) -> bool {
         })
 }
 
-/// An index whose first key is the tenant field, ascending or descending, that can be hinted.
+/// An index whose first key is the tenant field, ascending or descending, that can be hinted now.
 fn leads_with(field: &str, i: &IndexFact) -> bool {
-    let mut keys = i.key.iter();
-    i.hintable
-        && i.collation.is_none()
-        && matches!(keys.next(), Some((k, v)) if k == field && direction(v))
-        && keys.all(|(_, v)| direction(v))
+    i.ready && i.bounds_tenants(field)
 }
 
 fn direction(v: &Bson) -> bool {
@@ -371,7 +398,9 @@ fn constrained(filter: &Document) -> (HashSet<&str>, HashSet<&str>) {
 }
 
 /// The usable index a planner would most likely pick: the longest run of pinned fields after
-/// the tenant field, then one ranged or sorted field, then the shortest key, then the name.
+/// the tenant field, then one ranged or sorted field, then the shortest key, then the one
+/// listed first (the oldest: a tenant's later index with a name that sorts first no longer
+/// wins a tie for every tenant's calls, round 12).
 fn best<'i>(q: Query<'_>, usable: &[&'i IndexFact]) -> Option<&'i IndexFact> {
     let (eq, range) = constrained(q.filter);
     let sort_first = q.sort.and_then(|s| s.keys().next()).map(String::as_str);
@@ -382,7 +411,8 @@ fn best<'i>(q: Query<'_>, usable: &[&'i IndexFact]) -> Option<&'i IndexFact> {
         let then = next.is_some_and(|k| range.contains(k) || Some(k) == sort_first);
         (pinned, then, std::cmp::Reverse(i.key.len()))
     };
-    usable.iter().copied().max_by(|a, b| score(a).cmp(&score(b)).then_with(|| b.name.cmp(&a.name)))
+    // `max_by` keeps the last of equals: walk the listing backwards so the first one wins.
+    usable.iter().rev().copied().max_by(|a, b| score(a).cmp(&score(b)))
 }
 
 #[cfg(test)]
@@ -394,7 +424,7 @@ mod tests {
     }
 
     fn ix(name: &str, key: Document) -> IndexFact {
-        IndexFact { name: name.into(), key, collation: None, hintable: true }
+        IndexFact { name: name.into(), key, collation: None, hintable: true, ready: true }
     }
 
     fn q(filter: &Document) -> Query<'_> {

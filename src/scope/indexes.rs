@@ -73,8 +73,19 @@ fn direction_as_int(dir: Bson) -> Bson {
 /// another collation): the fence hints by key pattern, and a second index with the same key
 /// makes that hint ambiguous to the server (27) for every tenant's calls in flight; a
 /// `bulkWrite`, which cannot be retried, failed (red-team round 11).
-pub fn check_twin(keys: &Document, name: &str, existing: &[IndexFact]) -> ScopeResult<()> {
-    match existing.iter().find(|i| i.name != name && same_key(&i.key, keys)) {
+///
+/// Only an index the fence may hint counts (built or being built): a twin of a partial one, or
+/// of one in another collation, makes no hint ambiguous, and refusing it let one tenant's
+/// unusable index keep every tenant from building a usable one (round 12).
+pub fn check_twin(
+    keys: &Document,
+    name: &str,
+    existing: &[IndexFact],
+    field: &str,
+) -> ScopeResult<()> {
+    let hinted =
+        |i: &&IndexFact| i.name != name && i.bounds_tenants(field) && same_key(&i.key, keys);
+    match existing.iter().find(hinted) {
         Some(i) => Err(ScopeError::violation(format!(
             "an index on this key already exists ('{}'): a second one with the same key, in another collation or under another name, would make every tenant's hints by this key ambiguous",
             i.name
@@ -214,17 +225,32 @@ mod tests {
             key,
             collation: None,
             hintable: true,
+            ready: true,
         };
-        let existing =
-            vec![fact("_id_", doc! { "_id": 1 }), fact("f", doc! { "tenantId": 1, "_id": 1 })];
+        let mut building = fact("b", doc! { "tenantId": 1, "y": 1 });
+        building.ready = false;
+        let mut partial = fact("p", doc! { "tenantId": 1, "z": 1 });
+        partial.hintable = false;
+        let mut folded = fact("fr", doc! { "tenantId": 1, "w": 1 });
+        folded.collation = Some(doc! { "locale": "fr" });
+        let existing = vec![
+            fact("_id_", doc! { "_id": 1 }),
+            fact("f", doc! { "tenantId": 1, "_id": 1 }),
+            building,
+            partial,
+            folded,
+        ];
+        let check = |keys: Document, name: &str| check_twin(&keys, name, &existing, "tenantId");
         let twin = doc! { "tenantId": 1, "_id": 1_i64 };
-        assert_eq!(
-            check_twin(&twin, "mine", &existing).unwrap_err().kind,
-            ErrorKind::TenantViolation
-        );
+        assert_eq!(check(twin.clone(), "mine").unwrap_err().kind, ErrorKind::TenantViolation);
+        // One still being built counts (round 12).
+        assert!(check(doc! { "tenantId": 1, "y": 1 }, "mine").is_err());
+        // Twins of indexes never hinted make nothing ambiguous: allowed.
+        assert!(check(doc! { "tenantId": 1, "z": 1 }, "mine").is_ok());
+        assert!(check(doc! { "tenantId": 1, "w": 1 }, "mine").is_ok());
         // The same name again is the server's to answer (a no-op, or its own conflict).
-        assert!(check_twin(&twin, "f", &existing).is_ok());
-        assert!(check_twin(&doc! { "tenantId": 1, "x": 1 }, "x", &existing).is_ok());
+        assert!(check(twin, "f").is_ok());
+        assert!(check(doc! { "tenantId": 1, "x": 1 }, "x").is_ok());
     }
 
     #[test]

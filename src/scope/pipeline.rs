@@ -249,6 +249,16 @@ fn scope_stages(
     for (i, stage) in stages.into_iter().enumerate() {
         let (name, body) = split_stage(stage)?;
         ctx.check_policy(&name)?;
+        // A join's sub-query takes no hint, and the server pushes into it whatever it can of the
+        // stages after its leading $match: a sort (also one inside $setWindowFields, $densify or
+        // $fill) the `_id` index could serve, a $match on a renamed copy of `_id`. Each made a
+        // plan on the `_id` index a candidate, whose trial ran the caller's conditions on other
+        // tenants' documents (rounds 11 and 12). So nothing but the leading $match reaches it.
+        let passive = matches!(name.as_str(), "$match" | "$limit" | "$skip");
+        if level == Level::Sub && ctx.inject.is_some() && !barrier && !passive {
+            out.push(doc! { "$limit": i64::MAX });
+            barrier = true;
+        }
         let body = match name.as_str() {
             "$geoNear" => {
                 // MongoDB requires it first; a facet branch is never "first" over a collection.
@@ -314,19 +324,6 @@ fn scope_stages(
                 }
                 (body, _) => body,
             },
-            // A sort on `_id` that the sub-query could serve from the `_id` index makes a scan
-            // of it a candidate plan (round 11, under a collation the tenant index cannot sort
-            // in): in a join it waits behind a barrier, like the caller's conditions.
-            "$sort"
-                if level == Level::Sub
-                    && ctx.inject.is_some()
-                    && !barrier
-                    && sorts_by_id(&body) =>
-            {
-                out.push(doc! { "$limit": i64::MAX });
-                barrier = true;
-                body
-            }
             "$lookup" => scope_lookup(ctx, body, depth)?,
             "$unionWith" => scope_union_with(ctx, body, depth)?,
             "$graphLookup" => scope_graph_lookup(ctx, body)?,
@@ -561,11 +558,6 @@ fn scope_union_with(ctx: &Ctx, body: Bson, depth: usize) -> ScopeResult<Bson> {
         (false, None) if spec.len() == 1 => Ok(spec.remove("coll").expect("checked")),
         _ => Ok(Bson::Document(spec)),
     }
-}
-
-/// Whether a `$sort` names `_id` or a path in it.
-fn sorts_by_id(body: &Bson) -> bool {
-    body.as_document().is_some_and(|d| d.keys().any(|k| k == "_id" || k.starts_with("_id.")))
 }
 
 /// Whether a join key is `_id` or a path in it.
@@ -847,6 +839,7 @@ mod tests {
             plain(),
             doc! { "$lookup": { "from": "c1", "as": "l1", "pipeline": [
                 foreign(),
+                { "$limit": i64::MAX },
                 { "$facet": { "f": [
                     { "$lookup": { "from": "c2", "localField": "x", "foreignField": "y", "as": "l2", "pipeline": [foreign()] } },
                     { "$unionWith": { "coll": "c3", "pipeline": [foreign()] } },
@@ -874,9 +867,10 @@ mod tests {
             vec![doc! { "$unionWith": { "coll": "c", "pipeline": [{ "$project": { "x": 1 } }] } }],
         )
         .unwrap();
+        // (Nothing but a leading $match reaches a join's sub-query: rounds 11 and 12.)
         assert_eq!(
             out[1],
-            doc! { "$unionWith": { "coll": "c", "pipeline": [foreign(), { "$project": { "x": 1 } }] } }
+            doc! { "$unionWith": { "coll": "c", "pipeline": [foreign(), { "$limit": i64::MAX }, { "$project": { "x": 1 } }] } }
         );
         // Database strategy: left as written.
         for st in [
@@ -1129,7 +1123,8 @@ mod tests {
         )
         .unwrap();
         let p = out[1].get_document("$unionWith").unwrap().get_array("pipeline").unwrap();
-        assert_eq!(p[2], Bson::Document(m(shield_ids(doc! { "_id": { "$exists": true } }))));
+        assert_eq!(p[1], Bson::Document(doc! { "$limit": i64::MAX }));
+        assert_eq!(p[3], Bson::Document(m(doc! { "_id": { "$exists": true } })));
         // foreignField _id with a pipeline: the caller's stages behind the tenant and a barrier.
         let out = scope_pipeline(
             &tenant(),
@@ -1169,7 +1164,8 @@ mod tests {
         )
         .unwrap();
         let p = out[1].get_document("$unionWith").unwrap().get_array("pipeline").unwrap();
-        assert_eq!(p.len(), 2, "{p:?}");
+        // Any other stage too: nothing but the leading $match reaches the sub-query (round 12).
+        assert_eq!(p[1], Bson::Document(doc! { "$limit": i64::MAX }), "{p:?}");
         // $graphLookup on _id with a restriction: refused; without one, allowed.
         let g = |r: Document| doc! { "$graphLookup": { "from": "v", "startWith": "$r", "connectFromField": "p", "connectToField": "_id", "as": "g", "restrictSearchWithMatch": r } };
         assert_eq!(kind(&tenant(), vec![g(doc! { "k": 1 })]), ErrorKind::TenantViolation);
