@@ -793,6 +793,45 @@ describe('round 10', () => {
     expect(found.command.hint).toEqual({ tenantId: 1, customerId: 1 });
   });
 
+  test('round 13: a second leading $match in a join waits behind the barrier; no index may serve the shield', async () => {
+    const c = suite.fence.collection('mine10');
+    const pt = { _id: 'user:1@globex.com' };
+    const forms = [
+      () => [{ $lookup: { from: 'keys10', as: 'j', pipeline: [{ $match: pt }, { $match: probe() }] } }],
+      () => [{ $unionWith: { coll: 'keys10', pipeline: [{ $match: pt }, { $skip: 0 }, { $match: probe() }] } }],
+      () => [{ $lookup: { from: 'keys10', let: { r: '$ref' }, as: 'j', pipeline: [{ $match: { $expr: { $eq: ['$_id', '$$r'] } } }, { $match: probe() }] } }],
+    ];
+    for (const p of forms.map((f) => f())) {
+      const out = await as('acme', () => c.aggregate(p, { maxTimeMS: 1000 }).toArray());
+      expect([p, out.length]).toEqual([p, 1]);
+    }
+    for (const key of [{ '\u0001tenantfence': 1 }, { '\u0001tenantfence.x': 1 }]) {
+      await expectTenantError(as('acme', () => suite.fence.collection('keys10').createIndex(key)), 'TENANT_VIOLATION');
+    }
+  });
+
+  test("round 13: one tenant's index builds hold no other collection's builds", async () => {
+    const app = `b13_${Date.now()}`;
+    const f = suite.closeAfter(await TenantFence.connect(`${uri()}${uri().includes('?') ? '&' : '?'}appName=${app}`, { database: suite.DB }));
+    const big = f.collection('big13');
+    const vc = f.collection('vc13');
+    // The fence's index on each, and a cached listing: the next listIndexes is a build's own check.
+    await f.runAs('evil', () => big.insertOne({ f1: 1 }).then(() => big.countDocuments({ f1: 1 })));
+    await f.runAs('victim', () => vc.insertOne({ a: 1 }).then(() => vc.countDocuments({ a: 1 })));
+    const admin = suite.raw.db('admin');
+    await admin.command({ configureFailPoint: 'failCommand', mode: { times: 1 }, data: { failCommands: ['listIndexes'], blockConnection: true, blockTimeMS: 3000, appName: app } });
+    try {
+      const order = [];
+      const evil = f.runAs('evil', () => big.createIndex({ f1: 1 })).then(() => order.push('evil'));
+      while ((await admin.aggregate([{ $currentOp: {} }, { $match: { appName: app, 'command.listIndexes': 'big13' } }]).toArray()).length === 0);
+      const victim = f.runAs('victim', () => vc.createIndex({ a: 1 })).then(() => order.push('victim'));
+      await Promise.all([evil, victim]);
+      expect(order).toEqual(['victim', 'evil']);
+    } finally {
+      await admin.command({ configureFailPoint: 'failCommand', mode: 'off' });
+    }
+  });
+
   test('a view is refused to a tenant, the _id fast path included', async () => {
     await suite.rdb.createCollection('ordersView10', { viewOn: 'mine10', pipeline: [{ $lookup: { from: 'keys10', localField: 'ref', foreignField: '_id', as: 'customer' } }] });
     const v = suite.fence.collection('ordersView10');

@@ -42,8 +42,8 @@ pub struct FenceInner {
     pub plain_ids: bool,
     /// Collections known to exist, with whether their default collation is non-simple.
     pub default_collation: Mutex<HashMap<(String, String), super::collection::Known>>,
-    /// Held around a tenant's twin check and index build (`indexes::create_index`).
-    pub index_builds: tokio::sync::Mutex<()>,
+    /// Per collection, held around a tenant's twin check and index build (`indexes::create_index`).
+    pub index_builds: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
     /// Each collection's indexes as `scope::bounds` reads them, and when they were listed.
     pub index_facts: Mutex<HashMap<(String, String), (Instant, Arc<Vec<IndexFact>>)>>,
     /// Set once the server refused `distinct.hint` (before 7.1): tenants' distincts then run
@@ -171,7 +171,7 @@ impl NativeFence {
                     strategy,
                     plain_ids,
                     default_collation: Mutex::new(HashMap::new()),
-                    index_builds: tokio::sync::Mutex::new(()),
+                    index_builds: Mutex::new(HashMap::new()),
                     index_facts: Mutex::new(HashMap::new()),
                     distinct_as_aggregate: AtomicBool::new(false),
                     recorder,

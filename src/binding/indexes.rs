@@ -96,9 +96,11 @@ pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         let call = Call { sort: None, filter: &all, hint: None, geo_near: None, explicit: false };
         bounds::bound(&t, call).await?;
     }
-    // One tenant build at a time per fence: two at once each passed the twin check before
-    // the other's build was listed (round 12). (Two app processes can still race.)
-    let _one_at_a_time = t.inner().index_builds.lock().await;
+    // One tenant build at a time per collection of a fence: two at once each passed the twin
+    // check before the other's build was listed (round 12). Per collection, so one tenant's
+    // queue of builds holds no one else's elsewhere (round 13). (Two processes can still race.)
+    let lock = build_lock(&t);
+    let _one_at_a_time = lock.lock().await;
     if shared && matches!(t.scope.principal, Principal::Tenant(_)) {
         let listed = bounds::fresh_listing(&t).await?;
         indexes::check_twin(&keys, &name, &listed, &t.scope.field)?;
@@ -112,4 +114,15 @@ pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         Err(e) if shared && matches!(t.scope.principal, Principal::Tenant(_)) => Err(withheld(e)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The lock of one collection's tenant index builds (the map is bounded: forgetting a lock
+/// only lets two builds of one collection overlap once).
+fn build_lock(t: &Target) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    const MAX_KNOWN: usize = 10_000;
+    let mut m = t.inner().index_builds.lock().unwrap_or_else(|p| p.into_inner());
+    if m.len() >= MAX_KNOWN {
+        m.clear();
+    }
+    m.entry(t.key()).or_default().clone()
 }

@@ -11,6 +11,7 @@ use bson::{doc, Bson, Document};
 
 use super::bounds::{number, same_key, tenant_index, IndexFact, RESERVED_INDEX_PREFIX};
 use super::error::{ScopeError, ScopeResult};
+use super::filter::NEVER_FIELD;
 use super::walk::MAX_DEPTH;
 use super::{Principal, Scope, Strategy};
 
@@ -24,6 +25,14 @@ pub fn field_index_keys(
     let field = scope.field.as_str();
     if let Principal::Tenant(_) = scope.principal {
         check_tenant_index(field, &spec, options)?;
+    }
+    // The shield's never-true branch relies on no index serving its field: with one, a shielded
+    // condition could bound a plan again (round 13: a tenant's index on it brought the `_id`
+    // index back into a join's candidate plans). Refused to everyone.
+    if spec.keys().any(|k| k.split('.').next() == Some(NEVER_FIELD)) {
+        return Err(ScopeError::violation(format!(
+            "an index on the fence's reserved field {NEVER_FIELD:?} is not allowed: the fence's filters rely on no index serving it"
+        )));
     }
     let mut keys = doc! { field: 1 };
     for (name, dir) in spec {
@@ -216,6 +225,20 @@ mod tests {
 
     fn tenant() -> Scope {
         Scope::for_test(Principal::Tenant("a".into()), Strategy::Field)
+    }
+
+    #[test]
+    fn no_index_may_serve_the_shields_field() {
+        for who in [Principal::Tenant("a".into()), Principal::System] {
+            let s = Scope::for_test(who, Strategy::Field);
+            for key in [doc! { NEVER_FIELD: 1 }, doc! { format!("{NEVER_FIELD}.x"): -1 }] {
+                assert_eq!(
+                    field_index_keys(&s, key.clone(), &doc! {}).unwrap_err().kind,
+                    ErrorKind::TenantViolation,
+                    "{key}"
+                );
+            }
+        }
     }
 
     #[test]

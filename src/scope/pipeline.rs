@@ -254,7 +254,9 @@ fn scope_stages(
         // $fill) the `_id` index could serve, a $match on a renamed copy of `_id`. Each made a
         // plan on the `_id` index a candidate, whose trial ran the caller's conditions on other
         // tenants' documents (rounds 11 and 12). So nothing but the leading $match reaches it.
-        let passive = matches!(name.as_str(), "$match" | "$limit" | "$skip");
+        // (A second leading $match too: the server merges it into the first, where a join
+        // key's `_id` point fetched another tenant's document for it to run on, round 13.)
+        let passive = matches!(name.as_str(), "$limit" | "$skip") || (i == 0 && name == "$match");
         if level == Level::Sub && ctx.inject.is_some() && !barrier && !passive {
             out.push(doc! { "$limit": i64::MAX });
             barrier = true;
@@ -1054,6 +1056,21 @@ mod tests {
             let joined = keep.contains_key("$lookup");
             assert_eq!(out[2], doc! { "$match": shielded(guarded, "tenantId", joined) }, "{keep}");
         }
+    }
+
+    /// Round 13: a second leading $match waits behind the barrier too.
+    #[test]
+    fn a_second_leading_match_in_a_join_waits_behind_the_barrier() {
+        let pt = doc! { "$match": { "_id": "x" } };
+        let probe = doc! { "$match": { "k": { "$regex": "a" } } };
+        let out = scope_pipeline(
+            &tenant(),
+            vec![doc! { "$lookup": { "from": "v", "as": "j", "pipeline": [pt, probe.clone()] } }],
+        )
+        .unwrap();
+        let p = out[1].get_document("$lookup").unwrap().get_array("pipeline").unwrap();
+        assert_eq!(p[1], Bson::Document(doc! { "$limit": i64::MAX }), "{p:?}");
+        assert_eq!(p[2], Bson::Document(probe));
     }
 
     /// Red-team round 9: a second join after a barrier lets the server copy a later expression
