@@ -585,12 +585,14 @@ fn scope_graph_lookup(ctx: &Ctx, body: Bson) -> ScopeResult<Bson> {
         if let Some(kind) = bounds::special(&restrict, None) {
             return Err(special_in_join(kind.operator()));
         }
-        // Each step is a point query on `connectToField`, ANDed with this filter and taking
-        // no hint: on `_id` it fetches any tenant's document, and nothing can hold the
-        // caller's conditions back until the tenant match has run (round 10).
-        if !restrict.is_empty() && id_path(spec.get("connectToField")) {
+        // Each step is `{<connectToField>: {$in: <values>}}`, ANDed with this filter and taking
+        // no hint. On `_id` it fetches any tenant's document by value (round 10), and a value
+        // may be a regex (from `startWith`, or stored in the caller's own documents), which
+        // the `_id` index scans as a range, testing other tenants' keys (round 14: another
+        // tenant's string `_id` read by timing). Nothing can hold the values back: refused.
+        if id_path(spec.get("connectToField")) {
             return Err(ScopeError::violation(
-                "$graphLookup with connectToField '_id' and a restrictSearchWithMatch is not allowed under a tenant: each step would fetch other tenants' documents by _id and test the condition on them; filter after the $graphLookup instead",
+                "$graphLookup with connectToField '_id' is not allowed under a tenant: its steps look up values, regexes included, on the _id index every tenant shares; connect through a field of your own with an index that starts with the tenant field",
             ));
         }
         spec.insert("restrictSearchWithMatch", scope_filter(&ctx.guarded, shield_ids(restrict))?);
@@ -1183,10 +1185,10 @@ mod tests {
         let p = out[1].get_document("$unionWith").unwrap().get_array("pipeline").unwrap();
         // Any other stage too: nothing but the leading $match reaches the sub-query (round 12).
         assert_eq!(p[1], Bson::Document(doc! { "$limit": i64::MAX }), "{p:?}");
-        // $graphLookup on _id with a restriction: refused; without one, allowed.
+        // $graphLookup on _id: refused, with or without a restriction (rounds 10 and 14).
         let g = |r: Document| doc! { "$graphLookup": { "from": "v", "startWith": "$r", "connectFromField": "p", "connectToField": "_id", "as": "g", "restrictSearchWithMatch": r } };
         assert_eq!(kind(&tenant(), vec![g(doc! { "k": 1 })]), ErrorKind::TenantViolation);
-        assert!(scope_pipeline(&tenant(), vec![g(doc! {})]).is_ok());
+        assert_eq!(kind(&tenant(), vec![g(doc! {})]), ErrorKind::TenantViolation);
         assert!(scope_pipeline(&system(), vec![g(doc! { "k": 1 })]).is_ok());
     }
 
