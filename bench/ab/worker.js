@@ -35,6 +35,10 @@ function threads() {
     insertOne: (k) => c.insertOne(order(k)),
     updateOne: (k) => c.updateOne({ _id: ids[k % ids.length] }, { $inc: { total: 1 } }),
     insertMany: (k) => c.insertMany(Array.from({ length: 1000 }, (_, j) => order(k * 1000 + j))),
+    // A join whose sub-pipeline sorts: "the latest 5 of the same status" per order. Round 12
+    // puts a barrier after the sub-pipeline's first $match, so the sort is done in memory.
+    lookupSorted: () =>
+      c.aggregate([{ $match: { status: 'open' } }, { $limit: 10 }, { $lookup: { from: 'orders', let: { s: '$status' }, pipeline: [{ $match: { $expr: { $eq: ['$status', '$$s'] } } }, { $sort: { createdAt: -1 } }, { $limit: 5 }], as: 'latest' } }]).toArray(),
     // A join by _id in the let form, the idiom round 10 changed (its join key stays a point).
     lookup20: () =>
       c.aggregate([{ $match: { status: 'open' } }, { $limit: 20 }, { $lookup: { from: 'orders', let: { id: '$_id' }, pipeline: [{ $match: { $expr: { $eq: ['$_id', '$$id'] } } }], as: 'self' } }]).toArray(),
