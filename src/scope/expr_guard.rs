@@ -130,6 +130,16 @@ pub fn server_js_in(doc: &Document) -> Option<&'static str> {
     found
 }
 
+/// True when `$expr`'s value `e` runs the caller's expression only after the tenant test
+/// (the shape `guard_filter` produces), for the isolation probe.
+pub fn is_guarded(field: &str, tenant: &str, e: &Bson) -> bool {
+    let Bson::Document(d) = e else { return false };
+    let Some(Bson::Array(items)) = d.get("$and").filter(|_| d.len() == 1) else { return false };
+    items.first().is_some_and(|first| {
+        *first == tenant_test(field, tenant, false) || *first == tenant_test(field, tenant, true)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,14 +196,4 @@ mod tests {
             assert_eq!(e.kind, ErrorKind::TenantViolation, "{f}");
         }
     }
-}
-
-/// True when `$expr`'s value `e` runs the caller's expression only after the tenant test
-/// (the shape `guard_filter` produces), for the isolation probe.
-pub fn is_guarded(field: &str, tenant: &str, e: &Bson) -> bool {
-    let Bson::Document(d) = e else { return false };
-    let Some(Bson::Array(items)) = d.get("$and").filter(|_| d.len() == 1) else { return false };
-    items.first().is_some_and(|first| {
-        *first == tenant_test(field, tenant, false) || *first == tenant_test(field, tenant, true)
-    })
 }
