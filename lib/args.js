@@ -1,10 +1,12 @@
 'use strict';
 // Argument checks shared by the collection methods: a TypeError that names the argument.
 
+const { invalidArg } = require('./errors');
+
 /** Throws unless `value` is a plain object (not null, not an array). */
 function object(value, name) {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new TypeError(`${name} must be an object`);
+    throw invalidArg(`${name} must be an object`);
   }
   return value;
 }
@@ -16,13 +18,13 @@ function optionalObject(value, name) {
 
 /** Throws unless `value` is an array. */
 function array(value, name) {
-  if (!Array.isArray(value)) throw new TypeError(`${name} must be an array`);
+  if (!Array.isArray(value)) throw invalidArg(`${name} must be an array`);
   return value;
 }
 
 /** Throws unless `value` is an update document or an update pipeline. */
 function update(value) {
-  if (value === null || typeof value !== 'object') throw new TypeError('update must be an object or a pipeline array');
+  if (value === null || typeof value !== 'object') throw invalidArg('update must be an object or a pipeline array');
   return value;
 }
 
@@ -33,7 +35,7 @@ function sort(value, name = 'sort') {
     if (d === 'asc' || d === 'ascending') return 1;
     if (d === 'desc' || d === 'descending') return -1;
     if (d && typeof d === 'object' && d.$meta) return d;
-    throw new TypeError(`${name} direction must be 1, -1, 'asc', 'desc' or {$meta}`);
+    throw invalidArg(`${name} direction must be 1, -1, 'asc', 'desc' or {$meta}`);
   };
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'string') return { [value]: 1 };
@@ -46,7 +48,7 @@ function sort(value, name = 'sort') {
     for (const item of value) {
       if (typeof item === 'string') out[item] = 1;
       else if (Array.isArray(item) && typeof item[0] === 'string') out[item[0]] = dir(item[1]);
-      else throw new TypeError(`${name} has an entry that is not a field or [field, direction]`);
+      else throw invalidArg(`${name} has an entry that is not a field or [field, direction]`);
     }
     return out;
   }
@@ -55,12 +57,12 @@ function sort(value, name = 'sort') {
     for (const k of Object.keys(value)) out[k] = dir(value[k]);
     return out;
   }
-  throw new TypeError(`${name} must be an object, a field name or an array`);
+  throw invalidArg(`${name} must be an object, a field name or an array`);
 }
 
 /** Checks an integer option used by cursors. */
 function integer(value, name) {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`${name} must be an integer`);
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalidArg(`${name} must be an integer`);
   return value;
 }
 

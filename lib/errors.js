@@ -1,6 +1,7 @@
 'use strict';
 // Turns native rejections (`CODE\x1fbody`, see src/binding/error.rs) into the
-// errors users expect: TenantError, TypeError, or Mongo*Error with code/codeName.
+// errors users expect: TenantError, TypeError (code ERR_INVALID_ARG), TenantFenceError
+// (ERR_INTERNAL, ERR_CANCELLED), or Mongo*Error with code/codeName.
 
 const SEP = '\x1f';
 
@@ -35,6 +36,26 @@ class MongoDriverError extends Error {
   }
 }
 
+/** A bad argument: a `TypeError` carrying `code` `ERR_INVALID_ARG`, as Node's own carry theirs. */
+function invalidArg(message) {
+  const e = new TypeError(message);
+  e.code = 'ERR_INVALID_ARG';
+  return e;
+}
+
+/**
+ * A failure of tenantfence itself, not of the call's arguments or of MongoDB: `code` is
+ * `ERR_INTERNAL` (a panic in the addon, caught and stopped; nothing of it reached Node) or
+ * `ERR_CANCELLED` (the addon's runtime shut down before the call finished).
+ */
+class TenantFenceError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'TenantFenceError';
+    this.code = code;
+  }
+}
+
 function parseBody(text) {
   try {
     return JSON.parse(text);
@@ -56,7 +77,10 @@ function fromNative(err) {
     case 'TENANT_VIOLATION':
       return new TenantError(code, rest);
     case 'ERR_INVALID_ARG':
-      return new TypeError(rest);
+      return invalidArg(rest);
+    case 'ERR_INTERNAL':
+    case 'ERR_CANCELLED':
+      return new TenantFenceError(code, rest);
     case 'MONGO_SERVER':
       return new MongoServerError(parseBody(rest));
     default:
@@ -64,4 +88,4 @@ function fromNative(err) {
   }
 }
 
-module.exports = { TenantError, MongoServerError, MongoDriverError, fromNative };
+module.exports = { TenantError, TenantFenceError, MongoServerError, MongoDriverError, fromNative, invalidArg };

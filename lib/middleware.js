@@ -2,6 +2,7 @@
 // Express middleware (4 and 5): resolve the tenant for a request, answer 400 when
 // there is none or it is invalid, otherwise run the rest of the request inside it.
 
+const { invalidArg } = require('./errors');
 const OPTIONS = ['header', 'resolve'];
 // An HTTP header name is an RFC 9110 token.
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -20,30 +21,30 @@ function looksLikeRequest(v) {
 /** Validates middleware options now, so a typo fails at startup instead of per request. */
 function validate(options) {
   if (looksLikeRequest(options)) {
-    throw new TypeError('fence.middleware must be called: use app.use(fence.middleware()), not app.use(fence.middleware)');
+    throw invalidArg('fence.middleware must be called: use app.use(fence.middleware()), not app.use(fence.middleware)');
   }
   if (options === undefined) options = {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError('middleware options must be an object');
+    throw invalidArg('middleware options must be an object');
   }
   for (const key of Object.keys(options)) {
     if (!OPTIONS.includes(key)) {
-      throw new TypeError(`middleware option '${key}' is not known${suggest(key)}; options are header, resolve`);
+      throw invalidArg(`middleware option '${key}' is not known${suggest(key)}; options are header, resolve`);
     }
   }
   const { header, resolve } = options;
   if (header !== undefined && (typeof header !== 'string' || header.trim() === '')) {
-    throw new TypeError('middleware option header must be a non-empty string');
+    throw invalidArg('middleware option header must be a non-empty string');
   }
   if (header !== undefined && !HEADER_NAME.test(header)) {
     // No request can carry such a header: every request would be answered 400.
-    throw new TypeError(`middleware option header ${JSON.stringify(header)} is not a valid HTTP header name`);
+    throw invalidArg(`middleware option header ${JSON.stringify(header)} is not a valid HTTP header name`);
   }
   if (resolve !== undefined && typeof resolve !== 'function') {
-    throw new TypeError('middleware option resolve must be a function (req) => tenantId');
+    throw invalidArg('middleware option resolve must be a function (req) => tenantId');
   }
   if (header !== undefined && resolve !== undefined) {
-    throw new TypeError('give the middleware either header or resolve, not both');
+    throw invalidArg('give the middleware either header or resolve, not both');
   }
   return { header: (header || 'x-tenant-id').toLowerCase(), resolve };
 }

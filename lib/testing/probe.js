@@ -3,6 +3,7 @@
 // (src/scope/audit.rs) against the tenant of the operation that sent it. Tests read what
 // was seen and fail when a data command was not confined to its tenant.
 
+const { invalidArg } = require('../errors');
 const { deserialize, serialize } = require('bson');
 const native = require('../../binding.js');
 
@@ -14,11 +15,11 @@ const stores = new WeakMap();
 
 function storeOf(fence) {
   // Duck-typed: an app and its tests may load two copies of the package.
-  if (!fence || typeof fence._drainCommands !== 'function') throw new TypeError('isolationProbe(fence): fence must be a TenantFence');
+  if (!fence || typeof fence._drainCommands !== 'function') throw invalidArg('isolationProbe(fence): fence must be a TenantFence');
   let store = stores.get(fence);
   if (!store) {
     if (fence._drainCommands() === null) {
-      throw new TypeError(
+      throw invalidArg(
         'isolationProbe(fence): this fence does not monitor its commands; connect it with { monitorCommands: true }, ' +
           "or run the tests with tenantfence/testing's globalSetup (which sets TENANTFENCE_MONITOR_COMMANDS=1)",
       );
@@ -60,9 +61,9 @@ class IsolationProbe {
 
   /** @param fence a TenantFence, or a function returning one (resolved at first use) */
   constructor(fence, options = {}) {
-    if (options === null || typeof options !== 'object') throw new TypeError('isolationProbe(fence, options): options must be an object');
+    if (options === null || typeof options !== 'object') throw invalidArg('isolationProbe(fence, options): options must be an object');
     if (options.allowSystem !== undefined && typeof options.allowSystem !== 'boolean') {
-      throw new TypeError('options.allowSystem must be a boolean');
+      throw invalidArg('options.allowSystem must be a boolean');
     }
     this.#fence = fence;
     this.#allowSystem = options.allowSystem === true;
@@ -116,7 +117,7 @@ class IsolationProbe {
 
 /** A probe over the commands `fence` sends (the fence must monitor its commands). */
 function isolationProbe(fence, options) {
-  if (typeof fence === 'function') throw new TypeError('isolationProbe(fence): pass the fence itself (useIsolationProbe takes a getter)');
+  if (typeof fence === 'function') throw invalidArg('isolationProbe(fence): pass the fence itself (useIsolationProbe takes a getter)');
   return new IsolationProbe(fence, options);
 }
 
@@ -142,13 +143,13 @@ function useIsolationProbe(fence, options) {
  * fence settings (tenantField, strategy, database).
  */
 function auditCommand(command, options) {
-  if (command === null || typeof command !== 'object' || Array.isArray(command)) throw new TypeError('auditCommand(command, options): command must be an object');
-  if (options === null || typeof options !== 'object') throw new TypeError('auditCommand(command, options): options must be an object');
+  if (command === null || typeof command !== 'object' || Array.isArray(command)) throw invalidArg('auditCommand(command, options): command must be an object');
+  if (options === null || typeof options !== 'object') throw invalidArg('auditCommand(command, options): options must be an object');
   const { tenant, system = false, tenantField = 'tenantId', strategy = 'field', database = 'test' } = options;
   const db = options.db ?? database;
-  if (tenant !== undefined && typeof tenant !== 'string') throw new TypeError('options.tenant must be a string');
+  if (tenant !== undefined && typeof tenant !== 'string') throw invalidArg('options.tenant must be a string');
   for (const [k, v] of Object.entries({ tenantField, strategy, database, db })) {
-    if (typeof v !== 'string') throw new TypeError(`options.${k} must be a string`);
+    if (typeof v !== 'string') throw invalidArg(`options.${k} must be a string`);
   }
   let rec;
   try {

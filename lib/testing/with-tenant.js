@@ -2,19 +2,20 @@
 // withTenant(id, fn): run test code as a tenant without a fence at hand. The context is
 // process-wide (lib/context.js), so one call scopes the collections of every fence.
 
+const { invalidArg } = require('../errors');
 const context = require('../context');
 
 /** Runs fn as tenant `tenantId` (default id rule, or options.tenantIdPattern) and returns what fn returns. */
 function withTenant(tenantId, fn, options) {
-  if (typeof fn !== 'function') throw new TypeError('withTenant(tenantId, fn): fn must be a function');
+  if (typeof fn !== 'function') throw invalidArg('withTenant(tenantId, fn): fn must be a function');
   if (options !== undefined && (options === null || typeof options !== 'object')) {
-    throw new TypeError('withTenant(tenantId, fn, options): options must be an object');
+    throw invalidArg('withTenant(tenantId, fn, options): options must be an object');
   }
   let pattern;
   const custom = options && options.tenantIdPattern;
   if (custom !== undefined) {
     if (Object.prototype.toString.call(custom) !== '[object RegExp]') {
-      throw new TypeError('options.tenantIdPattern must be a RegExp');
+      throw invalidArg('options.tenantIdPattern must be a RegExp');
     }
     pattern = new RegExp(custom.source, custom.flags.replace(/[gy]/g, ''));
   }

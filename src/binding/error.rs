@@ -21,6 +21,10 @@ pub enum FenceError {
     /// commands) and of one document in a shared insert.
     Server(Value),
     Closed,
+    /// A panic inside the addon, caught before it reached Node; the text says where.
+    Internal(&'static str),
+    /// The runtime dropped the call unfinished (it is shutting down).
+    Cancelled,
 }
 
 impl From<ScopeError> for FenceError {
@@ -107,9 +111,7 @@ pub fn write_concern_error(w: &WriteConcernError) -> FenceError {
 
 /// The error of a call the runtime dropped unfinished (it is shutting down).
 pub fn cancelled() -> FenceError {
-    FenceError::Scope(ScopeError::argument(
-        "the operation was cancelled: the tenantfence runtime is shutting down",
-    ))
+    FenceError::Cancelled
 }
 
 /// The stable code (`MONGO_SERVER` / `MONGO_DRIVER`) and JSON body for a driver error.
@@ -179,6 +181,10 @@ impl FenceError {
             FenceError::Closed => format!(
                 "MONGO_DRIVER{SEP}{}",
                 json!({ "name": "MongoClientClosedError", "message": "the fence is closed" })
+            ),
+            FenceError::Internal(what) => format!("ERR_INTERNAL{SEP}internal error: {what}"),
+            FenceError::Cancelled => format!(
+                "ERR_CANCELLED{SEP}the operation was cancelled: the tenantfence runtime is shutting down"
             ),
         }
     }

@@ -20,7 +20,6 @@ use napi::bindgen_prelude::{PromiseRaw, ToNapiValue};
 use napi::{sys, Env};
 
 use super::error::{cancelled, FenceError, FenceResult};
-use crate::scope::ScopeError;
 
 /// Turns a finished call's value into a JS value; runs on the JS thread.
 type Settler = Box<dyn FnOnce(sys::napi_env) -> napi::Result<sys::napi_value> + Send>;
@@ -141,9 +140,9 @@ where
                     Ok(Box::new(move |env| unsafe { T::to_napi_value(env, value) }) as Settler)
                 }
                 Ok(Err(e)) => Err(napi::Error::from(e)),
-                Err(_) => Err(napi::Error::from(FenceError::Scope(ScopeError::argument(
-                    "internal error: the operation panicked and was stopped",
-                )))),
+                Err(_) => Err(napi::Error::from(FenceError::Internal(
+                    "the operation panicked and was stopped",
+                ))),
             };
         slot.settle(outcome);
     };
