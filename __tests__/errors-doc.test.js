@@ -121,6 +121,10 @@ describe('the messages docs/errors.md quotes are the ones the calls produce', ()
     ['unknown operator', as('acme', () => c().updateOne({}, { $foo: { a: 1 } })), TypeError, 'unknown update operator $foo'],
     ['system collection', as('acme', () => suite.fence.collection('system.users').findOne({})), TypeError, 'collection name "system.users" is not valid'],
     ['strategy option', () => TenantFence.connect(uri(), { strategy: 'x' }), TypeError, "options.strategy must be 'field' or 'database'"],
+    // The tenantField, strategy and database rules are Rust's (`scope::spec`), checked before dialling.
+    ['tenantField option', () => TenantFence.connect('mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=1', { tenantField: 'a.b' }), TypeError, "options.tenantField must be a top-level field name (no '.' or '$', not _id)"],
+    ['tenantField not a string', () => TenantFence.connect(uri(), { tenantField: 7 }), TypeError, "options.tenantField must be a top-level field name (no '.' or '$', not _id)"],
+    ['database option', () => TenantFence.connect(uri(), { database: 'a/b' }), TypeError, 'options.database must be a valid database name'],
     ['middleware typo', () => suite.fence.middleware({ headers: 'x' }), TypeError, "middleware option 'headers' is not known (did you mean 'header'?); options are header, resolve"],
   ];
 
@@ -133,6 +137,8 @@ describe('the messages docs/errors.md quotes are the ones the calls produce', ()
     } else {
       expect(err).toBeInstanceOf(kind);
       expect(quoted(message)).toBe(true);
+      // Every bad argument carries the code, whether JS or Rust refused it.
+      if (kind === TypeError) expect(err.code).toBe('ERR_INVALID_ARG');
     }
     expect(err.message).toBe(message);
   });

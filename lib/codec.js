@@ -2,6 +2,7 @@
 // BSON in and out: one serialize per call, one deserialize per reply, so values keep
 // their exact BSON types (Long stays Long, Binary stays Binary).
 
+const { invalidArg } = require('./errors');
 const BSON = require('bson');
 
 const READ = { promoteLongs: false, promoteBuffers: false, bsonRegExp: false };
@@ -19,14 +20,14 @@ function encode(request, labels = {}) {
   } catch (e) {
     for (const [key, value] of Object.entries(request)) {
       const failure = fails(value);
-      if (failure) throw new TypeError(`${narrow(labels[key] || key, value, 2)} cannot be sent to MongoDB: ${describe(failure)}`);
+      if (failure) throw invalidArg(`${narrow(labels[key] || key, value, 2)} cannot be sent to MongoDB: ${describe(failure)}`);
     }
-    throw new TypeError(`arguments cannot be sent to MongoDB: ${describe(e)}`);
+    throw invalidArg(`arguments cannot be sent to MongoDB: ${describe(e)}`);
   }
   // The fast check builds no paths; only a request that fails it is walked again to name the part.
   if (holdsLost(request, 0)) {
     const lost = silentlyLost(request, labels);
-    if (lost) throw new TypeError(`${lost.path} cannot be sent to MongoDB: ${lost.why}`);
+    if (lost) throw invalidArg(`${lost.path} cannot be sent to MongoDB: ${lost.why}`);
   }
   return bytes;
 }
@@ -146,11 +147,6 @@ function describe(e) {
   return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
 
-/** Reads back an encoded request, exactly as it will be sent. */
-function decodeRequest(buffer) {
-  return BSON.deserialize(buffer, READ);
-}
-
 /** Reads a `{v}` reply. */
 function decode(buffer) {
   return BSON.deserialize(buffer, READ).v;
@@ -187,4 +183,4 @@ class BatchReader {
   }
 }
 
-module.exports = { encode, decode, decodeRequest, BatchReader };
+module.exports = { encode, decode, BatchReader };

@@ -4,8 +4,8 @@
 // applies them all.
 
 const { newObjectId } = require('./ids');
-const { encode, decode, decodeRequest } = require('./codec');
-const { fromNative, TenantError } = require('./errors');
+const { encode, decode } = require('./codec');
+const { fromNative, TenantError, invalidArg } = require('./errors');
 const context = require('./context');
 const args = require('./args');
 const { FenceCursor } = require('./cursor');
@@ -33,35 +33,6 @@ const WRITES = new Set([
   'insertOne', 'insertMany', 'updateOne', 'updateMany', 'replaceOne', 'bulkWrite',
   'findOneAndUpdate', 'findOneAndReplace',
 ]);
-
-/**
- * Every string a system write could store in the tenant field: values under that key
- * anywhere in the request (documents, updates, upsert filters), bare or as
- * `{$eq}` / `{$literal}` / `{$in}`. Rust checks the hard rules; JS adds a custom pattern.
- */
-function writtenTenantIds(request, field) {
-  const out = [];
-  const take = (v, depth) => {
-    if (typeof v === 'string') out.push(v);
-    else if (v && typeof v === 'object' && depth < 4) {
-      for (const k of ['$eq', '$literal']) if (k in v) take(v[k], depth + 1);
-      if (Array.isArray(v.$in)) v.$in.forEach((x) => take(x, depth + 1));
-    }
-  };
-  const walk = (node, depth) => {
-    if (!node || typeof node !== 'object' || depth > 64) return;
-    if (Array.isArray(node)) {
-      for (const item of node) walk(item, depth + 1);
-      return;
-    }
-    for (const key of Object.keys(node)) {
-      if (key === field) take(node[key], 0);
-      walk(node[key], depth + 1);
-    }
-  };
-  walk(request, 0);
-  return out;
-}
 
 function options(value) {
   return args.optionalObject(value, 'options');
@@ -104,7 +75,13 @@ class ScopedCollection {
       // Checked on the bytes that will be sent: a getter or Proxy cannot show one id here and
       // serialize another. Rust applies the hard rules; the custom pattern lives only in JS, and
       // Rust refuses the call with it after the audit hook has seen the call.
-      refusedId = writtenTenantIds(decodeRequest(payload), this.#fence.tenantField).find((id) => !this.#fence._accepts({ tenantId: id }));
+      let ids;
+      try {
+        ids = this.#native.storedTenantIds(payload);
+      } catch (e) {
+        throw fromNative(e);
+      }
+      refusedId = ids.find((id) => !this.#fence._accepts({ tenantId: id }));
     }
     let reply;
     try {
@@ -171,7 +148,7 @@ class ScopedCollection {
 
   /** Distinct values of `key` among the current tenant's matching documents. */
   async distinct(key, filter, opts) {
-    if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string');
+    if (typeof key !== 'string' || key === '') throw invalidArg('key must be a non-empty string');
     return this.#run('distinct', { key, filter: args.optionalObject(filter, 'filter'), options: options(opts) });
   }
 
@@ -259,7 +236,7 @@ function modifyOptions(opts) {
     o.returnDocument = o.returnOriginal ? 'before' : 'after';
   }
   delete o.returnOriginal;
-  if (o.includeResultMetadata) throw new TypeError('options.includeResultMetadata is not supported');
+  if (o.includeResultMetadata) throw invalidArg('options.includeResultMetadata is not supported');
   delete o.includeResultMetadata;
   return o;
 }

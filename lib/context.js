@@ -16,7 +16,6 @@ const { TenantError, fromNative } = require('./errors');
 const KEY = Symbol.for('tenantfence.context.v1');
 const store = globalThis[KEY] || (globalThis[KEY] = new AsyncLocalStorage());
 
-const DEFAULT_RULE = /^[A-Za-z0-9_-]{1,64}$/;
 // What JS remembers about each native context, so hot paths skip napi getters: a frozen
 // object on a non-writable, non-configurable property of the context itself, so no code can
 // relabel a context once made (a process-wide map could be overwritten). Rust stays the
@@ -64,7 +63,8 @@ function tenantContext(tenantId, pattern) {
   } catch (e) {
     throw fromNative(e);
   }
-  label(ctx, { tenantId, system: false, reason: undefined, defaultOk: DEFAULT_RULE.test(tenantId) });
+  // Rust says whether the id follows the default rule: the rule is written once, there.
+  label(ctx, { tenantId, system: false, reason: undefined, defaultOk: ctx.followsDefaultRule });
   if (cache.size >= RECENT_MAX) cache.delete(cache.keys().next().value);
   cache.set(tenantId, ctx);
   return ctx;
@@ -92,4 +92,4 @@ function describe(ctx) {
   return ctx ? ctx[ABOUT] : undefined;
 }
 
-module.exports = { store, tenantContext, systemContext, current, describe, isWellFormed, DEFAULT_RULE };
+module.exports = { store, tenantContext, systemContext, current, describe, isWellFormed };

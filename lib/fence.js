@@ -3,7 +3,7 @@
 
 const native = require('../binding.js');
 const context = require('./context');
-const { fromNative, TenantError } = require('./errors');
+const { fromNative, TenantError, invalidArg } = require('./errors');
 const { createMiddleware } = require('./middleware');
 const { ScopedCollection } = require('./collection');
 
@@ -14,42 +14,38 @@ const CONNECT_OPTIONS = [
 // Set by tenantfence/testing's globalSetup so an app's own connect() call records its
 // commands for the isolation probe in tests, without a code change.
 const MONITOR_ENV = 'TENANTFENCE_MONITOR_COMMANDS';
-const DB_NAME = /^[^/\\. "$*<>:|?\0]{1,63}$/;
 
 function checkConnectOptions(o) {
   if (o === undefined) o = {};
-  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new TypeError('options must be an object');
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw invalidArg('options must be an object');
   for (const k of Object.keys(o)) {
-    if (!CONNECT_OPTIONS.includes(k)) throw new TypeError(`options.${k} is not a tenantfence option (known: ${CONNECT_OPTIONS.join(', ')})`);
+    if (!CONNECT_OPTIONS.includes(k)) throw invalidArg(`options.${k} is not a tenantfence option (known: ${CONNECT_OPTIONS.join(', ')})`);
   }
-  const field = o.tenantField === undefined ? 'tenantId' : o.tenantField;
-  if (typeof field !== 'string' || field === '' || field.includes('.') || field.includes('$') || field === '_id' || field.includes('\0') || !context.isWellFormed(field)) {
-    throw new TypeError("options.tenantField must be a top-level field name (no '.' or '$', not _id)");
-  }
-  const strategy = o.strategy === undefined ? 'field' : o.strategy;
-  if (strategy !== 'field' && strategy !== 'database') throw new TypeError("options.strategy must be 'field' or 'database'");
-  if (o.database !== undefined && (typeof o.database !== 'string' || !DB_NAME.test(o.database) || !context.isWellFormed(o.database))) {
-    throw new TypeError('options.database must be a valid database name');
-  }
+  // The rules for these three live in Rust (`scope::spec`); JS only hands over strings that
+  // survive the trip to UTF-8 unchanged ('' for anything else, which Rust refuses by name).
+  const text = (v, dflt) => (v === undefined ? dflt : typeof v === 'string' && context.isWellFormed(v) ? v : '');
+  const field = text(o.tenantField, 'tenantId');
+  const strategy = text(o.strategy, 'field');
+  const database = text(o.database, undefined);
   if (o.onSystemAccess !== undefined && typeof o.onSystemAccess !== 'function') {
-    throw new TypeError('options.onSystemAccess must be a function');
+    throw invalidArg('options.onSystemAccess must be a function');
   }
   let pattern;
   if (o.tenantIdPattern !== undefined) {
     if (!(o.tenantIdPattern instanceof RegExp) && Object.prototype.toString.call(o.tenantIdPattern) !== '[object RegExp]') {
-      throw new TypeError('options.tenantIdPattern must be a RegExp');
+      throw invalidArg('options.tenantIdPattern must be a RegExp');
     }
     // A /g or /y pattern keeps lastIndex between tests; a fresh copy without them does not.
     pattern = new RegExp(o.tenantIdPattern.source, o.tenantIdPattern.flags.replace(/[gy]/g, ''));
   }
   for (const k of ['serverSelectionTimeoutMS', 'connectTimeoutMS', 'maxPoolSize']) {
-    if (o[k] !== undefined && (!Number.isInteger(o[k]) || o[k] < 0)) throw new TypeError(`options.${k} must be a non-negative integer`);
+    if (o[k] !== undefined && (!Number.isInteger(o[k]) || o[k] < 0)) throw invalidArg(`options.${k} must be a non-negative integer`);
   }
   if (o.monitorCommands !== undefined && typeof o.monitorCommands !== 'boolean') {
-    throw new TypeError('options.monitorCommands must be a boolean');
+    throw invalidArg('options.monitorCommands must be a boolean');
   }
   const monitor = o.monitorCommands ?? process.env[MONITOR_ENV] === '1';
-  return { field, strategy, pattern, database: o.database, hook: o.onSystemAccess, monitor, raw: o };
+  return { field, strategy, pattern, database, hook: o.onSystemAccess, monitor, raw: o };
 }
 
 function withUriOptions(uri, o) {
@@ -71,14 +67,14 @@ class TenantFence {
   #collections = new Map();
 
   constructor(nativeFence, settings) {
-    if (!nativeFence || !settings) throw new TypeError('use TenantFence.connect(uri, options)');
+    if (!nativeFence || !settings) throw invalidArg('use TenantFence.connect(uri, options)');
     this.#native = nativeFence;
     this.#settings = settings;
   }
 
   /** Connects to MongoDB; rejects with a clear error when the server cannot be reached. */
   static async connect(uri, options) {
-    if (typeof uri !== 'string' || uri === '') throw new TypeError('uri must be a MongoDB connection string');
+    if (typeof uri !== 'string' || uri === '') throw invalidArg('uri must be a MongoDB connection string');
     const s = checkConnectOptions(options);
     let nf;
     try {
@@ -112,7 +108,7 @@ class TenantFence {
    * (`<database>~<escaped id>`, docs/options.md), under 'field' the shared one.
    */
   databaseFor(tenantId) {
-    if (typeof tenantId !== 'string') throw new TypeError('databaseFor(tenantId): tenantId must be a string');
+    if (typeof tenantId !== 'string') throw invalidArg('databaseFor(tenantId): tenantId must be a string');
     // The same id rule as runAs: this fence's pattern here, the default rule or the hard rules in Rust.
     if (this.#settings.pattern && !this.#settings.pattern.test(tenantId)) {
       throw new TenantError('TENANT_INVALID', `tenant id ${JSON.stringify(tenantId)} does not match tenantIdPattern`);
@@ -126,18 +122,18 @@ class TenantFence {
 
   /** Runs fn with `tenantId` as the current tenant and returns what fn returns. */
   runAs(tenantId, fn) {
-    if (typeof fn !== 'function') throw new TypeError('runAs(tenantId, fn): fn must be a function');
+    if (typeof fn !== 'function') throw invalidArg('runAs(tenantId, fn): fn must be a function');
     const ctx = context.tenantContext(tenantId, this.#settings.pattern);
     return context.store.run(ctx, fn);
   }
 
   /** Runs fn with tenant scoping lifted; every operation inside is audited first. */
   runAsSystem(options, fn) {
-    if (options === null || typeof options !== 'object') throw new TypeError('runAsSystem(options, fn): options must be an object with a reason');
+    if (options === null || typeof options !== 'object') throw invalidArg('runAsSystem(options, fn): options must be an object with a reason');
     if (typeof options.reason !== 'string' || options.reason.trim() === '') {
-      throw new TypeError('runAsSystem(options, fn): options.reason must be a non-empty string');
+      throw invalidArg('runAsSystem(options, fn): options.reason must be a non-empty string');
     }
-    if (typeof fn !== 'function') throw new TypeError('runAsSystem(options, fn): fn must be a function');
+    if (typeof fn !== 'function') throw invalidArg('runAsSystem(options, fn): fn must be a function');
     const ctx = context.systemContext(this.#native, options.reason);
     // System access ends when fn settles: a server started, or a callback bound, inside it
     // must not serve later work as system (Rust refuses calls under an ended context).
@@ -169,7 +165,7 @@ class TenantFence {
    * whoever calls it later. Throws TENANT_MISSING now when there is no context to capture.
    */
   bind(fn) {
-    if (typeof fn !== 'function') throw new TypeError('bind(fn): fn must be a function');
+    if (typeof fn !== 'function') throw invalidArg('bind(fn): fn must be a function');
     const ctx = context.current();
     if (!context.describe(ctx)) {
       // Now, not later: a callback bound outside any context would otherwise fail (or be
@@ -196,9 +192,9 @@ class TenantFence {
 
   /** A scoped collection handle; the tenant is read from the context at each call. */
   collection(name) {
-    if (typeof name !== 'string' || name === '') throw new TypeError('collection(name): name must be a non-empty string');
+    if (typeof name !== 'string' || name === '') throw invalidArg('collection(name): name must be a non-empty string');
     // UTF-8 turns a lone surrogate into U+FFFD: two names would silently share one collection.
-    if (!context.isWellFormed(name)) throw new TypeError('collection(name): name must be well-formed Unicode (no lone surrogates)');
+    if (!context.isWellFormed(name)) throw invalidArg('collection(name): name must be well-formed Unicode (no lone surrogates)');
     let c = this.#collections.get(name);
     if (!c) {
       c = new ScopedCollection(this, this.#native, name);

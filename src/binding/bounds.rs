@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use bson::{doc, Bson, Document};
 use mongodb::options::Hint;
 
-use super::collection::Target;
 use super::error::{FenceError, FenceResult};
 use super::options::CallOptions;
+use super::target::Target;
 use crate::scope::bounds::{self, Bound, IndexFact, Query};
 
 /// How long a listing is trusted. An index dropped behind the fence's back shows up sooner,
@@ -209,25 +209,12 @@ pub async fn hint_went_stale(t: &Target) -> FenceResult<bool> {
     Ok(!bounds::hint_holds(&sent, &listed))
 }
 
-/// True for the server's answer to a hint naming an index that is gone, or a key pattern
-/// that an index added behind the fence's back made ambiguous: the listing is stale.
-///
-/// The server quotes the caller's filter (and other errors quote documents) in the message, so
-/// the phrase alone proves nothing: a tenant that stored it made a partly applied `updateMany`
-/// run twice (red-team round 8). The planner's cause comes last, after the quoted filter, and
-/// carries its own code: both must match.
+/// True for the server's answer to a hint the fence sent that no longer fits the indexes
+/// (`scope::bounds::stale_hint` says which answers those are).
 pub fn missing_hint(e: &FenceError) -> bool {
-    const CAUSE: &str = " planner returned error :: caused by :: ";
     let FenceError::Mongo(m) = e else { return false };
-    let Some(msg) = super::error::server_message(m) else { return false };
-    match super::error::server_code(m) {
-        Some(2) => {
-            msg.ends_with(&format!("{CAUSE}hint provided does not correspond to an existing index"))
-        }
-        // The cause is followed by the matched indexes' specs, names included.
-        Some(27) => msg.contains(&format!(
-            "{CAUSE}Hint matched multiple indexes, must hint by index name. Matched: kp: "
-        )),
+    match (super::error::server_code(m), super::error::server_message(m)) {
+        (Some(code), Some(msg)) => bounds::stale_hint(code, msg),
         _ => false,
     }
 }

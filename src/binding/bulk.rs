@@ -1,67 +1,49 @@
-//! `bulkWrite` on servers older than 8.0: every operation is checked and rewritten
-//! first (one refusal writes nothing, ordered or not), then runs as batched
-//! `insert` / `update` / `delete` commands, as the Node driver does.
+//! `bulkWrite` on servers older than 8.0: every operation is planned by `scope::bulk` first
+//! (one refusal writes nothing, ordered or not), then runs as batched `insert` / `update` /
+//! `delete` commands, as the Node driver does.
 
 use bson::{doc, Bson, Document};
 use serde_json::{json, Value};
 
 use super::bounds;
-use super::collection::Target;
 use super::error::{arg, code_name, FenceError, FenceResult};
+use super::ids::fresh_object_id;
 use super::options::{self, CallOptions};
 use super::payload::{count, reply, Request};
-use super::writes::{scoped_update_doc, scoped_write_filter};
-use crate::scope::{collation, insert, update, withhold, Scope};
+use super::target::Target;
+use crate::scope::bulk::{self as plan, Kind, Statement};
+use crate::scope::withhold;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
-    Insert,
-    Update,
-    Delete,
-}
-
-/// One checked operation, as a statement of its write command.
-struct Statement {
-    index: usize,
-    kind: Kind,
-    body: Document,
+/// A statement `scope::bulk` planned, with its size on the wire.
+struct Sized {
+    s: Statement,
     size: usize,
-    /// The caller's filter of an update or delete, for `scope::bounds`.
-    filter: Option<Document>,
-    /// The caller gave this operation a collation (not the fence's simple pin).
-    collated: bool,
 }
 
-impl Statement {
-    fn new(index: usize, kind: Kind, body: Document) -> Self {
-        let size = bson::to_vec(&body).map(|v| v.len()).unwrap_or(0);
-        let collated = body.contains_key("collation");
-        Statement { index, kind, body, size, filter: None, collated }
-    }
-
-    fn with_filter(mut self, filter: Document) -> Self {
-        self.filter = Some(filter);
-        self
+impl Sized {
+    fn new(s: Statement) -> Self {
+        let size = bson::to_vec(&s.body).map(|v| v.len()).unwrap_or(0);
+        Sized { s, size }
     }
 
     /// Puts the hint `scope::bounds` asks for on an update or delete (before anything is sent,
     /// so a refusal writes nothing).
     async fn bound(&mut self, t: &Target) -> FenceResult<()> {
-        let Some(user) = self.filter.take() else { return Ok(()) };
-        if matches!(self.body.get("hint"), Some(Bson::Null | Bson::Undefined)) {
-            self.body.remove("hint");
+        let Some(user) = self.s.filter.take() else { return Ok(()) };
+        let body = &mut self.s.body;
+        if matches!(body.get("hint"), Some(Bson::Null | Bson::Undefined)) {
+            body.remove("hint");
         }
-        let hint = self.body.get("hint");
         let call = bounds::Call {
             sort: None,
             filter: &user,
-            hint,
+            hint: body.get("hint"),
             geo_near: None,
-            explicit: self.collated,
+            explicit: self.s.collated,
         };
         if let Some(k) = bounds::bound(t, call).await? {
-            self.body.insert("hint", k);
-            self.size = bson::to_vec(&self.body).map(|v| v.len()).unwrap_or(0);
+            body.insert("hint", k);
+            self.size = bson::to_vec(&*body).map(|v| v.len()).unwrap_or(0);
         }
         Ok(())
     }
@@ -70,110 +52,6 @@ impl Statement {
 /// Most statements per command; keeps each command document well under 16 MiB.
 const MAX_STATEMENTS: usize = 1000;
 const MAX_BYTES: usize = 8 * 1024 * 1024;
-
-/// A required document of one bulk operation. A missing filter is an error, as in the Node
-/// driver: read as `{}`, `{ deleteMany: {} }` would delete every document of the tenant.
-fn field(op: &mut Document, key: &str, what: &str) -> FenceResult<Document> {
-    match op.remove(key) {
-        Some(Bson::Document(d)) => Ok(d),
-        _ => Err(arg(format!("{what}.{key} must be an object"))),
-    }
-}
-
-fn scope_for(base: &Scope, op: &Document) -> Scope {
-    let mut s = base.clone();
-    if let Ok(c) = op.get_document("collation") {
-        s.collation_guard = s.collation_guard || !collation::is_simple(c);
-    }
-    s
-}
-
-fn copy_opts(from: &mut Document, to: &mut Document, keys: &[&str], what: &str) -> FenceResult<()> {
-    for k in keys {
-        if let Some(v) = from.remove(*k) {
-            to.insert(*k, v);
-        }
-    }
-    if let Some((k, _)) = from.iter().next() {
-        return Err(arg(format!("{what}.{k} is not supported")));
-    }
-    Ok(())
-}
-
-/// Checks and rewrites one operation of the batch.
-fn statement(t: &Target, base: &Scope, index: usize, op: Document) -> FenceResult<Statement> {
-    let what = format!("operations[{index}]");
-    if op.len() != 1 {
-        return Err(arg(format!("{what} must have exactly one key such as insertOne")));
-    }
-    let (name, body) = op.into_iter().next().expect("one key");
-    let Bson::Document(mut body) = body else {
-        return Err(arg(format!("{what}.{name} must be an object")));
-    };
-    let what = format!("{what}.{name}");
-    // `collation: null` (or undefined) means none, as in the driver; kept as null it skipped
-    // the simple-collation pin below and let a collection default collation widen the match.
-    match body.get("collation") {
-        None | Some(Bson::Document(_)) => {}
-        Some(Bson::Null | Bson::Undefined) => {
-            body.remove("collation");
-        }
-        Some(_) => return Err(arg(format!("{what}.collation must be an object"))),
-    }
-    let scope = scope_for(base, &body);
-    let mut view = t.clone();
-    view.scope = scope;
-    let stmt = match name.as_str() {
-        "insertOne" => {
-            let mut d = field(&mut body, "document", &what)?;
-            insert::stamp(&view.scope, &mut d)?;
-            copy_opts(&mut body, &mut Document::new(), &[], &what)?;
-            Statement::new(index, Kind::Insert, d)
-        }
-        "updateOne" | "updateMany" | "replaceOne" => {
-            let upsert = match body.get("upsert") {
-                None | Some(Bson::Null) => false,
-                Some(Bson::Boolean(b)) => *b,
-                Some(_) => return Err(arg(format!("{what}.upsert must be a boolean"))),
-            };
-            let user = field(&mut body, "filter", &what)?;
-            let u = if name == "replaceOne" {
-                Bson::Document(insert::stamp_replacement(
-                    &view.scope,
-                    field(&mut body, "replacement", &what)?,
-                )?)
-            } else {
-                let raw = body
-                    .remove("update")
-                    .ok_or_else(|| arg(format!("{what}.update is required")))?;
-                match scoped_update_doc(&view.scope, Some(raw), &user, upsert)? {
-                    update::Update::Modifiers(d) => Bson::Document(d),
-                    update::Update::Pipeline(p) => {
-                        Bson::Array(p.into_iter().map(Bson::Document).collect())
-                    }
-                }
-            };
-            let q = scoped_write_filter(&view, user.clone(), upsert)?;
-            let mut s = doc! { "q": q, "u": u, "multi": name == "updateMany" };
-            let allowed: &[&str] = if name == "replaceOne" {
-                &["upsert", "collation", "hint"]
-            } else {
-                &["upsert", "collation", "hint", "arrayFilters"]
-            };
-            copy_opts(&mut body, &mut s, allowed, &what)?;
-            Statement::new(index, Kind::Update, s).with_filter(user)
-        }
-        "deleteOne" | "deleteMany" => {
-            let user = field(&mut body, "filter", &what)?;
-            let q = view.scoped_write_filter(user.clone())?;
-            let mut s = doc! { "q": q, "limit": if name == "deleteOne" { 1 } else { 0 } };
-            copy_opts(&mut body, &mut s, &["collation", "hint"], &what)?;
-            Statement::new(index, Kind::Delete, s).with_filter(user)
-        }
-        other => return Err(arg(format!("operations[{index}] has unknown type {other}"))),
-    };
-    Ok(stmt)
-}
 
 #[derive(Default)]
 struct Tally {
@@ -200,7 +78,7 @@ fn int(d: &Document, k: &str) -> u64 {
 /// Sends one group of same-kind statements, chunked, and tallies the replies.
 async fn send(
     t: &Target,
-    group: &[Statement],
+    group: &[Sized],
     cmd_opts: &Document,
     ordered: bool,
     tally: &mut Tally,
@@ -218,8 +96,8 @@ async fn send(
             end += 1;
         }
         let chunk = &group[start..end];
-        let kind = chunk[0].kind;
-        let items: Vec<Bson> = chunk.iter().map(|s| Bson::Document(s.body.clone())).collect();
+        let kind = chunk[0].s.kind;
+        let items: Vec<Bson> = chunk.iter().map(|s| Bson::Document(s.s.body.clone())).collect();
         let (verb, list) = match kind {
             Kind::Insert => ("insert", "documents"),
             Kind::Update => ("update", "updates"),
@@ -237,7 +115,7 @@ async fn send(
         if let Ok(errs) = r.get_array("writeErrors") {
             for e in errs.iter().filter_map(|e| e.as_document()) {
                 let local = int(e, "index") as usize;
-                let orig = chunk.get(local).map(|s| s.index).unwrap_or(local);
+                let orig = chunk.get(local).map(|s| s.s.index).unwrap_or(local);
                 failed.insert(local);
                 let code = int(e, "code") as i32;
                 let msg = e.get_str("errmsg").unwrap_or("write error");
@@ -265,8 +143,8 @@ async fn send(
                 };
                 for (i, s) in chunk.iter().enumerate().take(stop) {
                     if !failed.contains(&i) {
-                        if let Some(id) = s.body.get("_id") {
-                            tally.inserted_ids.insert(s.index.to_string(), id.clone());
+                        if let Some(id) = s.s.body.get("_id") {
+                            tally.inserted_ids.insert(s.s.index.to_string(), id.clone());
                         }
                     }
                 }
@@ -276,7 +154,7 @@ async fn send(
                 if let Ok(list) = r.get_array("upserted") {
                     for u in list.iter().filter_map(|u| u.as_document()) {
                         let local = int(u, "index") as usize;
-                        let orig = chunk.get(local).map(|s| s.index).unwrap_or(local);
+                        let orig = chunk.get(local).map(|s| s.s.index).unwrap_or(local);
                         tally
                             .upserted_ids
                             .insert(orig.to_string(), u.get("_id").cloned().unwrap_or(Bson::Null));
@@ -300,22 +178,17 @@ async fn send(
 /// `bulkWrite(operations, options)`.
 pub async fn bulk_write(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let o_raw = req.doc_or_empty("options", "options")?;
-    let cmd_opts = command_options(&o_raw)?;
+    let cmd_opts = plan::command_options(&o_raw);
     let o = CallOptions::parse(o_raw, options::BULK)?;
     let ops = req.docs("operations", "operations")?;
     if ops.is_empty() {
         return Err(arg("operations must be a non-empty array"));
     }
-    let pinned = t.guard(None).await?.is_some();
-    let base = t.scope.clone();
+    let pin_simple = t.guard(None).await?.is_some();
     let mut statements = Vec::with_capacity(ops.len());
     for (i, op) in ops.into_iter().enumerate() {
-        let mut s = statement(&t, &base, i, op)?;
-        // Same pinning as single writes: no collection default collation can widen the match.
-        if pinned && s.kind != Kind::Insert && !s.body.contains_key("collation") {
-            s.body.insert("collation", doc! { "locale": "simple" });
-        }
-        statements.push(s);
+        let s = plan::statement(&t.scope, i, op, pin_simple, fresh_object_id())?;
+        statements.push(Sized::new(s));
     }
     // A bulkWrite is not retried when a hinted index turns out to be gone (earlier statements
     // may have been applied), so it plans on a fresh listing instead of the cached one.
@@ -324,18 +197,18 @@ pub async fn bulk_write(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>>
         s.bound(&t).await?;
     }
     let ordered = o.ordered.unwrap_or(true);
-    let mut groups: Vec<Vec<Statement>> = Vec::new();
+    let mut groups: Vec<Vec<Sized>> = Vec::new();
     if ordered {
         for s in statements {
             match groups.last_mut() {
-                Some(g) if g[0].kind == s.kind => g.push(s),
+                Some(g) if g[0].s.kind == s.s.kind => g.push(s),
                 _ => groups.push(vec![s]),
             }
         }
     } else {
-        let mut by_kind: [Vec<Statement>; 3] = Default::default();
+        let mut by_kind: [Vec<Sized>; 3] = Default::default();
         for s in statements {
-            by_kind[s.kind as usize].push(s);
+            by_kind[s.s.kind as usize].push(s);
         }
         groups = by_kind.into_iter().filter(|g| !g.is_empty()).collect();
     }
@@ -370,21 +243,4 @@ pub async fn bulk_write(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>>
         })));
     }
     Ok(reply(result))
-}
-
-/// The command-level options of the write commands, in their wire names.
-fn command_options(raw: &Document) -> FenceResult<Document> {
-    let mut out = Document::new();
-    for (k, v) in raw {
-        match k.as_str() {
-            "bypassDocumentValidation" | "comment" | "let" => {
-                out.insert(k.clone(), v.clone());
-            }
-            "writeConcern" => {
-                out.insert(k.clone(), v.clone());
-            }
-            _ => {}
-        }
-    }
-    Ok(out)
 }

@@ -13,6 +13,9 @@ use super::error::FenceError;
 pub struct TenantContext {
     pub(crate) principal: Principal,
     reason: Option<String>,
+    /// The id follows the default rule (`IdRule::Default`), whichever rule admitted it: a
+    /// fence with that rule accepts this context without asking again.
+    default_rule: bool,
     /// Set when the `runAsSystem` callback that made this system context has settled:
     /// system access ends with it, whoever still holds the context.
     ended: AtomicBool,
@@ -42,6 +45,7 @@ impl TenantContext {
         Ok(TenantContext {
             principal: Principal::System,
             reason: Some(reason),
+            default_rule: true,
             ended: AtomicBool::new(false),
         })
     }
@@ -61,6 +65,12 @@ impl TenantContext {
             Principal::Tenant(t) => Some(t.clone()),
             Principal::System => None,
         }
+    }
+
+    /// True when the tenant id follows the default id rule (true for a system context).
+    #[napi(getter)]
+    pub fn follows_default_rule(&self) -> bool {
+        self.default_rule
     }
 
     /// True inside `runAsSystem`.
@@ -98,6 +108,7 @@ pub fn create_context(tenant_id: String, default_rule: bool) -> napi::Result<Ten
     let checked = tenant_id::check(&tenant_id, default_rule);
     checked.map_err(FenceError::from)?;
     Ok(TenantContext {
+        default_rule: default_rule || tenant_id::check_default(&tenant_id).is_ok(),
         principal: Principal::Tenant(tenant_id),
         reason: None,
         ended: AtomicBool::new(false),

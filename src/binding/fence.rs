@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use mongodb::options::ClientOptions;
@@ -14,61 +14,20 @@ use napi::bindgen_prelude::{Buffer, Function, FunctionRef, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 
-use super::collection::{self, Op};
 use super::context::TenantContext;
 use super::cursor::NativeCursor;
+use super::dispatch::{self, Op};
 use super::error::{arg, FenceError, FenceResult};
-use super::lanes::Lanes;
+use super::lanes::{id_lookup, insert};
 use super::payload::Request;
-use super::probe::{self, Recorder, Tag};
+use super::probe::{self, Recorder};
 use super::reply::Reply;
 use super::settle::spawn;
-use super::{id_batch, insert_batch};
-use crate::scope::audit::AuditSettings;
-use crate::scope::bounds::IndexFact;
-use crate::scope::{namespace, tenant_id, Principal, ScopeError, Strategy};
+use super::state::FenceInner;
+use crate::scope::spec::{IdRule, TenantSpec};
+use crate::scope::{Principal, ScopeError};
 
 static NEXT_FENCE: AtomicU64 = AtomicU64::new(1);
-
-/// Settings and the client, shared by every in-flight call.
-pub struct FenceInner {
-    /// Unique in the process: part of every share key, so two fences never share a command.
-    pub id: u64,
-    pub client: Mutex<Option<Client>>,
-    pub database: String,
-    pub field: String,
-    pub strategy: Strategy,
-    /// Tenant ids follow the default `[A-Za-z0-9_-]` rule.
-    pub plain_ids: bool,
-    /// Collections known to exist, with whether their default collation is non-simple.
-    pub default_collation: Mutex<HashMap<(String, String), super::collection::Known>>,
-    /// Per collection, held around a tenant's twin check and index build (`indexes::create_index`).
-    pub index_builds: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
-    /// Each collection's indexes as `scope::bounds` reads them, and when they were listed.
-    pub index_facts: Mutex<HashMap<(String, String), (Instant, Arc<Vec<IndexFact>>)>>,
-    /// Set once the server refused `distinct.hint` (before 7.1): tenants' distincts then run
-    /// as aggregations (`scope::distinct`).
-    pub distinct_as_aggregate: AtomicBool,
-    /// Audited commands for the isolation probe; `None` unless connected with monitoring.
-    pub recorder: Option<Arc<Recorder>>,
-    /// Queued `findOne({_id})` calls per share key (`id_batch`).
-    pub id_lanes: Arc<Lanes<id_batch::Waiter>>,
-    /// Queued plain `insertOne` calls per share key (`insert_batch`).
-    pub insert_lanes: Arc<Lanes<insert_batch::Waiter>>,
-}
-
-impl FenceInner {
-    /// The live client, or an error once `close()` ran.
-    pub fn client(&self) -> FenceResult<Client> {
-        self.client.lock().map_err(|_| FenceError::Closed)?.clone().ok_or(FenceError::Closed)
-    }
-
-    /// The task-local tag for an operation under `ctx`, only while monitoring.
-    pub fn tag(&self, ctx: Option<&TenantContext>) -> Option<Tag> {
-        self.recorder.as_ref()?;
-        ctx.map(TenantContext::tag)
-    }
-}
 
 /// The audit hook as the JS face hands it over: `(reason, collection, operation)`.
 type AuditHook = FunctionRef<(String, String, String), ()>;
@@ -113,14 +72,11 @@ impl NativeFence {
         monitor_commands: Option<bool>,
     ) -> napi::Result<NativeFence> {
         let fut = async move {
-            let strategy = match strategy.as_str() {
-                "field" => Strategy::Field,
-                "database" => Strategy::Database,
-                _ => return Err(arg("options.strategy must be 'field' or 'database'")),
-            };
-            if let Some(base) = &database {
-                namespace::check_base(strategy, base)?;
-            }
+            let ids = if plain_ids { IdRule::Default } else { IdRule::Custom };
+            // Checked before anything is parsed or dialled; the database again once the URI
+            // may have named it.
+            let given = database.as_deref().unwrap_or("test");
+            TenantSpec::new(&tenant_field, &strategy, given, ids)?;
             let mut opts = ClientOptions::parse(&uri).await.map_err(|e| match *e.kind {
                 // A malformed string is a bad argument; SRV lookups and the like stay driver errors.
                 mongodb::error::ErrorKind::InvalidArgument { message, .. } => {
@@ -137,56 +93,43 @@ impl NativeFence {
             let database = database
                 .or_else(|| opts.default_database.clone())
                 .unwrap_or_else(|| "test".to_string());
-            namespace::check_base(strategy, &database)?;
+            let spec = TenantSpec::new(&tenant_field, &strategy, &database, ids)?;
             let timeout = opts.server_selection_timeout.unwrap_or(Duration::from_secs(30));
-            let recorder = monitor_commands.unwrap_or(false).then(|| {
-                Recorder::new(AuditSettings {
-                    field: tenant_field.clone(),
-                    strategy,
-                    database: database.clone(),
-                })
-            });
+            let recorder = monitor_commands.unwrap_or(false).then(|| Recorder::new(spec.clone()));
             opts.command_event_handler = recorder.as_ref().map(|r| r.handler());
             let client = Client::with_options(opts)?;
             let admin = client.database("admin");
-            let ping = admin.run_command(bson::doc! { "ping": 1 });
-            match tokio::time::timeout(timeout + Duration::from_secs(2), ping).await {
-                Ok(r) => {
-                    r?;
-                }
+            let hello = admin.run_command(bson::doc! { "hello": 1 });
+            let mongos = match tokio::time::timeout(timeout + Duration::from_secs(2), hello).await {
+                Ok(r) => r?.get_str("msg") == Ok("isdbgrid"),
                 Err(_) => {
                     return Err(FenceError::Server(serde_json::json!({
                         "name": "MongoServerSelectionError",
                         "message": format!("could not reach MongoDB within {} ms", timeout.as_millis())
                     })))
                 }
-            }
+            };
             Ok(NativeFence {
                 hook: None,
                 inner: Arc::new(FenceInner {
                     id: NEXT_FENCE.fetch_add(1, Ordering::Relaxed),
                     client: Mutex::new(Some(client)),
-                    database,
-                    field: tenant_field,
-                    strategy,
-                    plain_ids,
+                    spec,
+                    mongos,
                     default_collation: Mutex::new(HashMap::new()),
                     index_builds: Mutex::new(HashMap::new()),
                     index_facts: Mutex::new(HashMap::new()),
                     distinct_as_aggregate: AtomicBool::new(false),
                     recorder,
-                    id_lanes: id_batch::lanes(),
-                    insert_lanes: insert_batch::lanes(),
+                    id_lanes: id_lookup::lanes(),
+                    insert_lanes: insert::lanes(),
                 }),
             })
         };
         super::runtime::remember();
         match AssertUnwindSafe(fut).catch_unwind().await {
             Ok(r) => r.map_err(napi::Error::from),
-            Err(_) => {
-                Err(FenceError::Scope(ScopeError::argument("internal error while connecting"))
-                    .into())
-            }
+            Err(_) => Err(FenceError::Internal("connect panicked and was stopped").into()),
         }
     }
 
@@ -234,16 +177,16 @@ impl NativeFence {
     /// The database this fence uses (the base name under strategy 'database').
     #[napi(getter)]
     pub fn database(&self) -> String {
-        self.inner.database.clone()
+        self.inner.spec.database.clone()
     }
 
     /// The database tenant `tenant_id`'s collections live in (the base under strategy 'field').
     #[napi]
     pub fn database_for(&self, tenant_id: String) -> napi::Result<String> {
-        tenant_id::check(&tenant_id, self.inner.plain_ids).map_err(FenceError::from)?;
+        let spec = &self.inner.spec;
+        spec.check_id(&tenant_id).map_err(FenceError::from)?;
         let principal = Principal::Tenant(tenant_id);
-        let ns = namespace::resolve(self.inner.strategy, &self.inner.database, &principal, "c")
-            .map_err(FenceError::from)?;
+        let ns = spec.namespace(&principal, "c").map_err(FenceError::from)?;
         Ok(ns.database)
     }
 
@@ -274,7 +217,7 @@ impl NativeFence {
             probe::within(tag, async move {
                 let principal = principal?;
                 let op = Op::parse(&op)?;
-                collection::execute(inner, principal, collection, op, bytes).await.map(Reply)
+                dispatch::execute(inner, principal, collection, op, bytes).await.map(Reply)
             })
         })
     }
@@ -296,13 +239,22 @@ impl NativeFence {
         spawn(env, move || {
             probe::within(tag.clone(), async move {
                 let principal = principal?;
-                let req = Request::decode(&bytes, Some(&inner.field))?;
+                let req = Request::decode(&bytes, Some(&inner.spec.field))?;
                 crate::scope::forbidden::check_request(&principal, &req.0)?;
                 let cursor =
                     super::reads::open_cursor(inner, principal, collection, &kind, req).await?;
                 Ok(NativeCursor::new(cursor, tag))
             })
         })
+    }
+
+    /// Every tenant id the BSON request of a write could store (`scope::write::stored_tenant_ids`),
+    /// for the JS face to test with a custom `tenantIdPattern`.
+    #[napi]
+    pub fn stored_tenant_ids(&self, payload: &[u8]) -> napi::Result<Vec<String>> {
+        let field = &self.inner.spec.field;
+        let req = Request::decode(payload, Some(field))?;
+        Ok(crate::scope::write::stored_tenant_ids(field, &req.0))
     }
 
     /// True when this fence records its commands for the isolation probe.

@@ -1,42 +1,22 @@
-//! `createIndex`: what may be built is `scope::indexes`; here the collation facts are looked
-//! up, the command sent, and a failed build's server message (which may quote another
-//! tenant's document) withheld.
+//! `createIndex`: `scope::indexes::plan_create` decides what is built and how; here the
+//! collection's default collation is looked up, the command sent under the collection's build
+//! lock, and a tenant build's server message replaced as the plan says.
 
 use bson::{doc, Bson, Document};
-use serde_json::json;
 
 use super::bounds::{self, Call};
-use super::collection::Target;
-use super::error::{arg, mongo_body, FenceError, FenceResult};
+use super::error::{mongo_body, FenceError, FenceResult};
 use super::options::{self, CallOptions};
 use super::payload::{reply, Request};
-use crate::scope::{collation, indexes, Principal, ScopeError};
+use super::target::Target;
+use crate::scope::{indexes, withhold};
 
-/// The driver's default index name: `a_1_b_-1`.
-fn index_name(keys: &Document) -> String {
-    keys.iter()
-        .map(|(k, v)| {
-            let v = match v {
-                Bson::String(s) => s.clone(),
-                Bson::Int32(n) => n.to_string(),
-                Bson::Int64(n) => n.to_string(),
-                Bson::Double(f) => f.to_string(),
-                other => other.to_string(),
-            };
-            format!("{k}_{v}")
-        })
-        .collect::<Vec<_>>()
-        .join("_")
-}
-
-/// A server error with its message withheld: the build read every tenant's documents.
+/// A server error with its message withheld (`withhold::index_build`).
 fn withheld(e: mongodb::error::Error) -> FenceError {
     match mongo_body(&e) {
         ("MONGO_SERVER", mut body) => {
-            let code = body["code"].clone();
-            body["message"] = json!(format!(
-                "createIndex failed on the server (code {code}); its message is withheld because an index build reads every tenant's documents"
-            ));
+            let code = body["code"].as_i64().unwrap_or_default() as i32;
+            body["message"] = serde_json::json!(withhold::index_build(code));
             if let Some(fields) = body.as_object_mut() {
                 fields.remove("writeErrors");
             }
@@ -46,50 +26,17 @@ fn withheld(e: mongodb::error::Error) -> FenceError {
     }
 }
 
-/// The key and checks for strategy 'field'.
-async fn field_keys(t: &Target, spec: Document, o: &CallOptions) -> FenceResult<Document> {
-    match &o.collation_doc {
-        Some(c) => collation::check_index_collation(c, t.plain_ids())?,
-        // Without an explicit collation the index inherits the collection's default.
-        None => {
-            if let Some(Some(default)) = t.default_collation().await? {
-                collation::check_index_collation(&default, t.plain_ids()).map_err(|_| {
-                    ScopeError::violation(
-                        "the collection's default collation could equate two tenant ids in this index; pass options.collation with strength 3 or more, alternate 'non-ignorable' and no numericOrdering",
-                    )
-                })?;
-            }
-        }
-    }
-    Ok(indexes::field_index_keys(&t.scope, spec, &o.index)?)
-}
-
-/// `createIndex(spec, options)`: under strategy 'field' the tenant field leads the
-/// key, so lookups stay per tenant and `unique` means unique per tenant.
+/// `createIndex(spec, options)`.
 pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let o = CallOptions::parse(req.doc_or_empty("options", "options")?, options::INDEX)?;
-    let spec = req.doc("keys", "indexSpec")?;
-    if spec.is_empty() {
-        return Err(arg("indexSpec must name at least one field"));
-    }
-    let shared = indexes::shared_indexes(&t.scope);
-    let keys = if shared { field_keys(&t, spec, &o).await? } else { spec };
-    let mut index = doc! { "key": keys.clone() };
-    let name = match o.index.get("name") {
-        Some(Bson::String(n)) => n.clone(),
-        Some(_) => return Err(arg("options.name must be a string")),
-        None => index_name(&keys),
+    let keys = req.doc("keys", "indexSpec")?;
+    let default = if indexes::needs_default_collation(&t.scope, o.collation_doc.as_ref()) {
+        t.default_collation().await?.flatten()
+    } else {
+        None
     };
-    index.insert("name", name.clone());
-    for (k, v) in o.index {
-        if k != "name" {
-            index.insert(k, v);
-        }
-    }
-    if let Some(c) = o.collation_doc {
-        index.insert("collation", c);
-    }
-    if shared && matches!(t.scope.principal, Principal::Tenant(_)) {
+    let plan = indexes::plan_create(&t.scope, keys, o.index, o.collation_doc, default.as_ref())?;
+    if plan.tenant_build {
         // The index that bounds every tenant's queries comes first: a tenant's own indexes
         // (63 partial ones, say) could otherwise leave no room for it (red-team round 4).
         let all = Document::new();
@@ -101,17 +48,18 @@ pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     // queue of builds holds no one else's elsewhere (round 13). (Two processes can still race.)
     let lock = build_lock(&t);
     let _one_at_a_time = lock.lock().await;
-    if shared && matches!(t.scope.principal, Principal::Tenant(_)) {
+    if plan.tenant_build {
         let listed = bounds::fresh_listing(&t).await?;
-        indexes::check_twin(&keys, &name, &listed, &t.scope.field)?;
+        let key = plan.spec.get_document("key").map_err(|_| super::error::arg("index key"))?;
+        indexes::check_twin(key, &plan.name, &listed, &t.scope.field)?;
     }
-    let cmd = doc! { "createIndexes": t.coll.name(), "indexes": [index] };
+    let cmd = doc! { "createIndexes": t.coll.name(), "indexes": [plan.spec] };
     let sent = t.db.run_command(cmd).await;
     // The next call plans with the new index (not a listing up to 30 s old).
     bounds::forget(&t);
     match sent {
-        Ok(_) => Ok(reply(Bson::String(name))),
-        Err(e) if shared && matches!(t.scope.principal, Principal::Tenant(_)) => Err(withheld(e)),
+        Ok(_) => Ok(reply(Bson::String(plan.name))),
+        Err(e) if plan.tenant_build => Err(withheld(e)),
         Err(e) => Err(e.into()),
     }
 }

@@ -19,13 +19,14 @@ use mongodb::event::EventHandler;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
-use super::error::arg;
+use super::error::{arg, FenceError};
 use super::payload::Request;
 use crate::scope::audit::{
-    audit_command as audit, caller_parts, delivered, AuditSettings, Share, Verdict,
+    audit_command as audit, caller_parts, delivered, owner_checked, Share, Verdict,
 };
 use crate::scope::cursor_owners::CursorOwners;
-use crate::scope::{by_id, Principal, Strategy};
+use crate::scope::spec::{IdRule, TenantSpec};
+use crate::scope::Principal;
 
 /// Who one fence operation runs as, visible to the command handler.
 #[derive(Debug, Clone)]
@@ -119,13 +120,13 @@ struct State {
 
 /// The audited commands of one fence, waiting for JS to drain them.
 pub struct Recorder {
-    settings: AuditSettings,
+    settings: TenantSpec,
     state: Mutex<State>,
 }
 
 impl Recorder {
     /// A recorder auditing by this fence's settings.
-    pub fn new(settings: AuditSettings) -> Arc<Self> {
+    pub fn new(settings: TenantSpec) -> Arc<Self> {
         Arc::new(Recorder { settings, state: Mutex::new(State::default()) })
     }
 
@@ -239,15 +240,10 @@ impl Recorder {
 }
 
 /// One record: what was sent, for whom, and whether it stayed within that tenant.
-fn describe(settings: &AuditSettings, tag: Option<&Tag>, db: &str, command: &Document) -> Document {
+fn describe(settings: &TenantSpec, tag: Option<&Tag>, db: &str, command: &Document) -> Document {
     let mut audit = audit(settings, tag.map(|t| &t.principal), db, command);
     let id_lookup = tag.is_some_and(|t| t.id_lookup.load(Ordering::Relaxed));
-    if id_lookup
-        && matches!(audit.verdict, Verdict::Unscoped(_))
-        && by_id::is_lookup_command(command)
-    {
-        audit.verdict = Verdict::Scoped;
-    }
+    audit.verdict = owner_checked(audit.verdict, id_lookup, command);
     let mut rec = doc! { "command": audit.command, "database": db };
     if let Some(c) = audit.collection {
         rec.insert("collection", c);
@@ -292,11 +288,9 @@ pub fn audit_command(
     db: String,
     command: &[u8],
 ) -> napi::Result<Buffer> {
-    let strategy = match strategy.as_str() {
-        "field" => Strategy::Field,
-        "database" => Strategy::Database,
-        _ => return Err(arg("strategy must be 'field' or 'database'").into()),
-    };
+    // The id rule plays no part in an audit.
+    let settings = TenantSpec::new(&tenant_field, &strategy, &database, IdRule::Default)
+        .map_err(FenceError::from)?;
     let command = Request::decode(command, None)?.0;
     let principal = match (tenant, system) {
         (Some(_), true) => return Err(arg("give a tenant or system, not both").into()),
@@ -305,7 +299,6 @@ pub fn audit_command(
         (None, false) => None,
     };
     let tag = principal.map(|principal| Tag::new(principal, None));
-    let settings = AuditSettings { field: tenant_field, strategy, database };
     let rec = describe(&settings, tag.as_ref(), &db, &command);
     Ok(Buffer::from(bson::to_vec(&rec).map_err(|e| arg(format!("record: {e}")))?))
 }

@@ -12,25 +12,31 @@ use mongodb::options::{
 };
 use mongodb::raw_batch_cursor::RawBatchCursor;
 
-use super::collection::Target;
+use super::bounds;
 use super::error::{arg, FenceResult};
-use super::fence::FenceInner;
+use super::lanes::id_lookup;
 use super::options::{self, driver_options, CallOptions};
 use super::payload::{count, reply, reply_raw, Request};
-use super::{bounds, id_batch};
+use super::state::FenceInner;
+use super::target::Target;
+use crate::scope::by_id::{self, FindOneShape};
 use crate::scope::distinct::{self as scope_distinct, NoStages};
 use crate::scope::share::IdLookupCall;
-use crate::scope::{bounds as scope_bounds, by_id, filter, pipeline, Principal, Strategy};
+use crate::scope::{bounds as scope_bounds, filter, pipeline, Principal};
 
 /// `findOne(filter, options)`.
 pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let mut o = t.options(&mut req, options::FIND_ONE).await?;
     let user = req.doc_or_empty("filter", "filter")?;
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
-    let plain = o.sort.is_none() && o.skip.is_none() && o.projection.is_none() && o.hint.is_none();
-    if let Some(id) =
-        by_id::exact_id(&t.scope, &user).filter(|_| plain && o.collation_doc.is_none())
-    {
+    let shape = FindOneShape {
+        sort: o.sort.is_some(),
+        skip: o.skip.is_some(),
+        projection: o.projection.is_some(),
+        hint: o.hint.is_some(),
+        collation: o.collation_doc.is_some(),
+    };
+    if let Some(id) = by_id::find_one_id(&t.scope, &user, shape) {
         let fo = driver_options!(o => FindOneOptions { collation, comment, max_time });
         let call = IdLookupCall {
             object_id: matches!(id, Bson::ObjectId(_)),
@@ -42,7 +48,7 @@ pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         };
         super::probe::note_id_lookup();
         if let Some((lane, oid)) = lane {
-            return reply_raw(id_batch::lookup(lane, oid, t.scope.clone()).await?);
+            return reply_raw(id_lookup::lookup(lane, oid, t.scope.clone()).await?);
         }
         let doc = coll.find_one(doc! { "_id": id.clone() }).with_options(fo).await?;
         return reply_raw(doc.filter(|d| by_id::owned(&t.scope, d)));
@@ -76,9 +82,7 @@ pub async fn estimated_document_count(mut t: Target, mut req: Request) -> FenceR
     let raw = req.doc_or_empty("options", "options")?;
     let o = CallOptions::parse(raw, &["maxTimeMS", "comment"])?;
     // The server takes no comment on a metadata count; it is kept for the exact count only.
-    let scoped =
-        t.scope.strategy == Strategy::Field && matches!(t.scope.principal, Principal::Tenant(_));
-    let n = if scoped {
+    let n = if filter::counts_exactly(&t.scope) {
         let pinned = t.guard(None).await?;
         let f = filter::scope_filter(&t.scope, Document::new())?;
         let mut co = CountOptions::default();

@@ -9,51 +9,26 @@ use mongodb::options::{
 use mongodb::results::UpdateResult;
 
 use super::bounds;
-use super::collection::Target;
 use super::error::{arg, FenceResult};
-use super::insert_batch;
+use super::lanes::insert as insert_lane;
 use super::options::{self, driver_options, CallOptions};
 use super::payload::{count, reply, reply_raw, RawRequest, Request};
+use super::target::Target;
 use crate::scope::share::InsertCall;
-use crate::scope::{filter, insert, update, Scope};
+use crate::scope::{insert, update, write};
 
-/// The scoped update document, in the driver's form.
-pub fn scoped_update(
+/// The scoped update (`scope::write`), in the driver's form.
+fn scoped_update(
     t: &Target,
     raw: Option<Bson>,
     filter: &Document,
     upsert: bool,
 ) -> FenceResult<UpdateModifications> {
-    Ok(match scoped_update_doc(&t.scope, raw, filter, upsert)? {
+    let fresh = super::ids::fresh_object_id();
+    Ok(match write::scoped_update(&t.scope, raw, filter, upsert, fresh)? {
         update::Update::Modifiers(d) => UpdateModifications::Document(d),
         update::Update::Pipeline(p) => UpdateModifications::Pipeline(p),
     })
-}
-
-/// The scoped update; a system upsert must also name the tenant it may insert.
-pub fn scoped_update_doc(
-    scope: &Scope,
-    raw: Option<Bson>,
-    filter: &Document,
-    upsert: bool,
-) -> FenceResult<update::Update> {
-    let raw = raw.ok_or_else(|| arg("update must be an object or a pipeline array"))?;
-    let mut u = update::scope_update(scope, update::classify(raw)?)?;
-    if upsert {
-        update::check_system_upsert(scope, filter, &u)?;
-        if let update::Update::Modifiers(d) = &mut u {
-            update::add_upsert_id(filter, d, super::ids::fresh_object_id());
-        }
-    }
-    Ok(u)
-}
-
-/// The scoped filter of a write; upserts also refuse a filter naming another tenant.
-pub fn scoped_write_filter(t: &Target, user: Document, upsert: bool) -> FenceResult<Document> {
-    if upsert {
-        filter::check_upsert_filter(&t.scope, &user)?;
-    }
-    Ok(filter::scope_write_filter(&t.scope, user)?)
 }
 
 fn update_reply(r: UpdateResult) -> Vec<u8> {
@@ -68,8 +43,9 @@ fn update_reply(r: UpdateResult) -> Vec<u8> {
 }
 
 /// `insertOne(doc, options)`.
-pub async fn insert_one(t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>> {
+pub async fn insert_one(mut t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>> {
     let o = CallOptions::parse(req.options()?, options::INSERT)?;
+    t.learn_sharding().await?;
     let d = insert::stamp_raw(&t.scope, req.doc("document", "doc")?)?;
     let id = d.get("_id").ok().flatten().map(|v| v.to_raw_bson());
     let call = InsertCall {
@@ -80,7 +56,7 @@ pub async fn insert_one(t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>> 
         has_id: id.is_some(),
     };
     if let (Some(lane), Some(id)) = (t.insert_lane(call), id) {
-        insert_batch::insert(lane, d.into_owned()).await?;
+        insert_lane::insert(lane, d.into_owned()).await?;
         let id = Bson::try_from(id).map_err(|e| arg(format!("malformed _id: {e}")))?;
         return Ok(reply(doc! { "acknowledged": true, "insertedId": id }));
     }
@@ -127,7 +103,7 @@ pub async fn update(mut t: Target, mut req: Request, many: bool) -> FenceResult<
     let upsert = o.upsert.unwrap_or(false);
     let user = req.doc_or_empty("filter", "filter")?;
     let u = scoped_update(&t, req.value("update"), &user, upsert)?;
-    let f = scoped_write_filter(&t, user.clone(), upsert)?;
+    let f = write::write_filter(&t.scope, user.clone(), upsert)?;
     bounds::apply(&t, &mut o, &user).await?;
     let uo = driver_options!(o => UpdateOptions { upsert, array_filters, hint, collation, let_vars, comment, write_concern, bypass_document_validation });
     let r = if many {
@@ -143,7 +119,7 @@ pub async fn replace_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>
     let mut o = t.options(&mut req, options::REPLACE).await?;
     let upsert = o.upsert.unwrap_or(false);
     let user = req.doc_or_empty("filter", "filter")?;
-    let f = scoped_write_filter(&t, user.clone(), upsert)?;
+    let f = write::write_filter(&t.scope, user.clone(), upsert)?;
     let r = insert::stamp_replacement(&t.scope, req.doc("replacement", "replacement")?)?;
     bounds::apply(&t, &mut o, &user).await?;
     let ro = driver_options!(o => ReplaceOptions { upsert, hint, collation, let_vars, comment, write_concern, bypass_document_validation });
@@ -155,7 +131,7 @@ pub async fn replace_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>
 pub async fn delete(mut t: Target, mut req: Request, many: bool) -> FenceResult<Vec<u8>> {
     let mut o = t.options(&mut req, options::DELETE).await?;
     let user = req.doc_or_empty("filter", "filter")?;
-    let f = filter::scope_write_filter(&t.scope, user.clone())?;
+    let f = write::write_filter(&t.scope, user.clone(), false)?;
     bounds::apply(&t, &mut o, &user).await?;
     let d =
         driver_options!(o => DeleteOptions { hint, collation, let_vars, comment, write_concern });
@@ -173,7 +149,7 @@ pub async fn find_one_and_update(mut t: Target, mut req: Request) -> FenceResult
     let upsert = o.upsert.unwrap_or(false);
     let user = req.doc_or_empty("filter", "filter")?;
     let u = scoped_update(&t, req.value("update"), &user, upsert)?;
-    let f = scoped_write_filter(&t, user.clone(), upsert)?;
+    let f = write::write_filter(&t.scope, user.clone(), upsert)?;
     bounds::apply(&t, &mut o, &user).await?;
     let fo = driver_options!(o => FindOneAndUpdateOptions { projection, sort, upsert, return_document, array_filters, hint, collation, let_vars, comment, max_time, write_concern, bypass_document_validation });
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
@@ -188,7 +164,7 @@ pub async fn find_one_and_replace(mut t: Target, mut req: Request) -> FenceResul
     }
     let upsert = o.upsert.unwrap_or(false);
     let user = req.doc_or_empty("filter", "filter")?;
-    let f = scoped_write_filter(&t, user.clone(), upsert)?;
+    let f = write::write_filter(&t.scope, user.clone(), upsert)?;
     let r = insert::stamp_replacement(&t.scope, req.doc("replacement", "replacement")?)?;
     let r = RawDocumentBuf::from_document(&r).map_err(|e| arg(format!("replacement: {e}")))?;
     bounds::apply(&t, &mut o, &user).await?;
@@ -204,7 +180,7 @@ pub async fn find_one_and_delete(mut t: Target, mut req: Request) -> FenceResult
         return Err(arg("findOneAndDelete takes no upsert, arrayFilters or returnDocument option"));
     }
     let user = req.doc_or_empty("filter", "filter")?;
-    let f = filter::scope_write_filter(&t.scope, user.clone())?;
+    let f = write::write_filter(&t.scope, user.clone(), false)?;
     bounds::apply(&t, &mut o, &user).await?;
     let fo = driver_options!(o => FindOneAndDeleteOptions { projection, sort, hint, collation, let_vars, comment, max_time, write_concern });
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();

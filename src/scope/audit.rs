@@ -11,17 +11,9 @@ use super::collation;
 use super::expr_guard;
 use super::filter::regex_twin;
 use super::namespace::tenant_database;
+use super::spec::TenantSpec;
 use super::walk::MAX_DEPTH;
 use super::{Principal, Strategy};
-
-/// What the audit needs to know about the fence that sent a command.
-#[derive(Debug, Clone)]
-pub struct AuditSettings {
-    pub field: String,
-    pub strategy: Strategy,
-    /// The fence's database (the base name under strategy 'database').
-    pub database: String,
-}
 
 /// The outcome for one command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +102,7 @@ const TRANSFORM: &[&str] = &[
 /// Judges one command sent to database `db`; `principal` is `None` when the command
 /// was sent outside any fence operation.
 pub fn audit_command(
-    settings: &AuditSettings,
+    settings: &TenantSpec,
     principal: Option<&Principal>,
     db: &str,
     command: &Document,
@@ -211,7 +203,7 @@ impl Check<'_> {
 
     fn database_command(
         &self,
-        settings: &AuditSettings,
+        settings: &TenantSpec,
         db: &str,
         name: &str,
         cmd: &Document,
@@ -380,7 +372,7 @@ impl Check<'_> {
     }
 
     fn touches(&self, path: &str) -> bool {
-        path.split('.').next() == Some(self.field)
+        super::path_in(path, self.field)
     }
 
     /// An update keeps the tenant: operators leave the field alone (or set it to the
@@ -675,7 +667,7 @@ fn lookup_part(command: &Document, share: &Share) -> Result<Document, String> {
 /// came from the tenant's database; under 'field' it names the tenant field once, holding the
 /// tenant (or an array holding it). Checked apart from the owner check that chose it.
 pub fn delivered(
-    settings: &AuditSettings,
+    settings: &TenantSpec,
     principal: &Principal,
     db: &str,
     doc: &RawDocument,
@@ -720,17 +712,26 @@ pub fn delivered(
     Ok(())
 }
 
+/// The verdict of a command sent by an owner-checked `_id` lookup (`by_id`): it fetches by
+/// `_id` alone and drops another tenant's document before the caller sees it, so the lookup
+/// command itself, and only it, counts as scoped for an operation that made one.
+pub fn owner_checked(verdict: Verdict, id_lookup: bool, command: &Document) -> Verdict {
+    match verdict {
+        Verdict::Unscoped(_) if id_lookup && super::by_id::is_lookup_command(command) => {
+            Verdict::Scoped
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scope::spec::IdRule;
     use bson::doc;
 
-    fn field() -> AuditSettings {
-        AuditSettings {
-            field: "tenantId".into(),
-            strategy: Strategy::Field,
-            database: "app".into(),
-        }
+    fn field() -> TenantSpec {
+        TenantSpec::new("tenantId", "field", "app", IdRule::Default).unwrap()
     }
 
     /// Audits `cmd` as tenant a sends it: with the hint `scope::bounds` adds (tested apart in
@@ -948,7 +949,7 @@ mod tests {
 
     #[test]
     fn under_strategy_database_the_database_decides() {
-        let s = AuditSettings { strategy: Strategy::Database, ..field() };
+        let s = TenantSpec { strategy: Strategy::Database, ..field() };
         let a = Principal::Tenant("a".into());
         let run = |db: &str, cmd: Document| audit_command(&s, Some(&a), db, &cmd).verdict;
         assert_eq!(run("app~a", doc! { "find": "n", "filter": {} }), Verdict::Scoped);
@@ -978,6 +979,7 @@ mod tests {
                 principal: Principal::Tenant("a".into()),
                 collation_guard: guard,
                 default_ids: true,
+                sharded: false,
             };
             let collation = if guard {
                 doc! { "locale": "en", "strength": 2 }
@@ -1045,7 +1047,7 @@ mod tests {
 
     #[test]
     fn a_shared_insert_to_another_tenants_database_is_unscoped() {
-        let s = AuditSettings { strategy: Strategy::Database, ..field() };
+        let s = TenantSpec { strategy: Strategy::Database, ..field() };
         let cmd = doc! { "insert": "notes", "documents": [ { "_id": 1 }, { "_id": 2 } ] };
         let shares = [Share::Document(Bson::Int32(1)), Share::Document(Bson::Int32(2))];
         let mine = caller_parts(&cmd, &shares)[1].1.clone().unwrap();
@@ -1074,7 +1076,7 @@ mod tests {
     #[test]
     fn delivered_documents_must_be_the_callers() {
         let a = Principal::Tenant("a".into());
-        let ok = |d: Document, db: &str, s: &AuditSettings| {
+        let ok = |d: Document, db: &str, s: &TenantSpec| {
             delivered(s, &a, db, &bson::RawDocumentBuf::from_document(&d).unwrap()).is_ok()
         };
         let f = field();
@@ -1088,7 +1090,7 @@ mod tests {
         twice.append("tenantId", "b");
         twice.append("tenantId", "a");
         assert!(delivered(&f, &a, "app", &twice).is_err());
-        let d = AuditSettings { strategy: Strategy::Database, ..field() };
+        let d = TenantSpec { strategy: Strategy::Database, ..field() };
         assert!(ok(doc! { "_id": 1 }, "app~a", &d));
         assert!(!ok(doc! { "_id": 1 }, "app~b", &d));
         assert!(delivered(&f, &Principal::System, "x", &twice).is_ok());

@@ -180,7 +180,7 @@ pub fn plan(scope: &Scope, q: Query<'_>, indexes: &[IndexFact]) -> ScopeResult<B
         Some(i) => Ok(named(i)),
         None => Ok(Bound::Build(
             tenant_index(field),
-            doc! { "name": tenant_index_name(field), "collation": { "locale": "simple" } },
+            doc! { "name": tenant_index_name(field), "collation": super::collation::simple() },
         )),
     }
 }
@@ -415,9 +415,48 @@ fn best<'i>(q: Query<'_>, usable: &[&'i IndexFact]) -> Option<&'i IndexFact> {
     usable.iter().rev().copied().max_by(|a, b| score(a).cmp(&score(b)))
 }
 
+/// True for the server's answer to a hint naming an index that is gone, or a key pattern
+/// that an index added behind the fence's back made ambiguous: the listing is stale.
+///
+/// The server quotes the caller's filter (and other errors quote documents) in the message, so
+/// the phrase alone proves nothing: a tenant that stored it made a partly applied `updateMany`
+/// run twice (red-team round 8). The planner's cause comes last, after the quoted filter, and
+/// carries its own code: both must match.
+pub fn stale_hint(code: i32, message: &str) -> bool {
+    const CAUSE: &str = " planner returned error :: caused by :: ";
+    match code {
+        2 => message
+            .ends_with(&format!("{CAUSE}hint provided does not correspond to an existing index")),
+        // The cause is followed by the matched indexes' specs, names included.
+        27 => message.contains(&format!(
+            "{CAUSE}Hint matched multiple indexes, must hint by index name. Matched: kp: "
+        )),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_planners_own_cause_is_a_stale_hint() {
+        let gone = "error processing query: ns=app.c ... planner returned error :: caused by :: hint provided does not correspond to an existing index";
+        let twin = "error processing query: ... planner returned error :: caused by :: Hint matched multiple indexes, must hint by index name. Matched: kp: { tenantId: 1 } name: 'a'";
+        let quoted = "Plan executor error :: caused by :: x planner returned error :: caused by :: hint provided does not correspond to an existing index\" } }";
+        let table = [
+            (2, gone, true),
+            (27, twin, true),
+            (2, twin, false),
+            (27, gone, false),
+            (96, gone, false),
+            (2, quoted, false),
+            (2, "hint provided does not correspond to an existing index", false),
+        ];
+        for (code, msg, stale) in table {
+            assert_eq!(stale_hint(code, msg), stale, "{code} {msg}");
+        }
+    }
 
     fn tenant() -> Scope {
         Scope::for_test(Principal::Tenant("acme".into()), Strategy::Field)

@@ -12,11 +12,31 @@ pub fn exact_id<'f>(scope: &Scope, user: &'f Document) -> Option<&'f Bson> {
     if scope.strategy != Strategy::Field || !matches!(scope.principal, Principal::Tenant(_)) {
         return None;
     }
-    // A non-simple collation could make one string `_id` match several documents.
-    if scope.collation_guard || user.len() != 1 {
+    // A non-simple collation could make one string `_id` match several documents. On a
+    // sharded collection `{_id}` alone cannot be routed: it would go to every shard.
+    if scope.collation_guard || scope.sharded || user.len() != 1 {
         return None;
     }
     user.get("_id").filter(|v| plain(v))
+}
+
+/// Which options a `findOne` carries, as far as the by-`_id` path cares: each changes which
+/// document comes back or how it is read, so a call with any of them is planned like any query.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FindOneShape {
+    pub sort: bool,
+    pub skip: bool,
+    pub projection: bool,
+    pub hint: bool,
+    pub collation: bool,
+}
+
+/// The `_id` a `findOne(user, options)` fetches alone and owner-checks, if it may.
+pub fn find_one_id<'f>(scope: &Scope, user: &'f Document, o: FindOneShape) -> Option<&'f Bson> {
+    if o.sort || o.skip || o.projection || o.hint || o.collation {
+        return None;
+    }
+    exact_id(scope, user)
 }
 
 /// Values that match only themselves (numbers: their numeric equals), never several `_id`s.
@@ -93,9 +113,20 @@ mod tests {
         guarded.collation_guard = true;
         assert_eq!(exact_id(&guarded, &doc! { "_id": "k" }), None);
         assert_eq!(exact_id(&scope(Principal::System), &doc! { "_id": 1 }), None);
-        let mut db = s;
+        let mut db = s.clone();
         db.strategy = Strategy::Database;
         assert_eq!(exact_id(&db, &doc! { "_id": 1 }), None);
+        let none = FindOneShape::default();
+        assert!(find_one_id(&s, &doc! { "_id": 1 }, none).is_some());
+        for shape in [
+            FindOneShape { sort: true, ..none },
+            FindOneShape { skip: true, ..none },
+            FindOneShape { projection: true, ..none },
+            FindOneShape { hint: true, ..none },
+            FindOneShape { collation: true, ..none },
+        ] {
+            assert!(find_one_id(&s, &doc! { "_id": 1 }, shape).is_none(), "{shape:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,9 @@
 use bson::{Bson, Document};
 
 use super::error::{ScopeError, ScopeResult};
+use super::facts::Known;
+use super::namespace::check_view;
+use super::{Scope, Strategy};
 
 /// Every option MongoDB reports for a collation; anything else is treated as unknown.
 const KNOWN_KEYS: &[&str] = &[
@@ -25,6 +28,46 @@ const KNOWN_KEYS: &[&str] = &[
 /// True for `{locale: "simple"}` with no option that could widen equality.
 pub fn is_simple(c: &Document) -> bool {
     matches!(c.get("locale"), Some(Bson::String(l)) if l == "simple") && !may_equate_ids(c, false)
+}
+
+/// `{locale: 'simple'}`: binary comparison, the only collation that never equates two ids.
+pub fn simple() -> Document {
+    bson::doc! { "locale": "simple" }
+}
+
+/// How one call's collation keeps its tenant match exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handling {
+    /// The tenant match gets its collation-proof `$regex` twin (`Scope::collation_guard`).
+    pub twin: bool,
+    /// The call is sent with the simple collation (`simple()`), so a default collation the
+    /// collection gains behind the fence's back is never used.
+    pub pin_simple: bool,
+}
+
+/// True when a call of `scope` needs the collection's facts (`facts::Known`) to be planned:
+/// only a tenant's call under strategy 'field' shares a collection with other tenants.
+pub fn needs_facts(scope: &Scope) -> bool {
+    scope.strategy == Strategy::Field && scope.tenant().is_some()
+}
+
+/// The collation handling of a call on collection `name` with the caller's `explicit`
+/// collation, given its facts; a view is refused here (`namespace::check_view`).
+pub fn decide(
+    scope: &Scope,
+    name: &str,
+    explicit: Option<&Document>,
+    known: Known,
+) -> ScopeResult<Handling> {
+    if !needs_facts(scope) {
+        return Ok(Handling { twin: false, pin_simple: false });
+    }
+    check_view(&scope.principal, scope.strategy, name, known.view)?;
+    Ok(match explicit {
+        Some(c) => Handling { twin: !is_simple(c), pin_simple: false },
+        None if known.non_simple => Handling { twin: true, pin_simple: false },
+        None => Handling { twin: false, pin_simple: true },
+    })
 }
 
 /// Reads an integer option; `None` for any other BSON type.
@@ -90,6 +133,36 @@ mod tests {
     use super::*;
     use crate::scope::ErrorKind;
     use bson::doc;
+
+    #[test]
+    fn decide_pins_twins_or_refuses() {
+        use crate::scope::{Principal, Strategy};
+        let tenant = Scope::for_test(Principal::Tenant("a".into()), Strategy::Field);
+        let system = Scope::for_test(Principal::System, Strategy::Field);
+        let per_db = Scope::for_test(Principal::Tenant("a".into()), Strategy::Database);
+        let ci = doc! { "locale": "en", "strength": 2 };
+        let plain = Known::default();
+        let collated = Known { non_simple: true, ..Known::default() };
+        let view = Known { view: true, ..Known::default() };
+        let h = |twin, pin_simple| Ok(Handling { twin, pin_simple });
+        let cases: Vec<(&Scope, Option<&Document>, Known, ScopeResult<Handling>)> = vec![
+            (&tenant, None, plain, h(false, true)),
+            (&tenant, None, collated, h(true, false)),
+            (&tenant, Some(&ci), plain, h(true, false)),
+            (&tenant, Some(&ci), collated, h(true, false)),
+            (&system, None, collated, h(false, false)),
+            (&system, None, view, h(false, false)),
+            (&per_db, Some(&ci), view, h(false, false)),
+        ];
+        for (i, (scope, explicit, known, want)) in cases.into_iter().enumerate() {
+            assert_eq!(decide(scope, "c", explicit, known), want, "case {i}");
+        }
+        let simple = super::simple();
+        assert_eq!(decide(&tenant, "c", Some(&simple), collated), h(false, false));
+        let e = decide(&tenant, "v", None, view).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TenantViolation);
+        assert!(needs_facts(&tenant) && !needs_facts(&system) && !needs_facts(&per_db));
+    }
 
     #[test]
     fn simple() {

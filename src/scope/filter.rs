@@ -37,6 +37,12 @@ pub fn tenant_match(scope: &Scope, tenant: &str, guard: bool) -> Document {
     m
 }
 
+/// True when `estimatedDocumentCount` must run as an exact count of the tenant's documents:
+/// the metadata count of a collection all tenants share counts every tenant's.
+pub fn counts_exactly(scope: &Scope) -> bool {
+    scope.strategy == Strategy::Field && scope.tenant().is_some()
+}
+
 /// Scopes a read filter to the current tenant.
 pub fn scope_filter(scope: &Scope, user: Document) -> ScopeResult<Document> {
     scope_with(scope, user, false)
@@ -223,7 +229,7 @@ fn names_id(filter: &Document, depth: usize) -> bool {
         ("$expr", e) => reads_id(e, 0),
         // `required: ['_id']` becomes an `$exists` on `_id` the index serves (round 11).
         ("$jsonSchema", _) => true,
-        _ => k.split('.').next() == Some("_id"),
+        _ => super::path_in(k, "_id"),
     })
 }
 
@@ -294,7 +300,7 @@ fn names_field(filter: &Document, field: &str, depth: usize) -> bool {
         ("$and" | "$or" | "$nor", Bson::Array(items)) => {
             items.iter().any(|i| matches!(i, Bson::Document(d) if names_field(d, field, depth + 1)))
         }
-        _ => k.split('.').next() == Some(field),
+        _ => super::path_in(k, field),
     })
 }
 
@@ -443,7 +449,15 @@ mod tests {
             principal: Principal::Tenant("a".into()),
             collation_guard: guard,
             default_ids: true,
+            sharded: false,
         }
+    }
+
+    #[test]
+    fn estimated_counts_are_exact_where_tenants_share() {
+        assert!(counts_exactly(&tenant_scope(false)));
+        assert!(!counts_exactly(&system_scope()));
+        assert!(!counts_exactly(&Scope { strategy: Strategy::Database, ..tenant_scope(false) }));
     }
 
     fn system_scope() -> Scope {

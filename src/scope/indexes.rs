@@ -10,6 +10,7 @@
 use bson::{doc, Bson, Document};
 
 use super::bounds::{number, same_key, tenant_index, IndexFact, RESERVED_INDEX_PREFIX};
+use super::collation;
 use super::error::{ScopeError, ScopeResult};
 use super::filter::NEVER_FIELD;
 use super::walk::MAX_DEPTH;
@@ -29,7 +30,7 @@ pub fn field_index_keys(
     // The shield's never-true branch relies on no index serving its field: with one, a shielded
     // condition could bound a plan again (round 13: a tenant's index on it brought the `_id`
     // index back into a join's candidate plans). Refused to everyone.
-    if spec.keys().any(|k| k.split('.').next() == Some(NEVER_FIELD)) {
+    if spec.keys().any(|k| super::path_in(k, NEVER_FIELD)) {
         return Err(ScopeError::violation(format!(
             "an index on the fence's reserved field {NEVER_FIELD:?} is not allowed: the fence's filters rely on no index serving it"
         )));
@@ -103,6 +104,82 @@ pub fn check_twin(
     }
 }
 
+/// What one `createIndex` sends, and how the binding must carry it out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexPlan {
+    /// The index as `createIndexes` takes it: key, name, options, collation.
+    pub spec: Document,
+    pub name: String,
+    /// A tenant's build on a collection all tenants share: the index that bounds every
+    /// tenant's queries is made first, the twin check (`check_twin`) runs on a fresh listing
+    /// under the collection's build lock, and a failed build's message is withheld
+    /// (`withhold::index_build`).
+    pub tenant_build: bool,
+}
+
+/// True when planning a `createIndex` needs the collection's default collation: a shared
+/// index without a collation of its own inherits it.
+pub fn needs_default_collation(scope: &Scope, explicit: Option<&Document>) -> bool {
+    shared_indexes(scope) && explicit.is_none()
+}
+
+/// Plans `createIndex(keys, options)`; `index_options` are the index's own options (`name`
+/// among them), `default_collation` the collection's when `needs_default_collation` asked.
+pub fn plan_create(
+    scope: &Scope,
+    keys: Document,
+    mut index_options: Document,
+    explicit: Option<Document>,
+    default_collation: Option<&Document>,
+) -> ScopeResult<IndexPlan> {
+    if keys.is_empty() {
+        return Err(ScopeError::argument("indexSpec must name at least one field"));
+    }
+    let shared = shared_indexes(scope);
+    let keys = if shared {
+        match (&explicit, default_collation) {
+            (Some(c), _) => collation::check_index_collation(c, scope.default_ids)?,
+            (None, Some(d)) => collation::check_index_collation(d, scope.default_ids).map_err(|_| {
+                ScopeError::violation(
+                    "the collection's default collation could equate two tenant ids in this index; pass options.collation with strength 3 or more, alternate 'non-ignorable' and no numericOrdering",
+                )
+            })?,
+            (None, None) => {}
+        }
+        field_index_keys(scope, keys, &index_options)?
+    } else {
+        keys
+    };
+    let name = match index_options.remove("name") {
+        Some(Bson::String(n)) => n,
+        Some(_) => return Err(ScopeError::argument("options.name must be a string")),
+        None => index_name(&keys),
+    };
+    let mut spec = doc! { "key": keys, "name": name.clone() };
+    spec.extend(index_options);
+    if let Some(c) = explicit {
+        spec.insert("collation", c);
+    }
+    Ok(IndexPlan { spec, name, tenant_build: shared && scope.tenant().is_some() })
+}
+
+/// The driver's default index name: `a_1_b_-1`.
+pub fn index_name(keys: &Document) -> String {
+    keys.iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Bson::String(s) => s.clone(),
+                Bson::Int32(n) => n.to_string(),
+                Bson::Int64(n) => n.to_string(),
+                Bson::Double(f) => f.to_string(),
+                other => other.to_string(),
+            };
+            format!("{k}_{v}")
+        })
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
 /// Whether a strategy applies the tenant-index rules at all.
 pub fn shared_indexes(scope: &Scope) -> bool {
     scope.strategy == Strategy::Field
@@ -165,7 +242,7 @@ fn mentions(filter: &Document, field: &str, depth: usize) -> bool {
     }
     filter.iter().any(|(k, v)| {
         k == field
-            || k.split('.').next() == Some(field)
+            || super::path_in(k, field)
             || match v {
                 Bson::Document(d) => mentions(d, field, depth + 1),
                 Bson::Array(items) => items
@@ -225,6 +302,51 @@ mod tests {
 
     fn tenant() -> Scope {
         Scope::for_test(Principal::Tenant("a".into()), Strategy::Field)
+    }
+
+    #[test]
+    fn plan_create_puts_the_tenant_first_and_says_how_to_build() {
+        let p = plan_create(&tenant(), doc! { "x": -1 }, doc! {}, None, None).unwrap();
+        assert_eq!(p.spec, doc! { "key": { "tenantId": 1, "x": -1 }, "name": "tenantId_1_x_-1" });
+        assert!(p.tenant_build);
+        let named = plan_create(
+            &tenant(),
+            doc! { "x": 1 },
+            doc! { "name": "n", "sparse": true },
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            named.spec,
+            doc! { "key": { "tenantId": 1, "x": 1 }, "name": "n", "sparse": true }
+        );
+        let system = Scope::for_test(Principal::System, Strategy::Field);
+        let s = plan_create(&system, doc! { "x": 1 }, doc! { "unique": true }, None, None).unwrap();
+        assert!(!s.tenant_build);
+        assert_eq!(s.spec.get_document("key").unwrap(), &doc! { "tenantId": 1, "x": 1 });
+        let db = Scope::for_test(Principal::Tenant("a".into()), Strategy::Database);
+        let d = plan_create(&db, doc! { "x": 1 }, doc! { "unique": true }, None, None).unwrap();
+        assert_eq!(d.spec, doc! { "key": { "x": 1 }, "name": "x_1", "unique": true });
+        assert!(!d.tenant_build);
+        assert!(!needs_default_collation(&db, None) && needs_default_collation(&tenant(), None));
+        let ci = doc! { "locale": "en", "strength": 2 };
+        for (explicit, default) in [(Some(ci.clone()), None), (None, Some(&ci))] {
+            let e =
+                plan_create(&tenant(), doc! { "x": 1 }, doc! {}, explicit, default).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::TenantViolation);
+        }
+        let strong = doc! { "locale": "en", "strength": 3 };
+        let c =
+            plan_create(&tenant(), doc! { "x": 1 }, doc! {}, Some(strong.clone()), None).unwrap();
+        assert_eq!(c.spec.get_document("collation"), Ok(&strong));
+        let bad = [
+            plan_create(&tenant(), doc! {}, doc! {}, None, None),
+            plan_create(&tenant(), doc! { "x": 1 }, doc! { "name": 1 }, None, None),
+        ];
+        for e in bad {
+            assert_eq!(e.unwrap_err().kind, ErrorKind::InvalidArgument);
+        }
     }
 
     #[test]

@@ -3,12 +3,14 @@
 
 pub mod audit;
 pub mod bounds;
+pub mod bulk;
 pub mod by_id;
 pub mod collation;
 pub mod cursor_owners;
 pub mod distinct;
 pub mod error;
 pub mod expr_guard;
+pub mod facts;
 pub mod filter;
 pub mod forbidden;
 pub mod indexes;
@@ -16,10 +18,12 @@ pub mod insert;
 pub mod namespace;
 pub mod pipeline;
 pub mod share;
+pub mod spec;
 pub mod tenant_id;
 pub mod update;
 pub mod walk;
 pub mod withhold;
+pub mod write;
 
 #[cfg(test)]
 mod fuzz;
@@ -58,6 +62,9 @@ pub struct Scope {
     /// True when tenant ids follow the default rule (1-64 of `[A-Za-z0-9_-]`); with a
     /// custom JS pattern only the hard rules can be checked here.
     pub default_ids: bool,
+    /// The collection is sharded (`facts::Known::sharded`): every command keeps one tenant in
+    /// its filter and shares only within that tenant, so the router targets one shard.
+    pub sharded: bool,
 }
 
 #[cfg(test)]
@@ -70,6 +77,7 @@ impl Scope {
             principal,
             collation_guard: false,
             default_ids: true,
+            sharded: false,
         }
     }
 }
@@ -91,6 +99,12 @@ impl Scope {
     /// True when `path` names the tenant field or something inside it
     /// (`tenantId`, `tenantId.x`, `tenantId.$`): its first dot-segment is the field.
     pub fn touches(&self, path: &str) -> bool {
-        path.split('.').next() == Some(self.field.as_str())
+        path_in(path, &self.field)
     }
+}
+
+/// True when `path` is `field` or a path inside it (`f`, `f.x`, `f.$`): its first dot-segment
+/// is `field`. The one spelling of "this path reaches that field" every rule uses.
+pub fn path_in(path: &str, field: &str) -> bool {
+    path.split('.').next() == Some(field)
 }

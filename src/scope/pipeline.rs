@@ -404,7 +404,7 @@ fn refers_to(v: &Bson, field: &str, depth: usize) -> bool {
         Bson::String(s) => {
             s.starts_with("$$ROOT")
                 || s.starts_with("$$CURRENT")
-                || s.strip_prefix('$').is_some_and(|p| p.split('.').next() == Some(field))
+                || s.strip_prefix('$').is_some_and(|p| super::path_in(p, field))
         }
         Bson::Document(d) => d.values().any(|x| refers_to(x, field, depth + 1)),
         Bson::Array(items) => items.iter().any(|x| refers_to(x, field, depth + 1)),

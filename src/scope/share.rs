@@ -48,9 +48,10 @@ pub struct ShareKey {
     /// default): it decides which documents match.
     pub collation: Option<Vec<u8>>,
     /// The tenant, for lookups: one tenant's slow or large lookups (a 15 MiB document on a
-    /// loop) must never hold another tenant's behind them, and a find of one tenant's ids
-    /// can go to that tenant's shard. Inserts share across tenants: their documents are
-    /// small and a batch's bytes are bounded (`MAX_SHARED_INSERT_BATCH_BYTES`).
+    /// loop) must never hold another tenant's behind them. Inserts share across tenants
+    /// (their documents are small and a batch's bytes are bounded,
+    /// `MAX_SHARED_INSERT_BATCH_BYTES`) except on a sharded collection, where a command of
+    /// one tenant goes to that tenant's shard alone.
     pub tenant: Option<String>,
     // Options: a call with any option (comment, maxTimeMS, write concern, validation
     // bypass) is sent alone, so no option is part of a shared command. An option that
@@ -108,7 +109,13 @@ pub fn insert(
     if call.has_options || !call.has_id || call.bytes > MAX_SHARED_INSERT_BYTES {
         return None;
     }
-    Some(key(Path::Insert, fence, scope, namespace, None))
+    let mut k = key(Path::Insert, fence, scope, namespace, None);
+    if scope.sharded {
+        // One insert of several tenants' documents is split by the router across their
+        // shards; within one tenant it goes to one. A system insert names tenants per document.
+        k.tenant = Some(scope.tenant()?.to_string());
+    }
+    Some(k)
 }
 
 /// Whose turn a queued call takes in a shared command: its tenant ('' under `runAsSystem`).
@@ -215,6 +222,25 @@ mod tests {
         let b = id_lookup(1, &scope("b", Strategy::Field), &n, None, LOOKUP).unwrap();
         assert_ne!(a, b);
         assert_eq!(a, id_lookup(1, &scope("a", Strategy::Field), &n, None, LOOKUP).unwrap());
+    }
+
+    #[test]
+    fn sharded_collections_share_within_a_tenant_and_keep_it_in_the_filter() {
+        let n = ns(Strategy::Field, "a", "notes");
+        let sharded = |t: &str| Scope { sharded: true, ..scope(t, Strategy::Field) };
+        let a = insert(1, &sharded("a"), &n, INSERT).unwrap();
+        assert_eq!(a.tenant.as_deref(), Some("a"));
+        assert_ne!(a, insert(1, &sharded("b"), &n, INSERT).unwrap());
+        assert_eq!(a, insert(1, &sharded("a"), &n, INSERT).unwrap());
+        let system = Scope { sharded: true, ..Scope::for_test(Principal::System, Strategy::Field) };
+        assert!(insert(1, &system, &n, INSERT).is_none());
+        // A lookup by `_id` alone is not made on a sharded collection at all: the scoped
+        // filter keeps the tenant, so the router sends it to one shard.
+        let user = doc! { "_id": bson::oid::ObjectId::new() };
+        assert!(crate::scope::by_id::exact_id(&scope("a", Strategy::Field), &user).is_some());
+        assert!(crate::scope::by_id::exact_id(&sharded("a"), &user).is_none());
+        let f = crate::scope::filter::scope_filter(&sharded("a"), user).unwrap();
+        assert_eq!(f.get("tenantId").map(ToString::to_string), Some("\"a\"".into()), "{f}");
     }
 
     #[test]

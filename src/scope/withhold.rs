@@ -12,6 +12,14 @@ pub fn replacement(code: i32) -> Option<&'static str> {
     )
 }
 
+/// The message of a tenant's failed index build: the server's own may quote another
+/// tenant's document, because the build read every tenant's documents.
+pub fn index_build(code: i32) -> String {
+    format!(
+        "createIndex failed on the server (code {code}); its message is withheld because an index build reads every tenant's documents"
+    )
+}
+
 /// `message`, or its replacement when the code says it may name another tenant's data.
 pub fn message(code: i32, message: &str) -> &str {
     replacement(code).unwrap_or(message)

@@ -54,7 +54,14 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
 }
 
 fn scope(principal: Principal, strategy: Mode, guard: bool, default_ids: bool) -> Scope {
-    Scope { field: FIELD.into(), strategy, principal, collation_guard: guard, default_ids }
+    Scope {
+        field: FIELD.into(),
+        strategy,
+        principal,
+        collation_guard: guard,
+        default_ids,
+        sharded: false,
+    }
 }
 
 fn tenant() -> Principal {
@@ -71,6 +78,10 @@ fn scopes() -> Vec<Scope> {
         scope(Principal::System, Mode::Field, false, true),
         scope(Principal::System, Mode::Field, true, false),
         scope(Principal::System, Mode::Database, false, true),
+        // A sharded collection (`facts::Known::sharded`): the same rules must hold.
+        Scope { sharded: true, ..scope(tenant(), Mode::Field, false, true) },
+        Scope { sharded: true, ..scope(tenant(), Mode::Field, true, false) },
+        Scope { sharded: true, ..scope(Principal::System, Mode::Field, false, true) },
     ]
 }
 
@@ -282,6 +293,45 @@ proptest! {
                 }
                 Ok(()) => {}
                 Err(e) => assert_clear(&e, &what),
+            }
+        }
+    }
+
+    /// bulkWrite statements as `scope::bulk` plans them: every update and delete filter scoped,
+    /// every inserted or replacing document stamped, or a clear refusal.
+    #[test]
+    fn bulk_statements(f in gen::document(3), u in gen::update(), d in gen::document(2), which in 0usize..6, pin in any::<bool>()) {
+        let op = match which {
+            0 => bson::doc! { "insertOne": { "document": d } },
+            1 => bson::doc! { "updateOne": { "filter": f, "update": u } },
+            2 => bson::doc! { "updateMany": { "filter": f, "update": u, "upsert": true } },
+            3 => bson::doc! { "replaceOne": { "filter": f, "replacement": d, "upsert": pin } },
+            4 => bson::doc! { "deleteOne": { "filter": f } },
+            _ => bson::doc! { "deleteMany": { "filter": f, "collation": { "locale": "en", "strength": 1 } } },
+        };
+        for s in scopes() {
+            let what = format!("{:?}/{:?}/guard={}/sharded={}", s.principal, s.strategy, s.collation_guard, s.sharded);
+            let fresh = bson::oid::ObjectId::new();
+            let st = match timed("bulk::statement", || crate::scope::bulk::statement(&s, 7, op.clone(), pin, fresh)) {
+                Ok(st) => st,
+                Err(e) => { assert_clear(&e, &what); continue; }
+            };
+            prop_assert_eq!(st.index, 7);
+            if !scoped_tenant(&s) {
+                continue;
+            }
+            match st.body.get_document("q") {
+                Ok(q) => {
+                    let guard = s.collation_guard || which == 5;
+                    assert_scoped_filter(q, guard, true, &what);
+                    let pinned = st.body.get_document("collation").ok() == Some(&collation::simple());
+                    prop_assert_eq!(pinned, pin && !st.collated, "{}", what);
+                }
+                Err(_) => prop_assert_eq!(st.body.get_str(FIELD), Ok(TENANT), "{}: {}", what, st.body),
+            }
+            if which == 3 {
+                let r = st.body.get_document("u").expect("a replacement");
+                prop_assert_eq!(r.get_str(FIELD), Ok(TENANT), "{}: {}", what, r);
             }
         }
     }

@@ -15,9 +15,9 @@ use mongodb::error::ErrorKind;
 use mongodb::{Client, Collection};
 use tokio::sync::oneshot;
 
-use super::error::{indexed_write_error, write_concern_error, FenceError, FenceResult};
-use super::lanes::{Lanes, Serve};
-use super::probe::{self, Caller, Tag};
+use super::{Lanes, Serve};
+use crate::binding::error::{indexed_write_error, write_concern_error, FenceError, FenceResult};
+use crate::binding::probe::{self, Caller, Tag};
 use crate::scope::audit::Share;
 use crate::scope::share::{ShareKey, MAX_SHARED_INSERT_BATCH_BYTES};
 

@@ -18,9 +18,9 @@ use mongodb::options::{Collation, FindOneOptions, FindOptions};
 use mongodb::{Client, Collection};
 use tokio::sync::oneshot;
 
-use super::error::FenceResult;
-use super::lanes::{Lanes, Serve};
-use super::probe::{self, Caller, Recorder, Tag};
+use super::{Lanes, Serve};
+use crate::binding::error::FenceResult;
+use crate::binding::probe::{self, Caller, Recorder, Tag};
 use crate::scope::audit::Share;
 use crate::scope::share::ShareKey;
 use crate::scope::{by_id, Scope};

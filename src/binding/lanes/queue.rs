@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 
-use super::error::{cancelled, FenceError, FenceResult};
+use crate::binding::error::{cancelled, FenceError, FenceResult};
 use crate::scope::share::ShareKey;
 
 /// Sends one batch of queued calls and answers each; runs on tokio. Built from the lane's
