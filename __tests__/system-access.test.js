@@ -78,6 +78,15 @@ describe('the hook sees every system call first', () => {
     await expectTenantError(custom.runAsSystem({ reason: 'import' }, () => custom.collection(C).insertOne({ tenantId: 'acme' })), 'TENANT_INVALID');
     expect(seen).toEqual(['insertOne']);
     expect(await suite.rdb.collection(C).countDocuments({ tenantId: 'acme', note: { $exists: false } })).toBe(0);
+    // The ids are listed by Rust from the bytes as sent; a request the rewrite refuses (the tenant
+    // field twice, through a Map with a String-object key) is refused after the hook, not before
+    // (fuzz mode system found the order reversed when the listing first moved to Rust).
+    const twice = new Map([['x', 1], ['tenantId', 'org-1'], [new String('tenantId'), 'org-2']]);
+    await expectTenantError(custom.runAsSystem({ reason: 'import' }, () => custom.collection(C).insertOne(twice)), 'TENANT_VIOLATION');
+    expect(seen).toEqual(['insertOne', 'insertOne']);
+    const other = new Map([['tenantId', 'org-1'], [new String('tenantId'), 'acme']]);
+    await expectTenantError(custom.runAsSystem({ reason: 'import' }, () => custom.collection(C).insertOne(other)), 'TENANT_INVALID');
+    expect(seen).toEqual(['insertOne', 'insertOne', 'insertOne']);
   });
 
   test("the hook is set once: code holding the fence cannot swap it, nor patch the addon's classes", () => {

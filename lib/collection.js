@@ -75,13 +75,7 @@ class ScopedCollection {
       // Checked on the bytes that will be sent: a getter or Proxy cannot show one id here and
       // serialize another. Rust applies the hard rules; the custom pattern lives only in JS, and
       // Rust refuses the call with it after the audit hook has seen the call.
-      let ids;
-      try {
-        ids = this.#native.storedTenantIds(payload);
-      } catch (e) {
-        throw fromNative(e);
-      }
-      refusedId = ids.find((id) => !this.#fence._accepts({ tenantId: id }));
+      refusedId = this.#native.storedTenantIds(payload).find((id) => !this.#fence._accepts({ tenantId: id }));
     }
     let reply;
     try {

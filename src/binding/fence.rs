@@ -68,11 +68,11 @@ impl NativeFence {
         database: Option<String>,
         tenant_field: String,
         strategy: String,
-        plain_ids: bool,
+        default_rule: bool,
         monitor_commands: Option<bool>,
     ) -> napi::Result<NativeFence> {
         let fut = async move {
-            let ids = if plain_ids { IdRule::Default } else { IdRule::Custom };
+            let ids = if default_rule { IdRule::Default } else { IdRule::Custom };
             // Checked before anything is parsed or dialled; the database again once the URI
             // may have named it.
             let given = database.as_deref().unwrap_or("test");
@@ -250,11 +250,13 @@ impl NativeFence {
 
     /// Every tenant id the BSON request of a write could store (`scope::write::stored_tenant_ids`),
     /// for the JS face to test with a custom `tenantIdPattern`.
+    /// Never fails: a request it cannot read is refused by the call itself, after the hook.
     #[napi]
-    pub fn stored_tenant_ids(&self, payload: &[u8]) -> napi::Result<Vec<String>> {
-        let field = &self.inner.spec.field;
-        let req = Request::decode(payload, Some(field))?;
-        Ok(crate::scope::write::stored_tenant_ids(field, &req.0))
+    pub fn stored_tenant_ids(&self, payload: &[u8]) -> Vec<String> {
+        match bson::RawDocument::from_bytes(payload) {
+            Ok(raw) => crate::scope::write::stored_tenant_ids(&self.inner.spec.field, raw),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// True when this fence records its commands for the isolation probe.

@@ -2,7 +2,7 @@
 //! `bulkWrite` statement take their filter and update from here.
 
 use bson::oid::ObjectId;
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawBsonRef, RawDocument};
 
 use super::error::{ScopeError, ScopeResult};
 use super::{filter, update, Scope};
@@ -40,31 +40,40 @@ pub fn scoped_update(
 /// anywhere in the request (documents, updates, upsert filters), bare or as `{$eq}`,
 /// `{$literal}` or `{$in}`. Rust checks them by the hard rules as it rewrites; a fence with a
 /// custom `tenantIdPattern` asks for this list so the JS face can test each with the pattern.
-pub fn stored_tenant_ids(field: &str, request: &Document) -> Vec<String> {
-    fn take(v: &Bson, depth: usize, out: &mut Vec<String>) {
+///
+/// Read from the bytes as sent, repeated keys included, and never failing: a request the
+/// rewrite will refuse (a repeated tenant field, malformed bytes) is refused by the call
+/// itself, after the audit hook has seen it.
+pub fn stored_tenant_ids(field: &str, request: &RawDocument) -> Vec<String> {
+    fn take(v: RawBsonRef<'_>, depth: usize, out: &mut Vec<String>) {
         match v {
-            Bson::String(s) => out.push(s.clone()),
-            Bson::Document(d) if depth < 4 => {
-                for k in ["$eq", "$literal"] {
-                    if let Some(x) = d.get(k) {
-                        take(x, depth + 1, out);
+            RawBsonRef::String(s) => out.push(s.to_string()),
+            RawBsonRef::Document(d) if depth < 4 => {
+                for (k, x) in d.iter().flatten() {
+                    match k {
+                        "$eq" | "$literal" => take(x, depth + 1, out),
+                        "$in" => {
+                            if let RawBsonRef::Array(list) = x {
+                                list.into_iter().flatten().for_each(|x| take(x, depth + 1, out));
+                            }
+                        }
+                        _ => {}
                     }
-                }
-                if let Ok(list) = d.get_array("$in") {
-                    list.iter().for_each(|x| take(x, depth + 1, out));
                 }
             }
             _ => {}
         }
     }
-    fn walk(node: &Bson, field: &str, depth: usize, out: &mut Vec<String>) {
+    fn walk(node: RawBsonRef<'_>, field: &str, depth: usize, out: &mut Vec<String>) {
         if depth > 64 {
             return;
         }
         match node {
-            Bson::Array(items) => items.iter().for_each(|i| walk(i, field, depth + 1, out)),
-            Bson::Document(d) => {
-                for (k, v) in d {
+            RawBsonRef::Array(items) => {
+                items.into_iter().flatten().for_each(|i| walk(i, field, depth + 1, out))
+            }
+            RawBsonRef::Document(d) => {
+                for (k, v) in d.iter().flatten() {
                     if k == field {
                         take(v, 0, out);
                     }
@@ -75,7 +84,7 @@ pub fn stored_tenant_ids(field: &str, request: &Document) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    walk(&Bson::Document(request.clone()), field, 0, &mut out);
+    walk(RawBsonRef::Document(request), field, 0, &mut out);
     out
 }
 
@@ -98,8 +107,16 @@ mod tests {
             "pipeline": [{ "$set": { "tenantId": { "$literal": { "$literal": { "$literal": { "$literal": "deep" } } } } } }],
             "other": { "org": "z" },
         };
-        assert_eq!(stored_tenant_ids("tenantId", &req), ["a", "b", "c", "d", "e", "deep"]);
-        assert!(stored_tenant_ids("org", &req) == ["z"]);
+        let raw = bson::RawDocumentBuf::from_document(&req).unwrap();
+        assert_eq!(stored_tenant_ids("tenantId", &raw), ["a", "b", "c", "d", "e", "deep"]);
+        assert!(stored_tenant_ids("org", &raw) == ["z"]);
+        // A repeated tenant field (a Map with a String-object key) lists both values.
+        let mut twice = bson::RawDocumentBuf::new();
+        twice.append("tenantId", "A");
+        twice.append("tenantId", "B");
+        let mut outer = bson::RawDocumentBuf::new();
+        outer.append("document", twice);
+        assert_eq!(stored_tenant_ids("tenantId", &outer), ["A", "B"]);
     }
 
     #[test]
