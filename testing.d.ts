@@ -53,8 +53,8 @@ export declare function isolationProbe(fence: TenantFence, options?: ProbeOption
 /** Jest: resets the probe before each test and asserts after it. `fence` may be a getter. */
 export declare function useIsolationProbe(fence: TenantFence | (() => TenantFence), options?: ProbeOptions): IsolationProbe;
 
-/** Audits one command document with the probe's rule, as if `tenant` (or system) sent it to `db`. */
-export declare function auditCommand(
+/** Judges one command document with the probe's rule, as if `tenant` (or system) sent it to `db`. */
+export declare function probeCommand(
   command: Record<string, unknown>,
   options: {
     tenant?: string;
@@ -65,3 +65,6 @@ export declare function auditCommand(
     database?: string;
   },
 ): ProbedCommand;
+
+/** @deprecated The old name of `probeCommand` ("audit" now means the system-access hook only). */
+export declare const auditCommand: typeof probeCommand;

@@ -64,7 +64,7 @@ function tenantContext(tenantId, pattern) {
     throw fromNative(e);
   }
   // Rust says whether the id follows the default rule: the rule is written once, there.
-  label(ctx, { tenantId, system: false, reason: undefined, defaultOk: ctx.followsDefaultRule });
+  label(ctx, { tenantId, system: false, reason: undefined, defaultRule: ctx.followsDefaultRule });
   if (cache.size >= RECENT_MAX) cache.delete(cache.keys().next().value);
   cache.set(tenantId, ctx);
   return ctx;
@@ -78,7 +78,7 @@ function systemContext(nativeFence, reason) {
   } catch (e) {
     throw fromNative(e);
   }
-  label(ctx, { tenantId: undefined, system: true, reason, defaultOk: true });
+  label(ctx, { tenantId: undefined, system: true, reason, defaultRule: true });
   return ctx;
 }
 

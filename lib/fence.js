@@ -229,7 +229,7 @@ class TenantFence {
 
   /** @internal True when a context's tenant id satisfies this fence's id rule. */
   _accepts(about) {
-    return this.#settings.pattern ? this.#settings.pattern.test(about.tenantId) : about.defaultOk;
+    return this.#settings.pattern ? this.#settings.pattern.test(about.tenantId) : about.defaultRule;
   }
 }
 

@@ -4,6 +4,6 @@
 const globalSetup = require('./global-setup');
 const globalTeardown = require('./global-teardown');
 const { withTenant } = require('./with-tenant');
-const { isolationProbe, useIsolationProbe, auditCommand } = require('./probe');
+const { isolationProbe, useIsolationProbe, probeCommand, auditCommand } = require('./probe');
 
-module.exports = { globalSetup, globalTeardown, withTenant, isolationProbe, useIsolationProbe, auditCommand };
+module.exports = { globalSetup, globalTeardown, withTenant, isolationProbe, useIsolationProbe, probeCommand, auditCommand };

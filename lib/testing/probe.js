@@ -142,9 +142,9 @@ function useIsolationProbe(fence, options) {
  * probe's rule: { tenant } or { system: true }, the database it is sent to, and the
  * fence settings (tenantField, strategy, database).
  */
-function auditCommand(command, options) {
-  if (command === null || typeof command !== 'object' || Array.isArray(command)) throw invalidArg('auditCommand(command, options): command must be an object');
-  if (options === null || typeof options !== 'object') throw invalidArg('auditCommand(command, options): options must be an object');
+function probeCommand(command, options) {
+  if (command === null || typeof command !== 'object' || Array.isArray(command)) throw invalidArg('probeCommand(command, options): command must be an object');
+  if (options === null || typeof options !== 'object') throw invalidArg('probeCommand(command, options): options must be an object');
   const { tenant, system = false, tenantField = 'tenantId', strategy = 'field', database = 'test' } = options;
   const db = options.db ?? database;
   if (tenant !== undefined && typeof tenant !== 'string') throw invalidArg('options.tenant must be a string');
@@ -153,11 +153,13 @@ function auditCommand(command, options) {
   }
   let rec;
   try {
-    rec = native.auditCommand(tenantField, strategy, database, tenant, system === true, db, serialize(command));
+    rec = native.probeCommand(tenantField, strategy, database, tenant, system === true, db, serialize(command));
   } catch (e) {
     throw require('../errors').fromNative(e);
   }
   return deserialize(rec, { promoteLongs: true });
 }
 
-module.exports = { isolationProbe, useIsolationProbe, auditCommand, IsolationProbe };
+// `auditCommand` is the old name, kept so existing tests keep working: "audit" now means the
+// system-access hook only.
+module.exports = { isolationProbe, useIsolationProbe, probeCommand, auditCommand: probeCommand, IsolationProbe };

@@ -3,7 +3,7 @@
 //! time. When on, each fence operation runs inside a task-local naming who it runs
 //! as; the driver calls the command-started handler inline on that task (executor
 //! `emit_command_event` -> `EventHandler::Callback`), so the handler knows which
-//! operation sent each command. The pure `scope::audit` rule judges it,
+//! operation sent each command. The pure `scope::verdict` rule judges it,
 //! `scope::cursor_owners` checks a getMore against the cursor's opener (from the
 //! started / succeeded events), and the result goes into a bounded buffer that JS drains.
 
@@ -21,11 +21,11 @@ use napi_derive::napi;
 
 use super::error::{arg, FenceError};
 use super::payload::Request;
-use crate::scope::audit::{
-    audit_command as audit, caller_parts, delivered, owner_checked, Share, Verdict,
-};
 use crate::scope::cursor_owners::CursorOwners;
 use crate::scope::spec::{IdRule, TenantSpec};
+use crate::scope::verdict::{
+    caller_parts, delivered, judge_command as judge, owner_checked, Share, Verdict,
+};
 use crate::scope::Principal;
 
 /// Who one fence operation runs as, visible to the command handler.
@@ -70,7 +70,7 @@ tokio::task_local! {
 }
 
 /// Runs `fut`, which sends one command for `callers`, with them visible to the command
-/// handler, so each caller's part is audited as that caller's (no-op when not monitoring).
+/// handler, so each caller's part is judged as that caller's (no-op when not monitoring).
 pub async fn within_shared<F: Future>(callers: Option<Vec<Caller>>, fut: F) -> F::Output {
     match callers {
         Some(c) => SHARED.scope(Arc::new(c), fut).await,
@@ -118,14 +118,14 @@ struct State {
     cursors: CursorOwners,
 }
 
-/// The audited commands of one fence, waiting for JS to drain them.
+/// The judged commands of one fence, waiting for JS to drain them.
 pub struct Recorder {
     settings: TenantSpec,
     state: Mutex<State>,
 }
 
 impl Recorder {
-    /// A recorder auditing by this fence's settings.
+    /// A recorder judging by this fence's settings.
     pub fn new(settings: TenantSpec) -> Arc<Self> {
         Arc::new(Recorder { settings, state: Mutex::new(State::default()) })
     }
@@ -209,7 +209,7 @@ impl Recorder {
     }
 
     /// Checks a document about to be handed to `tag`'s caller; records a violation if it is
-    /// not that caller's (`scope::audit::delivered`).
+    /// not that caller's (`scope::verdict::delivered`).
     pub fn delivered(&self, tag: &Tag, db: &str, collection: &str, doc: &bson::RawDocument) {
         let Err(why) = delivered(&self.settings, &tag.principal, db, doc) else { return };
         let mut rec = doc! { "command": "find", "database": db, "collection": collection };
@@ -241,11 +241,11 @@ impl Recorder {
 
 /// One record: what was sent, for whom, and whether it stayed within that tenant.
 fn describe(settings: &TenantSpec, tag: Option<&Tag>, db: &str, command: &Document) -> Document {
-    let mut audit = audit(settings, tag.map(|t| &t.principal), db, command);
+    let mut judged = judge(settings, tag.map(|t| &t.principal), db, command);
     let id_lookup = tag.is_some_and(|t| t.id_lookup.load(Ordering::Relaxed));
-    audit.verdict = owner_checked(audit.verdict, id_lookup, command);
-    let mut rec = doc! { "command": audit.command, "database": db };
-    if let Some(c) = audit.collection {
+    judged.verdict = owner_checked(judged.verdict, id_lookup, command);
+    let mut rec = doc! { "command": judged.command, "database": db };
+    if let Some(c) = judged.collection {
         rec.insert("collection", c);
     }
     match tag.map(|t| (&t.principal, &t.reason)) {
@@ -260,7 +260,7 @@ fn describe(settings: &TenantSpec, tag: Option<&Tag>, db: &str, command: &Docume
         }
         None => {}
     }
-    let (data, scoped, reason) = match audit.verdict {
+    let (data, scoped, reason) = match judged.verdict {
         Verdict::Control => (false, true, None),
         Verdict::Scoped => (true, true, None),
         Verdict::System => {
@@ -276,10 +276,10 @@ fn describe(settings: &TenantSpec, tag: Option<&Tag>, db: &str, command: &Docume
     rec
 }
 
-/// Audits one BSON command as if an operation of `tenant` (or, with `system`, of
+/// Judges one BSON command as if an operation of `tenant` (or, with `system`, of
 /// `runAsSystem`) had sent it to database `db`; returns the record as BSON.
 #[napi]
-pub fn audit_command(
+pub fn probe_command(
     tenant_field: String,
     strategy: String,
     database: String,
@@ -288,7 +288,7 @@ pub fn audit_command(
     db: String,
     command: &[u8],
 ) -> napi::Result<Buffer> {
-    // The id rule plays no part in an audit.
+    // The id rule plays no part in a verdict.
     let settings = TenantSpec::new(&tenant_field, &strategy, &database, IdRule::Default)
         .map_err(FenceError::from)?;
     let command = Request::decode(command, None)?.0;

@@ -81,7 +81,7 @@ fn int_value(v: &Bson) -> Option<i64> {
 
 /// True if this collation could make two distinct tenant ids compare equal.
 /// Malformed or unknown options count as "could": we only trust what we understand.
-pub fn may_equate_ids(c: &Document, ids_plain_ascii: bool) -> bool {
+pub fn may_equate_ids(c: &Document, default_rule: bool) -> bool {
     for (key, value) in c {
         if !KNOWN_KEYS.contains(&key.as_str()) {
             return true;
@@ -93,7 +93,7 @@ pub fn may_equate_ids(c: &Document, ids_plain_ascii: bool) -> bool {
                 // non-ASCII letters); only plain ASCII ids stay distinct at strength >= 3.
                 // ICU keywords after '@' (`@collation=search`, `@colStrength=...`) can
                 // change equality in ways we do not model: treat them as widening.
-                Bson::String(l) => l.is_empty() || l.contains('@') || !ids_plain_ascii,
+                Bson::String(l) => l.is_empty() || l.contains('@') || !default_rule,
                 _ => true,
             },
             "strength" => !matches!(int_value(value), Some(3..=5)),
@@ -118,8 +118,8 @@ pub fn may_equate_ids(c: &Document, ids_plain_ascii: bool) -> bool {
 }
 
 /// Refuses an index collation that could equate two tenant ids.
-pub fn check_index_collation(c: &Document, ids_plain_ascii: bool) -> ScopeResult<()> {
-    if may_equate_ids(c, ids_plain_ascii) {
+pub fn check_index_collation(c: &Document, default_rule: bool) -> ScopeResult<()> {
+    if may_equate_ids(c, default_rule) {
         return Err(ScopeError::violation(format!(
             "index collation {c} could make two tenant ids compare equal; \
              use strength 3 or more, alternate 'non-ignorable' and numericOrdering false"

@@ -448,7 +448,7 @@ mod tests {
             strategy: Strategy::Field,
             principal: Principal::Tenant("a".into()),
             collation_guard: guard,
-            default_ids: true,
+            default_rule: true,
             sharded: false,
         }
     }

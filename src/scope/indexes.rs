@@ -138,8 +138,8 @@ pub fn plan_create(
     let shared = shared_indexes(scope);
     let keys = if shared {
         match (&explicit, default_collation) {
-            (Some(c), _) => collation::check_index_collation(c, scope.default_ids)?,
-            (None, Some(d)) => collation::check_index_collation(d, scope.default_ids).map_err(|_| {
+            (Some(c), _) => collation::check_index_collation(c, scope.default_rule)?,
+            (None, Some(d)) => collation::check_index_collation(d, scope.default_rule).map_err(|_| {
                 ScopeError::violation(
                     "the collection's default collation could equate two tenant ids in this index; pass options.collation with strength 3 or more, alternate 'non-ignorable' and no numericOrdering",
                 )

@@ -192,7 +192,7 @@ mod tests {
         let err = stamp(&default_rule, &mut doc! { "tenantId": long.as_str() }).unwrap_err();
         assert_eq!(err.kind, ErrorKind::TenantInvalid);
         // A custom JS pattern may allow longer ids; Rust then checks the hard rules only.
-        default_rule.default_ids = false;
+        default_rule.default_rule = false;
         stamp(&default_rule, &mut doc! { "tenantId": long.as_str() }).unwrap();
         let err = stamp(&default_rule, &mut doc! { "tenantId": "a.b" }).unwrap_err();
         assert_eq!(err.kind, ErrorKind::TenantInvalid);
@@ -339,7 +339,7 @@ mod tests {
             doc! { "tenantId": "a.b" },
         ];
         let mut long_ok = scope(Principal::System, Strategy::Field);
-        long_ok.default_ids = false;
+        long_ok.default_rule = false;
         let scopes = [
             tenant(),
             scope(Principal::System, Strategy::Field),

@@ -1,7 +1,6 @@
 //! The tenant rules, pure: no napi, no tokio, no client. Every scoped collection
 //! method runs its arguments through here before one driver call.
 
-pub mod audit;
 pub mod bounds;
 pub mod bulk;
 pub mod by_id;
@@ -21,6 +20,7 @@ pub mod share;
 pub mod spec;
 pub mod tenant_id;
 pub mod update;
+pub mod verdict;
 pub mod walk;
 pub mod withhold;
 pub mod write;
@@ -61,7 +61,7 @@ pub struct Scope {
     pub collation_guard: bool,
     /// True when tenant ids follow the default rule (1-64 of `[A-Za-z0-9_-]`); with a
     /// custom JS pattern only the hard rules can be checked here.
-    pub default_ids: bool,
+    pub default_rule: bool,
     /// The collection is sharded (`facts::Known::sharded`): every command keeps one tenant in
     /// its filter and shares only within that tenant, so the router targets one shard.
     pub sharded: bool,
@@ -76,7 +76,7 @@ impl Scope {
             strategy,
             principal,
             collation_guard: false,
-            default_ids: true,
+            default_rule: true,
             sharded: false,
         }
     }
@@ -85,7 +85,7 @@ impl Scope {
 impl Scope {
     /// Checks a tenant id that a system write names, by the fence's id rule.
     pub fn check_id(&self, id: &str) -> ScopeResult<()> {
-        tenant_id::check(id, self.default_ids)
+        tenant_id::check(id, self.default_rule)
     }
 
     /// The tenant id when this call runs as a tenant, `None` under `runAsSystem`.

@@ -46,7 +46,7 @@ impl TenantSpec {
             strategy: self.strategy,
             principal,
             collation_guard: false,
-            default_ids: self.ids == IdRule::Default,
+            default_rule: self.ids == IdRule::Default,
             sharded: false,
         }
     }
@@ -136,6 +136,8 @@ mod tests {
         assert!(d.check_id("acme-1").is_ok() && c.check_id("acme-1").is_ok());
         assert!(d.check_id("café").is_err() && c.check_id("café").is_ok());
         assert!(d.check_id("a$b").is_err() && c.check_id("a$b").is_err());
-        assert!(d.scope(Principal::System).default_ids && !c.scope(Principal::System).default_ids);
+        assert!(
+            d.scope(Principal::System).default_rule && !c.scope(Principal::System).default_rule
+        );
     }
 }

@@ -35,4 +35,10 @@ mod tests {
         assert!(!m.contains("ACME"));
         assert_eq!(message(11000, "E11000 duplicate key"), "E11000 duplicate key");
     }
+
+    #[test]
+    fn a_tenant_index_build_says_its_code_and_nothing_of_the_documents() {
+        let m = index_build(16755);
+        assert!(m.contains("code 16755") && m.contains("withheld"), "{m}");
+    }
 }

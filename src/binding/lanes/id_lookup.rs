@@ -21,8 +21,8 @@ use tokio::sync::oneshot;
 use super::{Lanes, Serve};
 use crate::binding::error::FenceResult;
 use crate::binding::probe::{self, Caller, Recorder, Tag};
-use crate::scope::audit::Share;
 use crate::scope::share::ShareKey;
+use crate::scope::verdict::Share;
 use crate::scope::{by_id, Scope};
 
 /// More queued lookups than this go out as several commands, one after another.

@@ -18,8 +18,8 @@ use tokio::sync::oneshot;
 use super::{Lanes, Serve};
 use crate::binding::error::{indexed_write_error, write_concern_error, FenceError, FenceResult};
 use crate::binding::probe::{self, Caller, Tag};
-use crate::scope::audit::Share;
 use crate::scope::share::{ShareKey, MAX_SHARED_INSERT_BATCH_BYTES};
+use crate::scope::verdict::Share;
 
 /// More queued inserts than this go out as several commands, one after another.
 const MAX_DOCS: usize = 1000;

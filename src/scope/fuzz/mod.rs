@@ -53,13 +53,13 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     out
 }
 
-fn scope(principal: Principal, strategy: Mode, guard: bool, default_ids: bool) -> Scope {
+fn scope(principal: Principal, strategy: Mode, guard: bool, default_rule: bool) -> Scope {
     Scope {
         field: FIELD.into(),
         strategy,
         principal,
         collation_guard: guard,
-        default_ids,
+        default_rule,
         sharded: false,
     }
 }
@@ -477,7 +477,7 @@ proptest! {
             prop_assert!(tenant_id::is_plain_ascii(&id) && id.len() <= 64);
         }
         for s in scopes() {
-            let expected = if s.default_ids { tenant_id::check_default(&id) } else { tenant_id::check_hard(&id) };
+            let expected = if s.default_rule { tenant_id::check_default(&id) } else { tenant_id::check_hard(&id) };
             prop_assert_eq!(s.check_id(&id).is_ok(), expected.is_ok());
         }
     }

@@ -30,7 +30,7 @@ pub enum Verdict {
 
 /// One audited command.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Audit {
+pub struct Judged {
     /// The command name (`find`, `insert`, `getMore` ...).
     pub command: String,
     /// The collection the command names, when it names one.
@@ -101,12 +101,12 @@ const TRANSFORM: &[&str] = &[
 
 /// Judges one command sent to database `db`; `principal` is `None` when the command
 /// was sent outside any fence operation.
-pub fn audit_command(
+pub fn judge_command(
     settings: &TenantSpec,
     principal: Option<&Principal>,
     db: &str,
     command: &Document,
-) -> Audit {
+) -> Judged {
     let (name, collection) = match command.iter().next() {
         Some((k, Bson::String(c))) => (k.clone(), Some(c.clone())),
         Some((k, _)) => (k.clone(), None),
@@ -136,7 +136,7 @@ pub fn audit_command(
             }
         }
     };
-    Audit { command: name, collection, verdict }
+    Judged { command: name, collection, verdict }
 }
 
 type Outcome = Result<(), String>;
@@ -759,7 +759,7 @@ mod tests {
     }
 
     fn as_a_unhinted(cmd: Document) -> Verdict {
-        audit_command(&field(), Some(&Principal::Tenant("a".into())), "app", &cmd).verdict
+        judge_command(&field(), Some(&Principal::Tenant("a".into())), "app", &cmd).verdict
     }
 
     fn unscoped(v: Verdict) -> String {
@@ -930,7 +930,7 @@ mod tests {
         assert_eq!(as_a(doc! { "getMore": 5_i64, "collection": "n" }), Verdict::Control);
         assert_eq!(as_a(doc! { "hello": 1 }), Verdict::Control);
         unscoped(as_a(doc! { "drop": "n" }));
-        let sys = audit_command(
+        let sys = judge_command(
             &field(),
             Some(&Principal::System),
             "app",
@@ -938,7 +938,7 @@ mod tests {
         );
         assert_eq!(sys.verdict, Verdict::System);
         assert_eq!(sys.collection.as_deref(), Some("n"));
-        let none = audit_command(
+        let none = judge_command(
             &field(),
             None,
             "app",
@@ -951,7 +951,7 @@ mod tests {
     fn under_strategy_database_the_database_decides() {
         let s = TenantSpec { strategy: Strategy::Database, ..field() };
         let a = Principal::Tenant("a".into());
-        let run = |db: &str, cmd: Document| audit_command(&s, Some(&a), db, &cmd).verdict;
+        let run = |db: &str, cmd: Document| judge_command(&s, Some(&a), db, &cmd).verdict;
         assert_eq!(run("app~a", doc! { "find": "n", "filter": {} }), Verdict::Scoped);
         unscoped(run("app~b", doc! { "find": "n", "filter": {} }));
         unscoped(run("app", doc! { "insert": "n", "documents": [{ "x": 1 }] }));
@@ -978,7 +978,7 @@ mod tests {
                 strategy: Strategy::Field,
                 principal: Principal::Tenant("a".into()),
                 collation_guard: guard,
-                default_ids: true,
+                default_rule: true,
                 sharded: false,
             };
             let collation = if guard {
@@ -1026,9 +1026,9 @@ mod tests {
         // The second document (tenant b's) is caller 0's.
         let b_part = parts[1].1.clone().unwrap();
         assert_eq!(b_part.get_array("documents").unwrap().len(), 1);
-        let b = audit_command(&field(), Some(&Principal::Tenant("b".into())), "app", &b_part);
+        let b = judge_command(&field(), Some(&Principal::Tenant("b".into())), "app", &b_part);
         assert_eq!(b.verdict, Verdict::Scoped);
-        let a = audit_command(&field(), Some(&Principal::Tenant("a".into())), "app", &b_part);
+        let a = judge_command(&field(), Some(&Principal::Tenant("a".into())), "app", &b_part);
         assert!(matches!(a.verdict, Verdict::Unscoped(_)));
     }
 
@@ -1052,9 +1052,9 @@ mod tests {
         let shares = [Share::Document(Bson::Int32(1)), Share::Document(Bson::Int32(2))];
         let mine = caller_parts(&cmd, &shares)[1].1.clone().unwrap();
         let b = Principal::Tenant("b".into());
-        assert_eq!(audit_command(&s, Some(&b), "app~b", &mine).verdict, Verdict::Scoped);
+        assert_eq!(judge_command(&s, Some(&b), "app~b", &mine).verdict, Verdict::Scoped);
         assert!(matches!(
-            audit_command(&s, Some(&b), "app~a", &mine).verdict,
+            judge_command(&s, Some(&b), "app~a", &mine).verdict,
             Verdict::Unscoped(_)
         ));
     }
