@@ -1,7 +1,7 @@
 'use strict';
-// Every relative link in docs/*.md (and the README's Documentation section) points at a file
-// that exists and, when it has one, at a heading that exists there: renaming a heading or a
-// page cannot silently break the docs.
+// Every relative link in docs/*.md, ARCHITECTURE.md, CONTRIBUTING.md and the README points at a
+// file that exists and, when it has one, at a heading that exists there: renaming a heading or a
+// page cannot silently break the docs. The README's Documentation section links every page.
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -38,12 +38,15 @@ function links(markdown) {
 }
 
 const DOCS = fs.readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`);
-const SOURCES = [...DOCS.map((rel) => [rel, readDoc(rel)]), ['README.md', section(readDoc('README.md'), '## Documentation')]];
+// The pages for people working on tenantfence itself, beside the README.
+const TOP = ['ARCHITECTURE.md', 'CONTRIBUTING.md'];
+const PAGES = [...DOCS, ...TOP];
+const SOURCES = [...PAGES.map((rel) => [rel, readDoc(rel)]), ['README.md', readDoc('README.md')]];
 
 describe('links in the docs', () => {
-  test('the docs folder has the pages the README links', () => {
+  test('the README\'s Documentation section links every page of docs/ and the top-level pages, once', () => {
     const linked = links(section(readDoc('README.md'), '## Documentation')).map((l) => l.file).sort();
-    expect(linked).toEqual([...DOCS].sort());
+    expect(linked).toEqual([...PAGES].sort());
   });
 
   test.each(SOURCES)('%s: every relative link resolves', (rel, text) => {

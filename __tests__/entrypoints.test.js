@@ -100,7 +100,7 @@ ${ROUND_TRIP}`,
 
 test("ESM: bson's own ESM classes are other objects, but its values are accepted", () => {
   // bson ships separate ESM and CommonJS builds; tenantfence decodes with the CommonJS one, so
-  // `instanceof` on results needs the classes exported by tenantfence (README: Install).
+  // `instanceof` on results needs the classes exported by tenantfence (docs/install.md).
   const report = runApp(
     'esm-bson.mjs',
     `import * as tf from 'tenantfence';

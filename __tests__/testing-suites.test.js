@@ -1,5 +1,5 @@
 'use strict';
-// tenantfence/testing as a user's Jest suite uses it: child Jest runs of the README's worked
+// tenantfence/testing as a user's Jest suite uses it: child Jest runs of docs/testing.md's worked
 // example (examples/testing, with its own globalSetup starting its own mongod) and of a
 // fixture suite that must fail because a test sent an unscoped command.
 
@@ -46,7 +46,7 @@ function cleanEnv(extra = {}) {
 const results = (report) =>
   report.testResults.flatMap((f) => f.assertionResults.map((a) => [a.title, a.status]));
 
-test('the README worked example passes as written, on a mongod its globalSetup starts and stops', async () => {
+test('the worked example of docs/testing.md passes as written, on a mongod its globalSetup starts and stops', async () => {
   const env = cleanEnv();
   delete env.MONGODB_URI; // so the example's globalSetup provisions its own server
   const run = await runJest(path.join(root, 'examples', 'testing', 'jest.config.js'), env);
@@ -74,11 +74,10 @@ test('useIsolationProbe fails the test that sent an unscoped command, and only t
   expect(run.code).toBe(1);
 }, 120_000);
 
-test("the README's worked example is these exact files", () => {
-  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
-  const start = readme.indexOf('## Testing your app with tenantfence/testing');
-  expect(start).toBeGreaterThan(0);
-  const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+test("docs/testing.md's worked example is these exact files", () => {
+  const page = fs.readFileSync(path.join(root, 'docs', 'testing.md'), 'utf8');
+  expect(page.startsWith('# Testing your app with tenantfence/testing\n')).toBe(true);
+  const section = page;
   for (const file of ['notes.js', 'jest.config.js', 'notes.test.js']) {
     const code = fs.readFileSync(path.join(root, 'examples', 'testing', file), 'utf8');
     expect(section).toContain(`\`${file}\``);
