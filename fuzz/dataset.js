@@ -9,7 +9,7 @@ const FIELD = 'tenantId';
 
 // Tenant values that sit next to 'A' under case folding, prefixes, collations and regexes, plus
 // documents with a null or no tenant. Only strings (or nothing/null): an array or Symbol tenant
-// field is a documented known limit for reads (README, Known limits) and is left out on purpose.
+// field is a documented known limit for reads (docs/limits.md) and is left out on purpose.
 const NEIGHBOURS = ['B', 'a', 'A-1', 'AB', 'A ', 'Ａ', '', null, undefined];
 
 /**

@@ -399,7 +399,7 @@ async function compare(world, c, s, r, write) {
     return problems.length ? fail('both error', problems) : pass('both-error', { scopedError: a, refError: b });
   }
   if (s.error || r.error) {
-    // Known limit (README): the shared _id index.
+    // Known limit (docs/limits.md): the shared _id index.
     if (await sharedIdLimit(world, s, r)) return judgeSharedIdLimit(world);
     const side = (o) => (o.error ? `${o.error.name} ${o.error.code ?? ''}` : 'ok');
     return fail('one side failed', [`scoped: ${show(s)}`, `reference: ${show(r)}`], `scoped ${side(s)} / reference ${side(r)}`);

@@ -10,7 +10,7 @@
 //   - under a non-simple collation, a top-level `tenantId: '<string>'` (or `$eq`) equality in
 //     a filter (the leading $match of a pipeline, a $graphLookup's restrictSearchWithMatch)
 //     compares exactly, not by collation
-//     (README, How enforcement works: "A tenantId: 'x' equality in the caller's filter is made
+//     (docs/enforcement.md: "A tenantId: 'x' equality in the caller's filter is made
 //     exact the same way"); the reference gets the same `{$regex: '^x\\z'}`.
 // Everything else is passed unchanged: the reference holds only A's documents, so an unscoped
 // run is the specification.
@@ -86,7 +86,7 @@ function toReference(c, world = { kind: 'field' }) {
   const args = clone(c.args);
   if (world.kind === 'database' || world.kind === 'system') return args;
   if (world.stale) {
-    // The fence saw the collection without a default collation (README, Known limits: "Calls
+    // The fence saw the collection without a default collation (docs/limits.md: "Calls
     // on a collection without one are pinned to {locale: 'simple'} ... the caller's queries then
     // compare binary"): what it does is what a call with the simple collation does.
     return pinSimple(c.method, stampWrites(c, exactUnderCollation(c.method, args, false), false));
@@ -133,7 +133,7 @@ function pinSimple(method, args) {
 }
 
 /**
- * `$graphLookup`'s restrictSearchWithMatch is scoped like a filter (README), so the same rule
+ * `$graphLookup`'s restrictSearchWithMatch is scoped like a filter (docs/enforcement.md), so the same rule
  * applies to it, at any depth of $facet / $lookup / $unionWith nesting.
  */
 function exactInGraphLookups(value, depth) {
