@@ -11,7 +11,7 @@
 // principals run at the same time (Promise.all). A step is one call, or a burst of independent
 // calls of that principal sent together (inserts of distinct new _ids, or findOne by _id), so
 // that many plain insertOne and findOne({ _id }) calls of different tenants are in flight at
-// once: the calls the fence shares commands for (src/binding/lanes.rs). The reference of a
+// once: the calls the fence shares commands for (src/binding/lanes/). The reference of a
 // principal is the same sequence run one call at a time, unscoped through the raw driver, on a
 // database holding only that principal's documents (stamped with its tenant under 'field').
 //

@@ -1,7 +1,7 @@
 'use strict';
 // The contract: "Concurrency never changes the answer: a call made while others are in flight
 // (any tenants, any fences, either strategy) reads and writes exactly what it would have alone."
-// Concurrent insertOne and findOne({_id}) calls share commands (src/binding/lanes.rs); these
+// Concurrent insertOne and findOne({_id}) calls share commands (src/binding/lanes/); these
 // bursts keep hundreds of calls of many tenants, and of several fences, in flight on one
 // collection name at once, and check with the npm driver (the oracle) where every document went
 // and that every read answered for its own tenant only. Issue 11: under strategy 'database' a

@@ -1,6 +1,6 @@
 'use strict';
-// Calls that queue behind one on the wire share a command (src/binding/lanes.rs):
-// findOne({_id}) as one find (id_batch.rs), insertOne as one unordered insert (insert_batch.rs).
+// Calls that queue behind one on the wire share a command (src/binding/lanes/):
+// findOne({_id}) as one find (lanes/id_lookup.rs), insertOne as one unordered insert (lanes/insert.rs).
 // A shared find carries one tenant's _ids (lookups share a lane per tenant), and each caller still gets only a document its
 // own tenant owns; a shared insert must give each caller exactly what a lone insertOne gives.
 

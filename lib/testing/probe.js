@@ -1,6 +1,6 @@
 'use strict';
 // The isolation probe: every command a monitored fence sends to MongoDB, audited in Rust
-// (src/scope/audit.rs) against the tenant of the operation that sent it. Tests read what
+// (src/scope/verdict.rs) against the tenant of the operation that sent it. Tests read what
 // was seen and fail when a data command was not confined to its tenant.
 
 const { invalidArg } = require('../errors');

@@ -108,7 +108,7 @@ pub fn create_context(tenant_id: String, default_rule: bool) -> napi::Result<Ten
     let checked = tenant_id::check(&tenant_id, default_rule);
     checked.map_err(FenceError::from)?;
     Ok(TenantContext {
-        default_rule: default_rule || tenant_id::check_default(&tenant_id).is_ok(),
+        default_rule: tenant_id::check_default(&tenant_id).is_ok(),
         principal: Principal::Tenant(tenant_id),
         reason: None,
         ended: AtomicBool::new(false),

@@ -149,8 +149,7 @@ impl Target {
             // Not created yet: nothing to leak, and not cached so a later collation is seen.
             return Ok(Known { sharded, ..Known::default() });
         };
-        let non_simple = found.is_some_and(|c| !collation::is_simple(&c));
-        let known = Known { non_simple, view, sharded };
+        let known = Known::listed(found.as_ref(), view, sharded);
         if let Ok(mut m) = self.inner.default_collation.lock() {
             // Bounded: forgetting costs one listCollections, never safety.
             if m.len() >= MAX_KNOWN_COLLECTIONS {

@@ -3,7 +3,7 @@
 //! aggregation takes one. The stages reproduce how `distinct` reads a dotted key: at each
 //! step an array is opened one level, an array inside an array is not entered, and the
 //! last value, if an array, gives its elements (checked against the server's own
-//! `distinct` in `__tests__/bounds.test.js`).
+//! `distinct` in `__tests__/isolation/bounds.test.js`).
 
 use bson::{doc, Bson, Document};
 
