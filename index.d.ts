@@ -24,6 +24,17 @@ export declare class TenantError extends Error {
   readonly code: TenantErrorCode;
 }
 
+/**
+ * A failure of tenantfence itself, neither the call's arguments nor MongoDB's answer:
+ * - `ERR_INTERNAL`: a panic inside the addon, caught and stopped before it reached Node.
+ * - `ERR_CANCELLED`: the addon's runtime shut down before the call finished.
+ */
+export declare class TenantFenceError extends Error {
+  constructor(code: 'ERR_INTERNAL' | 'ERR_CANCELLED', message: string);
+  readonly name: 'TenantFenceError';
+  readonly code: 'ERR_INTERNAL' | 'ERR_CANCELLED';
+}
+
 /** One failed write of an `insertMany` / `bulkWrite`. */
 export interface WriteErrorInfo {
   index: number | null;

@@ -2,7 +2,7 @@
 // tenantfence: tenant isolation for Express apps on MongoDB, enforced in Rust.
 
 const { TenantFence } = require('./lib/fence');
-const { TenantError } = require('./lib/errors');
+const { TenantError, TenantFenceError } = require('./lib/errors');
 const { ObjectId, Decimal128, Long, Binary, Timestamp } = require('bson');
 
-module.exports = { TenantFence, TenantError, ObjectId, Decimal128, Long, Binary, Timestamp };
+module.exports = { TenantFence, TenantError, TenantFenceError, ObjectId, Decimal128, Long, Binary, Timestamp };

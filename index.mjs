@@ -1,5 +1,5 @@
 // ESM entry: the same objects as the CommonJS entry, so classes are identical either way.
 import cjs from './index.js';
 
-export const { TenantFence, TenantError, ObjectId, Decimal128, Long, Binary, Timestamp } = cjs;
+export const { TenantFence, TenantError, TenantFenceError, ObjectId, Decimal128, Long, Binary, Timestamp } = cjs;
 export default cjs;

@@ -1,6 +1,7 @@
 // The whole public API as a TypeScript user writes it; results are checked for their exact types.
 import express from 'express';
 import {
+  TenantFenceError,
   Binary,
   Decimal128,
   Long,
@@ -173,6 +174,13 @@ async function main(): Promise<void> {
   app.use(fence.middleware({ resolve: async () => undefined }));
 
   await fence.close();
+}
+
+/** A failure of the addon itself is told apart by class and code. */
+export function isInternal(e: unknown): boolean {
+  if (!(e instanceof TenantFenceError)) return false;
+  const code: 'ERR_INTERNAL' | 'ERR_CANCELLED' = e.code;
+  return code === 'ERR_INTERNAL';
 }
 
 void main;

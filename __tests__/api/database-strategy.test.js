@@ -328,6 +328,23 @@ describe("strategy: 'database': tenant database names never meet", () => {
     expect((await suite.raw.db('admin').admin().listDatabases({ nameOnly: true })).databases.map((d) => d.name)).not.toContain(base);
   });
 
+  test("a database name is held to MongoDB's own rule, whether the option or the connection string names it", async () => {
+    // `:` and `*` are valid on Linux (a connection string may name them); `.` never is, and
+    // MongoDB counts bytes, so 32 emoji (128 bytes) are too long though 32 characters.
+    for (const ok of [`${suite.DB}:x`, `${suite.DB}*x`]) {
+      const byOption = await TenantFence.connect(uri(), { database: ok });
+      const byUri = await TenantFence.connect(uriWithDb(encodeURIComponent(ok)));
+      try {
+        expect([byOption.databaseName, byUri.databaseName]).toEqual([ok, ok]);
+      } finally {
+        await byOption.close();
+        await byUri.close();
+      }
+    }
+    await expectTypeError(TenantFence.connect(uri(), { database: '\u{1F600}'.repeat(32) }), /options\.database must be a valid database name/);
+    await expectTypeError(TenantFence.connect(uriWithDb(encodeURIComponent('\u{1F600}'.repeat(32)))), /the connection string names the database/);
+  });
+
   test('a tenant id whose database name would pass 63 bytes is TENANT_INVALID, and nothing is created', async () => {
     // The longest all-lower-case id that fits, and one character more.
     const fits = 'a'.repeat(63 - suite.DB.length - 1);

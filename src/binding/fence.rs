@@ -90,10 +90,20 @@ impl NativeFence {
             if opts.max_pool_size.is_none() {
                 opts.max_pool_size = Some(100);
             }
+            let from_uri = database.is_none();
             let database = database
                 .or_else(|| opts.default_database.clone())
                 .unwrap_or_else(|| "test".to_string());
-            let spec = TenantSpec::new(&tenant_field, &strategy, &database, ids)?;
+            // Field and strategy passed above: only the database, maybe the URI's, can fail here.
+            let spec = TenantSpec::new(&tenant_field, &strategy, &database, ids).map_err(|e| {
+                if !from_uri {
+                    return e;
+                }
+                ScopeError::argument(format!(
+                    "the connection string names the database {database:?}: {}",
+                    e.message
+                ))
+            })?;
             let timeout = opts.server_selection_timeout.unwrap_or(Duration::from_secs(30));
             let recorder = monitor_commands.unwrap_or(false).then(|| Recorder::new(spec.clone()));
             opts.command_event_handler = recorder.as_ref().map(|r| r.handler());

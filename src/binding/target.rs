@@ -124,9 +124,10 @@ impl Target {
     }
 
     /// Learns whether the collection is sharded, for calls that need no other fact (inserts):
-    /// only behind a mongos, so a replica set costs nothing.
+    /// only behind a mongos and where `scope::share` says it matters, so a replica set costs
+    /// nothing.
     pub async fn learn_sharding(&mut self) -> FenceResult<()> {
-        if self.inner.mongos && !self.scope.sharded {
+        if self.inner.mongos && share::sharding_matters(&self.scope) && !self.scope.sharded {
             self.scope.sharded = self.known().await?.sharded;
         }
         Ok(())

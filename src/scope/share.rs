@@ -118,6 +118,12 @@ pub fn insert(
     Some(k)
 }
 
+/// True when whether the collection is sharded changes what a call may share: under strategy
+/// 'field', where tenants share collections (a tenant database holds one tenant's calls only).
+pub fn sharding_matters(scope: &Scope) -> bool {
+    scope.strategy == Strategy::Field
+}
+
 /// Whose turn a queued call takes in a shared command: its tenant ('' under `runAsSystem`).
 /// A shared command takes each owner's queued calls in turn, so one tenant's thousands of
 /// queued calls never push another tenant's to a later command.
@@ -234,6 +240,7 @@ mod tests {
         assert_eq!(a, insert(1, &sharded("a"), &n, INSERT).unwrap());
         let system = Scope { sharded: true, ..Scope::for_test(Principal::System, Strategy::Field) };
         assert!(insert(1, &system, &n, INSERT).is_none());
+        assert!(sharding_matters(&system) && !sharding_matters(&scope("a", Strategy::Database)));
         // A lookup by `_id` alone is not made on a sharded collection at all: the scoped
         // filter keeps the tenant, so the router sends it to one shard.
         let user = doc! { "_id": bson::oid::ObjectId::new() };

@@ -99,6 +99,17 @@ const TRANSFORM: &[&str] = &[
     "$geoNear",
 ];
 
+/// The fence's own question to a mongos whether a collection is sharded (`facts::sharded`):
+/// a find of one `config.collections` entry by namespace. No tenant call reaches `config`
+/// (a fence's namespaces are its own databases), so only the fence sends it.
+fn is_sharding_lookup(db: &str, command: &Document) -> bool {
+    db == "config"
+        && command.get_str("find") == Ok("collections")
+        && command.get_document("filter").is_ok_and(|f| {
+            f.keys().all(|k| k == "_id" || k == "dropped") && f.get_str("_id").is_ok()
+        })
+}
+
 /// Judges one command sent to database `db`; `principal` is `None` when the command
 /// was sent outside any fence operation.
 pub fn judge_command(
@@ -112,7 +123,7 @@ pub fn judge_command(
         Some((k, _)) => (k.clone(), None),
         None => (String::new(), None),
     };
-    let verdict = if CONTROL.contains(&name.as_str()) {
+    let verdict = if CONTROL.contains(&name.as_str()) || is_sharding_lookup(db, command) {
         Verdict::Control
     } else {
         match principal {
@@ -929,6 +940,13 @@ mod tests {
     fn control_system_unknown_and_contextless_commands() {
         assert_eq!(as_a(doc! { "getMore": 5_i64, "collection": "n" }), Verdict::Control);
         assert_eq!(as_a(doc! { "hello": 1 }), Verdict::Control);
+        // The fence's own sharding lookup, and nothing else sent to `config`.
+        let look = doc! { "find": "collections", "filter": { "_id": "app.n", "dropped": { "$ne": true } } };
+        let a = Principal::Tenant("a".into());
+        assert_eq!(judge_command(&field(), Some(&a), "config", &look).verdict, Verdict::Control);
+        assert_ne!(judge_command(&field(), Some(&a), "app", &look).verdict, Verdict::Control);
+        let wide = doc! { "find": "collections", "filter": { "_id": { "$regex": "." } } };
+        assert_ne!(judge_command(&field(), Some(&a), "config", &wide).verdict, Verdict::Control);
         unscoped(as_a(doc! { "drop": "n" }));
         let sys = judge_command(
             &field(),
