@@ -8,53 +8,8 @@ use super::payload::{RawRequest, Request};
 use super::state::FenceInner;
 use super::target::Target;
 use super::{bounds, bulk, indexes, reads, writes};
+use crate::scope::plan::Operation as Op;
 use crate::scope::{forbidden, Principal};
-
-/// The collection methods that go through `run`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    InsertOne,
-    InsertMany,
-    FindOne,
-    CountDocuments,
-    EstimatedDocumentCount,
-    Distinct,
-    UpdateOne,
-    UpdateMany,
-    ReplaceOne,
-    DeleteOne,
-    DeleteMany,
-    FindOneAndUpdate,
-    FindOneAndReplace,
-    FindOneAndDelete,
-    BulkWrite,
-    CreateIndex,
-}
-
-impl Op {
-    /// The method for a JS method name.
-    pub fn parse(name: &str) -> FenceResult<Op> {
-        Ok(match name {
-            "insertOne" => Op::InsertOne,
-            "insertMany" => Op::InsertMany,
-            "findOne" => Op::FindOne,
-            "countDocuments" => Op::CountDocuments,
-            "estimatedDocumentCount" => Op::EstimatedDocumentCount,
-            "distinct" => Op::Distinct,
-            "updateOne" => Op::UpdateOne,
-            "updateMany" => Op::UpdateMany,
-            "replaceOne" => Op::ReplaceOne,
-            "deleteOne" => Op::DeleteOne,
-            "deleteMany" => Op::DeleteMany,
-            "findOneAndUpdate" => Op::FindOneAndUpdate,
-            "findOneAndReplace" => Op::FindOneAndReplace,
-            "findOneAndDelete" => Op::FindOneAndDelete,
-            "bulkWrite" => Op::BulkWrite,
-            "createIndex" => Op::CreateIndex,
-            other => return Err(arg(format!("unknown operation {other}"))),
-        })
-    }
-}
 
 /// Runs one non-cursor method and returns the BSON reply.
 pub async fn execute(
@@ -113,5 +68,6 @@ async fn run(target: Target, op: Op, bytes: &[u8]) -> FenceResult<Vec<u8>> {
         Op::FindOneAndDelete => writes::find_one_and_delete(target, req()?).await,
         Op::BulkWrite => bulk::bulk_write(target, req()?).await,
         Op::CreateIndex => indexes::create_index(target, req()?).await,
+        Op::Find | Op::Aggregate => Err(arg(format!("{} opens a cursor", op.name()))),
     }
 }

@@ -16,7 +16,7 @@ use napi_derive::napi;
 
 use super::context::TenantContext;
 use super::cursor::NativeCursor;
-use super::dispatch::{self, Op};
+use super::dispatch;
 use super::error::{arg, FenceError, FenceResult};
 use super::lanes::{id_lookup, insert};
 use super::payload::Request;
@@ -24,6 +24,7 @@ use super::probe::{self, Recorder};
 use super::reply::Reply;
 use super::settle::spawn;
 use super::state::FenceInner;
+use crate::scope::plan::Operation;
 use crate::scope::spec::{IdRule, TenantSpec};
 use crate::scope::{Principal, ScopeError};
 
@@ -226,7 +227,7 @@ impl NativeFence {
         spawn(env, move || {
             probe::within(tag, async move {
                 let principal = principal?;
-                let op = Op::parse(&op)?;
+                let op = Operation::parse(&op)?;
                 dispatch::execute(inner, principal, collection, op, bytes).await.map(Reply)
             })
         })

@@ -1,5 +1,11 @@
-//! The napi layer: converts arguments, runs the pure `scope` rules, makes one driver call.
-//! It holds no tenant policy of its own.
+//! The napi layer: converts arguments, looks up the facts `scope` asks for (collection
+//! metadata, index listings), calls `scope::plan` and the other `scope` planners, and carries
+//! the plan out with the driver. It makes no tenant decision: every one is a `scope` function
+//! listed in ARCHITECTURE.md, and `__tests__/docs/architecture-doc.test.js` fails on a branch
+//! here on strategy, principal, collation guard or id rule.
+//!
+//! Imports run one way: `fence` → `dispatch` → the executors (`reads`, `writes`, `bulk`,
+//! `indexes`) → `bounds`, `target` → `state` → `lanes`.
 
 #[cfg(feature = "bench")]
 mod bench;

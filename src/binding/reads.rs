@@ -21,28 +21,34 @@ use super::state::FenceInner;
 use super::target::Target;
 use crate::scope::by_id::{self, FindOneShape};
 use crate::scope::distinct::{self as scope_distinct, NoStages};
+use crate::scope::plan::{self, Operation};
 use crate::scope::share::IdLookupCall;
-use crate::scope::{bounds as scope_bounds, filter, pipeline, Principal};
+use crate::scope::{bounds as scope_bounds, filter, Principal};
 
 /// `findOne(filter, options)`.
 pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let mut o = t.options(&mut req, options::FIND_ONE).await?;
-    let user = req.doc_or_empty("filter", "filter")?;
-    let coll = t.coll.clone_with_type::<RawDocumentBuf>();
-    let shape = FindOneShape {
+    let find_one = FindOneShape {
         sort: o.sort.is_some(),
         skip: o.skip.is_some(),
         projection: o.projection.is_some(),
         hint: o.hint.is_some(),
         collation: o.collation_doc.is_some(),
     };
-    if let Some(id) = by_id::find_one_id(&t.scope, &user, shape) {
+    let parts = plan::Request {
+        filter: req.doc_or_empty("filter", "filter")?,
+        find_one,
+        ..Default::default()
+    };
+    let p = plan::plan(Operation::FindOne, &t.scope, parts)?;
+    let coll = t.coll.clone_with_type::<RawDocumentBuf>();
+    if let Some(id) = p.by_id {
         let fo = driver_options!(o => FindOneOptions { collation, comment, max_time });
         let call = IdLookupCall {
             object_id: matches!(id, Bson::ObjectId(_)),
             has_options: fo.comment.is_some() || fo.max_time.is_some(),
         };
-        let lane = match id {
+        let lane = match &id {
             Bson::ObjectId(oid) => t.id_lane(fo.collation.clone(), call).map(|l| (l, *oid)),
             _ => None,
         };
@@ -50,21 +56,22 @@ pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         if let Some((lane, oid)) = lane {
             return reply_raw(id_lookup::lookup(lane, oid, t.scope.clone()).await?);
         }
-        let doc = coll.find_one(doc! { "_id": id.clone() }).with_options(fo).await?;
+        let doc = coll.find_one(doc! { "_id": id }).with_options(fo).await?;
         return reply_raw(doc.filter(|d| by_id::owned(&t.scope, d)));
     }
-    let f = filter::scope_filter(&t.scope, user.clone())?;
-    bounds::apply(&t, &mut o, &user).await?;
+    bounds::apply(&t, &mut o, &p.bound).await?;
     let fo = driver_options!(o => FindOneOptions { sort, skip, projection, hint, collation, comment, max_time, let_vars });
-    reply_raw(coll.find_one(f).with_options(fo).await?)
+    reply_raw(coll.find_one(p.filter.unwrap_or_default()).with_options(fo).await?)
 }
 
 /// `countDocuments(filter, options)`.
 pub async fn count_documents(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let mut o = t.options(&mut req, options::COUNT).await?;
-    let user = req.doc_or_empty("filter", "filter")?;
-    let f = filter::scope_filter(&t.scope, user.clone())?;
-    bounds::apply(&t, &mut o, &user).await?;
+    let parts =
+        plan::Request { filter: req.doc_or_empty("filter", "filter")?, ..Default::default() };
+    let p = plan::plan(Operation::CountDocuments, &t.scope, parts)?;
+    let f = p.filter.unwrap_or_default();
+    bounds::apply(&t, &mut o, &p.bound).await?;
     let limit = match o.limit {
         Some(n) if n < 0 => return Err(arg("options.limit must not be negative")),
         Some(0) | None => None,
@@ -82,9 +89,9 @@ pub async fn estimated_document_count(mut t: Target, mut req: Request) -> FenceR
     let raw = req.doc_or_empty("options", "options")?;
     let o = CallOptions::parse(raw, &["maxTimeMS", "comment"])?;
     // The server takes no comment on a metadata count; it is kept for the exact count only.
-    let n = if filter::counts_exactly(&t.scope) {
-        let pinned = t.guard(None).await?;
-        let f = filter::scope_filter(&t.scope, Document::new())?;
+    let pinned = t.guard(None).await?;
+    let p = plan::plan(Operation::EstimatedDocumentCount, &t.scope, plan::Request::default())?;
+    let n = if let (true, Some(f)) = (p.exact_count, p.filter) {
         let mut co = CountOptions::default();
         co.collation = pinned;
         let all = Document::new();
@@ -107,9 +114,11 @@ pub async fn estimated_document_count(mut t: Target, mut req: Request) -> FenceR
 pub async fn distinct(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let mut o = t.options(&mut req, options::DISTINCT).await?;
     let key = req.string("key", "key")?;
-    let user = req.doc_or_empty("filter", "filter")?;
-    let f = filter::scope_filter(&t.scope, user.clone())?;
-    bounds::apply(&t, &mut o, &user).await?;
+    let parts =
+        plan::Request { filter: req.doc_or_empty("filter", "filter")?, ..Default::default() };
+    let p = plan::plan(Operation::Distinct, &t.scope, parts)?;
+    let f = p.filter.unwrap_or_default();
+    bounds::apply(&t, &mut o, &p.bound).await?;
     let bounded = scope_bounds::applies(&t.scope);
     if !(bounded && t.inner().distinct_as_aggregate.load(Ordering::Relaxed)) {
         let mut d = DistinctOptions::default();
@@ -177,22 +186,24 @@ async fn open_once(mut t: Target, kind: &str, mut req: Request) -> FenceResult<R
     match kind {
         "find" => {
             let mut o = t.options(&mut req, options::FIND).await?;
-            let user = req.doc_or_empty("filter", "filter")?;
-            let f = filter::scope_filter(&t.scope, user.clone())?;
-            bounds::apply(&t, &mut o, &user).await?;
+            let parts = plan::Request {
+                filter: req.doc_or_empty("filter", "filter")?,
+                ..Default::default()
+            };
+            let p = plan::plan(Operation::Find, &t.scope, parts)?;
+            bounds::apply(&t, &mut o, &p.bound).await?;
             let fo = driver_options!(o => FindOptions { sort, limit, skip, projection, batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use });
-            Ok(t.coll.find(f).with_options(fo).batch().await?)
+            Ok(t.coll.find(p.filter.unwrap_or_default()).with_options(fo).batch().await?)
         }
         "aggregate" => {
             let mut o = t.options(&mut req, options::AGGREGATE).await?;
-            let stages = req.docs("pipeline", "pipeline")?;
-            let (first, geo_near) = pipeline::plan_start(&stages);
-            let joined = pipeline::joined(&stages);
-            let scoped = pipeline::scope_pipeline(&t.scope, stages)?;
-            bounds::apply_to(&t, &mut o, &first, geo_near.as_deref()).await?;
-            bounds::ensure_joined(&t, &joined).await?;
+            let parts =
+                plan::Request { pipeline: req.docs("pipeline", "pipeline")?, ..Default::default() };
+            let p = plan::plan(Operation::Aggregate, &t.scope, parts)?;
+            bounds::apply_to(&t, &mut o, &p.bound, p.geo_near.as_deref()).await?;
+            bounds::ensure_joined(&t, &p.joined).await?;
             let ao = driver_options!(o => AggregateOptions { batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use });
-            Ok(t.coll.aggregate(scoped).with_options(ao).batch().await?)
+            Ok(t.coll.aggregate(p.pipeline.unwrap_or_default()).with_options(ao).batch().await?)
         }
         _ => Err(arg("cursor kind must be 'find' or 'aggregate'")),
     }

@@ -14,21 +14,29 @@ use super::lanes::insert as insert_lane;
 use super::options::{self, driver_options, CallOptions};
 use super::payload::{count, reply, reply_raw, RawRequest, Request};
 use super::target::Target;
+use crate::scope::plan::{self, Operation};
 use crate::scope::share::InsertCall;
-use crate::scope::{insert, update, write};
+use crate::scope::{insert, update};
 
-/// The scoped update (`scope::write`), in the driver's form.
-fn scoped_update(
+/// The planned update in the driver's form.
+fn driver_update(u: Option<update::Update>) -> UpdateModifications {
+    match u {
+        Some(update::Update::Pipeline(p)) => UpdateModifications::Pipeline(p),
+        Some(update::Update::Modifiers(d)) => UpdateModifications::Document(d),
+        None => UpdateModifications::Document(Document::new()),
+    }
+}
+
+/// Plans a filtered write (`scope::plan`) from the request's filter and the given parts.
+fn plan_write(
     t: &Target,
-    raw: Option<Bson>,
-    filter: &Document,
-    upsert: bool,
-) -> FenceResult<UpdateModifications> {
-    let fresh = super::ids::fresh_object_id();
-    Ok(match write::scoped_update(&t.scope, raw, filter, upsert, fresh)? {
-        update::Update::Modifiers(d) => UpdateModifications::Document(d),
-        update::Update::Pipeline(p) => UpdateModifications::Pipeline(p),
-    })
+    op: Operation,
+    req: &mut Request,
+    parts: plan::Request,
+) -> FenceResult<plan::Plan> {
+    let filter = req.doc_or_empty("filter", "filter")?;
+    let fresh_id = Some(super::ids::fresh_object_id()).filter(|_| parts.upsert);
+    Ok(plan::plan(op, &t.scope, plan::Request { filter, fresh_id, ..parts })?)
 }
 
 fn update_reply(r: UpdateResult) -> Vec<u8> {
@@ -101,10 +109,11 @@ pub async fn insert_many(t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>>
 pub async fn update(mut t: Target, mut req: Request, many: bool) -> FenceResult<Vec<u8>> {
     let mut o = t.options(&mut req, options::UPDATE).await?;
     let upsert = o.upsert.unwrap_or(false);
-    let user = req.doc_or_empty("filter", "filter")?;
-    let u = scoped_update(&t, req.value("update"), &user, upsert)?;
-    let f = write::write_filter(&t.scope, user.clone(), upsert)?;
-    bounds::apply(&t, &mut o, &user).await?;
+    let op = if many { Operation::UpdateMany } else { Operation::UpdateOne };
+    let parts = plan::Request { update: req.value("update"), upsert, ..Default::default() };
+    let p = plan_write(&t, op, &mut req, parts)?;
+    let (f, u) = (p.filter.unwrap_or_default(), driver_update(p.update));
+    bounds::apply(&t, &mut o, &p.bound).await?;
     let uo = driver_options!(o => UpdateOptions { upsert, array_filters, hint, collation, let_vars, comment, write_concern, bypass_document_validation });
     let r = if many {
         t.coll.update_many(f, u).with_options(uo).await?
@@ -118,10 +127,11 @@ pub async fn update(mut t: Target, mut req: Request, many: bool) -> FenceResult<
 pub async fn replace_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let mut o = t.options(&mut req, options::REPLACE).await?;
     let upsert = o.upsert.unwrap_or(false);
-    let user = req.doc_or_empty("filter", "filter")?;
-    let f = write::write_filter(&t.scope, user.clone(), upsert)?;
-    let r = insert::stamp_replacement(&t.scope, req.doc("replacement", "replacement")?)?;
-    bounds::apply(&t, &mut o, &user).await?;
+    let replacement = Some(req.doc("replacement", "replacement")?);
+    let parts = plan::Request { replacement, upsert, ..Default::default() };
+    let p = plan_write(&t, Operation::ReplaceOne, &mut req, parts)?;
+    let (f, r) = (p.filter.unwrap_or_default(), p.replacement.unwrap_or_default());
+    bounds::apply(&t, &mut o, &p.bound).await?;
     let ro = driver_options!(o => ReplaceOptions { upsert, hint, collation, let_vars, comment, write_concern, bypass_document_validation });
     let res = t.coll.replace_one(f, r).with_options(ro).await?;
     Ok(update_reply(res))
@@ -130,9 +140,10 @@ pub async fn replace_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>
 /// `deleteOne` / `deleteMany(filter, options)`.
 pub async fn delete(mut t: Target, mut req: Request, many: bool) -> FenceResult<Vec<u8>> {
     let mut o = t.options(&mut req, options::DELETE).await?;
-    let user = req.doc_or_empty("filter", "filter")?;
-    let f = write::write_filter(&t.scope, user.clone(), false)?;
-    bounds::apply(&t, &mut o, &user).await?;
+    let op = if many { Operation::DeleteMany } else { Operation::DeleteOne };
+    let p = plan_write(&t, op, &mut req, plan::Request::default())?;
+    let f = p.filter.unwrap_or_default();
+    bounds::apply(&t, &mut o, &p.bound).await?;
     let d =
         driver_options!(o => DeleteOptions { hint, collation, let_vars, comment, write_concern });
     let r = if many {
@@ -147,10 +158,10 @@ pub async fn delete(mut t: Target, mut req: Request, many: bool) -> FenceResult<
 pub async fn find_one_and_update(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let mut o = t.options(&mut req, options::FIND_AND_MODIFY).await?;
     let upsert = o.upsert.unwrap_or(false);
-    let user = req.doc_or_empty("filter", "filter")?;
-    let u = scoped_update(&t, req.value("update"), &user, upsert)?;
-    let f = write::write_filter(&t.scope, user.clone(), upsert)?;
-    bounds::apply(&t, &mut o, &user).await?;
+    let parts = plan::Request { update: req.value("update"), upsert, ..Default::default() };
+    let p = plan_write(&t, Operation::FindOneAndUpdate, &mut req, parts)?;
+    let (f, u) = (p.filter.unwrap_or_default(), driver_update(p.update));
+    bounds::apply(&t, &mut o, &p.bound).await?;
     let fo = driver_options!(o => FindOneAndUpdateOptions { projection, sort, upsert, return_document, array_filters, hint, collation, let_vars, comment, max_time, write_concern, bypass_document_validation });
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
     reply_raw(coll.find_one_and_update(f, u).with_options(fo).await?)
@@ -163,11 +174,13 @@ pub async fn find_one_and_replace(mut t: Target, mut req: Request) -> FenceResul
         return Err(arg("options.arrayFilters is not supported by findOneAndReplace"));
     }
     let upsert = o.upsert.unwrap_or(false);
-    let user = req.doc_or_empty("filter", "filter")?;
-    let f = write::write_filter(&t.scope, user.clone(), upsert)?;
-    let r = insert::stamp_replacement(&t.scope, req.doc("replacement", "replacement")?)?;
-    let r = RawDocumentBuf::from_document(&r).map_err(|e| arg(format!("replacement: {e}")))?;
-    bounds::apply(&t, &mut o, &user).await?;
+    let replacement = Some(req.doc("replacement", "replacement")?);
+    let parts = plan::Request { replacement, upsert, ..Default::default() };
+    let p = plan_write(&t, Operation::FindOneAndReplace, &mut req, parts)?;
+    let f = p.filter.unwrap_or_default();
+    let r = RawDocumentBuf::from_document(&p.replacement.unwrap_or_default())
+        .map_err(|e| arg(format!("replacement: {e}")))?;
+    bounds::apply(&t, &mut o, &p.bound).await?;
     let fo = driver_options!(o => FindOneAndReplaceOptions { projection, sort, upsert, return_document, hint, collation, let_vars, comment, max_time, write_concern, bypass_document_validation });
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
     reply_raw(coll.find_one_and_replace(f, r).with_options(fo).await?)
@@ -179,9 +192,9 @@ pub async fn find_one_and_delete(mut t: Target, mut req: Request) -> FenceResult
     if o.upsert.is_some() || o.array_filters.is_some() || o.return_document.is_some() {
         return Err(arg("findOneAndDelete takes no upsert, arrayFilters or returnDocument option"));
     }
-    let user = req.doc_or_empty("filter", "filter")?;
-    let f = write::write_filter(&t.scope, user.clone(), false)?;
-    bounds::apply(&t, &mut o, &user).await?;
+    let p = plan_write(&t, Operation::FindOneAndDelete, &mut req, plan::Request::default())?;
+    let f = p.filter.unwrap_or_default();
+    bounds::apply(&t, &mut o, &p.bound).await?;
     let fo = driver_options!(o => FindOneAndDeleteOptions { projection, sort, hint, collation, let_vars, comment, max_time, write_concern });
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
     reply_raw(coll.find_one_and_delete(f).with_options(fo).await?)

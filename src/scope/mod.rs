@@ -16,6 +16,7 @@ pub mod indexes;
 pub mod insert;
 pub mod namespace;
 pub mod pipeline;
+pub mod plan;
 pub mod share;
 pub mod spec;
 pub mod tenant_id;

@@ -297,6 +297,37 @@ proptest! {
         }
     }
 
+    /// `scope::plan` for every operation it plans: what is sent is confined to the tenant (the
+    /// filter, or a by-`_id` fetch whose answer is owner-checked), replacements are stamped,
+    /// pipelines scoped, or the call is refused clearly.
+    #[test]
+    fn plans(f in gen::document(3), u in gen::update(), d in gen::document(2), p in gen::pipeline(3), upsert in any::<bool>()) {
+        use crate::scope::plan::{plan, Operation, Request};
+        for op in Operation::ALL {
+            for s in scopes() {
+                let what = format!("{op:?} {:?}/{:?}/guard={}/sharded={}", s.principal, s.strategy, s.collation_guard, s.sharded);
+                let req = Request { filter: f.clone(), update: Some(u.clone()), replacement: Some(d.clone()), pipeline: p.clone(), upsert, ..Request::default() };
+                let out = match timed("plan", || plan(op, &s, req)) {
+                    Ok(out) => out,
+                    Err(e) => { assert_clear(&e, &what); continue; }
+                };
+                if !scoped_tenant(&s) {
+                    continue;
+                }
+                let write = !matches!(op, Operation::FindOne | Operation::Find | Operation::CountDocuments | Operation::Distinct | Operation::EstimatedDocumentCount | Operation::Aggregate);
+                match (&out.filter, &out.by_id, &out.pipeline) {
+                    (Some(q), None, None) => assert_scoped_filter(q, s.collation_guard, write, &what),
+                    (None, Some(_), None) => prop_assert_eq!(op, Operation::FindOne, "{}", what),
+                    (None, None, Some(stages)) => assert_scoped_pipeline(stages, Some(s.collation_guard), &what),
+                    other => prop_assert!(false, "{}: nothing scoped was planned: {:?}", what, other),
+                }
+                if let Some(r) = &out.replacement {
+                    prop_assert_eq!(r.get_str(FIELD), Ok(TENANT), "{}: {}", what, r);
+                }
+            }
+        }
+    }
+
     /// bulkWrite statements as `scope::bulk` plans them: every update and delete filter scoped,
     /// every inserted or replacing document stamped, or a clear refusal.
     #[test]
