@@ -27,7 +27,7 @@ pub mod withhold;
 pub mod write;
 
 #[cfg(test)]
-mod fuzz;
+mod properties;
 
 pub use error::{ErrorKind, ScopeError, ScopeResult};
 

@@ -3,7 +3,7 @@
 //! error, and no single call takes longer than `CALL_CEILING`.
 //!
 //! Cases per property default to a count that keeps `cargo test` quick; set
-//! `PROPTEST_CASES` for a longer run (`npm run fuzz:rust`). A failure prints the
+//! `PROPTEST_CASES` for a longer run (`npm run test:properties`). A failure prints the
 //! shrunk input; nothing is written to disk.
 
 mod gen;

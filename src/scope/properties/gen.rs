@@ -9,7 +9,7 @@ use bson::{
 };
 use proptest::prelude::*;
 
-/// The tenant every fuzzed scope runs as, and the field it lives in.
+/// The tenant every tested scope runs as, and the field it lives in.
 pub const TENANT: &str = "acme";
 pub const FIELD: &str = "tenantId";
 
