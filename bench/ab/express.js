@@ -9,43 +9,12 @@
 // Nothing is written to RESULTS.md.
 
 const path = require('node:path');
-const { fork } = require('node:child_process');
-// autocannon comes with the bench contenders (bench/ops/package.json, `npm run bench` installs them).
-const autocannon = require('../ops/node_modules/autocannon');
 const { MongoClient, ObjectId } = require('mongodb');
 const { serverFromEnv } = require('../../scripts/mongod.js');
-const { load, TENANTS } = require('../ops/data');
+const { load } = require('../ops/data');
 const { median } = require('../lib/report');
-
-/** Starts `dir`'s Express app in tenantfence mode; resolves to { port, cpu(), kill() }. */
-function start(dir, uri, db) {
-  const p = fork(path.join(dir, 'bench', 'ops', 'express-app.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const next = () => new Promise((resolve, reject) => {
-    p.once('exit', (code) => reject(new Error(`express app in ${dir} exited with ${code}`)));
-    p.once('message', resolve);
-  });
-  const ready = next();
-  p.send({ type: 'start', mode: 'tenantfence', uri, db });
-  return ready.then(({ port }) => ({
-    port,
-    cpu: async () => {
-      const r = next();
-      p.send({ type: 'cpu' });
-      return (await r).cpu;
-    },
-    kill: () => p.kill(),
-  }));
-}
-
-function hit(port, seconds) {
-  let i = 0;
-  return autocannon({
-    url: `http://127.0.0.1:${port}`,
-    connections: 64,
-    duration: seconds,
-    requests: [{ method: 'GET', path: '/orders?status=open', setupRequest: (req) => ({ ...req, headers: { ...req.headers, 'x-tenant-id': TENANTS[i++ % TENANTS.length] } }) }],
-  });
-}
+// Needs the bench contenders (bench/ops/package.json; `npm run bench` installs them once).
+const { startApp, load: hit } = require('../ops/express');
 
 async function main() {
   const rounds = Number(process.argv[2]);
@@ -59,7 +28,9 @@ async function main() {
   const out = {};
   try {
     await load(client.db(db), ObjectId, { log: () => {} });
-    for (const [name, dir] of builds) apps.push({ name, ...(await start(dir, server.uri, db)) });
+    for (const [name, dir] of builds) {
+      apps.push({ name, ...(await startApp('tenantfence', server.uri, db, path.join(dir, 'bench', 'ops', 'express-app.js'))) });
+    }
     for (let r = 0; r < rounds; r++) {
       for (const a of r % 2 ? [...apps].reverse() : apps) {
         await hit(a.port, 2);

@@ -9,8 +9,9 @@ const { TENANTS } = require('./data');
 
 const MODES = ['tenantfence', 'driver+als', 'mongoose', 'ceiling'];
 
-async function startApp(mode, uri, db) {
-  const p = fork(path.join(__dirname, 'express-app.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/** Starts `app` (this tree's express-app.js unless given: bench/ab/express.js runs another build's) in `mode`. */
+async function startApp(mode, uri, db, app = path.join(__dirname, 'express-app.js')) {
+  const p = fork(app, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = () =>
     new Promise((resolve, reject) => {
       const onExit = (code) => reject(new Error(`express app ${mode} exited with ${code}`));
@@ -70,4 +71,4 @@ async function run({ uri, db, rounds, log, seconds = 10 }) {
   return { samples, seconds };
 }
 
-module.exports = { run, MODES };
+module.exports = { run, MODES, startApp, load };

@@ -444,12 +444,8 @@ mod tests {
 
     fn tenant_scope(guard: bool) -> Scope {
         Scope {
-            field: "tenantId".into(),
-            strategy: Strategy::Field,
-            principal: Principal::Tenant("a".into()),
             collation_guard: guard,
-            default_rule: true,
-            sharded: false,
+            ..Scope::for_test(Principal::Tenant("a".into()), Strategy::Field)
         }
     }
 

@@ -992,12 +992,8 @@ mod tests {
         use crate::scope::{filter, pipeline, update, Scope};
         for guard in [false, true] {
             let scope = Scope {
-                field: "tenantId".into(),
-                strategy: Strategy::Field,
-                principal: Principal::Tenant("a".into()),
                 collation_guard: guard,
-                default_rule: true,
-                sharded: false,
+                ..Scope::for_test(Principal::Tenant("a".into()), Strategy::Field)
             };
             let collation = if guard {
                 doc! { "locale": "en", "strength": 2 }
