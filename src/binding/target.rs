@@ -150,7 +150,7 @@ impl Target {
             // Not created yet: nothing to leak, and not cached so a later collation is seen.
             return Ok(Known { sharded, ..Known::default() });
         };
-        let known = Known::listed(found.as_ref(), view, sharded);
+        let known = collation::known(found.as_ref(), view, sharded);
         if let Ok(mut m) = self.inner.default_collation.lock() {
             // Bounded: forgetting costs one listCollections, never safety.
             if m.len() >= MAX_KNOWN_COLLECTIONS {

@@ -45,6 +45,12 @@ pub struct Handling {
     pub pin_simple: bool,
 }
 
+/// The facts of a collection as `listCollections` describes it (`default`: its default
+/// collation, if any) and as `facts::sharded` judged it.
+pub fn known(default: Option<&Document>, view: bool, sharded: bool) -> Known {
+    Known { non_simple: default.is_some_and(|c| !is_simple(c)), view, sharded }
+}
+
 /// True when a call of `scope` needs the collection's facts (`facts::Known`) to be planned:
 /// only a tenant's call under strategy 'field' shares a collection with other tenants.
 pub fn needs_facts(scope: &Scope) -> bool {
@@ -133,6 +139,16 @@ mod tests {
     use super::*;
     use crate::scope::ErrorKind;
     use bson::doc;
+
+    #[test]
+    fn a_default_collation_counts_unless_it_is_the_simple_one() {
+        let en = bson::doc! { "locale": "en" };
+        let simple = super::simple();
+        assert!(known(Some(&en), false, false).non_simple);
+        assert!(!known(Some(&simple), false, false).non_simple);
+        assert!(!known(None, false, false).non_simple);
+        assert_eq!(known(None, true, true), Known { non_simple: false, view: true, sharded: true });
+    }
 
     #[test]
     fn decide_pins_twins_or_refuses() {
