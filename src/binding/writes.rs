@@ -127,7 +127,8 @@ pub async fn update(mut t: Target, mut req: Request, many: bool) -> FenceResult<
 pub async fn replace_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let mut o = t.options(&mut req, options::REPLACE).await?;
     let upsert = o.upsert.unwrap_or(false);
-    let replacement = Some(req.doc("replacement", "replacement")?);
+    // Its type is checked after the filter (in `plan`), as before the plan existed.
+    let replacement = req.doc("replacement", "replacement").ok();
     let parts = plan::Request { replacement, upsert, ..Default::default() };
     let p = plan_write(&t, Operation::ReplaceOne, &mut req, parts)?;
     let (f, r) = (p.filter.unwrap_or_default(), p.replacement.unwrap_or_default());
@@ -174,7 +175,8 @@ pub async fn find_one_and_replace(mut t: Target, mut req: Request) -> FenceResul
         return Err(arg("options.arrayFilters is not supported by findOneAndReplace"));
     }
     let upsert = o.upsert.unwrap_or(false);
-    let replacement = Some(req.doc("replacement", "replacement")?);
+    // Its type is checked after the filter (in `plan`), as before the plan existed.
+    let replacement = req.doc("replacement", "replacement").ok();
     let parts = plan::Request { replacement, upsert, ..Default::default() };
     let p = plan_write(&t, Operation::FindOneAndReplace, &mut req, parts)?;
     let f = p.filter.unwrap_or_default();

@@ -104,6 +104,7 @@ pub struct Request {
     pub filter: Document,
     /// The update document or pipeline, as given.
     pub update: Option<Bson>,
+    /// The replacement; `None` when it was not a document (refused after the filter's checks).
     pub replacement: Option<Document>,
     pub pipeline: Vec<Document>,
     /// The `upsert` option.
