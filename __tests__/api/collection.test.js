@@ -787,3 +787,18 @@ describe('oracle sweep', () => {
     expect(total).toBeGreaterThan(20);
   });
 });
+
+describe('which error a call with two faults gets', () => {
+  test('replaceOne / findOneAndReplace judge the filter before the replacement', async () => {
+    const c = () => suite.fence.collection('twofaults');
+    // An ObjectId passes the JS object check but is no document: Rust refuses it, after the filter.
+    for (const call of [
+      () => c().replaceOne({ tenantId: 'b' }, new ObjectId(), { upsert: true }),
+      () => c().findOneAndReplace({ tenantId: 'b' }, new ObjectId(), { upsert: true }),
+    ]) {
+      await expectTenantError(as('a', call), 'TENANT_VIOLATION');
+    }
+    const bad = await captureError(as('a', () => c().replaceOne({}, new ObjectId())));
+    expect([bad.name, bad.code, bad.message]).toEqual(['TypeError', 'ERR_INVALID_ARG', 'replacement must be an object']);
+  });
+});

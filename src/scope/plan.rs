@@ -171,8 +171,9 @@ pub fn plan(op: Operation, scope: &Scope, req: Request) -> ScopeResult<Plan> {
         }
         Operation::ReplaceOne | Operation::FindOneAndReplace => {
             p.filter = Some(write::write_filter(scope, user.clone(), req.upsert)?);
-            let r =
-                req.replacement.ok_or_else(|| ScopeError::argument("replacement is required"))?;
+            let r = req
+                .replacement
+                .ok_or_else(|| ScopeError::argument("replacement must be an object"))?;
             p.replacement = Some(insert::stamp_replacement(scope, r)?);
         }
         Operation::DeleteOne | Operation::DeleteMany | Operation::FindOneAndDelete => {
@@ -290,6 +291,15 @@ mod tests {
         assert_eq!(
             plan(Operation::ReplaceOne, &s, other).unwrap_err().kind,
             ErrorKind::TenantViolation
+        );
+        // The filter is judged before the replacement's type, whichever is wrong.
+        let both = Request { upsert: true, replacement: None, ..req(doc! { "tenantId": "b" }) };
+        let e = plan(Operation::ReplaceOne, &s, both).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TenantViolation);
+        let e = plan(Operation::FindOneAndReplace, &s, req(doc! {})).unwrap_err();
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::InvalidArgument, "replacement must be an object")
         );
         for op in [
             Operation::InsertOne,
