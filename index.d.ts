@@ -285,24 +285,31 @@ export type UpdatePipeline = Document[];
 
 export type UpdateFilter<TSchema> = UpdateOperators<TSchema> | UpdatePipeline;
 
-export type SortDirection = 1 | -1 | 'asc' | 'desc' | 'ascending' | 'descending' | { $meta: string };
+export type SortDirection = 1 | -1 | 'asc' | 'desc' | 'ascending' | 'descending' | { readonly $meta: string };
 
-/** The sort forms of the driver: `'a'`, `['a', 'b']`, `['a', -1]`, `[['a', -1]]`, `{ a: -1 }`, a `Map`. */
+/**
+ * The driver's sort forms, read as it reads them: `'a'`, `['a', 'b']`, `['a', 'desc']` (one field),
+ * `[['a', -1], ['b', 1]]`, `{ a: -1 }`, a `Map`. Directions in any case (`'DESC'`) and `'1'` / `'-1'`
+ * are accepted at run time, as by the driver.
+ */
 export type Sort =
   | string
-  | string[]
-  | [string, SortDirection]
-  | Array<[string, SortDirection]>
-  | { [key: string]: SortDirection }
-  | Map<string, SortDirection>;
+  | Exclude<SortDirection, { readonly $meta: string }>
+  | ReadonlyArray<string>
+  | { readonly [key: string]: SortDirection }
+  | ReadonlyMap<string, SortDirection>
+  | ReadonlyArray<readonly [string, SortDirection]>
+  | readonly [string, SortDirection];
 
-export type IndexDirection = number | '2d' | '2dsphere' | 'text' | 'hashed';
+export type IndexDirection = -1 | 1 | '2d' | '2dsphere' | 'text' | 'geoHaystack' | 'hashed' | number;
 
-/** A field name, a key document, or `[field, direction]` pairs (directions as in {@link Sort}). */
+/** The driver's index forms: a field, `[field, direction]`, a key document, a `Map`, or a list of them. */
 export type IndexSpecification =
   | string
+  | [string, IndexDirection]
   | { [key: string]: IndexDirection }
-  | Array<string | [string, SortDirection]>;
+  | Map<string, IndexDirection>
+  | ReadonlyArray<string | [string, IndexDirection] | { [key: string]: IndexDirection } | Map<string, IndexDirection>>;
 
 export type Hint = string | Document;
 

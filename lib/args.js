@@ -28,36 +28,78 @@ function update(value) {
   return value;
 }
 
-/** Normalizes the driver's sort forms ('a', ['a', 'b'], [['a', -1]], {a: 1}, Map) to an object. */
-function sort(value, name = 'sort') {
-  const dir = (d) => {
-    if (d === 1 || d === -1) return d;
-    if (d === 'asc' || d === 'ascending') return 1;
-    if (d === 'desc' || d === 'descending') return -1;
-    if (d && typeof d === 'object' && d.$meta) return d;
-    throw invalidArg(`${name} direction must be 1, -1, 'asc', 'desc' or {$meta}`);
-  };
+// Sort and index specifications are read exactly as the official driver reads them (its
+// `formatSort` and `constructIndexDescriptionMap`, mongodb 6.x and 7.x), so every form its `Sort`
+// and `IndexSpecification` types allow means the same here: `['createdAt', 'desc']` is one field
+// descending, not two fields. Both give a Map, which keeps the key order on its way to BSON.
+
+/** A sort direction as the driver reads it: 1, -1, 'asc', 'DESC', '1', '-1', ... or {$meta}. */
+function sortDirection(direction = 1) {
+  if (typeof direction === 'object' && direction !== null && typeof direction.$meta === 'string') return direction;
+  switch (`${direction}`.toLowerCase()) {
+    case 'ascending':
+    case 'asc':
+    case '1':
+      return 1;
+    case 'descending':
+    case 'desc':
+    case '-1':
+      return -1;
+    default:
+      throw invalidArg(`Invalid sort direction: ${JSON.stringify(direction)}`);
+  }
+}
+
+/** True for `[field, direction]`. */
+function isSortPair(t) {
+  if (!Array.isArray(t) || t.length !== 2) return false;
+  try {
+    sortDirection(t[1]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A sort as the driver sends it, or undefined for none: 'a' (with `direction`), {a: 'desc'},
+ * a Map, ['a', 'desc'], [['a', -1], ['b', 1]] or ['a', 'b'].
+ */
+function sort(value, direction) {
   if (value === undefined || value === null) return undefined;
-  if (typeof value === 'string') return { [value]: 1 };
-  if (value instanceof Map) return Object.fromEntries([...value].map(([k, d]) => [k, dir(d)]));
-  if (Array.isArray(value)) {
-    if (value.length === 2 && typeof value[0] === 'string' && !Array.isArray(value[1]) && typeof value[1] !== 'string') {
-      return { [value[0]]: dir(value[1]) };
-    }
-    const out = {};
-    for (const item of value) {
-      if (typeof item === 'string') out[item] = 1;
-      else if (Array.isArray(item) && typeof item[0] === 'string') out[item[0]] = dir(item[1]);
-      else throw invalidArg(`${name} has an entry that is not a field or [field, direction]`);
-    }
-    return out;
+  if (typeof value === 'string') return new Map([[value, sortDirection(direction)]]);
+  if (typeof value !== 'object') throw invalidArg(`Invalid sort format: ${JSON.stringify(value)} Sort must be a valid object`);
+  const entries = (list) => new Map(list.map(([k, d]) => [`${k}`, sortDirection(d)]));
+  if (!Array.isArray(value)) {
+    if (value instanceof Map && value.size > 0) return entries([...value]);
+    const keys = Object.entries(value);
+    return keys.length ? entries(keys) : undefined;
   }
-  if (typeof value === 'object') {
-    const out = {};
-    for (const k of Object.keys(value)) out[k] = dir(value[k]);
-    return out;
+  if (!value.length) return undefined;
+  if (Array.isArray(value[0])) return entries(value);
+  if (isSortPair(value)) return new Map([[`${value[0]}`, sortDirection(value[1])]]);
+  return new Map(value.map((k) => [`${k}`, 1]));
+}
+
+/** True for the directions that make `[field, direction]` one index key rather than two fields. */
+function isIndexDirection(x) {
+  return typeof x === 'number' || x === '2d' || x === '2dsphere' || x === 'text' || x === 'geoHaystack';
+}
+
+/**
+ * An index key as the driver builds it: 'a', ['loc', '2dsphere'], [['a', 1], ['b', -1]], {a: 1},
+ * a Map, ['a', 'b'], or a list mixing them. Values are kept as given (the server checks them).
+ */
+function indexKeys(spec) {
+  const key = new Map();
+  const single = !Array.isArray(spec) || (spec.length === 2 && isIndexDirection(spec[1]));
+  for (const one of single ? [spec] : spec) {
+    if (typeof one === 'string') key.set(one, 1);
+    else if (Array.isArray(one)) key.set(one[0], one[1] ?? 1);
+    else if (one instanceof Map) for (const [k, v] of one) key.set(k, v);
+    else if (Object.prototype.toString.call(one) === '[object Object]') for (const [k, v] of Object.entries(one)) key.set(k, v);
   }
-  throw invalidArg(`${name} must be an object, a field name or an array`);
+  return key;
 }
 
 /** Checks an integer option used by cursors. */
@@ -66,4 +108,4 @@ function integer(value, name) {
   return value;
 }
 
-module.exports = { object, optionalObject, array, update, sort, integer };
+module.exports = { object, optionalObject, array, update, sort, indexKeys, integer };

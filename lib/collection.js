@@ -42,6 +42,7 @@ function options(value) {
 function sortedOptions(value) {
   const o = { ...options(value) };
   if (o.sort !== undefined) o.sort = args.sort(o.sort);
+  if (o.sort === undefined) delete o.sort;
   return o;
 }
 
@@ -216,11 +217,8 @@ class ScopedCollection {
 
   /** Creates an index; under strategy 'field' the tenant field leads it. */
   async createIndex(spec, opts) {
-    let keys = spec;
-    if (typeof spec === 'string') keys = { [spec]: 1 };
-    else if (Array.isArray(spec)) keys = args.sort(spec, 'indexSpec');
-    else args.object(spec, 'indexSpec');
-    return this.#run('createIndex', { keys, options: options(opts) });
+    if (spec === null || (typeof spec !== 'string' && typeof spec !== 'object')) throw invalidArg('indexSpec must be a field name, an array or an object');
+    return this.#run('createIndex', { keys: args.indexKeys(spec), options: options(opts) });
   }
 }
 

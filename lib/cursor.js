@@ -45,10 +45,17 @@ class FenceCursor {
     return this;
   }
 
-  /** Sets the sort order. */
+  /** Sets the sort order: as the driver does, a find cursor reads every sort form (`sort('a', -1)`
+   * too), an aggregation cursor appends `{$sort: spec}` as given. */
   sort(spec, direction) {
     this.#mutable('sort');
-    return this.#chain('sort', '$sort', args.sort(direction === undefined ? spec : [[spec, direction]]));
+    if (this.#kind === 'aggregate') return this.#chain('sort', '$sort', spec);
+    const sorted = args.sort(spec, direction);
+    if (sorted === undefined) {
+      delete this.#request.options.sort;
+      return this;
+    }
+    return this.#chain('sort', '$sort', sorted);
   }
 
   /** Limits the number of documents. */
