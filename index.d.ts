@@ -532,7 +532,8 @@ export type AnyBulkWriteOperation<TSchema = Document> =
 /**
  * A read cursor bound to the tenant context it was created under. The query is sent on the
  * first read; a refusal (TenantError) or server error rejects that read. `sort`, `limit`,
- * `skip`, `project` and `batchSize` must be called before the first read.
+ * `skip`, `project`, `batchSize`, `maxTimeMS`, `hint`, `comment`, `allowDiskUse`, `collation`
+ * and `map` must be called before the first read.
  */
 export interface FenceCursor<T = Document> extends AsyncIterable<T> {
   /** All remaining documents. */
@@ -549,6 +550,32 @@ export interface FenceCursor<T = Document> extends AsyncIterable<T> {
   skip(n: number): this;
   project<P extends Document = Document>(projection: Document): FenceCursor<P>;
   batchSize(n: number): this;
+  maxTimeMS(ms: number): this;
+  hint(hint: Hint): this;
+  comment(comment: unknown): this;
+  allowDiskUse(allow?: boolean): this;
+  collation(collation: CollationOptions): this;
+  /** Maps each document as it is read; chained calls compose; call it before the first read. */
+  map<U>(transform: (doc: T) => U): FenceCursor<U>;
+  /** True when a next document exists (it stays buffered for `next`). */
+  hasNext(): Promise<boolean>;
+  /** The next document if one is buffered or the next batch brings one, else `null`. */
+  tryNext(): Promise<T | null>;
+  /** Calls `iterator` with each document until it returns `false`. */
+  forEach(iterator: (doc: T) => boolean | void): Promise<void>;
+  /** Documents read from the server and not yet returned. */
+  bufferedCount(): number;
+  /** Takes up to `n` of the buffered documents, without reading more and without `map()`. */
+  readBufferedDocuments(n?: number): Document[];
+  /** Closed or exhausted, with nothing left in the buffer. */
+  readonly closed: boolean;
+  /** Back to before the first read: the next read sends the query again, in the same context. */
+  rewind(): void;
+  /** A new unread cursor with the same query and options (without `map()`), in the same context. */
+  clone(): FenceCursor<T>;
+  /** The documents as an object-mode Readable that reads one document at a time. */
+  stream(options?: { transform?: (doc: T) => unknown }): import('node:stream').Readable;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------

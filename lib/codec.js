@@ -167,6 +167,13 @@ class BatchReader {
     return this.at >= this.buffer.length;
   }
 
+  /** How many documents are left in the batch (walks their length prefixes; nothing is decoded). */
+  get remaining() {
+    let n = 0;
+    for (let at = this.at; at < this.buffer.length; at += this.buffer.readInt32LE(at)) n++;
+    return n;
+  }
+
   /** The next `max` documents at most. */
   take(max) {
     const buf = this.buffer;

@@ -2,11 +2,12 @@
 // A read cursor that keeps the tenant context it was created under and reads the
 // native cursor one server batch at a time.
 
+const { Readable } = require('node:stream');
 const { BatchReader, encode } = require('./codec');
 
 // Documents decoded at a time from a server batch by next() / for await.
 const SLICE = 1000;
-const { fromNative } = require('./errors');
+const { fromNative, invalidArg } = require('./errors');
 const args = require('./args');
 
 const noop = () => {};
@@ -24,6 +25,8 @@ class FenceCursor {
   #closed = false;
   /** The last queued read (settled or not), while one is pending. */
   #reading = null;
+  /** `map()`'s functions, composed, applied to each document as it is read. */
+  #transform = null;
 
   /** @param open (kind, requestBuffer) => Promise<NativeCursor>, bound to the captured context */
   constructor(open, kind, request) {
@@ -74,6 +77,52 @@ class FenceCursor {
   project(projection) {
     this.#mutable('project');
     return this.#chain('projection', '$project', args.object(projection, 'projection'));
+  }
+
+  /** Sets a command option of either cursor kind (not a pipeline stage). */
+  #option(method, name, value) {
+    this.#mutable(method);
+    this.#request.options[name] = value;
+    return this;
+  }
+
+  /** The server's time limit for the query, in milliseconds. */
+  maxTimeMS(ms) {
+    if (typeof ms !== 'number') throw invalidArg('Argument for maxTimeMS must be a number');
+    return this.#option('maxTimeMS', 'maxTimeMS', ms);
+  }
+
+  /** An index hint (name or key pattern); the fence still bounds the plan by the tenant index. */
+  hint(hint) {
+    return this.#option('hint', 'hint', hint);
+  }
+
+  /** A comment the server logs with the command. */
+  comment(value) {
+    return this.#option('comment', 'comment', value);
+  }
+
+  /** Lets a blocking sort spill to disk. */
+  allowDiskUse(allow = true) {
+    if (typeof allow !== 'boolean') throw invalidArg('allowDiskUse must be a boolean');
+    return this.#option('allowDiskUse', 'allowDiskUse', allow);
+  }
+
+  /** A collation for the query; one that could equate tenant ids gets the collation-proof match. */
+  collation(collation) {
+    return this.#option('collation', 'collation', args.object(collation, 'collation'));
+  }
+
+  /**
+   * Maps each document as it is read (`next`, `toArray`, iteration, `forEach`, `stream`); chained
+   * calls compose. Like the driver's, it must come before the first read.
+   */
+  map(transform) {
+    this.#mutable('map');
+    if (typeof transform !== 'function') throw invalidArg('map(transform): transform must be a function');
+    const before = this.#transform;
+    this.#transform = before ? (doc) => transform(before(doc)) : transform;
+    return this;
   }
 
   /** Sets the server batch size. */
@@ -139,15 +188,150 @@ class FenceCursor {
     return run;
   }
 
+  /** `doc` through `map()`'s functions; a function that throws closes the cursor, as the driver's does. */
+  async #mapped(doc) {
+    if (doc === null || !this.#transform) return doc;
+    try {
+      return this.#transform(doc);
+    } catch (e) {
+      await this.close().catch(noop);
+      throw e;
+    }
+  }
+
   /** The next document, or null when there are no more. */
   next() {
-    // A document already decoded, with no read waiting: no queueing needed.
-    if (!this.#reading && this.#pos < this.#buffer.length) {
+    // A document already decoded, with no read waiting and nothing to map: no queueing needed.
+    if (!this.#reading && !this.#transform && this.#pos < this.#buffer.length) {
       const doc = this.#buffer[this.#pos];
       this.#buffer[this.#pos++] = undefined;
       return Promise.resolve(doc);
     }
-    return this.#serial(() => this.#next());
+    return this.#serial(async () => this.#mapped(await this.#next()));
+  }
+
+  /** True when a next document exists (it stays buffered for `next`). */
+  hasNext() {
+    return this.#serial(async () => {
+      while (this.#pos >= this.#buffer.length) {
+        if (this.#done) return false;
+        await this.#fill(SLICE);
+      }
+      return true;
+    });
+  }
+
+  /** The next document if one is buffered or the next batch brings one, else null (no waiting for more). */
+  tryNext() {
+    return this.#serial(async () => {
+      if (this.#pos >= this.#buffer.length && !this.#done) await this.#fill(SLICE);
+      if (this.#pos >= this.#buffer.length) return null;
+      const doc = this.#buffer[this.#pos];
+      this.#buffer[this.#pos++] = undefined;
+      return this.#mapped(doc);
+    });
+  }
+
+  /** Calls `iterator` with each document until it returns `false`. */
+  async forEach(iterator) {
+    if (typeof iterator !== 'function') throw invalidArg('Argument "iterator" must be a function');
+    for await (const doc of this) {
+      if (iterator(doc) === false) break;
+    }
+  }
+
+  /** How many documents are read from the server but not yet returned. */
+  bufferedCount() {
+    return this.#buffer.length - this.#pos + (this.#reader ? this.#reader.remaining : 0);
+  }
+
+  /** Takes up to `n` (default all) of the buffered documents, without reading more and without `map()`. */
+  readBufferedDocuments(n) {
+    const out = [];
+    const want = Math.min(n ?? Infinity, this.bufferedCount());
+    while (out.length < want) {
+      if (this.#pos >= this.#buffer.length) {
+        this.#buffer = this.#reader.take(SLICE);
+        this.#pos = 0;
+      }
+      out.push(this.#buffer[this.#pos]);
+      this.#buffer[this.#pos++] = undefined;
+    }
+    return out;
+  }
+
+  /** True once the cursor is closed or exhausted and every buffered document has been returned. */
+  get closed() {
+    return (this.#closed || this.#done) && this.bufferedCount() === 0;
+  }
+
+  /**
+   * Back to before the first read: the next read sends the query again, under the context the
+   * cursor was made in. Options and `map()` stay.
+   */
+  rewind() {
+    const native = this.#native;
+    const opening = this.#opening;
+    this.#native = null;
+    this.#opening = null;
+    this.#reader = null;
+    this.#buffer = [];
+    this.#pos = 0;
+    this.#done = false;
+    this.#closed = false;
+    this.#reading = null;
+    // The old server cursor is released in the background; its errors are nobody's now.
+    if (native) native.close().catch(noop);
+    else if (opening) opening.then((n) => n.close(), noop).catch(noop);
+  }
+
+  /** A new, unread cursor with the same query and options, in the same context (without `map()`). */
+  clone() {
+    // Only the options object and the pipeline array are ever changed in place (by chaining).
+    const r = this.#request;
+    const copy = { ...r, options: { ...r.options } };
+    if (r.pipeline) copy.pipeline = [...r.pipeline];
+    return new FenceCursor(this.#open, this.#kind, copy);
+  }
+
+  /** A Readable of the documents (object mode, one at a time, so a slow consumer holds the reads). */
+  stream(options) {
+    const cursor = this;
+    const readable = new Readable({
+      objectMode: true,
+      highWaterMark: 1,
+      read() {
+        cursor.next().then(
+          (doc) => this.push(doc),
+          (err) => this.destroy(err),
+        );
+      },
+      destroy(err, done) {
+        cursor.close().then(() => done(err), (e) => done(err || e));
+      },
+    });
+    if (!options || options.transform === undefined) return readable;
+    if (typeof options.transform !== 'function') throw invalidArg('stream(options): options.transform must be a function');
+    const { Transform } = require('node:stream');
+    const transform = options.transform;
+    const out = readable.pipe(new Transform({
+      objectMode: true,
+      highWaterMark: 1,
+      transform(doc, _, done) {
+        try {
+          done(undefined, transform(doc));
+        } catch (e) {
+          done(e);
+        }
+      },
+    }));
+    readable.on('error', (e) => out.emit('error', e));
+    return out;
+  }
+
+  /** `await using cursor = ...` closes it. */
+  async [Symbol.asyncDispose]() {
+    await this.close();
   }
 
   async #next() {
@@ -169,9 +353,12 @@ class FenceCursor {
     const out = [];
     for (;;) {
       while (this.#pos < this.#buffer.length) out.push(this.#buffer[this.#pos++]);
-      if (this.#done) return out;
+      if (this.#done) break;
       await this.#fill(Infinity);
     }
+    if (!this.#transform) return out;
+    for (let i = 0; i < out.length; i++) out[i] = await this.#mapped(out[i]);
+    return out;
   }
 
   /** Stops reading and releases the server cursor. */

@@ -47,8 +47,6 @@ export async function refused(fence: TenantFence): Promise<void> {
   // Cursors have no method that could change the query.
   // @ts-expect-error no cursor.filter
   notes.find({}).filter({ tenantId: 'other' });
-  // @ts-expect-error no cursor.collation
-  notes.find({}).collation({ locale: 'en', strength: 1 });
   // @ts-expect-error no cursor.addStage
   notes.aggregate([]).addStage({ $match: {} });
   // @ts-expect-error no cursor.explain

@@ -176,6 +176,23 @@ async function main(): Promise<void> {
   await fence.close();
 }
 
+/** The driver's cursor members, typed as the driver types them. */
+export async function cursors(fence: TenantFence): Promise<void> {
+  const c = fence.collection<{ text: string; n: number }>('notes');
+  const lengths: number[] = await c.find({}).sort(['n', 'desc']).maxTimeMS(500).comment('c').map((d) => d.text.length).toArray();
+  const cur = c.find({}).hint({ tenantId: 1, _id: 1 }).allowDiskUse().collation({ locale: 'en', strength: 3 });
+  const has: boolean = await cur.hasNext();
+  const first = await cur.tryNext();
+  const buffered: number = cur.bufferedCount();
+  cur.readBufferedDocuments(2);
+  await cur.forEach((d) => d.n > 3);
+  const again = cur.clone();
+  cur.rewind();
+  const closed: boolean = cur.closed;
+  for await (const d of again.stream()) void d;
+  void [lengths, has, first?.text, buffered, closed];
+}
+
 /** A failure of the addon itself is told apart by class and code. */
 export function isInternal(e: unknown): boolean {
   if (!(e instanceof TenantFenceError)) return false;
