@@ -35,6 +35,57 @@ export declare class TenantFenceError extends Error {
   readonly code: 'ERR_INTERNAL' | 'ERR_CANCELLED';
 }
 
+/** The base of MongoDB's errors, as the driver's: labels, and `errmsg` for `message`. */
+export declare class MongoError extends Error {
+  readonly errorLabels: string[];
+  hasErrorLabel(label: string): boolean;
+  addErrorLabel(label: string): void;
+  readonly errmsg: string;
+  code?: number | string;
+}
+
+/** An error MongoDB reported: its numeric `code` and `codeName`. */
+export declare class MongoServerError extends MongoError {
+  code?: number;
+  codeName?: string;
+  errInfo?: Document;
+  /** The server's answer as the fence passes it on (a message may be withheld). */
+  errorResponse: Document;
+}
+
+/** A write concern the server could not satisfy. */
+export declare class MongoWriteConcernError extends MongoServerError {}
+
+/** Counts of a batch write that failed part-way. */
+export interface BulkWriteErrorResult {
+  insertedCount?: number;
+  matchedCount?: number;
+  modifiedCount?: number;
+  deletedCount?: number;
+  upsertedCount?: number;
+  insertedIds?: { [index: number]: unknown };
+  upsertedIds?: { [index: number]: unknown };
+}
+
+/** An `insertMany` / `bulkWrite` some of whose writes failed (the others may have applied). */
+export declare class MongoBulkWriteError extends MongoServerError {
+  writeErrors: WriteErrorInfo[];
+  result: BulkWriteErrorResult;
+  readonly insertedCount: number;
+  readonly matchedCount: number;
+  readonly modifiedCount: number;
+  readonly deletedCount: number;
+  readonly upsertedCount: number;
+  readonly insertedIds: { [index: number]: unknown };
+  readonly upsertedIds: { [index: number]: unknown };
+}
+
+/** A failure on the driver's side: the base of the network, selection and closed-client errors. */
+export declare class MongoDriverError extends MongoError {}
+export declare class MongoNetworkError extends MongoDriverError {}
+export declare class MongoServerSelectionError extends MongoDriverError {}
+export declare class MongoClientClosedError extends MongoDriverError {}
+
 /** One failed write of an `insertMany` / `bulkWrite`. */
 export interface WriteErrorInfo {
   index: number | null;

@@ -5,7 +5,7 @@
 
 const { newObjectId } = require('./ids');
 const { encode, decode } = require('./codec');
-const { fromNative, TenantError, invalidArg } = require('./errors');
+const { fromNative, TenantError, invalidArg, MongoBulkWriteError } = require('./errors');
 const context = require('./context');
 const args = require('./args');
 const { FenceCursor } = require('./cursor');
@@ -33,6 +33,18 @@ const WRITES = new Set([
   'insertOne', 'insertMany', 'updateOne', 'updateMany', 'replaceOne', 'bulkWrite',
   'findOneAndUpdate', 'findOneAndReplace',
 ]);
+
+/**
+ * The `_id`s a failed insertMany did insert, by index, as the driver reports them: ordered, the
+ * documents before the first failure; unordered, every document that did not fail.
+ */
+function insertedIds(documents, writeErrors, ordered) {
+  const failed = new Set((writeErrors || []).map((w) => w.index));
+  const first = ordered && failed.size ? Math.min(...failed) : documents.length;
+  const out = {};
+  for (let i = 0; i < first; i++) if (!failed.has(i)) out[i] = documents[i]._id;
+  return out;
+}
 
 function options(value) {
   return args.optionalObject(value, 'options');
@@ -105,7 +117,18 @@ class ScopedCollection {
   async insertMany(docs, opts) {
     args.array(docs, 'docs');
     const documents = docs.map((d, i) => withId(d, `docs[${i}]`));
-    const result = await this.#run('insertMany', { documents, options: options(opts) });
+    const o = options(opts);
+    let result;
+    try {
+      result = await this.#run('insertMany', { documents, options: o });
+    } catch (e) {
+      if (e instanceof MongoBulkWriteError) {
+        // As the driver's: what did go in, by index (the ids are the ones this call sent).
+        const ids = insertedIds(documents, e.writeErrors, o.ordered !== false);
+        e.result = { ...e.result, insertedCount: Object.keys(ids).length, insertedIds: ids };
+      }
+      throw e;
+    }
     // Rust leaves insertedIds out when every document went in: they are the _ids sent, and
     // handing back the caller's own values (as the driver does) saves decoding one per document.
     if (result.insertedIds === undefined) {

@@ -14,26 +14,144 @@ class TenantError extends Error {
   }
 }
 
-/** An error reported by MongoDB (keeps the server's numeric `code` and `codeName`). */
-class MongoServerError extends Error {
-  constructor(body) {
-    super(body.message);
-    this.name = body.name || 'MongoServerError';
-    if (body.code !== undefined) this.code = body.code;
-    if (body.codeName) this.codeName = body.codeName;
-    if (body.writeErrors) this.writeErrors = body.writeErrors;
-    if (body.result) this.result = body.result;
-    if (body.labels && body.labels.length) this.errorLabels = body.labels;
+// The driver's error classes, with its hierarchy, names and members (`errorLabels`,
+// `hasErrorLabel`, `errmsg`, `errorResponse`; a bulk error's counts), exported so that
+// `err instanceof MongoServerError` works as it does with the driver.
+const LABELS = Symbol('errorLabels');
+
+/** The base of every MongoDB error. */
+class MongoError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'MongoError';
+    Object.defineProperty(this, LABELS, { value: new Set(), enumerable: false });
+  }
+
+  /** The error's labels (`TransientTransactionError`, `RetryableWriteError`, ...). */
+  get errorLabels() {
+    return [...this[LABELS]];
+  }
+
+  /** True when the error carries `label`. */
+  hasErrorLabel(label) {
+    return this[LABELS].has(label);
+  }
+
+  /** Adds a label, as the driver's errors allow. */
+  addErrorLabel(label) {
+    this[LABELS].add(label);
+  }
+
+  /** The legacy name of `message`. */
+  get errmsg() {
+    return this.message;
   }
 }
 
-/** A driver-side failure (server selection timeout, network, closed client). */
-class MongoDriverError extends Error {
+/** An error reported by MongoDB (keeps the server's numeric `code` and `codeName`). */
+class MongoServerError extends MongoError {
   constructor(body) {
     super(body.message);
-    this.name = body.name || 'MongoError';
-    if (body.labels && body.labels.length) this.errorLabels = body.labels;
+    this.name = 'MongoServerError';
+    for (const label of body.labels || []) this.addErrorLabel(label);
+    // The server's answer as the fence passes it on (its message may be withheld, docs/errors.md).
+    this.errorResponse = body;
+    for (const k of ['code', 'codeName', 'errInfo', 'writeErrors', 'result']) {
+      if (body[k] !== undefined && body[k] !== null) this[k] = body[k];
+    }
   }
+}
+
+/** A write concern the server could not satisfy. */
+class MongoWriteConcernError extends MongoServerError {
+  constructor(body) {
+    super(body);
+    this.name = 'MongoWriteConcernError';
+  }
+}
+
+/** A batch write (`insertMany`, `bulkWrite`) some of whose writes failed; the rest may have applied. */
+class MongoBulkWriteError extends MongoServerError {
+  constructor(body) {
+    super(body);
+    this.name = 'MongoBulkWriteError';
+    if (!this.writeErrors) this.writeErrors = [];
+    if (!this.result) this.result = {};
+  }
+
+  get insertedCount() {
+    return this.result.insertedCount ?? 0;
+  }
+
+  get matchedCount() {
+    return this.result.matchedCount ?? 0;
+  }
+
+  get modifiedCount() {
+    return this.result.modifiedCount ?? 0;
+  }
+
+  get deletedCount() {
+    return this.result.deletedCount ?? 0;
+  }
+
+  get upsertedCount() {
+    return this.result.upsertedCount ?? 0;
+  }
+
+  get insertedIds() {
+    return this.result.insertedIds ?? {};
+  }
+
+  get upsertedIds() {
+    return this.result.upsertedIds ?? {};
+  }
+}
+
+/** A driver-side failure: the base of the network, server-selection and closed-client errors. */
+class MongoDriverError extends MongoError {
+  constructor(body) {
+    super(body.message);
+    this.name = 'MongoDriverError';
+    for (const label of body.labels || []) this.addErrorLabel(label);
+  }
+}
+
+/** A connection to MongoDB broke mid-call. */
+class MongoNetworkError extends MongoDriverError {
+  constructor(body) {
+    super(body);
+    this.name = 'MongoNetworkError';
+  }
+}
+
+/** No server could be reached in time. */
+class MongoServerSelectionError extends MongoDriverError {
+  constructor(body) {
+    super(body);
+    this.name = 'MongoServerSelectionError';
+  }
+}
+
+/** A call on a fence after `close()`. */
+class MongoClientClosedError extends MongoDriverError {
+  constructor(body) {
+    super(body);
+    this.name = 'MongoClientClosedError';
+  }
+}
+
+const SERVER = { MongoServerError, MongoWriteConcernError, MongoBulkWriteError };
+const DRIVER = { MongoNetworkError, MongoServerSelectionError, MongoClientClosedError };
+
+/** The class for a native error body (`body.name`), with its fields. */
+function mongoError(kind, body) {
+  if (kind === 'MONGO_SERVER') return new (SERVER[body.name] || MongoServerError)(body);
+  const Cls = DRIVER[body.name];
+  if (Cls) return new Cls(body);
+  const e = new MongoDriverError(body);
+  e.name = body.name || 'MongoError';
+  return e;
 }
 
 /** A bad argument: a `TypeError` carrying `code` `ERR_INVALID_ARG`, as Node's own carry theirs. */
@@ -82,10 +200,23 @@ function fromNative(err) {
     case 'ERR_CANCELLED':
       return new TenantFenceError(code, rest);
     case 'MONGO_SERVER':
-      return new MongoServerError(parseBody(rest));
+      return mongoError(code, parseBody(rest));
     default:
-      return new MongoDriverError(parseBody(rest));
+      return mongoError(code, parseBody(rest));
   }
 }
 
-module.exports = { TenantError, TenantFenceError, MongoServerError, MongoDriverError, fromNative, invalidArg };
+module.exports = {
+  TenantError,
+  TenantFenceError,
+  MongoError,
+  MongoServerError,
+  MongoWriteConcernError,
+  MongoBulkWriteError,
+  MongoDriverError,
+  MongoNetworkError,
+  MongoServerSelectionError,
+  MongoClientClosedError,
+  fromNative,
+  invalidArg,
+};

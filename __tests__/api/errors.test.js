@@ -121,6 +121,45 @@ describe('server errors keep code and codeName', () => {
   });
 });
 
+describe("the driver's error classes", () => {
+  const tf = require('../..');
+
+  test('server errors are instances of the exported classes, with the driver members', async () => {
+    await as(() => col().insertOne({ _id: 'cls-1' }));
+    const dup = await captureError(as(() => col().insertOne({ _id: 'cls-1' })));
+    expect(dup).toBeInstanceOf(tf.MongoServerError);
+    expect(dup).toBeInstanceOf(tf.MongoError);
+    expect(dup).not.toBeInstanceOf(tf.MongoBulkWriteError);
+    expect([dup.name, dup.code, dup.codeName, dup.errmsg === dup.message]).toEqual(['MongoServerError', 11000, 'DuplicateKey', true]);
+    expect(dup.errorResponse).toMatchObject({ code: 11000 });
+    expect(dup.hasErrorLabel('RetryableWriteError')).toBe(false);
+    expect(Array.isArray(dup.errorLabels)).toBe(true);
+  });
+
+  test('a failed insertMany is a MongoBulkWriteError whose result says what went in', async () => {
+    const docs = [{ _id: 'cls-2' }, { _id: 'cls-1' }, { _id: 'cls-3' }];
+    const ordered = await captureError(as(() => col().insertMany(docs)));
+    expect(ordered).toBeInstanceOf(tf.MongoBulkWriteError);
+    expect(ordered).toBeInstanceOf(tf.MongoServerError);
+    expect([ordered.insertedCount, ordered.insertedIds]).toEqual([1, { 0: 'cls-2' }]);
+    expect(ordered.writeErrors.map((w) => w.index)).toEqual([1]);
+    const unordered = await captureError(as(() => col().insertMany([{ _id: 'cls-4' }, { _id: 'cls-1' }, { _id: 'cls-5' }], { ordered: false })));
+    expect([unordered.insertedCount, unordered.insertedIds]).toEqual([2, { 0: 'cls-4', 2: 'cls-5' }]);
+  });
+
+  test('a failed bulkWrite carries its counts; a closed fence is a MongoClientClosedError', async () => {
+    const bulk = await captureError(as(() => col().bulkWrite([{ insertOne: { document: { _id: 'cls-6' } } }, { insertOne: { document: { _id: 'cls-1' } } }])));
+    expect(bulk).toBeInstanceOf(tf.MongoBulkWriteError);
+    expect([bulk.insertedCount, bulk.matchedCount, bulk.writeErrors.length]).toEqual([1, 0, 1]);
+    const closed = await TenantFence.connect(uri(), { database: suite.DB });
+    await closed.close();
+    const after = await captureError(closed.runAs('a', () => closed.collection(C).findOne({})));
+    expect(after).toBeInstanceOf(tf.MongoClientClosedError);
+    expect(after).toBeInstanceOf(tf.MongoDriverError);
+    expect(after).not.toBeInstanceOf(tf.MongoServerError);
+  });
+});
+
 describe('bad arguments give a TypeError naming the argument', () => {
   test.each([
     ['find(string)', () => col().find('x').toArray(), /filter/],
