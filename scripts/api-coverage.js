@@ -1,0 +1,202 @@
+#!/usr/bin/env node
+'use strict';
+// The API coverage table: every member of the official driver's `Collection` and cursor classes,
+// and every option of each `Collection` method, read from the driver's own typings
+// (node_modules/mongodb/mongodb.d.ts), marked supported, refused (with the reason) or missing.
+// `node scripts/api-coverage.js --write` rewrites docs/api-coverage.md;
+// __tests__/docs/api-coverage.test.js fails when the page is stale or when the driver gains a
+// member or option that is none of the three known states (a new row is "missing" until decided).
+
+const fs = require('node:fs');
+const path = require('node:path');
+
+const ROOT = path.join(__dirname, '..');
+const PAGE = path.join(ROOT, 'docs', 'api-coverage.md');
+
+/** The text of a class or interface body `{ ... }` in the typings, and what it extends. */
+function block(typings, kind, name) {
+  const m = new RegExp(`export declare (?:abstract )?${kind} ${name}\\b([^{]*)\\{`).exec(typings);
+  if (!m) return null;
+  const start = m.index + m[0].length;
+  return { head: m[1], body: typings.slice(start, typings.indexOf('\n}\n', start)) };
+}
+
+/** Public member names of a class body (methods, getters, properties, well-known symbols). */
+function members(body) {
+  const out = new Set();
+  for (const line of body.split('\n')) {
+    const m = /^ {4}(?:get |set |static |readonly )*([A-Za-z_$][\w$]*|\[Symbol\.\w+\])\??[(<:]/.exec(line);
+    if (m && m[1] !== 'constructor') out.add(m[1]);
+  }
+  return out;
+}
+
+/** Every option name of an options interface, its bases included (`Omit<Base, 'a' | 'b'>` honoured). */
+function optionNames(typings, name, seen = new Set()) {
+  if (seen.has(name)) return new Set();
+  seen.add(name);
+  const b = block(typings, 'interface', name);
+  if (!b) return new Set();
+  const out = members(b.body);
+  const bases = (b.head.match(/extends\s+(.+)$/s) || [])[1] || '';
+  for (const part of bases.split(/,(?![^<]*>)/)) {
+    const omit = /Omit<\s*(\w+)(?:<[^>]*>)?\s*,\s*([^>]+)>/.exec(part);
+    if (omit) {
+      const dropped = new Set([...omit[2].matchAll(/'([^']+)'/g)].map((x) => x[1]));
+      for (const o of optionNames(typings, omit[1], seen)) if (!dropped.has(o)) out.add(o);
+      continue;
+    }
+    const base = /(\w+)/.exec(part.trim());
+    if (base) for (const o of optionNames(typings, base[1], seen)) out.add(o);
+  }
+  return out;
+}
+
+/**
+ * The option names of each `Collection` method, from every overload's `options` parameter: a type
+ * expression such as `UpdateOptions & { sort?: Sort }` or `Omit<FindOneOptions, 'timeoutMode'> & Abortable`.
+ */
+function methodOptions(typings, collectionBody) {
+  const out = {};
+  // One signature per entry, however many lines it spans.
+  const sigs = collectionBody.split(/;\n(?= {4}[A-Za-z_/[])/);
+  for (const sig of sigs) {
+    const m = /^\s*(?:\/\*\*[\s\S]*?\*\/\s*)?([a-zA-Z]\w*)(?:<[^(]*?>)?\(/.exec(sig);
+    if (!m) continue;
+    const o = /\boptions\??: ([\s\S]*?)\): /.exec(sig);
+    if (!o) continue;
+    const names = (out[m[1]] ??= new Set());
+    for (const part of o[1].split(/&(?![^{]*\})/)) {
+      const t = part.trim();
+      const omit = /^Omit<\s*(\w+)(?:<[^>]*>)?\s*,\s*([^>]+)>$/.exec(t);
+      if (omit) {
+        const dropped = new Set([...omit[2].matchAll(/'([^']+)'/g)].map((x) => x[1]));
+        for (const n of optionNames(typings, omit[1])) if (!dropped.has(n)) names.add(n);
+      } else if (t.startsWith('{')) {
+        for (const x of t.matchAll(/(\w+)\??:/g)) names.add(x[1]);
+      } else {
+        const base = /^(\w+)/.exec(t);
+        if (base) for (const n of optionNames(typings, base[1])) names.add(n);
+      }
+    }
+  }
+  return out;
+}
+
+// What tenantfence refuses on purpose, and why (the "refused" rows). A member or option not
+// listed here and not supported is "missing": work still to do.
+const REFUSED_MEMBERS = {
+  watch: "a collection's change stream carries every tenant's events; scoped change streams are issue 16",
+  rename: 'renames every tenant\'s data at once: use the driver, outside the fence, as an operator',
+  drop: 'drops every tenant\'s documents: use the driver, outside the fence, as an operator',
+  dropIndex: 'indexes are shared by all tenants: use the driver, outside the fence, as an operator',
+  dropIndexes: 'indexes are shared by all tenants: use the driver, outside the fence, as an operator',
+  initializeOrderedBulkOp: 'use bulkWrite, which checks every operation before any is sent',
+  initializeUnorderedBulkOp: 'use bulkWrite, which checks every operation before any is sent',
+  count: 'deprecated by the driver (it reads collection metadata across tenants): use countDocuments',
+  listSearchIndexes: 'Atlas Search indexes span every tenant; not available on a self-managed server',
+  createSearchIndex: 'Atlas Search indexes span every tenant; not available on a self-managed server',
+  createSearchIndexes: 'Atlas Search indexes span every tenant; not available on a self-managed server',
+  dropSearchIndex: 'Atlas Search indexes span every tenant; not available on a self-managed server',
+  updateSearchIndex: 'Atlas Search indexes span every tenant; not available on a self-managed server',
+  explain: 'a plan shows index bounds and counts across every tenant',
+  addCursorFlag: 'tailable, exhaust and partial cursors are not scoped by the fence yet',
+  addQueryModifier: 'legacy query modifiers could change the query after the fence checked it',
+  filter: 'would change the query after the fence checked it: pass the filter to find()',
+  addStage: 'would add an unchecked stage after the fence checked the pipeline: pass it to aggregate()',
+  returnKey: 'returns index keys, which may come from entries the fence did not check',
+  showRecordId: "record ids are the storage engine's, shared by all tenants",
+  min: 'index bounds set by hand could reach outside the tenant',
+  max: 'index bounds set by hand could reach outside the tenant',
+};
+const REFUSED_OPTIONS = {
+  session: 'tenantfence runs its own driver; sessions from the Node driver cannot be used (transactions are issue 14, item 1)',
+  explain: 'a plan shows index bounds and counts across every tenant',
+  includeResultMetadata: 'not supported yet',
+};
+
+/** The members and options tenantfence supports, read from its own code. */
+function supported() {
+  const { ScopedCollection } = require(path.join(ROOT, 'lib', 'collection.js'));
+  const { FenceCursor } = require(path.join(ROOT, 'lib', 'cursor.js'));
+  const own = (proto) => new Set(Reflect.ownKeys(proto).map((k) => (typeof k === 'symbol' ? `[${k.description.replace(/^nodejs\./, 'Symbol.')}]` : k)));
+  const collection = own(ScopedCollection.prototype);
+  collection.add('collectionName');
+  const cursor = own(FenceCursor.prototype);
+  // The option lists the binding accepts per method (src/binding/options.rs), plus what the JS face reads.
+  const rs = fs.readFileSync(path.join(ROOT, 'src', 'binding', 'options.rs'), 'utf8');
+  const list = (name) => new Set([...(new RegExp(`pub const ${name}: &\\[&str\\] =([^;]+);`).exec(rs) || ['', ''])[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]));
+  const per = {
+    find: list('FIND'), findOne: list('FIND_ONE'), countDocuments: list('COUNT'), distinct: list('DISTINCT'),
+    aggregate: list('AGGREGATE'), insertOne: list('INSERT'), insertMany: list('INSERT'), updateOne: list('UPDATE'),
+    updateMany: list('UPDATE'), replaceOne: list('REPLACE'), deleteOne: list('DELETE'), deleteMany: list('DELETE'),
+    findOneAndUpdate: list('FIND_AND_MODIFY'), findOneAndReplace: list('FIND_AND_MODIFY'),
+    findOneAndDelete: list('FIND_AND_MODIFY'), bulkWrite: list('BULK'), createIndex: list('INDEX'),
+    estimatedDocumentCount: new Set(['maxTimeMS', 'comment']),
+  };
+  for (const m of ['findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete']) per[m].add('returnOriginal');
+  return { collection, cursor, per };
+}
+
+/** The coverage rows: [area, name, status, reason]. */
+function rows() {
+  const typings = fs.readFileSync(require.resolve('mongodb/mongodb.d.ts', { paths: [ROOT] }), 'utf8');
+  const coll = block(typings, 'class', 'Collection');
+  const ours = supported();
+  const out = [];
+  const judge = (area, name, have, refused) => {
+    if (have) out.push([area, name, 'supported', '']);
+    else if (refused[name]) out.push([area, name, 'refused', refused[name]]);
+    else out.push([area, name, 'missing', '']);
+  };
+  for (const m of [...members(coll.body)].sort()) judge('Collection', m, ours.collection.has(m), REFUSED_MEMBERS);
+  const cursorMembers = new Set();
+  for (const name of ['AbstractCursor', 'ExplainableCursor', 'FindCursor', 'AggregationCursor']) {
+    const b = block(typings, 'class', name);
+    if (b) for (const m of members(b.body)) cursorMembers.add(m);
+  }
+  for (const m of [...cursorMembers].sort()) judge('cursor', m, ours.cursor.has(m), REFUSED_MEMBERS);
+  const opts = methodOptions(typings, coll.body);
+  for (const method of Object.keys(opts).sort()) {
+    if (!ours.collection.has(method)) continue;
+    for (const o of [...opts[method]].sort()) judge(`${method}()`, o, ours.per[method]?.has(o), REFUSED_OPTIONS);
+  }
+  return out;
+}
+
+/** The page: a summary, then one table per area. */
+function page(all = rows()) {
+  const version = require(require.resolve('mongodb/package.json', { paths: [ROOT] })).version;
+  const count = (s) => all.filter((r) => r[2] === s).length;
+  const lines = [
+    '# API coverage against the official driver',
+    '',
+    `Every member of the \`mongodb\` driver's \`Collection\` and cursor classes, and every option of each`,
+    `\`Collection\` method tenantfence has, read from the driver's own typings (\`mongodb\` ${version}, the`,
+    'devDependency). Generated by `node scripts/api-coverage.js --write`; `__tests__/docs/api-coverage.test.js`',
+    'fails when this page is stale, so a driver upgrade that adds a member or an option shows up here as',
+    '"missing" until it is supported or refused with a reason.',
+    '',
+    `Supported: ${count('supported')}. Refused on purpose: ${count('refused')}. Missing: ${count('missing')}.`,
+    '',
+  ];
+  let area = null;
+  for (const [a, name, status, reason] of all) {
+    if (a !== area) {
+      area = a;
+      lines.push(`## ${a === 'Collection' || a === 'cursor' ? `${a} members` : `\`${a}\` options`}`, '', '| name | status | why |', '|---|---|---|');
+    }
+    lines.push(`| \`${name}\` | ${status} | ${reason} |`);
+    const next = all[all.indexOf(all.find((r) => r[0] === a && r[1] === name)) + 1];
+    if (!next || next[0] !== a) lines.push('');
+  }
+  return lines.join('\n');
+}
+
+if (require.main === module) {
+  const text = page();
+  if (process.argv.includes('--write')) fs.writeFileSync(PAGE, text);
+  else process.stdout.write(text);
+}
+
+module.exports = { rows, page, PAGE };
