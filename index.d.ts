@@ -583,8 +583,9 @@ export type AnyBulkWriteOperation<TSchema = Document> =
 /**
  * A read cursor bound to the tenant context it was created under. The query is sent on the
  * first read; a refusal (TenantError) or server error rejects that read. `sort`, `limit`,
- * `skip`, `project`, `batchSize`, `maxTimeMS`, `hint`, `comment`, `allowDiskUse`, `collation`
- * and `map` must be called before the first read.
+ * `skip`, `project`, `batchSize`, `maxTimeMS`, `comment`, `allowDiskUse` and `map` must be called
+ * before the first read. Nothing that could change the query is offered (`filter`, `collation`,
+ * `hint`, `addStage`, `explain`): pass `collation` and `hint` as options of `find` / `aggregate`.
  */
 export interface FenceCursor<T = Document> extends AsyncIterable<T> {
   /** All remaining documents. */
@@ -602,10 +603,8 @@ export interface FenceCursor<T = Document> extends AsyncIterable<T> {
   project<P extends Document = Document>(projection: Document): FenceCursor<P>;
   batchSize(n: number): this;
   maxTimeMS(ms: number): this;
-  hint(hint: Hint): this;
   comment(comment: unknown): this;
   allowDiskUse(allow?: boolean): this;
-  collation(collation: CollationOptions): this;
   /** Maps each document as it is read; chained calls compose; call it before the first read. */
   map<U>(transform: (doc: T) => U): FenceCursor<U>;
   /** True when a next document exists (it stays buffered for `next`). */

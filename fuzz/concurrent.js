@@ -91,7 +91,7 @@ function principalList(n) {
 
 /** The world: one sub-world per strategy, a raw client. `principals`: how many (default 6). */
 async function open(uri, { principals = PRINCIPALS.length } = {}) {
-  const raw = new MongoClient(uri, { promoteLongs: false });
+  const raw = new MongoClient(uri);
   await raw.connect();
   const world = { raw, sides: {} };
   for (const strategy of ['field', 'database']) world.sides[strategy] = await openSide(uri, raw, strategy, principals);

@@ -109,8 +109,8 @@ async function openWorld(uri, { kind = 'field', stale = false } = {}) {
   const suffix = `${process.pid}_${crypto.randomBytes(3).toString('hex')}`;
   const scopedName = `tf_fuzz_s_${suffix}`;
   const refName = `tf_fuzz_r_${suffix}`;
-  // promoteLongs false: the fence returns int64 as Long, so the reference must too.
-  const raw = new MongoClient(uri, { promoteLongs: false });
+  // The driver's defaults on both sides: a fitting int64 comes back as a number.
+  const raw = new MongoClient(uri);
   await raw.connect();
   const events = [];
   const world = {

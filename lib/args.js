@@ -33,10 +33,27 @@ function update(value) {
 // and `IndexSpecification` types allow means the same here: `['createdAt', 'desc']` is one field
 // descending, not two fields. Both give a Map, which keeps the key order on its way to BSON.
 
+/** A value as the driver's messages show it (JSON), or its type when JSON cannot show it. */
+function shown(v) {
+  try {
+    const text = JSON.stringify(v);
+    return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  } catch {
+    return typeof v;
+  }
+}
+
 /** A sort direction as the driver reads it: 1, -1, 'asc', 'DESC', '1', '-1', ... or {$meta}. */
 function sortDirection(direction = 1) {
   if (typeof direction === 'object' && direction !== null && typeof direction.$meta === 'string') return direction;
-  switch (`${direction}`.toLowerCase()) {
+  // `${}` throws on a Symbol and on objects whose toString throws: no direction either way.
+  let text;
+  try {
+    text = `${direction}`.toLowerCase();
+  } catch {
+    text = '';
+  }
+  switch (text) {
     case 'ascending':
     case 'asc':
     case '1':
@@ -46,7 +63,7 @@ function sortDirection(direction = 1) {
     case '-1':
       return -1;
     default:
-      throw invalidArg(`Invalid sort direction: ${JSON.stringify(direction)}`);
+      throw invalidArg(`Invalid sort direction: ${shown(direction)}`);
   }
 }
 
@@ -68,7 +85,7 @@ function isSortPair(t) {
 function sort(value, direction) {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'string') return new Map([[value, sortDirection(direction)]]);
-  if (typeof value !== 'object') throw invalidArg(`Invalid sort format: ${JSON.stringify(value)} Sort must be a valid object`);
+  if (typeof value !== 'object') throw invalidArg(`Invalid sort format: ${shown(value)} Sort must be a valid object`);
   const entries = (list) => new Map(list.map(([k, d]) => [`${k}`, sortDirection(d)]));
   if (!Array.isArray(value)) {
     if (value instanceof Map && value.size > 0) return entries([...value]);

@@ -5,7 +5,24 @@
 const { invalidArg } = require('./errors');
 const BSON = require('bson');
 
-const READ = { promoteLongs: false, promoteBuffers: false, bsonRegExp: false };
+// How replies are decoded: the driver's defaults (a 64-bit integer that fits a double's 53 bits
+// comes back as a number, a larger one as a Long), changed per call by the BSON options below.
+const READ = Object.freeze({ promoteLongs: true, promoteValues: true, promoteBuffers: false, useBigInt64: false, bsonRegExp: false });
+const BSON_READ = Object.keys(READ);
+
+/** Splits the driver's BSON read options off a call's `options`: [the rest, how to decode the reply]. */
+function splitReadOptions(options) {
+  if (!options || !BSON_READ.some((k) => options[k] !== undefined)) return [options, READ];
+  const rest = { ...options };
+  const read = { ...READ };
+  for (const k of BSON_READ) {
+    if (rest[k] === undefined) continue;
+    if (typeof rest[k] !== 'boolean') throw invalidArg(`options.${k} must be a boolean`);
+    read[k] = rest[k];
+    delete rest[k];
+  }
+  return [rest, read];
+}
 const WRITE = { checkKeys: false, ignoreUndefined: false };
 
 /**
@@ -148,8 +165,8 @@ function describe(e) {
 }
 
 /** Reads a `{v}` reply. */
-function decode(buffer) {
-  return BSON.deserialize(buffer, READ).v;
+function decode(buffer, read = READ) {
+  return BSON.deserialize(buffer, read).v;
 }
 
 /**
@@ -157,8 +174,9 @@ function decode(buffer) {
  * ~160,000 small documents, and decoding them all at once keeps them alive until a full GC.
  */
 class BatchReader {
-  constructor(buffer) {
+  constructor(buffer, read = READ) {
     this.buffer = buffer;
+    this.read = read;
     this.at = 0;
   }
 
@@ -184,10 +202,10 @@ class BatchReader {
       n++;
     }
     const docs = new Array(n);
-    BSON.deserializeStream(buf, this.at, n, docs, 0, READ);
+    BSON.deserializeStream(buf, this.at, n, docs, 0, this.read);
     this.at = end;
     return docs;
   }
 }
 
-module.exports = { encode, decode, BatchReader };
+module.exports = { encode, decode, BatchReader, splitReadOptions, READ };

@@ -4,7 +4,7 @@
 // applies them all.
 
 const { newObjectId } = require('./ids');
-const { encode, decode } = require('./codec');
+const { encode, decode, splitReadOptions } = require('./codec');
 const { fromNative, TenantError, invalidArg, MongoBulkWriteError } = require('./errors');
 const context = require('./context');
 const args = require('./args');
@@ -80,7 +80,7 @@ class ScopedCollection {
     return ctx;
   }
 
-  async #run(operation, request) {
+  async #run(operation, request, read) {
     const ctx = this.#context();
     const payload = encode(request, ARGUMENT_NAMES);
     let refusedId;
@@ -96,15 +96,15 @@ class ScopedCollection {
     } catch (e) {
       throw fromNative(e);
     }
-    return decode(reply);
+    return decode(reply, read);
   }
 
-  #cursor(kind, request) {
+  #cursor(kind, request, read) {
     const ctx = this.#context();
     if (!ctx) throw new TenantError('TENANT_MISSING', `${kind}() needs a tenant in context: call it inside runAs() or the middleware`);
     const native = this.#native;
     const name = this.collectionName;
-    return new FenceCursor((k, payload) => native.openCursor(ctx, name, k, payload), kind, request);
+    return new FenceCursor((k, payload) => native.openCursor(ctx, name, k, payload), kind, request, read);
   }
 
   /** Inserts one document stamped with the current tenant. */
@@ -140,18 +140,21 @@ class ScopedCollection {
 
   /** The first matching document of the current tenant, or null. */
   async findOne(filter, opts) {
-    return this.#run('findOne', { filter: args.optionalObject(filter, 'filter'), options: sortedOptions(opts) });
+    const [o, read] = splitReadOptions(sortedOptions(opts));
+    return this.#run('findOne', { filter: args.optionalObject(filter, 'filter'), options: o }, read);
   }
 
   /** A cursor over the current tenant's matching documents. */
   find(filter, opts) {
-    return this.#cursor('find', { filter: args.optionalObject(filter, 'filter'), options: sortedOptions(opts) });
+    const [o, read] = splitReadOptions(sortedOptions(opts));
+    return this.#cursor('find', { filter: args.optionalObject(filter, 'filter'), options: o }, read);
   }
 
   /** A cursor over an aggregation of the current tenant's documents. */
   aggregate(pipeline, opts) {
     const stages = pipeline === undefined ? [] : args.array(pipeline, 'pipeline');
-    return this.#cursor('aggregate', { pipeline: stages, options: { ...options(opts) } });
+    const [o, read] = splitReadOptions({ ...options(opts) });
+    return this.#cursor('aggregate', { pipeline: stages, options: o }, read);
   }
 
   /** Counts the current tenant's matching documents. */
@@ -167,7 +170,8 @@ class ScopedCollection {
   /** Distinct values of `key` among the current tenant's matching documents. */
   async distinct(key, filter, opts) {
     if (typeof key !== 'string' || key === '') throw invalidArg('key must be a non-empty string');
-    return this.#run('distinct', { key, filter: args.optionalObject(filter, 'filter'), options: options(opts) });
+    const [o, read] = splitReadOptions(options(opts));
+    return this.#run('distinct', { key, filter: args.optionalObject(filter, 'filter'), options: o }, read);
   }
 
   /** Updates one document of the current tenant. */
@@ -207,20 +211,23 @@ class ScopedCollection {
   async findOneAndUpdate(filter, update, opts) {
     args.object(filter, 'filter');
     args.update(update);
-    return this.#run('findOneAndUpdate', { filter, update, options: modifyOptions(opts) });
+    const [o, read] = splitReadOptions(modifyOptions(opts));
+    return this.#run('findOneAndUpdate', { filter, update, options: o }, read);
   }
 
   /** Replaces one document and returns it (before or after). */
   async findOneAndReplace(filter, replacement, opts) {
     args.object(filter, 'filter');
     args.object(replacement, 'replacement');
-    return this.#run('findOneAndReplace', { filter, replacement, options: modifyOptions(opts) });
+    const [o, read] = splitReadOptions(modifyOptions(opts));
+    return this.#run('findOneAndReplace', { filter, replacement, options: o }, read);
   }
 
   /** Deletes one document and returns it. */
   async findOneAndDelete(filter, opts) {
     args.object(filter, 'filter');
-    return this.#run('findOneAndDelete', { filter, options: modifyOptions(opts) });
+    const [o, read] = splitReadOptions(modifyOptions(opts));
+    return this.#run('findOneAndDelete', { filter, options: o }, read);
   }
 
   /** Runs a batch of writes; one refused operation refuses the whole batch. */

@@ -27,12 +27,18 @@ class FenceCursor {
   #reading = null;
   /** `map()`'s functions, composed, applied to each document as it is read. */
   #transform = null;
+  /** How documents are decoded (the call's BSON read options). */
+  #read;
 
-  /** @param open (kind, requestBuffer) => Promise<NativeCursor>, bound to the captured context */
-  constructor(open, kind, request) {
+  /**
+   * @param open (kind, requestBuffer) => Promise<NativeCursor>, bound to the captured context
+   * @param read how documents are decoded (codec.splitReadOptions)
+   */
+  constructor(open, kind, request, read) {
     this.#open = open;
     this.#kind = kind;
     this.#request = request;
+    this.#read = read;
   }
 
   #mutable(method) {
@@ -48,14 +54,16 @@ class FenceCursor {
     return this;
   }
 
-  /** Sets the sort order: as the driver does, a find cursor reads every sort form (`sort('a', -1)`
-   * too), an aggregation cursor appends `{$sort: spec}` as given. */
+  /**
+   * Sets the sort order, every sort form read as the driver reads it (`sort('a', -1)` too). On an
+   * aggregation the driver appends `{$sort: spec}` as given and lets the server refuse a form it
+   * does not take; here the spec is read first, so `['at', 'desc']` works there too.
+   */
   sort(spec, direction) {
     this.#mutable('sort');
-    if (this.#kind === 'aggregate') return this.#chain('sort', '$sort', spec);
     const sorted = args.sort(spec, direction);
     if (sorted === undefined) {
-      delete this.#request.options.sort;
+      if (this.#kind !== 'aggregate') delete this.#request.options.sort;
       return this;
     }
     return this.#chain('sort', '$sort', sorted);
@@ -92,11 +100,6 @@ class FenceCursor {
     return this.#option('maxTimeMS', 'maxTimeMS', ms);
   }
 
-  /** An index hint (name or key pattern); the fence still bounds the plan by the tenant index. */
-  hint(hint) {
-    return this.#option('hint', 'hint', hint);
-  }
-
   /** A comment the server logs with the command. */
   comment(value) {
     return this.#option('comment', 'comment', value);
@@ -106,11 +109,6 @@ class FenceCursor {
   allowDiskUse(allow = true) {
     if (typeof allow !== 'boolean') throw invalidArg('allowDiskUse must be a boolean');
     return this.#option('allowDiskUse', 'allowDiskUse', allow);
-  }
-
-  /** A collation for the query; one that could equate tenant ids gets the collation-proof match. */
-  collation(collation) {
-    return this.#option('collation', 'collation', args.object(collation, 'collation'));
   }
 
   /**
@@ -169,7 +167,7 @@ class FenceCursor {
       this.#reader = null;
       this.#buffer = [];
     } else {
-      this.#reader = new BatchReader(batch);
+      this.#reader = new BatchReader(batch, this.#read);
       this.#buffer = this.#reader.take(max);
     }
   }
@@ -291,7 +289,7 @@ class FenceCursor {
     const r = this.#request;
     const copy = { ...r, options: { ...r.options } };
     if (r.pipeline) copy.pipeline = [...r.pipeline];
-    return new FenceCursor(this.#open, this.#kind, copy);
+    return new FenceCursor(this.#open, this.#kind, copy, this.#read);
   }
 
   /** A Readable of the documents (object mode, one at a time, so a slow consumer holds the reads). */

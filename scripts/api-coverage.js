@@ -103,6 +103,8 @@ const REFUSED_MEMBERS = {
   addCursorFlag: 'tailable, exhaust and partial cursors are not scoped by the fence yet',
   addQueryModifier: 'legacy query modifiers could change the query after the fence checked it',
   filter: 'would change the query after the fence checked it: pass the filter to find()',
+  collation: 'would change the query after the fence checked it (the contract): pass collation as a find() / aggregate() option',
+  hint: 'would change the query after the fence checked it (the contract): pass hint as a find() / aggregate() option',
   addStage: 'would add an unchecked stage after the fence checked the pipeline: pass it to aggregate()',
   returnKey: 'returns index keys, which may come from entries the fence did not check',
   showRecordId: "record ids are the storage engine's, shared by all tenants",
@@ -135,12 +137,31 @@ function supported() {
     estimatedDocumentCount: new Set(['maxTimeMS', 'comment']),
   };
   for (const m of ['findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete']) per[m].add('returnOriginal');
+  // The BSON read options, read by the JS face on the methods that return documents (lib/codec.js).
+  const { READ } = require(path.join(ROOT, 'lib', 'codec.js'));
+  for (const m of ['find', 'findOne', 'aggregate', 'distinct', 'findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete']) {
+    for (const o of Object.keys(READ)) per[m].add(o);
+  }
   return { collection, cursor, per };
+}
+
+/** The folder of package `name` as `from` resolves it (its exports map hides package.json). */
+function packageDir(name, from) {
+  let dir = path.dirname(require.resolve(name, { paths: [from] }));
+  while (!fs.existsSync(path.join(dir, 'package.json')) || JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).name !== name) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`cannot find the package folder of ${name}`);
+    dir = up;
+  }
+  return dir;
 }
 
 /** The coverage rows: [area, name, status, reason]. */
 function rows() {
-  const typings = fs.readFileSync(require.resolve('mongodb/mongodb.d.ts', { paths: [ROOT] }), 'utf8');
+  // The driver's BSON options come from the bson package's typings (DeserializeOptions, ...).
+  const driverTypes = require.resolve('mongodb/mongodb.d.ts', { paths: [ROOT] });
+  const bsonTypes = path.join(packageDir('bson', path.dirname(driverTypes)), 'bson.d.ts');
+  const typings = fs.readFileSync(driverTypes, 'utf8') + fs.readFileSync(bsonTypes, 'utf8');
   const coll = block(typings, 'class', 'Collection');
   const ours = supported();
   const out = [];

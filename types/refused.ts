@@ -47,6 +47,10 @@ export async function refused(fence: TenantFence): Promise<void> {
   // Cursors have no method that could change the query.
   // @ts-expect-error no cursor.filter
   notes.find({}).filter({ tenantId: 'other' });
+  // @ts-expect-error no cursor.collation (pass it as a find() option)
+  notes.find({}).collation({ locale: 'en', strength: 1 });
+  // @ts-expect-error no cursor.hint (pass it as a find() option)
+  notes.find({}).hint({ tenantId: 1 });
   // @ts-expect-error no cursor.addStage
   notes.aggregate([]).addStage({ $match: {} });
   // @ts-expect-error no cursor.explain

@@ -180,7 +180,7 @@ async function main(): Promise<void> {
 export async function cursors(fence: TenantFence): Promise<void> {
   const c = fence.collection<{ text: string; n: number }>('notes');
   const lengths: number[] = await c.find({}).sort(['n', 'desc']).maxTimeMS(500).comment('c').map((d) => d.text.length).toArray();
-  const cur = c.find({}).hint({ tenantId: 1, _id: 1 }).allowDiskUse().collation({ locale: 'en', strength: 3 });
+  const cur = c.find({}, { hint: { tenantId: 1, _id: 1 }, collation: { locale: 'en', strength: 3 } }).allowDiskUse();
   const has: boolean = await cur.hasNext();
   const first = await cur.tryNext();
   const buffered: number = cur.bufferedCount();

@@ -51,8 +51,10 @@ const SAMPLE = {
   partialFilterExpression: { x: { $exists: true } }, background: true, hidden: false,
   default_language: 'english', language_override: 'lang', weights: { x: 1 }, textIndexVersion: 3,
   '2dsphereIndexVersion': 3, min: -180, max: 180, bits: 26, wildcardProjection: { x: 1 },
+  // The driver's BSON read options: taken by the methods that return documents.
+  bsonRegExp: true, promoteLongs: false, promoteValues: true, promoteBuffers: false, useBigInt64: false,
   // Options of the mongodb driver that tenantfence takes nowhere.
-  includeResultMetadata: true, raw: true, bsonRegExp: true, promoteLongs: false, serializeFunctions: true,
+  includeResultMetadata: true, raw: true, serializeFunctions: true,
   timeoutMS: 1000, readPreference: 'primary', readConcern: { level: 'local' },
 };
 

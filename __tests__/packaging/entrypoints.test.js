@@ -74,11 +74,13 @@ const id = new tf.ObjectId();
 const got = await fence.runAs('acme', async () => {
   const c = fence.collection(entry);
   await c.insertOne({ _id: id, price: tf.Decimal128.fromString('1.50'), n: tf.Long.fromNumber(7) });
-  return c.findOne({ _id: id });
+  const plain = await c.findOne({ _id: id });
+  const long = await c.findOne({ _id: id }, { promoteLongs: false });
+  return { ...plain, longN: long.n };
 });
 await fence.close();
 report.roundTrip = got._id instanceof tf.ObjectId && got._id.equals(id) &&
-  got.price instanceof tf.Decimal128 && got.price.toString() === '1.50' && got.n instanceof tf.Long &&
+  got.price instanceof tf.Decimal128 && got.price.toString() === '1.50' && got.n === 7 && got.longN instanceof tf.Long &&
   got.tenantId === 'acme';
 let missing;
 try { fence.collection('x').find({}); } catch (e) { missing = e instanceof tf.TenantError && e.code; }
@@ -111,7 +113,9 @@ const id = new bson.ObjectId();
 const got = await fence.runAs('acme', async () => {
   const c = fence.collection('esmbson');
   await c.insertOne({ _id: id, at: new bson.Timestamp({ t: 1, i: 2 }) });
-  return c.findOne({ _id: id });
+  const plain = await c.findOne({ _id: id });
+  const long = await c.findOne({ _id: id }, { promoteLongs: false });
+  return { ...plain, longN: long.n };
 });
 await fence.close();
 console.log(JSON.stringify({
