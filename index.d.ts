@@ -364,6 +364,18 @@ export type IndexSpecification =
 
 export type Hint = string | Document;
 
+/** A read preference as the driver takes it: a mode, or the mode with its options. */
+export type ReadPreferenceLike =
+  | 'primary'
+  | 'primaryPreferred'
+  | 'secondary'
+  | 'secondaryPreferred'
+  | 'nearest'
+  | { mode: string; tags?: Array<Record<string, string>>; maxStalenessSeconds?: number };
+
+/** A read concern: `{ level }` (`'local'`, `'majority'`, `'linearizable'`, `'available'`, `'snapshot'`). */
+export type ReadConcernLike = { level: string } | string;
+
 export interface CollationOptions {
   locale: string;
   caseLevel?: boolean;
@@ -392,13 +404,28 @@ interface CommonOptions {
 }
 
 /** What every query-shaped read accepts. */
-export interface QueryOptions extends CommonOptions {
+export interface QueryOptions extends CommonOptions, ReadOptions {
   hint?: Hint;
   collation?: CollationOptions;
   maxTimeMS?: number;
 }
 
-export interface FindOptions extends QueryOptions {
+/** Where a read is served, with the driver's meanings. */
+export interface ReadOptions {
+  readPreference?: ReadPreferenceLike;
+  readConcern?: { level: string };
+}
+
+/** How the documents of a reply are decoded, with the driver's meanings and defaults. */
+export interface BsonReadOptions {
+  promoteLongs?: boolean;
+  promoteValues?: boolean;
+  promoteBuffers?: boolean;
+  useBigInt64?: boolean;
+  bsonRegExp?: boolean;
+}
+
+export interface FindOptions extends QueryOptions, BsonReadOptions {
   sort?: Sort;
   limit?: number;
   skip?: number;
@@ -408,7 +435,7 @@ export interface FindOptions extends QueryOptions {
   allowDiskUse?: boolean;
 }
 
-export interface FindOneOptions extends QueryOptions {
+export interface FindOneOptions extends QueryOptions, BsonReadOptions {
   sort?: Sort;
   skip?: number;
   projection?: Document;
@@ -422,11 +449,13 @@ export interface CountDocumentsOptions extends QueryOptions {
 
 export interface EstimatedDocumentCountOptions extends CommonOptions {
   maxTimeMS?: number;
+  readPreference?: ReadPreferenceLike;
+  readConcern?: { level: string };
 }
 
-export type DistinctOptions = QueryOptions;
+export interface DistinctOptions extends QueryOptions, BsonReadOptions {}
 
-export interface AggregateOptions extends QueryOptions {
+export interface AggregateOptions extends QueryOptions, BsonReadOptions {
   batchSize?: number;
   let?: Document;
   allowDiskUse?: boolean;
@@ -461,7 +490,7 @@ export interface DeleteOptions extends CommonOptions {
   writeConcern?: WriteConcern;
 }
 
-export interface FindOneAndDeleteOptions extends CommonOptions {
+export interface FindOneAndDeleteOptions extends CommonOptions, BsonReadOptions {
   projection?: Document;
   sort?: Sort;
   hint?: Hint;
@@ -603,6 +632,8 @@ export interface FenceCursor<T = Document> extends AsyncIterable<T> {
   project<P extends Document = Document>(projection: Document): FenceCursor<P>;
   batchSize(n: number): this;
   maxTimeMS(ms: number): this;
+  withReadPreference(readPreference: ReadPreferenceLike): this;
+  withReadConcern(readConcern: ReadConcernLike): this;
   comment(comment: unknown): this;
   allowDiskUse(allow?: boolean): this;
   /** Maps each document as it is read; chained calls compose; call it before the first read. */

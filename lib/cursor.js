@@ -100,6 +100,17 @@ class FenceCursor {
     return this.#option('maxTimeMS', 'maxTimeMS', ms);
   }
 
+  /** Which member serves the reads: a mode (`'secondaryPreferred'`) or `{ mode, tags, maxStalenessSeconds }`. */
+  withReadPreference(readPreference) {
+    return this.#option('withReadPreference', 'readPreference', readPreference);
+  }
+
+  /** The read concern of the query (`'majority'` or `{ level }`). */
+  withReadConcern(readConcern) {
+    const value = typeof readConcern === 'string' ? { level: readConcern } : readConcern;
+    return this.#option('withReadConcern', 'readConcern', value);
+  }
+
   /** A comment the server logs with the command. */
   comment(value) {
     return this.#option('comment', 'comment', value);

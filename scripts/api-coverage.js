@@ -134,7 +134,7 @@ function supported() {
     updateMany: list('UPDATE'), replaceOne: list('REPLACE'), deleteOne: list('DELETE'), deleteMany: list('DELETE'),
     findOneAndUpdate: list('FIND_AND_MODIFY'), findOneAndReplace: list('FIND_AND_MODIFY'),
     findOneAndDelete: list('FIND_AND_MODIFY'), bulkWrite: list('BULK'), createIndex: list('INDEX'),
-    estimatedDocumentCount: new Set(['maxTimeMS', 'comment']),
+    estimatedDocumentCount: new Set(['maxTimeMS', 'comment', 'readPreference', 'readConcern']),
   };
   for (const m of ['findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete']) per[m].add('returnOriginal');
   // The BSON read options, read by the JS face on the methods that return documents (lib/codec.js).

@@ -174,3 +174,35 @@ test('await using closes the cursor', async () => {
   });
   expect(cursor.closed).toBe(true);
 });
+
+test('readPreference and readConcern reach the server and change nothing of what matches', async () => {
+  await suite.rdb.command({ profile: 2 });
+  await as('acme', async () => {
+    const c = items();
+    const viaOption = await c.find({ n: { $lt: 2 } }, { readConcern: { level: 'majority' }, readPreference: 'nearest', comment: 'rc-find' }).toArray();
+    expect(viaOption.map((d) => d._id).sort()).toEqual(['a0', 'a1']);
+    const chained = await c.find({ n: 3 }).withReadConcern('majority').withReadPreference({ mode: 'primaryPreferred', maxStalenessSeconds: 120 }).comment('rc-chain').toArray();
+    expect(chained.map((d) => d._id)).toEqual(['a3']);
+    // A lookup by _id with a read concern is sent alone, with it; beta's document stays beta's.
+    expect(await c.findOne({ _id: 'b1' }, { readConcern: { level: 'majority' }, comment: 'rc-id' })).toBe(null);
+    expect((await c.findOne({ _id: 'a1' }, { readConcern: { level: 'local' } })).n).toBe(1);
+    expect(await c.countDocuments({}, { readConcern: { level: 'majority' }, readPreference: 'secondaryPreferred' })).toBe(25);
+    expect(await c.estimatedDocumentCount({ readConcern: { level: 'local' } })).toBe(25);
+    expect(await c.distinct('n', { n: { $lt: 2 } }, { readPreference: { mode: 'nearest', tags: [{}] } })).toEqual([0, 1]);
+    for (const [opts, message] of [
+      [{ readPreference: 'sideways' }, 'options.readPreference: unknown mode "sideways"'],
+      [{ readPreference: { mode: 'primary', maxStalenessSeconds: 120 } }, 'options.readPreference: primary takes no tags or maxStalenessSeconds'],
+      [{ readConcern: 'majority' }, 'options.readConcern must be an object'],
+    ]) {
+      const e = await c.findOne({}, opts).catch((x) => x);
+      expect([e.name, e.message]).toEqual(['TypeError', message]);
+    }
+  });
+  await suite.rdb.command({ profile: 0 });
+  const sent = async (comment) => (await suite.rdb.collection('system.profile').find({ 'command.comment': comment }).toArray())[0].command;
+  expect((await sent('rc-find')).readConcern).toEqual({ level: 'majority' });
+  expect((await sent('rc-chain')).readConcern).toEqual({ level: 'majority' });
+  const id = await sent('rc-id');
+  expect(id.readConcern).toEqual({ level: 'majority' });
+  expect(id.filter).toEqual({ _id: 'b1' });
+});

@@ -53,9 +53,9 @@ const SAMPLE = {
   '2dsphereIndexVersion': 3, min: -180, max: 180, bits: 26, wildcardProjection: { x: 1 },
   // The driver's BSON read options: taken by the methods that return documents.
   bsonRegExp: true, promoteLongs: false, promoteValues: true, promoteBuffers: false, useBigInt64: false,
+  readPreference: 'primary', readConcern: { level: 'local' },
   // Options of the mongodb driver that tenantfence takes nowhere.
-  includeResultMetadata: true, raw: true, serializeFunctions: true,
-  timeoutMS: 1000, readPreference: 'primary', readConcern: { level: 'local' },
+  includeResultMetadata: true, raw: true, serializeFunctions: true, timeoutMS: 1000,
 };
 
 // One call per method. Writes name another tenant, so the tenant rules refuse them right after

@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use bson::{Bson, Document};
-use mongodb::options::{Acknowledgment, Collation, Hint, ReturnDocument, WriteConcern};
+use mongodb::options::{
+    Acknowledgment, Collation, Hint, ReadConcern, ReadPreference, ReadPreferenceOptions,
+    ReturnDocument, SelectionCriteria, WriteConcern,
+};
 
 use super::error::{arg, FenceResult};
 use crate::scope::ScopeError;
@@ -32,6 +35,9 @@ pub struct CallOptions {
     pub bypass_document_validation: Option<bool>,
     pub write_concern: Option<WriteConcern>,
     pub allow_disk_use: Option<bool>,
+    /// `readPreference`: which member serves a read (the query is the same scoped one).
+    pub selection_criteria: Option<SelectionCriteria>,
+    pub read_concern: Option<ReadConcern>,
     /// createIndex options, passed through after validation.
     pub index: Document,
 }
@@ -59,13 +65,44 @@ pub const FIND: &[&str] = &[
     "maxTimeMS",
     "let",
     "allowDiskUse",
+    "readPreference",
+    "readConcern",
 ];
-pub const FIND_ONE: &[&str] =
-    &["sort", "skip", "projection", "hint", "collation", "comment", "maxTimeMS", "let"];
-pub const COUNT: &[&str] = &["limit", "skip", "hint", "collation", "comment", "maxTimeMS"];
-pub const DISTINCT: &[&str] = &["collation", "comment", "maxTimeMS", "hint"];
-pub const AGGREGATE: &[&str] =
-    &["batchSize", "hint", "collation", "comment", "maxTimeMS", "let", "allowDiskUse"];
+pub const FIND_ONE: &[&str] = &[
+    "sort",
+    "skip",
+    "projection",
+    "hint",
+    "collation",
+    "comment",
+    "maxTimeMS",
+    "let",
+    "readPreference",
+    "readConcern",
+];
+pub const COUNT: &[&str] = &[
+    "limit",
+    "skip",
+    "hint",
+    "collation",
+    "comment",
+    "maxTimeMS",
+    "readPreference",
+    "readConcern",
+];
+pub const DISTINCT: &[&str] =
+    &["collation", "comment", "maxTimeMS", "hint", "readPreference", "readConcern"];
+pub const AGGREGATE: &[&str] = &[
+    "batchSize",
+    "hint",
+    "collation",
+    "comment",
+    "maxTimeMS",
+    "let",
+    "allowDiskUse",
+    "readPreference",
+    "readConcern",
+];
 pub const INSERT: &[&str] = &["writeConcern", "bypassDocumentValidation", "comment", "ordered"];
 pub const UPDATE: &[&str] = &[
     "upsert",
@@ -143,6 +180,68 @@ fn want_int(v: &Bson, name: &str) -> FenceResult<i64> {
 fn want_non_negative(v: &Bson, name: &str) -> FenceResult<u64> {
     let n = want_int(v, name)?;
     u64::try_from(n).map_err(|_| arg(format!("options.{name} must not be negative")))
+}
+
+/// `readPreference` as the Node driver takes it: a mode, or `{mode, tags, maxStalenessSeconds}`
+/// (a driver `ReadPreference` object arrives as that document).
+fn parse_read_preference(v: Bson) -> FenceResult<SelectionCriteria> {
+    let (mode, d) = match v {
+        Bson::String(mode) => (mode, Document::new()),
+        Bson::Document(d) => match d.get_str("mode") {
+            Ok(mode) => (mode.to_string(), d),
+            Err(_) => return Err(arg("options.readPreference.mode must be a string")),
+        },
+        _ => return Err(arg("options.readPreference must be a mode or an object")),
+    };
+    let mut opts = ReadPreferenceOptions::default();
+    match d.get("tags") {
+        None | Some(Bson::Null) => {}
+        Some(Bson::Array(sets)) => {
+            let mut out = Vec::new();
+            for set in sets {
+                let Bson::Document(set) = set else {
+                    return Err(arg("options.readPreference.tags must be an array of objects"));
+                };
+                let mut tags = std::collections::HashMap::new();
+                for (k, v) in set {
+                    let Bson::String(v) = v else {
+                        return Err(arg("options.readPreference.tags values must be strings"));
+                    };
+                    tags.insert(k.clone(), v.clone());
+                }
+                out.push(tags);
+            }
+            opts.tag_sets = Some(out);
+        }
+        Some(_) => return Err(arg("options.readPreference.tags must be an array")),
+    }
+    match d.get("maxStalenessSeconds") {
+        None | Some(Bson::Null) => {}
+        Some(v) => match want_int(v, "readPreference.maxStalenessSeconds")? {
+            // -1 is the driver's "no maximum".
+            -1 => {}
+            n => {
+                let secs = u64::try_from(n).map_err(|_| {
+                    arg("options.readPreference.maxStalenessSeconds must not be negative")
+                })?;
+                opts.max_staleness = Some(Duration::from_secs(secs));
+            }
+        },
+    }
+    let plain = opts.tag_sets.is_none() && opts.max_staleness.is_none();
+    let options = Some(opts);
+    let rp = match mode.as_str() {
+        "primary" if plain => ReadPreference::Primary,
+        "primary" => {
+            return Err(arg("options.readPreference: primary takes no tags or maxStalenessSeconds"))
+        }
+        "primaryPreferred" => ReadPreference::PrimaryPreferred { options },
+        "secondary" => ReadPreference::Secondary { options },
+        "secondaryPreferred" => ReadPreference::SecondaryPreferred { options },
+        "nearest" => ReadPreference::Nearest { options },
+        other => return Err(arg(format!("options.readPreference: unknown mode {other:?}"))),
+    };
+    Ok(SelectionCriteria::ReadPreference(rp))
 }
 
 fn parse_write_concern(d: Document) -> FenceResult<WriteConcern> {
@@ -255,6 +354,14 @@ impl CallOptions {
                     o.write_concern = Some(parse_write_concern(want_doc(value, "writeConcern")?)?)
                 }
                 "allowDiskUse" => o.allow_disk_use = Some(want_bool(value, "allowDiskUse")?),
+                "readPreference" => o.selection_criteria = Some(parse_read_preference(value)?),
+                "readConcern" => {
+                    let d = want_doc(value, "readConcern")?;
+                    o.read_concern = Some(
+                        bson::from_document(d)
+                            .map_err(|e| arg(format!("options.readConcern is invalid: {e}")))?,
+                    );
+                }
                 _ => {
                     // createIndex options go to the server as written, after the name check above.
                     o.index.insert(key, value);

@@ -43,10 +43,14 @@ pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let p = plan::plan(Operation::FindOne, &t.scope, parts)?;
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
     if let Some(id) = p.by_id {
-        let fo = driver_options!(o => FindOneOptions { collation, comment, max_time });
+        let fo = driver_options!(o => FindOneOptions { collation, comment, max_time, selection_criteria, read_concern });
         let call = IdLookupCall {
             object_id: matches!(id, Bson::ObjectId(_)),
-            has_options: fo.comment.is_some() || fo.max_time.is_some(),
+            // Options are not part of the lane key: a call with any goes alone.
+            has_options: fo.comment.is_some()
+                || fo.max_time.is_some()
+                || fo.selection_criteria.is_some()
+                || fo.read_concern.is_some(),
         };
         let lane = match &id {
             Bson::ObjectId(oid) => t.id_lane(fo.collation.clone(), call).map(|l| (l, *oid)),
@@ -60,7 +64,7 @@ pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         return reply_raw(doc.filter(|d| by_id::owned(&t.scope, d)));
     }
     bounds::apply(&t, &mut o, &p.bound).await?;
-    let fo = driver_options!(o => FindOneOptions { sort, skip, projection, hint, collation, comment, max_time, let_vars });
+    let fo = driver_options!(o => FindOneOptions { sort, skip, projection, hint, collation, comment, max_time, let_vars, selection_criteria, read_concern });
     reply_raw(coll.find_one(p.filter.unwrap_or_default()).with_options(fo).await?)
 }
 
@@ -77,7 +81,7 @@ pub async fn count_documents(mut t: Target, mut req: Request) -> FenceResult<Vec
         Some(0) | None => None,
         Some(n) => Some(n as u64),
     };
-    let mut co = driver_options!(o => CountOptions { skip, hint, collation, comment, max_time });
+    let mut co = driver_options!(o => CountOptions { skip, hint, collation, comment, max_time, selection_criteria, read_concern });
     co.limit = limit;
     let n = t.coll.count_documents(f).with_options(co).await?;
     Ok(reply(count(n)))
@@ -87,7 +91,7 @@ pub async fn count_documents(mut t: Target, mut req: Request) -> FenceResult<Vec
 /// under strategy 'field' gets an exact count of its own documents instead.
 pub async fn estimated_document_count(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let raw = req.doc_or_empty("options", "options")?;
-    let o = CallOptions::parse(raw, &["maxTimeMS", "comment"])?;
+    let o = CallOptions::parse(raw, &["maxTimeMS", "comment", "readPreference", "readConcern"])?;
     // The server takes no comment on a metadata count; it is kept for the exact count only.
     let pinned = t.guard(None).await?;
     let p = plan::plan(Operation::EstimatedDocumentCount, &t.scope, plan::Request::default())?;
@@ -100,10 +104,14 @@ pub async fn estimated_document_count(mut t: Target, mut req: Request) -> FenceR
         co.hint = bounds::bound(&t, call).await?.map(bounds::driver_hint);
         co.max_time = o.max_time;
         co.comment = o.comment;
+        co.selection_criteria = o.selection_criteria;
+        co.read_concern = o.read_concern;
         t.coll.count_documents(f).with_options(co).await?
     } else {
         let mut eo = EstimatedDocumentCountOptions::default();
         eo.max_time = o.max_time;
+        eo.selection_criteria = o.selection_criteria;
+        eo.read_concern = o.read_concern;
         t.coll.estimated_document_count().with_options(eo).await?
     };
     Ok(reply(count(n)))
@@ -126,6 +134,8 @@ pub async fn distinct(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         d.comment = o.comment.clone();
         d.max_time = o.max_time;
         d.hint = o.hint.clone();
+        d.selection_criteria = o.selection_criteria.clone();
+        d.read_concern = o.read_concern.clone();
         match t.coll.distinct(&key, f.clone()).with_options(d).await {
             Ok(values) => return Ok(reply(Bson::Array(values))),
             Err(e) if bounded && no_distinct_hint(&e) => {
@@ -146,7 +156,7 @@ pub async fn distinct(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     };
     let mut stages = vec![doc! { "$match": f }];
     stages.extend(tail);
-    let ao = driver_options!(o => AggregateOptions { collation, comment, max_time, hint });
+    let ao = driver_options!(o => AggregateOptions { collation, comment, max_time, hint, selection_criteria, read_concern });
     let mut cursor = t.coll.aggregate(stages).with_options(ao).await?;
     let values = match cursor.next().await.transpose()? {
         Some(mut d) => match d.remove(scope_distinct::VALUE) {
@@ -192,7 +202,7 @@ async fn open_once(mut t: Target, kind: &str, mut req: Request) -> FenceResult<R
             };
             let p = plan::plan(Operation::Find, &t.scope, parts)?;
             bounds::apply(&t, &mut o, &p.bound).await?;
-            let fo = driver_options!(o => FindOptions { sort, limit, skip, projection, batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use });
+            let fo = driver_options!(o => FindOptions { sort, limit, skip, projection, batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use, selection_criteria, read_concern });
             Ok(t.coll.find(p.filter.unwrap_or_default()).with_options(fo).batch().await?)
         }
         "aggregate" => {
@@ -202,7 +212,7 @@ async fn open_once(mut t: Target, kind: &str, mut req: Request) -> FenceResult<R
             let p = plan::plan(Operation::Aggregate, &t.scope, parts)?;
             bounds::apply_to(&t, &mut o, &p.bound, p.geo_near.as_deref()).await?;
             bounds::ensure_joined(&t, &p.joined).await?;
-            let ao = driver_options!(o => AggregateOptions { batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use });
+            let ao = driver_options!(o => AggregateOptions { batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use, selection_criteria, read_concern });
             Ok(t.coll.aggregate(p.pipeline.unwrap_or_default()).with_options(ao).batch().await?)
         }
         _ => Err(arg("cursor kind must be 'find' or 'aggregate'")),
