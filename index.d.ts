@@ -85,6 +85,8 @@ export declare class MongoDriverError extends MongoError {}
 export declare class MongoNetworkError extends MongoDriverError {}
 export declare class MongoServerSelectionError extends MongoDriverError {}
 export declare class MongoClientClosedError extends MongoDriverError {}
+/** A misuse of the API, as the driver names it (a cursor `map()` that returns `null`). */
+export declare class MongoAPIError extends MongoDriverError {}
 
 /** One failed write of an `insertMany` / `bulkWrite`. */
 export interface WriteErrorInfo {

@@ -2,5 +2,5 @@
 import cjs from './index.js';
 
 export const { TenantFence, TenantError, TenantFenceError, ObjectId, Decimal128, Long, Binary, Timestamp } = cjs;
-export const { MongoError, MongoServerError, MongoWriteConcernError, MongoBulkWriteError, MongoDriverError, MongoNetworkError, MongoServerSelectionError, MongoClientClosedError } = cjs;
+export const { MongoError, MongoServerError, MongoWriteConcernError, MongoBulkWriteError, MongoDriverError, MongoNetworkError, MongoServerSelectionError, MongoClientClosedError, MongoAPIError } = cjs;
 export default cjs;

@@ -7,7 +7,7 @@ const { BatchReader, encode } = require('./codec');
 
 // Documents decoded at a time from a server batch by next() / for await.
 const SLICE = 1000;
-const { fromNative, invalidArg } = require('./errors');
+const { fromNative, invalidArg, MongoAPIError } = require('./errors');
 const args = require('./args');
 
 const noop = () => {};
@@ -197,15 +197,26 @@ class FenceCursor {
     return run;
   }
 
-  /** `doc` through `map()`'s functions; a function that throws closes the cursor, as the driver's does. */
+  /**
+   * `doc` through `map()`'s functions; a function that throws closes the cursor, and one that
+   * returns `null` is refused (it would read as the end), as the driver's are.
+   */
   async #mapped(doc) {
     if (doc === null || !this.#transform) return doc;
+    let out;
     try {
-      return this.#transform(doc);
+      out = this.#transform(doc);
     } catch (e) {
       await this.close().catch(noop);
       throw e;
     }
+    if (out === null) {
+      await this.close().catch(noop);
+      throw new MongoAPIError(
+        'Cursor returned a `null` document, but the cursor is not exhausted.  Mapping documents to `null` is not supported in the cursor transform.',
+      );
+    }
+    return out;
   }
 
   /** The next document, or null when there are no more. */
@@ -241,11 +252,13 @@ class FenceCursor {
     });
   }
 
-  /** Calls `iterator` with each document until it returns `false`. */
+  /** Calls `iterator` with each document until it returns `false`; the cursor stays open then, as the driver's does. */
   async forEach(iterator) {
     if (typeof iterator !== 'function') throw invalidArg('Argument "iterator" must be a function');
-    for await (const doc of this) {
-      if (iterator(doc) === false) break;
+    for (;;) {
+      const doc = await this.next();
+      if (doc === null) return;
+      if (iterator(doc) === false) return;
     }
   }
 

@@ -133,6 +133,14 @@ class MongoServerSelectionError extends MongoDriverError {
   }
 }
 
+/** A misuse of the API the driver names so (a `map()` that returns `null`, ...). */
+class MongoAPIError extends MongoDriverError {
+  constructor(message) {
+    super({ message });
+    this.name = 'MongoAPIError';
+  }
+}
+
 /** A call on a fence after `close()`. */
 class MongoClientClosedError extends MongoDriverError {
   constructor(body) {
@@ -217,6 +225,7 @@ module.exports = {
   MongoNetworkError,
   MongoServerSelectionError,
   MongoClientClosedError,
+  MongoAPIError,
   fromNative,
   invalidArg,
 };

@@ -192,7 +192,7 @@ test('readPreference and readConcern reach the server and change nothing of what
     for (const [opts, message] of [
       [{ readPreference: 'sideways' }, 'options.readPreference: unknown mode "sideways"'],
       [{ readPreference: { mode: 'primary', maxStalenessSeconds: 120 } }, 'options.readPreference: primary takes no tags or maxStalenessSeconds'],
-      [{ readConcern: 'majority' }, 'options.readConcern must be an object'],
+      [{ readConcern: 7 }, 'options.readConcern must be an object'],
     ]) {
       const e = await c.findOne({}, opts).catch((x) => x);
       expect([e.name, e.message]).toEqual(['TypeError', message]);
@@ -205,4 +205,38 @@ test('readPreference and readConcern reach the server and change nothing of what
   const id = await sent('rc-id');
   expect(id.readConcern).toEqual({ level: 'majority' });
   expect(id.filter).toEqual({ _id: 'b1' });
+});
+
+test('map() returning null is refused as the driver refuses it; forEach stopping early leaves the cursor open', async () => {
+  const { MongoAPIError } = require('../..');
+  await as('acme', async () => {
+    const c = items().find({ n: { $lt: 2 } }).sort({ n: 1 }).map((d) => (d.n === 0 ? null : d.n));
+    const e = await c.next().catch((x) => x);
+    expect(e).toBeInstanceOf(MongoAPIError);
+    expect(e.message).toMatch(/^Cursor returned a `null` document, but the cursor is not exhausted/);
+    expect(c.closed).toBe(true);
+    const f = items().find({ n: { $lt: 3 } }).sort({ n: 1 });
+    await f.forEach((d) => d.n < 0);
+    expect(f.closed).toBe(false);
+    expect((await f.next()).n).toBe(1);
+  });
+});
+
+test('a cursor opened inside runAsSystem fetches no batch after the callback settles', async () => {
+  const c = await suite.fence.runAsSystem({ reason: 'cursor-members test' }, async () => {
+    const cur = items().find({}).sort({ tenantId: 1, n: 1 }).batchSize(2);
+    await cur.next();
+    return cur;
+  });
+  // The document already fetched is the caller's; the next batch would be system access after the end.
+  expect((await c.next())._id).toBe('a1');
+  const e = await c.next().catch((x) => x);
+  expect([e.name, e.code, e.message]).toEqual(['TenantError', 'TENANT_MISSING', 'this runAsSystem context has ended: system access ends when the runAsSystem callback settles']);
+  // A tenant's cursor keeps reading wherever it is read.
+  const t = await as('beta', async () => {
+    const cur = items().find({}).sort({ n: 1 }).batchSize(2);
+    await cur.next();
+    return cur;
+  });
+  expect((await t.toArray()).length).toBe(24);
 });

@@ -11,7 +11,7 @@ const path = require('node:path');
 const { uri, dbName, rawClient } = require('../helpers/fixtures');
 
 const root = path.join(__dirname, '..', '..');
-const MONGO_ERRORS = ['MongoError', 'MongoServerError', 'MongoWriteConcernError', 'MongoBulkWriteError', 'MongoDriverError', 'MongoNetworkError', 'MongoServerSelectionError', 'MongoClientClosedError'];
+const MONGO_ERRORS = ['MongoError', 'MongoServerError', 'MongoWriteConcernError', 'MongoBulkWriteError', 'MongoDriverError', 'MongoNetworkError', 'MongoServerSelectionError', 'MongoClientClosedError', 'MongoAPIError'];
 const NAMES = ['TenantFence', 'TenantError', 'TenantFenceError', 'ObjectId', 'Decimal128', 'Long', 'Binary', 'Timestamp', ...MONGO_ERRORS];
 const BSON_NAMES = NAMES.slice(3, 8);
 // What the probe script reports from either entry point (CommonJS and ESM must agree).

@@ -2,6 +2,7 @@
 //! id, so JS code cannot forge a context by building a look-alike object.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::scope::{tenant_id, Principal, ScopeError};
 use napi_derive::napi;
@@ -17,19 +18,22 @@ pub struct TenantContext {
     /// fence with that rule accepts this context without asking again.
     default_rule: bool,
     /// Set when the `runAsSystem` callback that made this system context has settled:
-    /// system access ends with it, whoever still holds the context.
-    ended: AtomicBool,
+    /// system access ends with it, whoever still holds the context (cursors opened under it too).
+    ended: Arc<AtomicBool>,
 }
 
 impl TenantContext {
     /// The principal a call under this context runs as, or why it may not run.
     pub(crate) fn admit(&self) -> Result<&Principal, ScopeError> {
         if self.ended.load(Ordering::Acquire) {
-            return Err(ScopeError::missing(
-                "this runAsSystem context has ended: system access ends when the runAsSystem callback settles",
-            ));
+            return Err(ended());
         }
         Ok(&self.principal)
+    }
+
+    /// The flag `end()` sets, for a cursor to check before each batch it fetches.
+    pub(crate) fn ended_flag(&self) -> Arc<AtomicBool> {
+        self.ended.clone()
     }
 
     /// The `runAsSystem` reason.
@@ -46,7 +50,7 @@ impl TenantContext {
             principal: Principal::System,
             reason: Some(reason),
             default_rule: true,
-            ended: AtomicBool::new(false),
+            ended: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -101,6 +105,13 @@ impl TenantContext {
     }
 }
 
+/// The refusal of a call, or of a cursor's next batch, under a system context that has ended.
+pub(crate) fn ended() -> ScopeError {
+    ScopeError::missing(
+        "this runAsSystem context has ended: system access ends when the runAsSystem callback settles",
+    )
+}
+
 /// Makes a tenant context; `default_rule` applies the built-in id rule (the JS face
 /// checks a custom `tenantIdPattern` first, the hard rules apply regardless).
 #[napi]
@@ -111,6 +122,6 @@ pub fn create_context(tenant_id: String, default_rule: bool) -> napi::Result<Ten
         default_rule: tenant_id::check_default(&tenant_id).is_ok(),
         principal: Principal::Tenant(tenant_id),
         reason: None,
-        ended: AtomicBool::new(false),
+        ended: Arc::new(AtomicBool::new(false)),
     })
 }

@@ -2,6 +2,7 @@
 //! concatenated BSON documents, so a million-document `for await` never holds
 //! more than one batch in memory.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bson::RawBsonRef;
@@ -22,12 +23,15 @@ pub struct NativeCursor {
     inner: Arc<Mutex<Option<RawBatchCursor>>>,
     /// The opening operation's tag, so the probe sees getMore under the same tenant.
     tag: Option<Tag>,
+    /// Set once the `runAsSystem` context the cursor was opened under has ended: no batch is
+    /// fetched after that (documents already fetched stay readable in JS).
+    ended: Arc<AtomicBool>,
 }
 
 impl NativeCursor {
-    /// Wraps an open driver cursor.
-    pub fn new(cursor: RawBatchCursor, tag: Option<Tag>) -> Self {
-        NativeCursor { inner: Arc::new(Mutex::new(Some(cursor))), tag }
+    /// Wraps an open driver cursor opened under a context whose end is `ended`.
+    pub fn new(cursor: RawBatchCursor, tag: Option<Tag>, ended: Arc<AtomicBool>) -> Self {
+        NativeCursor { inner: Arc::new(Mutex::new(Some(cursor))), tag, ended }
     }
 }
 
@@ -70,7 +74,13 @@ impl NativeCursor {
     pub fn next_batch<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, Option<Reply>>> {
         let inner = self.inner.clone();
         let tag = self.tag.clone();
-        super::settle::spawn(env, move || within(tag, next_batch(inner)))
+        let ended = self.ended.load(Ordering::Acquire);
+        super::settle::spawn(env, move || async move {
+            if ended {
+                return Err(super::context::ended().into());
+            }
+            within(tag, next_batch(inner)).await
+        })
     }
 
     /// Kills the server cursor now instead of when it is garbage collected.

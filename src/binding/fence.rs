@@ -246,6 +246,7 @@ impl NativeFence {
         let principal = self.admit(env, ctx, &collection, &kind)?;
         let inner = self.inner.clone();
         let tag = inner.tag(ctx);
+        let ended = ctx.map(TenantContext::ended_flag).unwrap_or_default();
         let bytes = payload.to_vec();
         spawn(env, move || {
             probe::within(tag.clone(), async move {
@@ -254,7 +255,7 @@ impl NativeFence {
                 crate::scope::forbidden::check_request(&principal, &req.0)?;
                 let cursor =
                     super::reads::open_cursor(inner, principal, collection, &kind, req).await?;
-                Ok(NativeCursor::new(cursor, tag))
+                Ok(NativeCursor::new(cursor, tag, ended))
             })
         })
     }

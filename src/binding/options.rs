@@ -356,7 +356,11 @@ impl CallOptions {
                 "allowDiskUse" => o.allow_disk_use = Some(want_bool(value, "allowDiskUse")?),
                 "readPreference" => o.selection_criteria = Some(parse_read_preference(value)?),
                 "readConcern" => {
-                    let d = want_doc(value, "readConcern")?;
+                    // The driver takes a level alone too: `readConcern: 'majority'`.
+                    let d = match value {
+                        Bson::String(level) => bson::doc! { "level": level },
+                        other => want_doc(other, "readConcern")?,
+                    };
                     o.read_concern = Some(
                         bson::from_document(d)
                             .map_err(|e| arg(format!("options.readConcern is invalid: {e}")))?,
