@@ -62,13 +62,20 @@ class MongoServerError extends MongoError {
   }
 }
 
-/** A write concern the server could not satisfy. */
-class MongoWriteConcernError extends MongoServerError {
-  constructor(body) {
-    super(body);
-    this.name = 'MongoWriteConcernError';
-  }
+/** A subclass of `Base` that only names itself (`Base` takes the error body). */
+function named(Base, name) {
+  const Cls = class extends Base {
+    constructor(body) {
+      super(body);
+      this.name = name;
+    }
+  };
+  Object.defineProperty(Cls, 'name', { value: name });
+  return Cls;
 }
+
+/** A write concern the server could not satisfy. */
+const MongoWriteConcernError = named(MongoServerError, 'MongoWriteConcernError');
 
 /** A batch write (`insertMany`, `bulkWrite`) some of whose writes failed; the rest may have applied. */
 class MongoBulkWriteError extends MongoServerError {
@@ -118,20 +125,10 @@ class MongoDriverError extends MongoError {
 }
 
 /** A connection to MongoDB broke mid-call. */
-class MongoNetworkError extends MongoDriverError {
-  constructor(body) {
-    super(body);
-    this.name = 'MongoNetworkError';
-  }
-}
+const MongoNetworkError = named(MongoDriverError, 'MongoNetworkError');
 
 /** No server could be reached in time. */
-class MongoServerSelectionError extends MongoDriverError {
-  constructor(body) {
-    super(body);
-    this.name = 'MongoServerSelectionError';
-  }
-}
+const MongoServerSelectionError = named(MongoDriverError, 'MongoServerSelectionError');
 
 /** A misuse of the API the driver names so (a `map()` that returns `null`, ...). */
 class MongoAPIError extends MongoDriverError {
@@ -142,12 +139,7 @@ class MongoAPIError extends MongoDriverError {
 }
 
 /** A call on a fence after `close()`. */
-class MongoClientClosedError extends MongoDriverError {
-  constructor(body) {
-    super(body);
-    this.name = 'MongoClientClosedError';
-  }
-}
+const MongoClientClosedError = named(MongoDriverError, 'MongoClientClosedError');
 
 const SERVER = { MongoServerError, MongoWriteConcernError, MongoBulkWriteError };
 const DRIVER = { MongoNetworkError, MongoServerSelectionError, MongoClientClosedError };
