@@ -94,7 +94,8 @@ function sort(value, direction) {
   }
   if (!value.length) return undefined;
   if (Array.isArray(value[0])) return entries(value);
-  if (isSortPair(value)) return new Map([[`${value[0]}`, sortDirection(value[1])]]);
+  // As the driver's pairToMap, which reads the direction wrapped in an array: so `['a', {$meta}]` is refused.
+  if (isSortPair(value)) return new Map([[`${value[0]}`, sortDirection([value[1]])]]);
   return new Map(value.map((k) => [`${k}`, 1]));
 }
 

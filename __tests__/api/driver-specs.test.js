@@ -137,3 +137,26 @@ describe('createIndex: the same key as the official driver', () => {
     expect(f.indexes[0].name).toBe(d.indexes[0].name);
   });
 });
+
+test("the sort reader gives what the driver's own formatSort gives, errors included", () => {
+  // The driver's internal module: the reference this port follows line by line.
+  const { formatSort } = require('mongodb/lib/sort.js');
+  const args = require('../../lib/args');
+  const cases = [
+    ...SORTS.map(([, spec]) => spec),
+    ['a', { $meta: 'textScore' }], [['a', { $meta: 'textScore' }]], { a: { $meta: 'x' } },
+    ['a', 'sideways'], { a: 'sideways' }, [['a', 'up']], 7, ['a', 'Ascending'], [['a', '1'], ['b', '-1']],
+    new Map(), ['a'], [['a']], ['a', 1.0], { a: true },
+  ];
+  const read = (fn) => {
+    try {
+      const m = fn();
+      return m === undefined ? 'none' : [...m];
+    } catch (e) {
+      return `error: ${e.message}`;
+    }
+  };
+  for (const spec of cases) {
+    expect({ spec, ours: read(() => args.sort(spec)) }).toEqual({ spec, ours: read(() => formatSort(spec)) });
+  }
+});
