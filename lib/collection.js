@@ -81,6 +81,9 @@ class ScopedCollection {
   }
 
   async #run(operation, request, read) {
+    // The driver takes its BSON read options on every method; where the reply holds no document
+    // they change nothing, so they are taken and dropped here rather than refused.
+    if (read === undefined && request.options) [request.options, read] = splitReadOptions(request.options);
     const ctx = this.#context();
     const payload = encode(request, ARGUMENT_NAMES);
     let refusedId;

@@ -137,11 +137,9 @@ function supported() {
     estimatedDocumentCount: new Set(['maxTimeMS', 'comment', 'readPreference', 'readConcern']),
   };
   for (const m of ['findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete']) per[m].add('returnOriginal');
-  // The BSON read options, read by the JS face on the methods that return documents (lib/codec.js).
+  // The BSON read options, read by the JS face on every method (lib/codec.js, lib/collection.js).
   const { READ } = require(path.join(ROOT, 'lib', 'codec.js'));
-  for (const m of ['find', 'findOne', 'aggregate', 'distinct', 'findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete']) {
-    for (const o of Object.keys(READ)) per[m].add(o);
-  }
+  for (const m of Object.keys(per)) for (const o of Object.keys(READ)) per[m].add(o);
   return { collection, cursor, per };
 }
 

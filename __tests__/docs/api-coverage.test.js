@@ -8,7 +8,7 @@ const { readDoc } = require('../helpers/markdown');
 const { rows, page } = require('../../scripts/api-coverage');
 
 // Lower this as members and options land (issue 14); never raise it.
-const MOST_MISSING = 382;
+const MOST_MISSING = 327;
 
 test('the page is what the generator writes (run `node scripts/api-coverage.js --write`)', () => {
   expect(readDoc('docs/api-coverage.md')).toBe(page());

@@ -160,6 +160,10 @@ describe('docs/options.md: collection method options', () => {
     for (const opts of accepted.values()) for (const o of opts) expect(SAMPLE).toHaveProperty([o]);
   });
 
+  // The BSON read options: every method takes them (the page says so once, not per row).
+  const BSON_READ = ['promoteLongs', 'promoteValues', 'promoteBuffers', 'useBigInt64', 'bsonRegExp'];
+  for (const opts of accepted.values()) opts.push(...BSON_READ);
+
   test('each method accepts the options the table lists and refuses every other', async () => {
     const c = suite.fence.collection('optdoc');
     const wrong = [];
