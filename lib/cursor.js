@@ -29,6 +29,8 @@ class FenceCursor {
   #transform = null;
   /** How documents are decoded (the call's BSON read options). */
   #read;
+  /** Counts rewind() calls, so a read in flight across one drops what the old query sent. */
+  #generation = 0;
 
   /**
    * @param open (kind, requestBuffer) => Promise<NativeCursor>, bound to the captured context
@@ -149,22 +151,31 @@ class FenceCursor {
       this.#pos = 0;
       return;
     }
+    // A rewind() while this read waits starts the cursor over: what this read was fetching
+    // belongs to the old query and is dropped, and the caller reads on from the new start.
+    const generation = this.#generation;
     if (!this.#native) {
       if (!this.#opening) this.#opening = this.#open(this.#kind, encode(this.#request));
+      let native;
       try {
-        this.#native = await this.#opening;
+        native = await this.#opening;
       } catch (e) {
+        if (generation !== this.#generation) return;
         this.#done = true;
         throw fromNative(e);
       }
+      if (generation !== this.#generation) return;
+      this.#native = native;
     }
     let batch;
     try {
       batch = await this.#native.nextBatch();
     } catch (e) {
+      if (generation !== this.#generation) return;
       this.#done = true;
       throw fromNative(e);
     }
+    if (generation !== this.#generation) return;
     // close() ran while this batch was on its way: it is dropped, as the driver drops it.
     if (this.#closed) {
       this.#done = true;
@@ -301,7 +312,8 @@ class FenceCursor {
     this.#pos = 0;
     this.#done = false;
     this.#closed = false;
-    this.#reading = null;
+    this.#generation++;
+    // A read in flight stays first in the queue and reads on from the new start.
     // The old server cursor is released in the background; its errors are nobody's now.
     if (native) native.close().catch(noop);
     else if (opening) opening.then((n) => n.close(), noop).catch(noop);
@@ -372,8 +384,14 @@ class FenceCursor {
   }
 
   async #toArray() {
-    const out = [];
+    let out = [];
+    let generation = this.#generation;
     for (;;) {
+      // Rewound while reading: the documents of the old query go, the new query is read whole.
+      if (generation !== this.#generation) {
+        generation = this.#generation;
+        out = [];
+      }
       while (this.#pos < this.#buffer.length) out.push(this.#buffer[this.#pos++]);
       if (this.#done) break;
       await this.#fill(Infinity);

@@ -193,6 +193,8 @@ test('readPreference and readConcern reach the server and change nothing of what
       [{ readPreference: 'sideways' }, 'options.readPreference: unknown mode "sideways"'],
       [{ readPreference: { mode: 'primary', maxStalenessSeconds: 120 } }, 'options.readPreference: primary takes no tags or maxStalenessSeconds'],
       [{ readConcern: 7 }, 'options.readConcern must be an object'],
+      [{ readPreference: { mode: 'nearest', maxStalenessSeconds: 30 } }, 'options.readPreference.maxStalenessSeconds must be at least 90'],
+      [{ readPreference: { mode: 'nearest', maxStalenessSeconds: 0 } }, 'options.readPreference.maxStalenessSeconds must be a positive integer'],
     ]) {
       const e = await c.findOne({}, opts).catch((x) => x);
       expect([e.name, e.message]).toEqual(['TypeError', message]);
@@ -239,4 +241,17 @@ test('a cursor opened inside runAsSystem fetches no batch after the callback set
     return cur;
   });
   expect((await t.toArray()).length).toBe(24);
+});
+
+test('rewind() while a read is in flight: that read starts over on the new query', async () => {
+  await as('acme', async () => {
+    const c = items().find({ n: { $lt: 3 } }).sort({ n: 1 }).batchSize(1);
+    const pending = c.toArray();
+    c.rewind();
+    expect((await pending).map((d) => d._id)).toEqual(['a0', 'a1', 'a2']);
+    // The read after it finds the cursor exhausted, as with the driver; a rewind reads again.
+    expect(await c.toArray()).toEqual([]);
+    c.rewind();
+    expect((await c.toArray()).map((d) => d._id)).toEqual(['a0', 'a1', 'a2']);
+  });
 });

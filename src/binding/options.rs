@@ -220,12 +220,17 @@ fn parse_read_preference(v: Bson) -> FenceResult<SelectionCriteria> {
         Some(v) => match want_int(v, "readPreference.maxStalenessSeconds")? {
             // -1 is the driver's "no maximum".
             -1 => {}
-            n => {
-                let secs = u64::try_from(n).map_err(|_| {
-                    arg("options.readPreference.maxStalenessSeconds must not be negative")
-                })?;
-                opts.max_staleness = Some(Duration::from_secs(secs));
+            // The driver refuses 0 and below; servers refuse under 90 at selection, as a bare
+            // error: said here, as a bad argument.
+            n if n <= 0 => {
+                return Err(arg(
+                    "options.readPreference.maxStalenessSeconds must be a positive integer",
+                ))
             }
+            n if n < 90 => {
+                return Err(arg("options.readPreference.maxStalenessSeconds must be at least 90"))
+            }
+            n => opts.max_staleness = Some(Duration::from_secs(n as u64)),
         },
     }
     let plain = opts.tag_sets.is_none() && opts.max_staleness.is_none();
