@@ -80,10 +80,11 @@ class ScopedCollection {
     return ctx;
   }
 
-  async #run(operation, request, read) {
-    // The driver takes its BSON read options on every method; where the reply holds no document
-    // they change nothing, so they are taken and dropped here rather than refused.
-    if (read === undefined && request.options) [request.options, read] = splitReadOptions(request.options);
+  async #run(operation, request) {
+    // The driver takes its BSON read options on every method: they decide how the reply's
+    // documents are decoded, and where it holds none they change nothing.
+    let read;
+    [request.options, read] = splitReadOptions(request.options);
     const ctx = this.#context();
     const payload = encode(request, ARGUMENT_NAMES);
     let refusedId;
@@ -143,8 +144,7 @@ class ScopedCollection {
 
   /** The first matching document of the current tenant, or null. */
   async findOne(filter, opts) {
-    const [o, read] = splitReadOptions(sortedOptions(opts));
-    return this.#run('findOne', { filter: args.optionalObject(filter, 'filter'), options: o }, read);
+    return this.#run('findOne', { filter: args.optionalObject(filter, 'filter'), options: sortedOptions(opts) });
   }
 
   /** A cursor over the current tenant's matching documents. */
@@ -173,8 +173,7 @@ class ScopedCollection {
   /** Distinct values of `key` among the current tenant's matching documents. */
   async distinct(key, filter, opts) {
     if (typeof key !== 'string' || key === '') throw invalidArg('key must be a non-empty string');
-    const [o, read] = splitReadOptions(options(opts));
-    return this.#run('distinct', { key, filter: args.optionalObject(filter, 'filter'), options: o }, read);
+    return this.#run('distinct', { key, filter: args.optionalObject(filter, 'filter'), options: options(opts) });
   }
 
   /** Updates one document of the current tenant. */
@@ -214,23 +213,20 @@ class ScopedCollection {
   async findOneAndUpdate(filter, update, opts) {
     args.object(filter, 'filter');
     args.update(update);
-    const [o, read] = splitReadOptions(modifyOptions(opts));
-    return this.#run('findOneAndUpdate', { filter, update, options: o }, read);
+    return this.#run('findOneAndUpdate', { filter, update, options: modifyOptions(opts) });
   }
 
   /** Replaces one document and returns it (before or after). */
   async findOneAndReplace(filter, replacement, opts) {
     args.object(filter, 'filter');
     args.object(replacement, 'replacement');
-    const [o, read] = splitReadOptions(modifyOptions(opts));
-    return this.#run('findOneAndReplace', { filter, replacement, options: o }, read);
+    return this.#run('findOneAndReplace', { filter, replacement, options: modifyOptions(opts) });
   }
 
   /** Deletes one document and returns it. */
   async findOneAndDelete(filter, opts) {
     args.object(filter, 'filter');
-    const [o, read] = splitReadOptions(modifyOptions(opts));
-    return this.#run('findOneAndDelete', { filter, options: o }, read);
+    return this.#run('findOneAndDelete', { filter, options: modifyOptions(opts) });
   }
 
   /** Runs a batch of writes; one refused operation refuses the whole batch. */

@@ -107,10 +107,9 @@ class FenceCursor {
     return this.#option('withReadPreference', 'readPreference', readPreference);
   }
 
-  /** The read concern of the query (`'majority'` or `{ level }`). */
+  /** The read concern of the query (`'majority'` or `{ level }`, read in Rust as the option is). */
   withReadConcern(readConcern) {
-    const value = typeof readConcern === 'string' ? { level: readConcern } : readConcern;
-    return this.#option('withReadConcern', 'readConcern', value);
+    return this.#option('withReadConcern', 'readConcern', readConcern);
   }
 
   /** A comment the server logs with the command. */

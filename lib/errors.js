@@ -199,9 +199,8 @@ function fromNative(err) {
     case 'ERR_INTERNAL':
     case 'ERR_CANCELLED':
       return new TenantFenceError(code, rest);
-    case 'MONGO_SERVER':
-      return mongoError(code, parseBody(rest));
     default:
+      // MONGO_SERVER or MONGO_DRIVER: the body names the class.
       return mongoError(code, parseBody(rest));
   }
 }
