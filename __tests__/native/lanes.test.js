@@ -273,6 +273,49 @@ describe('findOne by _id under concurrency', () => {
     expect(finds.every((p) => !p.command.filter._id?.$in)).toBe(true);
   });
 
+  test('readPreference and readConcern are never shared either: each such lookup goes out alone, with its read concern, under both strategies', async () => {
+    // Interleaved with plain lookups of the same tenants, which do take the lanes: a lookup with a
+    // read option that went through a lane would reach the server without its readConcern.
+    const db = suite.closeAfter(await TenantFence.connect(uri(), { database: suite.DB, strategy: 'database', monitorCommands: false }));
+    await suite.raw.db(db.databaseFor('c')).collection('orders').insertMany(ids.c.map((_id, i) => ({ _id, i })));
+    /** `profiled` over the databases `fence` sends tenants' lookups to. */
+    const profiledFor = async (fence, fn) => {
+      if (fence === suite.fence) return profiled('orders', fn);
+      const dbs = TENANTS.map((t) => suite.raw.db(fence.databaseFor(t)));
+      for (const d of dbs) await d.command({ profile: 2 });
+      const since = new Date();
+      try {
+        await fn();
+      } finally {
+        for (const d of dbs) await d.command({ profile: 0 });
+      }
+      const out = [];
+      for (const d of dbs) out.push(...(await d.collection('system.profile').find({ op: 'query', ts: { $gte: since } }).toArray()));
+      return out;
+    };
+    for (const fence of [suite.fence, db]) {
+      const calls = [];
+      const finds = await profiledFor(fence, () => {
+        for (const t of TENANTS) {
+          ids[t].slice(0, 20).forEach((id, k) => {
+            const opts = k % 2 ? { readConcern: { level: 'majority' } } : k % 4 === 0 ? { readPreference: 'nearest', readConcern: 'majority' } : undefined;
+            calls.push(fence.runAs(t, () => fence.collection('orders').findOne({ _id: id }, opts)).then((d) => [t, k, opts, d]));
+          });
+        }
+        return Promise.all(calls);
+      });
+      const withOption = (await Promise.all(calls)).filter(([, , opts]) => opts);
+      // Every answer is the caller's own document (under 'database', tenant c's database only).
+      for (const [t, k, , d] of await Promise.all(calls)) {
+        if (fence === suite.fence || t === 'c') expect(d).toMatchObject({ _id: ids[t][k], i: k });
+        else expect(d).toBe(null);
+      }
+      const majority = finds.filter((p) => p.command.readConcern?.level === 'majority');
+      expect(majority).toHaveLength(withOption.length);
+      for (const p of majority) expect(inList(p)).toBe(null);
+    }
+  });
+
   test('with the isolation probe on, lookups queued on a held lane still share one find (the probe judges each caller, tests see what production sends)', async () => {
     const { app, fence } = await ownFence('', { monitorCommands: true });
     const c = fence.collection('orders');
