@@ -87,6 +87,10 @@ export declare class MongoServerSelectionError extends MongoDriverError {}
 export declare class MongoClientClosedError extends MongoDriverError {}
 /** A misuse of the API, as the driver names it (a cursor `map()` that returns `null`). */
 export declare class MongoAPIError extends MongoDriverError {}
+/** A transaction misused (commit with none started, started twice), or a transient refusal labelled `TransientTransactionError`. */
+export declare class MongoTransactionError extends MongoAPIError {}
+/** A call in a session after `endSession()`. */
+export declare class MongoExpiredSessionError extends MongoAPIError {}
 
 /** One failed write of an `insertMany` / `bulkWrite`. */
 export interface WriteErrorInfo {
@@ -399,10 +403,12 @@ export interface WriteConcern {
 
 // ---------------------------------------------------------------------------
 // Method options: each method accepts exactly these; any other key is a TypeError
-// (`session` included; `explain` is refused with TENANT_VIOLATION).
+// (`explain` is refused with TENANT_VIOLATION).
 
 interface CommonOptions {
   comment?: string | Document;
+  /** Runs the call in this session (from `fence.startSession()`); inside `fence.withTransaction` the bound one is used. */
+  session?: FenceSession;
 }
 
 /** What every query-shaped read accepts. */
@@ -726,6 +732,52 @@ export interface ScopedCollection<TSchema extends Document = Document> {
 // ---------------------------------------------------------------------------
 // The fence
 
+/** Options of a transaction, as the driver's. */
+export interface TransactionOptions {
+  readConcern?: ReadConcernLike;
+  writeConcern?: WriteConcern;
+  readPreference?: ReadPreferenceLike;
+  maxCommitTimeMS?: number;
+}
+
+/** Options of `fence.startSession()`. */
+export interface SessionOptions {
+  causalConsistency?: boolean;
+  defaultTransactionOptions?: TransactionOptions;
+}
+
+/** The driver's transaction states. */
+export type TransactionState =
+  | 'NO_TRANSACTION'
+  | 'STARTING_TRANSACTION'
+  | 'TRANSACTION_IN_PROGRESS'
+  | 'TRANSACTION_COMMITTED'
+  | 'TRANSACTION_ABORTED';
+
+/** A session of one fence, as the driver's `ClientSession`; it belongs to one tenant (docs/transactions.md). */
+export declare class FenceSession {
+  private constructor();
+  /** The server session id, or undefined once ended. */
+  readonly id: { id: Binary } | undefined;
+  readonly hasEnded: boolean;
+  readonly explicit: true;
+  readonly snapshotEnabled: false;
+  readonly isPinned: false;
+  readonly loadBalanced: false;
+  readonly defaultTransactionOptions: TransactionOptions;
+  readonly supports: { causalConsistency: boolean };
+  readonly transaction: { state: TransactionState; isActive: boolean; isCommitted: boolean };
+  inTransaction(): boolean;
+  startTransaction(options?: TransactionOptions): void;
+  commitTransaction(): Promise<void>;
+  abortTransaction(): Promise<void>;
+  /** The driver's: retried and committed as it does; calls inside must pass `{ session }`. */
+  withTransaction<T>(fn: (session: FenceSession) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  endSession(): Promise<void>;
+  equals(other: unknown): boolean;
+  toBSON(): never;
+}
+
 export declare class TenantFence {
   /** Use {@link TenantFence.connect}. */
   private constructor();
@@ -772,5 +824,12 @@ export declare class TenantFence {
   collection<TSchema extends Document = Document>(name: string): ScopedCollection<TSchema>;
 
   /** Closes the connection pool; later calls fail. */
+  /** A session to pass as `{ session }`; started under a context, it belongs to that tenant (or runAsSystem). */
+  startSession(options?: SessionOptions): Promise<FenceSession>;
+  /**
+   * Runs `fn` in a transaction: every collection call of this fence inside it joins without a
+   * session passed. Retried and committed as the driver's; resolves to what `fn` resolves to.
+   */
+  withTransaction<T>(fn: (session: FenceSession) => Promise<T>, options?: TransactionOptions): Promise<T>;
   close(): Promise<void>;
 }

@@ -2,12 +2,13 @@
 // tenantfence: tenant isolation for Express apps on MongoDB, enforced in Rust.
 
 const { TenantFence } = require('./lib/fence');
+const { FenceSession } = require('./lib/session');
 const errors = require('./lib/errors');
 
 const { TenantError, TenantFenceError } = errors;
 // The driver's error classes, so `err instanceof MongoServerError` works (docs/errors.md).
-const MONGO_ERRORS = ['MongoError', 'MongoServerError', 'MongoWriteConcernError', 'MongoBulkWriteError', 'MongoDriverError', 'MongoNetworkError', 'MongoServerSelectionError', 'MongoClientClosedError', 'MongoAPIError'];
+const MONGO_ERRORS = ['MongoError', 'MongoServerError', 'MongoWriteConcernError', 'MongoBulkWriteError', 'MongoDriverError', 'MongoNetworkError', 'MongoServerSelectionError', 'MongoClientClosedError', 'MongoAPIError', 'MongoTransactionError', 'MongoExpiredSessionError'];
 const { ObjectId, Decimal128, Long, Binary, Timestamp } = require('bson');
 
-module.exports = { TenantFence, TenantError, TenantFenceError, ObjectId, Decimal128, Long, Binary, Timestamp };
+module.exports = { TenantFence, TenantError, TenantFenceError, FenceSession, ObjectId, Decimal128, Long, Binary, Timestamp };
 for (const name of MONGO_ERRORS) module.exports[name] = errors[name];

@@ -9,6 +9,7 @@ const { fromNative, TenantError, invalidArg, MongoBulkWriteError } = require('./
 const context = require('./context');
 const args = require('./args');
 const { FenceCursor } = require('./cursor');
+const { FenceSession, boundSession } = require('./session');
 
 function withId(doc, name) {
   args.object(doc, name);
@@ -80,7 +81,24 @@ class ScopedCollection {
     return ctx;
   }
 
+  /**
+   * Takes `options.session` out of the options (it is not sent as BSON): the session the call
+   * runs in, or the one `fence.withTransaction` bound to this async chain.
+   */
+  #takeSession(request) {
+    const o = request.options;
+    if (!o || o.session === undefined) return boundSession(this.#fence);
+    const { session, ...rest } = o;
+    request.options = rest;
+    if (session === null) return undefined;
+    if (!(session instanceof FenceSession)) {
+      throw invalidArg('options.session must be a session from fence.startSession() (a session of the Node driver cannot be used)');
+    }
+    return session;
+  }
+
   async #run(operation, request) {
+    const session = this.#takeSession(request);
     // The driver takes its BSON read options on every method: they decide how the reply's
     // documents are decoded, and where it holds none they change nothing.
     let read;
@@ -94,9 +112,10 @@ class ScopedCollection {
       // Rust refuses the call with it after the audit hook has seen the call.
       refusedId = this.#native.storedTenantIds(payload).find((id) => !this.#fence._accepts({ tenantId: id }));
     }
+    const inSession = session && (await session._forCall(this.#fence));
     let reply;
     try {
-      reply = await this.#native.run(ctx, this.collectionName, operation, payload, refusedId);
+      reply = await this.#native.run(ctx, this.collectionName, operation, payload, refusedId, inSession);
     } catch (e) {
       throw fromNative(e);
     }
@@ -104,11 +123,16 @@ class ScopedCollection {
   }
 
   #cursor(kind, request, read) {
+    const session = this.#takeSession(request);
     const ctx = this.#context();
     if (!ctx) throw new TenantError('TENANT_MISSING', `${kind}() needs a tenant in context: call it inside runAs() or the middleware`);
     const native = this.#native;
     const name = this.collectionName;
-    return new FenceCursor((k, payload) => native.openCursor(ctx, name, k, payload), kind, request, read);
+    const fence = this.#fence;
+    const open = session
+      ? async (k, payload) => native.openCursor(ctx, name, k, payload, await session._forCall(fence))
+      : (k, payload) => native.openCursor(ctx, name, k, payload);
+    return new FenceCursor(open, kind, request, read);
   }
 
   /** Inserts one document stamped with the current tenant. */

@@ -8,7 +8,7 @@ const native = require('../binding.js');
 
 // The native classes' methods cannot be replaced once tenantfence is loaded: code that patched
 // NativeFence.prototype.run could capture a fence and swap its audit hook or mint contexts.
-for (const cls of [native.NativeFence, native.TenantContext, native.NativeCursor]) {
+for (const cls of [native.NativeFence, native.TenantContext, native.NativeCursor, native.NativeSession]) {
   if (cls && cls.prototype && !Object.isFrozen(cls.prototype)) Object.freeze(cls.prototype);
 }
 const { TenantError, fromNative } = require('./errors');

@@ -138,11 +138,30 @@ class MongoAPIError extends MongoDriverError {
   }
 }
 
+/** The subclass of MongoAPIError named `name`, made from a message or an error body. */
+function apiNamed(name) {
+  const Cls = class extends MongoAPIError {
+    constructor(body) {
+      super(typeof body === 'string' ? body : body.message);
+      this.name = name;
+      for (const label of (body && body.labels) || []) this.addErrorLabel(label);
+    }
+  };
+  Object.defineProperty(Cls, 'name', { value: name });
+  return Cls;
+}
+
+/** A transaction misused: committed when none was started, started twice, ... */
+const MongoTransactionError = apiNamed('MongoTransactionError');
+
+/** A session used after `endSession()`. */
+const MongoExpiredSessionError = apiNamed('MongoExpiredSessionError');
+
 /** A call on a fence after `close()`. */
 const MongoClientClosedError = named(MongoDriverError, 'MongoClientClosedError');
 
 const SERVER = { MongoServerError, MongoWriteConcernError, MongoBulkWriteError };
-const DRIVER = { MongoNetworkError, MongoServerSelectionError, MongoClientClosedError };
+const DRIVER = { MongoNetworkError, MongoServerSelectionError, MongoClientClosedError, MongoTransactionError, MongoExpiredSessionError };
 
 /** The class for a native error body (`body.name`), with its fields. */
 function mongoError(kind, body) {
@@ -217,6 +236,8 @@ module.exports = {
   MongoServerSelectionError,
   MongoClientClosedError,
   MongoAPIError,
+  MongoTransactionError,
+  MongoExpiredSessionError,
   fromNative,
   invalidArg,
 };

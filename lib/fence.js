@@ -6,6 +6,8 @@ const context = require('./context');
 const { fromNative, TenantError, invalidArg } = require('./errors');
 const { createMiddleware } = require('./middleware');
 const { ScopedCollection } = require('./collection');
+const { FenceSession } = require('./session');
+const { encode } = require('./codec');
 
 const CONNECT_OPTIONS = [
   'tenantField', 'strategy', 'database', 'onSystemAccess', 'tenantIdPattern',
@@ -201,6 +203,40 @@ class TenantFence {
       this.#collections.set(name, c);
     }
     return c;
+  }
+
+  /**
+   * Starts a session, as the driver's `client.startSession()`. Started under a tenant (or
+   * runAsSystem), it belongs to it; otherwise to the first context that uses it.
+   */
+  async startSession(options) {
+    if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
+      throw invalidArg('startSession(options): options must be an object');
+    }
+    const ctx = context.current();
+    const owner = context.describe(ctx) ? ctx : undefined;
+    let nativeSession;
+    try {
+      nativeSession = await this.#native.startSession(owner, encode({ ...options }));
+    } catch (e) {
+      throw fromNative(e);
+    }
+    return new FenceSession(nativeSession, this, options);
+  }
+
+  /**
+   * Runs `fn` in a transaction of the current tenant: every collection call inside it (any
+   * collection of this fence, any depth of await) joins it without passing a session. Retried
+   * and committed as the driver's `withTransaction`; resolves to what `fn` resolves to.
+   */
+  async withTransaction(fn, options) {
+    if (typeof fn !== 'function') throw invalidArg('withTransaction(fn, options): fn must be a function');
+    const session = await this.startSession();
+    try {
+      return await session._runBound(fn, options);
+    } finally {
+      await session.endSession();
+    }
   }
 
   /** Closes the connection pool. */

@@ -111,8 +111,13 @@ const REFUSED_MEMBERS = {
   min: 'index bounds set by hand could reach outside the tenant',
   max: 'index bounds set by hand could reach outside the tenant',
 };
+const REFUSED_SESSION_MEMBERS = {
+  client: "the fence's Rust driver client is not a Node MongoClient: use the fence",
+  clientOptions: "the fence's Rust driver client is not a Node MongoClient: use the fence",
+  serverSession: 'the server session (its id, transaction number) lives in the Rust driver; `id` gives its id',
+  incrementTransactionNumber: "the driver's internal step; the Rust driver numbers the transactions",
+};
 const REFUSED_OPTIONS = {
-  session: 'tenantfence runs its own driver; sessions from the Node driver cannot be used (transactions are issue 14, item 1)',
   explain: 'a plan shows index bounds and counts across every tenant',
   includeResultMetadata: 'not supported yet',
 };
@@ -140,7 +145,11 @@ function supported() {
   // The BSON read options, read by the JS face on every method (lib/codec.js, lib/collection.js).
   const { READ } = require(path.join(ROOT, 'lib', 'codec.js'));
   for (const m of Object.keys(per)) for (const o of Object.keys(READ)) per[m].add(o);
-  return { collection, cursor, per };
+  // Taken by the JS face from every method's options (lib/collection.js #takeSession).
+  for (const m of Object.keys(per)) per[m].add('session');
+  const { FenceSession } = require(path.join(ROOT, 'lib', 'session.js'));
+  const session = own(FenceSession.prototype);
+  return { collection, cursor, per, session };
 }
 
 /** The folder of package `name` as `from` resolves it (its exports map hides package.json). */
@@ -175,6 +184,8 @@ function rows() {
     if (b) for (const m of members(b.body)) cursorMembers.add(m);
   }
   for (const m of [...cursorMembers].sort()) judge('cursor', m, ours.cursor.has(m), REFUSED_MEMBERS);
+  const clientSession = block(typings, 'class', 'ClientSession');
+  for (const m of [...members(clientSession.body)].sort()) judge('ClientSession', m, ours.session.has(m), REFUSED_SESSION_MEMBERS);
   const opts = methodOptions(typings, coll.body);
   for (const method of Object.keys(opts).sort()) {
     if (!ours.collection.has(method)) continue;
@@ -203,7 +214,7 @@ function page(all = rows()) {
   for (const [a, name, status, reason] of all) {
     if (a !== area) {
       area = a;
-      lines.push(`## ${a === 'Collection' || a === 'cursor' ? `${a} members` : `\`${a}\` options`}`, '', '| name | status | why |', '|---|---|---|');
+      lines.push(`## ${['Collection', 'cursor', 'ClientSession'].includes(a) ? `${a} members` : `\`${a}\` options`}`, '', '| name | status | why |', '|---|---|---|');
     }
     lines.push(`| \`${name}\` | ${status} | ${reason} |`);
     const next = all[all.indexOf(all.find((r) => r[0] === a && r[1] === name)) + 1];

@@ -9,6 +9,10 @@ import {
   Timestamp,
   TenantError,
   TenantFence,
+  FenceSession,
+  MongoExpiredSessionError,
+  MongoTransactionError,
+  type TransactionState,
   type Document,
   type Filter,
   type FenceCursor,
@@ -201,3 +205,31 @@ export function isInternal(e: unknown): boolean {
 }
 
 void main;
+
+/** Transactions: bound to the context, and explicit sessions passed as `{ session }`. */
+export async function transactions(fence: TenantFence): Promise<number> {
+  const notes = fence.collection<{ text: string; n: number }>('notes');
+  const n: number = await fence.withTransaction(async () => {
+    await notes.insertOne({ text: 'in a transaction', n: 1 });
+    return notes.countDocuments({});
+  }, { readConcern: { level: 'snapshot' }, writeConcern: { w: 'majority' }, maxCommitTimeMS: 1000 });
+  const session: FenceSession = await fence.startSession({ causalConsistency: true });
+  session.startTransaction();
+  await notes.updateOne({ n: 1 }, { $inc: { n: 1 } }, { session });
+  const inside = await notes.find({}, { session }).toArray();
+  await (session.inTransaction() ? session.commitTransaction() : session.abortTransaction());
+  const state: TransactionState = session.transaction.state;
+  const r: string = await session.withTransaction(async (s) => {
+    await notes.deleteMany({}, { session: s });
+    return 'done';
+  });
+  await session.endSession();
+  void [inside.length, state, r];
+  return n;
+}
+
+export function transactionErrors(e: unknown): string | undefined {
+  if (e instanceof MongoExpiredSessionError) return 'ended';
+  if (e instanceof MongoTransactionError && e.hasErrorLabel('TransientTransactionError')) return 'retry';
+  return undefined;
+}

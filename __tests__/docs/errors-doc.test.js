@@ -116,7 +116,7 @@ describe('the messages docs/errors.md quotes are the ones the calls produce', ()
     ['docs type', as('acme', () => c().insertMany('x')), TypeError, 'docs must be an array'],
     ['options type', as('acme', () => c().findOne({}, 'x')), TypeError, 'options must be an object'],
     ['unknown option', as('acme', () => c().findOne({}, { foo: 1 })), TypeError, 'options.foo is not supported by this method'],
-    ['session', as('acme', () => c().findOne({}, { session: {} })), TypeError, 'options.session is not supported: tenantfence runs its own driver; sessions from the Node driver cannot be used'],
+    ['session', as('acme', () => c().findOne({}, { session: {} })), TypeError, 'options.session must be a session from fence.startSession() (a session of the Node driver cannot be used)'],
     ['w: 0', as('acme', () => c().insertOne({}, { writeConcern: { w: 0 } })), TypeError, 'options.writeConcern.w: 0 (unacknowledged writes) is not supported'],
     ['unknown operator', as('acme', () => c().updateOne({}, { $foo: { a: 1 } })), TypeError, 'unknown update operator $foo'],
     ['system collection', as('acme', () => suite.fence.collection('system.users').findOne({})), TypeError, 'collection name "system.users" is not valid'],

@@ -502,3 +502,71 @@ describe('insertOne under concurrency', () => {
     expect(probe.violations()).toEqual([]);
   });
 });
+
+describe('calls in a session', () => {
+  /**
+   * Awaits `p`, a call made while a lane it could take is held: it must go out alone, never
+   * queue (a queued call would wait for the release, then go out in a shared command that runs
+   * in no one's session, outside the caller's transaction).
+   */
+  async function sentAlone(fence, p) {
+    let settled = false;
+    const out = p.finally(() => {
+      settled = true;
+    });
+    while (!settled && fence._queuedCalls() === 0) await new Promise(setImmediate);
+    expect(fence._queuedCalls()).toBe(0);
+    return out;
+  }
+
+  test.each(['field', 'database'])(
+    "never take a lane (strategy '%s'): with lanes of three tenants held, in-transaction inserts (runAsSystem's too) and lookups go out alone, in their transaction, and none survives its abort",
+    async (strategy) => {
+      const { app, fence } = await ownFence('', { strategy });
+      const c = fence.collection('txlanes');
+      const sys = { reason: 'test: a system transaction beside held lanes' };
+      // The collection and its tenant index exist before any transaction (as in production,
+      // after the first plain call).
+      for (const t of TENANTS) await fence.runAs(t, () => c.countDocuments({}));
+      const sessions = {};
+      for (const t of TENANTS) {
+        sessions[t] = await fence.runAs(t, () => fence.startSession());
+        sessions[t].startTransaction();
+      }
+      const systemSession = await fence.runAsSystem(sys, () => fence.startSession());
+      systemSession.startTransaction();
+
+      // Inserts share a lane per namespace: one held insert under 'field', one per tenant database under 'database'.
+      const holders = strategy === 'field' ? ['a'] : TENANTS;
+      let held = await holdLanes(app, 'insert', 'txlanes', holders.map((t) => () => fence.runAs(t, () => c.insertOne({ held: true }))));
+      const inserted = {};
+      for (const t of TENANTS) {
+        const r = await sentAlone(fence, fence.runAs(t, () => c.insertOne({ k: `tx-${t}` }, { session: sessions[t] })));
+        inserted[t] = r.insertedId;
+      }
+      // runAsSystem reaches collections under 'field' only (under 'database' it is refused anyway).
+      if (strategy === 'field') {
+        await sentAlone(fence, fence.runAsSystem(sys, () => c.insertOne({ k: 'tx-system', tenantId: 'a' }, { session: systemSession })));
+      }
+      await held.release();
+
+      if (strategy === 'field') {
+        // Lookups by _id share a lane per tenant: one held find each.
+        held = await holdLanes(app, 'find', 'txlanes', TENANTS.map((t) => () => fence.runAs(t, () => c.findOne({ _id: new ObjectId() }))));
+        for (const t of TENANTS) {
+          // The transaction reads its own insert, which no shared find outside it could see.
+          const doc = await sentAlone(fence, fence.runAs(t, () => c.findOne({ _id: inserted[t] }, { session: sessions[t] })));
+          expect(doc).toMatchObject({ _id: inserted[t], k: `tx-${t}` });
+        }
+        await held.release();
+      }
+
+      for (const t of TENANTS) await fence.runAs(t, () => sessions[t].abortTransaction());
+      await systemSession.abortTransaction();
+      for (const s of [...Object.values(sessions), systemSession]) await s.endSession();
+      for (const t of TENANTS) {
+        expect(await fence.runAs(t, () => c.countDocuments({}))).toBe(0);
+      }
+    },
+  );
+});

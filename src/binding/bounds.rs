@@ -112,6 +112,9 @@ pub async fn bound(t: &Target, c: Call<'_>) -> FenceResult<Option<Bson>> {
                 t.record_hint(&k);
                 return Ok(Some(k));
             }
+            Bound::Build(key, options) if t.in_transaction() => {
+                facts = build_outside(t, key, options).await?;
+            }
             Bound::Build(key, options) => {
                 // Another call's build of the same index (or the collection being created by a
                 // concurrent insert) can leave it unlisted for a moment: ask again, a bit later.
@@ -199,6 +202,31 @@ async fn build(t: &Target, key: Document, options: Document) -> FenceResult<Arc<
     let mut all = (*listed).clone();
     all.push(IndexFact { name: wanted, ..same.clone() });
     Ok(remember(t, all))
+}
+
+/// Builds the index a call in a transaction needs, outside the transaction. When the build is
+/// done before the transaction has sent anything, its snapshot (taken by its first command) sees
+/// the index, and the call goes on. Otherwise the call fails with a transient error, for the
+/// transaction to start over: its snapshot predates the index, and it may hold the collection's
+/// lock (it wrote there), which the build waits for, so the build is awaited only a moment.
+async fn build_outside(
+    t: &Target,
+    key: Document,
+    options: Document,
+) -> FenceResult<Arc<Vec<IndexFact>>> {
+    let untouched = t.session().is_some_and(|s| s.untouched());
+    let outside = t.clone().in_session(None);
+    let building = tokio::spawn(async move { build(&outside, key, options).await });
+    // A transaction that has sent something holds its locks until it ends: waiting longer
+    // than a build on an unlocked collection takes gains nothing.
+    let wait = if untouched { 2_000 } else { 100 };
+    let built = tokio::time::timeout(Duration::from_millis(wait), building).await;
+    let still_untouched = t.session().is_some_and(|s| s.untouched());
+    match built {
+        Ok(Ok(Ok(facts))) if untouched && still_untouched => Ok(facts),
+        Ok(Ok(Err(e))) => Err(e),
+        _ => Err(super::session::index_built_outside(t.coll.name())),
+    }
 }
 
 /// Whether the hint this call was sent with no longer holds on a fresh listing (which the

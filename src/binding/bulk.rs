@@ -10,6 +10,7 @@ use super::error::{arg, code_name, FenceError, FenceResult};
 use super::ids::fresh_object_id;
 use super::options::{self, CallOptions};
 use super::payload::{count, reply, Request};
+use super::session::in_session;
 use super::target::Target;
 use crate::scope::bulk::{self as plan, Kind, Statement};
 use crate::scope::withhold;
@@ -109,7 +110,7 @@ async fn send(
                 cmd.insert(k.clone(), v.clone());
             }
         }
-        let r = t.db.run_command(cmd).await?;
+        let r = in_session!(t.session(), t.db.run_command(cmd))?;
         let n = int(&r, "n");
         let mut failed = std::collections::HashSet::new();
         if let Ok(errs) = r.get_array("writeErrors") {

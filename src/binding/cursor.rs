@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bson::RawBsonRef;
 use futures_util::StreamExt;
-use mongodb::raw_batch_cursor::RawBatchCursor;
+use mongodb::raw_batch_cursor::{RawBatch, RawBatchCursor, SessionRawBatchCursor};
 use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 use napi_derive::napi;
@@ -16,11 +16,35 @@ use tokio::sync::Mutex;
 use super::error::{FenceError, FenceResult};
 use super::probe::{within, Tag};
 use super::reply::Reply;
+use super::session::{ended as session_ended, SessionSlot};
+
+/// An open server cursor: on its own, or in the session it was opened in (each `getMore`
+/// must be sent in that session, so it holds the session's slot).
+pub enum Batches {
+    Plain(RawBatchCursor),
+    InSession(SessionRawBatchCursor, Arc<SessionSlot>),
+}
+
+impl Batches {
+    async fn next(&mut self) -> Option<FenceResult<RawBatch>> {
+        let next = match self {
+            Batches::Plain(c) => c.next().await,
+            Batches::InSession(c, slot) => {
+                let mut held = slot.session.lock().await;
+                match held.as_mut() {
+                    Some(s) => c.stream(s).next().await,
+                    None => return Some(Err(session_ended())),
+                }
+            }
+        };
+        next.map(|r| r.map_err(FenceError::Mongo))
+    }
+}
 
 /// A server cursor opened under one tenant context; JS reads it batch by batch.
 #[napi]
 pub struct NativeCursor {
-    inner: Arc<Mutex<Option<RawBatchCursor>>>,
+    inner: Arc<Mutex<Option<Batches>>>,
     /// The opening operation's tag, so the probe sees getMore under the same tenant.
     tag: Option<Tag>,
     /// Set once the `runAsSystem` context the cursor was opened under has ended: no batch is
@@ -30,12 +54,12 @@ pub struct NativeCursor {
 
 impl NativeCursor {
     /// Wraps an open driver cursor opened under a context whose end is `ended`.
-    pub fn new(cursor: RawBatchCursor, tag: Option<Tag>, ended: Arc<AtomicBool>) -> Self {
+    pub fn new(cursor: Batches, tag: Option<Tag>, ended: Arc<AtomicBool>) -> Self {
         NativeCursor { inner: Arc::new(Mutex::new(Some(cursor))), tag, ended }
     }
 }
 
-async fn next_batch(inner: Arc<Mutex<Option<RawBatchCursor>>>) -> FenceResult<Option<Reply>> {
+async fn next_batch(inner: Arc<Mutex<Option<Batches>>>) -> FenceResult<Option<Reply>> {
     let mut guard = inner.lock().await;
     loop {
         let Some(cursor) = guard.as_mut() else { return Ok(None) };
@@ -46,7 +70,7 @@ async fn next_batch(inner: Arc<Mutex<Option<RawBatchCursor>>>) -> FenceResult<Op
             }
             Some(Err(e)) => {
                 *guard = None;
-                return Err(FenceError::Mongo(e));
+                return Err(e);
             }
             Some(Ok(batch)) => {
                 let docs = batch.doc_slices()?;

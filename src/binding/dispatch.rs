@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::error::{arg, FenceResult};
 use super::payload::{RawRequest, Request};
+use super::session::SessionSlot;
 use super::state::FenceInner;
 use super::target::Target;
 use super::{bounds, bulk, indexes, reads, writes};
@@ -18,8 +19,9 @@ pub async fn execute(
     collection: String,
     op: Op,
     bytes: Vec<u8>,
+    session: Option<Arc<SessionSlot>>,
 ) -> FenceResult<Vec<u8>> {
-    let target = Target::resolve(inner, principal, &collection)?;
+    let target = Target::resolve(inner, principal, &collection)?.in_session(session);
     match run(target.clone(), op, &bytes).await {
         // An index the fence hinted was dropped behind its back: list again and retry once.
         // The server refuses such a hint while planning, before it writes anything; bulkWrite
@@ -28,7 +30,9 @@ pub async fn execute(
         // happens only when a fresh listing shows the hint sent no longer holds (round 9: a
         // partly applied updateMany ran twice).
         Err(e) if bounds::missing_hint(&e) => {
-            if op == Op::BulkWrite {
+            // In a session the failed command may have aborted its transaction: the error
+            // goes back as it is, for the app (or withTransaction) to decide.
+            if op == Op::BulkWrite || target.session().is_some() {
                 bounds::forget(&target);
                 return Err(e);
             }

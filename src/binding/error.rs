@@ -20,6 +20,8 @@ pub enum FenceError {
     /// A server error already in the shape JS reads: write errors of bulk writes (sent as raw
     /// commands) and of one document in a shared insert.
     Server(Value),
+    /// A driver-side refusal already in the shape JS reads (a session used after it ended).
+    Driver(Value),
     Closed,
     /// A panic inside the addon, caught before it reached Node; the text says where.
     Internal(&'static str),
@@ -116,6 +118,17 @@ pub fn cancelled() -> FenceError {
 
 /// The stable code (`MONGO_SERVER` / `MONGO_DRIVER`) and JSON body for a driver error.
 pub fn mongo_body(e: &MongoError) -> (&'static str, Value) {
+    let (code, mut body) = mongo_body_unlabelled(e);
+    // The labels say what may be retried (`TransientTransactionError`,
+    // `UnknownTransactionCommitResult`): `withTransaction` reads them.
+    let labels: Vec<&String> = e.labels().iter().collect();
+    if let (Value::Object(m), false) = (&mut body, labels.is_empty()) {
+        m.insert("labels".into(), json!(labels));
+    }
+    (code, body)
+}
+
+fn mongo_body_unlabelled(e: &MongoError) -> (&'static str, Value) {
     match e.kind.as_ref() {
         MongoKind::Command(c) => (
             "MONGO_SERVER",
@@ -151,6 +164,11 @@ pub fn mongo_body(e: &MongoError) -> (&'static str, Value) {
         MongoKind::ServerSelection { message, .. } => {
             ("MONGO_DRIVER", json!({ "name": "MongoServerSelectionError", "message": message }))
         }
+        // Misuse of a transaction (commit with none started, an operation's write concern
+        // inside one), named as the Node driver names it.
+        MongoKind::Transaction { message, .. } => {
+            ("MONGO_DRIVER", json!({ "name": "MongoTransactionError", "message": message }))
+        }
         // A connection that broke mid-call (server killed, stepped down, network cut): named as
         // the Node driver names it, with a message that says so, not just "unexpected end of file".
         MongoKind::Io(_) | MongoKind::ConnectionPoolCleared { .. } => (
@@ -178,6 +196,7 @@ impl FenceError {
                 format!("{code}{SEP}{body}")
             }
             FenceError::Server(body) => format!("MONGO_SERVER{SEP}{body}"),
+            FenceError::Driver(body) => format!("MONGO_DRIVER{SEP}{body}"),
             FenceError::Closed => format!(
                 "MONGO_DRIVER{SEP}{}",
                 json!({ "name": "MongoClientClosedError", "message": "the fence is closed" })

@@ -22,6 +22,7 @@ use super::lanes::{id_lookup, insert};
 use super::payload::Request;
 use super::probe::{self, Recorder};
 use super::reply::Reply;
+use super::session::NativeSession;
 use super::settle::spawn;
 use super::state::FenceInner;
 use crate::scope::plan::Operation;
@@ -202,6 +203,8 @@ impl NativeFence {
     }
 
     /// Runs one scoped collection method; `payload` is the BSON request, the reply is BSON `{v}`.
+    // One napi call per method: its arguments are the call, not a struct JS would have to build.
+    #[allow(clippy::too_many_arguments)]
     #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn run<'e>(
         &self,
@@ -211,6 +214,7 @@ impl NativeFence {
         op: String,
         payload: &[u8],
         refused_id: Option<String>,
+        session: Option<&NativeSession>,
     ) -> napi::Result<PromiseRaw<'e, Reply>> {
         let principal = self.admit(env, ctx, &collection, &op)?;
         // A system write naming an id the fence's custom pattern refuses (checked in JS, which
@@ -224,11 +228,15 @@ impl NativeFence {
         let inner = self.inner.clone();
         let tag = inner.tag(ctx);
         let bytes = payload.to_vec();
+        let session = session.map(NativeSession::slot);
         spawn(env, move || {
             probe::within(tag, async move {
                 let principal = principal?;
+                if let Some(s) = &session {
+                    s.admit(inner.id, &principal)?;
+                }
                 let op = Operation::parse(&op)?;
-                dispatch::execute(inner, principal, collection, op, bytes).await.map(Reply)
+                dispatch::execute(inner, principal, collection, op, bytes, session).await.map(Reply)
             })
         })
     }
@@ -242,21 +250,49 @@ impl NativeFence {
         collection: String,
         kind: String,
         payload: &[u8],
+        session: Option<&NativeSession>,
     ) -> napi::Result<PromiseRaw<'e, NativeCursor>> {
         let principal = self.admit(env, ctx, &collection, &kind)?;
         let inner = self.inner.clone();
         let tag = inner.tag(ctx);
         let ended = ctx.map(TenantContext::ended_flag).unwrap_or_default();
         let bytes = payload.to_vec();
+        let session = session.map(NativeSession::slot);
         spawn(env, move || {
             probe::within(tag.clone(), async move {
                 let principal = principal?;
+                if let Some(s) = &session {
+                    s.admit(inner.id, &principal)?;
+                }
                 let req = Request::decode(&bytes, Some(&inner.spec.field))?;
                 crate::scope::forbidden::check_request(&principal, &req.0)?;
                 let cursor =
-                    super::reads::open_cursor(inner, principal, collection, &kind, req).await?;
+                    super::reads::open_cursor(inner, principal, collection, &kind, req, session)
+                        .await?;
                 Ok(NativeCursor::new(cursor, tag, ended))
             })
+        })
+    }
+
+    /// Starts a driver session with the BSON `options` (`causalConsistency`,
+    /// `defaultTransactionOptions`). Started under a context, it belongs to that context's
+    /// principal; otherwise to the first that uses it (`scope::session`).
+    #[napi(ts_return_type = "Promise<NativeSession>")]
+    pub fn start_session<'e>(
+        &self,
+        env: &'e Env,
+        ctx: Option<&TenantContext>,
+        options: &[u8],
+    ) -> napi::Result<PromiseRaw<'e, NativeSession>> {
+        let owner = ctx.map(|c| principal_of(Some(c))).transpose();
+        let inner = self.inner.clone();
+        let raw = bson::from_slice::<bson::Document>(options);
+        spawn(env, move || async move {
+            let owner = owner?;
+            let raw = raw.map_err(|e| arg(format!("options: {e}")))?;
+            let opts = super::session::session_options(raw)?;
+            let s = inner.client()?.start_session().with_options(opts).await?;
+            Ok(NativeSession::new(inner.id, s, owner))
         })
     }
 

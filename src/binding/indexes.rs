@@ -8,6 +8,7 @@ use super::bounds::{self, Call};
 use super::error::{mongo_body, FenceError, FenceResult};
 use super::options::{self, CallOptions};
 use super::payload::{reply, Request};
+use super::session::in_session;
 use super::target::Target;
 use crate::scope::{indexes, withhold};
 
@@ -54,13 +55,13 @@ pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         indexes::check_twin(key, &plan.name, &listed, &t.scope.field)?;
     }
     let cmd = doc! { "createIndexes": t.coll.name(), "indexes": [plan.spec] };
-    let sent = t.db.run_command(cmd).await;
+    let sent = in_session!(t.session(), t.db.run_command(cmd));
     // The next call plans with the new index (not a listing up to 30 s old).
     bounds::forget(&t);
     match sent {
         Ok(_) => Ok(reply(Bson::String(plan.name))),
-        Err(e) if plan.tenant_build => Err(withheld(e)),
-        Err(e) => Err(e.into()),
+        Err(FenceError::Mongo(e)) if plan.tenant_build => Err(withheld(e)),
+        Err(e) => Err(e),
     }
 }
 

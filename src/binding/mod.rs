@@ -25,6 +25,7 @@ mod probe;
 mod reads;
 mod reply;
 mod runtime;
+mod session;
 mod settle;
 mod state;
 mod target;

@@ -177,7 +177,7 @@ fn want_int(v: &Bson, name: &str) -> FenceResult<i64> {
     Ok(n)
 }
 
-fn want_non_negative(v: &Bson, name: &str) -> FenceResult<u64> {
+pub(crate) fn want_non_negative(v: &Bson, name: &str) -> FenceResult<u64> {
     let n = want_int(v, name)?;
     u64::try_from(n).map_err(|_| arg(format!("options.{name} must not be negative")))
 }
@@ -295,7 +295,7 @@ impl CallOptions {
             }
             if key == "session" {
                 return Err(arg(
-                    "options.session is not supported: tenantfence runs its own driver; sessions from the Node driver cannot be used",
+                    "options.session cannot be sent as BSON: the JS face takes it out (a session from fence.startSession())",
                 ));
             }
             if !allowed.contains(&key.as_str()) {

@@ -10,13 +10,14 @@ use mongodb::options::{
     AggregateOptions, CountOptions, DistinctOptions, EstimatedDocumentCountOptions, FindOneOptions,
     FindOptions,
 };
-use mongodb::raw_batch_cursor::RawBatchCursor;
 
 use super::bounds;
-use super::error::{arg, FenceResult};
+use super::cursor::Batches;
+use super::error::{arg, FenceError, FenceResult};
 use super::lanes::id_lookup;
 use super::options::{self, driver_options, CallOptions};
 use super::payload::{count, reply, reply_raw, Request};
+use super::session::in_session;
 use super::state::FenceInner;
 use super::target::Target;
 use crate::scope::by_id::{self, FindOneShape};
@@ -51,6 +52,7 @@ pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
                 || fo.max_time.is_some()
                 || fo.selection_criteria.is_some()
                 || fo.read_concern.is_some(),
+            in_session: t.session().is_some(),
         };
         let lane = match &id {
             Bson::ObjectId(oid) => t.id_lane(fo.collation.clone(), call).map(|l| (l, *oid)),
@@ -60,12 +62,15 @@ pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         if let Some((lane, oid)) = lane {
             return reply_raw(id_lookup::lookup(lane, oid, t.scope.clone()).await?);
         }
-        let doc = coll.find_one(doc! { "_id": id }).with_options(fo).await?;
+        let doc = in_session!(t.session(), coll.find_one(doc! { "_id": id }).with_options(fo))?;
         return reply_raw(doc.filter(|d| by_id::owned(&t.scope, d)));
     }
     bounds::apply(&t, &mut o, &p.bound).await?;
     let fo = driver_options!(o => FindOneOptions { sort, skip, projection, hint, collation, comment, max_time, let_vars, selection_criteria, read_concern });
-    reply_raw(coll.find_one(p.filter.unwrap_or_default()).with_options(fo).await?)
+    reply_raw(in_session!(
+        t.session(),
+        coll.find_one(p.filter.unwrap_or_default()).with_options(fo)
+    )?)
 }
 
 /// `countDocuments(filter, options)`.
@@ -83,7 +88,7 @@ pub async fn count_documents(mut t: Target, mut req: Request) -> FenceResult<Vec
     };
     let mut co = driver_options!(o => CountOptions { skip, hint, collation, comment, max_time, selection_criteria, read_concern });
     co.limit = limit;
-    let n = t.coll.count_documents(f).with_options(co).await?;
+    let n = in_session!(t.session(), t.coll.count_documents(f).with_options(co))?;
     Ok(reply(count(n)))
 }
 
@@ -106,12 +111,14 @@ pub async fn estimated_document_count(mut t: Target, mut req: Request) -> FenceR
         co.comment = o.comment;
         co.selection_criteria = o.selection_criteria;
         co.read_concern = o.read_concern;
-        t.coll.count_documents(f).with_options(co).await?
+        in_session!(t.session(), t.coll.count_documents(f).with_options(co))?
     } else {
         let mut eo = EstimatedDocumentCountOptions::default();
         eo.max_time = o.max_time;
         eo.selection_criteria = o.selection_criteria;
         eo.read_concern = o.read_concern;
+        // The Rust driver sends this one in no session (it has no `session()`): the server
+        // refuses `count` in a transaction anyway, and the metadata count is not per tenant.
         t.coll.estimated_document_count().with_options(eo).await?
     };
     Ok(reply(count(n)))
@@ -128,7 +135,10 @@ pub async fn distinct(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let f = p.filter.unwrap_or_default();
     bounds::apply(&t, &mut o, &p.bound).await?;
     let bounded = scope_bounds::applies(&t.scope);
-    if !(bounded && t.inner().distinct_as_aggregate.load(Ordering::Relaxed)) {
+    // In a transaction the refusal would abort it: there, the aggregation from the start.
+    let as_aggregate =
+        t.inner().distinct_as_aggregate.load(Ordering::Relaxed) || t.in_transaction();
+    if !(bounded && as_aggregate) {
         let mut d = DistinctOptions::default();
         d.collation = o.collation.clone();
         d.comment = o.comment.clone();
@@ -136,12 +146,12 @@ pub async fn distinct(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         d.hint = o.hint.clone();
         d.selection_criteria = o.selection_criteria.clone();
         d.read_concern = o.read_concern.clone();
-        match t.coll.distinct(&key, f.clone()).with_options(d).await {
+        match in_session!(t.session(), t.coll.distinct(&key, f.clone()).with_options(d)) {
             Ok(values) => return Ok(reply(Bson::Array(values))),
-            Err(e) if bounded && no_distinct_hint(&e) => {
+            Err(FenceError::Mongo(e)) if bounded && no_distinct_hint(&e) => {
                 t.inner().distinct_as_aggregate.store(true, Ordering::Relaxed);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
     let tail = match scope_distinct::stages(&key) {
@@ -150,15 +160,24 @@ pub async fn distinct(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         Err(NoStages::NotAPath) => {
             // The server's own error for the key, from a distinct that examines nothing.
             let none = filter::scope_filter(&t.scope, scope_distinct::nothing())?;
-            t.coll.distinct(&key, none).await?;
+            in_session!(t.session(), t.coll.distinct(&key, none))?;
             return Err(arg(format!("distinct key '{key}' is not a field path")));
         }
     };
     let mut stages = vec![doc! { "$match": f }];
     stages.extend(tail);
     let ao = driver_options!(o => AggregateOptions { collation, comment, max_time, hint, selection_criteria, read_concern });
-    let mut cursor = t.coll.aggregate(stages).with_options(ao).await?;
-    let values = match cursor.next().await.transpose()? {
+    let first = match t.session() {
+        Some(slot) => {
+            let mut held = slot.session.lock().await;
+            slot.sending();
+            let s = held.as_mut().ok_or_else(super::session::ended)?;
+            let mut cursor = t.coll.aggregate(stages).with_options(ao).session(&mut *s).await?;
+            cursor.next(s).await.transpose()?
+        }
+        None => t.coll.aggregate(stages).with_options(ao).await?.next().await.transpose()?,
+    };
+    let values = match first {
         Some(mut d) => match d.remove(scope_distinct::VALUE) {
             Some(Bson::Array(v)) => v,
             _ => Vec::new(),
@@ -173,6 +192,23 @@ fn no_distinct_hint(e: &mongodb::error::Error) -> bool {
     super::error::server_code(e) == Some(40415) && e.to_string().contains("distinct.hint")
 }
 
+/// Opens `$action` as a batch cursor, in the call's session when it has one.
+macro_rules! open_batches {
+    ($t:expr, $action:expr) => {{
+        match $t.session() {
+            Some(slot) => {
+                let mut held = slot.session.lock().await;
+                slot.sending();
+                let s = held.as_mut().ok_or_else(super::session::ended)?;
+                let c = $action.session(&mut *s).batch().await?;
+                drop(held);
+                Ok(Batches::InSession(c, slot))
+            }
+            None => Ok(Batches::Plain($action.batch().await?)),
+        }
+    }};
+}
+
 /// Opens a batch cursor for `find(filter, options)` or `aggregate(pipeline, options)`.
 pub async fn open_cursor(
     inner: Arc<FenceInner>,
@@ -180,8 +216,9 @@ pub async fn open_cursor(
     collection: String,
     kind: &str,
     req: Request,
-) -> FenceResult<RawBatchCursor> {
-    let t = Target::resolve(inner, principal, &collection)?;
+    session: Option<Arc<super::session::SessionSlot>>,
+) -> FenceResult<Batches> {
+    let t = Target::resolve(inner, principal, &collection)?.in_session(session);
     match open_once(t.clone(), kind, req.clone()).await {
         // A hinted index dropped behind the fence's back: list again and open once more.
         Err(e) if bounds::missing_hint(&e) => {
@@ -192,7 +229,7 @@ pub async fn open_cursor(
     }
 }
 
-async fn open_once(mut t: Target, kind: &str, mut req: Request) -> FenceResult<RawBatchCursor> {
+async fn open_once(mut t: Target, kind: &str, mut req: Request) -> FenceResult<Batches> {
     match kind {
         "find" => {
             let mut o = t.options(&mut req, options::FIND).await?;
@@ -203,7 +240,7 @@ async fn open_once(mut t: Target, kind: &str, mut req: Request) -> FenceResult<R
             let p = plan::plan(Operation::Find, &t.scope, parts)?;
             bounds::apply(&t, &mut o, &p.bound).await?;
             let fo = driver_options!(o => FindOptions { sort, limit, skip, projection, batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use, selection_criteria, read_concern });
-            Ok(t.coll.find(p.filter.unwrap_or_default()).with_options(fo).batch().await?)
+            open_batches!(t, t.coll.find(p.filter.unwrap_or_default()).with_options(fo))
         }
         "aggregate" => {
             let mut o = t.options(&mut req, options::AGGREGATE).await?;
@@ -213,7 +250,7 @@ async fn open_once(mut t: Target, kind: &str, mut req: Request) -> FenceResult<R
             bounds::apply_to(&t, &mut o, &p.bound, p.geo_near.as_deref()).await?;
             bounds::ensure_joined(&t, &p.joined).await?;
             let ao = driver_options!(o => AggregateOptions { batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use, selection_criteria, read_concern });
-            Ok(t.coll.aggregate(p.pipeline.unwrap_or_default()).with_options(ao).batch().await?)
+            open_batches!(t, t.coll.aggregate(p.pipeline.unwrap_or_default()).with_options(ao))
         }
         _ => Err(arg("cursor kind must be 'find' or 'aggregate'")),
     }

@@ -11,6 +11,7 @@ use super::error::FenceResult;
 use super::lanes::{id_lookup, insert};
 use super::options::CallOptions;
 use super::payload::Request;
+use super::session::SessionSlot;
 use super::state::FenceInner;
 use crate::scope::facts::{self, Known};
 use crate::scope::namespace::Namespace;
@@ -29,6 +30,9 @@ pub struct Target {
     /// The hint `bounds::bound` last gave this call (shared by the call's clones), so that a
     /// stale-hint error can be checked against a fresh listing before the call is retried.
     sent_hint: Arc<std::sync::Mutex<Option<Bson>>>,
+    /// The session the call runs in (`options.session` or `withTransaction`'s), already
+    /// admitted for this caller. Metadata lookups (`listIndexes`, collection facts) run outside it.
+    session: Option<Arc<SessionSlot>>,
 }
 
 impl Target {
@@ -43,7 +47,23 @@ impl Target {
         let db = client.database(&ns.database);
         let coll = db.collection::<Document>(&ns.collection);
         let scope = inner.spec.scope(principal);
-        Ok(Target { db, coll, ns, scope, inner, sent_hint: Arc::default() })
+        Ok(Target { db, coll, ns, scope, inner, sent_hint: Arc::default(), session: None })
+    }
+
+    /// The same target, its data commands sent in `session`.
+    pub fn in_session(mut self, session: Option<Arc<SessionSlot>>) -> Target {
+        self.session = session;
+        self
+    }
+
+    /// True when the call runs in a session's open transaction.
+    pub fn in_transaction(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.in_transaction())
+    }
+
+    /// The session this call's data commands run in, if any.
+    pub fn session(&self) -> Option<Arc<SessionSlot>> {
+        self.session.clone()
     }
 
     /// Records the hint this call is sent with.

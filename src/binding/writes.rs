@@ -13,6 +13,7 @@ use super::error::{arg, FenceResult};
 use super::lanes::insert as insert_lane;
 use super::options::{self, driver_options, CallOptions};
 use super::payload::{count, reply, reply_raw, RawRequest, Request};
+use super::session::in_session;
 use super::target::Target;
 use crate::scope::plan::{self, Operation};
 use crate::scope::share::InsertCall;
@@ -62,6 +63,7 @@ pub async fn insert_one(mut t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u
             || o.comment.is_some(),
         bytes: d.as_bytes().len(),
         has_id: id.is_some(),
+        in_session: t.session().is_some(),
     };
     if let (Some(lane), Some(id)) = (t.insert_lane(call), id) {
         insert_lane::insert(lane, d.into_owned()).await?;
@@ -69,8 +71,8 @@ pub async fn insert_one(mut t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u
         return Ok(reply(doc! { "acknowledged": true, "insertedId": id }));
     }
     let io = driver_options!(o => InsertOneOptions { write_concern, bypass_document_validation, comment });
-    let r =
-        t.coll.clone_with_type::<&RawDocument>().insert_one(d.as_ref()).with_options(io).await?;
+    let coll = t.coll.clone_with_type::<&RawDocument>();
+    let r = in_session!(t.session(), coll.insert_one(d.as_ref()).with_options(io))?;
     Ok(reply(doc! { "acknowledged": true, "insertedId": r.inserted_id }))
 }
 
@@ -84,12 +86,11 @@ pub async fn insert_many(t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>>
     let docs =
         raw.into_iter().map(|d| insert::stamp_raw(&t.scope, d)).collect::<Result<Vec<_>, _>>()?;
     let io = driver_options!(o => InsertManyOptions { ordered, write_concern, bypass_document_validation, comment });
-    let r = t
-        .coll
-        .clone_with_type::<&RawDocument>()
-        .insert_many(docs.iter().map(|d| d.as_ref()))
-        .with_options(io)
-        .await?;
+    let coll = t.coll.clone_with_type::<&RawDocument>();
+    let r = in_session!(
+        t.session(),
+        coll.insert_many(docs.iter().map(|d| d.as_ref())).with_options(io)
+    )?;
     let n = r.inserted_ids.len();
     if n == docs.len() {
         // All went in: JS fills insertedIds with the _ids it sent (each document has one).
@@ -116,9 +117,9 @@ pub async fn update(mut t: Target, mut req: Request, many: bool) -> FenceResult<
     bounds::apply(&t, &mut o, &p.bound).await?;
     let uo = driver_options!(o => UpdateOptions { upsert, array_filters, hint, collation, let_vars, comment, write_concern, bypass_document_validation });
     let r = if many {
-        t.coll.update_many(f, u).with_options(uo).await?
+        in_session!(t.session(), t.coll.update_many(f, u).with_options(uo))?
     } else {
-        t.coll.update_one(f, u).with_options(uo).await?
+        in_session!(t.session(), t.coll.update_one(f, u).with_options(uo))?
     };
     Ok(update_reply(r))
 }
@@ -134,7 +135,7 @@ pub async fn replace_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>
     let (f, r) = (p.filter.unwrap_or_default(), p.replacement.unwrap_or_default());
     bounds::apply(&t, &mut o, &p.bound).await?;
     let ro = driver_options!(o => ReplaceOptions { upsert, hint, collation, let_vars, comment, write_concern, bypass_document_validation });
-    let res = t.coll.replace_one(f, r).with_options(ro).await?;
+    let res = in_session!(t.session(), t.coll.replace_one(f, r).with_options(ro))?;
     Ok(update_reply(res))
 }
 
@@ -148,9 +149,9 @@ pub async fn delete(mut t: Target, mut req: Request, many: bool) -> FenceResult<
     let d =
         driver_options!(o => DeleteOptions { hint, collation, let_vars, comment, write_concern });
     let r = if many {
-        t.coll.delete_many(f).with_options(d).await?
+        in_session!(t.session(), t.coll.delete_many(f).with_options(d))?
     } else {
-        t.coll.delete_one(f).with_options(d).await?
+        in_session!(t.session(), t.coll.delete_one(f).with_options(d))?
     };
     Ok(reply(doc! { "acknowledged": true, "deletedCount": count(r.deleted_count) }))
 }
@@ -165,7 +166,7 @@ pub async fn find_one_and_update(mut t: Target, mut req: Request) -> FenceResult
     bounds::apply(&t, &mut o, &p.bound).await?;
     let fo = driver_options!(o => FindOneAndUpdateOptions { projection, sort, upsert, return_document, array_filters, hint, collation, let_vars, comment, max_time, write_concern, bypass_document_validation });
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
-    reply_raw(coll.find_one_and_update(f, u).with_options(fo).await?)
+    reply_raw(in_session!(t.session(), coll.find_one_and_update(f, u).with_options(fo))?)
 }
 
 /// `findOneAndReplace(filter, replacement, options)`.
@@ -185,7 +186,7 @@ pub async fn find_one_and_replace(mut t: Target, mut req: Request) -> FenceResul
     bounds::apply(&t, &mut o, &p.bound).await?;
     let fo = driver_options!(o => FindOneAndReplaceOptions { projection, sort, upsert, return_document, hint, collation, let_vars, comment, max_time, write_concern, bypass_document_validation });
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
-    reply_raw(coll.find_one_and_replace(f, r).with_options(fo).await?)
+    reply_raw(in_session!(t.session(), coll.find_one_and_replace(f, r).with_options(fo))?)
 }
 
 /// `findOneAndDelete(filter, options)`.
@@ -199,5 +200,5 @@ pub async fn find_one_and_delete(mut t: Target, mut req: Request) -> FenceResult
     bounds::apply(&t, &mut o, &p.bound).await?;
     let fo = driver_options!(o => FindOneAndDeleteOptions { projection, sort, hint, collation, let_vars, comment, max_time, write_concern });
     let coll = t.coll.clone_with_type::<RawDocumentBuf>();
-    reply_raw(coll.find_one_and_delete(f).with_options(fo).await?)
+    reply_raw(in_session!(t.session(), coll.find_one_and_delete(f).with_options(fo))?)
 }

@@ -17,6 +17,7 @@ pub mod insert;
 pub mod namespace;
 pub mod pipeline;
 pub mod plan;
+pub mod session;
 pub mod share;
 pub mod spec;
 pub mod tenant_id;

@@ -66,6 +66,9 @@ pub struct IdLookupCall {
     pub object_id: bool,
     /// The call carries options of its own (comment, maxTimeMS).
     pub has_options: bool,
+    /// The call runs in a session: its reads see that session's snapshot and transaction, so
+    /// it goes alone (a shared command runs in no one's session, or in one caller's).
+    pub in_session: bool,
 }
 
 /// What about an `insertOne` decides whether it may share a command.
@@ -77,6 +80,8 @@ pub struct InsertCall {
     pub bytes: usize,
     /// The document has an `_id` (the JS face always sets one).
     pub has_id: bool,
+    /// The call runs in a session: it must commit or abort with that session's transaction.
+    pub in_session: bool,
 }
 
 /// The key under which an exact-`_id` lookup may share a `find`, or `None` to send it alone.
@@ -91,7 +96,7 @@ pub fn id_lookup(
     if scope.tenant().is_none() || scope.strategy != Strategy::Field || scope.collation_guard {
         return None;
     }
-    if !call.object_id || call.has_options {
+    if !call.object_id || call.has_options || call.in_session {
         return None;
     }
     let mut k = key(Path::IdLookup, fence, scope, namespace, collation);
@@ -106,7 +111,7 @@ pub fn insert(
     namespace: &Namespace,
     call: InsertCall,
 ) -> Option<ShareKey> {
-    if call.has_options || !call.has_id || call.bytes > MAX_SHARED_INSERT_BYTES {
+    if call.has_options || call.in_session || !call.has_id || call.bytes > MAX_SHARED_INSERT_BYTES {
         return None;
     }
     let mut k = key(Path::Insert, fence, scope, namespace, None);
@@ -166,8 +171,10 @@ mod tests {
         resolve(strategy, "app", &Principal::Tenant(tenant.into()), coll).unwrap()
     }
 
-    const INSERT: InsertCall = InsertCall { has_options: false, bytes: 100, has_id: true };
-    const LOOKUP: IdLookupCall = IdLookupCall { object_id: true, has_options: false };
+    const INSERT: InsertCall =
+        InsertCall { has_options: false, bytes: 100, has_id: true, in_session: false };
+    const LOOKUP: IdLookupCall =
+        IdLookupCall { object_id: true, has_options: false, in_session: false };
 
     fn insert_key(fence: u64, tenant: &str, strategy: Strategy, coll: &str) -> ShareKey {
         insert(fence, &scope(tenant, strategy), &ns(strategy, tenant, coll), INSERT).unwrap()
@@ -276,6 +283,7 @@ mod tests {
             (InsertCall { bytes: MAX_SHARED_INSERT_BYTES, ..INSERT }, true),
             (InsertCall { bytes: MAX_SHARED_INSERT_BYTES + 1, ..INSERT }, false),
             (InsertCall { has_id: false, ..INSERT }, false),
+            (InsertCall { in_session: true, ..INSERT }, false),
             (INSERT, true),
         ];
         for (call, shares) in table {
@@ -295,6 +303,7 @@ mod tests {
             (&tenant, LOOKUP, true),
             (&tenant, IdLookupCall { object_id: false, ..LOOKUP }, false),
             (&tenant, IdLookupCall { has_options: true, ..LOOKUP }, false),
+            (&tenant, IdLookupCall { in_session: true, ..LOOKUP }, false),
             (&guarded, LOOKUP, false),
             (&system, LOOKUP, false),
         ];

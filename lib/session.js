@@ -1,0 +1,242 @@
+'use strict';
+// Sessions and transactions, as the driver's ClientSession: `fence.startSession()` for code
+// that passes `{ session }` (as Mongoose does), and `fence.withTransaction(fn)`, whose callback's
+// calls join the transaction through the async context without passing anything. Rust holds the
+// driver session and refuses any call of a tenant other than the one that owns it.
+
+const { AsyncLocalStorage } = require('node:async_hooks');
+const BSON = require('bson');
+const { encode } = require('./codec');
+const { fromNative, invalidArg, MongoError, MongoAPIError, MongoTransactionError, MongoExpiredSessionError } = require('./errors');
+
+// The session `withTransaction` binds to its callback's async chain; one store per process.
+const KEY = Symbol.for('tenantfence.session.v1');
+const bound = globalThis[KEY] || (globalThis[KEY] = new AsyncLocalStorage());
+
+// The driver's transaction states (`session.transaction.state`).
+const NO_TRANSACTION = 'NO_TRANSACTION';
+const STARTING = 'STARTING_TRANSACTION';
+const IN_PROGRESS = 'TRANSACTION_IN_PROGRESS';
+const COMMITTED = 'TRANSACTION_COMMITTED';
+const ABORTED = 'TRANSACTION_ABORTED';
+
+// As the driver's convenient transaction API: retries stop after two minutes.
+const RETRY_WINDOW_MS = 120_000;
+const MAX_TIME_EXPIRED = 50;
+
+function optionsObject(value, name) {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw invalidArg(`${name} must be an object`);
+  return value;
+}
+
+/** A session of one fence; every call in it runs as the one tenant that owns it. */
+class FenceSession {
+  #native;
+  #fence;
+  #state = NO_TRANSACTION;
+  #ended = false;
+  #starting = null;
+  #options;
+
+  /** @internal Made by `fence.startSession()`. */
+  constructor(nativeSession, fence, options) {
+    this.#native = nativeSession;
+    this.#fence = fence;
+    this.#options = options;
+  }
+
+  /** The server session id, `{ id: Binary }`, or undefined once ended. */
+  get id() {
+    if (this.#ended) return undefined;
+    const raw = this.#native.id();
+    return raw ? BSON.deserialize(raw, { promoteBuffers: false }) : undefined;
+  }
+
+  /** Always true: every fence session is started by the app (the driver's implicit ones stay in Rust). */
+  get explicit() {
+    return true;
+  }
+
+  /** The transaction options `startSession({ defaultTransactionOptions })` gave. */
+  get defaultTransactionOptions() {
+    return { ...(this.#options?.defaultTransactionOptions ?? {}) };
+  }
+
+  /** Snapshot sessions are not offered. */
+  get snapshotEnabled() {
+    return false;
+  }
+
+  /** Whether the session is pinned to a mongos or a load-balanced connection: the Rust driver keeps that. */
+  get isPinned() {
+    return false;
+  }
+
+  /** The fence does not connect in load-balanced mode. */
+  get loadBalanced() {
+    return false;
+  }
+
+  /** What the session supports, as the driver says it. */
+  get supports() {
+    return { causalConsistency: this.#options?.causalConsistency !== false };
+  }
+
+  /** True when `other` is this session (each fence session has its own server session). */
+  equals(other) {
+    return other === this;
+  }
+
+  /** A session is never serialized into a command, as with the driver. */
+  toBSON() {
+    throw new MongoAPIError('ClientSession cannot be serialized to BSON.');
+  }
+
+  /** True once `endSession()` was called. */
+  get hasEnded() {
+    return this.#ended;
+  }
+
+  /** The transaction's state, as the driver names it, and whether one is active. */
+  get transaction() {
+    const state = this.#state;
+    return { state, isActive: state === STARTING || state === IN_PROGRESS, isCommitted: state === COMMITTED };
+  }
+
+  /** True between `startTransaction()` and its commit or abort. */
+  inTransaction() {
+    return this.#state === STARTING || this.#state === IN_PROGRESS;
+  }
+
+  /** Starts a transaction; its calls go out once the driver has begun it. */
+  startTransaction(options) {
+    if (this.#ended) throw new MongoExpiredSessionError({ message: 'Cannot use a session that has ended' });
+    if (this.inTransaction()) throw new MongoTransactionError({ message: 'Transaction already in progress' });
+    const bytes = encode({ ...optionsObject(options, 'options') });
+    this.#state = STARTING;
+    const starting = this.#native.startTransaction(bytes);
+    starting.catch(() => {}); // read by the next call in the session, or by commit/abort
+    this.#starting = starting;
+  }
+
+  /** Commits the transaction. */
+  async commitTransaction() {
+    await this.#ready();
+    try {
+      await this.#native.commitTransaction();
+    } catch (e) {
+      throw fromNative(e);
+    }
+    this.#state = COMMITTED;
+  }
+
+  /** Aborts the transaction; its writes are discarded. */
+  async abortTransaction() {
+    await this.#ready();
+    try {
+      await this.#native.abortTransaction();
+    } catch (e) {
+      throw fromNative(e);
+    }
+    this.#state = ABORTED;
+  }
+
+  /** Ends the session, aborting an open transaction; later calls in it fail. */
+  async endSession() {
+    if (this.#ended) return;
+    this.#ended = true;
+    await this.#starting?.catch(() => {});
+    try {
+      await this.#native.endSession();
+    } catch (e) {
+      throw fromNative(e);
+    }
+    if (this.inTransaction()) this.#state = ABORTED;
+  }
+
+  /**
+   * Runs `fn(session)` in a transaction, retried and committed as the driver's
+   * `withTransaction` does; resolves to what `fn` resolves to. Calls must pass `{ session }`.
+   */
+  async withTransaction(fn, options) {
+    return this.#withTransaction(fn, options, false);
+  }
+
+  /** @internal `fence.withTransaction`: the same, with the session bound to fn's async chain. */
+  _runBound(fn, options) {
+    return this.#withTransaction(fn, options, true);
+  }
+
+  /** @internal The native session for a call of `fence`, once its transaction has begun. */
+  async _forCall(fence) {
+    if (fence !== this.#fence) throw invalidArg('options.session was started by another fence: a session runs on the client that started it');
+    if (this.#ended) throw new MongoExpiredSessionError({ message: 'Cannot use a session that has ended' });
+    await this.#ready();
+    if (this.#state === STARTING) this.#state = IN_PROGRESS;
+    return this.#native;
+  }
+
+  /** @internal True when this session was started by `fence`. */
+  _belongsTo(fence) {
+    return fence === this.#fence;
+  }
+
+  async #ready() {
+    const starting = this.#starting;
+    if (!starting) return;
+    try {
+      await starting;
+    } catch (e) {
+      if (this.#starting === starting) {
+        this.#starting = null;
+        this.#state = NO_TRANSACTION;
+      }
+      throw fromNative(e);
+    }
+    if (this.#starting === starting) this.#starting = null;
+  }
+
+  async #withTransaction(fn, options, bindToChain) {
+    if (typeof fn !== 'function') throw invalidArg('withTransaction(fn): fn must be a function');
+    const started = Date.now();
+    const inWindow = () => Date.now() - started < RETRY_WINDOW_MS;
+    for (;;) {
+      this.startTransaction(options);
+      let result;
+      try {
+        const run = () => fn(this);
+        const promise = bindToChain ? bound.run(this, run) : run();
+        if (!promise || typeof promise.then !== 'function') {
+          throw invalidArg('Function provided to `withTransaction` must return a Promise');
+        }
+        result = await promise;
+        // The callback committed or aborted itself: nothing left to do, as with the driver.
+        if (!this.inTransaction()) return result;
+      } catch (e) {
+        if (this.inTransaction()) await this.abortTransaction().catch(() => {});
+        if (e instanceof MongoError && e.hasErrorLabel('TransientTransactionError') && inWindow()) continue;
+        throw e;
+      }
+      for (;;) {
+        try {
+          await this.commitTransaction();
+          return result;
+        } catch (e) {
+          const unknown = e instanceof MongoError && e.hasErrorLabel('UnknownTransactionCommitResult');
+          if (unknown && e.code !== MAX_TIME_EXPIRED && inWindow()) continue;
+          if (e instanceof MongoError && e.hasErrorLabel('TransientTransactionError') && inWindow()) break;
+          throw e;
+        }
+      }
+    }
+  }
+}
+
+/** The session bound to the current async chain by `fence.withTransaction`, for `fence`. */
+function boundSession(fence) {
+  const s = bound.getStore();
+  return s && s._belongsTo(fence) ? s : undefined;
+}
+
+module.exports = { FenceSession, boundSession };
