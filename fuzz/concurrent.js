@@ -168,6 +168,16 @@ function stepsFor(seed, index, strategy, pi, nPrincipals) {
     ]);
   const plainInsert = (coll) => ({ coll, method: 'insertOne', args: [doc(coll, r.chance(0.85) ? fresh() : undefined)] });
   const plainFind = (coll) => ({ coll, method: 'findOne', args: [{ _id: lookupId(coll) }] });
+  // Calls that cannot fail (a failed one would abort the transaction the reference has not got).
+  const txCalls = (coll) =>
+    Array.from({ length: r.int(2, 4) }, () =>
+      r.weighted([
+        [3, () => plainInsert(coll)],
+        [3, () => plainFind(coll)],
+        [2, () => ({ coll, method: 'updateOne', args: [{ _id: lookupId(coll) }, { $inc: { v: 1 } }] })],
+        [1, () => ({ coll, method: 'find', args: [{}, { sort: { _id: 1 } }] })],
+      ]),
+    );
   const steps = [];
   for (let s = 0; s < STEPS; s++) {
     const coll = r.chance(0.75) ? 'items' : 'other';
@@ -185,6 +195,10 @@ function stepsFor(seed, index, strategy, pi, nPrincipals) {
         [3, () => [{ coll, method: 'insertMany', args: [[doc(coll, fresh()), doc(coll, fresh())]] }]],
         [2, () => [{ coll, method: 'findOne', args: [{ _id: lookupId(coll) }, { projection: { v: 1, owner: 1 } }] }]],
         [2, () => [{ coll, method: 'aggregate', args: [[{ $sort: { _id: 1 } }, { $lookup: { from: coll === 'items' ? 'other' : 'items', localField: 'k', foreignField: 'k', as: 'j' } }, { $project: { owner: 1, k: 1, n: { $size: '$j' } } }]] }]],
+        // Issue 14: a few calls in one fence.withTransaction, one after another, while the other
+        // principals' plain calls take the lanes; committed, or aborted (nothing of it stays).
+        [4, () => Object.assign(txCalls(coll), { tx: 'commit' })],
+        [2, () => Object.assign(txCalls(coll), { tx: 'abort' })],
       ]),
     );
   }
@@ -236,6 +250,27 @@ async function scopedCall(world, side, p, op) {
   return { ...out, method: op.method, args };
 }
 
+/**
+ * A transaction step: its calls one after another inside `fence.withTransaction` (the session
+ * bound to the async chain: the calls pass nothing), then committed, or aborted by throwing.
+ */
+async function transactionStep(world, side, p, step) {
+  const ABORT = new Error('abort this transaction step');
+  const outs = [];
+  try {
+    await p.fence.runAs(p.tenant, () =>
+      p.fence.withTransaction(async () => {
+        outs.length = 0;
+        for (const op of step) outs.push(await scopedCall(world, side, p, op));
+        if (step.tx === 'abort') throw ABORT;
+      }),
+    );
+  } catch (e) {
+    if (e !== ABORT) return step.map((op) => ({ error: e, method: op.method, args: op.args }));
+  }
+  return outs;
+}
+
 /** The same call on the principal's reference database (documents stamped under 'field'). */
 async function referenceCall(p, op, args) {
   const a = clone(args);
@@ -252,7 +287,7 @@ async function runCase(world, c) {
   const scoped = await Promise.all(
     principals.map(async (p) => {
       const out = [];
-      for (const step of c.steps[p.i]) out.push(await Promise.all(step.map((op) => scopedCall(world, side, p, op))));
+      for (const step of c.steps[p.i]) out.push(step.tx ? await transactionStep(world, side, p, step) : await Promise.all(step.map((op) => scopedCall(world, side, p, op))));
       return out;
     }),
   );
@@ -260,6 +295,9 @@ async function runCase(world, c) {
     principals.map(async (p) => {
       const problems = [];
       for (const [si, step] of c.steps[p.i].entries()) {
+        // An aborted transaction's calls: nothing to compare on the reference, which never
+        // made them (the final state shows that none of their writes stayed).
+        if (step.tx === 'abort') continue;
         for (const [oi, op] of step.entries()) {
           const s = scoped[p.i][si][oi];
           const r = await referenceCall(p, op, s.args);

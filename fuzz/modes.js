@@ -10,6 +10,8 @@
 //   system      runAsSystem with an audit hook: unscoped, audited, every write names a tenant
 //   index       createIndex as tenant A (strategy 'field'), then every tenant's later writes
 //   concurrent  5+ principals (tenants of two fences) in flight at once, both strategies
+//   tx-field, tx-database, tx-system  as field, database and system, each case inside
+//               fence.withTransaction, against the driver's session.withTransaction
 //
 // A mode: { name, kinds (the worlds it opens), open(uri), close(world), generate(seed, index),
 // runCase(world, c), shrinkable, code(c) (a case as a line of code, for the reproduction) }.
@@ -29,10 +31,10 @@ function callCode(c) {
   return `fence.collection('items').${c.method}(${c.args.map(showArgs).join(', ')})${tail}`;
 }
 
-function generic(name, kind, { code, generateCase = generate, stale = false } = {}) {
+function generic(name, kind, { code, generateCase = generate, stale = false, tx = false } = {}) {
   return {
     name,
-    open: (uri) => openWorld(uri, { kind, stale }),
+    open: async (uri) => Object.assign(await openWorld(uri, { kind, stale }), { tx }),
     close: closeWorld,
     generate: generateCase,
     runCase,
@@ -92,16 +94,25 @@ const MODES = {
   }),
   index: indexMode.MODE,
   concurrent: concurrent.MODE,
+  // Issue 14: each case inside fence.withTransaction (the session bound to the async context),
+  // against the driver's session.withTransaction on the reference.
+  'tx-field': generic('tx-field', 'field', { tx: true, code: (c) => `await fence.runAs('A', () => fence.withTransaction(() => ${callCode(c)}))` }),
+  'tx-database': generic('tx-database', 'database', { tx: true, code: (c) => `await fence.runAs('A', () => fence.withTransaction(() => ${callCode(c)}))` }),
+  'tx-system': generic('tx-system', 'system', {
+    tx: true,
+    generateCase: generateSystem,
+    code: (c) => `await fence.runAsSystem({ reason: 'fuzz case ${c.index}' }, () => fence.withTransaction(() => ${callCode(c)}))`,
+  }),
 };
 
 /** Mode names in the order `--all` runs them. */
-const ALL = ['field', 'collation', 'collation-stale', 'database', 'system', 'index', 'concurrent'];
+const ALL = ['field', 'collation', 'collation-stale', 'database', 'system', 'index', 'concurrent', 'tx-field', 'tx-database', 'tx-system'];
 
 /**
  * How `--all` (or a list of modes) splits a total case count: weights per mode. A concurrent
  * case is a round of ~5+ principals × ~24 steps, so it gets few; an index case runs ~10 calls.
  */
-const WEIGHTS = { field: 50, collation: 6, 'collation-stale': 4, database: 15, system: 15, index: 5, concurrent: 5 };
+const WEIGHTS = { field: 50, collation: 6, 'collation-stale': 4, database: 15, system: 15, index: 5, concurrent: 5, 'tx-field': 8, 'tx-database': 4, 'tx-system': 4 };
 
 function split(total, names) {
   const w = names.reduce((s, n) => s + WEIGHTS[n], 0);

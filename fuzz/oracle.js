@@ -44,7 +44,47 @@ async function call(coll, method, args, chain = false) {
   }
 }
 
+/** Where each method takes its options: the argument a transaction's session goes into. */
+const OPTIONS_AT = {
+  find: 1, findOne: 1, aggregate: 1, countDocuments: 1, estimatedDocumentCount: 0, distinct: 2,
+  insertOne: 1, insertMany: 1, updateOne: 2, updateMany: 2, replaceOne: 2, deleteOne: 1,
+  deleteMany: 1, findOneAndUpdate: 2, findOneAndReplace: 2, findOneAndDelete: 1, bulkWrite: 1,
+  createIndex: 1,
+};
+
+/**
+ * Transaction worlds (`world.tx`): `run(inTx)` inside a transaction, the call's error thrown so
+ * that the transaction aborts (a callback that swallowed it would commit what the failed call
+ * left, or retry a server-aborted transaction for two minutes, as with the driver). Returns
+ * { value } or { error }, as `call` does.
+ */
+async function inTransaction(withTransaction, run) {
+  try {
+    return await withTransaction(async (session) => {
+      const r = await run(session);
+      // Wrapped: a call's own error is the case's outcome, not a reason to run it again (an
+      // unordered bulkWrite whose first command failed gets NoSuchTransaction, labelled
+      // transient, for the next: the driver's withTransaction then retried it for two minutes).
+      if (r.error) throw Object.assign(new Error('the call failed'), { callError: r.error });
+      return r;
+    });
+  } catch (error) {
+    return { error: error.callError || error };
+  }
+}
+
 function runScoped(world, c) {
+  if (world.tx && !world.broken) {
+    // Started under the caller's context; the session is bound to the callback's async chain,
+    // so the call passes nothing.
+    const fence = world.fence;
+    const scoped = () => inTransaction((fn) => fence.withTransaction(fn), () => runScopedCall(world, c));
+    return world.kind === 'system' ? fence.runAsSystem({ reason: `${reasonOf(c)} (transaction)` }, scoped) : fence.runAs(TENANT, scoped);
+  }
+  return runScopedCall(world, c);
+}
+
+function runScopedCall(world, c) {
   const args = clone(c.args);
   // `world.broken` (tests of the oracle itself only): a stand-in for a fence that forgot the
   // tenant, i.e. the raw driver on the scoped database. The oracle must fail such cases.
@@ -67,7 +107,25 @@ function reasonOf(c) {
 }
 
 function runReference(world, c) {
-  return call(world.ref.collection('items'), c.method, toReference(c, world), c.chain);
+  if (!world.tx) return call(world.ref.collection('items'), c.method, toReference(c, world), c.chain);
+  // The driver's transaction, its session passed explicitly in the call's options.
+  return inTransaction(
+    async (fn) => {
+      const session = world.raw.startSession();
+      try {
+        return await session.withTransaction(fn);
+      } finally {
+        await session.endSession();
+      }
+    },
+    (session) => {
+      const args = toReference(c, world);
+      const at = OPTIONS_AT[c.method];
+      while (args.length <= at) args.push(undefined);
+      args[at] = { ...(args[at] || {}), session };
+      return call(world.ref.collection('items'), c.method, args, c.chain);
+    },
+  );
 }
 
 /**

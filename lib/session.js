@@ -5,9 +5,10 @@
 // driver session and refuses any call of a tenant other than the one that owns it.
 
 const { AsyncLocalStorage } = require('node:async_hooks');
+const context = require('./context');
 const BSON = require('bson');
 const { encode } = require('./codec');
-const { fromNative, invalidArg, MongoError, MongoAPIError, MongoTransactionError, MongoExpiredSessionError } = require('./errors');
+const { fromNative, invalidArg, TenantError, MongoError, MongoAPIError, MongoTransactionError, MongoExpiredSessionError } = require('./errors');
 
 // The session `withTransaction` binds to its callback's async chain; one store per process.
 const KEY = Symbol.for('tenantfence.session.v1');
@@ -18,11 +19,24 @@ const NO_TRANSACTION = 'NO_TRANSACTION';
 const STARTING = 'STARTING_TRANSACTION';
 const IN_PROGRESS = 'TRANSACTION_IN_PROGRESS';
 const COMMITTED = 'TRANSACTION_COMMITTED';
+const COMMITTED_EMPTY = 'TRANSACTION_COMMITTED_EMPTY';
 const ABORTED = 'TRANSACTION_ABORTED';
 
-// As the driver's convenient transaction API: retries stop after two minutes.
+// As the driver's convenient transaction API: retries stop after two minutes. Between runs of
+// fn, an exponential backoff with jitter (the transactions spec's): without it, a transaction
+// that keeps conflicting ran its callback thousands of times a second (red-team round 18).
 const RETRY_WINDOW_MS = 120_000;
+const BACKOFF_FIRST_MS = 5;
+const BACKOFF_MAX_MS = 500;
 const MAX_TIME_EXPIRED = 50;
+
+/** The context a session method is called under, for Rust to admit (only the owner may). */
+function callerContext() {
+  const ctx = context.current();
+  return context.describe(ctx) ? ctx : null;
+}
+
+const transactionError = (message) => new MongoTransactionError({ message });
 
 function optionsObject(value, name) {
   if (value === undefined || value === null) return {};
@@ -93,6 +107,11 @@ class FenceSession {
     throw new MongoAPIError('ClientSession cannot be serialized to BSON.');
   }
 
+  /** `await using session = await fence.startSession()` ends it at the end of the block. */
+  [Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')]() {
+    return this.endSession();
+  }
+
   /** True once `endSession()` was called. */
   get hasEnded() {
     return this.#ended;
@@ -101,7 +120,7 @@ class FenceSession {
   /** The transaction's state, as the driver names it, and whether one is active. */
   get transaction() {
     const state = this.#state;
-    return { state, isActive: state === STARTING || state === IN_PROGRESS, isCommitted: state === COMMITTED };
+    return { state, isActive: state === STARTING || state === IN_PROGRESS, isCommitted: state === COMMITTED || state === COMMITTED_EMPTY };
   }
 
   /** True between `startTransaction()` and its commit or abort. */
@@ -114,30 +133,50 @@ class FenceSession {
     if (this.#ended) throw new MongoExpiredSessionError({ message: 'Cannot use a session that has ended' });
     if (this.inTransaction()) throw new MongoTransactionError({ message: 'Transaction already in progress' });
     const bytes = encode({ ...optionsObject(options, 'options') });
+    try {
+      this.#native.admitCaller(callerContext());
+    } catch (e) {
+      throw fromNative(e);
+    }
     this.#state = STARTING;
-    const starting = this.#native.startTransaction(bytes);
+    const starting = this.#native.startTransaction(callerContext(), bytes);
     starting.catch(() => {}); // read by the next call in the session, or by commit/abort
     this.#starting = starting;
   }
 
-  /** Commits the transaction. */
+  /** Commits the transaction (again after a failed commit, as the driver allows). */
   async commitTransaction() {
+    if (this.#state === NO_TRANSACTION) throw transactionError('No transaction started');
+    if (this.#state === ABORTED) throw transactionError('Cannot call commitTransaction after calling abortTransaction');
     await this.#ready();
+    const empty = this.#state === STARTING || this.#state === COMMITTED_EMPTY;
     try {
-      await this.#native.commitTransaction();
+      await this.#native.commitTransaction(callerContext());
     } catch (e) {
-      throw fromNative(e);
+      const err = fromNative(e);
+      // Refused (another tenant's call): nothing was sent, the owner's transaction is as it was.
+      if (err instanceof TenantError) throw err;
+      // As the driver: committed whatever the outcome; a failed commit may be retried, and a
+      // new transaction may start after it.
+      this.#state = empty ? COMMITTED_EMPTY : COMMITTED;
+      throw err;
     }
-    this.#state = COMMITTED;
+    this.#state = empty ? COMMITTED_EMPTY : COMMITTED;
   }
 
   /** Aborts the transaction; its writes are discarded. */
   async abortTransaction() {
+    if (this.#state === NO_TRANSACTION) throw transactionError('No transaction started');
+    if (this.#state === COMMITTED || this.#state === COMMITTED_EMPTY) throw transactionError('Cannot call abortTransaction after calling commitTransaction');
+    if (this.#state === ABORTED) throw transactionError('Cannot call abortTransaction twice');
     await this.#ready();
     try {
-      await this.#native.abortTransaction();
+      await this.#native.abortTransaction(callerContext());
     } catch (e) {
-      throw fromNative(e);
+      const err = fromNative(e);
+      if (err instanceof TenantError) throw err;
+      this.#state = ABORTED;
+      throw err;
     }
     this.#state = ABORTED;
   }
@@ -148,8 +187,9 @@ class FenceSession {
     this.#ended = true;
     await this.#starting?.catch(() => {});
     try {
-      await this.#native.endSession();
+      await this.#native.endSession(callerContext());
     } catch (e) {
+      this.#ended = false; // refused (another tenant's call): the session is still its owner's
       throw fromNative(e);
     }
     if (this.inTransaction()) this.#state = ABORTED;
@@ -201,16 +241,32 @@ class FenceSession {
     if (typeof fn !== 'function') throw invalidArg('withTransaction(fn): fn must be a function');
     const started = Date.now();
     const inWindow = () => Date.now() - started < RETRY_WINDOW_MS;
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 0) {
+        const ceiling = Math.min(BACKOFF_FIRST_MS * 1.5 ** (attempt - 1), BACKOFF_MAX_MS);
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
+      }
       this.startTransaction(options);
       let result;
+      // The binding lasts while fn runs: work fn left behind (a timer, a listener) that runs
+      // after it settled is not in this transaction, nor in the session (red-team round 18).
+      const scope = { session: this, live: true };
       try {
         const run = () => fn(this);
-        const promise = bindToChain ? bound.run(this, run) : run();
+        let promise;
+        try {
+          promise = bindToChain ? bound.run(scope, run) : run();
+        } finally {
+          if (!promise || typeof promise.then !== 'function') scope.live = false;
+        }
         if (!promise || typeof promise.then !== 'function') {
           throw invalidArg('Function provided to `withTransaction` must return a Promise');
         }
-        result = await promise;
+        try {
+          result = await promise;
+        } finally {
+          scope.live = false;
+        }
         // The callback committed or aborted itself: nothing left to do, as with the driver.
         if (!this.inTransaction()) return result;
       } catch (e) {
@@ -233,10 +289,14 @@ class FenceSession {
   }
 }
 
-/** The session bound to the current async chain by `fence.withTransaction`, for `fence`. */
+/**
+ * The session `fence.withTransaction` bound to the current async chain, for `fence`, while its
+ * callback runs.
+ */
 function boundSession(fence) {
-  const s = bound.getStore();
-  return s && s._belongsTo(fence) ? s : undefined;
+  const scope = bound.getStore();
+  if (!scope || !scope.live) return undefined;
+  return scope.session._belongsTo(fence) ? scope.session : undefined;
 }
 
 module.exports = { FenceSession, boundSession };

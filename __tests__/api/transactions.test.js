@@ -203,7 +203,8 @@ describe.each(['field', 'database'])("strategy '%s'", (strategy) => {
         await f.collection(third).updateOne({ k: runs }, { $set: { v: true } });
       }),
     );
-    expect(runs).toBe(strategy === 'field' ? 2 : 1);
+    // The insert, the transaction's first command, has the index built before it: no retry.
+    expect(runs).toBe(1);
     expect(await committed(strategy, 'a', third)).toEqual([{ k: runs, v: true }]);
   });
 });
@@ -326,5 +327,174 @@ describe('commit retries and misuse, as the driver', () => {
     const err = await captureError(f.runAs('a', () => f.collection(name).findOne({}, { session: s })));
     expect(err).toMatchObject({ code: 'TENANT_VIOLATION' });
     await s.endSession();
+  });
+});
+
+describe('red-team round 18: what an open transaction must not do to other tenants', () => {
+  const fence = () => suite.fence;
+  const settles = (p) => {
+    const s = { done: false };
+    s.promise = p.then(
+      (value) => Object.assign(s, { done: true, value }),
+      (error) => Object.assign(s, { done: true, error }),
+    );
+    return s;
+  };
+  // Guards a wait that must not happen: the test fails (it does not hang) when it does.
+  const within = (ms, p) => Promise.race([p, new Promise((resolve) => setTimeout(resolve, ms))]);
+
+  test("a tenant's insert held by its own open transaction holds no other tenant's inserts (they never share its command)", async () => {
+    const f = fence();
+    const c = f.collection(fresh());
+    await f.runAs('a', () => c.countDocuments({}));
+    const s = await f.runAs('a', () => f.startSession());
+    await f.runAs('a', async () => {
+      s.startTransaction();
+      await c.insertOne({ _id: 'x', k: 'in-tx' }, { session: s });
+    });
+    // Waits for a's transaction: the same _id, uncommitted.
+    const blocked = settles(f.runAs('a', () => c.insertOne({ _id: 'x', k: 'plain' })));
+    const others = settles(Promise.all(Array.from({ length: 20 }, (_, k) => f.runAs(k % 2 ? 'b' : 'c', () => c.insertOne({ k })))));
+    await within(10_000, others.promise);
+    expect(others).toMatchObject({ done: true });
+    expect(others.error).toBeUndefined();
+    expect(blocked.done).toBe(false);
+    await f.runAs('a', () => s.abortTransaction());
+    await s.endSession();
+    await blocked.promise;
+    expect(blocked.error).toBeUndefined();
+  });
+
+  test("a transaction's first insert into a collection has the fence's index built first: another tenant's first read never waits for the transaction", async () => {
+    const f = fence();
+    const name = fresh();
+    // Documents, but no fence index yet (written outside the fence).
+    await suite.rdb.collection(name).insertMany([{ tenantId: 'a', k: 1 }, { tenantId: 'b', k: 2 }]);
+    let release;
+    const holding = new Promise((resolve) => {
+      release = resolve;
+    });
+    let inserted;
+    const wrote = new Promise((resolve) => {
+      inserted = resolve;
+    });
+    const tx = f.runAs('a', () =>
+      f.withTransaction(async () => {
+        await f.collection(name).insertOne({ k: 3 });
+        inserted();
+        await holding;
+      }),
+    );
+    await wrote;
+    const read = settles(f.runAs('b', () => f.collection(name).find({ k: { $gte: 0 } }).toArray()));
+    await within(10_000, read.promise);
+    expect(read).toMatchObject({ done: true });
+    expect(read.value.map((d) => d.k)).toEqual([2]);
+    release();
+    await tx;
+  });
+
+  test('work left behind by withTransaction runs outside the session once fn has settled, for any tenant', async () => {
+    const f = fence();
+    const c = f.collection(fresh());
+    let later;
+    await f.runAs('a', () =>
+      f.withTransaction(async () => {
+        await c.insertOne({ k: 'tx' });
+        // A timer set inside fn, fired after the commit.
+        later = new Promise((resolve) => setTimeout(resolve, 50)).then(() =>
+          Promise.all([c.insertOne({ k: 'later-a' }), f.runAs('b', () => c.insertOne({ k: 'later-b' }))]),
+        );
+      }),
+    );
+    await later;
+    expect(await committed('field', 'a', c.collectionName)).toEqual([{ k: 'later-a' }, { k: 'tx' }]);
+    expect(await committed('field', 'b', c.collectionName)).toEqual([{ k: 'later-b' }]);
+  });
+
+  test("another tenant cannot commit, abort or end a tenant's session", async () => {
+    const f = fence();
+    const c = f.collection(fresh());
+    const s = await f.runAs('a', () => f.startSession());
+    await f.runAs('a', async () => {
+      s.startTransaction();
+      await c.insertOne({ k: 1 }, { session: s });
+    });
+    for (const act of [() => s.commitTransaction(), () => s.abortTransaction(), () => s.endSession()]) {
+      const err = await captureError(f.runAs('b', act));
+      expect(err).toMatchObject({ name: 'TenantError', code: 'TENANT_VIOLATION' });
+    }
+    expect(await captureError(f.runAs('b', async () => s.startTransaction()))).toBeInstanceOf(MongoTransactionError);
+    await f.runAs('a', async () => {
+      await c.insertOne({ k: 2 }, { session: s });
+      await s.commitTransaction();
+    });
+    // Between transactions too: b cannot start one in a's session.
+    expect(await captureError(f.runAs('b', async () => s.startTransaction()))).toMatchObject({ code: 'TENANT_VIOLATION' });
+    expect(s.transaction.state).toBe('TRANSACTION_COMMITTED');
+    await f.runAs('a', () => s.endSession());
+    expect(await committed('field', 'a', c.collectionName)).toEqual([{ k: 1 }, { k: 2 }]);
+  });
+
+  test('a commit that fails as transient runs fn again, and the session stays usable', async () => {
+    const f = fence();
+    const name = fresh();
+    await f.runAs('a', () => f.collection(name).countDocuments({}));
+    let runs = 0;
+    await f.runAs('a', () =>
+      f.withTransaction(async () => {
+        runs += 1;
+        await f.collection(name).insertOne({ k: runs });
+        if (runs === 1) await failNext(1, { failCommands: ['commitTransaction'], errorCode: 251, errorLabels: ['TransientTransactionError'] });
+      }),
+    );
+    expect(runs).toBe(2);
+    expect(await committed('field', 'a', name)).toEqual([{ k: 2 }]);
+  });
+
+  test('a $lookup into a collection that needs the fence index, after the transaction wrote there, is retried, not stuck', async () => {
+    const f = fence();
+    const [left, right] = [fresh(), fresh()];
+    await suite.rdb.collection(right).insertOne({ tenantId: 'a', k: 1 });
+    await f.runAs('a', () => f.collection(left).insertOne({ k: 1 }));
+    let runs = 0;
+    const joined = await f.runAs('a', () =>
+      f.withTransaction(async () => {
+        runs += 1;
+        await f.collection(left).updateOne({ k: 1 }, { $set: { v: runs } });
+        return f.collection(left).aggregate([{ $lookup: { from: right, localField: 'k', foreignField: 'k', as: 'r' } }, { $project: { _id: 0, k: 1, n: { $size: '$r' } } }]).toArray();
+      }),
+    );
+    expect(joined).toEqual([{ k: 1, n: 1 }]);
+  });
+
+  test("a call's own writeConcern and readConcern inside a transaction are the transaction's, as with the driver", async () => {
+    const f = fence();
+    const c = f.collection(fresh());
+    await f.runAs('a', () => c.countDocuments({}));
+    await f.runAs('a', () =>
+      f.withTransaction(async () => {
+        await c.insertOne({ k: 1 }, { writeConcern: { w: 1 } });
+        await c.bulkWrite([{ insertOne: { document: { k: 2 } } }], { writeConcern: { w: 'majority' } });
+        expect(await c.countDocuments({}, { readConcern: { level: 'majority' } })).toBe(2);
+      }),
+    );
+    expect(await committed('field', 'a', c.collectionName)).toEqual([{ k: 1 }, { k: 2 }]);
+  });
+
+  test('the driver\'s state names and messages for misuse', async () => {
+    const f = fence();
+    const s = await f.startSession();
+    expect((await captureError(s.abortTransaction())).message).toBe('No transaction started');
+    s.startTransaction();
+    await s.commitTransaction();
+    expect(s.transaction.state).toBe('TRANSACTION_COMMITTED_EMPTY');
+    expect((await captureError(s.abortTransaction())).message).toBe('Cannot call abortTransaction after calling commitTransaction');
+    s.startTransaction();
+    await s.abortTransaction();
+    expect((await captureError(s.abortTransaction())).message).toBe('Cannot call abortTransaction twice');
+    expect((await captureError(s.commitTransaction())).message).toBe('Cannot call commitTransaction after calling abortTransaction');
+    await s[Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')]();
+    expect(s.hasEnded).toBe(true);
   });
 });

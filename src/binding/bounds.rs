@@ -73,6 +73,21 @@ pub async fn ensure_joined(t: &Target, joined: &[String]) -> FenceResult<()> {
     Ok(())
 }
 
+/// Makes sure the collection has the index that bounds a tenant's queries before a transaction
+/// writes to it without a filter (an insert). A transaction holds the locks of what it wrote
+/// until it ends, and an index build waits for them while every other call on the collection
+/// queues behind the build: had a transaction's insert come first, the first tenant to need the
+/// index would have stalled everyone there for the transaction's lifetime (red-team round 18).
+pub async fn ensure_before_transaction_write(t: &Target) -> FenceResult<()> {
+    if !t.in_transaction() {
+        return Ok(());
+    }
+    let everything = Document::new();
+    let call =
+        Call { sort: None, filter: &everything, hint: None, geo_near: None, explicit: false };
+    bound(t, call).await.map(|_| ())
+}
+
 /// A hint as `scope::bounds` gives it (key pattern or name), for the driver.
 pub fn driver_hint(h: Bson) -> Hint {
     match h {

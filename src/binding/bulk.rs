@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::bounds;
 use super::error::{arg, code_name, FenceError, FenceResult};
 use super::ids::fresh_object_id;
-use super::options::{self, CallOptions};
+use super::options;
 use super::payload::{count, reply, Request};
 use super::session::in_session;
 use super::target::Target;
@@ -179,13 +179,19 @@ async fn send(
 /// `bulkWrite(operations, options)`.
 pub async fn bulk_write(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let o_raw = req.doc_or_empty("options", "options")?;
-    let cmd_opts = plan::command_options(&o_raw);
-    let o = CallOptions::parse(o_raw, options::BULK)?;
+    let mut cmd_opts = plan::command_options(&o_raw);
+    if t.in_transaction() {
+        // As the driver: a transaction's write concern is its own (the server refuses one per
+        // command inside it).
+        cmd_opts.remove("writeConcern");
+    }
+    let o = t.parse_options(o_raw, options::BULK)?;
     let ops = req.docs("operations", "operations")?;
     if ops.is_empty() {
         return Err(arg("operations must be a non-empty array"));
     }
     let pin_simple = t.guard(None).await?.is_some();
+    bounds::ensure_before_transaction_write(&t).await?;
     let mut statements = Vec::with_capacity(ops.len());
     for (i, op) in ops.into_iter().enumerate() {
         let s = plan::statement(&t.scope, i, op, pin_simple, fresh_object_id())?;

@@ -16,24 +16,27 @@ use tokio::sync::Mutex;
 use super::error::{FenceError, FenceResult};
 use super::probe::{within, Tag};
 use super::reply::Reply;
-use super::session::{ended as session_ended, SessionSlot};
+use super::session::SessionUse;
 
 /// An open server cursor: on its own, or in the session it was opened in (each `getMore`
 /// must be sent in that session, so it holds the session's slot).
 pub enum Batches {
     Plain(RawBatchCursor),
-    InSession(SessionRawBatchCursor, Arc<SessionSlot>),
+    InSession(SessionRawBatchCursor, SessionUse),
 }
 
 impl Batches {
     async fn next(&mut self) -> Option<FenceResult<RawBatch>> {
         let next = match self {
             Batches::Plain(c) => c.next().await,
-            Batches::InSession(c, slot) => {
-                let mut held = slot.session.lock().await;
+            Batches::InSession(c, session) => {
+                let mut held = match session.hold().await {
+                    Ok(h) => h,
+                    Err(e) => return Some(Err(e)),
+                };
                 match held.as_mut() {
                     Some(s) => c.stream(s).next().await,
-                    None => return Some(Err(session_ended())),
+                    None => return Some(Err(super::session::ended())),
                 }
             }
         };

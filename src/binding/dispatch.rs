@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::error::{arg, FenceResult};
 use super::payload::{RawRequest, Request};
-use super::session::SessionSlot;
+use super::session::SessionUse;
 use super::state::FenceInner;
 use super::target::Target;
 use super::{bounds, bulk, indexes, reads, writes};
@@ -19,7 +19,7 @@ pub async fn execute(
     collection: String,
     op: Op,
     bytes: Vec<u8>,
-    session: Option<Arc<SessionSlot>>,
+    session: Option<SessionUse>,
 ) -> FenceResult<Vec<u8>> {
     let target = Target::resolve(inner, principal, &collection)?.in_session(session);
     match run(target.clone(), op, &bytes).await {

@@ -228,7 +228,7 @@ impl NativeFence {
         let inner = self.inner.clone();
         let tag = inner.tag(ctx);
         let bytes = payload.to_vec();
-        let session = session.map(NativeSession::slot);
+        let session = session.map(NativeSession::use_now);
         spawn(env, move || {
             probe::within(tag, async move {
                 let principal = principal?;
@@ -257,7 +257,7 @@ impl NativeFence {
         let tag = inner.tag(ctx);
         let ended = ctx.map(TenantContext::ended_flag).unwrap_or_default();
         let bytes = payload.to_vec();
-        let session = session.map(NativeSession::slot);
+        let session = session.map(NativeSession::use_now);
         spawn(env, move || {
             probe::within(tag.clone(), async move {
                 let principal = principal?;

@@ -15,7 +15,7 @@ use super::bounds;
 use super::cursor::Batches;
 use super::error::{arg, FenceError, FenceResult};
 use super::lanes::id_lookup;
-use super::options::{self, driver_options, CallOptions};
+use super::options::{self, driver_options};
 use super::payload::{count, reply, reply_raw, Request};
 use super::session::in_session;
 use super::state::FenceInner;
@@ -96,7 +96,18 @@ pub async fn count_documents(mut t: Target, mut req: Request) -> FenceResult<Vec
 /// under strategy 'field' gets an exact count of its own documents instead.
 pub async fn estimated_document_count(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let raw = req.doc_or_empty("options", "options")?;
-    let o = CallOptions::parse(raw, &["maxTimeMS", "comment", "readPreference", "readConcern"])?;
+    let o = t.parse_options(raw, &["maxTimeMS", "comment", "readPreference", "readConcern"])?;
+    if t.in_transaction() {
+        // The server's answer to the driver's `count` in a transaction, given here: the exact
+        // count a tenant gets would answer it, and the Rust driver sends the metadata count in
+        // no session at all (it would read outside the transaction).
+        return Err(super::error::FenceError::Server(serde_json::json!({
+            "name": "MongoServerError",
+            "code": 263,
+            "codeName": "OperationNotSupportedInTransaction",
+            "message": "Cannot run 'count' in a multi-document transaction. Please see http://dochub.mongodb.org/core/transaction-count for a recommended alternative.",
+        })));
+    }
     // The server takes no comment on a metadata count; it is kept for the exact count only.
     let pinned = t.guard(None).await?;
     let p = plan::plan(Operation::EstimatedDocumentCount, &t.scope, plan::Request::default())?;
@@ -168,9 +179,8 @@ pub async fn distinct(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     stages.extend(tail);
     let ao = driver_options!(o => AggregateOptions { collation, comment, max_time, hint, selection_criteria, read_concern });
     let first = match t.session() {
-        Some(slot) => {
-            let mut held = slot.session.lock().await;
-            slot.sending();
+        Some(u) => {
+            let mut held = u.hold().await?;
             let s = held.as_mut().ok_or_else(super::session::ended)?;
             let mut cursor = t.coll.aggregate(stages).with_options(ao).session(&mut *s).await?;
             cursor.next(s).await.transpose()?
@@ -196,13 +206,12 @@ fn no_distinct_hint(e: &mongodb::error::Error) -> bool {
 macro_rules! open_batches {
     ($t:expr, $action:expr) => {{
         match $t.session() {
-            Some(slot) => {
-                let mut held = slot.session.lock().await;
-                slot.sending();
+            Some(u) => {
+                let mut held = u.hold().await?;
                 let s = held.as_mut().ok_or_else(super::session::ended)?;
                 let c = $action.session(&mut *s).batch().await?;
                 drop(held);
-                Ok(Batches::InSession(c, slot))
+                Ok(Batches::InSession(c, u))
             }
             None => Ok(Batches::Plain($action.batch().await?)),
         }
@@ -216,7 +225,7 @@ pub async fn open_cursor(
     collection: String,
     kind: &str,
     req: Request,
-    session: Option<Arc<super::session::SessionSlot>>,
+    session: Option<super::session::SessionUse>,
 ) -> FenceResult<Batches> {
     let t = Target::resolve(inner, principal, &collection)?.in_session(session);
     match open_once(t.clone(), kind, req.clone()).await {

@@ -2,7 +2,6 @@
 //! driver's `ClientSession` behind a lock, the principal `scope::session` bound it to, and
 //! `in_session!`, the one way an executor sends a driver action in the call's session.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use napi::Env;
 use napi_derive::napi;
 use serde_json::json;
 
+use super::context::TenantContext;
 use super::error::{FenceError, FenceResult};
 use super::options::CallOptions;
 use super::settle::spawn;
@@ -25,22 +25,40 @@ pub struct SessionSlot {
     fence: u64,
     /// `None` once `endSession()` ran. Held for the length of one driver action: calls in
     /// one session go one at a time, as the driver's `&mut ClientSession` requires.
-    pub session: tokio::sync::Mutex<Option<ClientSession>>,
+    session: tokio::sync::Mutex<Option<ClientSession>>,
     owner: Mutex<Option<Principal>>,
-    /// Between a successful `startTransaction` and its commit or abort.
-    in_transaction: AtomicBool,
-    /// Commands sent in the open transaction: before the first, it has no snapshot yet.
-    sent_in_transaction: AtomicU64,
+    transaction: Mutex<Transaction>,
 }
 
-/// Sends the driver action `$action` in `$t`'s session when the call has one, as a
-/// `FenceResult`. Every executor's data command goes through here.
+/// Where the session's transactions are; changed only while the session itself is held.
+#[derive(Default, Clone, Copy)]
+struct Transaction {
+    /// Bumped by every start, commit and abort: a call belongs to the generation it was made in.
+    generation: u64,
+    /// Between a successful start and its commit or abort.
+    open: bool,
+    /// Commands sent in this generation: before the first, an open transaction has no snapshot.
+    sent: u64,
+    /// The last commit failed: the server may still hold the transaction (and its locks).
+    unsettled: bool,
+}
+
+/// One call's use of a session: the slot, and the transaction generation the call was made in.
+/// A call made in one transaction is never sent in a later one (a retried `withTransaction`'s
+/// first attempt still in flight would otherwise write into the second).
+#[derive(Clone)]
+pub struct SessionUse {
+    slot: Arc<SessionSlot>,
+    generation: u64,
+}
+
+/// Sends the driver action `$action` in the call's session (`Option<SessionUse>`) when it has
+/// one, as a `FenceResult`. Every executor's data command goes through here.
 macro_rules! in_session {
-    ($slot:expr, $action:expr) => {{
-        match $slot {
-            Some(slot) => {
-                let mut held = slot.session.lock().await;
-                slot.sending();
+    ($session:expr, $action:expr) => {{
+        match $session {
+            Some(u) => {
+                let mut held = u.hold().await?;
                 match held.as_mut() {
                     Some(s) => {
                         $action.session(s).await.map_err($crate::binding::error::FenceError::from)
@@ -62,6 +80,14 @@ pub fn ended() -> FenceError {
     }))
 }
 
+/// The error of a call made in a transaction that ended before the call was sent.
+fn outlived() -> FenceError {
+    FenceError::Driver(json!({
+        "name": "MongoTransactionError",
+        "message": "the transaction this call was made in has ended (committed, aborted or started over) before the call was sent"
+    }))
+}
+
 impl SessionSlot {
     /// Admits a call of `fence` under `caller`, binding a session no one used yet to `caller`.
     pub fn admit(&self, fence: u64, caller: &Principal) -> FenceResult<()> {
@@ -76,19 +102,47 @@ impl SessionSlot {
         Ok(())
     }
 
-    /// Counts a command about to be sent in this session.
-    pub fn sending(&self) {
-        self.sent_in_transaction.fetch_add(1, Ordering::AcqRel);
+    fn transaction(&self) -> Transaction {
+        self.transaction.lock().map(|t| *t).unwrap_or_default()
     }
 
-    /// True while the open transaction has sent nothing (its snapshot is not taken yet).
+    fn update(&self, f: impl FnOnce(&mut Transaction)) {
+        if let Ok(mut t) = self.transaction.lock() {
+            f(&mut t);
+        }
+    }
+}
+
+impl SessionUse {
+    /// Admits a call of `fence` under `caller` (`SessionSlot::admit`).
+    pub fn admit(&self, fence: u64, caller: &Principal) -> FenceResult<()> {
+        self.slot.admit(fence, caller)
+    }
+
+    /// The session, locked for one driver action, once it is checked to be live and in the
+    /// call's own transaction generation; counts the command about to be sent.
+    pub async fn hold(&self) -> FenceResult<tokio::sync::MutexGuard<'_, Option<ClientSession>>> {
+        let held = self.slot.session.lock().await;
+        if held.is_none() {
+            return Err(ended());
+        }
+        if self.slot.transaction().generation != self.generation {
+            return Err(outlived());
+        }
+        self.slot.update(|t| t.sent += 1);
+        Ok(held)
+    }
+
+    /// True while the call's transaction is open and has sent nothing (no snapshot yet).
     pub fn untouched(&self) -> bool {
-        self.sent_in_transaction.load(Ordering::Acquire) == 0
+        let t = self.slot.transaction();
+        t.open && t.generation == self.generation && t.sent == 0
     }
 
-    /// True while a transaction of this session is open.
+    /// True when the call was made in an open transaction.
     pub fn in_transaction(&self) -> bool {
-        self.in_transaction.load(Ordering::Acquire)
+        let t = self.slot.transaction();
+        t.open && t.generation == self.generation
     }
 }
 
@@ -118,15 +172,14 @@ impl NativeSession {
                 fence,
                 session: tokio::sync::Mutex::new(Some(s)),
                 owner: Mutex::new(owner),
-                in_transaction: AtomicBool::new(false),
-                sent_in_transaction: AtomicU64::new(0),
+                transaction: Mutex::new(Transaction::default()),
             }),
         }
     }
 
-    /// The shared slot, for a call or cursor that runs in this session.
-    pub fn slot(&self) -> Arc<SessionSlot> {
-        self.slot.clone()
+    /// This session for a call made now, in the transaction generation current now.
+    pub fn use_now(&self) -> SessionUse {
+        SessionUse { slot: self.slot.clone(), generation: self.slot.transaction().generation }
     }
 }
 
@@ -180,84 +233,147 @@ pub fn transaction_options(raw: Document) -> FenceResult<TransactionOptions> {
     Ok(t)
 }
 
-async fn with_session<T>(
+/// Runs `f` on the session, held, after admitting `caller` (a context's principal; none: code
+/// outside any context, the app's own), then updates the transaction state with `after`.
+async fn control<T>(
     slot: Arc<SessionSlot>,
+    caller: FenceResult<Option<Principal>>,
     f: impl AsyncFnOnce(&mut ClientSession) -> FenceResult<T>,
+    after: impl FnOnce(&mut Transaction, bool),
 ) -> FenceResult<T> {
-    let mut held = slot.session.lock().await;
-    match held.as_mut() {
-        Some(s) => f(s).await,
-        None => Err(ended()),
+    if let Some(p) = caller? {
+        slot.admit(slot.fence, &p)?;
     }
+    let mut held = slot.session.lock().await;
+    let Some(s) = held.as_mut() else { return Err(ended()) };
+    let r = f(s).await;
+    slot.update(|t| after(t, r.is_ok()));
+    r
+}
+
+/// The principal of the context a session method is called under, if any.
+fn caller_of(ctx: Option<&TenantContext>) -> FenceResult<Option<Principal>> {
+    ctx.map(|c| c.admit().cloned().map_err(FenceError::from)).transpose()
 }
 
 #[napi]
 impl NativeSession {
+    /// Refuses, now, a caller other than the session's owner (`startTransaction` is synchronous
+    /// in the driver: its refusal must be too).
+    #[napi]
+    pub fn admit_caller(&self, ctx: Option<&TenantContext>) -> napi::Result<()> {
+        if let Some(p) = caller_of(ctx)? {
+            self.slot.admit(self.slot.fence, &p)?;
+        }
+        Ok(())
+    }
+
     /// Starts a transaction with the BSON `options` (read/write concern, read preference,
-    /// maxCommitTimeMS); the session's defaults fill the rest.
+    /// maxCommitTimeMS); the session's defaults fill the rest. Under a context, only the
+    /// session's owner may (as for every method that changes its transaction).
     #[napi(ts_return_type = "Promise<void>")]
     pub fn start_transaction<'e>(
         &self,
         env: &'e Env,
+        ctx: Option<&TenantContext>,
         options: &[u8],
     ) -> napi::Result<PromiseRaw<'e, ()>> {
         let slot = self.slot.clone();
+        let caller = caller_of(ctx);
         let raw = bson::from_slice::<Document>(options)
             .map_err(|e| super::error::arg(format!("options: {e}")))
             .and_then(transaction_options);
         spawn(env, move || async move {
             let opts = raw?;
-            let flag = slot.clone();
-            with_session(slot, async |s| {
+            let start = async |s: &mut ClientSession| {
                 s.start_transaction().with_options(opts).await.map_err(FenceError::from)
+            };
+            control(slot, caller, start, |t, ok| {
+                if ok {
+                    *t = Transaction {
+                        generation: t.generation + 1,
+                        open: true,
+                        ..Default::default()
+                    };
+                }
             })
-            .await?;
-            flag.sent_in_transaction.store(0, Ordering::Release);
-            flag.in_transaction.store(true, Ordering::Release);
-            Ok(())
+            .await
         })
     }
 
-    /// Commits the transaction (the driver retries the commit once on a retryable error).
+    /// Commits the transaction (the driver retries the commit once on a retryable error; a
+    /// failed commit may be called again).
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn commit_transaction<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
+    pub fn commit_transaction<'e>(
+        &self,
+        env: &'e Env,
+        ctx: Option<&TenantContext>,
+    ) -> napi::Result<PromiseRaw<'e, ()>> {
         let slot = self.slot.clone();
+        let caller = caller_of(ctx);
         spawn(env, move || async move {
-            let flag = slot.clone();
-            let r = with_session(slot, async |s| {
+            let commit = async |s: &mut ClientSession| {
                 s.commit_transaction().await.map_err(FenceError::from)
+            };
+            // Calls of the transaction not yet sent are not sent after a commit attempt.
+            control(slot, caller, commit, |t, ok| {
+                *t = Transaction {
+                    generation: t.generation + 1,
+                    unsettled: !ok,
+                    ..Default::default()
+                }
             })
-            .await;
-            // A failed commit may be retried: the transaction stays open until one succeeds.
-            if r.is_ok() {
-                flag.in_transaction.store(false, Ordering::Release);
-            }
-            r
+            .await
         })
     }
 
     /// Aborts the transaction.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn abort_transaction<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
+    pub fn abort_transaction<'e>(
+        &self,
+        env: &'e Env,
+        ctx: Option<&TenantContext>,
+    ) -> napi::Result<PromiseRaw<'e, ()>> {
         let slot = self.slot.clone();
+        let caller = caller_of(ctx);
         spawn(env, move || async move {
-            let flag = slot.clone();
-            let r =
-                with_session(slot, async |s| s.abort_transaction().await.map_err(FenceError::from))
-                    .await;
-            flag.in_transaction.store(false, Ordering::Release);
-            r
+            let abort =
+                async |s: &mut ClientSession| s.abort_transaction().await.map_err(FenceError::from);
+            control(slot, caller, abort, |t, _| {
+                *t = Transaction { generation: t.generation + 1, ..Default::default() }
+            })
+            .await
         })
     }
 
     /// Ends the session: a transaction still open is aborted, and later calls in it fail.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn end_session<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
+    pub fn end_session<'e>(
+        &self,
+        env: &'e Env,
+        ctx: Option<&TenantContext>,
+    ) -> napi::Result<PromiseRaw<'e, ()>> {
         let slot = self.slot.clone();
+        let caller = caller_of(ctx);
         spawn(env, move || async move {
-            let taken = slot.session.lock().await.take();
-            // Dropping a session in a transaction aborts it (the driver sends abortTransaction).
-            drop(taken);
+            if let Some(p) = caller? {
+                slot.admit(slot.fence, &p)?;
+            }
+            let mut held = slot.session.lock().await;
+            if let Some(s) = held.take() {
+                // After a failed commit the driver counts the transaction as committed: its
+                // drop sends nothing, and the server would keep the transaction (and its locks)
+                // until its lifetime limit. Ending the server session aborts it now.
+                if slot.transaction().unsettled {
+                    let end = bson::doc! { "endSessions": [s.id().clone()] };
+                    let _ = s.client().database("admin").run_command(end).await;
+                }
+                // Dropping a session in a transaction aborts it (the driver sends abortTransaction).
+                drop(s);
+            }
+            slot.update(|t| {
+                *t = Transaction { generation: t.generation + 1, ..Default::default() }
+            });
             Ok(())
         })
     }

@@ -11,7 +11,7 @@ use super::error::FenceResult;
 use super::lanes::{id_lookup, insert};
 use super::options::CallOptions;
 use super::payload::Request;
-use super::session::SessionSlot;
+use super::session::SessionUse;
 use super::state::FenceInner;
 use crate::scope::facts::{self, Known};
 use crate::scope::namespace::Namespace;
@@ -32,7 +32,7 @@ pub struct Target {
     sent_hint: Arc<std::sync::Mutex<Option<Bson>>>,
     /// The session the call runs in (`options.session` or `withTransaction`'s), already
     /// admitted for this caller. Metadata lookups (`listIndexes`, collection facts) run outside it.
-    session: Option<Arc<SessionSlot>>,
+    session: Option<SessionUse>,
 }
 
 impl Target {
@@ -51,18 +51,18 @@ impl Target {
     }
 
     /// The same target, its data commands sent in `session`.
-    pub fn in_session(mut self, session: Option<Arc<SessionSlot>>) -> Target {
+    pub fn in_session(mut self, session: Option<SessionUse>) -> Target {
         self.session = session;
         self
     }
 
     /// True when the call runs in a session's open transaction.
     pub fn in_transaction(&self) -> bool {
-        self.session.as_ref().is_some_and(|s| s.in_transaction())
+        self.session.as_ref().is_some_and(SessionUse::in_transaction)
     }
 
     /// The session this call's data commands run in, if any.
-    pub fn session(&self) -> Option<Arc<SessionSlot>> {
+    pub fn session(&self) -> Option<SessionUse> {
         self.session.clone()
     }
 
@@ -80,7 +80,9 @@ impl Target {
 
     /// Another collection of the same database, for the same caller (a join's).
     pub fn sibling(&self, name: &str) -> FenceResult<Target> {
-        Target::resolve(self.inner.clone(), self.scope.principal.clone(), name)
+        // In the same session: a join's index build must know the transaction it is for.
+        Ok(Target::resolve(self.inner.clone(), self.scope.principal.clone(), name)?
+            .in_session(self.session.clone()))
     }
 
     /// The lane of an exact `_id` lookup sent with `collation`, if `scope::share` lets it share.
@@ -116,6 +118,17 @@ impl Target {
         self.db.client().clone()
     }
 
+    /// Parses a method's options; in a transaction its own read and write concern are dropped,
+    /// as the driver drops them (the transaction's apply; the Rust driver would refuse them).
+    pub fn parse_options(&self, raw: Document, allowed: &[&str]) -> FenceResult<CallOptions> {
+        let mut o = CallOptions::parse(raw, allowed)?;
+        if self.in_transaction() {
+            o.write_concern = None;
+            o.read_concern = None;
+        }
+        Ok(o)
+    }
+
     /// Parses the request's `options` for a method and turns on the collation guard it needs.
     pub async fn options(
         &mut self,
@@ -123,7 +136,7 @@ impl Target {
         allowed: &[&str],
     ) -> FenceResult<CallOptions> {
         let raw = req.doc_or_empty("options", "options")?;
-        let mut o = CallOptions::parse(raw, allowed)?;
+        let mut o = self.parse_options(raw, allowed)?;
         if let Some(pinned) = self.guard(o.collation_doc.as_ref()).await? {
             o.collation = Some(pinned);
         }

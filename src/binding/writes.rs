@@ -11,7 +11,7 @@ use mongodb::results::UpdateResult;
 use super::bounds;
 use super::error::{arg, FenceResult};
 use super::lanes::insert as insert_lane;
-use super::options::{self, driver_options, CallOptions};
+use super::options::{self, driver_options};
 use super::payload::{count, reply, reply_raw, RawRequest, Request};
 use super::session::in_session;
 use super::target::Target;
@@ -53,8 +53,9 @@ fn update_reply(r: UpdateResult) -> Vec<u8> {
 
 /// `insertOne(doc, options)`.
 pub async fn insert_one(mut t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>> {
-    let o = CallOptions::parse(req.options()?, options::INSERT)?;
+    let o = t.parse_options(req.options()?, options::INSERT)?;
     t.learn_sharding().await?;
+    bounds::ensure_before_transaction_write(&t).await?;
     let d = insert::stamp_raw(&t.scope, req.doc("document", "doc")?)?;
     let id = d.get("_id").ok().flatten().map(|v| v.to_raw_bson());
     let call = InsertCall {
@@ -78,7 +79,8 @@ pub async fn insert_one(mut t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u
 
 /// `insertMany(docs, options)`: every document is checked before any is sent.
 pub async fn insert_many(t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>> {
-    let o = CallOptions::parse(req.options()?, options::INSERT)?;
+    let o = t.parse_options(req.options()?, options::INSERT)?;
+    bounds::ensure_before_transaction_write(&t).await?;
     let raw = req.docs("documents", "docs")?;
     if raw.is_empty() {
         return Err(arg("docs must be a non-empty array"));

@@ -115,10 +115,15 @@ pub fn insert(
         return None;
     }
     let mut k = key(Path::Insert, fence, scope, namespace, None);
-    if scope.sharded {
-        // One insert of several tenants' documents is split by the router across their
-        // shards; within one tenant it goes to one. A system insert names tenants per document.
-        k.tenant = Some(scope.tenant()?.to_string());
+    // One tenant's documents per shared insert. A shared command waits for the slowest of its
+    // documents, and a tenant can make one of its own wait as long as it likes (a transaction
+    // holding the same `_id` or unique key, up to the transaction lifetime): shared with other
+    // tenants, that wait froze their inserts too (red-team round 18). `runAsSystem` inserts
+    // share among themselves.
+    k.tenant = scope.tenant().map(str::to_string);
+    if scope.sharded && k.tenant.is_none() {
+        // A system insert names tenants per document: the router would split it across shards.
+        return None;
     }
     Some(k)
 }
@@ -192,11 +197,13 @@ mod tests {
     }
 
     #[test]
-    fn field_strategy_shares_across_tenants_of_one_namespace() {
-        assert_eq!(
-            insert_key(1, "a", Strategy::Field, "notes"),
-            insert_key(1, "b", Strategy::Field, "notes")
-        );
+    fn inserts_share_within_one_tenant_only() {
+        // Round 18: a shared insert of several tenants waited for one tenant's document held by
+        // that tenant's own open transaction, freezing the others' inserts.
+        let a = insert_key(1, "a", Strategy::Field, "notes");
+        assert_ne!(a, insert_key(1, "b", Strategy::Field, "notes"));
+        assert_eq!(a, insert_key(1, "a", Strategy::Field, "notes"));
+        assert_eq!(a.tenant.as_deref(), Some("a"));
     }
 
     #[test]
