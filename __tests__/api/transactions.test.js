@@ -365,7 +365,13 @@ describe('red-team round 18: what an open transaction must not do to other tenan
     expect(blocked.error).toBeUndefined();
   });
 
-  test("a transaction's first insert into a collection has the fence's index built first: another tenant's first read never waits for the transaction", async () => {
+  test.each([
+    ['insertOne', (c) => c.insertOne({ k: 3 })],
+    // Round 19: calls whose filter names only _id need no index, yet touch the collection.
+    ['findOne by _id', (c) => c.findOne({ _id: 'none' })],
+    ['an upsert by _id', (c) => c.updateOne({ _id: 'u' }, { $set: { k: 4 } }, { upsert: true })],
+    ['deleteOne by _id', (c) => c.deleteOne({ _id: 'none' })],
+  ])("a transaction's first call on a collection (%s) has the fence's index built first: another tenant's first read never waits for the transaction", async (_, first) => {
     const f = fence();
     const name = fresh();
     // Documents, but no fence index yet (written outside the fence).
@@ -374,24 +380,72 @@ describe('red-team round 18: what an open transaction must not do to other tenan
     const holding = new Promise((resolve) => {
       release = resolve;
     });
-    let inserted;
+    let touched;
     const wrote = new Promise((resolve) => {
-      inserted = resolve;
+      touched = resolve;
     });
     const tx = f.runAs('a', () =>
       f.withTransaction(async () => {
-        await f.collection(name).insertOne({ k: 3 });
-        inserted();
+        await first(f.collection(name));
+        touched();
         await holding;
       }),
     );
     await wrote;
     const read = settles(f.runAs('b', () => f.collection(name).find({ k: { $gte: 0 } }).toArray()));
-    await within(10_000, read.promise);
-    expect(read).toMatchObject({ done: true });
+    const insert = settles(f.runAs('c', () => f.collection(name).insertOne({ k: 5 })));
+    await within(10_000, Promise.all([read.promise, insert.promise]));
+    expect([read.done, insert.done]).toEqual([true, true]);
     expect(read.value.map((d) => d.k)).toEqual([2]);
     release();
     await tx;
+  });
+
+  test("a build a transaction needs after it touched something runs outside it without holding anyone; the transaction is doomed: its commit fails as transient", async () => {
+    const f = fence();
+    const [y, x] = [fresh(), fresh()];
+    await suite.rdb.collection(x).insertOne({ tenantId: 'a', k: 1 });
+    await f.runAs('a', () => f.collection(y).countDocuments({}));
+    const s = await f.runAs('a', () => f.startSession());
+    await f.runAs('a', async () => {
+      s.startTransaction();
+      await f.collection(y).insertOne({ k: 1 }, { session: s });
+      const err = await captureError(f.collection(x).findOne({ _id: 'none' }, { session: s }));
+      expect(err.hasErrorLabel('TransientTransactionError')).toBe(true);
+    });
+    // The transaction stays open (the app ignored the error): b's calls on x go on.
+    const b = settles(f.runAs('b', () => Promise.all([f.collection(x).insertOne({ k: 2 }), f.collection(x).find({}).toArray()])));
+    await within(10_000, b.promise);
+    expect(b.done).toBe(true);
+    expect(b.error).toBeUndefined();
+    await f.runAs('a', async () => {
+      // Nothing more of a doomed transaction is sent, and its commit fails as the server's would.
+      const more = await captureError(f.collection(y).insertOne({ k: 2 }, { session: s }));
+      expect(more).toMatchObject({ codeName: 'NoSuchTransaction' });
+      const commit = await captureError(s.commitTransaction());
+      expect(commit).toMatchObject({ codeName: 'NoSuchTransaction' });
+      expect(commit.hasErrorLabel('TransientTransactionError')).toBe(true);
+      await s.endSession();
+    });
+    expect(await committed('field', 'a', y)).toEqual([]);
+  });
+
+  test('a cursor of a session used without a transaction reads on across a later transaction of that session', async () => {
+    const f = fence();
+    const c = f.collection(fresh());
+    await f.runAs('a', async () => {
+      await c.insertMany(Array.from({ length: 30 }, (_, k) => ({ k })));
+      const s = await f.startSession();
+      const cursor = c.find({}, { session: s, batchSize: 5, sort: { k: 1 } });
+      const seen = [];
+      for (let i = 0; i < 7; i++) seen.push((await cursor.next()).k);
+      await s.withTransaction(async (ss) => {
+        await c.updateOne({ k: 0 }, { $set: { v: 1 } }, { session: ss });
+      });
+      for await (const d of cursor) seen.push(d.k);
+      expect(seen).toEqual(Array.from({ length: 30 }, (_, k) => k));
+      await s.endSession();
+    });
   });
 
   test('work left behind by withTransaction runs outside the session once fn has settled, for any tenant', async () => {

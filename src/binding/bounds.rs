@@ -73,12 +73,13 @@ pub async fn ensure_joined(t: &Target, joined: &[String]) -> FenceResult<()> {
     Ok(())
 }
 
-/// Makes sure the collection has the index that bounds a tenant's queries before a transaction
-/// writes to it without a filter (an insert). A transaction holds the locks of what it wrote
-/// until it ends, and an index build waits for them while every other call on the collection
-/// queues behind the build: had a transaction's insert come first, the first tenant to need the
-/// index would have stalled everyone there for the transaction's lifetime (red-team round 18).
-pub async fn ensure_before_transaction_write(t: &Target) -> FenceResult<()> {
+/// Makes sure the collection has the index that bounds a tenant's queries before any call of a
+/// transaction touches it. A transaction holds the locks of what it touched until it ends, and
+/// an index build waits for them while every other call on the collection queues behind the
+/// build: had a transaction's insert (round 18) or `_id` lookup or upsert (round 19) come first,
+/// the first tenant to need the index would have stalled everyone there for the transaction's
+/// lifetime, and the transaction could have done it to itself.
+pub async fn ensure_before_transaction_call(t: &Target) -> FenceResult<()> {
     if !t.in_transaction() {
         return Ok(());
     }
@@ -240,7 +241,16 @@ async fn build_outside(
     match built {
         Ok(Ok(Ok(facts))) if untouched && still_untouched => Ok(facts),
         Ok(Ok(Err(e))) => Err(e),
-        _ => Err(super::session::index_built_outside(t.coll.name())),
+        _ => {
+            // Its snapshot cannot see the index: the transaction must start over. As the
+            // server does after an error in a transaction, nothing more of it is sent and its
+            // commit fails as transient (an app that caught this error would otherwise commit
+            // the rest).
+            if let Some(u) = t.session() {
+                u.doom();
+            }
+            Err(super::session::index_built_outside(t.coll.name()))
+        }
     }
 }
 

@@ -191,7 +191,6 @@ pub async fn bulk_write(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>>
         return Err(arg("operations must be a non-empty array"));
     }
     let pin_simple = t.guard(None).await?.is_some();
-    bounds::ensure_before_transaction_write(&t).await?;
     let mut statements = Vec::with_capacity(ops.len());
     for (i, op) in ops.into_iter().enumerate() {
         let s = plan::statement(&t.scope, i, op, pin_simple, fresh_object_id())?;

@@ -22,6 +22,7 @@ pub async fn execute(
     session: Option<SessionUse>,
 ) -> FenceResult<Vec<u8>> {
     let target = Target::resolve(inner, principal, &collection)?.in_session(session);
+    bounds::ensure_before_transaction_call(&target).await?;
     match run(target.clone(), op, &bytes).await {
         // An index the fence hinted was dropped behind its back: list again and retry once.
         // The server refuses such a hint while planning, before it writes anything; bulkWrite

@@ -228,6 +228,7 @@ pub async fn open_cursor(
     session: Option<super::session::SessionUse>,
 ) -> FenceResult<Batches> {
     let t = Target::resolve(inner, principal, &collection)?.in_session(session);
+    bounds::ensure_before_transaction_call(&t).await?;
     match open_once(t.clone(), kind, req.clone()).await {
         // A hinted index dropped behind the fence's back: list again and open once more.
         Err(e) if bounds::missing_hint(&e) => {

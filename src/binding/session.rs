@@ -41,6 +41,16 @@ struct Transaction {
     sent: u64,
     /// The last commit failed: the server may still hold the transaction (and its locks).
     unsettled: bool,
+    /// The fence failed a call of this transaction that it must be retried for: nothing more
+    /// of it is sent, and its commit aborts it and fails as transient.
+    doomed: bool,
+}
+
+impl Transaction {
+    /// The state after a start (`open`), commit or abort: a new generation, nothing sent yet.
+    fn next(self, open: bool, unsettled: bool) -> Transaction {
+        Transaction { generation: self.generation + 1, open, sent: 0, unsettled, doomed: false }
+    }
 }
 
 /// One call's use of a session: the slot, and the transaction generation the call was made in.
@@ -50,6 +60,9 @@ struct Transaction {
 pub struct SessionUse {
     slot: Arc<SessionSlot>,
     generation: u64,
+    /// Made in an open transaction: only then is the call tied to its generation (a cursor of
+    /// a plain session reads on across the session's later transactions, as the driver's does).
+    in_transaction: bool,
 }
 
 /// Sends the driver action `$action` in the call's session (`Option<SessionUse>`) when it has
@@ -77,6 +90,18 @@ pub fn ended() -> FenceError {
     FenceError::Driver(json!({
         "name": "MongoExpiredSessionError",
         "message": "Cannot use a session that has ended"
+    }))
+}
+
+/// The error of a call, or a commit, of a transaction the fence doomed: the server's
+/// `NoSuchTransaction` for a transaction it aborted after an error, labelled for a retry.
+fn aborted_by_fence() -> FenceError {
+    FenceError::Server(json!({
+        "name": "MongoServerError",
+        "code": 251,
+        "codeName": "NoSuchTransaction",
+        "message": "the transaction was aborted: tenantfence built its tenant index outside it, and it must be retried",
+        "labels": ["TransientTransactionError"],
     }))
 }
 
@@ -126,11 +151,25 @@ impl SessionUse {
         if held.is_none() {
             return Err(ended());
         }
-        if self.slot.transaction().generation != self.generation {
+        let now = self.slot.transaction();
+        if self.in_transaction && now.generation != self.generation {
             return Err(outlived());
+        }
+        if now.doomed && now.generation == self.generation {
+            return Err(aborted_by_fence());
         }
         self.slot.update(|t| t.sent += 1);
         Ok(held)
+    }
+
+    /// Ends the call's transaction as far as the fence is concerned (`Transaction::doomed`).
+    pub fn doom(&self) {
+        let generation = self.generation;
+        self.slot.update(|t| {
+            if t.open && t.generation == generation {
+                t.doomed = true;
+            }
+        });
     }
 
     /// True while the call's transaction is open and has sent nothing (no snapshot yet).
@@ -179,7 +218,8 @@ impl NativeSession {
 
     /// This session for a call made now, in the transaction generation current now.
     pub fn use_now(&self) -> SessionUse {
-        SessionUse { slot: self.slot.clone(), generation: self.slot.transaction().generation }
+        let t = self.slot.transaction();
+        SessionUse { slot: self.slot.clone(), generation: t.generation, in_transaction: t.open }
     }
 }
 
@@ -290,11 +330,7 @@ impl NativeSession {
             };
             control(slot, caller, start, |t, ok| {
                 if ok {
-                    *t = Transaction {
-                        generation: t.generation + 1,
-                        open: true,
-                        ..Default::default()
-                    };
+                    *t = t.next(true, false);
                 }
             })
             .await
@@ -312,18 +348,17 @@ impl NativeSession {
         let slot = self.slot.clone();
         let caller = caller_of(ctx);
         spawn(env, move || async move {
-            let commit = async |s: &mut ClientSession| {
+            let doomed = slot.transaction().doomed;
+            let commit = async move |s: &mut ClientSession| {
+                if doomed {
+                    // Aborted, as the server would have after the error the fence gave.
+                    let _ = s.abort_transaction().await;
+                    return Err(aborted_by_fence());
+                }
                 s.commit_transaction().await.map_err(FenceError::from)
             };
             // Calls of the transaction not yet sent are not sent after a commit attempt.
-            control(slot, caller, commit, |t, ok| {
-                *t = Transaction {
-                    generation: t.generation + 1,
-                    unsettled: !ok,
-                    ..Default::default()
-                }
-            })
-            .await
+            control(slot, caller, commit, move |t, ok| *t = t.next(false, !ok && !doomed)).await
         })
     }
 
@@ -339,10 +374,7 @@ impl NativeSession {
         spawn(env, move || async move {
             let abort =
                 async |s: &mut ClientSession| s.abort_transaction().await.map_err(FenceError::from);
-            control(slot, caller, abort, |t, _| {
-                *t = Transaction { generation: t.generation + 1, ..Default::default() }
-            })
-            .await
+            control(slot, caller, abort, |t, _| *t = t.next(false, false)).await
         })
     }
 
@@ -371,9 +403,7 @@ impl NativeSession {
                 // Dropping a session in a transaction aborts it (the driver sends abortTransaction).
                 drop(s);
             }
-            slot.update(|t| {
-                *t = Transaction { generation: t.generation + 1, ..Default::default() }
-            });
+            slot.update(|t| *t = t.next(false, false));
             Ok(())
         })
     }

@@ -55,7 +55,6 @@ fn update_reply(r: UpdateResult) -> Vec<u8> {
 pub async fn insert_one(mut t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>> {
     let o = t.parse_options(req.options()?, options::INSERT)?;
     t.learn_sharding().await?;
-    bounds::ensure_before_transaction_write(&t).await?;
     let d = insert::stamp_raw(&t.scope, req.doc("document", "doc")?)?;
     let id = d.get("_id").ok().flatten().map(|v| v.to_raw_bson());
     let call = InsertCall {
@@ -80,7 +79,6 @@ pub async fn insert_one(mut t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u
 /// `insertMany(docs, options)`: every document is checked before any is sent.
 pub async fn insert_many(t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>> {
     let o = t.parse_options(req.options()?, options::INSERT)?;
-    bounds::ensure_before_transaction_write(&t).await?;
     let raw = req.docs("documents", "docs")?;
     if raw.is_empty() {
         return Err(arg("docs must be a non-empty array"));
