@@ -6,6 +6,7 @@ const context = require('./context');
 const { fromNative, TenantError, invalidArg } = require('./errors');
 const { createMiddleware } = require('./middleware');
 const { ScopedCollection } = require('./collection');
+const args = require('./args');
 const { FenceSession } = require('./session');
 const { encode } = require('./codec');
 
@@ -210,9 +211,7 @@ class TenantFence {
    * runAsSystem), it belongs to it; otherwise to the first context that uses it.
    */
   async startSession(options) {
-    if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
-      throw invalidArg('startSession(options): options must be an object');
-    }
+    args.optionalObject(options, 'startSession(options): options');
     const ctx = context.current();
     const owner = context.describe(ctx) ? ctx : undefined;
     let nativeSession;

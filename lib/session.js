@@ -8,6 +8,7 @@ const { AsyncLocalStorage } = require('node:async_hooks');
 const context = require('./context');
 const BSON = require('bson');
 const { encode } = require('./codec');
+const args = require('./args');
 const { fromNative, invalidArg, TenantError, MongoError, MongoAPIError, MongoTransactionError, MongoExpiredSessionError } = require('./errors');
 
 // The session `withTransaction` binds to its callback's async chain; one store per process.
@@ -37,12 +38,7 @@ function callerContext() {
 }
 
 const transactionError = (message) => new MongoTransactionError({ message });
-
-function optionsObject(value, name) {
-  if (value === undefined || value === null) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw invalidArg(`${name} must be an object`);
-  return value;
-}
+const expired = () => new MongoExpiredSessionError({ message: 'Cannot use a session that has ended' });
 
 /** A session of one fence; every call in it runs as the one tenant that owns it. */
 class FenceSession {
@@ -120,7 +116,7 @@ class FenceSession {
   /** The transaction's state, as the driver names it, and whether one is active. */
   get transaction() {
     const state = this.#state;
-    return { state, isActive: state === STARTING || state === IN_PROGRESS, isCommitted: state === COMMITTED || state === COMMITTED_EMPTY };
+    return { state, isActive: this.inTransaction(), isCommitted: state === COMMITTED || state === COMMITTED_EMPTY };
   }
 
   /** True between `startTransaction()` and its commit or abort. */
@@ -130,9 +126,10 @@ class FenceSession {
 
   /** Starts a transaction; its calls go out once the driver has begun it. */
   startTransaction(options) {
-    if (this.#ended) throw new MongoExpiredSessionError({ message: 'Cannot use a session that has ended' });
-    if (this.inTransaction()) throw new MongoTransactionError({ message: 'Transaction already in progress' });
-    const bytes = encode({ ...optionsObject(options, 'options') });
+    if (this.#ended) throw expired();
+    if (this.inTransaction()) throw transactionError('Transaction already in progress');
+    // As the driver's, `null` options are none.
+    const bytes = encode({ ...args.optionalObject(options ?? undefined, 'options') });
     try {
       this.#native.admitCaller(callerContext());
     } catch (e) {
@@ -211,7 +208,7 @@ class FenceSession {
   /** @internal The native session for a call of `fence`, once its transaction has begun. */
   async _forCall(fence) {
     if (fence !== this.#fence) throw invalidArg('options.session was started by another fence: a session runs on the client that started it');
-    if (this.#ended) throw new MongoExpiredSessionError({ message: 'Cannot use a session that has ended' });
+    if (this.#ended) throw expired();
     await this.#ready();
     if (this.#state === STARTING) this.#state = IN_PROGRESS;
     return this.#native;
@@ -253,16 +250,11 @@ class FenceSession {
       const scope = { session: this, live: true };
       try {
         const run = () => fn(this);
-        let promise;
         try {
-          promise = bindToChain ? bound.run(scope, run) : run();
-        } finally {
-          if (!promise || typeof promise.then !== 'function') scope.live = false;
-        }
-        if (!promise || typeof promise.then !== 'function') {
-          throw invalidArg('Function provided to `withTransaction` must return a Promise');
-        }
-        try {
+          const promise = bindToChain ? bound.run(scope, run) : run();
+          if (!promise || typeof promise.then !== 'function') {
+            throw invalidArg('Function provided to `withTransaction` must return a Promise');
+          }
           result = await promise;
         } finally {
           scope.live = false;

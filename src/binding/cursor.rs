@@ -29,16 +29,10 @@ impl Batches {
     async fn next(&mut self) -> Option<FenceResult<RawBatch>> {
         let next = match self {
             Batches::Plain(c) => c.next().await,
-            Batches::InSession(c, session) => {
-                let mut held = match session.hold().await {
-                    Ok(h) => h,
-                    Err(e) => return Some(Err(e)),
-                };
-                match held.as_mut() {
-                    Some(s) => c.stream(s).next().await,
-                    None => return Some(Err(super::session::ended())),
-                }
-            }
+            Batches::InSession(c, session) => match session.hold().await {
+                Ok(mut s) => c.stream(&mut s).next().await,
+                Err(e) => return Some(Err(e)),
+            },
         };
         next.map(|r| r.map_err(FenceError::Mongo))
     }

@@ -101,6 +101,16 @@ fn write_concern_json(w: &WriteConcernError) -> Value {
     server_json("MongoWriteConcernError", w.code, Some(&w.code_name), &w.message)
 }
 
+/// A server error the fence gives in the server's own words (a refusal the server would make,
+/// or one it made in effect), with the labels that say what may be retried.
+pub fn server_error(code: i32, code_name: &str, message: &str, labels: &[&str]) -> FenceError {
+    let mut body = server_json("MongoServerError", code, Some(code_name), message);
+    if !labels.is_empty() {
+        body["labels"] = json!(labels);
+    }
+    FenceError::Server(body)
+}
+
 /// One document's error from a shared insert, as a lone `insertOne` would have reported it.
 pub fn indexed_write_error(w: &IndexedWriteError) -> FenceError {
     FenceError::Server(server_json("MongoServerError", w.code, w.code_name.as_deref(), &w.message))

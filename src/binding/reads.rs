@@ -101,12 +101,12 @@ pub async fn estimated_document_count(mut t: Target, mut req: Request) -> FenceR
         // The server's answer to the driver's `count` in a transaction, given here: the exact
         // count a tenant gets would answer it, and the Rust driver sends the metadata count in
         // no session at all (it would read outside the transaction).
-        return Err(super::error::FenceError::Server(serde_json::json!({
-            "name": "MongoServerError",
-            "code": 263,
-            "codeName": "OperationNotSupportedInTransaction",
-            "message": "Cannot run 'count' in a multi-document transaction. Please see http://dochub.mongodb.org/core/transaction-count for a recommended alternative.",
-        })));
+        return Err(super::error::server_error(
+            263,
+            "OperationNotSupportedInTransaction",
+            "Cannot run 'count' in a multi-document transaction. Please see http://dochub.mongodb.org/core/transaction-count for a recommended alternative.",
+            &[],
+        ));
     }
     // The server takes no comment on a metadata count; it is kept for the exact count only.
     let pinned = t.guard(None).await?;
@@ -180,10 +180,9 @@ pub async fn distinct(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let ao = driver_options!(o => AggregateOptions { collation, comment, max_time, hint, selection_criteria, read_concern });
     let first = match t.session() {
         Some(u) => {
-            let mut held = u.hold().await?;
-            let s = held.as_mut().ok_or_else(super::session::ended)?;
+            let mut s = u.hold().await?;
             let mut cursor = t.coll.aggregate(stages).with_options(ao).session(&mut *s).await?;
-            cursor.next(s).await.transpose()?
+            cursor.next(&mut s).await.transpose()?
         }
         None => t.coll.aggregate(stages).with_options(ao).await?.next().await.transpose()?,
     };
@@ -208,8 +207,7 @@ macro_rules! open_batches {
         match $t.session() {
             Some(u) => {
                 let mut held = u.hold().await?;
-                let s = held.as_mut().ok_or_else(super::session::ended)?;
-                let c = $action.session(&mut *s).batch().await?;
+                let c = $action.session(&mut *held).batch().await?;
                 drop(held);
                 Ok(Batches::InSession(c, u))
             }

@@ -12,9 +12,10 @@ use napi::bindgen_prelude::{Buffer, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 use serde_json::json;
+use tokio::sync::{MappedMutexGuard, MutexGuard};
 
 use super::context::TenantContext;
-use super::error::{FenceError, FenceResult};
+use super::error::{server_error, FenceError, FenceResult};
 use super::options::CallOptions;
 use super::settle::spawn;
 use crate::scope::{session, Principal};
@@ -72,12 +73,7 @@ macro_rules! in_session {
         match $session {
             Some(u) => {
                 let mut held = u.hold().await?;
-                match held.as_mut() {
-                    Some(s) => {
-                        $action.session(s).await.map_err($crate::binding::error::FenceError::from)
-                    }
-                    None => Err($crate::binding::session::ended()),
-                }
+                $action.session(&mut *held).await.map_err($crate::binding::error::FenceError::from)
             }
             None => $action.await.map_err($crate::binding::error::FenceError::from),
         }
@@ -96,13 +92,12 @@ pub fn ended() -> FenceError {
 /// The error of a call, or a commit, of a transaction the fence doomed: the server's
 /// `NoSuchTransaction` for a transaction it aborted after an error, labelled for a retry.
 fn aborted_by_fence() -> FenceError {
-    FenceError::Server(json!({
-        "name": "MongoServerError",
-        "code": 251,
-        "codeName": "NoSuchTransaction",
-        "message": "the transaction was aborted: tenantfence built its tenant index outside it, and it must be retried",
-        "labels": ["TransientTransactionError"],
-    }))
+    server_error(
+        251,
+        "NoSuchTransaction",
+        "the transaction was aborted: tenantfence built its tenant index outside it, and it must be retried",
+        &["TransientTransactionError"],
+    )
 }
 
 /// The error of a call made in a transaction that ended before the call was sent.
@@ -146,11 +141,9 @@ impl SessionUse {
 
     /// The session, locked for one driver action, once it is checked to be live and in the
     /// call's own transaction generation; counts the command about to be sent.
-    pub async fn hold(&self) -> FenceResult<tokio::sync::MutexGuard<'_, Option<ClientSession>>> {
-        let held = self.slot.session.lock().await;
-        if held.is_none() {
-            return Err(ended());
-        }
+    pub async fn hold(&self) -> FenceResult<MappedMutexGuard<'_, ClientSession>> {
+        let held = MutexGuard::try_map(self.slot.session.lock().await, Option::as_mut)
+            .map_err(|_| ended())?;
         let now = self.slot.transaction();
         if self.in_transaction && now.generation != self.generation {
             return Err(outlived());
