@@ -142,7 +142,17 @@ export type FenceOperation =
   | 'findOneAndReplace'
   | 'findOneAndDelete'
   | 'bulkWrite'
-  | 'createIndex';
+  | 'createIndex'
+  | 'createIndexes'
+  | 'listIndexes'
+  | 'dropIndex'
+  | 'dropIndexes'
+  | 'drop'
+  | 'rename'
+  | 'options'
+  | 'listCollections'
+  | 'createCollection'
+  | 'dropCollection';
 
 /** What the `onSystemAccess` hook receives before each collection call inside `runAsSystem`. */
 export interface SystemAccessEvent {
@@ -727,6 +737,95 @@ export interface ScopedCollection<TSchema extends Document = Document> {
    * `'field'` the tenant field is put first in the key, so `unique` means unique per tenant.
    */
   createIndex(spec: IndexSpecification, options?: CreateIndexesOptions): Promise<string>;
+  /** Creates several indexes in one command and resolves to their names; one refused and none is built. */
+  createIndexes(indexSpecs: IndexDescription[], options?: CreateIndexesCommandOptions): Promise<string[]>;
+
+  /** The collection's indexes. Under strategy `'field'` every tenant sees the same list (docs/administration.md). */
+  listIndexes(options?: ListIndexesOptions): FenceCursor<IndexDescriptionInfo>;
+  indexes(options: ListIndexesOptions & { full: false }): Promise<Record<string, Array<[string, IndexDirection]>>>;
+  indexes(options?: ListIndexesOptions & { full?: true }): Promise<IndexDescriptionInfo[]>;
+  indexInformation(options: ListIndexesOptions & { full: true }): Promise<IndexDescriptionInfo[]>;
+  indexInformation(options?: ListIndexesOptions & { full?: false }): Promise<Record<string, Array<[string, IndexDirection]>>>;
+  /** True when every index named exists. */
+  indexExists(indexes: string | string[], options?: ListIndexesOptions): Promise<boolean>;
+
+  /** Under strategy `'field'` inside `runAsSystem` only; under `'database'` in the tenant's own database. */
+  dropIndex(indexName: string, options?: AdminCommandOptions): Promise<Document>;
+  /** True, or false when the server refused (as the driver answers). Same rules as `dropIndex`. */
+  dropIndexes(options?: AdminCommandOptions): Promise<boolean>;
+  /** Drops the collection. Same rules as `dropIndex`. */
+  drop(options?: AdminCommandOptions): Promise<boolean>;
+  /** Renames the collection within its database and resolves to the new handle. Same rules as `dropIndex`. */
+  rename(newName: string, options?: AdminCommandOptions & { dropTarget?: boolean }): Promise<ScopedCollection<TSchema>>;
+  /** The collection's creation options. Same rules as `dropIndex`. */
+  options(options?: ListIndexesOptions): Promise<Document>;
+  isCapped(options?: ListIndexesOptions): Promise<boolean>;
+}
+
+/** An index as `listIndexes` returns it. */
+export interface IndexDescriptionInfo extends Document {
+  v?: number;
+  key: Document;
+  name: string;
+}
+
+/** One index of `createIndexes`: its key and its own options. */
+export interface IndexDescription extends CreateIndexesOptions {
+  key: Document | Map<string, IndexDirection>;
+  version?: number;
+}
+
+/** The options beside `createIndexes`' list (an index's own options go in its description). */
+export interface CreateIndexesCommandOptions {
+  comment?: unknown;
+  commitQuorum?: number | string;
+  writeConcern?: WriteConcern;
+  session?: FenceSession;
+}
+
+export interface ListIndexesOptions extends BsonReadOptions {
+  comment?: unknown;
+  batchSize?: number;
+  maxTimeMS?: number;
+  readPreference?: ReadPreferenceLike;
+  session?: FenceSession;
+}
+
+export interface AdminCommandOptions {
+  comment?: unknown;
+  maxTimeMS?: number;
+  writeConcern?: WriteConcern;
+  session?: FenceSession;
+}
+
+/** The options `fence.db.createCollection` passes on (docs/administration.md). */
+export interface CreateCollectionOptions {
+  capped?: boolean;
+  size?: number;
+  max?: number;
+  validator?: Document;
+  validationLevel?: 'off' | 'strict' | 'moderate';
+  validationAction?: 'error' | 'warn';
+  collation?: CollationOptions;
+  storageEngine?: Document;
+  indexOptionDefaults?: Document;
+  changeStreamPreAndPostImages?: { enabled: boolean };
+  clusteredIndex?: Document;
+  expireAfterSeconds?: number;
+  viewOn?: string;
+  pipeline?: Document[];
+  timeseries?: Document;
+  comment?: unknown;
+  session?: FenceSession;
+}
+
+/** `fence.db`: database-level administration, in the context's database. */
+export interface FenceDb {
+  readonly databaseName: string;
+  collection<TSchema extends Document = Document>(name: string): ScopedCollection<TSchema>;
+  listCollections(filter?: Document, options?: ListIndexesOptions & { nameOnly?: boolean; authorizedCollections?: boolean }): FenceCursor<Document>;
+  createCollection<TSchema extends Document = Document>(name: string, options?: CreateCollectionOptions): Promise<ScopedCollection<TSchema>>;
+  dropCollection(name: string, options?: AdminCommandOptions): Promise<boolean>;
 }
 
 // ---------------------------------------------------------------------------
@@ -822,6 +921,8 @@ export declare class TenantFence {
 
   /** A scoped handle on collection `name` (the same handle for the same name). */
   collection<TSchema extends Document = Document>(name: string): ScopedCollection<TSchema>;
+  /** Database-level administration: `listCollections`, `createCollection`, `dropCollection` (docs/administration.md). */
+  get db(): FenceDb;
 
   /** Closes the connection pool; later calls fail. */
   /** A session to pass as `{ session }`; started under a context, it belongs to that tenant (or runAsSystem). */

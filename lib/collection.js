@@ -28,7 +28,7 @@ function withId(doc, name) {
 }
 
 // Request keys that differ from the argument names users see in errors.
-const ARGUMENT_NAMES = { document: 'doc', documents: 'docs', keys: 'indexSpec' };
+const ARGUMENT_NAMES = { document: 'doc', documents: 'docs', keys: 'indexSpec', indexes: 'indexSpecs' };
 
 const WRITES = new Set([
   'insertOne', 'insertMany', 'updateOne', 'updateMany', 'replaceOne', 'bulkWrite',
@@ -59,6 +59,87 @@ function sortedOptions(value) {
   return o;
 }
 
+/** The context of a call on `fence` (Rust calls the audit hook for system work). */
+function contextFor(fence) {
+  const ctx = context.current();
+  const about = context.describe(ctx);
+  if (!about) return null; // Rust refuses a call without a context (TENANT_MISSING).
+  // Rust's word on what the context is, not the JS label.
+  if (!ctx.isSystem && !fence._accepts(about)) {
+    throw new TenantError('TENANT_INVALID', `tenant id ${JSON.stringify(about.tenantId)} is not valid for this fence`);
+  }
+  return ctx;
+}
+
+/**
+ * Takes `options.session` out of the options (it is not sent as BSON): the session the call
+ * runs in, or the one `fence.withTransaction` bound to this async chain.
+ */
+function takeSession(fence, request) {
+  const o = request.options;
+  if (!o || o.session === undefined) return boundSession(fence);
+  const { session, ...rest } = o;
+  request.options = rest;
+  if (session === null) return undefined;
+  if (!(session instanceof FenceSession)) {
+    throw invalidArg('options.session must be a session from fence.startSession() (a session of the Node driver cannot be used)');
+  }
+  return session;
+}
+
+/** One native call of `operation` on collection `name` of `fence`; resolves to the decoded reply. */
+async function call(fence, native, name, operation, request) {
+  const session = takeSession(fence, request);
+  // The driver takes its BSON read options on every method: they decide how the reply's
+  // documents are decoded, and where it holds none they change nothing.
+  let read;
+  [request.options, read] = splitReadOptions(request.options);
+  const ctx = contextFor(fence);
+  const payload = encode(request, ARGUMENT_NAMES);
+  let refusedId;
+  if (ctx && WRITES.has(operation) && fence._customIds() && ctx.isSystem) {
+    // Checked on the bytes that will be sent: a getter or Proxy cannot show one id here and
+    // serialize another. Rust applies the hard rules; the custom pattern lives only in JS, and
+    // Rust refuses the call with it after the audit hook has seen the call.
+    refusedId = native.storedTenantIds(payload).find((id) => !fence._accepts({ tenantId: id }));
+  }
+  const inSession = session && (await session._forCall(fence));
+  let reply;
+  try {
+    reply = await native.run(ctx, name, operation, payload, refusedId, inSession);
+  } catch (e) {
+    throw fromNative(e);
+  }
+  return decode(reply, read);
+}
+
+/**
+ * A cursor over a metadata listing (`listIndexes`, `listCollections`), as the driver's: Rust
+ * reads the listing whole when it is first read (one collection has at most 64 indexes).
+ */
+function listing(fence, native, name, kind, request) {
+  const session = takeSession(fence, request);
+  const [o, read] = splitReadOptions(request.options);
+  request.options = o;
+  const ctx = contextFor(fence);
+  const open = async (k, payload) => {
+    const inSession = session && (await session._forCall(fence));
+    const reply = await native.run(ctx, name, k, payload, undefined, inSession);
+    let batch = decode(reply, { promoteBuffers: true });
+    return {
+      async nextBatch() {
+        const b = batch;
+        batch = null;
+        return b && b.length ? b : null;
+      },
+      async close() {
+        batch = null;
+      },
+    };
+  };
+  return new FenceCursor(open, kind, request, read);
+}
+
 class ScopedCollection {
   #fence;
   #native;
@@ -69,62 +150,13 @@ class ScopedCollection {
     this.collectionName = name;
   }
 
-  /** The context for this call (Rust calls the audit hook for system work). */
-  #context() {
-    const ctx = context.current();
-    const about = context.describe(ctx);
-    if (!about) return null; // Rust refuses a call without a context (TENANT_MISSING).
-    // Rust's word on what the context is, not the JS label.
-    if (!ctx.isSystem && !this.#fence._accepts(about)) {
-      throw new TenantError('TENANT_INVALID', `tenant id ${JSON.stringify(about.tenantId)} is not valid for this fence`);
-    }
-    return ctx;
-  }
-
-  /**
-   * Takes `options.session` out of the options (it is not sent as BSON): the session the call
-   * runs in, or the one `fence.withTransaction` bound to this async chain.
-   */
-  #takeSession(request) {
-    const o = request.options;
-    if (!o || o.session === undefined) return boundSession(this.#fence);
-    const { session, ...rest } = o;
-    request.options = rest;
-    if (session === null) return undefined;
-    if (!(session instanceof FenceSession)) {
-      throw invalidArg('options.session must be a session from fence.startSession() (a session of the Node driver cannot be used)');
-    }
-    return session;
-  }
-
-  async #run(operation, request) {
-    const session = this.#takeSession(request);
-    // The driver takes its BSON read options on every method: they decide how the reply's
-    // documents are decoded, and where it holds none they change nothing.
-    let read;
-    [request.options, read] = splitReadOptions(request.options);
-    const ctx = this.#context();
-    const payload = encode(request, ARGUMENT_NAMES);
-    let refusedId;
-    if (ctx && WRITES.has(operation) && this.#fence._customIds() && ctx.isSystem) {
-      // Checked on the bytes that will be sent: a getter or Proxy cannot show one id here and
-      // serialize another. Rust applies the hard rules; the custom pattern lives only in JS, and
-      // Rust refuses the call with it after the audit hook has seen the call.
-      refusedId = this.#native.storedTenantIds(payload).find((id) => !this.#fence._accepts({ tenantId: id }));
-    }
-    const inSession = session && (await session._forCall(this.#fence));
-    let reply;
-    try {
-      reply = await this.#native.run(ctx, this.collectionName, operation, payload, refusedId, inSession);
-    } catch (e) {
-      throw fromNative(e);
-    }
-    return decode(reply, read);
+  #run(operation, request) {
+    return call(this.#fence, this.#native, this.collectionName, operation, request);
   }
 
   #cursor(kind, request, read) {
-    const session = this.#takeSession(request);
-    const ctx = this.#context();
+    const session = takeSession(this.#fence, request);
+    const ctx = contextFor(this.#fence);
     if (!ctx) throw new TenantError('TENANT_MISSING', `${kind}() needs a tenant in context: call it inside runAs() or the middleware`);
     const native = this.#native;
     const name = this.collectionName;
@@ -268,6 +300,86 @@ class ScopedCollection {
     return this.#run('bulkWrite', { operations: ops, options: options(opts) });
   }
 
+  /**
+   * A cursor over the collection's indexes. Under strategy 'field' every tenant sees the same
+   * list (index metadata is shared by all tenants and holds no document): docs/administration.md.
+   */
+  listIndexes(opts) {
+    return listing(this.#fence, this.#native, this.collectionName, 'listIndexes', { options: { ...options(opts) } });
+  }
+
+  /** The collection's indexes: descriptions (`full`, the default), or name -> key pairs. */
+  async indexes(opts) {
+    const { full = true, ...rest } = options(opts);
+    const list = await this.listIndexes(rest).toArray();
+    if (full) return list;
+    return Object.fromEntries(list.map(({ name, key }) => [name, Object.entries(key)]));
+  }
+
+  /** True when every index named exists. */
+  async indexExists(names, opts) {
+    const wanted = Array.isArray(names) ? names : [names];
+    const all = new Set((await this.listIndexes(opts).toArray()).map(({ name }) => name));
+    return wanted.every((n) => all.has(n));
+  }
+
+  /** The indexes as name -> key pairs (`full: true`: descriptions), as the driver's. */
+  async indexInformation(opts) {
+    const o = options(opts);
+    return this.indexes({ ...o, full: o.full ?? false });
+  }
+
+  /** Creates several indexes in one command; one refused index refuses them all. */
+  async createIndexes(indexSpecs, opts) {
+    args.array(indexSpecs, 'indexSpecs');
+    const indexes = indexSpecs.map((d, i) => {
+      args.object(d, `indexSpecs[${i}]`);
+      const { key, version, ...rest } = d;
+      if (key === null || typeof key !== 'object' || Array.isArray(key)) throw invalidArg(`indexSpecs[${i}].key must be an object or a Map`);
+      const out = { key: args.indexKeys(key), ...rest };
+      // As the driver: `version` is sent as the server's `v`.
+      if (version !== undefined) out.v = version;
+      return out;
+    });
+    return this.#run('createIndexes', { indexes, options: options(opts) });
+  }
+
+  /** Drops an index by name (runAsSystem, or a tenant's own database under 'database'). */
+  async dropIndex(indexName, opts) {
+    if (typeof indexName !== 'string' && (indexName === null || typeof indexName !== 'object')) {
+      throw invalidArg('indexName must be an index name or key pattern');
+    }
+    return this.#run('dropIndex', { index: indexName, options: options(opts) });
+  }
+
+  /** Drops every index but `_id`'s; false when the server refused, as the driver answers. */
+  async dropIndexes(opts) {
+    return this.#run('dropIndexes', { options: options(opts) });
+  }
+
+  /** Drops the collection (runAsSystem, or a tenant's own database under 'database'). */
+  async drop(opts) {
+    return this.#run('drop', { options: options(opts) });
+  }
+
+  /** Renames the collection within its database and returns the renamed collection's handle. */
+  async rename(newName, opts) {
+    if (typeof newName !== 'string' || newName === '') throw invalidArg('newName must be a non-empty string');
+    await this.#run('rename', { to: newName, options: options(opts) });
+    return this.#fence.collection(newName);
+  }
+
+  /** The collection's creation options. */
+  async options(opts) {
+    return this.#run('options', { options: options(opts) });
+  }
+
+  /** True when the collection is capped. */
+  async isCapped(opts) {
+    const { capped } = await this.options(opts);
+    return Boolean(capped);
+  }
+
   /** Creates an index; under strategy 'field' the tenant field leads it. */
   async createIndex(spec, opts) {
     if (spec === null || (typeof spec !== 'string' && typeof spec !== 'object')) throw invalidArg('indexSpec must be a field name, an array or an object');
@@ -286,4 +398,4 @@ function modifyOptions(opts) {
   return o;
 }
 
-module.exports = { ScopedCollection };
+module.exports = { ScopedCollection, call, listing };

@@ -166,6 +166,7 @@ const DRIVER = { MongoNetworkError, MongoServerSelectionError, MongoClientClosed
 /** The class for a native error body (`body.name`), with its fields. */
 function mongoError(kind, body) {
   if (kind === 'MONGO_SERVER') return new (SERVER[body.name] || MongoServerError)(body);
+  if (body.name === 'MongoAPIError') return new MongoAPIError(body.message);
   const Cls = DRIVER[body.name];
   if (Cls) return new Cls(body);
   const e = new MongoDriverError(body);

@@ -6,6 +6,7 @@ const context = require('./context');
 const { fromNative, TenantError, invalidArg } = require('./errors');
 const { createMiddleware } = require('./middleware');
 const { ScopedCollection } = require('./collection');
+const { FenceDb } = require('./db');
 const args = require('./args');
 const { FenceSession } = require('./session');
 const { encode } = require('./codec');
@@ -66,6 +67,7 @@ function withUriOptions(uri, o) {
 
 class TenantFence {
   #native;
+  #db = null;
   #settings;
   #collections = new Map();
 
@@ -191,6 +193,12 @@ class TenantFence {
   /** Express middleware that sets the tenant for each request. */
   middleware(options) {
     return createMiddleware(options, (tenantId, fn) => this.runAs(tenantId, fn));
+  }
+
+  /** Database-level administration (`listCollections`, `createCollection`, `dropCollection`). */
+  get db() {
+    if (!this.#db) this.#db = new FenceDb(this, this.#native);
+    return this.#db;
   }
 
   /** A scoped collection handle; the tenant is read from the context at each call. */

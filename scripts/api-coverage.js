@@ -36,7 +36,11 @@ function optionNames(typings, name, seen = new Set()) {
   if (seen.has(name)) return new Set();
   seen.add(name);
   const b = block(typings, 'interface', name);
-  if (!b) return new Set();
+  if (!b) {
+    // A type alias (`type DropIndexesOptions = CommandOperationOptions;`, `A & { … }`, `Omit<…>`).
+    const alias = new RegExp(`export declare type ${name}(?:<[^=]*>)? = ([^;]+);`).exec(typings);
+    return alias ? typeOptions(typings, alias[1], seen) : new Set();
+  }
   const out = members(b.body);
   const bases = (b.head.match(/extends\s+(.+)$/s) || [])[1] || '';
   for (const part of bases.split(/,(?![^<]*>)/)) {
@@ -50,6 +54,27 @@ function optionNames(typings, name, seen = new Set()) {
     if (base) for (const o of optionNames(typings, base[1], seen)) out.add(o);
   }
   return out;
+}
+
+/** The option names of a type expression: parts joined by `&`, each a name, an `Omit<…>` or `{ … }`. */
+function typeOptions(typings, expr, seen = new Set()) {
+  const names = new Set();
+  // Comments inside `{ … }` are prose, not option names.
+  const bare = expr.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
+  for (const part of bare.split(/&(?![^{]*\})/)) {
+    const t = part.trim();
+    const omit = /^Omit<\s*(\w+)(?:<[^>]*>)?\s*,\s*([^>]+)>$/.exec(t);
+    if (omit) {
+      const dropped = new Set([...omit[2].matchAll(/'([^']+)'/g)].map((x) => x[1]));
+      for (const n of optionNames(typings, omit[1], seen)) if (!dropped.has(n)) names.add(n);
+    } else if (t.startsWith('{')) {
+      for (const x of t.matchAll(/(\w+)\??:/g)) names.add(x[1]);
+    } else {
+      const base = /^(\w+)/.exec(t);
+      if (base) for (const n of optionNames(typings, base[1], seen)) names.add(n);
+    }
+  }
+  return names;
 }
 
 /**
@@ -66,19 +91,7 @@ function methodOptions(typings, collectionBody) {
     const o = /\boptions\??: ([\s\S]*?)\): /.exec(sig);
     if (!o) continue;
     const names = (out[m[1]] ??= new Set());
-    for (const part of o[1].split(/&(?![^{]*\})/)) {
-      const t = part.trim();
-      const omit = /^Omit<\s*(\w+)(?:<[^>]*>)?\s*,\s*([^>]+)>$/.exec(t);
-      if (omit) {
-        const dropped = new Set([...omit[2].matchAll(/'([^']+)'/g)].map((x) => x[1]));
-        for (const n of optionNames(typings, omit[1])) if (!dropped.has(n)) names.add(n);
-      } else if (t.startsWith('{')) {
-        for (const x of t.matchAll(/(\w+)\??:/g)) names.add(x[1]);
-      } else {
-        const base = /^(\w+)/.exec(t);
-        if (base) for (const n of optionNames(typings, base[1])) names.add(n);
-      }
-    }
+    for (const n of typeOptions(typings, o[1])) names.add(n);
   }
   return out;
 }
@@ -87,10 +100,6 @@ function methodOptions(typings, collectionBody) {
 // listed here and not supported is "missing": work still to do.
 const REFUSED_MEMBERS = {
   watch: "a collection's change stream carries every tenant's events; scoped change streams are issue 16",
-  rename: 'renames every tenant\'s data at once: use the driver, outside the fence, as an operator',
-  drop: 'drops every tenant\'s documents: use the driver, outside the fence, as an operator',
-  dropIndex: 'indexes are shared by all tenants: use the driver, outside the fence, as an operator',
-  dropIndexes: 'indexes are shared by all tenants: use the driver, outside the fence, as an operator',
   initializeOrderedBulkOp: 'use bulkWrite, which checks every operation before any is sent',
   initializeUnorderedBulkOp: 'use bulkWrite, which checks every operation before any is sent',
   count: 'deprecated by the driver (it reads collection metadata across tenants): use countDocuments',
@@ -117,7 +126,17 @@ const REFUSED_SESSION_MEMBERS = {
   serverSession: 'the server session (its id, transaction number) lives in the Rust driver; `id` gives its id',
   incrementTransactionNumber: "the driver's internal step; the Rust driver numbers the transactions",
 };
+// Refused for one method only: `method().option`.
 const REFUSED_OPTIONS = {
+  ...Object.fromEntries(
+    ['background', 'bits', 'bucketSize', 'collation', 'default_language', 'expireAfterSeconds', 'hidden', 'language_override',
+      'max', 'min', 'name', 'partialFilterExpression', 'sparse', 'storageEngine', 'textIndexVersion', 'unique', 'version',
+      'weights', 'wildcardProjection'].map((o) => [
+      `createIndexes().${o}`,
+      "an option of one index: the driver ignores it beside createIndexes' list, so tenantfence refuses it there (put it in the index's description)",
+    ]),
+  ),
+  'drop().encryptedFields': "Queryable Encryption's auxiliary collections are not managed by the fence: drop them as an operator",
   explain: 'a plan shows index bounds and counts across every tenant',
   includeResultMetadata: 'not supported yet',
 };
@@ -141,6 +160,25 @@ function supported() {
     findOneAndDelete: list('FIND_AND_MODIFY'), bulkWrite: list('BULK'), createIndex: list('INDEX'),
     estimatedDocumentCount: new Set(['maxTimeMS', 'comment', 'readPreference', 'readConcern']),
   };
+  // Administration (src/binding/admin.rs): the option list each method takes (`options(&mut req, …)`),
+  // plus the options the driver ignores for these commands, taken and ignored alike (IGNORED).
+  const admin = fs.readFileSync(path.join(ROOT, 'src', 'binding', 'admin.rs'), 'utf8');
+  const strings = (text) => [...text.matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+  const constant = (name) => strings((new RegExp(`const ${name}: &\\[&str\\] =([^;]+);`).exec(admin) || ['', ''])[1]);
+  const adminList = (fn) => {
+    const at = admin.indexOf(`async fn ${fn}(`);
+    const body = admin.slice(at, admin.indexOf('\n}\n', at));
+    const m = /options\(\s*&mut req,\s*(&\[[^\]]*\]|[A-Z_]+)\s*,?\s*\)/.exec(body);
+    if (at < 0 || !m) throw new Error(`api-coverage: cannot read the options of admin.rs ${fn}`);
+    return new Set([...(m[1].startsWith('&') ? strings(m[1]) : constant(m[1])), ...constant('IGNORED')]);
+  };
+  Object.assign(per, {
+    listIndexes: adminList('list_indexes'), dropIndex: adminList('drop_index'), dropIndexes: adminList('drop_indexes'),
+    drop: adminList('drop'), rename: adminList('rename'), options: adminList('collection_options'),
+    isCapped: adminList('collection_options'),
+    createIndexes: new Set(['comment', 'commitQuorum', 'writeConcern', 'maxTimeMS', 'readConcern', 'retryWrites']),
+  });
+  for (const m of ['indexes', 'indexExists', 'indexInformation']) per[m] = new Set([...per.listIndexes, 'full']);
   for (const m of ['findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete']) per[m].add('returnOriginal');
   // The BSON read options, read by the JS face on every method (lib/codec.js, lib/collection.js).
   const { READ } = require(path.join(ROOT, 'lib', 'codec.js'));
@@ -168,12 +206,14 @@ function rows() {
   // The driver's BSON options come from the bson package's typings (DeserializeOptions, ...).
   const driverTypes = require.resolve('mongodb/mongodb.d.ts', { paths: [ROOT] });
   const bsonTypes = path.join(packageDir('bson', path.dirname(driverTypes)), 'bson.d.ts');
-  const typings = fs.readFileSync(driverTypes, 'utf8') + fs.readFileSync(bsonTypes, 'utf8');
+  // Comments are prose (they hold `NOTE:`, `;`, URLs): parsed without them.
+  const typings = (fs.readFileSync(driverTypes, 'utf8') + fs.readFileSync(bsonTypes, 'utf8')).replace(/\/\*[\s\S]*?\*\//g, '').replace(/\n[ \t]*(?=\n)/g, '');
   const coll = block(typings, 'class', 'Collection');
   const ours = supported();
   const out = [];
   const judge = (area, name, have, refused) => {
     if (have) out.push([area, name, 'supported', '']);
+    else if (refused[`${area}.${name}`]) out.push([area, name, 'refused', refused[`${area}.${name}`]]);
     else if (refused[name]) out.push([area, name, 'refused', refused[name]]);
     else out.push([area, name, 'missing', '']);
   };

@@ -198,30 +198,39 @@ function forkMongod(bin, { port, dbpath, cacheSizeGB, replSet, testCommands = fa
 }
 
 /**
- * The official driver, used only to initiate replica sets. It is a devDependency here; an app
- * using tenantfence/testing's globalSetup needs it too, so say so instead of a bare MODULE_NOT_FOUND.
+ * A client for admin commands (`replSetInitiate`, `hello`, `replSetGetStatus`) through
+ * tenantfence's own Rust driver, so an app using tenantfence/testing needs no second driver.
+ * Server errors come back as the driver's classes, with `code` and `codeName`.
  */
-function officialDriver() {
+async function adminClient(port) {
+  const { AdminClient } = require('../binding.js');
+  const { serialize, deserialize } = require('bson');
+  const { fromNative } = require('../lib/errors');
+  const uri = `mongodb://127.0.0.1:${port}/?directConnection=true&serverSelectionTimeoutMS=10000`;
+  let native;
   try {
-    return require('mongodb');
+    native = await AdminClient.connect(uri);
   } catch (e) {
-    if (e.code !== 'MODULE_NOT_FOUND') throw e;
-    throw new Error(
-      'starting a MongoDB replica set needs the official driver to initiate it: ' +
-        "npm install --save-dev mongodb@6 (7.6+ fails inside Jest), or set MONGODB_URI to a server you run",
-    );
+    throw fromNative(e);
   }
+  return {
+    async command(cmd) {
+      try {
+        return deserialize(await native.command(serialize(cmd)));
+      } catch (e) {
+        throw fromNative(e);
+      }
+    },
+    close: () => native.close(),
+  };
 }
 
 async function initiateAndWait({ port, replSet, logpath }) {
-  const { MongoClient } = officialDriver();
-  const client = new MongoClient(`mongodb://127.0.0.1:${port}/?directConnection=true`, {
-    serverSelectionTimeoutMS: 10_000,
-  });
   const deadline = Date.now() + READY_TIMEOUT_MS;
+  let client;
   try {
-    await client.connect();
-    const admin = client.db('admin');
+    client = await adminClient(port);
+    const admin = client;
     try {
       await admin.command({
         replSetInitiate: { _id: replSet, members: [{ _id: 0, host: `127.0.0.1:${port}` }] },
@@ -250,7 +259,7 @@ async function initiateAndWait({ port, replSet, logpath }) {
     e.message = `mongod on 127.0.0.1:${port} did not become primary: ${e.message}\n${logSummary(logpath)}`;
     throw e;
   } finally {
-    await client.close().catch(() => {});
+    if (client) await client.close().catch(() => {});
   }
 }
 
@@ -359,15 +368,12 @@ async function startReplicaSet({ members = 3, cacheSizeGB = 0.25, replSet = 'rsN
 
 /** replSetInitiate over every member, then waits for one primary and healthy secondaries. */
 async function initiateMembers({ members, replSet, electionTimeoutMillis }) {
-  const { MongoClient } = officialDriver();
   const first = members[0];
-  const client = new MongoClient(`mongodb://127.0.0.1:${first.port}/?directConnection=true`, {
-    serverSelectionTimeoutMS: 10_000,
-  });
   const deadline = Date.now() + READY_TIMEOUT_MS * 2;
+  let client;
   try {
-    await client.connect();
-    const admin = client.db('admin');
+    client = await adminClient(first.port);
+    const admin = client;
     await admin.command({
       replSetInitiate: {
         _id: replSet,
@@ -391,7 +397,7 @@ async function initiateMembers({ members, replSet, electionTimeoutMillis }) {
     e.message = `replica set ${replSet} did not come up: ${e.message}\n${logSummary(first.logpath)}`;
     throw e;
   } finally {
-    await client.close().catch(() => {});
+    if (client) await client.close().catch(() => {});
   }
 }
 

@@ -16,6 +16,7 @@ import {
   type Document,
   type Filter,
   type FenceCursor,
+  type IndexDirection,
   type ScopedCollection,
   type SystemAccessEvent,
   type TenantErrorCode,
@@ -151,6 +152,27 @@ async function main(): Promise<void> {
 
     const indexName = await notes.createIndex({ title: 1 }, { unique: true, name: 'title_1' });
     check<Equal<typeof indexName, string>>(true);
+
+    const names = await notes.createIndexes([{ key: { title: 1 } }, { key: new Map([['views', -1]]), name: 'v' }]);
+    check<Equal<typeof names, string[]>>(true);
+    const listed = await notes.listIndexes().map((i) => i.name).toArray();
+    check<Equal<typeof listed, string[]>>(true);
+    const info = await notes.indexInformation();
+    check<Equal<typeof info, Record<string, Array<[string, IndexDirection]>>>>(true);
+    const full = await notes.indexes();
+    check<Equal<typeof full[number]['name'], string>>(true);
+    const exists: boolean = await notes.indexExists(['title_1']);
+    void exists;
+  });
+
+  await fence.runAsSystem({ reason: 'maintenance' }, async () => {
+    const made = await fence.db.createCollection<Note>('archive', { validator: { title: { $type: 'string' } } });
+    const renamed = await made.rename('archive_2024');
+    check<Equal<typeof renamed, ScopedCollection<Note>>>(true);
+    const dropped: boolean = await renamed.drop();
+    const cols = await fence.db.listCollections({}, { nameOnly: true }).toArray();
+    void dropped;
+    void cols;
   });
 
   // runAs / runAsSystem return what the callback returns.

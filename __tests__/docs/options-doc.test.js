@@ -181,6 +181,43 @@ describe('docs/options.md: collection method options', () => {
     expect(await suite.rdb.collection('optdoc').countDocuments()).toBe(0);
   });
 
+  test('each administration method accepts the options its table lists (and what the driver ignores) and refuses every other', async () => {
+    const rows = tableRows(DOC, '| administration method | accepted options |');
+    const IGNORED = ['readConcern', 'collation', 'retryWrites'];
+    const sample = { ...SAMPLE, commitQuorum: 'majority', dropTarget: false, nameOnly: true, authorizedCollections: false, full: true };
+    const ADMIN = {
+      createIndexes: (c, o) => c.createIndexes([{ key: { y: 1 } }], o),
+      listIndexes: (c, o) => c.listIndexes(o).toArray(),
+      indexes: (c, o) => c.indexes(o),
+      indexInformation: (c, o) => c.indexInformation(o),
+      indexExists: (c, o) => c.indexExists('_id_', o),
+      dropIndex: (c, o) => c.dropIndex('nope', o),
+      dropIndexes: (c, o) => c.dropIndexes(o),
+      drop: (c, o) => c.drop(o),
+      rename: (c, o) => c.rename('optadmin_to', o),
+      options: (c, o) => c.options(o),
+      isCapped: (c, o) => c.isCapped(o),
+      'fence.db.listCollections': (c, o) => suite.fence.db.listCollections({}, o).toArray(),
+    };
+    const listed = new Map();
+    for (const [methods, opts] of rows) for (const m of methods) listed.set(m, opts);
+    expect([...listed.keys()].sort()).toEqual([...Object.keys(ADMIN), 'fence.db.createCollection'].sort());
+    const wrong = [];
+    const c = suite.fence.collection('optadmin');
+    await suite.fence.runAsSystem({ reason: 'options-doc' }, async () => {
+      for (const [method, call] of Object.entries(ADMIN)) {
+        const ignored = method === 'createIndexes' ? IGNORED.filter((o) => o !== 'collation') : IGNORED;
+        const accepts = [...listed.get(method), ...ignored, 'session'];
+        for (const option of Object.keys(sample)) {
+          const refused = await refusesOption(() => call(c, { [option]: sample[option] }));
+          const ok = accepts.includes(option) || BSON_READ.includes(option);
+          if (refused === ok) wrong.push(`${method} ${option}: page says ${ok ? 'accepted' : 'refused'}`);
+        }
+      }
+    });
+    expect(wrong).toEqual([]);
+  });
+
   test('every option in the "Refused everywhere" table is refused as the page says', async () => {
     const c = suite.fence.collection('optdoc');
     await suite.fence.runAs('acme', async () => {

@@ -25,6 +25,7 @@ use super::reply::Reply;
 use super::session::NativeSession;
 use super::settle::spawn;
 use super::state::FenceInner;
+use crate::scope::admin::AdminOp;
 use crate::scope::plan::Operation;
 use crate::scope::spec::{IdRule, TenantSpec};
 use crate::scope::{Principal, ScopeError};
@@ -234,6 +235,13 @@ impl NativeFence {
                 let principal = principal?;
                 if let Some(s) = &session {
                     s.admit(inner.id, &principal)?;
+                }
+                if let Some(admin) = AdminOp::parse(&op) {
+                    return super::admin::execute(
+                        inner, principal, collection, admin, bytes, session,
+                    )
+                    .await
+                    .map(Reply);
                 }
                 let op = Operation::parse(&op)?;
                 dispatch::execute(inner, principal, collection, op, bytes, session).await.map(Reply)

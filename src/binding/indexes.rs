@@ -10,6 +10,7 @@ use super::options::{self, CallOptions};
 use super::payload::{reply, Request};
 use super::session::in_session;
 use super::target::Target;
+use crate::scope::bounds::IndexFact;
 use crate::scope::{indexes, withhold};
 
 /// A server error with its message withheld (`withhold::index_build`).
@@ -31,36 +32,105 @@ fn withheld(e: mongodb::error::Error) -> FenceError {
 pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let o = CallOptions::parse(req.doc_or_empty("options", "options")?, options::INDEX)?;
     let keys = req.doc("keys", "indexSpec")?;
+    let plan = plan_one(&t, keys, o).await?;
+    let mut names = build(&t, vec![plan], Document::new()).await?;
+    Ok(reply(Bson::String(names.remove(0))))
+}
+
+/// `createIndexes(descriptions, options)`: every index planned (one refusal and none is
+/// built), then one command, as the driver sends it; the reply is the names.
+pub async fn create_indexes(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
+    let mut top = req.doc_or_empty("options", "options")?;
+    // The driver drops these for createIndexes (it sets maxTimeMS undefined, sends no read
+    // concern, and retryWrites is unused): taken and ignored alike.
+    for k in ["maxTimeMS", "readConcern", "retryWrites"] {
+        top.remove(k);
+    }
+    if let Some(k) = top.keys().find(|k| options::INDEX.contains(&k.as_str())) {
+        return Err(super::error::arg(format!(
+            "options.{k} is not supported beside createIndexes' list: it is an option of one index, so put it in that index's description (the driver ignores it here, so it would be lost)"
+        )));
+    }
+    let command = CallOptions::parse(top, &["comment", "commitQuorum", "writeConcern"])?;
+    let mut extra = Document::new();
+    if let Some(c) = command.comment {
+        extra.insert("comment", c);
+    }
+    if let Some(q) = command.index.get("commitQuorum") {
+        extra.insert("commitQuorum", q.clone());
+    }
+    if let (Some(w), false) = (&command.write_concern, t.in_transaction()) {
+        let w = bson::to_bson(w)
+            .map_err(|e| super::error::arg(format!("options.writeConcern: {e}")))?;
+        extra.insert("writeConcern", w);
+    }
+    let mut plans = Vec::new();
+    for (i, mut d) in req.docs("indexes", "indexSpecs")?.into_iter().enumerate() {
+        let keys = match d.remove("key") {
+            Some(Bson::Document(k)) => k,
+            _ => return Err(super::error::arg(format!("indexSpecs[{i}].key must be an object"))),
+        };
+        let o = CallOptions::parse(d, options::INDEX)?;
+        plans.push(plan_one(&t, keys, o).await?);
+    }
+    if plans.is_empty() {
+        return Err(super::error::arg("indexSpecs must hold at least one index"));
+    }
+    let names = build(&t, plans, extra).await?;
+    Ok(reply(Bson::Array(names.into_iter().map(Bson::String).collect())))
+}
+
+/// Plans one index (`scope::indexes::plan_create`), with the collection's default collation
+/// when the plan needs it.
+async fn plan_one(t: &Target, keys: Document, o: CallOptions) -> FenceResult<indexes::IndexPlan> {
     let default = if indexes::needs_default_collation(&t.scope, o.collation_doc.as_ref()) {
         t.default_collation().await?.flatten()
     } else {
         None
     };
-    let plan = indexes::plan_create(&t.scope, keys, o.index, o.collation_doc, default.as_ref())?;
-    if plan.tenant_build {
+    Ok(indexes::plan_create(&t.scope, keys, o.index, o.collation_doc, default.as_ref())?)
+}
+
+/// Sends one `createIndexes` for `plans` (with `extra` command fields) and returns their names.
+async fn build(
+    t: &Target,
+    plans: Vec<indexes::IndexPlan>,
+    extra: Document,
+) -> FenceResult<Vec<String>> {
+    let tenant_build = plans.iter().any(|p| p.tenant_build);
+    if tenant_build {
         // The index that bounds every tenant's queries comes first: a tenant's own indexes
         // (63 partial ones, say) could otherwise leave no room for it (red-team round 4).
         let all = Document::new();
         let call = Call { sort: None, filter: &all, hint: None, geo_near: None, explicit: false };
-        bounds::bound(&t, call).await?;
+        bounds::bound(t, call).await?;
     }
     // One tenant build at a time per collection of a fence: two at once each passed the twin
     // check before the other's build was listed (round 12). Per collection, so one tenant's
     // queue of builds holds no one else's elsewhere (round 13). (Two processes can still race.)
-    let lock = build_lock(&t);
+    let lock = build_lock(t);
     let _one_at_a_time = lock.lock().await;
-    if plan.tenant_build {
-        let listed = bounds::fresh_listing(&t).await?;
-        let key = plan.spec.get_document("key").map_err(|_| super::error::arg("index key"))?;
-        indexes::check_twin(key, &plan.name, &listed, &t.scope.field)?;
+    if tenant_build {
+        let listed = bounds::fresh_listing(t).await?;
+        // Earlier indexes of the same command count as listed: two with one key would make
+        // the hint by that key ambiguous as surely as one already built.
+        let mut known: Vec<IndexFact> = listed.iter().cloned().collect();
+        for plan in &plans {
+            let key = plan.spec.get_document("key").map_err(|_| super::error::arg("index key"))?;
+            indexes::check_twin(key, &plan.name, &known, &t.scope.field)?;
+            known.extend(IndexFact::from_spec(&plan.spec));
+        }
     }
-    let cmd = doc! { "createIndexes": t.coll.name(), "indexes": [plan.spec] };
+    let names: Vec<String> = plans.iter().map(|p| p.name.clone()).collect();
+    let specs: Vec<Bson> = plans.into_iter().map(|p| Bson::Document(p.spec)).collect();
+    let mut cmd = doc! { "createIndexes": t.coll.name(), "indexes": specs };
+    cmd.extend(extra);
     let sent = in_session!(t.session(), t.db.run_command(cmd));
     // The next call plans with the new index (not a listing up to 30 s old).
-    bounds::forget(&t);
+    bounds::forget(t);
     match sent {
-        Ok(_) => Ok(reply(Bson::String(plan.name))),
-        Err(FenceError::Mongo(e)) if plan.tenant_build => Err(withheld(e)),
+        Ok(_) => Ok(names),
+        Err(FenceError::Mongo(e)) if tenant_build => Err(withheld(e)),
         Err(e) => Err(e),
     }
 }

@@ -5,8 +5,9 @@
 //! here on strategy, principal, collation guard or id rule.
 //!
 //! Imports run one way: `fence` → `dispatch` → the executors (`reads`, `writes`, `bulk`,
-//! `indexes`) → `bounds`, `target` → `state` → `lanes`.
+//! `indexes`, `admin`) → `bounds`, `target` → `state` → `lanes`.
 
+mod admin;
 #[cfg(feature = "bench")]
 mod bench;
 mod bounds;
@@ -25,6 +26,7 @@ mod probe;
 mod reads;
 mod reply;
 mod runtime;
+mod server;
 mod session;
 mod settle;
 mod state;

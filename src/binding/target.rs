@@ -206,6 +206,14 @@ impl Target {
         Ok(facts::sharded(true, listed.ok().map(|found| found.is_some())))
     }
 
+    /// Drops what the fence knows of this collection (default collation, view, sharding):
+    /// after the fence itself dropped, renamed or created it.
+    pub fn forget_facts(&self) {
+        if let Ok(mut m) = self.inner.default_collation.lock() {
+            m.remove(&self.key());
+        }
+    }
+
     /// (database, collection): how the fence's per-collection caches are keyed.
     pub fn key(&self) -> (String, String) {
         (self.db.name().to_string(), self.coll.name().to_string())

@@ -1,6 +1,7 @@
 //! The tenant rules, pure: no napi, no tokio, no client. Every scoped collection
 //! method runs its arguments through here before one driver call.
 
+pub mod admin;
 pub mod bounds;
 pub mod bulk;
 pub mod by_id;

@@ -18,6 +18,11 @@ pub fn resolve(
     name: &str,
 ) -> ScopeResult<Namespace> {
     check_collection_name(name)?;
+    Ok(Namespace { database: database(strategy, base, principal)?, collection: name.to_string() })
+}
+
+/// The database `principal`'s calls go to, or why they may not go anywhere.
+pub fn database(strategy: Strategy, base: &str, principal: &Principal) -> ScopeResult<String> {
     let database = match (strategy, principal) {
         (Strategy::Field, _) => base.to_string(),
         (Strategy::Database, Principal::Tenant(t)) => {
@@ -36,7 +41,7 @@ pub fn resolve(
             ))
         }
     };
-    Ok(Namespace { database, collection: name.to_string() })
+    Ok(database)
 }
 
 /// Joins a base database name and an escaped tenant id. Reserved: a base may not hold it

@@ -56,6 +56,11 @@ impl TenantSpec {
         namespace::resolve(self.strategy, &self.database, principal, name)
     }
 
+    /// The database `principal`'s calls go to (`namespace::database`).
+    pub fn database_of(&self, principal: &Principal) -> ScopeResult<String> {
+        namespace::database(self.strategy, &self.database, principal)
+    }
+
     /// Checks a tenant id by this fence's rule.
     pub fn check_id(&self, id: &str) -> ScopeResult<()> {
         tenant_id::check(id, self.ids == IdRule::Default)

@@ -73,6 +73,10 @@ const DATA: &[&str] = &[
     "createIndexes",
 ];
 
+/// Commands that change a collection or its indexes: a tenant sends them only under strategy
+/// 'database', to its own database (`scope::admin`); `renameCollection` names both namespaces.
+const COLLECTION_ADMIN: &[&str] = &["create", "drop", "dropIndexes", "renameCollection"];
+
 /// Pipeline stages that only transform the documents already in the pipeline.
 const TRANSFORM: &[&str] = &[
     "$match",
@@ -110,6 +114,11 @@ fn is_sharding_lookup(db: &str, command: &Document) -> bool {
         })
 }
 
+/// True when the probe knows how to judge `name` sent by a tenant of `strategy`.
+fn knows(strategy: Strategy, name: &str) -> bool {
+    DATA.contains(&name) || (strategy == Strategy::Database && COLLECTION_ADMIN.contains(&name))
+}
+
 /// Judges one command sent to database `db`; `principal` is `None` when the command
 /// was sent outside any fence operation.
 pub fn judge_command(
@@ -129,7 +138,7 @@ pub fn judge_command(
         match principal {
             None => Verdict::Unscoped("sent outside any tenant operation".into()),
             Some(Principal::System) => Verdict::System,
-            Some(Principal::Tenant(t)) if !DATA.contains(&name.as_str()) => {
+            Some(Principal::Tenant(t)) if !knows(settings.strategy, &name) => {
                 Verdict::Unscoped(format!(
                     "'{name}' is not a command the probe knows to be tenant-scoped (tenant '{t}')"
                 ))
@@ -220,6 +229,16 @@ impl Check<'_> {
         cmd: &Document,
     ) -> Outcome {
         let own = tenant_database(&settings.database, self.tenant);
+        if name == "renameCollection" {
+            // Sent to 'admin', naming both full namespaces.
+            let inside = |k: &str| {
+                cmd.get_str(k).is_ok_and(|ns| ns.split_once('.').is_some_and(|(d, _)| d == own))
+            };
+            return match inside("renameCollection") && inside("to") {
+                true => Ok(()),
+                false => Err(format!("renames outside the tenant's database '{own}'")),
+            };
+        }
         if db != own {
             return Err(format!("sent to database '{db}', not the tenant's database '{own}'"));
         }
@@ -985,6 +1004,23 @@ mod tests {
             run("app~a", doc! { "aggregate": "n", "pipeline": [{ "$unionWith": "o" }] }),
             Verdict::Scoped
         );
+        // Collection administration: the tenant's own database only.
+        for cmd in [
+            doc! { "drop": "n" },
+            doc! { "create": "n" },
+            doc! { "dropIndexes": "n", "index": "*" },
+        ] {
+            assert_eq!(run("app~a", cmd.clone()), Verdict::Scoped, "{cmd}");
+            unscoped(run("app~b", cmd.clone()));
+            unscoped(judge_command(&field(), Some(&a), "app", &cmd).verdict);
+        }
+        let rename = |from: &str, to: &str| {
+            run("admin", doc! { "renameCollection": from, "to": to, "dropTarget": false })
+        };
+        assert_eq!(rename("app~a.n", "app~a.m"), Verdict::Scoped);
+        unscoped(rename("app~a.n", "app~b.m"));
+        unscoped(rename("app~b.n", "app~a.m"));
+        unscoped(rename("app~a.n", "app~a"));
     }
 
     #[test]
