@@ -91,6 +91,10 @@ export declare class MongoAPIError extends MongoDriverError {}
 export declare class MongoTransactionError extends MongoAPIError {}
 /** A call in a session after `endSession()`. */
 export declare class MongoExpiredSessionError extends MongoAPIError {}
+/** A call that did not finish within its `timeoutMS` (docs/options.md). */
+export declare class MongoOperationTimeoutError extends MongoDriverError {}
+/** An option the connected server is too old for (`sort` on `updateOne` / `replaceOne` before MongoDB 8.0). */
+export declare class MongoCompatibilityError extends MongoAPIError {}
 
 /** One failed write of an `insertMany` / `bulkWrite`. */
 export interface WriteErrorInfo {
@@ -157,8 +161,11 @@ export type FenceOperation =
 /** What the `onSystemAccess` hook receives before each collection call inside `runAsSystem`. */
 export interface SystemAccessEvent {
   reason: string;
+  /** The collection (`''` for `fence.db.listCollections`). */
   collection: string;
   operation: FenceOperation;
+  /** `rename`'s new name (the collection `dropTarget` would replace). */
+  target?: string;
 }
 
 export interface ConnectOptions {

@@ -7,7 +7,7 @@ const errors = require('./lib/errors');
 
 const { TenantError, TenantFenceError } = errors;
 // The driver's error classes, so `err instanceof MongoServerError` works (docs/errors.md).
-const MONGO_ERRORS = ['MongoError', 'MongoServerError', 'MongoWriteConcernError', 'MongoBulkWriteError', 'MongoDriverError', 'MongoNetworkError', 'MongoServerSelectionError', 'MongoClientClosedError', 'MongoAPIError', 'MongoTransactionError', 'MongoExpiredSessionError'];
+const MONGO_ERRORS = ['MongoError', 'MongoServerError', 'MongoWriteConcernError', 'MongoBulkWriteError', 'MongoDriverError', 'MongoNetworkError', 'MongoServerSelectionError', 'MongoClientClosedError', 'MongoAPIError', 'MongoTransactionError', 'MongoExpiredSessionError', 'MongoOperationTimeoutError', 'MongoCompatibilityError'];
 const { ObjectId, Decimal128, Long, Binary, Timestamp } = require('bson');
 
 module.exports = { TenantFence, TenantError, TenantFenceError, FenceSession, ObjectId, Decimal128, Long, Binary, Timestamp };

@@ -2,5 +2,5 @@
 import cjs from './index.js';
 
 export const { TenantFence, TenantError, TenantFenceError, FenceSession, ObjectId, Decimal128, Long, Binary, Timestamp } = cjs;
-export const { MongoError, MongoServerError, MongoWriteConcernError, MongoBulkWriteError, MongoDriverError, MongoNetworkError, MongoServerSelectionError, MongoClientClosedError, MongoAPIError, MongoTransactionError, MongoExpiredSessionError } = cjs;
+export const { MongoError, MongoServerError, MongoWriteConcernError, MongoBulkWriteError, MongoDriverError, MongoNetworkError, MongoServerSelectionError, MongoClientClosedError, MongoAPIError, MongoTransactionError, MongoExpiredSessionError, MongoOperationTimeoutError, MongoCompatibilityError } = cjs;
 export default cjs;

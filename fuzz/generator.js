@@ -76,6 +76,9 @@ function newDoc(r) {
 function writeOptions(r, ctx, upd) {
   const o = queryOptions(r, ctx);
   if (upd !== undefined && needsArrayFilters(upd)) o.arrayFilters = [{ 'e.n': { $gte: r.int(0, 3) } }];
+  // A write with maxTimeMS goes through the fence's bulkWrite path (src/binding/max_time.rs): the same
+  // answers and errors as the plain path, checked against the driver's.
+  if (r.chance(0.2)) o.maxTimeMS = 60000;
   return o;
 }
 

@@ -10,9 +10,13 @@ const BSON = require('bson');
 const READ = Object.freeze({ promoteLongs: true, promoteValues: true, promoteBuffers: false, useBigInt64: false, bsonRegExp: false });
 const BSON_READ = Object.keys(READ);
 
+// The driver's other read options: `raw` (documents as Buffers), `fieldsAsRaw` (the named arrays'
+// elements as Buffers) and `enableUtf8Validation` (js-bson's `validation.utf8`).
+const READ_EXTRA = ['raw', 'fieldsAsRaw', 'enableUtf8Validation'];
+
 /** Splits the driver's BSON read options off a call's `options`: [the rest, how to decode the reply]. */
 function splitReadOptions(options) {
-  if (!options || !BSON_READ.some((k) => options[k] !== undefined)) return [options, READ];
+  if (!options || ![...BSON_READ, ...READ_EXTRA].some((k) => options[k] !== undefined)) return [options, READ];
   const rest = { ...options };
   const read = { ...READ };
   for (const k of BSON_READ) {
@@ -21,8 +25,45 @@ function splitReadOptions(options) {
     read[k] = rest[k];
     delete rest[k];
   }
+  if (rest.raw !== undefined) {
+    if (typeof rest.raw !== 'boolean') throw invalidArg('options.raw must be a boolean');
+    if (rest.raw) read.raw = true;
+  }
+  if (rest.fieldsAsRaw !== undefined && rest.fieldsAsRaw !== null) {
+    if (typeof rest.fieldsAsRaw !== 'object' || Array.isArray(rest.fieldsAsRaw)) throw invalidArg('options.fieldsAsRaw must be an object');
+    read.fieldsAsRaw = { ...rest.fieldsAsRaw };
+  }
+  if (rest.enableUtf8Validation !== undefined) {
+    if (typeof rest.enableUtf8Validation !== 'boolean') throw invalidArg('options.enableUtf8Validation must be a boolean');
+    read.validation = { utf8: rest.enableUtf8Validation };
+  }
+  for (const k of READ_EXTRA) delete rest[k];
   return [rest, read];
 }
+
+// The driver's BSON write options, applied to the whole request as the driver applies them to the
+// command (but `checkKeys`, which checks the documents written: docs/options.md).
+const BSON_WRITE = ['checkKeys', 'serializeFunctions', 'ignoreUndefined'];
+
+/** Splits the driver's BSON write options off a call's `options`: [the rest, how to encode it]. */
+function splitWriteOptions(options) {
+  if (!options || !BSON_WRITE.some((k) => options[k] !== undefined)) return [options, null];
+  const rest = { ...options };
+  const write = {};
+  for (const k of BSON_WRITE) {
+    if (rest[k] === undefined) continue;
+    if (typeof rest[k] !== 'boolean') throw invalidArg(`options.${k} must be a boolean`);
+    write[k] = rest[k];
+    delete rest[k];
+  }
+  return [rest, write];
+}
+
+/** Throws js-bson's error for a document whose keys the server would not store as fields. */
+function checkKeys(doc) {
+  BSON.serialize(doc, { checkKeys: true, ignoreUndefined: false });
+}
+
 const WRITE = { checkKeys: false, ignoreUndefined: false };
 
 /**
@@ -30,10 +71,11 @@ const WRITE = { checkKeys: false, ignoreUndefined: false };
  * knows it (`labels` maps request keys to argument names, e.g. documents -> docs), down to the
  * array element (`docs[3]`).
  */
-function encode(request, labels = {}) {
+function encode(request, labels = {}, write = null) {
+  const how = write ? { ...WRITE, serializeFunctions: !!write.serializeFunctions, ignoreUndefined: !!write.ignoreUndefined } : WRITE;
   let bytes;
   try {
-    bytes = BSON.serialize(request, WRITE);
+    bytes = BSON.serialize(request, how);
   } catch (e) {
     for (const [key, value] of Object.entries(request)) {
       const failure = fails(value);
@@ -42,7 +84,8 @@ function encode(request, labels = {}) {
     throw invalidArg(`arguments cannot be sent to MongoDB: ${describe(e)}`);
   }
   // The fast check builds no paths; only a request that fails it is walked again to name the part.
-  if (holdsLost(request, 0)) {
+  // With serializeFunctions a function is sent (as Code), not lost.
+  if (!how.serializeFunctions && holdsLost(request, 0)) {
     const lost = silentlyLost(request, labels);
     if (lost) throw invalidArg(`${lost.path} cannot be sent to MongoDB: ${lost.why}`);
   }
@@ -164,8 +207,14 @@ function describe(e) {
   return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
 
-/** Reads a `{v}` reply. */
+/** Reads a `{v}` reply; with `raw`, a document comes back as its bytes (a Buffer). */
 function decode(buffer, read = READ) {
+  if (read.raw) {
+    // `{v: <doc>}`: int32 length, type 0x03, "v\0", then the document itself.
+    if (buffer[4] === 0x03) return Buffer.from(buffer.subarray(7, 7 + buffer.readInt32LE(7)));
+    const { raw: _raw, ...rest } = read;
+    return BSON.deserialize(buffer, rest).v;
+  }
   return BSON.deserialize(buffer, read).v;
 }
 
@@ -202,10 +251,14 @@ class BatchReader {
       n++;
     }
     const docs = new Array(n);
-    BSON.deserializeStream(buf, this.at, n, docs, 0, this.read);
+    if (this.read.raw) {
+      for (let i = 0, at = this.at; i < n; i++, at += buf.readInt32LE(at)) docs[i] = Buffer.from(buf.subarray(at, at + buf.readInt32LE(at)));
+    } else {
+      BSON.deserializeStream(buf, this.at, n, docs, 0, this.read);
+    }
     this.at = end;
     return docs;
   }
 }
 
-module.exports = { encode, decode, BatchReader, splitReadOptions, READ };
+module.exports = { encode, decode, BatchReader, splitReadOptions, splitWriteOptions, checkKeys, READ };

@@ -4,7 +4,8 @@
 // applies them all.
 
 const { newObjectId } = require('./ids');
-const { encode, decode, splitReadOptions } = require('./codec');
+const { encode, decode, splitReadOptions, splitWriteOptions, checkKeys } = require('./codec');
+const { splitLimits, bounded, callDeadline, timedOut } = require('./limits');
 const { fromNative, TenantError, invalidArg, MongoBulkWriteError } = require('./errors');
 const context = require('./context');
 const args = require('./args');
@@ -59,6 +60,94 @@ function sortedOptions(value) {
   return o;
 }
 
+// Options the driver takes on a method and does not send (or sends to no effect): taken and
+// ignored alike, so code moving over keeps working (docs/options.md). `retryWrites` is unused by
+// the driver everywhere.
+const WRITE_IGNORES = ['readConcern', 'readPreference'];
+const IGNORED = {
+  insertOne: WRITE_IGNORES,
+  insertMany: [...WRITE_IGNORES, 'let'],
+  updateOne: WRITE_IGNORES,
+  updateMany: WRITE_IGNORES,
+  replaceOne: WRITE_IGNORES,
+  deleteOne: [...WRITE_IGNORES, 'ordered'],
+  deleteMany: [...WRITE_IGNORES, 'ordered'],
+  findOneAndUpdate: WRITE_IGNORES,
+  findOneAndReplace: WRITE_IGNORES,
+  findOneAndDelete: WRITE_IGNORES,
+  bulkWrite: WRITE_IGNORES,
+  distinct: ['writeConcern'],
+  estimatedDocumentCount: ['collation', 'writeConcern'],
+  // The driver's count is an aggregation: these change nothing in a count.
+  countDocuments: ['writeConcern', 'bypassDocumentValidation'],
+  // Without $out or $merge (refused) an aggregation writes nothing.
+  aggregate: ['writeConcern', 'bypassDocumentValidation'],
+  // The driver's findOne reads one document in a single batch whatever these say; a sort that
+  // keeps one document never spills, so allowDiskUse changes nothing.
+  findOne: ['batchSize', 'limit', 'noCursorTimeout', 'singleBatch', 'allowDiskUse', 'timeout'],
+  createIndex: ['readConcern', 'readPreference'],
+  listIndexes: ['noCursorTimeout'],
+};
+const EVERYWHERE_IGNORED = ['retryWrites'];
+
+// Methods whose reply is a document, or null: the ones `raw` gives as bytes.
+const DOCUMENT_RESULT = new Set(['findOne', 'findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete']);
+// Methods that take maxTimeMS: a timeoutMS bounds the server's side too, as the driver's does.
+const MAX_TIME = new Set([
+  'findOne', 'countDocuments', 'distinct', 'estimatedDocumentCount', 'findOneAndUpdate', 'findOneAndReplace',
+  'findOneAndDelete', 'bulkWrite', 'find', 'aggregate', 'listIndexes',
+]);
+
+/** `options` without what the driver ignores on `operation`. */
+function withoutIgnored(operation, options) {
+  if (!options) return options;
+  const drop = [...EVERYWHERE_IGNORED, ...(IGNORED[operation] || [])].filter((k) => options[k] !== undefined);
+  if (!drop.length) return options;
+  const rest = { ...options };
+  for (const k of drop) delete rest[k];
+  return rest;
+}
+
+/** The documents a request stores (inserted and replacement documents), for `checkKeys`. */
+function storedDocuments(request) {
+  const out = [];
+  if (request.document) out.push(request.document);
+  if (request.documents) out.push(...request.documents);
+  if (request.replacement) out.push(request.replacement);
+  for (const op of request.operations || []) {
+    if (op && op.insertOne) out.push(op.insertOne.document);
+    if (op && op.replaceOne) out.push(op.replaceOne.replacement);
+  }
+  return out;
+}
+
+/**
+ * Splits the driver's client-side options off `request.options` (BSON write and read options,
+ * `timeoutMS` and `signal`, what the driver ignores): [how to decode, how to encode, the limits].
+ */
+function clientOptions(operation, request, { cursor = false } = {}) {
+  let read;
+  let write;
+  let limits;
+  [request.options, limits] = splitLimits(request.options, { cursor });
+  [request.options, write] = splitWriteOptions(request.options);
+  [request.options, read] = splitReadOptions(withoutIgnored(operation, request.options));
+  if (read.raw && !cursor && !DOCUMENT_RESULT.has(operation)) {
+    // As the driver: `raw` gives documents as bytes; counts and write results are still read.
+    const { raw: _raw, ...rest } = read;
+    read = rest;
+  }
+  // A cursor's maxTimeMS bounds the server's time over its whole life: not sent for 'iteration'.
+  const lifetime = !cursor || (limits && limits.mode !== 'iteration');
+  if (limits && limits.timeoutMS && lifetime && MAX_TIME.has(operation) && request.options && request.options.maxTimeMS === undefined) {
+    request.options = { ...request.options, maxTimeMS: limits.timeoutMS };
+    // The server's MaxTimeMSExpired is then this limit's: reported as the timeout (lib/limits.js).
+    limits.serverSide = true;
+  }
+  if (write && write.checkKeys) for (const d of storedDocuments(request)) checkKeys(d);
+  return [read, write, limits];
+}
+
 /** The context of a call on `fence` (Rust calls the audit hook for system work). */
 function contextFor(fence) {
   const ctx = context.current();
@@ -90,12 +179,11 @@ function takeSession(fence, request) {
 /** One native call of `operation` on collection `name` of `fence`; resolves to the decoded reply. */
 async function call(fence, native, name, operation, request) {
   const session = takeSession(fence, request);
-  // The driver takes its BSON read options on every method: they decide how the reply's
-  // documents are decoded, and where it holds none they change nothing.
-  let read;
-  [request.options, read] = splitReadOptions(request.options);
+  // The driver takes its BSON options on every method: they decide how the request is encoded
+  // and the reply's documents decoded, and where it holds none they change nothing.
+  const [read, write, limits] = clientOptions(operation, request);
   const ctx = contextFor(fence);
-  const payload = encode(request, ARGUMENT_NAMES);
+  const payload = encode(request, ARGUMENT_NAMES, write);
   let refusedId;
   if (ctx && WRITES.has(operation) && fence._customIds() && ctx.isSystem) {
     // Checked on the bytes that will be sent: a getter or Proxy cannot show one id here and
@@ -103,12 +191,13 @@ async function call(fence, native, name, operation, request) {
     // Rust refuses the call with it after the audit hook has seen the call.
     refusedId = native.storedTenantIds(payload).find((id) => !fence._accepts({ tenantId: id }));
   }
-  const inSession = session && (await session._forCall(fence));
+  const deadline = callDeadline(limits);
+  const inSession = session && (await bounded(session._forCall(fence), limits, deadline));
   let reply;
   try {
-    reply = await native.run(ctx, name, operation, payload, refusedId, inSession);
+    reply = await bounded(native.run(ctx, name, operation, payload, refusedId, inSession), limits, deadline);
   } catch (e) {
-    throw fromNative(e);
+    throw timedOut(fromNative(e), limits);
   }
   return decode(reply, read);
 }
@@ -119,12 +208,16 @@ async function call(fence, native, name, operation, request) {
  */
 function listing(fence, native, name, kind, request) {
   const session = takeSession(fence, request);
-  const [o, read] = splitReadOptions(request.options);
-  request.options = o;
+  const [read, write, limits] = clientOptions(kind, request, { cursor: true });
   const ctx = contextFor(fence);
   const open = async (k, payload) => {
     const inSession = session && (await session._forCall(fence));
-    const reply = await native.run(ctx, name, k, payload, undefined, inSession);
+    let reply;
+    try {
+      reply = await native.run(ctx, name, k, payload, undefined, inSession);
+    } catch (e) {
+      throw fromNative(e);
+    }
     let batch = decode(reply, { promoteBuffers: true });
     return {
       async nextBatch() {
@@ -137,7 +230,7 @@ function listing(fence, native, name, kind, request) {
       },
     };
   };
-  return new FenceCursor(open, kind, request, read);
+  return new FenceCursor(open, kind, request, read, limits, write);
 }
 
 class ScopedCollection {
@@ -154,8 +247,40 @@ class ScopedCollection {
     return call(this.#fence, this.#native, this.collectionName, operation, request);
   }
 
-  #cursor(kind, request, read) {
+  /** `fence.db`, as the driver's `collection.db`. */
+  get db() {
+    return this.#fence.db;
+  }
+
+  /**
+   * The database this collection's calls reach now: under strategy 'database' the current
+   * tenant's (`fence.databaseFor`), else (and outside any tenant) the fence's.
+   */
+  get dbName() {
+    const tenant = this.#fence.currentTenant();
+    return tenant !== undefined && this.#fence.strategy === 'database' ? this.#fence.databaseFor(tenant) : this.#fence.databaseName;
+  }
+
+  /** `<dbName>.<collectionName>`. */
+  get namespace() {
+    return `${this.dbName}.${this.collectionName}`;
+  }
+
+  #cursor(kind, request) {
     const session = takeSession(this.#fence, request);
+    const o = request.options;
+    if (kind === 'aggregate' && o && o.cursor !== undefined) {
+      // The driver's `cursor: { batchSize }` on aggregate (and countDocuments, its aggregation).
+      const { cursor, ...rest } = o;
+      if (cursor !== null && (typeof cursor !== 'object' || Array.isArray(cursor))) throw invalidArg('options.cursor must be an object');
+      request.options = cursor && cursor.batchSize !== undefined && rest.batchSize === undefined ? { ...rest, batchSize: cursor.batchSize } : rest;
+    }
+    if (kind === 'find' && request.options && typeof request.options.timeout === 'boolean') {
+      // As the driver: `timeout: false` is `noCursorTimeout: true` (and wins over it).
+      const { timeout, ...rest } = request.options;
+      request.options = { ...rest, noCursorTimeout: !timeout };
+    }
+    const [read, write, limits] = clientOptions(kind, request, { cursor: true });
     const ctx = contextFor(this.#fence);
     if (!ctx) throw new TenantError('TENANT_MISSING', `${kind}() needs a tenant in context: call it inside runAs() or the middleware`);
     const native = this.#native;
@@ -164,7 +289,7 @@ class ScopedCollection {
     const open = session
       ? async (k, payload) => native.openCursor(ctx, name, k, payload, await session._forCall(fence))
       : (k, payload) => native.openCursor(ctx, name, k, payload);
-    return new FenceCursor(open, kind, request, read);
+    return new FenceCursor(open, kind, request, read, limits, write);
   }
 
   /** Inserts one document stamped with the current tenant. */
@@ -205,20 +330,25 @@ class ScopedCollection {
 
   /** A cursor over the current tenant's matching documents. */
   find(filter, opts) {
-    const [o, read] = splitReadOptions(sortedOptions(opts));
-    return this.#cursor('find', { filter: args.optionalObject(filter, 'filter'), options: o }, read);
+    return this.#cursor('find', { filter: args.optionalObject(filter, 'filter'), options: sortedOptions(opts) });
   }
 
   /** A cursor over an aggregation of the current tenant's documents. */
   aggregate(pipeline, opts) {
     const stages = pipeline === undefined ? [] : args.array(pipeline, 'pipeline');
-    const [o, read] = splitReadOptions({ ...options(opts) });
-    return this.#cursor('aggregate', { pipeline: stages, options: o }, read);
+    return this.#cursor('aggregate', { pipeline: stages, options: { ...options(opts) } });
   }
 
   /** Counts the current tenant's matching documents. */
   async countDocuments(filter, opts) {
-    return this.#run('countDocuments', { filter: args.optionalObject(filter, 'filter'), options: options(opts) });
+    let o = options(opts);
+    if (o.cursor !== undefined) {
+      // The driver's count is an aggregation: `cursor: { batchSize }` is its batch size.
+      const { cursor, ...rest } = o;
+      if (cursor !== null && (typeof cursor !== 'object' || Array.isArray(cursor))) throw invalidArg('options.cursor must be an object');
+      o = cursor && cursor.batchSize !== undefined && rest.batchSize === undefined ? { ...rest, batchSize: cursor.batchSize } : rest;
+    }
+    return this.#run('countDocuments', { filter: args.optionalObject(filter, 'filter'), options: o });
   }
 
   /** Counts the current tenant's documents (exactly, under strategy 'field'). */
@@ -245,24 +375,26 @@ class ScopedCollection {
   #update(operation, filter, update, opts) {
     args.object(filter, 'filter');
     args.update(update);
-    return this.#run(operation, { filter, update, options: options(opts) });
+    return this.#run(operation, { filter, update, options: sortedOptions(opts) });
   }
 
   /** Replaces one document of the current tenant. */
   async replaceOne(filter, replacement, opts) {
     args.object(filter, 'filter');
     args.object(replacement, 'replacement');
-    return this.#run('replaceOne', { filter, replacement, options: options(opts) });
+    return this.#run('replaceOne', { filter, replacement, options: sortedOptions(opts) });
   }
 
   /** Deletes one document of the current tenant. */
   async deleteOne(filter, opts) {
-    return this.#run('deleteOne', { filter: args.optionalObject(filter, 'filter'), options: options(opts) });
+    const f = args.optionalObject(filter, 'filter');
+    return this.#run('deleteOne', { filter: f, options: options(opts) });
   }
 
   /** Deletes all matching documents of the current tenant. */
   async deleteMany(filter, opts) {
-    return this.#run('deleteMany', { filter: args.optionalObject(filter, 'filter'), options: options(opts) });
+    const f = args.optionalObject(filter, 'filter');
+    return this.#run('deleteMany', { filter: f, options: options(opts) });
   }
 
   /** Updates one document and returns it (before or after). */
@@ -383,7 +515,13 @@ class ScopedCollection {
   /** Creates an index; under strategy 'field' the tenant field leads it. */
   async createIndex(spec, opts) {
     if (spec === null || (typeof spec !== 'string' && typeof spec !== 'object')) throw invalidArg('indexSpec must be a field name, an array or an object');
-    return this.#run('createIndex', { keys: args.indexKeys(spec), options: options(opts) });
+    let o = options(opts);
+    if (o.version !== undefined) {
+      // As the driver: `version` is sent as the server's `v`.
+      const { version, ...rest } = o;
+      o = { ...rest, v: version };
+    }
+    return this.#run('createIndex', { keys: args.indexKeys(spec), options: o });
   }
 }
 
@@ -398,4 +536,4 @@ function modifyOptions(opts) {
   return o;
 }
 
-module.exports = { ScopedCollection, call, listing };
+module.exports = { ScopedCollection, call, listing, IGNORED, EVERYWHERE_IGNORED };

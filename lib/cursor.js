@@ -9,6 +9,7 @@ const { BatchReader, encode } = require('./codec');
 const SLICE = 1000;
 const { fromNative, invalidArg, MongoAPIError } = require('./errors');
 const args = require('./args');
+const { bounded, throwIfAborted, timedOut } = require('./limits');
 
 const noop = () => {};
 
@@ -31,16 +32,57 @@ class FenceCursor {
   #read;
   /** Counts rewind() calls, so a read in flight across one drops what the old query sent. */
   #generation = 0;
+  /** `timeoutMS` / `signal` (lib/limits.js), or null. */
+  #limits;
+  /** How the request is encoded (the call's BSON write options), or null. */
+  #write;
+  /** `singleBatch`: the cursor ends after its first batch, as the driver's. */
+  #singleBatch = false;
+  /** Server batches read since the cursor was (re)opened. */
+  #batches = 0;
+  /** When the first read started, for `timeoutMode: 'cursorLifetime'`. */
+  #started = 0;
 
   /**
    * @param open (kind, requestBuffer) => Promise<NativeCursor>, bound to the captured context
    * @param read how documents are decoded (codec.splitReadOptions)
+   * @param limits the call's `timeoutMS` and `signal` (lib/limits.js), or null
+   * @param write the call's BSON write options (codec.splitWriteOptions), or null
    */
-  constructor(open, kind, request, read) {
+  constructor(open, kind, request, read, limits = null, write = null) {
     this.#open = open;
     this.#kind = kind;
     this.#request = request;
     this.#read = read;
+    this.#limits = limits;
+    this.#write = write;
+    const o = request.options;
+    if (kind === 'find' && o && o.singleBatch !== undefined) {
+      if (typeof o.singleBatch !== 'boolean') throw invalidArg('options.singleBatch must be a boolean');
+      const { singleBatch, ...rest } = o;
+      this.#singleBatch = singleBatch;
+      request.options = rest;
+    }
+    if (limits && limits.signal) {
+      // As the driver's: an aborted signal closes the cursor.
+      limits.signal.addEventListener('abort', () => this.close().catch(noop), { once: true });
+    }
+  }
+
+  /** The deadline of the next server round trip under `timeoutMS` (0: none). */
+  #deadline() {
+    const l = this.#limits;
+    if (!l || !l.timeoutMS) return 0;
+    if (l.mode === 'iteration') return Date.now() + l.timeoutMS;
+    if (!this.#started) this.#started = Date.now();
+    return this.#started + l.timeoutMS;
+  }
+
+  /** `promise` under the cursor's limits; past them the cursor is closed. */
+  #bounded(promise) {
+    return bounded(promise, this.#limits, this.#deadline(), () => {
+      this.close().catch(noop);
+    });
   }
 
   #mutable(method) {
@@ -153,26 +195,39 @@ class FenceCursor {
     // A rewind() while this read waits starts the cursor over: what this read was fetching
     // belongs to the old query and is dropped, and the caller reads on from the new start.
     const generation = this.#generation;
+    throwIfAborted(this.#limits);
+    if (this.#native && this.#singleBatch && this.#batches > 0) {
+      // singleBatch: the first batch was all of it.
+      this.#done = true;
+      this.#reader = null;
+      this.#buffer = [];
+      this.#pos = 0;
+      const native = this.#native;
+      this.#native = null;
+      native.close().catch(noop);
+      return;
+    }
     if (!this.#native) {
-      if (!this.#opening) this.#opening = this.#open(this.#kind, encode(this.#request));
+      if (!this.#opening) this.#opening = this.#open(this.#kind, encode(this.#request, {}, this.#write));
       let native;
       try {
-        native = await this.#opening;
+        native = await this.#bounded(this.#opening);
       } catch (e) {
         if (generation !== this.#generation) return;
         this.#done = true;
-        throw fromNative(e);
+        throw timedOut(fromNative(e), this.#limits);
       }
       if (generation !== this.#generation) return;
       this.#native = native;
     }
     let batch;
     try {
-      batch = await this.#native.nextBatch();
+      batch = await this.#bounded(this.#native.nextBatch());
+      this.#batches++;
     } catch (e) {
       if (generation !== this.#generation) return;
       this.#done = true;
-      throw fromNative(e);
+      throw timedOut(fromNative(e), this.#limits);
     }
     if (generation !== this.#generation) return;
     // close() ran while this batch was on its way: it is dropped, as the driver drops it.
@@ -311,6 +366,8 @@ class FenceCursor {
     this.#pos = 0;
     this.#done = false;
     this.#closed = false;
+    this.#batches = 0;
+    this.#started = 0;
     this.#generation++;
     // A read in flight stays first in the queue and reads on from the new start.
     // The old server cursor is released in the background; its errors are nobody's now.
@@ -324,7 +381,9 @@ class FenceCursor {
     const r = this.#request;
     const copy = { ...r, options: { ...r.options } };
     if (r.pipeline) copy.pipeline = [...r.pipeline];
-    return new FenceCursor(this.#open, this.#kind, copy, this.#read);
+    if (this.#singleBatch) copy.options.singleBatch = true;
+    const limits = this.#limits && { ...this.#limits, started: Date.now() };
+    return new FenceCursor(this.#open, this.#kind, copy, this.#read, limits, this.#write);
   }
 
   /** A Readable of the documents (object mode, one at a time, so a slow consumer holds the reads). */

@@ -154,14 +154,20 @@ function apiNamed(name) {
 /** A transaction misused: committed when none was started, started twice, ... */
 const MongoTransactionError = apiNamed('MongoTransactionError');
 
+/** An option the connected server is too old for (`sort` on `updateOne` before MongoDB 8.0). */
+const MongoCompatibilityError = apiNamed('MongoCompatibilityError');
+
 /** A session used after `endSession()`. */
 const MongoExpiredSessionError = apiNamed('MongoExpiredSessionError');
+
+/** A call that did not finish within its `timeoutMS`. */
+const MongoOperationTimeoutError = named(MongoDriverError, 'MongoOperationTimeoutError');
 
 /** A call on a fence after `close()`. */
 const MongoClientClosedError = named(MongoDriverError, 'MongoClientClosedError');
 
 const SERVER = { MongoServerError, MongoWriteConcernError, MongoBulkWriteError };
-const DRIVER = { MongoNetworkError, MongoServerSelectionError, MongoClientClosedError, MongoTransactionError, MongoExpiredSessionError };
+const DRIVER = { MongoNetworkError, MongoServerSelectionError, MongoClientClosedError, MongoTransactionError, MongoExpiredSessionError, MongoCompatibilityError };
 
 /** The class for a native error body (`body.name`), with its fields. */
 function mongoError(kind, body) {
@@ -239,6 +245,8 @@ module.exports = {
   MongoAPIError,
   MongoTransactionError,
   MongoExpiredSessionError,
+  MongoOperationTimeoutError,
+  MongoCompatibilityError,
   fromNative,
   invalidArg,
 };

@@ -89,7 +89,12 @@ class TenantFence {
     }
     const hook = s.hook;
     // Rust calls it before every system call of this fence: no JS label decides that.
-    if (hook) nf.setAuditHook(([reason, collection, operation]) => void hook({ reason, collection, operation }));
+    if (hook) {
+      nf.setAuditHook(([reason, collection, operation, target]) => {
+        // `target`: the new name of a rename (which `dropTarget` would replace).
+        void hook(target == null ? { reason, collection, operation } : { reason, collection, operation, target });
+      });
+    }
     return new TenantFence(nf, s);
   }
 

@@ -119,6 +119,16 @@ const REFUSED_MEMBERS = {
   showRecordId: "record ids are the storage engine's, shared by all tenants",
   min: 'index bounds set by hand could reach outside the tenant',
   max: 'index bounds set by hand could reach outside the tenant',
+  // AggregationCursor's stage builders append a stage after the fence checked the pipeline.
+  ...Object.fromEntries(['geoNear', 'group', 'lookup', 'match', 'redact', 'unwind', 'pipeline'].map((m) => [
+    m, 'would add an unchecked stage after the fence checked the pipeline: pass the stages to aggregate()',
+  ])),
+  out: 'writes the results outside the tenant, as the $out stage does (refused in aggregate() too)',
+  maxAwaitTimeMS: 'tailable cursors are not scoped by the fence yet',
+  // Collection-level defaults.
+  ...Object.fromEntries(['readConcern', 'readPreference', 'writeConcern', 'bsonOptions', 'timeoutMS'].map((m) => [
+    m, 'the fence keeps no collection-level defaults: pass it to each call, which takes it as the driver does',
+  ])),
 };
 const REFUSED_SESSION_MEMBERS = {
   client: "the fence's Rust driver client is not a Node MongoClient: use the fence",
@@ -126,8 +136,19 @@ const REFUSED_SESSION_MEMBERS = {
   serverSession: 'the server session (its id, transaction number) lives in the Rust driver; `id` gives its id',
   incrementTransactionNumber: "the driver's internal step; the Rust driver numbers the transactions",
 };
+/** The options src/scope/option_rules.rs refuses on purpose, with the reason the caller reads. */
+function ruledOptions() {
+  const rs = fs.readFileSync(path.join(ROOT, 'src', 'scope', 'option_rules.rs'), 'utf8');
+  const out = {};
+  for (const m of rs.matchAll(/((?:"\w+"\s*\|\s*)*"\w+")\s*=>\s*(?:violation|argument)\(\s*"((?:[^"\\]|\\.)*)"/g)) {
+    for (const name of m[1].match(/\w+/g)) out[name] = m[2];
+  }
+  return out;
+}
+
 // Refused for one method only: `method().option`.
 const REFUSED_OPTIONS = {
+  ...ruledOptions(),
   ...Object.fromEntries(
     ['background', 'bits', 'bucketSize', 'collation', 'default_language', 'expireAfterSeconds', 'hidden', 'language_override',
       'max', 'min', 'name', 'partialFilterExpression', 'sparse', 'storageEngine', 'textIndexVersion', 'unique', 'version',
@@ -154,10 +175,10 @@ function supported() {
   const list = (name) => new Set([...(new RegExp(`pub const ${name}: &\\[&str\\] =([^;]+);`).exec(rs) || ['', ''])[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]));
   const per = {
     find: list('FIND'), findOne: list('FIND_ONE'), countDocuments: list('COUNT'), distinct: list('DISTINCT'),
-    aggregate: list('AGGREGATE'), insertOne: list('INSERT'), insertMany: list('INSERT'), updateOne: list('UPDATE'),
+    aggregate: list('AGGREGATE'), insertOne: list('INSERT'), insertMany: list('INSERT'), updateOne: list('UPDATE_ONE'),
     updateMany: list('UPDATE'), replaceOne: list('REPLACE'), deleteOne: list('DELETE'), deleteMany: list('DELETE'),
     findOneAndUpdate: list('FIND_AND_MODIFY'), findOneAndReplace: list('FIND_AND_MODIFY'),
-    findOneAndDelete: list('FIND_AND_MODIFY'), bulkWrite: list('BULK'), createIndex: list('INDEX'),
+    findOneAndDelete: list('FIND_AND_MODIFY'), bulkWrite: list('BULK'), createIndex: list('CREATE_INDEX'),
     estimatedDocumentCount: new Set(['maxTimeMS', 'comment', 'readPreference', 'readConcern']),
   };
   // Administration (src/binding/admin.rs): the option list each method takes (`options(&mut req, …)`),
@@ -178,13 +199,28 @@ function supported() {
     isCapped: adminList('collection_options'),
     createIndexes: new Set(['comment', 'commitQuorum', 'writeConcern', 'maxTimeMS', 'readConcern', 'retryWrites']),
   });
-  for (const m of ['indexes', 'indexExists', 'indexInformation']) per[m] = new Set([...per.listIndexes, 'full']);
   for (const m of ['findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete']) per[m].add('returnOriginal');
-  // The BSON read options, read by the JS face on every method (lib/codec.js, lib/collection.js).
+  for (const m of ['indexes', 'indexExists', 'indexInformation']) per[m] = new Set([...per.listIndexes, ...(m === 'indexExists' ? [] : ['full'])]);
+  // Taken by the JS face from every method's options (lib/collection.js clientOptions, takeSession):
+  // the BSON read and write options, the session, timeoutMS and signal, and what the driver ignores.
   const { READ } = require(path.join(ROOT, 'lib', 'codec.js'));
-  for (const m of Object.keys(per)) for (const o of Object.keys(READ)) per[m].add(o);
-  // Taken by the JS face from every method's options (lib/collection.js #takeSession).
-  for (const m of Object.keys(per)) per[m].add('session');
+  const { IGNORED, EVERYWHERE_IGNORED } = require(path.join(ROOT, 'lib', 'collection.js'));
+  const everywhere = [
+    ...Object.keys(READ), 'raw', 'fieldsAsRaw', 'enableUtf8Validation', 'checkKeys', 'serializeFunctions', 'ignoreUndefined',
+    'session', 'timeoutMS', 'signal', ...EVERYWHERE_IGNORED,
+  ];
+  for (const m of Object.keys(per)) for (const o of [...everywhere, ...(IGNORED[m] || [])]) per[m].add(o);
+  // Cursors (lib/cursor.js): timeoutMode; find's singleBatch and timeout; the aggregation's cursor.
+  for (const m of ['find', 'aggregate', 'listIndexes', 'indexes', 'indexExists', 'indexInformation']) per[m].add('timeoutMode');
+  for (const o of ['singleBatch', 'timeout']) per.find.add(o);
+  for (const m of ['aggregate', 'countDocuments']) per[m].add('cursor');
+  // The family reads through listIndexes, with its options.
+  for (const m of ['indexes', 'indexExists', 'indexInformation']) for (const o of IGNORED.listIndexes) per[m].add(o);
+  // createIndex's `version` is sent as `v`; a write's maxTimeMS goes through a bulkWrite (src/binding/max_time.rs).
+  per.createIndex.add('version');
+  for (const m of ['insertOne', 'insertMany', 'updateOne', 'updateMany', 'replaceOne', 'deleteOne', 'deleteMany']) per[m].add('maxTimeMS');
+  // Taken and ignored by src/binding/indexes.rs, as the driver ignores them there.
+  for (const o of ['readPreference']) per.createIndexes.add(o);
   const { FenceSession } = require(path.join(ROOT, 'lib', 'session.js'));
   const session = own(FenceSession.prototype);
   return { collection, cursor, per, session };

@@ -70,6 +70,25 @@ describe('listing indexes under a tenant (strategy field)', () => {
     expect(before.map((i) => i.name)).toEqual(['_id_', 'tenantfence_tenantId_1__id_1']);
   });
 
+  test('after a drop elsewhere, a listing still does not say whether another tenant has written since (red-team round 20)', async () => {
+    // Two fences on one database, as two instances of an app: the second drops the collection
+    // behind the first's cached index listing.
+    const other = await TenantFence.connect(uri(), { database: suite.DB });
+    suite.closeAfter(other);
+    const answers = [];
+    for (const bWrites of [false, true]) {
+      const name = `dropped_${bWrites}`;
+      const c = suite.fence.collection(name);
+      await as('a', () => c.insertOne({ mine: 1 }));
+      await as('a', () => c.indexes());
+      await other.runAsSystem({ reason: 'cleanup' }, () => other.collection(name).drop());
+      if (bWrites) await as('b', () => c.insertOne({ theirs: 1 }));
+      answers.push(await outcome(as('a', () => c.indexes().then((l) => l.map((i) => i.name)))));
+    }
+    expect(answers[0]).toEqual({ value: ['_id_', 'tenantfence_tenantId_1__id_1'] });
+    expect(answers[1]).toEqual(answers[0]);
+  });
+
   test('without a tenant, a listing is refused like every call', async () => {
     const e = await captureError(() => suite.fence.collection('listed').listIndexes().toArray());
     expect(e).toBeInstanceOf(TenantError);
@@ -210,6 +229,20 @@ describe('runAsSystem under strategy field: the driver\'s answers', () => {
     expect(e.message).toMatch(/is a view/);
   });
 
+  test('the audit hook sees the collection a rename replaces; a parsed write concern is sent (red-team round 20)', async () => {
+    const f = suite.fence;
+    events.length = 0;
+    await sys(() => f.collection('ren_a').insertOne({ tenantId: 'a' }));
+    await sys(() => f.collection('ren_b').insertOne({ tenantId: 'a' }));
+    await sys(() => f.collection('ren_a').rename('ren_b', { dropTarget: true }));
+    expect(events.find((e) => e.operation === 'rename')).toEqual({ reason: 'administration test', collection: 'ren_a', operation: 'rename', target: 'ren_b' });
+    expect(events.find((e) => e.operation === 'insertOne')).not.toHaveProperty('target');
+    // `wtimeoutMS` is the driver's name; the server's is `wtimeout`: the indexes are dropped.
+    await sys(() => f.collection('ren_b').createIndex({ k: 1 }));
+    expect(await sys(() => f.collection('ren_b').dropIndexes({ writeConcern: { w: 1, wtimeoutMS: 1000 } }))).toBe(true);
+    expect((await suite.rdb.collection('ren_b').indexes()).map((i) => i.name)).toEqual(['_id_']);
+  });
+
   test('after the system drops the indexes, tenant calls rebuild the fence index and still answer', async () => {
     const c = suite.fence.collection('rebuilt');
     await as('a', () => c.insertMany([{ n: 1 }, { n: 2 }]));
@@ -259,6 +292,12 @@ describe("a tenant's own database under strategy 'database'", () => {
       expect(await fence.db.dropCollection('ring')).toBe(true);
       expect(await fence.collection('renamed').drop()).toBe(true);
       await expectTenantError(fence.db.createCollection('v', { viewOn: 'renamed', pipeline: [] }), 'TENANT_VIOLATION');
+      // Storage engine settings reach the whole server (red-team round 20: cache_resident).
+      const wt = { wiredTiger: { configString: 'cache_resident=true' } };
+      await expectTenantError(fence.db.createCollection('pinned', { storageEngine: wt }), 'TENANT_VIOLATION');
+      await expectTenantError(fence.db.createCollection('pinned', { indexOptionDefaults: { storageEngine: wt } }), 'TENANT_VIOLATION');
+      await expectTenantError(c.createIndex({ p: 1 }, { storageEngine: wt }), 'TENANT_VIOLATION');
+      await expectTenantError(c.createIndexes([{ key: { p: 1 }, storageEngine: wt }]), 'TENANT_VIOLATION');
       await expect(c.rename('system.views')).rejects.toThrow(TypeError);
       expect(await fence.db.listCollections().toArray()).toEqual([]);
     });

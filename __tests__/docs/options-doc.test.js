@@ -4,7 +4,7 @@
 // each collection method accepts -- checked by calling every method with every option.
 
 const { readDoc, headings, section } = require('../helpers/markdown');
-const { useSuite, uri } = require('../helpers/fixtures');
+const { useSuite, uri, captureError } = require('../helpers/fixtures');
 const { TenantFence, TenantError } = require('../..');
 
 const DOC = readDoc('docs/options.md');
@@ -54,9 +54,22 @@ const SAMPLE = {
   // The driver's BSON read options: taken by the methods that return documents.
   bsonRegExp: true, promoteLongs: false, promoteValues: true, promoteBuffers: false, useBigInt64: false,
   readPreference: 'primary', readConcern: { level: 'local' },
-  // Options of the mongodb driver that tenantfence takes nowhere.
-  includeResultMetadata: true, raw: true, serializeFunctions: true, timeoutMS: 1000,
+  allowPartialResults: false, noCursorTimeout: false, timeout: true, singleBatch: false, timeoutMode: 'cursorLifetime',
+  cursor: { batchSize: 5 }, storageEngine: { wiredTiger: {} }, version: 2, commitQuorum: 'votingMembers',
+  // Taken by every method (lib/collection.js clientOptions).
+  raw: false, fieldsAsRaw: {}, enableUtf8Validation: true, checkKeys: false, serializeFunctions: false,
+  ignoreUndefined: false, timeoutMS: 30000, signal: new AbortController().signal, retryWrites: true,
+  // Refused on purpose (the "Refused on purpose" table).
+  includeResultMetadata: true, dbName: 'other', authdb: 'admin', forceServerObjectId: true, tailable: true,
+  awaitData: true, maxAwaitTimeMS: 10, oplogReplay: true, returnKey: true, showRecordId: true, out: 'elsewhere',
+  encryptedFields: {}, bucketSize: 1, noResponse: true, willRetryWrite: true,
 };
+
+// Taken by every method, and left out of the table's rows.
+const EVERYWHERE = [
+  'promoteLongs', 'promoteValues', 'promoteBuffers', 'useBigInt64', 'bsonRegExp', 'raw', 'fieldsAsRaw',
+  'enableUtf8Validation', 'checkKeys', 'serializeFunctions', 'ignoreUndefined', 'timeoutMS', 'signal', 'retryWrites',
+];
 
 // One call per method. Writes name another tenant, so the tenant rules refuse them right after
 // the options are read: an accepted option never writes anything.
@@ -87,7 +100,7 @@ async function refusesOption(call) {
     await call();
     return false;
   } catch (e) {
-    return e instanceof TypeError && /is not supported|takes no/.test(e.message);
+    return (e instanceof TypeError || e instanceof TenantError) && /is not supported|takes no|is refused/.test(e.message);
   }
 }
 
@@ -160,8 +173,8 @@ describe('docs/options.md: collection method options', () => {
     for (const opts of accepted.values()) for (const o of opts) expect(SAMPLE).toHaveProperty([o]);
   });
 
-  // The BSON read options: every method takes them (the page says so once, not per row).
-  const BSON_READ = ['promoteLongs', 'promoteValues', 'promoteBuffers', 'useBigInt64', 'bsonRegExp'];
+  // Every method takes these (the page says so once, not per row).
+  const BSON_READ = EVERYWHERE;
   for (const opts of accepted.values()) opts.push(...BSON_READ);
 
   test('each method accepts the options the table lists and refuses every other', async () => {
@@ -183,7 +196,7 @@ describe('docs/options.md: collection method options', () => {
 
   test('each administration method accepts the options its table lists (and what the driver ignores) and refuses every other', async () => {
     const rows = tableRows(DOC, '| administration method | accepted options |');
-    const IGNORED = ['readConcern', 'collation', 'retryWrites'];
+    const IGNORED = ['readConcern', 'retryWrites'];
     const sample = { ...SAMPLE, commitQuorum: 'majority', dropTarget: false, nameOnly: true, authorizedCollections: false, full: true };
     const ADMIN = {
       createIndexes: (c, o) => c.createIndexes([{ key: { y: 1 } }], o),
@@ -206,8 +219,7 @@ describe('docs/options.md: collection method options', () => {
     const c = suite.fence.collection('optadmin');
     await suite.fence.runAsSystem({ reason: 'options-doc' }, async () => {
       for (const [method, call] of Object.entries(ADMIN)) {
-        const ignored = method === 'createIndexes' ? IGNORED.filter((o) => o !== 'collation') : IGNORED;
-        const accepts = [...listed.get(method), ...ignored, 'session'];
+        const accepts = [...listed.get(method), ...IGNORED, 'session'];
         for (const option of Object.keys(sample)) {
           const refused = await refusesOption(() => call(c, { [option]: sample[option] }));
           const ok = accepts.includes(option) || BSON_READ.includes(option);
@@ -218,7 +230,7 @@ describe('docs/options.md: collection method options', () => {
     expect(wrong).toEqual([]);
   });
 
-  test('every option in the "Refused everywhere" table is refused as the page says', async () => {
+  test('every option in the "Refused on purpose" table is refused, with its reason, by every method that does not list it', async () => {
     const c = suite.fence.collection('optdoc');
     await suite.fence.runAs('acme', async () => {
       const session = await c.findOne({}, { session: {} }).catch((e) => e);
@@ -231,12 +243,21 @@ describe('docs/options.md: collection method options', () => {
       const meta = await c.findOneAndDelete({}, { includeResultMetadata: true }).catch((e) => e);
       expect(meta).toBeInstanceOf(TypeError);
     });
-    const rows = tableRows(section(DOC, '### Refused everywhere'), '| option | result | why |');
-    const named = rows.flatMap(([names]) => names.map((n) => n.split(':')[0]));
-    for (const n of named.filter((x) => !['session', 'explain', 'writeConcern'].includes(x))) {
-      expect(SAMPLE).toHaveProperty([n]);
-      for (const m of Object.keys(CALLS)) expect(accepted.get(m)).not.toContain(n);
-    }
+    const rows = tableRows(section(DOC, '### Refused on purpose'), '| option | result | why |');
+    const wrong = [];
+    await suite.fence.runAs('acme', async () => {
+      for (const row of rows) {
+        for (const n of row[0].map((x) => x.split(':')[0]).filter((x) => !['session', 'explain', 'writeConcern', 'includeResultMetadata'].includes(x))) {
+          expect(SAMPLE).toHaveProperty([n]);
+          for (const [m, run] of Object.entries(CALLS)) {
+            if (accepted.get(m).includes(n)) continue;
+            const e = await captureError(() => run(c, { [n]: SAMPLE[n] }));
+            if (!e || !e.message.startsWith(`options.${n} is refused: `)) wrong.push(`${m} ${n}: ${e && e.message}`);
+          }
+        }
+      }
+    });
+    expect(wrong).toEqual([]);
   });
 
   test('each bulkWrite operation accepts the options its table lists and refuses every other', async () => {

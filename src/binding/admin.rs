@@ -53,8 +53,9 @@ pub async fn execute(
 
 /// Options the driver's command helpers take and do not send for these commands (its
 /// `resolveOptions` copies them, the command builders never read them): taken, and ignored
-/// as the driver ignores them, rather than refused.
-const IGNORED: &[&str] = &["readConcern", "collation", "retryWrites", "new_collection"];
+/// as the driver ignores them, rather than refused. (A `collation` it does send, and the server
+/// refuses it: here it is refused before anything is sent.)
+const IGNORED: &[&str] = &["readConcern", "retryWrites", "new_collection"];
 
 /// Takes the request's options, accepting only `allowed` (and what the driver ignores).
 fn options(req: &mut Request, allowed: &[&str]) -> FenceResult<Document> {
@@ -62,7 +63,7 @@ fn options(req: &mut Request, allowed: &[&str]) -> FenceResult<Document> {
     if let Some(k) =
         o.keys().find(|k| !allowed.contains(&k.as_str()) && !IGNORED.contains(&k.as_str()))
     {
-        return Err(arg(format!("options.{k} is not supported by this method")));
+        return Err(super::options::unknown(k));
     }
     for k in IGNORED {
         o.remove(*k);
@@ -86,8 +87,10 @@ fn command_fields(t: &Target, o: &Document, cmd: &mut Document) -> FenceResult<(
     if let Some(ms) = parsed.max_time {
         cmd.insert("maxTimeMS", ms.as_millis() as i64);
     }
-    if let (Some(w), false) = (o.get("writeConcern"), t.in_transaction()) {
-        cmd.insert("writeConcern", w.clone());
+    if let (Some(w), false) = (parsed.write_concern, t.in_transaction()) {
+        // As parsed (`wtimeoutMS` is sent as the server's `wtimeout`), not as the caller wrote it.
+        let w = bson::to_bson(&w).map_err(|e| arg(format!("options.writeConcern: {e}")))?;
+        cmd.insert("writeConcern", w);
     }
     Ok(())
 }
@@ -142,14 +145,57 @@ async fn listing(
 /// `listIndexes`: every index of the collection (index metadata is the same for every tenant).
 async fn list_indexes(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let o = options(&mut req, &["comment", "batchSize", "maxTimeMS", "readPreference"])?;
-    if admin::lists_after_fence_index(&t.scope) {
+    let mut cmd = doc! { "listIndexes": t.coll.name(), "cursor": {} };
+    command_fields(&t, &o, &mut cmd)?;
+    if !admin::lists_after_fence_index(&t.scope) {
+        return listing(&t.db, t.session(), cmd, &o).await;
+    }
+    // The fence's own index first, from a fresh listing (a cached one can say it is there after
+    // the collection was dropped elsewhere), and the answer only once it shows that index: a
+    // drop between the build and the listing would otherwise show whether another tenant has
+    // written since (red-team round 20).
+    for _ in 0..3 {
+        bounds::forget(&t);
         let all = Document::new();
         let call = Call { sort: None, filter: &all, hint: None, geo_near: None, explicit: false };
         bounds::bound(&t, call).await?;
+        match listing(&t.db, t.session(), cmd.clone(), &o).await {
+            Ok(reply)
+                if admin::listing_shows_fence_index(&reply_documents(&reply)?, &t.scope.field) =>
+            {
+                return Ok(reply)
+            }
+            Ok(_) => {}
+            Err(FenceError::Mongo(e)) if super::error::server_code(&e) == Some(26) => {}
+            Err(e) => return Err(e),
+        }
     }
-    let mut cmd = doc! { "listIndexes": t.coll.name(), "cursor": {} };
-    command_fields(&t, &o, &mut cmd)?;
-    listing(&t.db, t.session(), cmd, &o).await
+    Err(FenceError::Driver(json!({
+        "name": "MongoAPIError",
+        "message": "listIndexes: the collection's indexes kept changing while they were listed (it was dropped or its indexes were dropped meanwhile); try again",
+    })))
+}
+
+/// The documents of a `listing` reply.
+fn reply_documents(reply: &[u8]) -> FenceResult<Vec<Document>> {
+    let outer = bson::from_slice::<Document>(reply).map_err(|e| arg(format!("listing: {e}")))?;
+    let bytes = match outer.get("v") {
+        Some(Bson::Binary(b)) => b.bytes.clone(),
+        _ => Vec::new(),
+    };
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 4 <= bytes.len() {
+        let len =
+            i32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+        let end = (at + len).min(bytes.len());
+        out.push(
+            bson::from_slice::<Document>(&bytes[at..end])
+                .map_err(|e| arg(format!("listing: {e}")))?,
+        );
+        at = end.max(at + 1);
+    }
+    Ok(out)
 }
 
 /// `listCollections(filter, { nameOnly, authorizedCollections })` of the caller's database.
@@ -202,7 +248,8 @@ fn forget(t: &Target) {
 }
 
 /// The options of a command that changes a collection.
-const WRITE_COMMAND: &[&str] = &["comment", "maxTimeMS", "writeConcern"];
+/// (`readPreference` is taken and ignored: the driver sends these to the primary.)
+const WRITE_COMMAND: &[&str] = &["comment", "maxTimeMS", "writeConcern", "readPreference"];
 
 /// `dropIndex(name)`: the server's reply (`{ nIndexesWas, ok }`), as the driver returns it.
 async fn drop_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
@@ -239,7 +286,10 @@ async fn drop(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
 
 /// `rename(newName, { dropTarget })`, within the caller's database.
 async fn rename(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = options(&mut req, &["dropTarget", "comment", "maxTimeMS", "writeConcern"])?;
+    let o = options(
+        &mut req,
+        &["dropTarget", "comment", "maxTimeMS", "writeConcern", "readPreference"],
+    )?;
     let to = req.string("to", "newName")?;
     // The new name goes through the same namespace rules as any collection's.
     let target = t.sibling(&to)?;
@@ -296,7 +346,13 @@ fn not_found(t: &Target) -> FenceError {
 
 /// `db.createCollection(name, options)`, its options checked by `scope::admin`.
 async fn create_collection(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = req.doc_or_empty("options", "options")?;
+    let mut o = req.doc_or_empty("options", "options")?;
+    let mut command = Document::new();
+    for k in ["writeConcern", "maxTimeMS"] {
+        if let Some(v) = o.remove(k) {
+            command.insert(k, v);
+        }
+    }
     admin::check_create_options(&t.scope, &o)?;
     if let Some(c) = o.get("collation") {
         // Read as every call's collation is, so a malformed one is a TypeError here too.
@@ -304,6 +360,7 @@ async fn create_collection(t: Target, mut req: Request) -> FenceResult<Vec<u8>> 
     }
     let mut cmd = doc! { "create": t.coll.name() };
     cmd.extend(o);
+    command_fields(&t, &command, &mut cmd)?;
     change(&t, &t.db, cmd).await?;
     Ok(reply(true))
 }

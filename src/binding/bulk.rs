@@ -176,6 +176,23 @@ async fn send(
     Ok(true)
 }
 
+/// A server error of a whole write command, as the driver's `MongoBulkWriteError` (labels kept).
+fn command_failed(e: mongodb::error::Error, tally: &Tally) -> FenceError {
+    match super::error::mongo_body(&e) {
+        ("MONGO_SERVER", mut body) if body["name"] == "MongoServerError" => {
+            body["name"] = json!("MongoBulkWriteError");
+            body["writeErrors"] = json!([]);
+            body["result"] = json!({
+                "insertedCount": tally.inserted, "matchedCount": tally.matched,
+                "modifiedCount": tally.modified, "deletedCount": tally.deleted,
+                "upsertedCount": tally.upserted,
+            });
+            FenceError::Server(body)
+        }
+        _ => FenceError::Mongo(e),
+    }
+}
+
 /// `bulkWrite(operations, options)`.
 pub async fn bulk_write(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let o_raw = req.doc_or_empty("options", "options")?;
@@ -220,8 +237,14 @@ pub async fn bulk_write(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>>
     }
     let mut tally = Tally::default();
     for g in &groups {
-        if !send(&t, g, &cmd_opts, ordered, &mut tally).await? {
-            break;
+        match send(&t, g, &cmd_opts, ordered, &mut tally).await {
+            Ok(true) => {}
+            Ok(false) => break,
+            // A command the server refused as a whole (MaxTimeMSExpired, a transaction's
+            // NoSuchTransaction): the driver reports it as a MongoBulkWriteError carrying what
+            // was written before it.
+            Err(FenceError::Mongo(e)) => return Err(command_failed(e, &tally)),
+            Err(e) => return Err(e),
         }
     }
     let result = doc! {

@@ -8,7 +8,7 @@ use super::payload::{RawRequest, Request};
 use super::session::SessionUse;
 use super::state::FenceInner;
 use super::target::Target;
-use super::{bounds, bulk, indexes, reads, writes};
+use super::{bounds, bulk, indexes, max_time, reads, writes};
 use crate::scope::plan::Operation as Op;
 use crate::scope::{forbidden, Principal};
 
@@ -56,6 +56,9 @@ async fn run(target: Target, op: Op, bytes: &[u8]) -> FenceResult<Vec<u8>> {
         forbidden::check_request(&principal, &r.0)?;
         Ok(r)
     };
+    if max_time::applies(op, bytes) {
+        return max_time::run(target, op, req()?).await;
+    }
     match op {
         Op::InsertOne => writes::insert_one(target, raw()?).await,
         Op::InsertMany => writes::insert_many(target, raw()?).await,

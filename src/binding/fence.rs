@@ -33,7 +33,7 @@ use crate::scope::{Principal, ScopeError};
 static NEXT_FENCE: AtomicU64 = AtomicU64::new(1);
 
 /// The audit hook as the JS face hands it over: `(reason, collection, operation)`.
-type AuditHook = FunctionRef<(String, String, String), ()>;
+type AuditHook = FunctionRef<(String, String, String, Option<String>), ()>;
 
 /// A connected fence; JS wraps it in `TenantFence`.
 #[napi]
@@ -113,8 +113,21 @@ impl NativeFence {
             let client = Client::with_options(opts)?;
             let admin = client.database("admin");
             let hello = admin.run_command(bson::doc! { "hello": 1 });
-            let mongos = match tokio::time::timeout(timeout + Duration::from_secs(2), hello).await {
-                Ok(r) => r?.get_str("msg") == Ok("isdbgrid"),
+            let (mongos, max_wire_version) = match tokio::time::timeout(
+                timeout + Duration::from_secs(2),
+                hello,
+            )
+            .await
+            {
+                Ok(r) => {
+                    let r = r?;
+                    let wire = match r.get("maxWireVersion") {
+                        Some(bson::Bson::Int32(n)) => *n,
+                        Some(bson::Bson::Int64(n)) => *n as i32,
+                        _ => 0,
+                    };
+                    (r.get_str("msg") == Ok("isdbgrid"), wire)
+                }
                 Err(_) => {
                     return Err(FenceError::Server(serde_json::json!({
                         "name": "MongoServerSelectionError",
@@ -129,7 +142,9 @@ impl NativeFence {
                     client: Mutex::new(Some(client)),
                     spec,
                     mongos,
+                    max_wire_version,
                     default_collation: Mutex::new(HashMap::new()),
+                    facts_epoch: AtomicU64::new(0),
                     index_builds: Mutex::new(HashMap::new()),
                     index_facts: Mutex::new(HashMap::new()),
                     distinct_as_aggregate: AtomicBool::new(false),
@@ -151,7 +166,7 @@ impl NativeFence {
     #[napi]
     pub fn set_audit_hook(
         &mut self,
-        hook: Function<(String, String, String), ()>,
+        hook: Function<(String, String, String, Option<String>), ()>,
     ) -> napi::Result<()> {
         // Once, at connect: code that later gets hold of the fence cannot swap it out.
         if self.hook.is_some() {
@@ -178,11 +193,17 @@ impl NativeFence {
         ctx: Option<&TenantContext>,
         collection: &str,
         op: &str,
+        target: Option<String>,
     ) -> napi::Result<FenceResult<Principal>> {
         let principal = principal_of(ctx);
         if let (Ok(Principal::System), Some(hook), Some(c)) = (&principal, &self.hook, ctx) {
             let reason = c.audit_reason().unwrap_or_default().to_string();
-            hook.borrow_back(env)?.call((reason, collection.to_string(), op.to_string()))?;
+            hook.borrow_back(env)?.call((
+                reason,
+                collection.to_string(),
+                op.to_string(),
+                target,
+            ))?;
         }
         Ok(principal)
     }
@@ -217,7 +238,13 @@ impl NativeFence {
         refused_id: Option<String>,
         session: Option<&NativeSession>,
     ) -> napi::Result<PromiseRaw<'e, Reply>> {
-        let principal = self.admit(env, ctx, &collection, &op)?;
+        // A rename names a second collection (which `dropTarget` replaces): the hook sees it.
+        let target = (op == "rename")
+            .then(|| {
+                bson::RawDocument::from_bytes(payload).ok()?.get_str("to").ok().map(str::to_string)
+            })
+            .flatten();
+        let principal = self.admit(env, ctx, &collection, &op, target)?;
         // A system write naming an id the fence's custom pattern refuses (checked in JS, which
         // owns the RegExp): refused after the hook, which sees every system call first.
         let principal = match refused_id {
@@ -260,7 +287,7 @@ impl NativeFence {
         payload: &[u8],
         session: Option<&NativeSession>,
     ) -> napi::Result<PromiseRaw<'e, NativeCursor>> {
-        let principal = self.admit(env, ctx, &collection, &kind)?;
+        let principal = self.admit(env, ctx, &collection, &kind, None)?;
         let inner = self.inner.clone();
         let tag = inner.tag(ctx);
         let ended = ctx.map(TenantContext::ended_flag).unwrap_or_default();

@@ -30,10 +30,25 @@ fn withheld(e: mongodb::error::Error) -> FenceError {
 
 /// `createIndex(spec, options)`.
 pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let o = CallOptions::parse(req.doc_or_empty("options", "options")?, options::INDEX)?;
+    let mut o = CallOptions::parse(req.doc_or_empty("options", "options")?, options::CREATE_INDEX)?;
     let keys = req.doc("keys", "indexSpec")?;
+    // The command's own options, as the driver sends them beside the index.
+    let mut extra = Document::new();
+    // The driver sends no comment with createIndexes: taken and ignored alike.
+    o.comment = None;
+    if let Some(q) = o.index.remove("commitQuorum") {
+        extra.insert("commitQuorum", q);
+    }
+    if let Some(ms) = o.max_time.take() {
+        extra.insert("maxTimeMS", ms.as_millis() as i64);
+    }
+    if let (Some(w), false) = (o.write_concern.take(), t.in_transaction()) {
+        let w = bson::to_bson(&w)
+            .map_err(|e| super::error::arg(format!("options.writeConcern: {e}")))?;
+        extra.insert("writeConcern", w);
+    }
     let plan = plan_one(&t, keys, o).await?;
-    let mut names = build(&t, vec![plan], Document::new()).await?;
+    let mut names = build(&t, vec![plan], extra).await?;
     Ok(reply(Bson::String(names.remove(0))))
 }
 
@@ -43,7 +58,7 @@ pub async fn create_indexes(t: Target, mut req: Request) -> FenceResult<Vec<u8>>
     let mut top = req.doc_or_empty("options", "options")?;
     // The driver drops these for createIndexes (it sets maxTimeMS undefined, sends no read
     // concern, and retryWrites is unused): taken and ignored alike.
-    for k in ["maxTimeMS", "readConcern", "retryWrites"] {
+    for k in ["maxTimeMS", "readConcern", "readPreference", "retryWrites"] {
         top.remove(k);
     }
     if let Some(k) = top.keys().find(|k| options::INDEX.contains(&k.as_str())) {
@@ -52,10 +67,8 @@ pub async fn create_indexes(t: Target, mut req: Request) -> FenceResult<Vec<u8>>
         )));
     }
     let command = CallOptions::parse(top, &["comment", "commitQuorum", "writeConcern"])?;
+    // The driver sends no comment with createIndexes: taken and ignored alike.
     let mut extra = Document::new();
-    if let Some(c) = command.comment {
-        extra.insert("comment", c);
-    }
     if let Some(q) = command.index.get("commitQuorum") {
         extra.insert("commitQuorum", q.clone());
     }

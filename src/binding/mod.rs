@@ -20,6 +20,7 @@ mod fence;
 mod ids;
 mod indexes;
 mod lanes;
+mod max_time;
 mod options;
 mod payload;
 mod probe;

@@ -10,8 +10,8 @@ use mongodb::options::{
     ReturnDocument, SelectionCriteria, WriteConcern,
 };
 
-use super::error::{arg, FenceResult};
-use crate::scope::ScopeError;
+use super::error::{arg, FenceError, FenceResult};
+use crate::scope::{option_rules, ScopeError};
 
 /// Every option any method accepts, already validated.
 #[derive(Default, Debug)]
@@ -35,6 +35,8 @@ pub struct CallOptions {
     pub bypass_document_validation: Option<bool>,
     pub write_concern: Option<WriteConcern>,
     pub allow_disk_use: Option<bool>,
+    pub allow_partial_results: Option<bool>,
+    pub no_cursor_timeout: Option<bool>,
     /// `readPreference`: which member serves a read (the query is the same scoped one).
     pub selection_criteria: Option<SelectionCriteria>,
     pub read_concern: Option<ReadConcern>,
@@ -67,6 +69,8 @@ pub const FIND: &[&str] = &[
     "allowDiskUse",
     "readPreference",
     "readConcern",
+    "allowPartialResults",
+    "noCursorTimeout",
 ];
 pub const FIND_ONE: &[&str] = &[
     "sort",
@@ -79,6 +83,7 @@ pub const FIND_ONE: &[&str] = &[
     "let",
     "readPreference",
     "readConcern",
+    "allowPartialResults",
 ];
 pub const COUNT: &[&str] = &[
     "limit",
@@ -89,6 +94,9 @@ pub const COUNT: &[&str] = &[
     "maxTimeMS",
     "readPreference",
     "readConcern",
+    "let",
+    "allowDiskUse",
+    "batchSize",
 ];
 pub const DISTINCT: &[&str] =
     &["collation", "comment", "maxTimeMS", "hint", "readPreference", "readConcern"];
@@ -114,8 +122,28 @@ pub const UPDATE: &[&str] = &[
     "writeConcern",
     "bypassDocumentValidation",
 ];
-pub const REPLACE: &[&str] =
-    &["upsert", "hint", "collation", "let", "comment", "writeConcern", "bypassDocumentValidation"];
+/// `updateOne` takes `sort` (MongoDB 8.0); `updateMany` updates every match.
+pub const UPDATE_ONE: &[&str] = &[
+    "upsert",
+    "arrayFilters",
+    "hint",
+    "collation",
+    "let",
+    "comment",
+    "writeConcern",
+    "bypassDocumentValidation",
+    "sort",
+];
+pub const REPLACE: &[&str] = &[
+    "upsert",
+    "hint",
+    "collation",
+    "let",
+    "comment",
+    "writeConcern",
+    "bypassDocumentValidation",
+    "sort",
+];
 pub const DELETE: &[&str] = &["hint", "collation", "let", "comment", "writeConcern"];
 pub const FIND_AND_MODIFY: &[&str] = &[
     "projection",
@@ -132,7 +160,7 @@ pub const FIND_AND_MODIFY: &[&str] = &[
     "bypassDocumentValidation",
 ];
 pub const BULK: &[&str] =
-    &["ordered", "writeConcern", "bypassDocumentValidation", "comment", "let"];
+    &["ordered", "writeConcern", "bypassDocumentValidation", "comment", "let", "maxTimeMS"];
 pub const INDEX: &[&str] = &[
     "name",
     "unique",
@@ -151,7 +179,45 @@ pub const INDEX: &[&str] = &[
     "max",
     "bits",
     "wildcardProjection",
+    "storageEngine",
+    "v",
 ];
+/// `createIndex` takes the index's options and the command's (`comment`, `commitQuorum`,
+/// `maxTimeMS`, `writeConcern`), as the driver does.
+pub const CREATE_INDEX: &[&str] = &[
+    "name",
+    "unique",
+    "sparse",
+    "expireAfterSeconds",
+    "partialFilterExpression",
+    "collation",
+    "background",
+    "hidden",
+    "default_language",
+    "language_override",
+    "weights",
+    "textIndexVersion",
+    "2dsphereIndexVersion",
+    "min",
+    "max",
+    "bits",
+    "wildcardProjection",
+    "storageEngine",
+    "v",
+    "comment",
+    "commitQuorum",
+    "maxTimeMS",
+    "writeConcern",
+];
+
+/// The error for an option a method does not take: the reason when it is refused on purpose
+/// (`scope::option_rules`), else a `TypeError`.
+pub fn unknown(key: &str) -> FenceError {
+    match option_rules::refusal(key) {
+        Some(e) => e.into(),
+        None => arg(format!("options.{key} is not supported by this method")),
+    }
+}
 
 fn want_doc(v: Bson, name: &str) -> FenceResult<Document> {
     match v {
@@ -299,7 +365,7 @@ impl CallOptions {
                 ));
             }
             if !allowed.contains(&key.as_str()) {
-                return Err(arg(format!("options.{key} is not supported by this method")));
+                return Err(unknown(&key));
             }
             match key.as_str() {
                 "sort" => o.sort = Some(want_doc(value, "sort")?),
@@ -359,6 +425,12 @@ impl CallOptions {
                     o.write_concern = Some(parse_write_concern(want_doc(value, "writeConcern")?)?)
                 }
                 "allowDiskUse" => o.allow_disk_use = Some(want_bool(value, "allowDiskUse")?),
+                "allowPartialResults" => {
+                    o.allow_partial_results = Some(want_bool(value, "allowPartialResults")?)
+                }
+                "noCursorTimeout" => {
+                    o.no_cursor_timeout = Some(want_bool(value, "noCursorTimeout")?)
+                }
                 "readPreference" => o.selection_criteria = Some(parse_read_preference(value)?),
                 "readConcern" => {
                     // The driver takes a level alone too: `readConcern: 'majority'`.

@@ -66,7 +66,7 @@ pub async fn find_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         return reply_raw(doc.filter(|d| by_id::owned(&t.scope, d)));
     }
     bounds::apply(&t, &mut o, &p.bound).await?;
-    let fo = driver_options!(o => FindOneOptions { sort, skip, projection, hint, collation, comment, max_time, let_vars, selection_criteria, read_concern });
+    let fo = driver_options!(o => FindOneOptions { sort, skip, projection, hint, collation, comment, max_time, let_vars, selection_criteria, read_concern, allow_partial_results });
     reply_raw(in_session!(
         t.session(),
         coll.find_one(p.filter.unwrap_or_default()).with_options(fo)
@@ -86,6 +86,37 @@ pub async fn count_documents(mut t: Target, mut req: Request) -> FenceResult<Vec
         Some(0) | None => None,
         Some(n) => Some(n as u64),
     };
+    if o.let_vars.is_some() || o.allow_disk_use.is_some() || o.batch_size.is_some() {
+        // Options the driver's count aggregation takes and the Rust driver's count does not:
+        // the same aggregation, sent here.
+        let mut pipeline = vec![doc! { "$match": f }];
+        if let Some(n) = o.skip.take() {
+            pipeline.push(doc! { "$skip": n as i64 });
+        }
+        if let Some(n) = limit {
+            pipeline.push(doc! { "$limit": n as i64 });
+        }
+        pipeline.push(doc! { "$group": { "_id": 1, "n": { "$sum": 1 } } });
+        let ao = driver_options!(o => AggregateOptions { hint, collation, comment, max_time, let_vars, allow_disk_use, batch_size, selection_criteria, read_concern });
+        let first = match t.session() {
+            Some(u) => {
+                let mut held = u.hold().await?;
+                let mut c = t.coll.aggregate(pipeline).with_options(ao).session(&mut *held).await?;
+                c.next(&mut held).await.transpose()?
+            }
+            None => {
+                let mut c = t.coll.aggregate(pipeline).with_options(ao).await?;
+                c.next().await.transpose()?
+            }
+        };
+        let n = first.map(|d| match d.get("n") {
+            Some(Bson::Int32(n)) => *n as u64,
+            Some(Bson::Int64(n)) => *n as u64,
+            Some(Bson::Double(n)) => *n as u64,
+            _ => 0,
+        });
+        return Ok(reply(count(n.unwrap_or(0))));
+    }
     let mut co = driver_options!(o => CountOptions { skip, hint, collation, comment, max_time, selection_criteria, read_concern });
     co.limit = limit;
     let n = in_session!(t.session(), t.coll.count_documents(f).with_options(co))?;
@@ -247,7 +278,7 @@ async fn open_once(mut t: Target, kind: &str, mut req: Request) -> FenceResult<B
             };
             let p = plan::plan(Operation::Find, &t.scope, parts)?;
             bounds::apply(&t, &mut o, &p.bound).await?;
-            let fo = driver_options!(o => FindOptions { sort, limit, skip, projection, batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use, selection_criteria, read_concern });
+            let fo = driver_options!(o => FindOptions { sort, limit, skip, projection, batch_size, hint, collation, comment, max_time, let_vars, allow_disk_use, selection_criteria, read_concern, allow_partial_results, no_cursor_timeout });
             open_batches!(t, t.coll.find(p.filter.unwrap_or_default()).with_options(fo))
         }
         "aggregate" => {

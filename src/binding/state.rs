@@ -28,8 +28,13 @@ pub struct FenceInner {
     pub spec: TenantSpec,
     /// Connected through a mongos (`hello` said `isdbgrid`): collections may be sharded.
     pub mongos: bool,
+    /// The server's `maxWireVersion` at connect (25 is MongoDB 8.0), for options newer servers take.
+    pub max_wire_version: i32,
     /// Collections known to exist, with whether their default collation is non-simple.
     pub default_collation: PerCollection<Known>,
+    /// Bumped by every change the fence makes to a collection (`Target::forget_facts`): a lookup
+    /// that began before one caches nothing, so it cannot undo the forgetting.
+    pub facts_epoch: std::sync::atomic::AtomicU64,
     /// Per collection, held around a tenant's twin check and index build (`indexes::create_index`).
     pub index_builds: PerCollection<Arc<tokio::sync::Mutex<()>>>,
     /// Each collection's indexes as `scope::bounds` reads them, and when they were listed.

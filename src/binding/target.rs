@@ -1,6 +1,7 @@
 //! Where one call runs and under which rules: the namespace and scope `scope::spec` gives the
 //! caller, the driver handles for it, and the collection facts the rules read (cached).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bson::{doc, Bson, Document};
@@ -178,6 +179,7 @@ impl Target {
         {
             return Ok(v);
         }
+        let epoch = self.inner.facts_epoch.load(Ordering::SeqCst);
         let sharded = self.sharded().await?;
         let Some((found, view)) = self.describe().await? else {
             // Not created yet: nothing to leak, and not cached so a later collation is seen.
@@ -185,6 +187,11 @@ impl Target {
         };
         let known = collation::known(found.as_ref(), view, sharded);
         if let Ok(mut m) = self.inner.default_collation.lock() {
+            // Checked under the lock `forget_facts` bumps it under: the fence changed a
+            // collection while this lookup ran, and what it saw may be stale.
+            if self.inner.facts_epoch.load(Ordering::SeqCst) != epoch {
+                return Ok(known);
+            }
             // Bounded: forgetting costs one listCollections, never safety.
             if m.len() >= MAX_KNOWN_COLLECTIONS {
                 m.clear();
@@ -209,9 +216,9 @@ impl Target {
     /// Drops what the fence knows of this collection (default collation, view, sharding):
     /// after the fence itself dropped, renamed or created it.
     pub fn forget_facts(&self) {
-        if let Ok(mut m) = self.inner.default_collation.lock() {
-            m.remove(&self.key());
-        }
+        let mut m = self.inner.default_collation.lock().unwrap_or_else(|p| p.into_inner());
+        self.inner.facts_epoch.fetch_add(1, Ordering::SeqCst);
+        m.remove(&self.key());
     }
 
     /// (database, collection): how the fence's per-collection caches are keyed.

@@ -9,7 +9,7 @@ use mongodb::options::{
 use mongodb::results::UpdateResult;
 
 use super::bounds;
-use super::error::{arg, FenceResult};
+use super::error::{arg, FenceError, FenceResult};
 use super::lanes::insert as insert_lane;
 use super::options::{self, driver_options};
 use super::payload::{count, reply, reply_raw, RawRequest, Request};
@@ -106,16 +106,50 @@ pub async fn insert_many(t: Target, req: RawRequest<'_>) -> FenceResult<Vec<u8>>
     }))
 }
 
+/// The wire version of MongoDB 8.0, the first to take `sort` on `updateOne` / `replaceOne`.
+const WIRE_8_0: i32 = 25;
+
+/// Refuses `sort` on a server that would not take it, naming its version, as the driver's
+/// `MongoCompatibilityError` does for options newer servers take.
+fn sort_supported(t: &Target, method: &str) -> FenceResult<()> {
+    let wire = t.inner().max_wire_version;
+    if wire >= WIRE_8_0 {
+        return Ok(());
+    }
+    Err(FenceError::Driver(serde_json::json!({
+        "name": "MongoCompatibilityError",
+        "message": format!(
+            "Option `sort` for `{method}` is not supported on servers < 8.0 (this server: {}, maxWireVersion {wire})",
+            server_version(wire)
+        ),
+    })))
+}
+
+/// The MongoDB release a wire version stands for.
+fn server_version(wire: i32) -> &'static str {
+    match wire {
+        w if w >= 25 => "MongoDB 8.0 or later",
+        21..=24 => "MongoDB 7.x",
+        17..=20 => "MongoDB 6.x",
+        13..=16 => "MongoDB 5.x",
+        _ => "MongoDB 4.4 or earlier",
+    }
+}
+
 /// `updateOne` / `updateMany(filter, update, options)`.
 pub async fn update(mut t: Target, mut req: Request, many: bool) -> FenceResult<Vec<u8>> {
-    let mut o = t.options(&mut req, options::UPDATE).await?;
+    let allowed = if many { options::UPDATE } else { options::UPDATE_ONE };
+    let mut o = t.options(&mut req, allowed).await?;
+    if o.sort.is_some() {
+        sort_supported(&t, "updateOne")?;
+    }
     let upsert = o.upsert.unwrap_or(false);
     let op = if many { Operation::UpdateMany } else { Operation::UpdateOne };
     let parts = plan::Request { update: req.value("update"), upsert, ..Default::default() };
     let p = plan_write(&t, op, &mut req, parts)?;
     let (f, u) = (p.filter.unwrap_or_default(), driver_update(p.update));
     bounds::apply(&t, &mut o, &p.bound).await?;
-    let uo = driver_options!(o => UpdateOptions { upsert, array_filters, hint, collation, let_vars, comment, write_concern, bypass_document_validation });
+    let uo = driver_options!(o => UpdateOptions { upsert, array_filters, hint, collation, let_vars, comment, write_concern, bypass_document_validation, sort });
     let r = if many {
         in_session!(t.session(), t.coll.update_many(f, u).with_options(uo))?
     } else {
@@ -127,6 +161,9 @@ pub async fn update(mut t: Target, mut req: Request, many: bool) -> FenceResult<
 /// `replaceOne(filter, replacement, options)`.
 pub async fn replace_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let mut o = t.options(&mut req, options::REPLACE).await?;
+    if o.sort.is_some() {
+        sort_supported(&t, "replaceOne")?;
+    }
     let upsert = o.upsert.unwrap_or(false);
     // Its type is checked after the filter (in `plan`), as before the plan existed.
     let replacement = req.doc("replacement", "replacement").ok();
@@ -134,7 +171,7 @@ pub async fn replace_one(mut t: Target, mut req: Request) -> FenceResult<Vec<u8>
     let p = plan_write(&t, Operation::ReplaceOne, &mut req, parts)?;
     let (f, r) = (p.filter.unwrap_or_default(), p.replacement.unwrap_or_default());
     bounds::apply(&t, &mut o, &p.bound).await?;
-    let ro = driver_options!(o => ReplaceOptions { upsert, hint, collation, let_vars, comment, write_concern, bypass_document_validation });
+    let ro = driver_options!(o => ReplaceOptions { upsert, hint, collation, let_vars, comment, write_concern, bypass_document_validation, sort });
     let res = in_session!(t.session(), t.coll.replace_one(f, r).with_options(ro))?;
     Ok(update_reply(res))
 }

@@ -114,6 +114,16 @@ pub fn lists_after_fence_index(scope: &Scope) -> bool {
     scope.strategy == Strategy::Field && matches!(scope.principal, Principal::Tenant(_))
 }
 
+/// True when a `listIndexes` reply shows the fence's own index (`bounds::tenant_index`): only
+/// then is a tenant's listing the same whatever other tenants did (`lists_after_fence_index`).
+pub fn listing_shows_fence_index(listed: &[Document], field: &str) -> bool {
+    let want = super::bounds::tenant_index(field);
+    listed
+        .iter()
+        .filter_map(|d| d.get_document("key").ok())
+        .any(|k| super::bounds::same_key(k, &want))
+}
+
 /// The `createCollection` options the fence passes on; anything else is refused by name.
 pub const CREATE_OPTIONS: &[&str] = &[
     "capped",
@@ -144,6 +154,15 @@ pub fn check_create_options(scope: &Scope, options: &Document) -> ScopeResult<()
     }
     let tenant = matches!(scope.principal, Principal::Tenant(_));
     let field = scope.strategy == Strategy::Field;
+    if tenant {
+        if let Some(k) =
+            ["storageEngine", "indexOptionDefaults"].iter().find(|k| options.contains_key(**k))
+        {
+            return Err(ScopeError::violation(format!(
+                "storage engine settings (options.{k}) are not allowed under a tenant: a WiredTiger configString reaches the whole server, whose cache every tenant shares (red-team round 20)"
+            )));
+        }
+    }
     if tenant && (options.contains_key("viewOn") || options.contains_key("pipeline")) {
         return Err(ScopeError::violation(
             "a tenant may not create a view: the server runs a view's pipeline without the fence's pipeline checks; read through aggregate() instead",
@@ -239,6 +258,18 @@ mod tests {
     }
 
     #[test]
+    fn a_listing_counts_only_with_the_fence_index() {
+        let fence =
+            doc! { "key": { "tenantId": 1, "_id": 1 }, "name": "tenantfence_tenantId_1__id_1" };
+        let id = doc! { "key": { "_id": 1 }, "name": "_id_" };
+        assert!(listing_shows_fence_index(&[id.clone(), fence], "tenantId"));
+        assert!(!listing_shows_fence_index(&[id.clone()], "tenantId"));
+        assert!(!listing_shows_fence_index(&[], "tenantId"));
+        let other = doc! { "key": { "org": 1, "_id": 1 }, "name": "x" };
+        assert!(!listing_shows_fence_index(&[id, other], "tenantId"));
+    }
+
+    #[test]
     fn only_a_field_tenant_lists_after_the_fence_index() {
         assert!(lists_after_fence_index(&scope(tenant(), Strategy::Field)));
         assert!(!lists_after_fence_index(&scope(Principal::System, Strategy::Field)));
@@ -257,6 +288,13 @@ mod tests {
             assert_eq!(e.kind, ErrorKind::InvalidArgument);
             assert!(e.message.contains("autoIndexId"));
             assert!(check_create_options(s, &doc! { "validator": { "x": 1 } }).is_ok());
+        }
+        // Storage engine settings reach the whole server: never a tenant's.
+        let wt = doc! { "wiredTiger": { "configString": "cache_resident=true" } };
+        for k in ["storageEngine", "indexOptionDefaults"] {
+            let o = doc! { k: { "storageEngine": wt.clone() } };
+            assert_eq!(violation(&db_t, o.clone()), ErrorKind::TenantViolation, "{k}");
+            assert!(check_create_options(&field_s, &o).is_ok());
         }
         // Views: never a tenant's; the system may (tenants of 'field' cannot read them).
         let view = doc! { "viewOn": "c", "pipeline": [] };

@@ -151,7 +151,8 @@ fn copy_opts(from: &mut Document, to: &mut Document, keys: &[&str], what: &str) 
 /// The command-level options of the write commands, in their wire names (the rest of the
 /// call's options are read by the binding: `ordered`).
 pub fn command_options(raw: &Document) -> Document {
-    const PASSED: &[&str] = &["bypassDocumentValidation", "comment", "let", "writeConcern"];
+    const PASSED: &[&str] =
+        &["bypassDocumentValidation", "comment", "let", "writeConcern", "maxTimeMS"];
     raw.iter()
         .filter(|(k, _)| PASSED.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -230,11 +231,11 @@ mod tests {
 
     #[test]
     fn only_write_command_options_pass() {
-        let o = doc! { "ordered": false, "comment": "c", "let": { "v": 1 }, "writeConcern": { "w": 1 }, "bypassDocumentValidation": true, "other": 1 };
+        let o = doc! { "ordered": false, "comment": "c", "let": { "v": 1 }, "writeConcern": { "w": 1 }, "bypassDocumentValidation": true, "maxTimeMS": 5, "other": 1 };
         let c = command_options(&o);
         assert_eq!(
             c.keys().collect::<Vec<_>>(),
-            ["comment", "let", "writeConcern", "bypassDocumentValidation"]
+            ["comment", "let", "writeConcern", "bypassDocumentValidation", "maxTimeMS"]
         );
     }
 }

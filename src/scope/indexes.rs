@@ -135,6 +135,13 @@ pub fn plan_create(
     if keys.is_empty() {
         return Err(ScopeError::argument("indexSpec must name at least one field"));
     }
+    if scope.tenant().is_some() && index_options.contains_key("storageEngine") {
+        // A WiredTiger configString reaches the whole server (`cache_resident` pins the index
+        // in the cache every tenant shares): red-team round 20.
+        return Err(ScopeError::violation(
+            "storage engine settings (options.storageEngine) are not allowed under a tenant: they reach the whole server, whose cache every tenant shares; set them inside runAsSystem",
+        ));
+    }
     let shared = shared_indexes(scope);
     let keys = if shared {
         match (&explicit, default_collation) {
@@ -257,6 +264,21 @@ fn mentions(filter: &Document, field: &str, depth: usize) -> bool {
 mod tests {
     use super::*;
     use crate::scope::ErrorKind;
+
+    #[test]
+    fn storage_engine_settings_are_the_systems() {
+        let wt =
+            doc! { "storageEngine": { "wiredTiger": { "configString": "cache_resident=true" } } };
+        for strategy in [Strategy::Field, Strategy::Database] {
+            let t = Scope::for_test(Principal::Tenant("a".into()), strategy);
+            let e = plan_create(&t, doc! { "x": 1 }, wt.clone(), None, None).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::TenantViolation);
+            let sys = Scope::for_test(Principal::System, strategy);
+            if strategy == Strategy::Field {
+                assert!(plan_create(&sys, doc! { "x": 1 }, wt.clone(), None, None).is_ok());
+            }
+        }
+    }
 
     #[test]
     fn a_tenant_may_not_take_the_fences_index_names() {

@@ -16,6 +16,7 @@ pub mod forbidden;
 pub mod indexes;
 pub mod insert;
 pub mod namespace;
+pub mod option_rules;
 pub mod pipeline;
 pub mod plan;
 pub mod session;
