@@ -49,6 +49,9 @@ export declare class MongoServerError extends MongoError {
   code?: number;
   codeName?: string;
   errInfo?: Document;
+  /** A duplicate key's index key and values (from a write sent as a command: bulkWrite, a write with maxTimeMS). */
+  keyPattern?: Document;
+  keyValue?: Document;
   /** The server's answer as the fence passes it on (a message may be withheld). */
   errorResponse: Document;
 }
@@ -69,8 +72,9 @@ export interface BulkWriteErrorResult {
 
 /** An `insertMany` / `bulkWrite` some of whose writes failed (the others may have applied). */
 export declare class MongoBulkWriteError extends MongoServerError {
-  writeErrors: WriteErrorInfo[];
-  result: BulkWriteErrorResult;
+  writeErrors: WriteError[];
+  /** What went in before (or besides) the failures. */
+  result: BulkWriteResult;
   readonly insertedCount: number;
   readonly matchedCount: number;
   readonly modifiedCount: number;
@@ -593,16 +597,38 @@ export interface DeleteResult {
   deletedCount: number;
 }
 
-export interface BulkWriteResult<TSchema = Document> {
-  insertedCount: number;
-  matchedCount: number;
-  modifiedCount: number;
-  deletedCount: number;
-  upsertedCount: number;
+/** What a `bulkWrite` did, as the driver's `BulkWriteResult` (its methods included). */
+export declare class BulkWriteResult<TSchema = Document> {
+  readonly insertedCount: number;
+  readonly matchedCount: number;
+  readonly modifiedCount: number;
+  readonly deletedCount: number;
+  readonly upsertedCount: number;
   /** By operation index. */
-  insertedIds: { [index: number]: InferIdType<TSchema> };
+  readonly insertedIds: { [index: number]: InferIdType<TSchema> };
   /** By operation index. */
-  upsertedIds: { [index: number]: InferIdType<TSchema> };
+  readonly upsertedIds: { [index: number]: InferIdType<TSchema> };
+  get ok(): number;
+  getUpsertedIdAt(index: number): { index: number; _id: unknown } | undefined;
+  getRawResponse(): Document;
+  hasWriteErrors(): boolean;
+  getWriteErrorCount(): number;
+  getWriteErrorAt(index: number): WriteError | undefined;
+  getWriteErrors(): WriteError[];
+  getWriteConcernError(): { code: number; errmsg: string; errInfo?: Document } | undefined;
+  toString(): string;
+  isOk(): boolean;
+}
+
+/** One failed write of a batch, as the driver's `WriteError`. */
+export declare class WriteError {
+  readonly index: number;
+  readonly code: number;
+  readonly errmsg: string;
+  readonly errInfo?: Document;
+  getOperation(): Document | undefined;
+  toJSON(): Document;
+  toString(): string;
 }
 
 /** The body of a `bulkWrite` `updateOne` / `updateMany` operation. */

@@ -10,5 +10,7 @@ const { TenantError, TenantFenceError } = errors;
 const MONGO_ERRORS = ['MongoError', 'MongoServerError', 'MongoWriteConcernError', 'MongoBulkWriteError', 'MongoDriverError', 'MongoNetworkError', 'MongoServerSelectionError', 'MongoClientClosedError', 'MongoAPIError', 'MongoTransactionError', 'MongoExpiredSessionError', 'MongoOperationTimeoutError', 'MongoCompatibilityError'];
 const { ObjectId, Decimal128, Long, Binary, Timestamp } = require('bson');
 
-module.exports = { TenantFence, TenantError, TenantFenceError, FenceSession, ObjectId, Decimal128, Long, Binary, Timestamp };
+const { BulkWriteResult, WriteError } = require('./lib/results');
+
+module.exports = { TenantFence, TenantError, TenantFenceError, FenceSession, BulkWriteResult, WriteError, ObjectId, Decimal128, Long, Binary, Timestamp };
 for (const name of MONGO_ERRORS) module.exports[name] = errors[name];

@@ -10,6 +10,7 @@ const { fromNative, TenantError, invalidArg, MongoBulkWriteError } = require('./
 const context = require('./context');
 const args = require('./args');
 const { FenceCursor } = require('./cursor');
+const { BulkWriteResult } = require('./results');
 const { FenceSession, boundSession } = require('./session');
 
 function withId(doc, name) {
@@ -97,6 +98,12 @@ const MAX_TIME = new Set([
   'findOne', 'countDocuments', 'distinct', 'estimatedDocumentCount', 'findOneAndUpdate', 'findOneAndReplace',
   'findOneAndDelete', 'bulkWrite', 'find', 'aggregate', 'listIndexes',
 ]);
+
+/** The counts of a BulkWriteResult, as plain fields. */
+function countsOf(r) {
+  const { insertedCount, matchedCount, modifiedCount, deletedCount, upsertedCount, insertedIds, upsertedIds } = r;
+  return { insertedCount, matchedCount, modifiedCount, deletedCount, upsertedCount, insertedIds, upsertedIds };
+}
 
 /** `options` without what the driver ignores on `operation`. */
 function withoutIgnored(operation, options) {
@@ -310,7 +317,7 @@ class ScopedCollection {
       if (e instanceof MongoBulkWriteError) {
         // As the driver's: what did go in, by index (the ids are the ones this call sent).
         const ids = insertedIds(documents, e.writeErrors, o.ordered !== false);
-        e.result = { ...e.result, insertedCount: Object.keys(ids).length, insertedIds: ids };
+        e.setResult({ ...countsOf(e.result), insertedCount: Object.keys(ids).length, insertedIds: ids });
       }
       throw e;
     }
@@ -429,7 +436,7 @@ class ScopedCollection {
       }
       return op;
     });
-    return this.#run('bulkWrite', { operations: ops, options: options(opts) });
+    return new BulkWriteResult(await this.#run('bulkWrite', { operations: ops, options: options(opts) }));
   }
 
   /**

@@ -48,6 +48,17 @@ class MongoError extends Error {
   }
 }
 
+/** The server's details of a write error arrive as canonical extended JSON: back to BSON values. */
+const DETAILS = ['errInfo', 'keyPattern', 'keyValue'];
+function withDetails(entry) {
+  if (!entry || typeof entry !== 'object') return entry;
+  const out = { ...entry };
+  for (const k of DETAILS) {
+    if (out[k] !== undefined && out[k] !== null) out[k] = require('bson').EJSON.deserialize(out[k]);
+  }
+  return out;
+}
+
 /** An error reported by MongoDB (keeps the server's numeric `code` and `codeName`). */
 class MongoServerError extends MongoError {
   constructor(body) {
@@ -56,8 +67,9 @@ class MongoServerError extends MongoError {
     for (const label of body.labels || []) this.addErrorLabel(label);
     // The server's answer as the fence passes it on (its message may be withheld, docs/errors.md).
     this.errorResponse = body;
-    for (const k of ['code', 'codeName', 'errInfo', 'writeErrors', 'result']) {
-      if (body[k] !== undefined && body[k] !== null) this[k] = body[k];
+    const b = withDetails(body);
+    for (const k of ['code', 'codeName', 'errInfo', 'keyPattern', 'keyValue', 'writeErrors', 'result']) {
+      if (b[k] !== undefined && b[k] !== null) this[k] = b[k];
     }
   }
 }
@@ -82,8 +94,18 @@ class MongoBulkWriteError extends MongoServerError {
   constructor(body) {
     super(body);
     this.name = 'MongoBulkWriteError';
-    if (!this.writeErrors) this.writeErrors = [];
-    if (!this.result) this.result = {};
+    // As the driver's: each failed write a WriteError, and `result` a BulkWriteResult of what
+    // went in before (or besides) the failures.
+    const { BulkWriteResult, WriteError } = require('./results');
+    const raw = (this.writeErrors || []).map(withDetails);
+    this.writeErrors = raw.filter((w) => w.index !== null && w.index !== undefined).map((w) => new WriteError(w));
+    this.result = new BulkWriteResult(this.result || {}, raw);
+  }
+
+  /** Replaces the counts of `result` (insertMany knows which of its documents went in). */
+  setResult(counts) {
+    const { BulkWriteResult } = require('./results');
+    this.result = new BulkWriteResult({ ...counts }, this.result.getRawResponse().writeErrors.concat(this.result.getRawResponse().writeConcernErrors));
   }
 
   get insertedCount() {

@@ -307,3 +307,57 @@ describe('collection members', () => {
     expect(e.message).toMatch(/^options\.dbName is refused: /);
   });
 });
+
+describe("batch results and write errors as the driver's", () => {
+  const { BulkWriteResult, WriteError, MongoBulkWriteError } = require('../..');
+
+  test('a bulkWrite resolves to a BulkWriteResult with the driver\'s methods and answers', async () => {
+    const ops = [
+      { insertOne: { document: { _id: 1, k: 'a' } } },
+      { updateOne: { filter: { _id: 9 }, update: { $set: { k: 'u' } }, upsert: true } },
+      { deleteOne: { filter: { _id: 404 } } },
+    ];
+    const mine = await as(() => ours('bw').bulkWrite(ops));
+    const theirs = await raw('bw_driver').bulkWrite(ops);
+    expect(mine).toBeInstanceOf(BulkWriteResult);
+    for (const m of ['isOk', 'hasWriteErrors', 'getWriteErrorCount', 'getWriteErrors']) expect([m, mine[m]()]).toEqual([m, theirs[m]()]);
+    expect(mine.ok).toBe(theirs.ok);
+    expect(mine.getUpsertedIdAt(0)).toEqual(theirs.getUpsertedIdAt(0));
+    expect(mine.getWriteConcernError()).toBe(theirs.getWriteConcernError());
+    const counts = (r) => {
+      const { nInserted, nUpserted, nMatched, nModified, nRemoved, upserted, writeErrors } = r.getRawResponse();
+      return { nInserted, nUpserted, nMatched, nModified, nRemoved, upserted, writeErrors };
+    };
+    expect(counts(mine)).toEqual(counts(theirs));
+    expect(String(mine)).toMatch(/^BulkWriteResult\(\{"ok":1,/);
+  });
+
+  test('a failed batch carries WriteErrors and a BulkWriteResult of what went in; a single write keeps keyPattern / keyValue', async () => {
+    await as(() => ours('dup').createIndex({ email: 1 }, { unique: true }));
+    await raw('dup_driver').createIndex({ email: 1 }, { unique: true });
+    const ops = [{ insertOne: { document: { email: 'x' } } }, { insertOne: { document: { email: 'x' } } }];
+    const mine = await captureError(() => as(() => ours('dup').bulkWrite(ops.map((o) => structuredClone(o)))));
+    const theirs = await captureError(() => raw('dup_driver').bulkWrite(ops.map((o) => structuredClone(o))));
+    expect(mine).toBeInstanceOf(MongoBulkWriteError);
+    expect(mine.result).toBeInstanceOf(BulkWriteResult);
+    expect([mine.result.insertedCount, mine.result.getWriteErrorCount()]).toEqual([theirs.result.insertedCount, theirs.result.getWriteErrorCount()]);
+    const [w] = mine.writeErrors;
+    expect(w).toBeInstanceOf(WriteError);
+    expect([w.index, w.code]).toEqual([theirs.writeErrors[0].index, theirs.writeErrors[0].code]);
+    expect([w.err.keyPattern, w.err.keyValue]).toEqual([theirs.writeErrors[0].err.keyPattern, theirs.writeErrors[0].err.keyValue]);
+    // A write with maxTimeMS is sent as a command too: its error has them, as the driver's.
+    const one = await captureError(() => as(() => ours('dup').insertOne({ email: 'x' }, { maxTimeMS: 5000 })));
+    const driverOne = await captureError(() => raw('dup_driver').insertOne({ email: 'x' }, { maxTimeMS: 5000 }));
+    expect([one.keyPattern, one.keyValue]).toEqual([driverOne.keyPattern, driverOne.keyValue]);
+  });
+
+  test('a document validation failure carries errInfo, as the driver\'s', async () => {
+    const validator = { n: { $type: 'int' } };
+    await as(() => fence.db.createCollection('valid', { validator }));
+    await driver.db(tenantDb).createCollection('valid_driver', { validator });
+    const mine = await captureError(() => as(() => ours('valid').insertOne({ _id: 1, n: 'no' })));
+    const theirs = await captureError(() => raw('valid_driver').insertOne({ _id: 1, n: 'no' }));
+    expect(mine.code).toBe(121);
+    expect(mine.errInfo).toEqual(theirs.errInfo);
+  });
+});

@@ -124,7 +124,18 @@ async fn send(
                 if tally.first_error.is_none() {
                     tally.first_error = Some((code, msg.clone()));
                 }
-                tally.errors.push(json!({ "index": orig, "code": code, "errmsg": msg }));
+                let mut entry = json!({ "index": orig, "code": code, "errmsg": msg });
+                let detail = |k: &str| e.get_document(k).ok();
+                super::error::write_details(
+                    code,
+                    &[
+                        ("errInfo", detail("errInfo")),
+                        ("keyPattern", detail("keyPattern")),
+                        ("keyValue", detail("keyValue")),
+                    ],
+                    &mut entry,
+                );
+                tally.errors.push(entry);
             }
         }
         if let Ok(wce) = r.get_document("writeConcernError") {

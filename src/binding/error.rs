@@ -97,6 +97,20 @@ fn server_json(name: &str, code: i32, code_name_s: Option<&str>, message: &str) 
     json!({ "name": name, "code": code, "codeName": cn, "message": message })
 }
 
+/// The server's details of a write error (`errInfo`, and `keyPattern` / `keyValue` of a
+/// duplicate key) as canonical extended JSON, which JS reads back into BSON values; none for a
+/// code whose message is withheld (`withhold::replacement`): they could say what it says.
+pub fn write_details(code: i32, fields: &[(&str, Option<&bson::Document>)], into: &mut Value) {
+    if withhold::replacement(code).is_some() {
+        return;
+    }
+    for (k, v) in fields {
+        if let Some(d) = v {
+            into[*k] = bson::Bson::Document((*d).clone()).into_canonical_extjson();
+        }
+    }
+}
+
 fn write_concern_json(w: &WriteConcernError) -> Value {
     server_json("MongoWriteConcernError", w.code, Some(&w.code_name), &w.message)
 }
@@ -144,10 +158,12 @@ fn mongo_body_unlabelled(e: &MongoError) -> (&'static str, Value) {
             "MONGO_SERVER",
             server_json("MongoServerError", c.code, Some(&c.code_name), &c.message),
         ),
-        MongoKind::Write(WriteFailure::WriteError(w)) => (
-            "MONGO_SERVER",
-            server_json("MongoServerError", w.code, w.code_name.as_deref(), &w.message),
-        ),
+        MongoKind::Write(WriteFailure::WriteError(w)) => {
+            let mut body =
+                server_json("MongoServerError", w.code, w.code_name.as_deref(), &w.message);
+            write_details(w.code, &[("errInfo", w.details.as_ref())], &mut body);
+            ("MONGO_SERVER", body)
+        }
         MongoKind::Write(WriteFailure::WriteConcernError(w)) => {
             ("MONGO_SERVER", write_concern_json(w))
         }
@@ -158,7 +174,9 @@ fn mongo_body_unlabelled(e: &MongoError) -> (&'static str, Value) {
                 .flatten()
                 .map(|w| {
                     let errmsg = withhold::message(w.code, &w.message);
-                    json!({ "index": w.index, "code": w.code, "errmsg": errmsg })
+                    let mut e = json!({ "index": w.index, "code": w.code, "errmsg": errmsg });
+                    write_details(w.code, &[("errInfo", w.details.as_ref())], &mut e);
+                    e
                 })
                 .collect();
             let first = im.write_errors.as_ref().and_then(|v| v.first());

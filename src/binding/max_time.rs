@@ -123,10 +123,16 @@ fn method_error(mut body: Value) -> FenceError {
     }
     match first {
         Some(w) if w["index"].is_null() => body["name"] = json!("MongoWriteConcernError"),
-        Some(_) => {
+        Some(w) => {
             body["name"] = json!("MongoServerError");
             if let Some(m) = body.as_object_mut() {
                 m.remove("codeName");
+                // The statement's details are the error's own, as on the driver's write error.
+                for k in ["errInfo", "keyPattern", "keyValue"] {
+                    if !w[k].is_null() {
+                        m.insert(k.into(), w[k].clone());
+                    }
+                }
             }
         }
         None => body["name"] = json!("MongoServerError"),
