@@ -84,9 +84,10 @@ function encode(request, labels = {}, write = null) {
     throw invalidArg(`arguments cannot be sent to MongoDB: ${describe(e)}`);
   }
   // The fast check builds no paths; only a request that fails it is walked again to name the part.
-  // With serializeFunctions a function is sent (as Code), not lost.
-  if (!how.serializeFunctions && holdsLost(request, 0)) {
-    const lost = silentlyLost(request, labels);
+  // With serializeFunctions a function is sent (as Code), not lost; a Symbol or a too-large
+  // BigInt still is (red-team round 21).
+  if (holdsLost(request, 0, how.serializeFunctions)) {
+    const lost = silentlyLost(request, labels, how.serializeFunctions);
     if (lost) throw invalidArg(`${lost.path} cannot be sent to MongoDB: ${lost.why}`);
   }
   return bytes;
@@ -98,9 +99,9 @@ const INT64_MAX = 2n ** 63n - 1n;
 const WALK_DEPTH = 200;
 
 /** Why js-bson would change the leaf `v` without a word, or undefined. */
-function lostBecause(v) {
+function lostBecause(v, functionsSent = false) {
   const t = typeof v;
-  if (t === 'function') return 'it is a function (BSON would drop it)';
+  if (t === 'function') return functionsSent ? undefined : 'it is a function (BSON would drop it)';
   if (t === 'symbol') return 'it is a Symbol (BSON would drop it)';
   if (t === 'bigint' && (v < INT64_MIN || v > INT64_MAX)) return 'the BigInt does not fit in 64 bits';
   return undefined;
@@ -118,16 +119,16 @@ function container(v) {
  * Whether `v` holds a value `silentlyLost` would name. It runs on every request, so it keeps
  * no visited set: it runs only after serialize succeeded, and serialize refuses cycles.
  */
-function holdsLost(v, depth) {
-  if (lostBecause(v)) return true;
+function holdsLost(v, depth, functionsSent = false) {
+  if (lostBecause(v, functionsSent)) return true;
   if (depth >= WALK_DEPTH || !container(v)) return false;
   try {
     if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) if (holdsLost(v[i], depth + 1)) return true;
+      for (let i = 0; i < v.length; i++) if (holdsLost(v[i], depth + 1, functionsSent)) return true;
     } else if (v instanceof Map) {
-      for (const item of v.values()) if (holdsLost(item, depth + 1)) return true;
+      for (const item of v.values()) if (holdsLost(item, depth + 1, functionsSent)) return true;
     } else {
-      for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k) && holdsLost(v[k], depth + 1)) return true;
+      for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k) && holdsLost(v[k], depth + 1, functionsSent)) return true;
     }
   } catch {
     // A getter or Proxy that threw only now: serialize already encoded what it saw.
@@ -140,13 +141,13 @@ function holdsLost(v, depth) {
  * `deleteMany({ _id: fn })` would match every document of the tenant) or a BigInt outside
  * int64 (wrapped modulo 2^64). Runs after a successful serialize, so there is no cycle to fear.
  */
-function silentlyLost(request, labels) {
+function silentlyLost(request, labels, functionsSent = false) {
   const seen = new Set();
   const stack = Object.keys(request).map((k) => [request[k], labels[k] || k, 0]);
   try {
     while (stack.length) {
       const [v, path, depth] = stack.pop();
-      const why = lostBecause(v);
+      const why = lostBecause(v, functionsSent);
       if (why) return { path, why };
       if (depth >= WALK_DEPTH || !container(v) || seen.has(v)) continue;
       seen.add(v);

@@ -199,10 +199,10 @@ async function call(fence, native, name, operation, request) {
     refusedId = native.storedTenantIds(payload).find((id) => !fence._accepts({ tenantId: id }));
   }
   const deadline = callDeadline(limits);
-  const inSession = session && (await bounded(session._forCall(fence), limits, deadline));
+  const inSession = session && (await bounded(() => session._forCall(fence), limits, deadline));
   let reply;
   try {
-    reply = await bounded(native.run(ctx, name, operation, payload, refusedId, inSession), limits, deadline);
+    reply = await bounded(() => native.run(ctx, name, operation, payload, refusedId, inSession), limits, deadline);
   } catch (e) {
     throw timedOut(fromNative(e), limits);
   }

@@ -42,6 +42,8 @@ class FenceCursor {
   #batches = 0;
   /** When the first read started, for `timeoutMode: 'cursorLifetime'`. */
   #started = 0;
+  /** The `abort` listener on the signal, while the cursor may still read. */
+  #onAbort = null;
 
   /**
    * @param open (kind, requestBuffer) => Promise<NativeCursor>, bound to the captured context
@@ -64,8 +66,18 @@ class FenceCursor {
       request.options = rest;
     }
     if (limits && limits.signal) {
-      // As the driver's: an aborted signal closes the cursor.
-      limits.signal.addEventListener('abort', () => this.close().catch(noop), { once: true });
+      // As the driver's: an aborted signal closes the cursor. Removed once the cursor is closed
+      // or exhausted, so a long-lived signal does not keep every cursor it ever saw.
+      this.#onAbort = () => this.close().catch(noop);
+      limits.signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  /** Stops listening to the signal (the cursor is closed or exhausted). */
+  #unlisten() {
+    if (this.#onAbort) {
+      this.#limits.signal.removeEventListener('abort', this.#onAbort);
+      this.#onAbort = null;
     }
   }
 
@@ -78,9 +90,9 @@ class FenceCursor {
     return this.#started + l.timeoutMS;
   }
 
-  /** `promise` under the cursor's limits; past them the cursor is closed. */
-  #bounded(promise) {
-    return bounded(promise, this.#limits, this.#deadline(), () => {
+  /** What `start()` gives, under the cursor's limits; past them the cursor is closed. */
+  #bounded(start) {
+    return bounded(start, this.#limits, this.#deadline(), () => {
       this.close().catch(noop);
     });
   }
@@ -199,6 +211,7 @@ class FenceCursor {
     if (this.#native && this.#singleBatch && this.#batches > 0) {
       // singleBatch: the first batch was all of it.
       this.#done = true;
+      this.#unlisten();
       this.#reader = null;
       this.#buffer = [];
       this.#pos = 0;
@@ -208,13 +221,16 @@ class FenceCursor {
       return;
     }
     if (!this.#native) {
-      if (!this.#opening) this.#opening = this.#open(this.#kind, encode(this.#request, {}, this.#write));
       let native;
       try {
-        native = await this.#bounded(this.#opening);
+        native = await this.#bounded(() => {
+          if (!this.#opening) this.#opening = this.#open(this.#kind, encode(this.#request, {}, this.#write));
+          return this.#opening;
+        });
       } catch (e) {
         if (generation !== this.#generation) return;
         this.#done = true;
+      this.#unlisten();
         throw timedOut(fromNative(e), this.#limits);
       }
       if (generation !== this.#generation) return;
@@ -222,17 +238,19 @@ class FenceCursor {
     }
     let batch;
     try {
-      batch = await this.#bounded(this.#native.nextBatch());
+      batch = await this.#bounded(() => this.#native.nextBatch());
       this.#batches++;
     } catch (e) {
       if (generation !== this.#generation) return;
       this.#done = true;
+      this.#unlisten();
       throw timedOut(fromNative(e), this.#limits);
     }
     if (generation !== this.#generation) return;
     // close() ran while this batch was on its way: it is dropped, as the driver drops it.
     if (this.#closed) {
       this.#done = true;
+      this.#unlisten();
       this.#buffer = [];
       this.#pos = 0;
       return;
@@ -240,6 +258,7 @@ class FenceCursor {
     this.#pos = 0;
     if (!batch) {
       this.#done = true;
+      this.#unlisten();
       this.#reader = null;
       this.#buffer = [];
     } else {
@@ -369,6 +388,10 @@ class FenceCursor {
     this.#batches = 0;
     this.#started = 0;
     this.#generation++;
+    if (this.#limits && this.#limits.signal && !this.#onAbort) {
+      this.#onAbort = () => this.close().catch(noop);
+      this.#limits.signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
     // A read in flight stays first in the queue and reads on from the new start.
     // The old server cursor is released in the background; its errors are nobody's now.
     if (native) native.close().catch(noop);
@@ -463,6 +486,7 @@ class FenceCursor {
   async close() {
     this.#closed = true;
     this.#done = true;
+    this.#unlisten();
     this.#reader = null;
     this.#buffer = [];
     this.#pos = 0;

@@ -29,19 +29,30 @@ function splitLimits(options, { cursor = false } = {}) {
   return [rest, { timeoutMS: ms, mode: timeoutMode || 'cursorLifetime', signal, started: Date.now() }];
 }
 
+function timeoutError(limits) {
+  return new MongoOperationTimeoutError({ message: `Timed out after ${limits.timeoutMS}ms (timeoutMS)` });
+}
+
 /** Rejects with the signal's reason when it is aborted already. */
 function throwIfAborted(limits) {
   if (limits && limits.signal && limits.signal.aborted) throw limits.signal.reason;
 }
 
 /**
- * `promise`, or a rejection when the deadline passes or the signal aborts first. `deadline` is a
- * time (ms since the epoch) or 0 for none. `onGiveUp` runs once when the call is given up.
+ * What `start()` resolves to, or a rejection when the deadline passes or the signal aborts first.
+ * Nothing is started once the signal is aborted or the deadline has passed (as the driver sends
+ * nothing then), and a call given up later still has its rejection handled (a failure that comes
+ * after the caller stopped waiting must not be an unhandled rejection). `deadline` is a time (ms
+ * since the epoch) or 0 for none. `onGiveUp` runs once when the call is given up.
  */
-function bounded(promise, limits, deadline, onGiveUp) {
-  if (!limits) return promise;
+function bounded(start, limits, deadline, onGiveUp) {
+  if (!limits) return start();
   throwIfAborted(limits);
+  if (deadline && Date.now() >= deadline) return Promise.reject(timeoutError(limits));
+  const promise = start();
   if (!deadline && !limits.signal) return promise;
+  // Handled from the start: the caller may be gone when it settles.
+  promise.catch(() => {});
   return new Promise((resolve, reject) => {
     let timer = null;
     const done = () => {
@@ -57,7 +68,7 @@ function bounded(promise, limits, deadline, onGiveUp) {
     if (limits.signal) limits.signal.addEventListener('abort', onAbort, { once: true });
     if (deadline) {
       const left = deadline - Date.now();
-      const expire = () => giveUp(new MongoOperationTimeoutError({ message: `Timed out after ${limits.timeoutMS}ms (timeoutMS)` }));
+      const expire = () => giveUp(timeoutError(limits));
       if (left <= 0) return expire();
       timer = setTimeout(expire, left);
     }

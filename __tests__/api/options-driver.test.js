@@ -104,6 +104,10 @@ describe('BSON write options', () => {
     expect(await as(() => ours('w').countDocuments({ u: undefined }, { ignoreUndefined: true }))).toBe(3);
     // Without serializeFunctions a function in a request is refused: the driver would drop it silently.
     await expect(as(() => ours('w').deleteMany({ _id: fn }))).rejects.toThrow(TypeError);
+    // With it, a Symbol or a BigInt past 64 bits is still refused (red-team round 21).
+    await expect(as(() => ours('w').deleteMany({ _id: Symbol('x') }, { serializeFunctions: true }))).rejects.toThrow(/Symbol/);
+    await expect(as(() => ours('w').findOne({ n: 2n ** 64n + 1n }, { serializeFunctions: true }))).rejects.toThrow(/64 bits/);
+    expect(await raw('w').countDocuments()).toBe(3);
   });
 
   test('checkKeys refuses a stored key with a dot or a leading $, with js-bson\'s error, and nothing is written', async () => {
@@ -176,7 +180,10 @@ describe('options sent as the driver sends them', () => {
     const mine = await captureError(() => as(() => c.insertOne({ _id: 1 }, { maxTimeMS: 5000 })));
     const theirs = await captureError(() => raw('mt_driver').insertOne({ _id: 1 }, { maxTimeMS: 5000 }));
     expect(mine).toBeInstanceOf(MongoServerError);
-    expect([mine.name, mine.code, mine.codeName]).toEqual([theirs.name, theirs.code, theirs.codeName]);
+    expect([mine.name, mine.code]).toEqual([theirs.name, theirs.code]);
+    // The fence fills in a write error's codeName on every path (docs/errors.md).
+    expect(mine.codeName).toBe('DuplicateKey');
+    expect((await captureError(() => as(() => c.insertOne({ _id: 1 })))).codeName).toBe('DuplicateKey');
     const up = { $set: { y: 1 } };
     expect(await as(() => c.updateOne({ _id: 2 }, up, { maxTimeMS: 5000, upsert: true }))).toEqual(
       await raw('mt_driver').updateOne({ _id: 2 }, up, { maxTimeMS: 5000, upsert: true }),
@@ -265,6 +272,55 @@ describe('timeoutMS and signal', () => {
       await admin.command({ configureFailPoint: 'failCommand', mode: 'off' });
     }
     await expect(slow.runAs('acme', () => c.findOne({}, { timeoutMode: 'iteration', timeoutMS: 5 }))).rejects.toThrow(TypeError);
+  });
+
+  test('nothing is sent once the signal is aborted or the deadline has passed, and a late failure crashes nothing (red-team round 21)', async () => {
+    const c = slow.collection('t');
+    const unhandled = [];
+    const onUnhandled = (e) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const reason = new Error('gone');
+      const aborted = AbortSignal.abort(reason);
+      expect(await captureError(() => slow.runAs('acme', () => c.insertOne({ x: 'aborted' }, { signal: aborted })))).toBe(reason);
+      expect(await captureError(() => slow.runAs('acme', () => c.updateMany({}, { $set: { y: 1 } }, { signal: aborted })))).toBe(reason);
+      // A refused call with an aborted signal: the refusal must not surface later as unhandled.
+      expect(await captureError(() => slow.runAs('acme', () => c.insertOne({ tenantId: 'b' }, { signal: aborted })))).toBe(reason);
+      // A deadline already past when the (slow to encode) request is ready: not sent.
+      const many = Array.from({ length: 20000 }, (_, i) => ({ i, pad: 'x'.repeat(20) }));
+      const e = await captureError(() => slow.runAs('acme', () => c.insertMany(many, { timeoutMS: 1 })));
+      expect(e).toBeInstanceOf(MongoOperationTimeoutError);
+      // A call given up while in flight that then fails: handled, not unhandled.
+      await block(['insert'], 300);
+      try {
+        const late = await captureError(() => slow.runAs('acme', () => c.insertOne({ _id: 1 }, { timeoutMS: 50 })));
+        expect(late).toBeInstanceOf(MongoOperationTimeoutError);
+        await new Promise((r) => setTimeout(r, 600));
+      } finally {
+        await admin.command({ configureFailPoint: 'failCommand', mode: 'off' });
+      }
+      await new Promise((r) => setImmediate(r));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    const stored = await driver.db(slow.databaseFor('acme')).collection('t').find({ _id: { $nin: [1, 2, 3] } }).toArray();
+    expect(stored.filter((d) => d.x === 'aborted' || d.y === 1 || d.i !== undefined)).toEqual([]);
+  });
+
+  test('a cursor stops listening to its signal once it is closed or read to the end', async () => {
+    const c = slow.collection('t');
+    const long = new AbortController();
+    let listeners = 0;
+    const add = long.signal.addEventListener.bind(long.signal);
+    const remove = long.signal.removeEventListener.bind(long.signal);
+    long.signal.addEventListener = (...a) => { listeners++; add(...a); };
+    long.signal.removeEventListener = (...a) => { listeners--; remove(...a); };
+    for (let i = 0; i < 20; i++) await slow.runAs('acme', () => c.find({}, { signal: long.signal }).toArray());
+    const open = slow.runAs('acme', () => c.find({}, { signal: long.signal, batchSize: 1 }));
+    await open.next();
+    await open.close();
+    expect(listeners).toBe(0);
   });
 
   test('an aborted signal rejects with its reason; a cursor is closed', async () => {

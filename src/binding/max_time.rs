@@ -56,11 +56,15 @@ pub async fn run(t: Target, op: Op, mut req: Request) -> FenceResult<Vec<u8>> {
             inserted_id = d.get("_id").cloned().unwrap_or(Bson::Null);
             vec![Bson::Document(doc! { "insertOne": { "document": d } })]
         }
-        Op::InsertMany => req
-            .docs("documents", "docs")?
-            .into_iter()
-            .map(|d| Bson::Document(doc! { "insertOne": { "document": d } }))
-            .collect(),
+        Op::InsertMany => {
+            let docs = req.docs("documents", "docs")?;
+            if docs.is_empty() {
+                return Err(arg("docs must be a non-empty array"));
+            }
+            docs.into_iter()
+                .map(|d| Bson::Document(doc! { "insertOne": { "document": d } }))
+                .collect()
+        }
         _ => {
             body.insert("filter", req.doc_or_empty("filter", "filter")?);
             match op {
@@ -110,8 +114,8 @@ pub async fn run(t: Target, op: Op, mut req: Request) -> FenceResult<Vec<u8>> {
     }))
 }
 
-/// A one-statement `bulkWrite`'s error as the method reports it: the statement's write error
-/// (which carries no `codeName`, as the driver's), its write concern error, or the command's.
+/// A one-statement `bulkWrite`'s error as the method reports it: the statement's write error,
+/// its write concern error, or the command's.
 fn method_error(mut body: Value) -> FenceError {
     if body["name"] != "MongoBulkWriteError" {
         return FenceError::Server(body);
@@ -124,9 +128,9 @@ fn method_error(mut body: Value) -> FenceError {
     match first {
         Some(w) if w["index"].is_null() => body["name"] = json!("MongoWriteConcernError"),
         Some(w) => {
+            // codeName stays: the fence fills it in for write errors on every path (docs/errors.md).
             body["name"] = json!("MongoServerError");
             if let Some(m) = body.as_object_mut() {
-                m.remove("codeName");
                 // The statement's details are the error's own, as on the driver's write error.
                 for k in ["errInfo", "keyPattern", "keyValue"] {
                     if !w[k].is_null() {
