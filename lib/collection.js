@@ -4,7 +4,7 @@
 // applies them all.
 
 const { newObjectId } = require('./ids');
-const { encode, decode, splitReadOptions, splitWriteOptions, checkKeys } = require('./codec');
+const { encode, decode, splitReadOptions, splitWriteOptions, checkKeys, READ } = require('./codec');
 const { splitLimits, bounded, callDeadline, timedOut } = require('./limits');
 const { fromNative, TenantError, invalidArg, MongoBulkWriteError } = require('./errors');
 const context = require('./context');
@@ -133,6 +133,16 @@ function storedDocuments(request) {
  * `timeoutMS` and `signal`, what the driver ignores): [how to decode, how to encode, the limits].
  */
 function clientOptions(operation, request, { cursor = false } = {}) {
+  const given = request.options;
+  // Most calls pass no options: nothing to split (this runs on every call).
+  if (given && typeof given === 'object' && !Array.isArray(given) && Object.getPrototypeOf(given) === Object.prototype) {
+    let any = false;
+    for (const _k in given) {
+      any = true;
+      break;
+    }
+    if (!any) return [READ, null, null];
+  }
   let read;
   let write;
   let limits;
@@ -237,7 +247,18 @@ function listing(fence, native, name, kind, request) {
       },
     };
   };
-  return new FenceCursor(open, kind, request, read, limits, write);
+  return new FenceCursor(open, kind, request, read, limits, write, namespaceOf(fence, name));
+}
+
+/**
+ * `{ db, collection }` of a cursor made now on `fence`'s collection `name` (the current tenant's
+ * database under strategy 'database'), as the driver's `MongoDBNamespace` reads.
+ */
+function namespaceOf(fence, name) {
+  const tenant = fence.currentTenant();
+  const db = tenant !== undefined && fence.strategy === 'database' ? fence.databaseFor(tenant) : fence.databaseName;
+  const collection = name || undefined;
+  return Object.freeze({ db, collection, toString: () => (collection ? `${db}.${collection}` : db) });
 }
 
 class ScopedCollection {
@@ -264,8 +285,7 @@ class ScopedCollection {
    * tenant's (`fence.databaseFor`), else (and outside any tenant) the fence's.
    */
   get dbName() {
-    const tenant = this.#fence.currentTenant();
-    return tenant !== undefined && this.#fence.strategy === 'database' ? this.#fence.databaseFor(tenant) : this.#fence.databaseName;
+    return namespaceOf(this.#fence, this.collectionName).db;
   }
 
   /** `<dbName>.<collectionName>`. */
@@ -296,7 +316,7 @@ class ScopedCollection {
     const open = session
       ? async (k, payload) => native.openCursor(ctx, name, k, payload, await session._forCall(fence))
       : (k, payload) => native.openCursor(ctx, name, k, payload);
-    return new FenceCursor(open, kind, request, read, limits, write);
+    return new FenceCursor(open, kind, request, read, limits, write, namespaceOf(fence, name));
   }
 
   /** Inserts one document stamped with the current tenant. */

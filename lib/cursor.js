@@ -42,6 +42,8 @@ class FenceCursor {
   #batches = 0;
   /** When the first read started, for `timeoutMode: 'cursorLifetime'`. */
   #started = 0;
+  /** The cursor's `{ db, collection }`, fixed when it was made (the tenant's database under 'database'). */
+  #namespace;
   /** The `abort` listener on the signal, while the cursor may still read. */
   #onAbort = null;
 
@@ -51,7 +53,8 @@ class FenceCursor {
    * @param limits the call's `timeoutMS` and `signal` (lib/limits.js), or null
    * @param write the call's BSON write options (codec.splitWriteOptions), or null
    */
-  constructor(open, kind, request, read, limits = null, write = null) {
+  constructor(open, kind, request, read, limits = null, write = null, namespace = null) {
+    this.#namespace = namespace;
     this.#open = open;
     this.#kind = kind;
     this.#request = request;
@@ -366,6 +369,16 @@ class FenceCursor {
     return out;
   }
 
+  /** The database and collection the cursor reads, as the driver's `namespace` (`db.collection`). */
+  get namespace() {
+    return this.#namespace;
+  }
+
+  /** True once `close()` ended the cursor (as the driver's: killed rather than read to the end). */
+  get killed() {
+    return this.#closed;
+  }
+
   /** True once the cursor is closed or exhausted and every buffered document has been returned. */
   get closed() {
     return (this.#closed || this.#done) && this.bufferedCount() === 0;
@@ -406,7 +419,7 @@ class FenceCursor {
     if (r.pipeline) copy.pipeline = [...r.pipeline];
     if (this.#singleBatch) copy.options.singleBatch = true;
     const limits = this.#limits && { ...this.#limits, started: Date.now() };
-    return new FenceCursor(this.#open, this.#kind, copy, this.#read, limits, this.#write);
+    return new FenceCursor(this.#open, this.#kind, copy, this.#read, limits, this.#write, this.#namespace);
   }
 
   /** A Readable of the documents (object mode, one at a time, so a slow consumer holds the reads). */

@@ -124,6 +124,9 @@ const REFUSED_MEMBERS = {
     m, 'would add an unchecked stage after the fence checked the pipeline: pass the stages to aggregate()',
   ])),
   out: 'writes the results outside the tenant, as the $out stage does (refused in aggregate() too)',
+  id: "the server cursor's id stays in the Rust driver, which does not hand it out: `closed` says whether the cursor is done",
+  loadBalanced: "load balancing is a connection setting of the fence's Rust driver (the connection string), not a cursor's",
+  CLOSE: "the fence's cursor is not an event emitter: `closed` and `close()` say and do what the 'close' event would",
   maxAwaitTimeMS: 'tailable cursors are not scoped by the fence yet',
   // Collection-level defaults.
   ...Object.fromEntries(['readConcern', 'readPreference', 'writeConcern', 'bsonOptions', 'timeoutMS'].map((m) => [
@@ -131,6 +134,11 @@ const REFUSED_MEMBERS = {
   ])),
 };
 const REFUSED_SESSION_MEMBERS = {
+  clusterTime: "the cluster's clock moves with every tenant's writes: reading it would show a tenant when others write",
+  operationTime: "the cluster's clock moves with every tenant's writes: reading it would show a tenant when others write",
+  advanceClusterTime: 'it takes a cluster time read elsewhere, which the fence does not hand out (see clusterTime)',
+  advanceOperationTime: 'it takes an operation time read elsewhere, which the fence does not hand out (see operationTime)',
+  timeoutMS: "a session-wide default the fence does not keep: pass timeoutMS to each call (or withTransaction's callback's calls)",
   client: "the fence's Rust driver client is not a Node MongoClient: use the fence",
   clientOptions: "the fence's Rust driver client is not a Node MongoClient: use the fence",
   serverSession: 'the server session (its id, transaction number) lives in the Rust driver; `id` gives its id',

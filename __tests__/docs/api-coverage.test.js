@@ -9,7 +9,7 @@ const { rows, page } = require('../../scripts/api-coverage');
 
 // Lower these as members and options land (issue 14); never raise them. Per area: the
 // ClientSession area came with transactions, with 5 of its 25 members missing.
-const MOST_MISSING = { ClientSession: 5, rest: 5 };
+const MOST_MISSING = { ClientSession: 0, rest: 0 };
 
 test('the page is what the generator writes (run `node scripts/api-coverage.js --write`)', () => {
   expect(readDoc('docs/api-coverage.md')).toBe(page());
