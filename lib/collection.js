@@ -89,7 +89,9 @@ const IGNORED = {
   createIndex: ['readConcern', 'readPreference'],
   listIndexes: ['noCursorTimeout'],
 };
-const EVERYWHERE_IGNORED = ['retryWrites'];
+// `rawData` (time-series buckets as stored): the driver sends it only to MongoDB 8.2+, and a
+// bucket holds every tenant's measurements, so the fence never sends it.
+const EVERYWHERE_IGNORED = ['retryWrites', 'rawData'];
 
 // Methods whose reply is a document, or null: the ones `raw` gives as bytes.
 const DOCUMENT_RESULT = new Set(['findOne', 'findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete']);

@@ -54,10 +54,6 @@ fn duplicate_key_error(scope: &Scope, k: &str) -> ScopeError {
     }
 }
 
-fn dollar_key_error(k: &str) -> ScopeError {
-    ScopeError::argument(format!("document field names must not start with '$' (found '{k}')"))
-}
-
 /// Puts `field: value` right after a leading `_id`, else first. mongod moves `_id` to the
 /// front when it stores a document, so either way it is stored as `_id, tenant, rest`.
 fn insert_tenant(doc: &mut Document, field: &str, value: &str) {
@@ -86,9 +82,8 @@ fn check_timestamp(scope: &Scope, key: &str, time: u32, increment: u32) -> Scope
 
 /// Stamps or verifies the tenant on a document about to be inserted.
 pub fn stamp(scope: &Scope, doc: &mut Document) -> ScopeResult<()> {
-    if let Some(k) = doc.keys().find(|k| k.starts_with('$')) {
-        return Err(dollar_key_error(k));
-    }
+    // A top-level `$`-prefixed field is data in an insert (MongoDB 5.0+ stores it, as the driver
+    // sends it); only a replacement refuses one (`stamp_replacement`), where it reads as an update.
     for (k, v) in doc.iter() {
         if let Bson::Timestamp(ts) = v {
             check_timestamp(scope, k, ts.time, ts.increment)?;
@@ -117,9 +112,6 @@ pub fn stamp_raw<'d>(scope: &Scope, doc: &'d RawDocument) -> ScopeResult<Cow<'d,
     for (i, element) in doc.iter_elements().enumerate() {
         let element = element.map_err(malformed)?;
         let key = element.key();
-        if key.starts_with('$') {
-            return Err(dollar_key_error(key));
-        }
         // A JS Map can repeat a key. mongod and the owner check read the first copy, a tree
         // the last: every reader must agree on which field is meant, so none may repeat.
         if keys.contains(&key) {
@@ -239,9 +231,15 @@ mod tests {
             (doc! { "tenantId": Bson::Null }, ErrorKind::TenantViolation, "must be a string"),
             (doc! { "tenantId": ["a"] }, ErrorKind::TenantViolation, "must be a string"),
             (doc! { "tenantId": { "$eq": "a" } }, ErrorKind::TenantViolation, "must be a string"),
-            (doc! { "$set": { "x": 1 } }, ErrorKind::InvalidArgument, "'$set'"),
-            (doc! { "x": 1, "$where": 1 }, ErrorKind::InvalidArgument, "'$where'"),
         ];
+        // A top-level `$` field is data in an insert (MongoDB 5.0+), an operator in a replacement.
+        for d in [doc! { "$set": { "x": 1 } }, doc! { "x": 1, "$where": 1 }] {
+            let mut stamped = d.clone();
+            stamp(&s, &mut stamped).unwrap();
+            assert_eq!(stamped.get_str("tenantId"), Ok("a"));
+            let err = stamp_replacement(&s, d).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::InvalidArgument);
+        }
         for (mut d, kind, needle) in cases {
             let err = stamp(&s, &mut d).unwrap_err();
             assert_eq!(err.kind, kind, "{d}");
@@ -276,7 +274,7 @@ mod tests {
             stamp(&s, &mut d).unwrap();
             assert_eq!(d, doc! { "tenantId": "b", "x": 1 });
             assert_eq!(
-                stamp(&s, &mut doc! { "$x": 1 }).unwrap_err().kind,
+                stamp_replacement(&s, doc! { "$x": 1 }).unwrap_err().kind,
                 ErrorKind::InvalidArgument
             );
         }
