@@ -20,13 +20,15 @@ const opts = (kind, g) => ({ comment: field(kind, g) });
  * _id), the `target` document after (null: deleted), `indexes` created (keys).
  */
 const COLLECTION_ROWS = [
-  ['insertOne', 'doc', 'whole', (g, k, e) => col(e).insertOne(g), /doc/],
+  // A whole document that is an operator ({ $ne: 'a' }) is a document with a `$`-prefixed field,
+  // which MongoDB 5.0+ stores and the driver sends: stored as it is, with the tenant.
+  ['insertOne', 'doc', 'whole', (g, k, e) => col(e).insertOne(g), /doc/, () => ({ added: [{ tenantId: 'a', $ne: 'a' }] })],
   ['insertOne', 'doc', 'nested', (g, k, e) => col(e).insertOne({ cell: 1, ...field(k, g) }), /doc/, (F) => ({ added: [{ tenantId: 'a', cell: 1, ...F }] })],
   ['insertOne', 'options', 'whole', (g, k, e) => col(e).insertOne({ cell: 1 }, g), /options/],
   ['insertOne', 'options', 'nested', (g, k, e) => col(e).insertOne({ cell: 1 }, opts(k, g)), /options/, () => ({ added: [{ tenantId: 'a', cell: 1 }] })],
   ['insertMany', 'docs', 'whole', (g, k, e) => col(e).insertMany(g), /docs/],
   ['insertMany', 'docs', 'nested', (g, k, e) => col(e).insertMany([{ cell: 1 }, { cell: 2, ...field(k, g) }]), /docs\[1\]|document field/, (F) => ({ added: [{ tenantId: 'a', cell: 1 }, { tenantId: 'a', cell: 2, ...F }] })],
-  ['insertMany', 'docs', 'element', (g, k, e) => col(e).insertMany([{ cell: 1 }, g], { ordered: false }), /docs\[1\]|document field/],
+  ['insertMany', 'docs', 'element', (g, k, e) => col(e).insertMany([{ cell: 1 }, g], { ordered: false }), /docs\[1\]|document field/, () => ({ added: [{ tenantId: 'a', cell: 1 }, { tenantId: 'a', $ne: 'a' }] })],
   ['findOne', 'filter', 'whole', (g, k, e) => col(e).findOne(g), /filter/],
   ['findOne', 'filter', 'nested', (g, k, e) => col(e).findOne(field(k, g)), /filter/],
   ['findOne', 'options', 'whole', (g, k, e) => col(e).findOne({}, g), /options/],

@@ -37,11 +37,11 @@ const STORED = {
  * server applied before refusing the second, as the driver does), or a TenantError code.
  */
 const OUTCOMES = {
-  'insertOne doc whole': { driver: ['over16MiB'] },
-  'insertOne doc nested': { write: ['smallBigint', 'loneSurrogate', 'operatorId', 'operatorString'], driver: ['over16MiB'] },
+  'insertOne doc whole': { write: ['operatorId'], driver: ['over16MiB'] },
+  'insertOne doc nested': { write: ['smallBigint', 'loneSurrogate', 'dollarKey', 'operatorId', 'operatorString'], driver: ['over16MiB'] },
   'insertOne options nested': { write: ['smallBigint', 'over16MiB', 'loneSurrogate', 'dollarKey', 'operatorId', 'operatorString'] },
-  'insertMany docs nested': { write: ['smallBigint', 'loneSurrogate', 'operatorId', 'operatorString'], driver: ['over16MiB'] },
-  'insertMany docs element': { driver: ['over16MiB'] },
+  'insertMany docs nested': { write: ['smallBigint', 'loneSurrogate', 'dollarKey', 'operatorId', 'operatorString'], driver: ['over16MiB'] },
+  'insertMany docs element': { write: ['operatorId'], driver: ['over16MiB'] },
   'findOne filter whole': { 'server:16493': ['over16MiB'], 'server:2': ['operatorId'] },
   'findOne filter nested': { ok: ['smallBigint', 'over16MiB', 'loneSurrogate', 'operatorId', 'operatorString'], TENANT_VIOLATION: ['dollarKey'] },
   'findOne options nested': { ok: ['smallBigint', 'loneSurrogate', 'operatorString'], 'server:16493': ['over16MiB'], 'server:16020': ['operatorId'], TENANT_VIOLATION: ['dollarKey'] },
@@ -67,7 +67,7 @@ const OUTCOMES = {
   'findOneAndReplace replacement nested': { write: ['smallBigint', 'loneSurrogate', 'operatorId', 'operatorString'], 'server:17419': ['over16MiB'] },
   'findOneAndDelete filter whole': { 'server:16493': ['over16MiB'], 'server:2': ['operatorId'] },
   'findOneAndDelete options nested': { TENANT_VIOLATION: ['dollarKey'] },
-  'bulkWrite operations nested': { write: ['smallBigint', 'loneSurrogate', 'operatorId', 'operatorString'], 'partial:2': ['over16MiB'] },
+  'bulkWrite operations nested': { write: ['smallBigint', 'loneSurrogate', 'dollarKey', 'operatorId', 'operatorString'], 'partial:2': ['over16MiB'] },
   'bulkWrite operations update': { write: ['smallBigint', 'loneSurrogate', 'operatorId', 'operatorString'], 'partial:17419': ['over16MiB'], 'partial:52': ['dollarKey'] },
   'aggregate pipeline nested': { ok: ['smallBigint', 'over16MiB', 'loneSurrogate', 'operatorId', 'operatorString'], TENANT_VIOLATION: ['dollarKey'] },
   'aggregate pipeline element': { TENANT_VIOLATION: ['operatorId'] },
