@@ -186,7 +186,7 @@ function supported() {
     aggregate: list('AGGREGATE'), insertOne: list('INSERT'), insertMany: list('INSERT'), updateOne: list('UPDATE_ONE'),
     updateMany: list('UPDATE'), replaceOne: list('REPLACE'), deleteOne: list('DELETE'), deleteMany: list('DELETE'),
     findOneAndUpdate: list('FIND_AND_MODIFY'), findOneAndReplace: list('FIND_AND_MODIFY'),
-    findOneAndDelete: list('FIND_AND_MODIFY'), bulkWrite: list('BULK'), createIndex: list('CREATE_INDEX'),
+    findOneAndDelete: list('FIND_AND_MODIFY'), bulkWrite: list('BULK'), createIndex: new Set([...list('INDEX'), ...list('CREATE_INDEX_COMMAND')]),
     estimatedDocumentCount: new Set(['maxTimeMS', 'comment', 'readPreference', 'readConcern']),
   };
   // Administration (src/binding/admin.rs): the option list each method takes (`options(&mut req, …)`),

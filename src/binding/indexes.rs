@@ -30,7 +30,9 @@ fn withheld(e: mongodb::error::Error) -> FenceError {
 
 /// `createIndex(spec, options)`.
 pub async fn create_index(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
-    let mut o = CallOptions::parse(req.doc_or_empty("options", "options")?, options::CREATE_INDEX)?;
+    let allowed: Vec<&str> =
+        options::INDEX.iter().chain(options::CREATE_INDEX_COMMAND).copied().collect();
+    let mut o = CallOptions::parse(req.doc_or_empty("options", "options")?, &allowed)?;
     let keys = req.doc("keys", "indexSpec")?;
     // The command's own options, as the driver sends them beside the index.
     let mut extra = Document::new();

@@ -182,33 +182,9 @@ pub const INDEX: &[&str] = &[
     "storageEngine",
     "v",
 ];
-/// `createIndex` takes the index's options and the command's (`comment`, `commitQuorum`,
-/// `maxTimeMS`, `writeConcern`), as the driver does.
-pub const CREATE_INDEX: &[&str] = &[
-    "name",
-    "unique",
-    "sparse",
-    "expireAfterSeconds",
-    "partialFilterExpression",
-    "collation",
-    "background",
-    "hidden",
-    "default_language",
-    "language_override",
-    "weights",
-    "textIndexVersion",
-    "2dsphereIndexVersion",
-    "min",
-    "max",
-    "bits",
-    "wildcardProjection",
-    "storageEngine",
-    "v",
-    "comment",
-    "commitQuorum",
-    "maxTimeMS",
-    "writeConcern",
-];
+/// What `createIndex` takes besides an index's own options (`INDEX`): the command's options,
+/// as the driver takes them.
+pub const CREATE_INDEX_COMMAND: &[&str] = &["comment", "commitQuorum", "maxTimeMS", "writeConcern"];
 
 /// The error for an option a method does not take: the reason when it is refused on purpose
 /// (`scope::option_rules`), else a `TypeError`.

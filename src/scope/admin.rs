@@ -168,7 +168,7 @@ pub fn check_create_options(scope: &Scope, options: &Document) -> ScopeResult<()
             "a tenant may not create a view: the server runs a view's pipeline without the fence's pipeline checks; read through aggregate() instead",
         ));
     }
-    if field && flag(options.get("capped")) {
+    if field && super::indexes::truthy(options.get("capped")) {
         return Err(ScopeError::violation(
             "a capped collection under strategy 'field' is refused: it deletes its oldest documents whoever wrote them, so one tenant's inserts would delete another tenant's documents",
         ));
@@ -191,18 +191,6 @@ pub fn check_create_options(scope: &Scope, options: &Document) -> ScopeResult<()
         }
     }
     Ok(())
-}
-
-/// A flag as the server reads one: set unless absent, null, false or zero.
-fn flag(v: Option<&Bson>) -> bool {
-    match v {
-        None | Some(Bson::Null | Bson::Undefined) => false,
-        Some(Bson::Boolean(b)) => *b,
-        Some(Bson::Int32(n)) => *n != 0,
-        Some(Bson::Int64(n)) => *n != 0,
-        Some(Bson::Double(f)) => *f != 0.0,
-        Some(_) => true,
-    }
 }
 
 #[cfg(test)]

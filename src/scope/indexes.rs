@@ -58,7 +58,7 @@ pub fn field_index_keys(
 
 /// True unless the option is absent, `null`, `false` or a zero number (how the server reads a
 /// flag); anything else counts as set, so no spelling slips past a check.
-fn truthy(v: Option<&Bson>) -> bool {
+pub fn truthy(v: Option<&Bson>) -> bool {
     match v {
         None | Some(Bson::Null | Bson::Undefined) => false,
         Some(Bson::Boolean(b)) => *b,
