@@ -417,3 +417,30 @@ describe("batch results and write errors as the driver's", () => {
     expect(mine.errInfo).toEqual(theirs.errInfo);
   });
 });
+
+describe('documents whose keys look like extended JSON are stored as sent, on every path (red-team round 22)', () => {
+  test('{ k, $date } / { k, $numberLong } / { k, $oid } and top-level $ fields: insertOne, with maxTimeMS, bulkWrite, $set, as the driver stores them', async () => {
+    const shapes = [
+      { x: { k: 1, $date: '2020-01-01T00:00:00Z' } },
+      { x: { k: 1, $numberLong: '7' } },
+      { x: { a: 1, $oid: '0123456789ab0123456789ab' } },
+      { $numberLong: '5', y: 1 },
+    ];
+    const paths = [
+      (c, d, i) => c.insertOne({ _id: `one${i}`, ...d }),
+      (c, d, i) => c.insertOne({ _id: `mt${i}`, ...d }, { maxTimeMS: 5000 }),
+      (c, d, i) => c.bulkWrite([{ insertOne: { document: { _id: `bulk${i}`, ...d } } }]),
+      (c, d, i) => c.updateOne({ _id: `set${i}` }, { $set: d.x ? { x: d.x } : { y: 1 } }, { upsert: true }),
+    ];
+    for (let i = 0; i < shapes.length; i++) {
+      for (const p of paths) {
+        await as(() => p(ours('ejson'), structuredClone(shapes[i]), i));
+        await p(raw('ejson_driver'), structuredClone(shapes[i]), i);
+      }
+    }
+    const mine = await raw('ejson').find({}, { sort: { _id: 1 } }).toArray();
+    const theirs = await raw('ejson_driver').find({}, { sort: { _id: 1 } }).toArray();
+    expect(mine).toEqual(theirs);
+    expect(mine.find((d) => d._id === 'mt0').x).toEqual({ k: 1, $date: '2020-01-01T00:00:00Z' });
+  });
+});

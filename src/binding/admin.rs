@@ -178,7 +178,7 @@ async fn list_indexes(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
 
 /// The documents of a `listing` reply.
 fn reply_documents(reply: &[u8]) -> FenceResult<Vec<Document>> {
-    let outer = bson::from_slice::<Document>(reply).map_err(|e| arg(format!("listing: {e}")))?;
+    let outer = super::payload::document(reply).map_err(|e| arg(format!("listing: {e}")))?;
     let bytes = match outer.get("v") {
         Some(Bson::Binary(b)) => b.bytes.clone(),
         _ => Vec::new(),
@@ -190,8 +190,7 @@ fn reply_documents(reply: &[u8]) -> FenceResult<Vec<Document>> {
             i32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
         let end = (at + len).min(bytes.len());
         out.push(
-            bson::from_slice::<Document>(&bytes[at..end])
-                .map_err(|e| arg(format!("listing: {e}")))?,
+            super::payload::document(&bytes[at..end]).map_err(|e| arg(format!("listing: {e}")))?,
         );
         at = end.max(at + 1);
     }

@@ -321,7 +321,7 @@ impl NativeFence {
     ) -> napi::Result<PromiseRaw<'e, NativeSession>> {
         let owner = ctx.map(|c| principal_of(Some(c))).transpose();
         let inner = self.inner.clone();
-        let raw = bson::from_slice::<bson::Document>(options);
+        let raw = super::payload::document(options);
         spawn(env, move || async move {
             let owner = owner?;
             let raw = raw.map_err(|e| arg(format!("options: {e}")))?;

@@ -85,7 +85,7 @@ pub async fn run(t: Target, op: Op, mut req: Request) -> FenceResult<Vec<u8>> {
     }
     let sent = bulk::bulk_write(t, Request(doc! { "operations": ops, "options": opts })).await;
     let result = match sent {
-        Ok(bytes) => bson::from_slice::<Document>(&bytes)
+        Ok(bytes) => super::payload::document(&bytes)
             .ok()
             .and_then(|d| d.get_document("v").ok().cloned())
             .unwrap_or_default(),

@@ -15,9 +15,7 @@ impl Request {
     /// raw bytes before any recursive parse.
     pub fn decode(bytes: &[u8], field: Option<&str>) -> FenceResult<Self> {
         walk::check_raw(bytes, walk::MAX_DEPTH, field)?;
-        let doc =
-            Document::from_reader(bytes).map_err(|e| arg(format!("malformed request: {e}")))?;
-        Ok(Request(doc))
+        Ok(Request(document(bytes).map_err(|e| arg(format!("malformed request: {e}")))?))
     }
 
     /// A required document argument.
@@ -118,6 +116,14 @@ impl<'b> RawRequest<'b> {
             })
             .collect()
     }
+}
+
+/// A document read from BSON bytes element by element. Not through serde (`from_reader`,
+/// `from_slice`): serde reads a sub-document whose keys look like extended JSON (`$oid`,
+/// `$numberLong`, `$date` …) as that BSON value, dropping its other keys, so a stored field
+/// `{ k: 1, $date: … }` became a Date (red-team round 22).
+pub fn document(bytes: &[u8]) -> Result<Document, bson::raw::Error> {
+    Document::try_from(bson::RawDocument::from_bytes(bytes)?)
 }
 
 /// Encodes `{v: value}`, the one reply shape JS unwraps.

@@ -5,7 +5,6 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bson::Document;
 use mongodb::options::ClientOptions;
 use mongodb::Client;
 use napi::bindgen_prelude::PromiseRaw;
@@ -52,7 +51,7 @@ impl AdminClient {
     #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn command<'e>(&self, env: &'e Env, command: &[u8]) -> napi::Result<PromiseRaw<'e, Reply>> {
         let client = self.client.lock().ok().and_then(|c| c.clone());
-        let cmd = bson::from_slice::<Document>(command);
+        let cmd = super::payload::document(command);
         spawn(env, move || async move {
             let cmd = cmd.map_err(|e| arg(format!("command: {e}")))?;
             let client = client.ok_or(FenceError::Closed)?;

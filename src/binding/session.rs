@@ -313,7 +313,7 @@ impl NativeSession {
     ) -> napi::Result<PromiseRaw<'e, ()>> {
         let slot = self.slot.clone();
         let caller = caller_of(ctx);
-        let raw = bson::from_slice::<Document>(options)
+        let raw = super::payload::document(options)
             .map_err(|e| super::error::arg(format!("options: {e}")))
             .and_then(transaction_options);
         spawn(env, move || async move {
