@@ -101,6 +101,14 @@ const MAX_TIME = new Set([
   'findOneAndDelete', 'bulkWrite', 'find', 'aggregate', 'listIndexes',
 ]);
 
+/** `o` with the driver's aggregation option `cursor: { batchSize }` read as `batchSize`. */
+function withCursorBatchSize(o) {
+  if (!o || o.cursor === undefined) return o;
+  const { cursor, ...rest } = o;
+  if (cursor !== null && (typeof cursor !== 'object' || Array.isArray(cursor))) throw invalidArg('options.cursor must be an object');
+  return cursor && cursor.batchSize !== undefined && rest.batchSize === undefined ? { ...rest, batchSize: cursor.batchSize } : rest;
+}
+
 /** The counts of a BulkWriteResult, as plain fields. */
 function countsOf(r) {
   const { insertedCount, matchedCount, modifiedCount, deletedCount, upsertedCount, insertedIds, upsertedIds } = r;
@@ -297,13 +305,7 @@ class ScopedCollection {
 
   #cursor(kind, request) {
     const session = takeSession(this.#fence, request);
-    const o = request.options;
-    if (kind === 'aggregate' && o && o.cursor !== undefined) {
-      // The driver's `cursor: { batchSize }` on aggregate (and countDocuments, its aggregation).
-      const { cursor, ...rest } = o;
-      if (cursor !== null && (typeof cursor !== 'object' || Array.isArray(cursor))) throw invalidArg('options.cursor must be an object');
-      request.options = cursor && cursor.batchSize !== undefined && rest.batchSize === undefined ? { ...rest, batchSize: cursor.batchSize } : rest;
-    }
+    if (kind === 'aggregate') request.options = withCursorBatchSize(request.options);
     if (kind === 'find' && request.options && typeof request.options.timeout === 'boolean') {
       // As the driver: `timeout: false` is `noCursorTimeout: true` (and wins over it).
       const { timeout, ...rest } = request.options;
@@ -370,14 +372,8 @@ class ScopedCollection {
 
   /** Counts the current tenant's matching documents. */
   async countDocuments(filter, opts) {
-    let o = options(opts);
-    if (o.cursor !== undefined) {
-      // The driver's count is an aggregation: `cursor: { batchSize }` is its batch size.
-      const { cursor, ...rest } = o;
-      if (cursor !== null && (typeof cursor !== 'object' || Array.isArray(cursor))) throw invalidArg('options.cursor must be an object');
-      o = cursor && cursor.batchSize !== undefined && rest.batchSize === undefined ? { ...rest, batchSize: cursor.batchSize } : rest;
-    }
-    return this.#run('countDocuments', { filter: args.optionalObject(filter, 'filter'), options: o });
+    // The driver's count is an aggregation: it takes the aggregation's `cursor` option too.
+    return this.#run('countDocuments', { filter: args.optionalObject(filter, 'filter'), options: withCursorBatchSize(options(opts)) });
   }
 
   /** Counts the current tenant's documents (exactly, under strategy 'field'). */

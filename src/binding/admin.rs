@@ -102,14 +102,13 @@ fn read_preference(o: &Document) -> FenceResult<Option<mongodb::options::Selecti
     Ok(parsed.selection_criteria)
 }
 
-/// Runs a cursor command to its end and replies `{v: Binary}` holding the documents one after
-/// another, as a server batch is laid out (JS reads it as one).
-async fn listing(
+/// Runs a cursor command to its end: every document it returns.
+async fn run_listing(
     db: &Database,
     session: Option<SessionUse>,
     cmd: Document,
     o: &Document,
-) -> FenceResult<Vec<u8>> {
+) -> FenceResult<Vec<RawDocumentBuf>> {
     let criteria = read_preference(o)?;
     let mut out = Vec::new();
     match session {
@@ -122,7 +121,7 @@ async fn listing(
                 .await?
                 .with_type::<RawDocumentBuf>();
             while let Some(d) = c.next(&mut held).await {
-                out.extend_from_slice(d?.as_bytes());
+                out.push(d?);
             }
         }
         None => {
@@ -132,14 +131,28 @@ async fn listing(
                 .await?
                 .with_type::<RawDocumentBuf>();
             while let Some(d) = c.try_next().await? {
-                out.extend_from_slice(d.as_bytes());
+                out.push(d);
             }
         }
     }
-    Ok(reply(Bson::Binary(bson::Binary {
-        subtype: bson::spec::BinarySubtype::Generic,
-        bytes: out,
-    })))
+    Ok(out)
+}
+
+/// Replies `{v: Binary}` holding `docs` one after another, as a server batch is laid out (JS
+/// reads it as one).
+fn listing_reply(docs: &[RawDocumentBuf]) -> Vec<u8> {
+    let bytes = docs.iter().flat_map(|d| d.as_bytes().iter().copied()).collect();
+    reply(Bson::Binary(bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes }))
+}
+
+/// `run_listing`, replied.
+async fn listing(
+    db: &Database,
+    session: Option<SessionUse>,
+    cmd: Document,
+    o: &Document,
+) -> FenceResult<Vec<u8>> {
+    Ok(listing_reply(&run_listing(db, session, cmd, o).await?))
 }
 
 /// `listIndexes`: every index of the collection (index metadata is the same for every tenant).
@@ -159,13 +172,14 @@ async fn list_indexes(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         let all = Document::new();
         let call = Call { sort: None, filter: &all, hint: None, geo_near: None, explicit: false };
         bounds::bound(&t, call).await?;
-        match listing(&t.db, t.session(), cmd.clone(), &o).await {
-            Ok(reply)
-                if admin::listing_shows_fence_index(&reply_documents(&reply)?, &t.scope.field) =>
-            {
-                return Ok(reply)
+        match run_listing(&t.db, t.session(), cmd.clone(), &o).await {
+            Ok(docs) => {
+                let listed: Vec<Document> =
+                    docs.iter().filter_map(|d| Document::try_from(d.as_ref()).ok()).collect();
+                if admin::listing_shows_fence_index(&listed, &t.scope.field) {
+                    return Ok(listing_reply(&docs));
+                }
             }
-            Ok(_) => {}
             Err(FenceError::Mongo(e)) if super::error::server_code(&e) == Some(26) => {}
             Err(e) => return Err(e),
         }
@@ -174,27 +188,6 @@ async fn list_indexes(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
         "name": "MongoAPIError",
         "message": "listIndexes: the collection's indexes kept changing while they were listed (it was dropped or its indexes were dropped meanwhile); try again",
     })))
-}
-
-/// The documents of a `listing` reply.
-fn reply_documents(reply: &[u8]) -> FenceResult<Vec<Document>> {
-    let outer = super::payload::document(reply).map_err(|e| arg(format!("listing: {e}")))?;
-    let bytes = match outer.get("v") {
-        Some(Bson::Binary(b)) => b.bytes.clone(),
-        _ => Vec::new(),
-    };
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at + 4 <= bytes.len() {
-        let len =
-            i32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
-        let end = (at + len).min(bytes.len());
-        out.push(
-            super::payload::document(&bytes[at..end]).map_err(|e| arg(format!("listing: {e}")))?,
-        );
-        at = end.max(at + 1);
-    }
-    Ok(out)
 }
 
 /// `listCollections(filter, { nameOnly, authorizedCollections })` of the caller's database.

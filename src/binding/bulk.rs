@@ -9,7 +9,7 @@ use super::bounds;
 use super::error::{arg, code_name, FenceError, FenceResult};
 use super::ids::fresh_object_id;
 use super::options;
-use super::payload::{count, reply, Request};
+use super::payload::{count, reply, uint, Request};
 use super::session::in_session;
 use super::target::Target;
 use crate::scope::bulk::{self as plan, Kind, Statement};
@@ -67,15 +67,6 @@ struct Tally {
     first_error: Option<(i32, String)>,
 }
 
-fn int(d: &Document, k: &str) -> u64 {
-    match d.get(k) {
-        Some(Bson::Int32(n)) => *n as u64,
-        Some(Bson::Int64(n)) => *n as u64,
-        Some(Bson::Double(f)) => *f as u64,
-        _ => 0,
-    }
-}
-
 /// Sends one group of same-kind statements, chunked, and tallies the replies.
 async fn send(
     t: &Target,
@@ -111,14 +102,14 @@ async fn send(
             }
         }
         let r = in_session!(t.session(), t.db.run_command(cmd))?;
-        let n = int(&r, "n");
+        let n = uint(&r, "n");
         let mut failed = std::collections::HashSet::new();
         if let Ok(errs) = r.get_array("writeErrors") {
             for e in errs.iter().filter_map(|e| e.as_document()) {
-                let local = int(e, "index") as usize;
+                let local = uint(e, "index") as usize;
                 let orig = chunk.get(local).map(|s| s.s.index).unwrap_or(local);
                 failed.insert(local);
-                let code = int(e, "code") as i32;
+                let code = uint(e, "code") as i32;
                 let msg = e.get_str("errmsg").unwrap_or("write error");
                 let msg = withhold::message(code, msg).to_string();
                 if tally.first_error.is_none() {
@@ -139,7 +130,7 @@ async fn send(
             }
         }
         if let Ok(wce) = r.get_document("writeConcernError") {
-            let code = int(wce, "code") as i32;
+            let code = uint(wce, "code") as i32;
             let msg = wce.get_str("errmsg").unwrap_or("write concern error");
             let msg = withhold::message(code, msg).to_string();
             tally.first_error.get_or_insert((code, msg.clone()));
@@ -165,7 +156,7 @@ async fn send(
                 let mut ups = 0;
                 if let Ok(list) = r.get_array("upserted") {
                     for u in list.iter().filter_map(|u| u.as_document()) {
-                        let local = int(u, "index") as usize;
+                        let local = uint(u, "index") as usize;
                         let orig = chunk.get(local).map(|s| s.s.index).unwrap_or(local);
                         tally
                             .upserted_ids
@@ -175,7 +166,7 @@ async fn send(
                 }
                 tally.upserted += ups;
                 tally.matched += n.saturating_sub(ups);
-                tally.modified += int(&r, "nModified");
+                tally.modified += uint(&r, "nModified");
             }
             Kind::Delete => tally.deleted += n,
         }

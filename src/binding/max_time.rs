@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::bulk;
 use super::error::{arg, FenceError, FenceResult};
 use super::options::{self, CallOptions};
-use super::payload::{count, reply, Request};
+use super::payload::{count, reply, uint, Request};
 use super::target::Target;
 use crate::scope::plan::Operation as Op;
 
@@ -92,12 +92,7 @@ pub async fn run(t: Target, op: Op, mut req: Request) -> FenceResult<Vec<u8>> {
         Err(FenceError::Server(body)) if op != Op::InsertMany => return Err(method_error(body)),
         Err(e) => return Err(e),
     };
-    let n = |k: &str| match result.get(k) {
-        Some(Bson::Int32(n)) => *n as u64,
-        Some(Bson::Int64(n)) => *n as u64,
-        Some(Bson::Double(f)) => *f as u64,
-        _ => 0,
-    };
+    let n = |k: &str| uint(&result, k);
     Ok(reply(match op {
         Op::InsertOne => doc! { "acknowledged": true, "insertedId": inserted_id },
         Op::InsertMany => doc! { "acknowledged": true, "insertedCount": count(n("insertedCount")) },

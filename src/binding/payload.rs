@@ -143,6 +143,17 @@ pub fn reply_raw(doc: Option<RawDocumentBuf>) -> FenceResult<Vec<u8>> {
     Ok(out.into_bytes())
 }
 
+/// The non-negative number at `k` of a server reply (`n`, `nModified`, an index), whatever its
+/// number type; 0 when absent.
+pub fn uint(d: &Document, k: &str) -> u64 {
+    match d.get(k) {
+        Some(Bson::Int32(n)) => *n as u64,
+        Some(Bson::Int64(n)) => *n as u64,
+        Some(Bson::Double(f)) => *f as u64,
+        _ => 0,
+    }
+}
+
 /// A count as the smallest BSON number that holds it (JS reads a plain number).
 pub fn count(n: u64) -> Bson {
     if n <= i32::MAX as u64 {

@@ -16,7 +16,7 @@ use super::cursor::Batches;
 use super::error::{arg, FenceError, FenceResult};
 use super::lanes::id_lookup;
 use super::options::{self, driver_options};
-use super::payload::{count, reply, reply_raw, Request};
+use super::payload::{count, reply, reply_raw, uint, Request};
 use super::session::in_session;
 use super::state::FenceInner;
 use super::target::Target;
@@ -109,13 +109,7 @@ pub async fn count_documents(mut t: Target, mut req: Request) -> FenceResult<Vec
                 c.next().await.transpose()?
             }
         };
-        let n = first.map(|d| match d.get("n") {
-            Some(Bson::Int32(n)) => *n as u64,
-            Some(Bson::Int64(n)) => *n as u64,
-            Some(Bson::Double(n)) => *n as u64,
-            _ => 0,
-        });
-        return Ok(reply(count(n.unwrap_or(0))));
+        return Ok(reply(count(first.map_or(0, |d| uint(&d, "n")))));
     }
     let mut co = driver_options!(o => CountOptions { skip, hint, collation, comment, max_time, selection_criteria, read_concern });
     co.limit = limit;
