@@ -10,7 +10,7 @@ export type { Document } from 'bson';
 // Errors
 
 /** The stable codes of a {@link TenantError}. */
-export type TenantErrorCode = 'TENANT_MISSING' | 'TENANT_INVALID' | 'TENANT_VIOLATION';
+export type TenantErrorCode = 'TENANT_MISSING' | 'TENANT_INVALID' | 'TENANT_VIOLATION' | 'TENANT_QUOTA';
 
 /**
  * A call refused by the tenant rules. Nothing was sent to the server.
@@ -22,6 +22,24 @@ export declare class TenantError extends Error {
   constructor(code: TenantErrorCode, message: string);
   readonly name: 'TenantError';
   readonly code: TenantErrorCode;
+  /** `TENANT_QUOTA` only: how long to wait before trying again. */
+  readonly retryAfterMs?: number;
+  /** `TENANT_QUOTA` only: 429, which Express's error handler answers with. */
+  readonly status?: number;
+  /** `TENANT_QUOTA` only: `{ 'Retry-After': seconds }`, which Express's error handler sets. */
+  readonly headers?: { 'Retry-After': string };
+}
+
+/** A tenant's limits (`quotas` at connect); each is optional, none means unlimited. */
+export interface QuotaLimits {
+  /** The tenant's calls in flight at once. */
+  maxConcurrent?: number;
+  /** Calls the tenant may start per second; a burst of one second's worth may go at once. */
+  opsPerSecond?: number;
+  /** The server-side time limit of the tenant's reads (the smaller of this and the call's own). */
+  maxTimeMS?: number;
+  /** Calls that may wait their turn (default 100); one more is refused with `TENANT_QUOTA`. */
+  maxQueue?: number;
 }
 
 /**
@@ -195,6 +213,11 @@ export interface ConnectOptions {
    * on when the environment variable `TENANTFENCE_MONITOR_COMMANDS` is `'1'` (its globalSetup sets it), else off.
    */
   monitorCommands?: boolean;
+  /**
+   * Limits per tenant, enforced in Rust before a call is sent: the same for every tenant, or a
+   * function of the tenant id (asked at most once a minute per tenant; null for no limits).
+   */
+  quotas?: QuotaLimits | ((tenantId: string) => QuotaLimits | null | undefined);
 }
 
 export interface SystemAccessOptions {

@@ -218,11 +218,12 @@ async function call(fence, native, name, operation, request) {
     // Rust refuses the call with it after the audit hook has seen the call.
     refusedId = native.storedTenantIds(payload).find((id) => !fence._accepts({ tenantId: id }));
   }
+  const quota = fence._quotaFor(ctx);
   const deadline = callDeadline(limits);
   const inSession = session && (await bounded(() => session._forCall(fence), limits, deadline));
   let reply;
   try {
-    reply = await bounded(() => native.run(ctx, name, operation, payload, refusedId, inSession), limits, deadline);
+    reply = await bounded(() => native.run(ctx, name, operation, payload, refusedId, inSession, quota), limits, deadline);
   } catch (e) {
     throw timedOut(fromNative(e), limits);
   }
@@ -241,7 +242,7 @@ function listing(fence, native, name, kind, request) {
     const inSession = session && (await session._forCall(fence));
     let reply;
     try {
-      reply = await native.run(ctx, name, k, payload, undefined, inSession);
+      reply = await native.run(ctx, name, k, payload, undefined, inSession, fence._quotaFor(ctx));
     } catch (e) {
       throw fromNative(e);
     }
@@ -317,9 +318,10 @@ class ScopedCollection {
     const native = this.#native;
     const name = this.collectionName;
     const fence = this.#fence;
+    const quota = fence._quotaFor(ctx);
     const open = session
-      ? async (k, payload) => native.openCursor(ctx, name, k, payload, await session._forCall(fence))
-      : (k, payload) => native.openCursor(ctx, name, k, payload);
+      ? async (k, payload) => native.openCursor(ctx, name, k, payload, await session._forCall(fence), quota)
+      : (k, payload) => native.openCursor(ctx, name, k, payload, undefined, quota);
     return new FenceCursor(open, kind, request, read, limits, write, namespaceOf(fence, name));
   }
 

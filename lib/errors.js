@@ -5,12 +5,25 @@
 
 const SEP = '\x1f';
 
-/** A refusal by the tenant rules; `code` is TENANT_MISSING | TENANT_INVALID | TENANT_VIOLATION. */
+/**
+ * A refusal by the tenant rules; `code` is TENANT_MISSING | TENANT_INVALID | TENANT_VIOLATION |
+ * TENANT_QUOTA. A quota refusal says when to retry (`retryAfterMs`, and a `Retry-After` header).
+ */
 class TenantError extends Error {
   constructor(code, message) {
     super(message);
     this.name = 'TenantError';
     this.code = code;
+    if (code === 'TENANT_QUOTA') {
+      // Express's own error handler answers with `status` and sets `headers`: a quota
+      // refusal that reaches it is a 429 with Retry-After, with no handler of the app's.
+      const m = /retry after (\d+) ms$/.exec(message);
+      this.retryAfterMs = m ? Number(m[1]) : 1000;
+      const hidden = (k, value) => Object.defineProperty(this, k, { value, enumerable: false, writable: true, configurable: true });
+      hidden('status', 429);
+      hidden('statusCode', 429);
+      hidden('headers', { 'Retry-After': String(Math.max(1, Math.ceil(this.retryAfterMs / 1000))) });
+    }
   }
 }
 
@@ -241,6 +254,7 @@ function fromNative(err) {
     case 'TENANT_MISSING':
     case 'TENANT_INVALID':
     case 'TENANT_VIOLATION':
+    case 'TENANT_QUOTA':
       return new TenantError(code, rest);
     case 'ERR_INVALID_ARG':
       return invalidArg(rest);

@@ -10,10 +10,11 @@ const { FenceDb } = require('./db');
 const args = require('./args');
 const { FenceSession } = require('./session');
 const { encode } = require('./codec');
+const { checkQuotas, limitsOf, TenantQuotas } = require('./quotas');
 
 const CONNECT_OPTIONS = [
   'tenantField', 'strategy', 'database', 'onSystemAccess', 'tenantIdPattern',
-  'serverSelectionTimeoutMS', 'connectTimeoutMS', 'maxPoolSize', 'appName', 'monitorCommands',
+  'serverSelectionTimeoutMS', 'connectTimeoutMS', 'maxPoolSize', 'appName', 'monitorCommands', 'quotas',
 ];
 // Set by tenantfence/testing's globalSetup so an app's own connect() call records its
 // commands for the isolation probe in tests, without a code change.
@@ -49,7 +50,10 @@ function checkConnectOptions(o) {
     throw invalidArg('options.monitorCommands must be a boolean');
   }
   const monitor = o.monitorCommands ?? process.env[MONITOR_ENV] === '1';
-  return { field, strategy, pattern, database, hook: o.onSystemAccess, monitor, raw: o };
+  checkQuotas(o.quotas);
+  // Fixed limits are checked (in Rust) before anything is dialled.
+  const quotas = o.quotas && typeof o.quotas === 'object' ? limitsOf(native, o.quotas, 'options.quotas') : undefined;
+  return { field, strategy, pattern, database, hook: o.onSystemAccess, monitor, quotas, raw: o };
 }
 
 function withUriOptions(uri, o) {
@@ -70,11 +74,13 @@ class TenantFence {
   #db = null;
   #settings;
   #collections = new Map();
+  #tenantQuotas = null;
 
   constructor(nativeFence, settings) {
     if (!nativeFence || !settings) throw invalidArg('use TenantFence.connect(uri, options)');
     this.#native = nativeFence;
     this.#settings = settings;
+    if (typeof settings.raw.quotas === 'function') this.#tenantQuotas = new TenantQuotas(native, settings.raw.quotas);
   }
 
   /** Connects to MongoDB; rejects with a clear error when the server cannot be reached. */
@@ -95,6 +101,7 @@ class TenantFence {
         void hook(target == null ? { reason, collection, operation } : { reason, collection, operation, target });
       });
     }
+    if (s.quotas) nf.setQuotas(s.quotas);
     return new TenantFence(nf, s);
   }
 
@@ -268,6 +275,16 @@ class TenantFence {
   /** @internal Calls queued behind a shared command in flight (tests hold a lane with it). */
   _queuedCalls() {
     return this.#native.queuedCalls();
+  }
+
+  /**
+   * @internal The limits a call under `ctx` brings to Rust: only when `quotas` is a function
+   * (fixed limits live in Rust); undefined for a system context or no context.
+   */
+  _quotaFor(ctx) {
+    if (!this.#tenantQuotas) return undefined;
+    const about = context.describe(ctx);
+    return about && !about.system ? this.#tenantQuotas.for(about.tenantId) ?? undefined : undefined;
   }
 
   /** @internal True when this fence has a custom tenantIdPattern. */

@@ -10,6 +10,7 @@ use super::state::FenceInner;
 use super::target::Target;
 use super::{bounds, bulk, indexes, max_time, reads, writes};
 use crate::scope::plan::Operation as Op;
+use crate::scope::quota::Limits;
 use crate::scope::{forbidden, Principal};
 
 /// Runs one non-cursor method and returns the BSON reply.
@@ -20,10 +21,11 @@ pub async fn execute(
     op: Op,
     bytes: Vec<u8>,
     session: Option<SessionUse>,
+    limits: Option<Limits>,
 ) -> FenceResult<Vec<u8>> {
     let target = Target::resolve(inner, principal, &collection)?.in_session(session);
     bounds::ensure_before_transaction_call(&target).await?;
-    match run(target.clone(), op, &bytes).await {
+    match run(target.clone(), op, &bytes, limits.as_ref()).await {
         // An index the fence hinted was dropped behind its back: list again and retry once.
         // The server refuses such a hint while planning, before it writes anything; bulkWrite
         // may have sent earlier statements, so it is not retried. The server's message can end
@@ -40,20 +42,28 @@ pub async fn execute(
             if !bounds::hint_went_stale(&target).await? {
                 return Err(e);
             }
-            run(target, op, &bytes).await
+            run(target, op, &bytes, limits.as_ref()).await
         }
         other => other,
     }
 }
 
-async fn run(target: Target, op: Op, bytes: &[u8]) -> FenceResult<Vec<u8>> {
+async fn run(
+    target: Target,
+    op: Op,
+    bytes: &[u8],
+    limits: Option<&Limits>,
+) -> FenceResult<Vec<u8>> {
     // Inserts carry whole documents: they stay bytes (stamped by copying), the rest is parsed.
     let field = target.scope.field.clone();
     let raw = || RawRequest::decode(bytes, Some(&field));
     let principal = target.scope.principal.clone();
     let req = || -> FenceResult<Request> {
-        let r = Request::decode(bytes, Some(&field))?;
+        let mut r = Request::decode(bytes, Some(&field))?;
         forbidden::check_request(&principal, &r.0)?;
+        if crate::scope::quota::caps_time_of(op) {
+            r.cap_max_time(limits);
+        }
         Ok(r)
     };
     if max_time::applies(op, bytes) {

@@ -21,6 +21,7 @@ use super::error::{arg, FenceError, FenceResult};
 use super::lanes::{id_lookup, insert};
 use super::payload::Request;
 use super::probe::{self, Recorder};
+use super::quota::{QuotaLimits, Quotas};
 use super::reply::Reply;
 use super::session::NativeSession;
 use super::settle::spawn;
@@ -151,6 +152,7 @@ impl NativeFence {
                     recorder,
                     id_lanes: id_lookup::lanes(),
                     insert_lanes: insert::lanes(),
+                    quotas: Quotas::new(),
                 }),
             })
         };
@@ -175,6 +177,17 @@ impl NativeFence {
             );
         }
         self.hook = Some(hook.create_ref()?);
+        Ok(())
+    }
+
+    /// Sets the limits of every tenant a call brings none for (`quotas` at connect); once.
+    #[napi]
+    pub fn set_quotas(&self, limits: &QuotaLimits) -> napi::Result<()> {
+        if !self.inner.quotas.set_default(limits.limits) {
+            return Err(
+                FenceError::from(ScopeError::violation("the quotas are already set")).into()
+            );
+        }
         Ok(())
     }
 
@@ -237,6 +250,7 @@ impl NativeFence {
         payload: &[u8],
         refused_id: Option<String>,
         session: Option<&NativeSession>,
+        quota: Option<&QuotaLimits>,
     ) -> napi::Result<PromiseRaw<'e, Reply>> {
         // A rename names a second collection (which `dropTarget` replaces): the hook sees it.
         let target = (op == "rename")
@@ -257,12 +271,14 @@ impl NativeFence {
         let tag = inner.tag(ctx);
         let bytes = payload.to_vec();
         let session = session.map(NativeSession::use_now);
+        let own = quota.map(|q| q.limits);
         spawn(env, move || {
             probe::within(tag, async move {
                 let principal = principal?;
                 if let Some(s) = &session {
                     s.admit(inner.id, &principal)?;
                 }
+                let pass = inner.quotas.admit(&principal, own).await?;
                 if let Some(admin) = AdminOp::parse(&op) {
                     return super::admin::execute(
                         inner, principal, collection, admin, bytes, session,
@@ -271,7 +287,9 @@ impl NativeFence {
                     .map(Reply);
                 }
                 let op = Operation::parse(&op)?;
-                dispatch::execute(inner, principal, collection, op, bytes, session).await.map(Reply)
+                dispatch::execute(inner, principal, collection, op, bytes, session, pass.limits)
+                    .await
+                    .map(Reply)
             })
         })
     }
@@ -286,6 +304,7 @@ impl NativeFence {
         kind: String,
         payload: &[u8],
         session: Option<&NativeSession>,
+        quota: Option<&QuotaLimits>,
     ) -> napi::Result<PromiseRaw<'e, NativeCursor>> {
         let principal = self.admit(env, ctx, &collection, &kind, None)?;
         let inner = self.inner.clone();
@@ -293,13 +312,16 @@ impl NativeFence {
         let ended = ctx.map(TenantContext::ended_flag).unwrap_or_default();
         let bytes = payload.to_vec();
         let session = session.map(NativeSession::use_now);
+        let own = quota.map(|q| q.limits);
         spawn(env, move || {
             probe::within(tag.clone(), async move {
                 let principal = principal?;
                 if let Some(s) = &session {
                     s.admit(inner.id, &principal)?;
                 }
-                let req = Request::decode(&bytes, Some(&inner.spec.field))?;
+                let pass = inner.quotas.admit(&principal, own).await?;
+                let mut req = Request::decode(&bytes, Some(&inner.spec.field))?;
+                req.cap_max_time(pass.limits.as_ref());
                 crate::scope::forbidden::check_request(&principal, &req.0)?;
                 let cursor =
                     super::reads::open_cursor(inner, principal, collection, &kind, req, session)

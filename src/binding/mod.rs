@@ -24,6 +24,7 @@ mod max_time;
 mod options;
 mod payload;
 mod probe;
+mod quota;
 mod reads;
 mod reply;
 mod runtime;

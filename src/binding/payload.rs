@@ -18,6 +18,21 @@ impl Request {
         Ok(Request(document(bytes).map_err(|e| arg(format!("malformed request: {e}")))?))
     }
 
+    /// Caps `options.maxTimeMS` at the tenant's quota (`scope::quota::cap_max_time`); options
+    /// that are not a document are left for the method's own error.
+    pub fn cap_max_time(&mut self, limits: Option<&crate::scope::quota::Limits>) {
+        let Some(limits) = limits.filter(|l| l.max_time_ms.is_some()) else { return };
+        match self.0.get_mut("options") {
+            Some(Bson::Document(o)) => crate::scope::quota::cap_max_time(o, limits),
+            None | Some(Bson::Null) => {
+                let mut o = Document::new();
+                crate::scope::quota::cap_max_time(&mut o, limits);
+                self.0.insert("options", o);
+            }
+            Some(_) => {}
+        }
+    }
+
     /// A required document argument.
     pub fn doc(&mut self, key: &str, name: &str) -> FenceResult<Document> {
         match self.0.remove(key) {

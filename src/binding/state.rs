@@ -12,6 +12,7 @@ use super::context::TenantContext;
 use super::error::{FenceError, FenceResult};
 use super::lanes::{id_lookup, insert, Lanes};
 use super::probe::{Recorder, Tag};
+use super::quota::Quotas;
 use crate::scope::bounds::IndexFact;
 use crate::scope::facts::Known;
 use crate::scope::spec::TenantSpec;
@@ -48,6 +49,8 @@ pub struct FenceInner {
     pub id_lanes: Arc<Lanes<id_lookup::Waiter>>,
     /// Queued plain `insertOne` calls per share key (`lanes::insert`).
     pub insert_lanes: Arc<Lanes<insert::Waiter>>,
+    /// Each tenant's quota gate (`quota`), passed before a call is sent.
+    pub quotas: Quotas,
 }
 
 impl FenceInner {

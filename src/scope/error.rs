@@ -11,6 +11,8 @@ pub enum ErrorKind {
     TenantInvalid,
     /// The call would read or write outside the current tenant.
     TenantViolation,
+    /// The tenant is over its quota (`scope::quota`); the call was not sent.
+    TenantQuota,
     /// A malformed argument; JS turns it into a `TypeError`.
     InvalidArgument,
 }
@@ -22,6 +24,7 @@ impl ErrorKind {
             ErrorKind::TenantMissing => "TENANT_MISSING",
             ErrorKind::TenantInvalid => "TENANT_INVALID",
             ErrorKind::TenantViolation => "TENANT_VIOLATION",
+            ErrorKind::TenantQuota => "TENANT_QUOTA",
             ErrorKind::InvalidArgument => "ERR_INVALID_ARG",
         }
     }

@@ -19,6 +19,7 @@ pub mod namespace;
 pub mod option_rules;
 pub mod pipeline;
 pub mod plan;
+pub mod quota;
 pub mod session;
 pub mod share;
 pub mod spec;

@@ -1,0 +1,239 @@
+'use strict';
+// Quotas (issue 17 item 2): each tenant's calls pass its own gate in Rust before they are sent;
+// over the limit they wait in a bounded per-tenant queue or fail with TENANT_QUOTA, which
+// Express answers with 429 and Retry-After. Slow calls are made slow by the server's
+// `failCommand` fail point, keyed to one fence's appName, so the counts are exact.
+
+const express = require('express');
+const { TenantFence, TenantError } = require('../..');
+const { useSuite, uri, sleep } = require('../helpers/fixtures');
+
+const suite = useSuite('quota');
+
+/** A fence of this suite's database with its own appName (for fail points) and `options`. */
+async function fenceWith(options, app = `q_${Date.now()}_${Math.random().toString(36).slice(2, 7)}`) {
+  const f = await TenantFence.connect(`${uri()}${uri().includes('?') ? '&' : '?'}appName=${app}`, { database: suite.DB, ...options });
+  suite.closeAfter(f);
+  return { f, app };
+}
+
+/** Blocks the next `times` `find` commands of `app` for `ms` on the server. */
+async function blockFinds(app, times, ms) {
+  await suite.raw.db('admin').command({
+    configureFailPoint: 'failCommand',
+    mode: { times },
+    data: { failCommands: ['find'], blockConnection: true, blockTimeMS: ms, appName: app },
+  });
+}
+
+async function failPointOff() {
+  await suite.raw.db('admin').command({ configureFailPoint: 'failCommand', mode: 'off' });
+}
+
+/** Resolves once `n` find commands of `app` are running on the server. */
+async function running(app, n) {
+  const admin = suite.raw.db('admin');
+  for (;;) {
+    const ops = await admin.aggregate([{ $currentOp: {} }, { $match: { appName: app, 'command.find': { $exists: true } } }]).toArray();
+    if (ops.length >= n) return;
+    await sleep(10);
+  }
+}
+
+/** Settles every promise: [{ ok, value | error }]. */
+const settle = (ps) => Promise.all(ps.map((p) => p.then((value) => ({ ok: true, value }), (error) => ({ ok: false, error }))));
+
+const quotaRefusals = (results) => results.filter((r) => !r.ok && r.error instanceof TenantError && r.error.code === 'TENANT_QUOTA');
+
+beforeAll(async () => {
+  const docs = [];
+  for (const t of ['noisy', 'quiet', 'gold']) for (let i = 0; i < 20; i++) docs.push({ tenantId: t, i });
+  await suite.rdb.collection('q').insertMany(docs);
+});
+
+afterEach(failPointOff);
+
+describe('options', () => {
+  test.each([
+    [{ maxConcurrent: 0 }, /quotas\.maxConcurrent must be a positive integer/],
+    [{ maxConcurrent: 1.5 }, /quotas\.maxConcurrent/],
+    [{ opsPerSecond: -1 }, /quotas\.opsPerSecond must be a positive number/],
+    [{ opsPerSecond: Infinity }, /quotas\.opsPerSecond/],
+    [{ maxTimeMS: '5' }, /quotas\.maxTimeMS must be a number/],
+    [{ maxQueue: -1 }, /quotas\.maxQueue must be a non-negative integer/],
+    [{ maxConcurent: 2 }, /quotas\.maxConcurent is not a quota/],
+    [[], /options\.quotas must be an object/],
+    ['fast', /options\.quotas must be an object/],
+  ])('%j is a TypeError at connect, before anything is dialled', async (quotas, message) => {
+    // An unreachable server: a bad option must fail first, and fast.
+    const err = await TenantFence.connect('mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=5000', { quotas }).catch((e) => e);
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err.message).toMatch(message);
+  });
+
+  test('a function whose answer is bad fails the call with a TypeError naming the tenant', async () => {
+    const { f } = await fenceWith({ quotas: () => ({ maxConcurrent: -2 }) });
+    const err = await f.runAs('acme', () => f.collection('q').findOne({})).catch((e) => e);
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err.message).toMatch(/quotas\("acme"\)\.maxConcurrent must be a positive integer/);
+  });
+});
+
+describe('maxConcurrent and maxQueue', () => {
+  test('over the limit a call waits in its tenant queue; past the queue it is refused at once with TENANT_QUOTA; another tenant is not held', async () => {
+    const { f, app } = await fenceWith({ quotas: { maxConcurrent: 2, maxQueue: 2 } });
+    const q = f.collection('q');
+    await blockFinds(app, 2, 1500);
+    const started = Date.now();
+    const noisy = [];
+    for (let i = 0; i < 6; i++) noisy.push(f.runAs('noisy', () => q.find({ i }).toArray()));
+    await running(app, 2);
+    // The two over the queue are already refused, while the first two are still on the server.
+    const early = await settle(noisy.slice(4));
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(quotaRefusals(early)).toHaveLength(2);
+    const e = early[0].error;
+    expect(e.message).toMatch(/tenant "noisy" is over its quota \(2 calls in flight\); retry after 1000 ms/);
+    expect(e.retryAfterMs).toBe(1000);
+    expect(e.status).toBe(429);
+    expect(e.headers).toEqual({ 'Retry-After': '1' });
+    // Another tenant's call goes straight through while noisy's are held.
+    const quiet = await f.runAs('quiet', () => q.find({ i: 3 }).toArray());
+    expect(quiet.map((d) => d.tenantId)).toEqual(['quiet']);
+    expect(Date.now() - started).toBeLessThan(1500);
+    // The queued two run once a slot frees, and answer correctly.
+    const rest = await settle(noisy.slice(0, 4));
+    expect(rest.every((r) => r.ok)).toBe(true);
+    expect(rest.map((r) => r.value.map((d) => [d.tenantId, d.i]))).toEqual([0, 1, 2, 3].map((i) => [['noisy', i]]));
+  });
+
+  test('maxQueue 0 refuses at once whatever would wait; system calls pass no gate', async () => {
+    const { f, app } = await fenceWith({ quotas: { maxConcurrent: 1, maxQueue: 0 } });
+    const q = f.collection('q');
+    await blockFinds(app, 1, 1000);
+    const first = f.runAs('noisy', () => q.find({}).toArray());
+    await running(app, 1);
+    const second = await settle([f.runAs('noisy', () => q.findOne({}))]);
+    expect(quotaRefusals(second)).toHaveLength(1);
+    // runAsSystem is not a tenant: it is never limited.
+    const sys = await settle([0, 1, 2].map(() => f.runAsSystem({ reason: 'quota test' }, () => q.countDocuments({ tenantId: 'noisy' }))));
+    expect(sys.map((r) => r.value)).toEqual([20, 20, 20]);
+    expect((await first).length).toBe(20);
+  });
+
+  test('a refused call writes nothing', async () => {
+    const { f, app } = await fenceWith({ quotas: { maxConcurrent: 1, maxQueue: 0 } });
+    const q = f.collection('qw');
+    await blockFinds(app, 1, 800);
+    const first = f.runAs('noisy', () => q.find({}).toArray());
+    await running(app, 1);
+    const r = await settle([f.runAs('noisy', () => q.insertMany([{ a: 1 }, { a: 2 }]))]);
+    expect(quotaRefusals(r)).toHaveLength(1);
+    await first;
+    expect(await suite.rdb.collection('qw').countDocuments({})).toBe(0);
+  });
+});
+
+describe('opsPerSecond', () => {
+  test("a burst of one second's calls goes, the queue takes the next ones, the rest are refused with the wait", async () => {
+    const { f } = await fenceWith({ quotas: { opsPerSecond: 5, maxQueue: 3 } });
+    const q = f.collection('q');
+    const results = await settle(Array.from({ length: 15 }, (_, i) => f.runAs('noisy', () => q.findOne({ i }))));
+    const ok = results.filter((r) => r.ok);
+    expect(ok).toHaveLength(8);
+    const refused = quotaRefusals(results);
+    expect(refused).toHaveLength(7);
+    for (const r of refused) {
+      expect(r.error.message).toMatch(/over its quota \(5 calls a second\)/);
+      expect(r.error.retryAfterMs).toBeGreaterThan(0);
+      expect(r.error.retryAfterMs).toBeLessThanOrEqual(1000);
+    }
+    // Another tenant has its own schedule.
+    const quiet = await settle(Array.from({ length: 5 }, (_, i) => f.runAs('quiet', () => q.findOne({ i }))));
+    expect(quiet.every((r) => r.ok)).toBe(true);
+  });
+});
+
+describe('maxTimeMS', () => {
+  /** The `maxTimeMS` of each `name` command `app` sent, from the database profiler. */
+  async function sentLimits(app, name) {
+    const log = await suite.rdb.collection('system.profile').find({ appName: app, [`command.${name}`]: { $exists: true } }).sort({ ts: 1 }).toArray();
+    return log.map((e) => e.command.maxTimeMS);
+  }
+
+  test('caps every read at the quota, keeps a smaller limit of the caller, leaves writes alone', async () => {
+    const { f, app } = await fenceWith({ quotas: { maxTimeMS: 250 } });
+    const q = f.collection('q');
+    await suite.rdb.command({ profile: 2 });
+    try {
+      await f.runAs('noisy', async () => {
+        await q.find({ i: 1 }).toArray();
+        await q.find({ i: 1 }, { maxTimeMS: 40 }).toArray();
+        await q.find({ i: 1 }, { maxTimeMS: 60000 }).toArray();
+        await q.aggregate([{ $match: { i: 2 } }]).toArray();
+        await q.countDocuments({ i: 2 });
+        await q.distinct('i', {});
+        await q.updateOne({ i: 19 }, { $set: { touched: true } });
+      });
+    } finally {
+      await suite.rdb.command({ profile: 0 });
+    }
+    expect(await sentLimits(app, 'find')).toEqual([250, 40, 250]);
+    // The aggregation, the count and distinct (tried as the command, then as an aggregation
+    // before 7.1): every one of them capped.
+    const reads = [...(await sentLimits(app, 'aggregate')), ...(await sentLimits(app, 'distinct'))];
+    expect(reads.length).toBeGreaterThanOrEqual(3);
+    expect(reads.every((ms) => ms === 250)).toBe(true);
+    expect(await sentLimits(app, 'update')).toEqual([undefined]);
+  });
+});
+
+describe('quotas as a function of the tenant id', () => {
+  test('each tenant gets its own limits, asked once, and null means none', async () => {
+    const asked = [];
+    const { f, app } = await fenceWith({
+      quotas: (tenantId) => {
+        asked.push(tenantId);
+        return tenantId === 'gold' ? null : { maxConcurrent: 1, maxQueue: 0 };
+      },
+    });
+    const q = f.collection('q');
+    await blockFinds(app, 2, 1000);
+    const held = [f.runAs('noisy', () => q.find({}).toArray()), f.runAs('gold', () => q.find({}).toArray())];
+    await running(app, 2);
+    const noisy = await settle([f.runAs('noisy', () => q.findOne({}))]);
+    expect(quotaRefusals(noisy)).toHaveLength(1);
+    // gold has no limit: a second call goes while its first is held.
+    expect((await f.runAs('gold', () => q.findOne({ i: 5 }))).tenantId).toBe('gold');
+    await Promise.all(held);
+    expect(asked.sort()).toEqual(['gold', 'noisy']);
+  });
+});
+
+describe('Express', () => {
+  test("a refused call is a 429 with Retry-After from Express's own error handler", async () => {
+    const { f, app: appName } = await fenceWith({ quotas: { maxConcurrent: 1, maxQueue: 0 } });
+    const app = express();
+    app.use(f.middleware());
+    app.get('/items', async (req, res) => res.json(await f.collection('q').find({}).toArray()));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const url = `http://127.0.0.1:${server.address().port}/items`;
+    try {
+      await blockFinds(appName, 1, 1000);
+      const first = fetch(url, { headers: { 'x-tenant-id': 'noisy' } });
+      await running(appName, 1);
+      const res = await fetch(url, { headers: { 'x-tenant-id': 'noisy' } });
+      expect(res.status).toBe(429);
+      expect(res.headers.get('retry-after')).toBe('1');
+      await res.text();
+      const other = await fetch(url, { headers: { 'x-tenant-id': 'quiet' } });
+      expect(other.status).toBe(200);
+      expect((await other.json()).every((d) => d.tenantId === 'quiet')).toBe(true);
+      expect((await first).status).toBe(200);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
