@@ -30,6 +30,44 @@ export declare class TenantError extends Error {
   readonly headers?: { 'Retry-After': string };
 }
 
+/** One tenant's (or pseudo-tenant's) figures for one operation. */
+export interface OperationMetrics {
+  calls: number;
+  /** Failed calls by code: `TENANT_*`, the server's numeric code, or the driver error's name. */
+  errors: Record<string, number>;
+  documentsRead: number;
+  documentsWritten: number;
+  bytesIn: number;
+  bytesOut: number;
+  serverSeconds: number;
+  queueSeconds: number;
+  /** `counts` has one more entry than `bounds` (the +Inf bucket); not cumulative. */
+  latency: { bounds: number[]; counts: number[]; sum: number; count: number };
+}
+
+/** `fence.metrics()`: series by tenant, then by operation. */
+export interface MetricsSnapshot {
+  since: Date;
+  limit: number;
+  folded: number;
+  tenants: Record<string, Record<string, OperationMetrics>>;
+  /** Tenants folded out of the table to bound cardinality. */
+  other: Record<string, OperationMetrics>;
+  /** `runAsSystem` calls. */
+  system: Record<string, OperationMetrics>;
+  /** Calls made with no context (each one a `TENANT_MISSING`). */
+  none: Record<string, OperationMetrics>;
+}
+
+/** An event of the audit sink (`audit` at connect). */
+export type AuditEvent =
+  | { time: string; type: 'system'; reason: string; collection: string; operation: string; target?: string }
+  | { time: string; type: 'refusal'; code: TenantErrorCode; tenant: string | undefined; collection: string; operation: string; message: string; retryAfterMs?: number }
+  | { time: string; type: 'refusal'; code: 'TENANT_MISSING' | 'TENANT_INVALID'; operation: 'middleware'; method: string; path: string; message: string };
+
+/** Sends JSON bytes (`cursor.toJSONBuffer()`) as `res.json()` would send the documents. */
+export declare function sendJSON(res: import('http').ServerResponse, body: Buffer | Promise<Buffer>): Promise<void>;
+
 /** A tenant's limits (`quotas` at connect); each is optional, none means unlimited. */
 export interface QuotaLimits {
   /** The tenant's calls in flight at once. */
@@ -218,6 +256,10 @@ export interface ConnectOptions {
    * function of the tenant id (asked at most once a minute per tenant; null for no limits).
    */
   quotas?: QuotaLimits | ((tenantId: string) => QuotaLimits | null | undefined);
+  /** Per-tenant metrics: on by default with 100 tenants' series; `false` turns them off. */
+  metrics?: boolean | { limit?: number };
+  /** The audit sink: a function, or a writable stream of JSON lines (docs/operations.md). */
+  audit?: ((event: AuditEvent) => void) | { write(line: string): unknown };
 }
 
 export interface SystemAccessOptions {
@@ -693,6 +735,11 @@ export type AnyBulkWriteOperation<TSchema = Document> =
 export interface FenceCursor<T = Document> extends AsyncIterable<T> {
   /** All remaining documents. */
   toArray(): Promise<T[]>;
+  /**
+   * All remaining documents as the bytes `res.json(await cursor.toArray())` would send (the
+   * JSON text `JSON.stringify` gives, byte for byte), rendered in Rust from the server's BSON.
+   */
+  toJSONBuffer(): Promise<Buffer>;
   /** The next document, or `null` when there are no more. */
   next(): Promise<T | null>;
   /** Stops reading and releases the server cursor. */
@@ -753,6 +800,8 @@ export interface ScopedCollection<TSchema extends Document = Document> {
   /** Throws `TENANT_MISSING` synchronously without a tenant in context. */
   find(filter?: Filter<TSchema>, options?: FindOptions): FenceCursor<WithId<TSchema>>;
   find<T extends Document>(filter?: Filter<TSchema>, options?: FindOptions): FenceCursor<T>;
+  /** `find(filter, options).toJSONBuffer()`: send it with `sendJSON(res, …)`. */
+  findJSON(filter?: Filter<TSchema>, options?: FindOptions): Promise<Buffer>;
   /** Throws `TENANT_MISSING` synchronously without a tenant in context. */
   aggregate<T extends Document = Document>(pipeline?: Document[], options?: AggregateOptions): FenceCursor<T>;
 
@@ -988,5 +1037,15 @@ export declare class TenantFence {
    * session passed. Retried and committed as the driver's; resolves to what `fn` resolves to.
    */
   withTransaction<T>(fn: (session: FenceSession) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * Per-tenant call metrics (docs/operations.md); null with `metrics: false`.
+   * Refused with `TENANT_VIOLATION` inside a tenant's context.
+   */
+  metrics(options?: { format?: 'json' }): MetricsSnapshot | null;
+  metrics(options: { format: 'prometheus' }): string | null;
+  /** Forgets every metric; refused inside a tenant's context. */
+  resetMetrics(): void;
+  /** Registers the metrics with a prom-client `Registry`, read at each scrape; returns it. */
+  registerMetrics<R extends { registerMetric(metric: unknown): void }>(registry: R): R;
   close(): Promise<void>;
 }

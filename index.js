@@ -11,6 +11,7 @@ const MONGO_ERRORS = ['MongoError', 'MongoServerError', 'MongoWriteConcernError'
 const { ObjectId, Decimal128, Long, Binary, Timestamp } = require('bson');
 
 const { BulkWriteResult, WriteError } = require('./lib/results');
+const { sendJSON } = require('./lib/send-json');
 
-module.exports = { TenantFence, TenantError, TenantFenceError, FenceSession, BulkWriteResult, WriteError, ObjectId, Decimal128, Long, Binary, Timestamp };
+module.exports = { TenantFence, TenantError, TenantFenceError, FenceSession, BulkWriteResult, WriteError, sendJSON, ObjectId, Decimal128, Long, Binary, Timestamp };
 for (const name of MONGO_ERRORS) module.exports[name] = errors[name];

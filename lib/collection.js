@@ -225,7 +225,7 @@ async function call(fence, native, name, operation, request) {
   try {
     reply = await bounded(() => native.run(ctx, name, operation, payload, refusedId, inSession, quota), limits, deadline);
   } catch (e) {
-    throw timedOut(fromNative(e), limits);
+    throw fence._refused(timedOut(fromNative(e), limits), ctx, name, operation);
   }
   return decode(reply, read);
 }
@@ -244,7 +244,7 @@ function listing(fence, native, name, kind, request) {
     try {
       reply = await native.run(ctx, name, k, payload, undefined, inSession, fence._quotaFor(ctx));
     } catch (e) {
-      throw fromNative(e);
+      throw fence._refused(fromNative(e), ctx, name, k);
     }
     let batch = decode(reply, { promoteBuffers: true });
     return {
@@ -314,14 +314,19 @@ class ScopedCollection {
     }
     const [read, write, limits] = clientOptions(kind, request, { cursor: true });
     const ctx = contextFor(this.#fence);
-    if (!ctx) throw new TenantError('TENANT_MISSING', `${kind}() needs a tenant in context: call it inside runAs() or the middleware`);
-    const native = this.#native;
     const name = this.collectionName;
     const fence = this.#fence;
+    if (!ctx) {
+      throw fence._refused(new TenantError('TENANT_MISSING', `${kind}() needs a tenant in context: call it inside runAs() or the middleware`), ctx, name, kind);
+    }
+    const native = this.#native;
     const quota = fence._quotaFor(ctx);
+    const refused = (e) => {
+      throw fence._refused(fromNative(e), ctx, name, kind);
+    };
     const open = session
-      ? async (k, payload) => native.openCursor(ctx, name, k, payload, await session._forCall(fence), quota)
-      : (k, payload) => native.openCursor(ctx, name, k, payload, undefined, quota);
+      ? async (k, payload) => native.openCursor(ctx, name, k, payload, await session._forCall(fence), quota).catch(refused)
+      : (k, payload) => native.openCursor(ctx, name, k, payload, undefined, quota).catch(refused);
     return new FenceCursor(open, kind, request, read, limits, write, namespaceOf(fence, name));
   }
 
@@ -364,6 +369,14 @@ class ScopedCollection {
   /** A cursor over the current tenant's matching documents. */
   find(filter, opts) {
     return this.#cursor('find', { filter: args.optionalObject(filter, 'filter'), options: sortedOptions(opts) });
+  }
+
+  /**
+   * `find(filter, opts).toJSONBuffer()`: the matching documents as the JSON bytes
+   * `res.json(docs)` would send, rendered in Rust (send them with `sendJSON(res, …)`).
+   */
+  findJSON(filter, opts) {
+    return this.find(filter, opts).toJSONBuffer();
   }
 
   /** A cursor over an aggregation of the current tenant's documents. */

@@ -3,7 +3,7 @@
 // native cursor one server batch at a time.
 
 const { Readable } = require('node:stream');
-const { BatchReader, encode } = require('./codec');
+const { BatchReader, encode, READ } = require('./codec');
 
 // Documents decoded at a time from a server batch by next() / for await.
 const SLICE = 1000;
@@ -12,6 +12,24 @@ const args = require('./args');
 const { bounded, throwIfAborted, timedOut } = require('./limits');
 
 const noop = () => {};
+const COMMA = Buffer.from(',');
+
+/** The JSON elements (no brackets) of decoded documents, as `JSON.stringify` writes them in an array. */
+function jsonOf(docs) {
+  return Buffer.from(docs.map((d) => JSON.stringify(d) ?? 'null').join(','));
+}
+
+/** `[` + the parts joined by commas + `]`, one copy. */
+function joinJSON(parts) {
+  const chunks = [Buffer.from('[')];
+  for (const p of parts) {
+    if (!p.length) continue;
+    if (chunks.length > 1) chunks.push(COMMA);
+    chunks.push(p);
+  }
+  chunks.push(Buffer.from(']'));
+  return Buffer.concat(chunks);
+}
 
 class FenceCursor {
   #open;
@@ -46,6 +64,8 @@ class FenceCursor {
   #namespace;
   /** The `abort` listener on the signal, while the cursor may still read. */
   #onAbort = null;
+  /** While `toJSONBuffer()` reads: each batch's JSON elements, rendered in Rust. */
+  #json = null;
 
   /**
    * @param open (kind, requestBuffer) => Promise<NativeCursor>, bound to the captured context
@@ -241,7 +261,7 @@ class FenceCursor {
     }
     let batch;
     try {
-      batch = await this.#bounded(() => this.#native.nextBatch());
+      batch = await this.#bounded(() => (this.#json ? this.#native.nextBatchJson() : this.#native.nextBatch()));
       this.#batches++;
     } catch (e) {
       if (generation !== this.#generation) return;
@@ -263,6 +283,11 @@ class FenceCursor {
       this.#done = true;
       this.#unlisten();
       this.#reader = null;
+      this.#buffer = [];
+    } else if (this.#json) {
+      // The batch as JSON text `[…]` (elements kept without the brackets), or as BSON when Rust
+      // would not render it byte for byte (it then says so rather than differ).
+      this.#json.push(batch.json ? batch.json.subarray(1, batch.json.length - 1) : jsonOf(new BatchReader(batch.bson, this.#read).take(Infinity)));
       this.#buffer = [];
     } else {
       this.#reader = new BatchReader(batch, this.#read);
@@ -493,6 +518,41 @@ class FenceCursor {
     if (!this.#transform) return out;
     for (let i = 0; i < out.length; i++) out[i] = await this.#mapped(out[i]);
     return out;
+  }
+
+  /**
+   * All remaining documents as the bytes `res.json(await cursor.toArray())` would send: the JSON
+   * text `JSON.stringify` gives for the decoded documents, byte for byte, rendered in Rust from
+   * the server's BSON without making JS objects. With `map()` or BSON read options it is
+   * `JSON.stringify` of `toArray()`.
+   */
+  toJSONBuffer() {
+    if (this.#transform || this.#read !== READ) return this.toArray().then((docs) => Buffer.from(JSON.stringify(docs)));
+    return this.#serial(async () => {
+      const parts = [];
+      // Documents already decoded (or fetched) by earlier reads come first, as toArray would give them.
+      const left = this.#buffer.slice(this.#pos);
+      if (this.#reader && !this.#reader.done) left.push(...this.#reader.take(Infinity));
+      if (left.length) parts.push(jsonOf(left));
+      this.#buffer = [];
+      this.#pos = 0;
+      this.#reader = null;
+      let generation = this.#generation;
+      this.#json = parts;
+      try {
+        while (!this.#done) {
+          await this.#fill(Infinity);
+          // Rewound while reading: the old query's JSON goes, the new query is read whole.
+          if (generation !== this.#generation) {
+            generation = this.#generation;
+            parts.length = 0;
+          }
+        }
+      } finally {
+        this.#json = null;
+      }
+      return joinJSON(parts);
+    });
   }
 
   /** Stops reading and releases the server cursor. */

@@ -11,10 +11,12 @@ const args = require('./args');
 const { FenceSession } = require('./session');
 const { encode } = require('./codec');
 const { checkQuotas, limitsOf, TenantQuotas } = require('./quotas');
+const metrics = require('./metrics');
+const { auditSink, refusal } = require('./audit');
 
 const CONNECT_OPTIONS = [
   'tenantField', 'strategy', 'database', 'onSystemAccess', 'tenantIdPattern',
-  'serverSelectionTimeoutMS', 'connectTimeoutMS', 'maxPoolSize', 'appName', 'monitorCommands', 'quotas',
+  'serverSelectionTimeoutMS', 'connectTimeoutMS', 'maxPoolSize', 'appName', 'monitorCommands', 'quotas', 'metrics', 'audit',
 ];
 // Set by tenantfence/testing's globalSetup so an app's own connect() call records its
 // commands for the isolation probe in tests, without a code change.
@@ -51,9 +53,22 @@ function checkConnectOptions(o) {
   }
   const monitor = o.monitorCommands ?? process.env[MONITOR_ENV] === '1';
   checkQuotas(o.quotas);
+  // metrics: true (the default: 100 tenants with series of their own), false, or { limit }.
+  let metricsLimit = 100;
+  if (o.metrics === false) metricsLimit = 0;
+  else if (o.metrics !== undefined && o.metrics !== true) {
+    const m = o.metrics;
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) throw invalidArg('options.metrics must be true, false or { limit }');
+    for (const k of Object.keys(m)) if (k !== 'limit') throw invalidArg(`options.metrics.${k} is not known; the option is limit`);
+    if (m.limit !== undefined && (!Number.isInteger(m.limit) || m.limit < 1 || m.limit > 100_000)) {
+      throw invalidArg('options.metrics.limit must be an integer from 1 to 100000 (tenants with series of their own)');
+    }
+    metricsLimit = m.limit ?? 100;
+  }
   // Fixed limits are checked (in Rust) before anything is dialled.
   const quotas = o.quotas && typeof o.quotas === 'object' ? limitsOf(native, o.quotas, 'options.quotas') : undefined;
-  return { field, strategy, pattern, database, hook: o.onSystemAccess, monitor, quotas, raw: o };
+  const audit = auditSink(o.audit);
+  return { field, strategy, pattern, database, hook: o.onSystemAccess, monitor, quotas, metricsLimit, audit, raw: o };
 }
 
 function withUriOptions(uri, o) {
@@ -89,16 +104,18 @@ class TenantFence {
     const s = checkConnectOptions(options);
     let nf;
     try {
-      nf = await native.NativeFence.connect(withUriOptions(uri, s.raw), s.database, s.field, s.strategy, !s.pattern, s.monitor);
+      nf = await native.NativeFence.connect(withUriOptions(uri, s.raw), s.database, s.field, s.strategy, !s.pattern, s.monitor, s.metricsLimit);
     } catch (e) {
       throw fromNative(e);
     }
-    const hook = s.hook;
+    const { hook, audit } = s;
     // Rust calls it before every system call of this fence: no JS label decides that.
-    if (hook) {
+    if (hook || audit) {
       nf.setAuditHook(([reason, collection, operation, target]) => {
         // `target`: the new name of a rename (which `dropTarget` would replace).
-        void hook(target == null ? { reason, collection, operation } : { reason, collection, operation, target });
+        const event = target == null ? { reason, collection, operation } : { reason, collection, operation, target };
+        if (audit) audit({ type: 'system', ...event });
+        if (hook) void hook(event);
       });
     }
     if (s.quotas) nf.setQuotas(s.quotas);
@@ -204,7 +221,9 @@ class TenantFence {
 
   /** Express middleware that sets the tenant for each request. */
   middleware(options) {
-    return createMiddleware(options, (tenantId, fn) => this.runAs(tenantId, fn));
+    const audit = this.#settings.audit;
+    const refused = audit && ((req, code, message) => audit({ type: 'refusal', code, operation: 'middleware', method: req.method, path: req.originalUrl || req.url, message }));
+    return createMiddleware(options, (tenantId, fn) => this.runAs(tenantId, fn), refused);
   }
 
   /** Database-level administration (`listCollections`, `createCollection`, `dropCollection`). */
@@ -258,6 +277,46 @@ class TenantFence {
     }
   }
 
+  /**
+   * Per-tenant call metrics since connect (or `resetMetrics`): an object, or with
+   * `{ format: 'prometheus' }` the Prometheus text; null when connected with `metrics: false`.
+   * Not available to a tenant (TENANT_VIOLATION): they count every tenant's calls.
+   */
+  metrics(options) {
+    const format = metrics.formatOf(options);
+    let text;
+    try {
+      text = this.#native.metrics(context.current(), format === 'prometheus');
+    } catch (e) {
+      throw fromNative(e);
+    }
+    if (text == null) return null;
+    return format === 'prometheus' ? text : metrics.fromJson(text);
+  }
+
+  /** Forgets every metric; not available to a tenant. */
+  resetMetrics() {
+    try {
+      this.#native.resetMetrics(context.current());
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /**
+   * Registers this fence's metrics with a prom-client `Registry` (e.g. `client.register`), so
+   * the app's own `/metrics` route serves them; read at each scrape. Returns the registry.
+   */
+  registerMetrics(registry) {
+    if (!registry || typeof registry.registerMetric !== 'function') {
+      throw invalidArg("registerMetrics(registry): registry must be a prom-client Registry (require('prom-client').register)");
+    }
+    // A scrape runs wherever the registry is read: read the metrics outside any tenant's context.
+    const read = () => context.store.exit(() => this.metrics());
+    for (const m of metrics.promMetrics(read)) registry.registerMetric(m);
+    return registry;
+  }
+
   /** Closes the connection pool. */
   async close() {
     try {
@@ -285,6 +344,16 @@ class TenantFence {
     if (!this.#tenantQuotas) return undefined;
     const about = context.describe(ctx);
     return about && !about.system ? this.#tenantQuotas.for(about.tenantId) ?? undefined : undefined;
+  }
+
+  /** @internal Sends a refusal of a call under `ctx` to the audit sink; returns `err`. */
+  _refused(err, ctx, collection, operation) {
+    const audit = this.#settings.audit;
+    if (audit && err && err.name === 'TenantError') {
+      const about = context.describe(ctx);
+      audit(refusal(err, about ? about.tenantId : undefined, collection, operation));
+    }
+    return err;
   }
 
   /** @internal True when this fence has a custom tenantIdPattern. */

@@ -57,16 +57,23 @@ function reject(res, code, message) {
   res.end(body);
 }
 
-/** Builds the middleware; `enter(tenantId, fn)` runs fn under the tenant (throws TenantError). */
-function createMiddleware(options, enter) {
+/**
+ * Builds the middleware; `enter(tenantId, fn)` runs fn under the tenant (throws TenantError);
+ * `refused(req, code, message)`, if given, hears of every request answered 400.
+ */
+function createMiddleware(options, enter, refused) {
   const { header, resolve } = validate(options);
 
-  function proceed(tenantId, res, next) {
+  function proceed(req, tenantId, res, next) {
+    const answer = (code, message) => {
+      if (refused) refused(req, code, message);
+      return reject(res, code, message);
+    };
     if (tenantId === undefined || tenantId === null || tenantId === '') {
-      return reject(res, 'TENANT_MISSING', resolve ? 'no tenant could be resolved for this request' : `the ${header} header is required`);
+      return answer('TENANT_MISSING', resolve ? 'no tenant could be resolved for this request' : `the ${header} header is required`);
     }
     if (typeof tenantId !== 'string') {
-      return reject(res, 'TENANT_INVALID', 'the resolved tenant id is not a string');
+      return answer('TENANT_INVALID', 'the resolved tenant id is not a string');
     }
     let ok = false;
     try {
@@ -75,7 +82,7 @@ function createMiddleware(options, enter) {
         next();
       });
     } catch (e) {
-      if (!ok && e && e.name === 'TenantError') return reject(res, e.code, e.message);
+      if (!ok && e && e.name === 'TenantError') return answer(e.code, e.message);
       throw e;
     }
   }
@@ -88,12 +95,12 @@ function createMiddleware(options, enter) {
       } catch (e) {
         return next(e);
       }
-      pending.then((tenantId) => proceed(tenantId, res, next)).catch(next);
+      pending.then((tenantId) => proceed(req, tenantId, res, next)).catch(next);
     };
   }
   return function tenantfenceMiddleware(req, res, next) {
     const value = req.headers[header];
-    proceed(Array.isArray(value) ? value.join(',') : value, res, next);
+    proceed(req, Array.isArray(value) ? value.join(',') : value, res, next);
   };
 }
 

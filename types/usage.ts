@@ -1,6 +1,9 @@
 // The whole public API as a TypeScript user writes it; results are checked for their exact types.
 import express from 'express';
 import {
+  sendJSON,
+  type AuditEvent,
+  type MetricsSnapshot,
   TenantFenceError,
   Binary,
   Decimal128,
@@ -187,8 +190,10 @@ async function main(): Promise<void> {
   } catch (err) {
     if (err instanceof TenantError) {
       check<Equal<typeof err.code, TenantErrorCode>>(true);
-      const code: 'TENANT_MISSING' | 'TENANT_INVALID' | 'TENANT_VIOLATION' = err.code;
+      const code: 'TENANT_MISSING' | 'TENANT_INVALID' | 'TENANT_VIOLATION' | 'TENANT_QUOTA' = err.code;
       void code;
+      const wait: number | undefined = err.retryAfterMs;
+      void wait;
     }
   }
 
@@ -254,4 +259,26 @@ export function transactionErrors(e: unknown): string | undefined {
   if (e instanceof MongoExpiredSessionError) return 'ended';
   if (e instanceof MongoTransactionError && e.hasErrorLabel('TransientTransactionError')) return 'retry';
   return undefined;
+}
+
+export async function operations(uri: string, app: express.Express): Promise<void> {
+  const fence = await TenantFence.connect(uri, {
+    quotas: (tenantId) => (tenantId === 'gold' ? null : { maxConcurrent: 4, opsPerSecond: 50, maxQueue: 10 }),
+    metrics: { limit: 50 },
+    audit: (event: AuditEvent) => {
+      if (event.type === 'refusal') void event.code;
+    },
+  });
+  const snap: MetricsSnapshot | null = fence.metrics();
+  const calls: number | undefined = snap?.tenants.acme?.find?.calls;
+  const text: string | null = fence.metrics({ format: 'prometheus' });
+  fence.resetMetrics();
+  const registry = fence.registerMetrics({ registerMetric(_m: unknown) {} });
+  void [calls, text, registry];
+  const notes = fence.collection<{ title: string }>('notes');
+  app.get('/notes', async (req, res) => {
+    await sendJSON(res, notes.findJSON({}, { limit: 10 }));
+  });
+  const buf: Buffer = await notes.find({}).toJSONBuffer();
+  void buf;
 }

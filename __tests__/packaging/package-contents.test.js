@@ -47,7 +47,9 @@ test('ships what `npm run build:source` needs, and nothing of a build', () => {
   expect(packed.paths.filter((p) => excluded.test(p))).toEqual([]);
   // The binary comes from the platform package; a stray local build must not ride along.
   expect(packed.paths.filter((p) => p.endsWith('.node') || p.endsWith('.log') || p === 'binding.d.ts')).toEqual([]);
-  expect(packed.unpackedSize).toBeLessThan(1024 * 1024);
+  // A ceiling that catches a build or a data file riding along (a target/ is hundreds of MB);
+  // the Rust sources themselves are most of it and grow with the product.
+  expect(packed.unpackedSize).toBeLessThan(1.5 * 1024 * 1024);
 });
 
 test('installing runs no script; the binary is an optional per-platform dependency', () => {

@@ -14,9 +14,10 @@ const PIPELINE = (status) => [
 const FIND50 = { sort: { createdAt: -1 }, limit: 50 };
 const manyOrders = (i) => Array.from({ length: 1000 }, (_, k) => order(i * 1000 + k));
 
-async function tenantfence({ uri, db }) {
+/** tenantfence as an app connects it (metrics on, the default); `metrics: false` for the overhead row. */
+const tenantfence = (options = {}) => async ({ uri, db }) => {
   const { TenantFence, ObjectId } = require(path.join(__dirname, '..', '..'));
-  const fence = await TenantFence.connect(uri, { database: db, maxPoolSize: POOL });
+  const fence = await TenantFence.connect(uri, { database: db, maxPoolSize: POOL, ...options });
   const orders = fence.collection('orders');
   const writes = fence.collection('orders_w');
   const as = (t, fn) => fence.runAs(t, fn);
@@ -32,7 +33,7 @@ async function tenantfence({ uri, db }) {
       insertMany: (t, _id, i) => as(t, () => writes.insertMany(manyOrders(i))),
     },
   };
-}
+};
 
 /** The official driver; `byHand` adds the tenant to filters, pipelines and documents itself. */
 function driver(byHand) {
@@ -99,7 +100,8 @@ function mongoose(lean) {
 }
 
 const CONTENDERS = {
-  tenantfence,
+  tenantfence: tenantfence(),
+  'tenantfence-nometrics': tenantfence({ metrics: false }),
   driver: driver(false),
   'driver+tenant': driver(true),
   mongoose: mongoose(false),

@@ -1,7 +1,8 @@
 'use strict';
 // One Express 5 app per process for the end-to-end benchmark: GET /orders?status=open returns
-// the tenant's 50 newest orders with that status as JSON. Modes: tenantfence | driver+als |
-// mongoose | ceiling (no database: the same JSON from memory, Express's own limit).
+// the tenant's 50 newest orders with that status as JSON. Modes: tenantfence | tenantfence-json
+// (the JSON rendered in Rust: findJSON + sendJSON) | driver+als | mongoose | ceiling (no
+// database: the same JSON from memory, Express's own limit).
 
 const path = require('node:path');
 const { AsyncLocalStorage } = require('node:async_hooks');
@@ -12,14 +13,20 @@ const TENANT = /^[A-Za-z0-9_-]{1,64}$/;
 async function build(mode, uri, db) {
   const app = express();
   const sort = { createdAt: -1 };
-  if (mode === 'tenantfence') {
-    const { TenantFence } = require(path.join(__dirname, '..', '..'));
+  if (mode === 'tenantfence' || mode === 'tenantfence-json') {
+    const { TenantFence, sendJSON } = require(path.join(__dirname, '..', '..'));
     const fence = await TenantFence.connect(uri, { database: db, maxPoolSize: 100 });
     const orders = fence.collection('orders');
     app.use(fence.middleware());
-    app.get('/orders', async (req, res) => {
-      res.json(await orders.find({ status: String(req.query.status) }, { sort, limit: 50 }).toArray());
-    });
+    if (mode === 'tenantfence') {
+      app.get('/orders', async (req, res) => {
+        res.json(await orders.find({ status: String(req.query.status) }, { sort, limit: 50 }).toArray());
+      });
+    } else {
+      app.get('/orders', (req, res, next) => {
+        sendJSON(res, orders.findJSON({ status: String(req.query.status) }, { sort, limit: 50 })).catch(next);
+      });
+    }
   } else if (mode === 'driver+als') {
     const { MongoClient } = require('mongodb');
     const client = await MongoClient.connect(uri, { maxPoolSize: 100 });

@@ -7,7 +7,7 @@ const path = require('node:path');
 const autocannon = require('autocannon');
 const { TENANTS } = require('./data');
 
-const MODES = ['tenantfence', 'driver+als', 'mongoose', 'ceiling'];
+const MODES = ['tenantfence', 'tenantfence-json', 'driver+als', 'mongoose', 'ceiling'];
 
 /** Starts `app` (this tree's express-app.js unless given: bench/ab/express.js runs another build's) in `mode`. */
 async function startApp(mode, uri, db, app = path.join(__dirname, 'express-app.js')) {

@@ -55,6 +55,22 @@ function goals(samples) {
   });
 }
 
+/** The cost of metrics: tenantfence (on, the default) against tenantfence-nometrics, cell by cell. */
+function metricsOverhead(results) {
+  const { samples, flags } = results;
+  const rows = [];
+  for (const op of flags.ops) {
+    for (const c of flags.concurrency) {
+      const on = cell(samples, op, c, 'tenantfence');
+      const off = cell(samples, op, c, 'tenantfence-nometrics');
+      if (!on || !off) continue;
+      rows.push([`${op} c=${c}`, num(off.cpu), num(on.cpu), `${num((on.cpu / off.cpu - 1) * 100, 1)}%`, `${num((on.opsPerSec / off.opsPerSec - 1) * 100, 1)}%`]);
+    }
+  }
+  if (!rows.length) return '_Not run (needs the contenders tenantfence and tenantfence-nometrics)._';
+  return table(['cell', 'CPU µs/op, metrics off', 'metrics on', 'CPU change (goal < 3%)', 'ops/s change'], rows);
+}
+
 function opsTables(results) {
   const { samples, flags } = results;
   const out = [];
@@ -84,19 +100,22 @@ function expressTable(express) {
   if (!express) return '_Express end to end not run (`--no-express`)._';
   const base = express.samples['driver+als'];
   const baseRps = base ? median(base.map((r) => r.rps)) : NaN;
+  const ceiling = express.samples.ceiling;
+  const ceilingRps = ceiling ? median(ceiling.map((r) => r.rps)) : NaN;
   const rows = Object.entries(express.samples).map(([mode, rs]) => {
     const rps = median(rs.map((r) => r.rps));
     return [
       mode,
       `${num(rps)} (${spread(rs.map((r) => r.rps))})`,
       `${num(rps / baseRps, 2)}x`,
+      `${num(rps / ceilingRps, 2)}x`,
       num(median(rs.map((r) => r.p50))),
       num(median(rs.map((r) => r.p99))),
       num(median(rs.map((r) => r.cpuUsPerReq))),
       String(rs.reduce((a, r) => a + r.non2xx + r.errors, 0)),
     ];
   });
-  return table(['app', 'req/s (spread)', 'vs driver+ALS', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'non-2xx + errors'], rows);
+  return table(['app', 'req/s (spread)', 'vs driver+ALS', 'vs ceiling (goal for tenantfence-json ≥ 0.6x)', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'non-2xx + errors'], rows);
 }
 
 /** Writes this Node major's "ops-node<N>" section of RESULTS.md (ratios only compare within one). */
@@ -114,6 +133,10 @@ Method: each contender in its own process; ${f.rounds} rounds, contenders interl
 ### Goals (issue 5)
 
 ${table(['cell', 'goal', 'against', 'tenantfence', ''], goals(results.samples))}
+
+### Metrics overhead (issue 17): client CPU per op with per-tenant metrics on vs off
+
+${metricsOverhead(results)}
 
 ### Per operation
 

@@ -215,6 +215,27 @@ fn mongo_body_unlabelled(e: &MongoError) -> (&'static str, Value) {
 }
 
 impl FenceError {
+    /// The code a metric counts this error under: a `TENANT_*` code, the server's numeric code,
+    /// else the error class's name.
+    pub fn metric_code(&self) -> String {
+        let named = |v: &Value| match (&v["code"], &v["name"]) {
+            (Value::Number(n), _) => n.to_string(),
+            (_, Value::String(s)) => s.clone(),
+            _ => "MongoError".into(),
+        };
+        match self {
+            FenceError::Scope(s) => s.kind.code().to_string(),
+            FenceError::Mongo(e) => match server_code(e) {
+                Some(c) => c.to_string(),
+                None => named(&mongo_body(e).1),
+            },
+            FenceError::Server(v) | FenceError::Driver(v) => named(v),
+            FenceError::Closed => "MongoClientClosedError".into(),
+            FenceError::Internal(_) => "ERR_INTERNAL".into(),
+            FenceError::Cancelled => "ERR_CANCELLED".into(),
+        }
+    }
+
     /// The stable code and message body that JS reads.
     pub fn encode(&self) -> String {
         match self {

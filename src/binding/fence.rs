@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use mongodb::options::ClientOptions;
@@ -19,6 +19,7 @@ use super::cursor::NativeCursor;
 use super::dispatch;
 use super::error::{arg, FenceError, FenceResult};
 use super::lanes::{id_lookup, insert};
+use super::meter::{Meter, Owner};
 use super::payload::Request;
 use super::probe::{self, Recorder};
 use super::quota::{QuotaLimits, Quotas};
@@ -74,6 +75,7 @@ impl NativeFence {
         strategy: String,
         default_rule: bool,
         monitor_commands: Option<bool>,
+        metrics_limit: Option<u32>,
     ) -> napi::Result<NativeFence> {
         let fut = async move {
             let ids = if default_rule { IdRule::Default } else { IdRule::Custom };
@@ -153,6 +155,11 @@ impl NativeFence {
                     id_lanes: id_lookup::lanes(),
                     insert_lanes: insert::lanes(),
                     quotas: Quotas::new(),
+                    // 0 turns metrics off; the default keeps 100 tenants' series.
+                    metrics: match metrics_limit.unwrap_or(100) {
+                        0 => None,
+                        n => Some(Arc::new(crate::telemetry::Metrics::new(n as usize))),
+                    },
                 }),
             })
         };
@@ -259,6 +266,7 @@ impl NativeFence {
             })
             .flatten();
         let principal = self.admit(env, ctx, &collection, &op, target)?;
+        let owner = Owner::of(&principal);
         // A system write naming an id the fence's custom pattern refuses (checked in JS, which
         // owns the RegExp): refused after the hook, which sees every system call first.
         let principal = match refused_id {
@@ -272,24 +280,17 @@ impl NativeFence {
         let bytes = payload.to_vec();
         let session = session.map(NativeSession::use_now);
         let own = quota.map(|q| q.limits);
+        let meter = Meter::start(&inner.metrics, owner, bytes.len());
         spawn(env, move || {
             probe::within(tag, async move {
-                let principal = principal?;
-                if let Some(s) = &session {
-                    s.admit(inner.id, &principal)?;
+                let mut meter = meter;
+                let out =
+                    call(inner, principal, collection, &op, bytes, session, own, meter.as_mut())
+                        .await;
+                if let Some(m) = meter {
+                    m.finish(&op, &out, out.as_ref().ok().map(|r| r.0.as_slice()), None);
                 }
-                let pass = inner.quotas.admit(&principal, own).await?;
-                if let Some(admin) = AdminOp::parse(&op) {
-                    return super::admin::execute(
-                        inner, principal, collection, admin, bytes, session,
-                    )
-                    .await
-                    .map(Reply);
-                }
-                let op = Operation::parse(&op)?;
-                dispatch::execute(inner, principal, collection, op, bytes, session, pass.limits)
-                    .await
-                    .map(Reply)
+                out
             })
         })
     }
@@ -307,26 +308,45 @@ impl NativeFence {
         quota: Option<&QuotaLimits>,
     ) -> napi::Result<PromiseRaw<'e, NativeCursor>> {
         let principal = self.admit(env, ctx, &collection, &kind, None)?;
+        let owner = Owner::of(&principal);
         let inner = self.inner.clone();
         let tag = inner.tag(ctx);
         let ended = ctx.map(TenantContext::ended_flag).unwrap_or_default();
         let bytes = payload.to_vec();
         let session = session.map(NativeSession::use_now);
         let own = quota.map(|q| q.limits);
+        let meter = Meter::start(&inner.metrics, owner.clone(), bytes.len());
+        let batches = inner.metrics.clone().map(|m| (m, owner));
         spawn(env, move || {
             probe::within(tag.clone(), async move {
-                let principal = principal?;
-                if let Some(s) = &session {
-                    s.admit(inner.id, &principal)?;
+                let mut meter = meter;
+                let opened = async {
+                    let principal = principal?;
+                    if let Some(s) = &session {
+                        s.admit(inner.id, &principal)?;
+                    }
+                    let pass = inner.quotas.admit(&principal, own).await?;
+                    let sent = Instant::now();
+                    if let Some(m) = meter.as_mut() {
+                        m.queued = pass.queued;
+                    }
+                    let mut req = Request::decode(&bytes, Some(&inner.spec.field))?;
+                    req.cap_max_time(pass.limits.as_ref());
+                    crate::scope::forbidden::check_request(&principal, &req.0)?;
+                    let cursor = super::reads::open_cursor(
+                        inner, principal, collection, &kind, req, session,
+                    )
+                    .await;
+                    if let Some(m) = meter.as_mut() {
+                        m.server = sent.elapsed();
+                    }
+                    cursor
                 }
-                let pass = inner.quotas.admit(&principal, own).await?;
-                let mut req = Request::decode(&bytes, Some(&inner.spec.field))?;
-                req.cap_max_time(pass.limits.as_ref());
-                crate::scope::forbidden::check_request(&principal, &req.0)?;
-                let cursor =
-                    super::reads::open_cursor(inner, principal, collection, &kind, req, session)
-                        .await?;
-                Ok(NativeCursor::new(cursor, tag, ended))
+                .await;
+                if let Some(m) = meter {
+                    m.finish(&kind, &opened, None, None);
+                }
+                Ok(NativeCursor::new(opened?, tag, ended, batches))
             })
         })
     }
@@ -377,6 +397,36 @@ impl NativeFence {
         self.inner.recorder.as_ref().map(|r| Buffer::from(r.drain()))
     }
 
+    /// The metrics as JSON text (`telemetry` snapshot), or Prometheus text; null when off.
+    /// Refused in a tenant's context: they count every tenant's calls (`scope::admin`).
+    #[napi]
+    pub fn metrics(
+        &self,
+        ctx: Option<&TenantContext>,
+        prometheus: bool,
+    ) -> napi::Result<Option<String>> {
+        let principal = ctx.map(|c| c.admit().cloned()).transpose().map_err(FenceError::from)?;
+        crate::scope::admin::may_read_metrics(principal.as_ref()).map_err(FenceError::from)?;
+        Ok(self.inner.metrics.as_ref().map(|m| {
+            if prometheus {
+                m.prometheus()
+            } else {
+                m.snapshot_json()
+            }
+        }))
+    }
+
+    /// Forgets every metric (a fresh `since`); refused in a tenant's context.
+    #[napi]
+    pub fn reset_metrics(&self, ctx: Option<&TenantContext>) -> napi::Result<()> {
+        let principal = ctx.map(|c| c.admit().cloned()).transpose().map_err(FenceError::from)?;
+        crate::scope::admin::may_read_metrics(principal.as_ref()).map_err(FenceError::from)?;
+        if let Some(m) = &self.inner.metrics {
+            m.reset();
+        }
+        Ok(())
+    }
+
     /// Calls queued behind a shared command in flight (`lanes`), for tests that hold a lane.
     #[napi]
     pub fn queued_calls(&self) -> u32 {
@@ -394,4 +444,36 @@ impl NativeFence {
             Ok(())
         })
     }
+}
+
+/// One scoped call past the audit hook: its session's owner check, the quota gate, then the
+/// method; `meter` learns how long it waited and how long the driver took.
+#[allow(clippy::too_many_arguments)]
+async fn call(
+    inner: Arc<FenceInner>,
+    principal: FenceResult<Principal>,
+    collection: String,
+    op: &str,
+    bytes: Vec<u8>,
+    session: Option<super::session::SessionUse>,
+    own: Option<crate::scope::quota::Limits>,
+    meter: Option<&mut Meter>,
+) -> FenceResult<Reply> {
+    let principal = principal?;
+    if let Some(s) = &session {
+        s.admit(inner.id, &principal)?;
+    }
+    let pass = inner.quotas.admit(&principal, own).await?;
+    let sent = Instant::now();
+    let out = if let Some(admin) = AdminOp::parse(op) {
+        super::admin::execute(inner, principal, collection, admin, bytes, session).await
+    } else {
+        let op = Operation::parse(op)?;
+        dispatch::execute(inner, principal, collection, op, bytes, session, pass.limits).await
+    };
+    if let Some(m) = meter {
+        m.queued = pass.queued;
+        m.server = sent.elapsed();
+    }
+    out.map(Reply)
 }

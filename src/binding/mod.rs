@@ -21,6 +21,7 @@ mod ids;
 mod indexes;
 mod lanes;
 mod max_time;
+mod meter;
 mod options;
 mod payload;
 mod probe;

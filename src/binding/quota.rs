@@ -126,8 +126,8 @@ impl Quotas {
     /// A pass for a call of `principal` under `own` limits (else the fence's): at once, after
     /// waiting its turn, or a `TENANT_QUOTA` refusal. System calls are not limited.
     pub async fn admit(&self, principal: &Principal, own: Option<Limits>) -> FenceResult<Pass> {
-        let (Principal::Tenant(tenant), Some(limits)) =
-            (principal, own.or(self.default.get().copied()))
+        let (Some(tenant), Some(limits)) =
+            (quota::gate_of(principal), own.or(self.default.get().copied()))
         else {
             return Ok(Pass { gate: None, queued: Duration::ZERO, limits: None });
         };
@@ -195,11 +195,5 @@ impl Quotas {
         let g = Arc::new(Gate::new(limits));
         gates.insert(tenant.to_string(), g.clone());
         g
-    }
-
-    /// Calls of `tenant` waiting at its gate now (for tests that hold a queue).
-    pub fn waiting(&self, tenant: &str) -> u32 {
-        let gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
-        gates.get(tenant).map_or(0, |g| g.waiting.load(Ordering::Acquire))
     }
 }

@@ -51,6 +51,8 @@ pub struct FenceInner {
     pub insert_lanes: Arc<Lanes<insert::Waiter>>,
     /// Each tenant's quota gate (`quota`), passed before a call is sent.
     pub quotas: Quotas,
+    /// Per-tenant call metrics (`meter`); `None` when connected with `metrics: false`.
+    pub metrics: Option<Arc<crate::telemetry::Metrics>>,
 }
 
 impl FenceInner {

@@ -90,6 +90,17 @@ impl AdminOp {
     }
 }
 
+/// Whether a caller may read or reset the fence's metrics: outside any context or inside
+/// `runAsSystem`, never as a tenant (they count every tenant's calls).
+pub fn may_read_metrics(principal: Option<&Principal>) -> ScopeResult<()> {
+    match principal {
+        Some(Principal::Tenant(t)) => Err(ScopeError::violation(format!(
+            "fence.metrics() counts every tenant's calls and is not available to tenant {t:?}: call it outside any tenant context (a /metrics route mounted before the middleware) or inside runAsSystem"
+        ))),
+        None | Some(Principal::System) => Ok(()),
+    }
+}
+
 /// Whether `scope`'s principal may run `op` at all (each index of a `createIndexes` is then
 /// planned by `scope::indexes`, each collection option checked by `check_create_options`).
 pub fn admit(scope: &Scope, op: AdminOp) -> ScopeResult<()> {
@@ -309,5 +320,14 @@ mod tests {
             check_create_options(&field_s, &doc! { "collation": "en" }).unwrap_err().kind,
             ErrorKind::InvalidArgument
         );
+    }
+
+    #[test]
+    fn metrics_are_for_the_operator_not_a_tenant() {
+        assert!(may_read_metrics(None).is_ok());
+        assert!(may_read_metrics(Some(&Principal::System)).is_ok());
+        let e = may_read_metrics(Some(&Principal::Tenant("acme".into()))).unwrap_err();
+        assert_eq!(e.kind, crate::scope::ErrorKind::TenantViolation);
+        assert!(e.message.contains("runAsSystem"), "{}", e.message);
     }
 }

@@ -8,6 +8,7 @@ use bson::{Bson, Document};
 
 use super::error::{ErrorKind, ScopeError};
 use super::plan::Operation;
+use super::Principal;
 
 /// One tenant's limits; `None` means unlimited.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,6 +72,15 @@ impl Limits {
     /// True when no limit applies: the call skips the gate altogether.
     pub fn unlimited(&self) -> bool {
         self.max_concurrent.is_none() && self.ops_per_second.is_none()
+    }
+}
+
+/// Whose gate a call passes: its tenant's own. System calls pass none (an operator's
+/// maintenance is not a neighbour to throttle); no gate is ever shared between tenants.
+pub fn gate_of(principal: &Principal) -> Option<&str> {
+    match principal {
+        Principal::Tenant(t) => Some(t),
+        Principal::System => None,
     }
 }
 
@@ -270,6 +280,13 @@ mod tests {
         // Under a millisecond still says to wait one.
         assert_eq!(retry_after_ms(&refusal("a", "x", Duration::from_nanos(5)).message), Some(1));
         assert_eq!(retry_after_ms("no number here"), None);
+    }
+
+    #[test]
+    fn each_tenant_has_its_own_gate_and_system_none() {
+        assert_eq!(gate_of(&Principal::Tenant("acme".into())), Some("acme"));
+        assert_eq!(gate_of(&Principal::Tenant("globex".into())), Some("globex"));
+        assert_eq!(gate_of(&Principal::System), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! before, allocates nothing. A scrape holds it only to copy the table (`View`) and renders
 //! after releasing it, so formatting thousands of lines never stalls calls.
 
+pub mod counts;
 mod histogram;
 mod prometheus;
 mod rfc3339;
@@ -26,11 +27,16 @@ pub const OTHER_TENANT: &str = "$other";
 /// The pseudo-tenant holding `runAsSystem` calls.
 pub const SYSTEM_TENANT: &str = "$system";
 
+/// The pseudo-tenant holding calls made with no context (each one a `TENANT_MISSING`).
+pub const NOBODY_TENANT: &str = "$none";
+
 /// Who a call ran as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Who<'a> {
     Tenant(&'a str),
     System,
+    /// No tenant and no system context: the call was refused before it was sent.
+    Nobody,
 }
 
 /// One finished call, borrowed from the caller so recording copies nothing.
@@ -96,7 +102,7 @@ impl Metrics {
         self.lock().table.record(s);
     }
 
-    /// Everything as JSON text: since, limit, folded, tenants, other, system.
+    /// Everything as JSON text: since, limit, folded, tenants, other, system, none.
     pub fn snapshot_json(&self) -> String {
         let (since, view) = self.view();
         snapshot::render(since, &view)

@@ -7,7 +7,7 @@ use super::histogram::BOUNDS_NS;
 use super::seconds;
 use super::stats::{sorted_codes, Series, Stats};
 use super::table::View;
-use super::{OTHER_TENANT, SYSTEM_TENANT};
+use super::{NOBODY_TENANT, OTHER_TENANT, SYSTEM_TENANT};
 
 /// A counter family whose value is read straight off one (tenant, operation).
 struct Counter {
@@ -121,11 +121,11 @@ pub fn render(v: &View) -> String {
 
 /// Every (tenant, operation) sorted; `$other` and `$system` are tenant label values like any.
 fn rows(v: &View) -> Vec<(&str, &str, &Stats)> {
-    let series = v
-        .tenants
-        .iter()
-        .map(|(id, s)| (id.as_str(), s))
-        .chain([(OTHER_TENANT, &v.other), (SYSTEM_TENANT, &v.system)]);
+    let series = v.tenants.iter().map(|(id, s)| (id.as_str(), s)).chain([
+        (OTHER_TENANT, &v.other),
+        (SYSTEM_TENANT, &v.system),
+        (NOBODY_TENANT, &v.none),
+    ]);
     let mut rows: Vec<(&str, &str, &Stats)> = Vec::new();
     for (tenant, s) in series {
         rows.extend(Series::sorted(s).into_iter().map(|(op, st)| (tenant, op, st)));

@@ -27,6 +27,8 @@ pub fn render(since: SystemTime, v: &View) -> String {
     series(&mut out, &v.other);
     out.push_str(",\"system\":");
     series(&mut out, &v.system);
+    out.push_str(",\"none\":");
+    series(&mut out, &v.none);
     out.push('}');
     out
 }
@@ -155,10 +157,10 @@ mod tests {
         let v = parsed(&m);
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["folded", "limit", "other", "since", "system", "tenants"]);
+        assert_eq!(keys, ["folded", "limit", "none", "other", "since", "system", "tenants"]);
         // The documented order, which serde_json's map would not keep.
         let at = |k: &str| text.find(&format!("\"{k}\":")).unwrap();
-        let order = ["since", "limit", "folded", "tenants", "other", "system"].map(at);
+        let order = ["since", "limit", "folded", "tenants", "other", "system", "none"].map(at);
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
         let since = v["since"].as_str().unwrap();
         assert_eq!((since.len(), &since[10..11], &since[23..]), (24, "T", "Z"), "{since}");

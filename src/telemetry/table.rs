@@ -27,6 +27,7 @@ pub struct Table {
     slots: Vec<Slot>,
     other: Series,
     system: Series,
+    none: Series,
     folded: u64,
     tick: u64,
 }
@@ -40,6 +41,7 @@ pub struct View {
     pub tenants: Vec<(String, Series)>,
     pub other: Series,
     pub system: Series,
+    pub none: Series,
 }
 
 impl Table {
@@ -54,6 +56,7 @@ impl Table {
             slots: Vec::with_capacity(room),
             other: Series::default(),
             system: Series::default(),
+            none: Series::default(),
             folded: 0,
             tick: 0,
         }
@@ -70,6 +73,7 @@ impl Table {
         self.tick += 1;
         let id = match s.who {
             Who::System => return self.system.record(s),
+            Who::Nobody => return self.none.record(s),
             Who::Tenant(id) => id,
         };
         let i = match self.index.get(id) {
@@ -144,6 +148,7 @@ impl Table {
             tenants,
             other: self.other.clone(),
             system: self.system.clone(),
+            none: self.none.clone(),
         }
     }
 }
@@ -175,7 +180,7 @@ mod tests {
     /// Every counter summed over every series, as one comparable value.
     fn totals(v: &View) -> Stats {
         let mut all = Stats::default();
-        let series = v.tenants.iter().map(|(_, s)| s).chain([&v.other, &v.system]);
+        let series = v.tenants.iter().map(|(_, s)| s).chain([&v.other, &v.system, &v.none]);
         for s in series {
             for st in s.ops.values() {
                 let mut st = st.clone();
@@ -294,10 +299,16 @@ mod tests {
     }
 
     #[test]
-    fn system_calls_and_ids_with_a_dollar_never_take_a_slot() {
+    fn system_calls_calls_without_context_and_ids_with_a_dollar_never_take_a_slot() {
         let mut t = Table::new(2);
-        let cases: &[Who] =
-            &[Who::System, Who::Tenant("$other"), Who::Tenant("$system"), Who::Tenant("a$b")];
+        let cases: &[Who] = &[
+            Who::System,
+            Who::Nobody,
+            Who::Tenant("$other"),
+            Who::Tenant("$system"),
+            Who::Tenant("$none"),
+            Who::Tenant("a$b"),
+        ];
         for &who in cases {
             call(&mut t, who);
         }
@@ -305,6 +316,7 @@ mod tests {
         assert!(v.tenants.is_empty());
         assert_eq!(v.folded, 0);
         assert_eq!(calls(&v.system), 1);
-        assert_eq!(calls(&v.other), 3);
+        assert_eq!(calls(&v.none), 1);
+        assert_eq!(calls(&v.other), 4);
     }
 }
