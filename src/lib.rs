@@ -1,7 +1,8 @@
 //! tenantfence: tenant isolation for MongoDB, enforced in Rust.
-//! `scope` holds the rules and builds without napi; `binding` is the Node addon.
-//! `telemetry` counts calls per tenant, pure like `scope`.
+//! `scope` holds the rules, `json` renders BSON replies as JSON, `telemetry` counts calls per
+//! tenant: all three build without napi. `binding` is the Node addon.
 
+pub mod json;
 pub mod scope;
 pub mod telemetry;
 

@@ -17,7 +17,7 @@ function everyType(tenantId) {
     { tenantId, k: 'double', v: [0.1 + 0.2, 1e21, 1e-7, -0, 5e-324, 123456789.125, NaN, Infinity, -Infinity, 1.7976931348623157e308] },
     { tenantId, k: 'int', v: [0, -1, 2147483647, -2147483648], long: [new Long(5), Long.fromNumber(-9007199254740991), big, Long.MAX_VALUE, Long.MIN_VALUE] },
     { tenantId, k: 'string', v: ['', 'plain', 'quote " backslash \\ slash /', '\u0000\u0001\u001f\u007f\b\f\n\r\t', 'é 中文 😀 \u2028\u2029', '<script>&'] },
-    { tenantId, k: 'decimal', v: ['0', '-0', '1.0', '1E+3', '0.000001', '1.23E-7', '-1.5E+6144', 'NaN', 'Infinity', '-Infinity', '12345678901234567890123456789012345', '1E-6176'].map((d) => Decimal128.fromString(d)) },
+    { tenantId, k: 'decimal', v: ['0', '-0', '1.0', '1E+3', '0.000001', '1.23E-7', '-1.5E+6144', 'NaN', 'Infinity', '-Infinity', '1234567890123456789012345678901234', '1E-6176'].map((d) => Decimal128.fromString(d)) },
     { tenantId, k: 'date', v: [new Date(0), new Date('2026-12-06T20:41:03.123Z'), new Date(-62198755200000), new Date(253402300800000), new Date(-1), new Date(8.64e15)] },
     { tenantId, k: 'oid', v: new ObjectId('64b7f0c2a1b2c3d4e5f60718') },
     { tenantId, k: 'binary', v: [new Binary(Buffer.from('hello')), new Binary(Buffer.alloc(0)), new Binary(Buffer.from('0123456789abcdef', 'hex'), 4), new Binary(Buffer.from([1, 2, 3]), 0x80)] },

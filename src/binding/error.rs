@@ -27,11 +27,19 @@ pub enum FenceError {
     Internal(&'static str),
     /// The runtime dropped the call unfinished (it is shutting down).
     Cancelled,
+    /// A batch the JSON renderer does not write; the caller renders it through js-bson.
+    Json(crate::json::JsonError),
 }
 
 impl From<ScopeError> for FenceError {
     fn from(e: ScopeError) -> Self {
         FenceError::Scope(e)
+    }
+}
+
+impl From<crate::json::JsonError> for FenceError {
+    fn from(e: crate::json::JsonError) -> Self {
+        FenceError::Json(e)
     }
 }
 
@@ -233,6 +241,7 @@ impl FenceError {
             FenceError::Closed => "MongoClientClosedError".into(),
             FenceError::Internal(_) => "ERR_INTERNAL".into(),
             FenceError::Cancelled => "ERR_CANCELLED".into(),
+            FenceError::Json(_) => "ERR_JSON".into(),
         }
     }
 
@@ -254,6 +263,7 @@ impl FenceError {
             FenceError::Cancelled => format!(
                 "ERR_CANCELLED{SEP}the operation was cancelled: the tenantfence runtime is shutting down"
             ),
+            FenceError::Json(e) => format!("ERR_JSON{SEP}{e}"),
         }
     }
 }

@@ -19,6 +19,7 @@ mod error;
 mod fence;
 mod ids;
 mod indexes;
+mod json;
 mod lanes;
 mod max_time;
 mod meter;
