@@ -4,12 +4,18 @@
 // the async context and every collection call is scoped by the Rust core.
 
 const express = require('express');
-const { TenantError } = require('..');
+const { TenantError, sendJSON } = require('..');
 
 /** Builds the Express 5 app around a connected TenantFence. */
 function createApp(fence) {
   const app = express();
   const notes = fence.collection('notes');
+
+  // Per-tenant figures for Prometheus, mounted before the tenant middleware: they are every
+  // tenant's, for the operator (protect this route as you would any operator endpoint).
+  app.get('/metrics', (req, res) => {
+    res.type('text/plain; version=0.0.4').send(fence.metrics({ format: 'prometheus' }));
+  });
 
   app.use(express.json({ limit: '16kb' }));
   // Reads the `x-tenant-id` header; no header (or an invalid id) -> 400, handler never runs.
@@ -31,6 +37,12 @@ function createApp(fence) {
     const note = { text: text.trim(), createdAt: new Date() };
     const { insertedId } = await notes.insertOne(note);
     res.status(201).json({ _id: insertedId, text: note.text, createdAt: note.createdAt });
+  });
+
+  // The same notes as a bare JSON array, rendered in Rust straight from MongoDB's reply
+  // (the bytes res.json would send, without making JS objects).
+  app.get('/notes/export', (req, res, next) => {
+    sendJSON(res, notes.findJSON({}, { sort: { createdAt: -1 }, limit: 1000 })).catch(next);
   });
 
   // How many notes the current tenant has.
@@ -58,7 +70,9 @@ function createApp(fence) {
   // eslint-disable-next-line no-unused-vars
   app.use((err, req, res, next) => {
     if (err instanceof TenantError) {
-      res.status(403).json({ error: { code: err.code, message: err.message } });
+      // Over quota: 429 with Retry-After (err.status, err.headers); any other refusal: 403.
+      if (err.headers) res.set(err.headers);
+      res.status(err.status ?? 403).json({ error: { code: err.code, message: err.message } });
     } else if (err && err.expose && err.status >= 400 && err.status < 500) {
       // body-parser errors (invalid JSON, body too large) carry a safe status and message.
       res.status(err.status).json({ error: { code: 'BAD_REQUEST', message: err.message } });

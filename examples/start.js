@@ -82,7 +82,10 @@ async function main() {
 
   fence = await TenantFence.connect(uri, {
     database: DATABASE,
-    onSystemAccess: ({ reason, collection, operation }) => console.log(`[audit] ${operation} on ${collection}: ${reason}`),
+    // Every system call and every refusal, as one line each.
+    audit: (e) => console.log(`[audit] ${e.type} ${e.operation}${e.collection ? ` on ${e.collection}` : ''}: ${e.reason || `${e.code} ${e.message}`}`),
+    // No tenant may hold more than 20 calls in flight or start more than 200 a second.
+    quotas: { maxConcurrent: 20, opsPerSecond: 200, maxQueue: 100 },
   });
   await seed();
 
@@ -106,6 +109,10 @@ Add a note for acme, then count and group acme's notes:
   curl -s -H 'x-tenant-id: acme' -H 'content-type: application/json' -d '{"text":"Buy bird seed"}' ${url}/notes
   curl -s -H 'x-tenant-id: acme' ${url}/notes/count
   curl -s -H 'x-tenant-id: acme' ${url}/stats
+
+The notes as a bare JSON array rendered in Rust, and every tenant's call metrics (Prometheus):
+  curl -s -H 'x-tenant-id: acme' ${url}/notes/export
+  curl -s ${url}/metrics
 
 No tenant header: 400 TENANT_MISSING; an invalid id: 400 TENANT_INVALID:
   curl -s -i ${url}/notes
