@@ -72,6 +72,10 @@ async function openSide(uri, raw, strategy, nPrincipals) {
     const o = { database: bases[f] };
     if (strategy === 'database') o.strategy = 'database';
     else o.tenantField = FIELDS[f];
+    // The second fence holds every tenant to quotas, so calls of many tenants queue at their
+    // gates in Rust while others run (never refused: the queue is deep), and its reads carry the
+    // quota's maxTimeMS: the answers must stay those of the oracle.
+    if (f === 1) o.quotas = { maxConcurrent: 2, opsPerSecond: 1e6, maxTimeMS: 600000, maxQueue: 1e6 };
     fences.push(await TenantFence.connect(uri, o));
   }
   const principals = [];

@@ -126,6 +126,8 @@ async function openWorld(uri, { kind = 'field', stale = false } = {}) {
   };
   const options = { database: scopedName };
   if (kind === 'database') options.strategy = 'database';
+  // Quotas as a function of the tenant id (a gate per tenant, in Rust); never refusing here.
+  if (kind === 'field') options.quotas = () => ({ maxConcurrent: 4, maxQueue: 1e6 });
   if (kind === 'system') {
     options.tenantIdPattern = SYSTEM_PATTERN;
     world.tenantIdPattern = SYSTEM_PATTERN;
@@ -133,6 +135,8 @@ async function openWorld(uri, { kind = 'field', stale = false } = {}) {
       events.push(event);
       if (world.hookThrows) throw world.hookThrows;
     };
+    // The audit sink hears the same system calls; it never changes one.
+    options.audit = () => {};
   }
   world.fence = await TenantFence.connect(uri, options);
   if (kind === 'database') {
