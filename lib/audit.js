@@ -13,11 +13,25 @@ function auditSink(option) {
   else throw invalidArg('options.audit must be a function (event) => {} or a writable stream (JSON lines)');
   return (event) => {
     try {
-      send({ time: new Date().toISOString(), ...event });
+      ignoreRejection(send({ time: new Date().toISOString(), ...event }));
     } catch {
       // The trail is the operator's; a failing sink must not fail, or refuse, a tenant's call.
     }
   };
+}
+
+/**
+ * Handles a promise an app's callback returned, so its later rejection (a log store down) is not
+ * an unhandled rejection that stops Node for every tenant.
+ */
+function ignoreRejection(value) {
+  if (value && typeof value.then === 'function') {
+    try {
+      Promise.resolve(value).catch(() => {});
+    } catch {
+      // a `then` getter that throws: nothing was pending
+    }
+  }
 }
 
 /** The refusal event for `err` if it is a fence refusal (a TenantError), else null. */
@@ -28,4 +42,4 @@ function refusal(err, tenant, collection, operation) {
   return event;
 }
 
-module.exports = { auditSink, refusal };
+module.exports = { auditSink, refusal, ignoreRejection };

@@ -7,6 +7,7 @@ const { newObjectId } = require('./ids');
 const { encode, decode, splitReadOptions, splitWriteOptions, checkKeys, READ } = require('./codec');
 const { splitLimits, bounded, callDeadline, timedOut } = require('./limits');
 const { fromNative, TenantError, invalidArg, MongoBulkWriteError } = require('./errors');
+const { CallCancel } = require('../binding.js');
 const context = require('./context');
 const args = require('./args');
 const { FenceCursor } = require('./cursor');
@@ -221,9 +222,12 @@ async function call(fence, native, name, operation, request) {
   const quota = fence._quotaFor(ctx);
   const deadline = callDeadline(limits);
   const inSession = session && (await bounded(() => session._forCall(fence), limits, deadline));
+  // A call given up (timeoutMS, signal) while it waits at its tenant's quota gate is dropped
+  // there in Rust, never sent: the caller was told it failed.
+  const cancel = limits ? new CallCancel() : undefined;
   let reply;
   try {
-    reply = await bounded(() => native.run(ctx, name, operation, payload, refusedId, inSession, quota), limits, deadline);
+    reply = await bounded(() => native.run(ctx, name, operation, payload, refusedId, inSession, quota, cancel), limits, deadline, cancel && (() => cancel.cancel()));
   } catch (e) {
     throw fence._refused(timedOut(fromNative(e), limits), ctx, name, operation);
   }
@@ -320,13 +324,14 @@ class ScopedCollection {
       throw fence._refused(new TenantError('TENANT_MISSING', `${kind}() needs a tenant in context: call it inside runAs() or the middleware`), ctx, name, kind);
     }
     const native = this.#native;
-    const quota = fence._quotaFor(ctx);
     const refused = (e) => {
       throw fence._refused(fromNative(e), ctx, name, kind);
     };
+    // The tenant's limits are looked up when the query is sent: a quotas function that throws
+    // rejects the first read, as any failure of the query does.
     const open = session
-      ? async (k, payload) => native.openCursor(ctx, name, k, payload, await session._forCall(fence), quota).catch(refused)
-      : (k, payload) => native.openCursor(ctx, name, k, payload, undefined, quota).catch(refused);
+      ? async (k, payload, cancel) => native.openCursor(ctx, name, k, payload, await session._forCall(fence), fence._quotaFor(ctx), cancel).catch(refused)
+      : async (k, payload, cancel) => native.openCursor(ctx, name, k, payload, undefined, fence._quotaFor(ctx), cancel).catch(refused);
     return new FenceCursor(open, kind, request, read, limits, write, namespaceOf(fence, name));
   }
 

@@ -4,6 +4,7 @@
 
 const { Readable } = require('node:stream');
 const { BatchReader, encode, READ } = require('./codec');
+const { CallCancel } = require('../binding.js');
 
 // Documents decoded at a time from a server batch by next() / for await.
 const SLICE = 1000;
@@ -113,9 +114,10 @@ class FenceCursor {
     return this.#started + l.timeoutMS;
   }
 
-  /** What `start()` gives, under the cursor's limits; past them the cursor is closed. */
-  #bounded(start) {
+  /** What `start()` gives, under the cursor's limits; past them the cursor is closed (and `cancel` given up). */
+  #bounded(start, cancel = null) {
     return bounded(start, this.#limits, this.#deadline(), () => {
+      if (cancel) cancel.cancel();
       this.close().catch(noop);
     });
   }
@@ -245,11 +247,14 @@ class FenceCursor {
     }
     if (!this.#native) {
       let native;
+      // Opened under timeoutMS or a signal: given up while it waits at its tenant's quota gate,
+      // the query is dropped there, never sent.
+      const cancel = this.#limits ? new CallCancel() : null;
       try {
         native = await this.#bounded(() => {
-          if (!this.#opening) this.#opening = this.#open(this.#kind, encode(this.#request, {}, this.#write));
+          if (!this.#opening) this.#opening = this.#open(this.#kind, encode(this.#request, {}, this.#write), cancel ?? undefined);
           return this.#opening;
-        });
+        }, cancel);
       } catch (e) {
         if (generation !== this.#generation) return;
         this.#done = true;

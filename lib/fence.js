@@ -12,7 +12,7 @@ const { FenceSession } = require('./session');
 const { encode } = require('./codec');
 const { checkQuotas, limitsOf, TenantQuotas } = require('./quotas');
 const metrics = require('./metrics');
-const { auditSink, refusal } = require('./audit');
+const { auditSink, refusal, ignoreRejection } = require('./audit');
 
 const CONNECT_OPTIONS = [
   'tenantField', 'strategy', 'database', 'onSystemAccess', 'tenantIdPattern',
@@ -115,7 +115,9 @@ class TenantFence {
         // `target`: the new name of a rename (which `dropTarget` would replace).
         const event = target == null ? { reason, collection, operation } : { reason, collection, operation, target };
         if (audit) audit({ type: 'system', ...event });
-        if (hook) void hook(event);
+        // The hook refuses by throwing; a promise it returns cannot refuse, and its rejection
+        // must not stop Node.
+        if (hook) ignoreRejection(hook(event));
       });
     }
     if (s.quotas) nf.setQuotas(s.quotas);
@@ -311,8 +313,9 @@ class TenantFence {
     if (!registry || typeof registry.registerMetric !== 'function') {
       throw invalidArg("registerMetrics(registry): registry must be a prom-client Registry (require('prom-client').register)");
     }
-    // A scrape runs wherever the registry is read: read the metrics outside any tenant's context.
-    const read = () => context.store.exit(() => this.metrics());
+    // Read in the scrape's own context: a scrape made inside a tenant's request is refused, as
+    // fence.metrics() is (mount /metrics before the tenant middleware).
+    const read = () => this.metrics();
     for (const m of metrics.promMetrics(read)) registry.registerMetric(m);
     return registry;
   }

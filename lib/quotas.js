@@ -3,6 +3,7 @@
 // the tenant id whose answers are cached here and handed to Rust with each call.
 
 const { invalidArg } = require('./errors');
+const { ignoreRejection } = require('./audit');
 
 const KEYS = ['maxConcurrent', 'opsPerSecond', 'maxTimeMS', 'maxQueue'];
 // How long a function's answer for one tenant is used before it is asked again, and how many
@@ -26,7 +27,7 @@ function limitsOf(native, value, where) {
     return new native.QuotaLimits(num('maxConcurrent'), num('opsPerSecond'), num('maxTimeMS'), num('maxQueue'));
   } catch (e) {
     // Rust's message names the quota as `quotas.<name>`.
-    throw invalidArg(String(e.message).split('\x1f').pop().replace(/^quotas/, where));
+    throw invalidArg(String(e.message).split('\x1f').pop().replace(/^quotas(?=\.)/, where));
   }
 }
 
@@ -60,6 +61,7 @@ class TenantQuotas {
     if (hit && now - hit.at < TTL_MS) return hit.limits;
     const answer = this.#fn(tenantId);
     if (answer && typeof answer.then === 'function') {
+      ignoreRejection(answer);
       throw invalidArg('options.quotas(tenantId) must return the limits, not a promise');
     }
     const limits = answer === undefined || answer === null ? null : limitsOf(this.#native, answer, `quotas(${JSON.stringify(tenantId)})`);

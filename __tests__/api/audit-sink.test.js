@@ -87,6 +87,29 @@ test("the middleware's 400 answers are refusals too", async () => {
   ]);
 });
 
+test('a sink (or an onSystemAccess hook) whose promise rejects does not stop Node', async () => {
+  const unhandled = [];
+  const onUnhandled = (e) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const f = await fenceWith({
+      audit: async () => {
+        throw new Error('log store down');
+      },
+      onSystemAccess: async () => {
+        throw new Error('hook store down');
+      },
+    });
+    const c = f.collection('au');
+    await settled(f.runAs('acme', () => c.insertOne({ tenantId: 'globex' })));
+    await f.runAsSystem({ reason: 'r' }, () => c.countDocuments({ tenantId: 'acme' }));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(unhandled).toEqual([]);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
+
 test('a sink that throws changes no call; a bad sink is a TypeError at connect', async () => {
   const f = await fenceWith({
     audit: () => {

@@ -35,7 +35,11 @@ describe('what is counted', () => {
       await expect(c.insertOne({ _id: 'a2' })).rejects.toMatchObject({ code: 11000 });
       await expect(c.insertOne({ tenantId: 'globex' })).rejects.toMatchObject({ code: 'TENANT_VIOLATION' });
     });
-    await f.runAs('globex', () => c.findOne({}));
+    await f.runAs('globex', async () => {
+      // A document shaped like a write result is a document read, not a write.
+      await c.insertOne({ _id: 'g1', insertedCount: 1e18, modifiedCount: 9e18 });
+      await c.findOne({ _id: 'g1' });
+    });
     await f.runAsSystem({ reason: 'metrics test' }, () => c.countDocuments({}));
     await expect(c.findOne({})).rejects.toMatchObject({ code: 'TENANT_MISSING' });
     snap = f.metrics();
@@ -61,7 +65,9 @@ describe('what is counted', () => {
     }
     expect(snap.since).toBeInstanceOf(Date);
     expect(snap.limit).toBe(100);
-    expect(snap.tenants.globex.findOne.calls).toBe(1);
+    expect(snap.tenants.globex.findOne).toMatchObject({ calls: 1, documentsRead: 1, documentsWritten: 0 });
+    // One getMore per batch handed over; the read that finds the cursor exhausted is not one.
+    expect(acme.getMore.calls).toBe(1);
   });
 
   test('errors by code, refusals included; system and context-less calls have series of their own', () => {
@@ -87,14 +93,15 @@ describe('what is counted', () => {
   test('a prom-client registry serves them', async () => {
     const registry = new promClient.Registry();
     expect(f.registerMetrics(registry)).toBe(registry);
-    // A scrape made inside a tenant's request still reads them (the registry is the operator's).
-    const text = await f.runAs('acme', () => registry.metrics());
+    const text = await registry.metrics();
     expect(sample(text, 'tenantfence_calls_total', { tenant: 'acme', operation: 'insertMany' })).toBe(1);
     expect(sample(text, 'tenantfence_errors_total', { tenant: 'acme', operation: 'insertOne', code: '11000' })).toBe(1);
     expect(sample(text, 'tenantfence_call_duration_seconds_bucket', { tenant: 'acme', operation: 'findOne', le: '+Inf' })).toBe(1);
     const json = await registry.getMetricsAsJSON();
     expect(json.map((m) => m.name)).toContain('tenantfence_call_duration_seconds');
     expect(() => f.registerMetrics({})).toThrow(TypeError);
+    // A scrape inside a tenant's request is refused, as fence.metrics() is.
+    await expect(f.runAs('acme', () => registry.metrics())).rejects.toMatchObject({ code: 'TENANT_VIOLATION' });
   });
 
   test('a tenant cannot read them: they count every tenant', () => {

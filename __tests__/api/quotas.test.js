@@ -57,8 +57,12 @@ describe('options', () => {
   test.each([
     [{ maxConcurrent: 0 }, /quotas\.maxConcurrent must be a positive integer/],
     [{ maxConcurrent: 1.5 }, /quotas\.maxConcurrent/],
-    [{ opsPerSecond: -1 }, /quotas\.opsPerSecond must be a positive number/],
+    [{ opsPerSecond: -1 }, /quotas\.opsPerSecond must be a number from 0\.000001 to 1e9/],
     [{ opsPerSecond: Infinity }, /quotas\.opsPerSecond/],
+    // So small its schedule would overflow: it would mean no limit at all.
+    [{ opsPerSecond: 1e-12 }, /quotas\.opsPerSecond/],
+    // The server takes maxTimeMS as a 32-bit integer: every read would fail.
+    [{ maxTimeMS: 2592000000 }, /quotas\.maxTimeMS must be at most 2147483647/],
     [{ maxTimeMS: '5' }, /quotas\.maxTimeMS must be a number/],
     [{ maxQueue: -1 }, /quotas\.maxQueue must be a non-negative integer/],
     [{ maxConcurent: 2 }, /quotas\.maxConcurent is not a quota/],
@@ -72,10 +76,30 @@ describe('options', () => {
   });
 
   test('a function whose answer is bad fails the call with a TypeError naming the tenant', async () => {
-    const { f } = await fenceWith({ quotas: () => ({ maxConcurrent: -2 }) });
+    const { f } = await fenceWith({ quotas: (t) => (t === 'acme' ? { maxConcurrent: -2 } : { maxTimeMS: '5' }) });
     const err = await f.runAs('acme', () => f.collection('q').findOne({})).catch((e) => e);
     expect(err).toBeInstanceOf(TypeError);
-    expect(err.message).toMatch(/quotas\("acme"\)\.maxConcurrent must be a positive integer/);
+    expect(err.message).toBe('quotas("acme").maxConcurrent must be a positive integer');
+    const other = await f.runAs('globex', () => f.collection('q').findOne({})).catch((e) => e);
+    expect(other.message).toBe('quotas("globex").maxTimeMS must be a number');
+    // A cursor: find() itself does not throw; its first read rejects, as any failure of the query.
+    const cursor = f.runAs('acme', () => f.collection('q').find({}));
+    await expect(cursor.toArray()).rejects.toThrow(TypeError);
+  });
+
+  test('a function that returns a promise fails the call; a later rejection of it does not stop Node', async () => {
+    const unhandled = [];
+    const onUnhandled = (e) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const { f } = await fenceWith({ quotas: () => new Promise((_, reject) => setTimeout(() => reject(new Error('plan store down')), 20)) });
+      const err = await f.runAs('acme', () => f.collection('q').findOne({})).catch((e) => e);
+      expect(err.message).toMatch(/must return the limits, not a promise/);
+      await sleep(100);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });
 
@@ -134,6 +158,29 @@ describe('maxConcurrent and maxQueue', () => {
   });
 });
 
+describe('a call given up while it waits', () => {
+  test('timeoutMS or an aborted signal at the gate: the caller is told, and the call is never sent', async () => {
+    const { f, app } = await fenceWith({ quotas: { maxConcurrent: 1 } });
+    const c = f.collection('given_up');
+    await blockFinds(app, 1, 1200);
+    const held = f.runAs('noisy', () => c.find({}).toArray());
+    await running(app, 1);
+    const timedOut = await settle([f.runAs('noisy', () => c.insertOne({ k: 'timeoutMS' }, { timeoutMS: 150 }))]);
+    expect(timedOut[0].error.name).toBe('MongoOperationTimeoutError');
+    const ac = new AbortController();
+    const aborted = f.runAs('noisy', () => c.insertOne({ k: 'signal' }, { signal: ac.signal }));
+    const cursor = f.runAs('noisy', () => c.find({ k: 'x' }, { timeoutMS: 150 }).toArray());
+    setTimeout(() => ac.abort(new Error('user gave up')), 50);
+    expect((await settle([aborted]))[0].error.message).toBe('user gave up');
+    expect((await settle([cursor]))[0].error.name).toBe('MongoOperationTimeoutError');
+    await held;
+    // The slot is free now: had they been kept, they would have gone out by now.
+    await f.runAs('noisy', () => c.insertOne({ k: 'after' }));
+    await sleep(100);
+    expect((await suite.rdb.collection('given_up').find({}).toArray()).map((d) => d.k)).toEqual(['after']);
+  });
+});
+
 describe('opsPerSecond', () => {
   test("a burst of one second's calls goes, the queue takes the next ones, the rest are refused with the wait", async () => {
     const { f } = await fenceWith({ quotas: { opsPerSecond: 5, maxQueue: 3 } });
@@ -161,7 +208,7 @@ describe('maxTimeMS', () => {
     return log.map((e) => e.command.maxTimeMS);
   }
 
-  test('caps every read at the quota, keeps a smaller limit of the caller, leaves writes alone', async () => {
+  test('caps every read, findOneAnd*, updateMany and deleteMany at the quota, keeps a smaller limit of the caller, leaves retryable writes alone', async () => {
     const { f, app } = await fenceWith({ quotas: { maxTimeMS: 250 } });
     const q = f.collection('q');
     await suite.rdb.command({ profile: 2 });
@@ -173,7 +220,6 @@ describe('maxTimeMS', () => {
         await q.aggregate([{ $match: { i: 2 } }]).toArray();
         await q.countDocuments({ i: 2 });
         await q.distinct('i', {});
-        await q.updateOne({ i: 19 }, { $set: { touched: true } });
       });
     } finally {
       await suite.rdb.command({ profile: 0 });
@@ -184,7 +230,21 @@ describe('maxTimeMS', () => {
     const reads = [...(await sentLimits(app, 'aggregate')), ...(await sentLimits(app, 'distinct'))];
     expect(reads.length).toBeGreaterThanOrEqual(3);
     expect(reads.every((ms) => ms === 250)).toBe(true);
-    expect(await sentLimits(app, 'update')).toEqual([undefined]);
+    // The profiler logs a write's statements, not its command: read those off $currentOp while
+    // the server holds them. updateOne stays retryable and uncapped; the others are capped.
+    const admin = suite.raw.db('admin');
+    const sent = async (command, call) => {
+      await admin.command({ configureFailPoint: 'failCommand', mode: { times: 1 }, data: { failCommands: [command], blockConnection: true, blockTimeMS: 400, appName: app } });
+      const done = f.runAs('noisy', call).catch(() => {});
+      let op;
+      while (!op) [op] = await admin.aggregate([{ $currentOp: {} }, { $match: { appName: app, [`command.${command}`]: { $exists: true } } }]).toArray();
+      await done;
+      return op.command.maxTimeMS;
+    };
+    expect(await sent('update', () => q.updateOne({ i: 19 }, { $set: { touched: true } }))).toBeUndefined();
+    expect(await sent('update', () => q.updateMany({ i: 18 }, { $set: { touched: true } }))).toBe(250);
+    expect(await sent('delete', () => q.deleteMany({ i: 1000 }))).toBe(250);
+    expect(await sent('findAndModify', () => q.findOneAndUpdate({ i: 17 }, { $set: { touched: true } }))).toBe(250);
   });
 });
 

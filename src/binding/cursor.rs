@@ -130,7 +130,8 @@ impl NativeCursor {
             } else {
                 within(tag, next_batch(inner)).await
             };
-            if let Some(mut m) = meter {
+            // The read that finds the cursor exhausted hands back nothing: it is not a batch.
+            if let (Some(mut m), false) = (meter, matches!(out, Ok(None))) {
                 let batch = out.as_ref().ok().and_then(|b| b.as_ref()).map(|r| r.0.as_slice());
                 m.server = m.elapsed();
                 m.finish("getMore", &out, batch, Some(batch.map_or(0, documents_in)));

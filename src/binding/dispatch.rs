@@ -66,7 +66,10 @@ async fn run(
         }
         Ok(r)
     };
-    if max_time::applies(op, bytes) {
+    // A quota's maxTimeMS on updateMany / deleteMany sends them as max_time does a caller's.
+    let capped =
+        limits.is_some_and(|l| l.max_time_ms.is_some()) && crate::scope::quota::caps_time_of(op);
+    if max_time::applies(op, bytes) || (capped && matches!(op, Op::UpdateMany | Op::DeleteMany)) {
         return max_time::run(target, op, req()?).await;
     }
     match op {

@@ -22,7 +22,7 @@ use super::lanes::{id_lookup, insert};
 use super::meter::{Meter, Owner};
 use super::payload::Request;
 use super::probe::{self, Recorder};
-use super::quota::{QuotaLimits, Quotas};
+use super::quota::{CallCancel, GiveUp, QuotaLimits, Quotas};
 use super::reply::Reply;
 use super::session::NativeSession;
 use super::settle::spawn;
@@ -258,6 +258,7 @@ impl NativeFence {
         refused_id: Option<String>,
         session: Option<&NativeSession>,
         quota: Option<&QuotaLimits>,
+        cancel: Option<&CallCancel>,
     ) -> napi::Result<PromiseRaw<'e, Reply>> {
         // A rename names a second collection (which `dropTarget` replaces): the hook sees it.
         let target = (op == "rename")
@@ -279,13 +280,13 @@ impl NativeFence {
         let tag = inner.tag(ctx);
         let bytes = payload.to_vec();
         let session = session.map(NativeSession::use_now);
-        let own = quota.map(|q| q.limits);
+        let gate = (quota.map(|q| q.limits), cancel.map(GiveUp::of));
         let meter = Meter::start(&inner.metrics, owner, bytes.len());
         spawn(env, move || {
             probe::within(tag, async move {
                 let mut meter = meter;
                 let out =
-                    call(inner, principal, collection, &op, bytes, session, own, meter.as_mut())
+                    call(inner, principal, collection, &op, bytes, session, gate, meter.as_mut())
                         .await;
                 if let Some(m) = meter {
                     m.finish(&op, &out, out.as_ref().ok().map(|r| r.0.as_slice()), None);
@@ -306,6 +307,7 @@ impl NativeFence {
         payload: &[u8],
         session: Option<&NativeSession>,
         quota: Option<&QuotaLimits>,
+        cancel: Option<&CallCancel>,
     ) -> napi::Result<PromiseRaw<'e, NativeCursor>> {
         let principal = self.admit(env, ctx, &collection, &kind, None)?;
         let owner = Owner::of(&principal);
@@ -315,6 +317,7 @@ impl NativeFence {
         let bytes = payload.to_vec();
         let session = session.map(NativeSession::use_now);
         let own = quota.map(|q| q.limits);
+        let give_up = cancel.map(GiveUp::of);
         let meter = Meter::start(&inner.metrics, owner.clone(), bytes.len());
         let batches = inner.metrics.clone().map(|m| (m, owner));
         spawn(env, move || {
@@ -325,7 +328,7 @@ impl NativeFence {
                     if let Some(s) = &session {
                         s.admit(inner.id, &principal)?;
                     }
-                    let pass = inner.quotas.admit(&principal, own).await?;
+                    let pass = inner.quotas.admit_unless(&principal, own, give_up).await?;
                     let sent = Instant::now();
                     if let Some(m) = meter.as_mut() {
                         m.queued = pass.queued;
@@ -456,14 +459,14 @@ async fn call(
     op: &str,
     bytes: Vec<u8>,
     session: Option<super::session::SessionUse>,
-    own: Option<crate::scope::quota::Limits>,
+    (own, give_up): (Option<crate::scope::quota::Limits>, Option<GiveUp>),
     meter: Option<&mut Meter>,
 ) -> FenceResult<Reply> {
     let principal = principal?;
     if let Some(s) = &session {
         s.admit(inner.id, &principal)?;
     }
-    let pass = inner.quotas.admit(&principal, own).await?;
+    let pass = inner.quotas.admit_unless(&principal, own, give_up).await?;
     let sent = Instant::now();
     let out = if let Some(admin) = AdminOp::parse(op) {
         super::admin::execute(inner, principal, collection, admin, bytes, session).await

@@ -23,6 +23,9 @@ pub struct Limits {
     pub max_queue: u32,
 }
 
+/// The smallest rate a quota takes (one call in about 11.6 days).
+const MIN_RATE: f64 = 1e-6;
+
 /// How many calls may wait when the quota does not say.
 pub const DEFAULT_MAX_QUEUE: u32 = 100;
 
@@ -54,13 +57,21 @@ impl Limits {
                     ))),
                 }
             };
+        // Below one call in ~11 days the schedule's nanoseconds would overflow: such a rate is
+        // a suspension, which is the app's to refuse, not a quota.
         let rate = match ops_per_second {
             None => None,
-            Some(r) if r.is_finite() && r > 0.0 && r <= 1e9 => Some(r),
+            Some(r) if r.is_finite() && (MIN_RATE..=1e9).contains(&r) => Some(r),
             Some(_) => {
-                return Err(ScopeError::argument("quotas.opsPerSecond must be a positive number"))
+                return Err(ScopeError::argument(
+                    "quotas.opsPerSecond must be a number from 0.000001 to 1e9",
+                ))
             }
         };
+        // The server takes maxTimeMS as a 32-bit integer: a larger cap would fail every read.
+        if max_time_ms.is_some_and(|t| t > i32::MAX as f64) {
+            return Err(ScopeError::argument("quotas.maxTimeMS must be at most 2147483647"));
+        }
         Ok(Limits {
             max_concurrent: count(max_concurrent, "maxConcurrent", false)?,
             ops_per_second: rate,
@@ -113,14 +124,14 @@ pub fn rate_turn(s: &mut Schedule, limits: &Limits, now: u64, waiting: u32) -> T
     let due = s.next.max(now);
     let earliest = due.saturating_sub(burst);
     if earliest <= now {
-        s.next = due + interval;
+        s.next = due.saturating_add(interval);
         return Turn::Go;
     }
     let wait = Duration::from_nanos(earliest - now);
     if waiting >= limits.max_queue {
         return Turn::Refuse(wait);
     }
-    s.next = due + interval;
+    s.next = due.saturating_add(interval);
     Turn::After(wait)
 }
 
@@ -150,11 +161,26 @@ pub fn retry_after_ms(message: &str) -> Option<u64> {
     tail.strip_suffix(" ms")?.parse().ok()
 }
 
-/// Whether the quota's `maxTimeMS` caps this method: reads only. A write given a time limit
-/// goes as a `bulkWrite`, which is not retryable, so the quota leaves writes as they are.
+/// Whether the quota's `maxTimeMS` caps this method: reads, `findOneAnd*` (whose command takes
+/// it and stays retryable) and `updateMany` / `deleteMany` (never retryable, so sending them as a
+/// one-operation `bulkWrite` loses nothing). The single-document writes and `bulkWrite` stay
+/// retryable, so the quota leaves them as they are.
 pub fn caps_time_of(op: Operation) -> bool {
     use Operation::*;
-    matches!(op, FindOne | Find | Aggregate | CountDocuments | EstimatedDocumentCount | Distinct)
+    matches!(
+        op,
+        FindOne
+            | Find
+            | Aggregate
+            | CountDocuments
+            | EstimatedDocumentCount
+            | Distinct
+            | FindOneAndUpdate
+            | FindOneAndReplace
+            | FindOneAndDelete
+            | UpdateMany
+            | DeleteMany
+    )
 }
 
 /// Caps a read's `options.maxTimeMS` at the tenant's limit (the caller's own, when smaller, stays).
@@ -199,6 +225,8 @@ mod tests {
             (None, Some(0.0), None, None, "opsPerSecond"),
             (None, Some(f64::NAN), None, None, "opsPerSecond"),
             (None, Some(f64::INFINITY), None, None, "opsPerSecond"),
+            (None, Some(1e-12), None, None, "opsPerSecond"),
+            (None, None, Some(2147483648.0), None, "maxTimeMS"),
             (None, None, Some(0.0), None, "maxTimeMS"),
             (None, None, None, Some(-1.0), "maxQueue"),
             (None, None, None, Some(1e12), "maxQueue"),
@@ -239,6 +267,20 @@ mod tests {
         }
         assert_eq!(s, before, "a refused call must not push later calls back");
         assert_eq!(rate_turn(&mut s, &l, S, 0), Turn::After(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn the_slowest_rate_still_limits() {
+        let l = Limits::new(None, Some(1e-6), None, Some(0.0)).unwrap();
+        let mut s = Schedule { next: u64::MAX - 5 };
+        assert_eq!(
+            rate_turn(&mut s, &l, S, 0),
+            Turn::Refuse(Duration::from_nanos(u64::MAX - 5 - S))
+        );
+        let mut s = Schedule::default();
+        assert_eq!(rate_turn(&mut s, &l, S, 0), Turn::Go);
+        assert!(matches!(rate_turn(&mut s, &l, 2 * S, 0), Turn::Refuse(_)));
+        assert!(Limits::new(None, None, Some(2147483647.0), None).is_ok());
     }
 
     #[test]
@@ -290,13 +332,23 @@ mod tests {
     }
 
     #[test]
-    fn only_reads_are_time_capped() {
+    fn reads_and_writes_that_cannot_be_retried_anyway_are_time_capped() {
         let capped: Vec<_> = Operation::ALL.into_iter().filter(|o| caps_time_of(*o)).collect();
         use Operation::*;
-        assert_eq!(
-            capped,
-            [FindOne, Find, Aggregate, CountDocuments, EstimatedDocumentCount, Distinct]
-        );
+        let want = [
+            FindOne,
+            Find,
+            Aggregate,
+            CountDocuments,
+            EstimatedDocumentCount,
+            Distinct,
+            UpdateMany,
+            DeleteMany,
+            FindOneAndUpdate,
+            FindOneAndReplace,
+            FindOneAndDelete,
+        ];
+        assert_eq!(capped, want);
     }
 
     #[test]

@@ -6,27 +6,35 @@ use bson::{RawBsonRef, RawDocument};
 /// The counts of a write result the server reports; their sum is what the call wrote.
 const WRITTEN: [&str; 4] = ["insertedCount", "modifiedCount", "deletedCount", "upsertedCount"];
 
-/// `(documents read, documents written)` by a call of `operation` that replied `reply`.
+/// `(documents read, documents written)` by a call of `operation` that replied `reply`. Decided by
+/// the operation, never by the reply's shape: a document a tenant reads may look like a result.
 pub fn documents(operation: &str, reply: &[u8]) -> (u64, u64) {
     let Ok(doc) = RawDocument::from_bytes(reply) else { return (0, 0) };
     let Ok(Some(v)) = doc.get("v") else { return (0, 0) };
-    match (operation, v) {
-        // A value list and a number: no document is handed back.
-        ("distinct" | "countDocuments" | "estimatedDocumentCount", _) => (0, 0),
-        ("insertOne", RawBsonRef::Document(_)) => (0, 1),
-        (
-            "findOneAndUpdate" | "findOneAndReplace" | "findOneAndDelete",
-            RawBsonRef::Document(_),
-        ) => (1, 1),
-        (_, RawBsonRef::Document(d)) => {
-            let counted: Vec<u64> = WRITTEN.iter().filter_map(|k| count(d, k)).collect();
-            if counted.is_empty() {
-                (1, 0)
-            } else {
-                (0, counted.iter().sum())
-            }
+    let found = u64::from(matches!(v, RawBsonRef::Document(_)));
+    let written = |keys: &[&str]| match v {
+        RawBsonRef::Document(d) => {
+            keys.iter().filter_map(|k| count(d, k)).fold(0u64, u64::saturating_add)
         }
-        (_, RawBsonRef::Array(a)) => (a.into_iter().count() as u64, 0),
+        _ => 0,
+    };
+    match operation {
+        "findOne" => (found, 0),
+        // The document before or after; a write happened when there is one (an upsert that
+        // returns the document before it counts none).
+        "findOneAndUpdate" | "findOneAndReplace" | "findOneAndDelete" => (found, found),
+        "insertOne" => (0, found),
+        "insertMany" => (0, written(&["insertedCount"])),
+        "updateOne" | "updateMany" | "replaceOne" => {
+            (0, written(&["modifiedCount", "upsertedCount"]))
+        }
+        "deleteOne" | "deleteMany" => (0, written(&["deletedCount"])),
+        "bulkWrite" => (0, written(&WRITTEN)),
+        // Listings (indexes, collections) hand back documents; counts and distinct values do not.
+        "listIndexes" | "listCollections" | "indexes" => match v {
+            RawBsonRef::Array(a) => (a.into_iter().count() as u64, 0),
+            _ => (0, 0),
+        },
         _ => (0, 0),
     }
 }
