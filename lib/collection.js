@@ -257,6 +257,11 @@ function listing(fence, native, name, kind, request) {
         batch = null;
         return b && b.length ? b : null;
       },
+      // toJSONBuffer(): a listing is small; its batch goes the JS way (JSON.stringify).
+      async nextBatchJson() {
+        const b = await this.nextBatch();
+        return b && { bson: b };
+      },
       async close() {
         batch = null;
       },

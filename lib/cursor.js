@@ -20,6 +20,23 @@ function jsonOf(docs) {
   return Buffer.from(docs.map((d) => JSON.stringify(d) ?? 'null').join(','));
 }
 
+// What JSON.stringify calls on each value the fence decodes: Rust renders what these give. An
+// app that replaced one (a Long or Decimal128 sent as a string, say) gets JSON.stringify instead.
+const STOCK = (() => {
+  const bson = require('bson');
+  const classes = [bson.ObjectId, bson.Decimal128, bson.Long, bson.Binary, bson.UUID, bson.Timestamp, bson.Code, bson.DBRef, bson.BSONSymbol, bson.MinKey, bson.MaxKey, bson.BSONRegExp, bson.Double, bson.Int32, Date, RegExp, Object, Array, String, Number, Boolean, Buffer];
+  const methods = classes.filter(Boolean).map((c) => [c.prototype, 'toJSON']);
+  // What those toJSONs call in turn.
+  methods.push([Date.prototype, 'toISOString'], [bson.ObjectId.prototype, 'toHexString'], [bson.Decimal128.prototype, 'toString'], [bson.Timestamp.prototype, 'toString'], [bson.Binary.prototype, 'toString'], [bson.UUID.prototype, 'toHexString']);
+  return methods.map(([proto, name]) => [proto, name, proto[name]]);
+})();
+
+/** True while every method the renderer stands in for is the one it was built against. */
+function stockJSON() {
+  for (const [proto, name, fn] of STOCK) if (proto[name] !== fn) return false;
+  return true;
+}
+
 /** `[` + the parts joined by commas + `]`, one copy. */
 function joinJSON(parts) {
   const chunks = [Buffer.from('[')];
@@ -292,8 +309,15 @@ class FenceCursor {
     } else if (this.#json) {
       // The batch as JSON text `[…]` (elements kept without the brackets), or as BSON when Rust
       // would not render it byte for byte (it then says so rather than differ).
-      this.#json.push(batch.json ? batch.json.subarray(1, batch.json.length - 1) : jsonOf(new BatchReader(batch.bson, this.#read).take(Infinity)));
       this.#buffer = [];
+      if (batch.json) {
+        this.#json.push(batch.json.subarray(1, batch.json.length - 1));
+      } else {
+        // Kept as the current batch until decoded: a batch js-bson refuses fails this read and
+        // the next one again, as toArray() does, instead of being skipped.
+        this.#reader = new BatchReader(batch.bson, this.#read);
+        this.#json.push(jsonOf(this.#reader.take(Infinity)));
+      }
     } else {
       this.#reader = new BatchReader(batch, this.#read);
       this.#buffer = this.#reader.take(max);
@@ -532,12 +556,17 @@ class FenceCursor {
    * `JSON.stringify` of `toArray()`.
    */
   toJSONBuffer() {
-    if (this.#transform || this.#read !== READ) return this.toArray().then((docs) => Buffer.from(JSON.stringify(docs)));
+    if (this.#transform || this.#read !== READ || !stockJSON()) return this.toArray().then((docs) => Buffer.from(JSON.stringify(docs)));
     return this.#serial(async () => {
       const parts = [];
-      // Documents already decoded (or fetched) by earlier reads come first, as toArray would give them.
-      const left = this.#buffer.slice(this.#pos);
-      if (this.#reader && !this.#reader.done) left.push(...this.#reader.take(Infinity));
+      // Documents already decoded (or fetched) by earlier reads come first, as toArray would give
+      // them; they are taken off the cursor only once their JSON is made, so a failure loses none.
+      let left = this.#buffer.slice(this.#pos);
+      if (this.#reader && !this.#reader.done) {
+        this.#buffer = left.concat(this.#reader.take(Infinity));
+        this.#pos = 0;
+        left = this.#buffer;
+      }
       if (left.length) parts.push(jsonOf(left));
       this.#buffer = [];
       this.#pos = 0;

@@ -11,10 +11,23 @@ async function sendJSON(res, body) {
   }
   const buf = await body;
   if (!Buffer.isBuffer(buf)) throw invalidArg('sendJSON(res, body): body must be a Buffer of JSON text, or a promise of one (cursor.toJSONBuffer())');
-  // Express's res.send: it sets the Content-Type res.json sets, computes the same ETag on the
-  // same bytes and answers HEAD and fresh (304) requests the same way.
   if (typeof res.send === 'function' && res.req) {
-    if (!res.get('Content-Type')) res.set('Content-Type', 'application/json; charset=utf-8');
+    const app = res.app;
+    if (app && typeof app.get === 'function' && (app.get('json replacer') || app.get('json spaces') || app.get('json escape'))) {
+      // The app shapes its JSON (a replacer that redacts, escaping for HTML, indentation):
+      // res.json applies it. JSON.stringify hands a replacer the values' toJSON forms, which is
+      // what parsing the rendered text gives back, so the bytes are res.json's own.
+      res.json(JSON.parse(buf));
+      return;
+    }
+    if (res.get('Content-Type')) {
+      // A type set beforehand: res.send gives a string body `charset=utf-8`, as res.json does.
+      res.send(buf.toString('utf8'));
+      return;
+    }
+    // Express's res.send: the Content-Type res.json sets, the same ETag on the same bytes, HEAD
+    // and fresh (304) requests answered the same way.
+    res.set('Content-Type', 'application/json; charset=utf-8');
     res.send(buf);
     return;
   }
