@@ -297,6 +297,8 @@ impl NativeFence {
     }
 
     /// Opens a `find` or `aggregate` cursor bound to the context it was given.
+    // One napi call per cursor: its arguments are the call, as `run`'s are.
+    #[allow(clippy::too_many_arguments)]
     #[napi]
     pub fn open_cursor<'e>(
         &self,
