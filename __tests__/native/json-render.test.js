@@ -13,51 +13,8 @@ const { renderJson } = require('../../binding.js');
 
 const { Binary, Code, DBRef, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, BSONSymbol, BSONRegExp, UUID } = BSON;
 
-// ---- hand-built BSON: repeated keys, undefined, array keys, old types, broken bytes ----
-
-const EMPTY = Buffer.alloc(0);
-const int32 = (v) => { const b = Buffer.alloc(4); b.writeInt32LE(v); return b; };
-const uint32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
-const int64 = (v) => { const b = Buffer.alloc(8); b.writeBigInt64LE(BigInt(v)); return b; };
-const bytesOf = (s) => (Buffer.isBuffer(s) ? s : Buffer.from(s, 'utf8'));
-const lenstr = (s) => { const b = bytesOf(s); return Buffer.concat([int32(b.length + 1), b, Buffer.from([0])]); };
-const cstr = (s) => Buffer.concat([bytesOf(s), Buffer.from([0])]);
-/** One element: type byte, key, payload. */
-const el = (type, key, payload) => Buffer.concat([Buffer.from([type]), cstr(key), payload]);
-/** A document of elements, or of `[key, [type, payload]]` pairs. */
-function doc(...fields) {
-  const body = Buffer.concat([...fields.map((f) => (Buffer.isBuffer(f) ? f : el(f[1][0], f[0], f[1][1]))), Buffer.from([0])]);
-  return Buffer.concat([int32(body.length + 4), body]);
-}
-
-/** BSON values as [type, payload]. */
-const V = {
-  double: (x) => { const b = Buffer.alloc(8); b.writeDoubleLE(x); return [0x01, b]; },
-  string: (s) => [0x02, lenstr(s)],
-  doc: (...fields) => [0x03, doc(...fields)],
-  array: (...vals) => [0x04, doc(...vals.map((v, i) => [String(i), v]))],
-  arrayKeyed: (...pairs) => [0x04, doc(...pairs)],
-  binary: (sub, bytes) =>
-    sub === 2
-      ? [0x05, Buffer.concat([int32(bytes.length + 4), Buffer.from([2]), int32(bytes.length), bytes])]
-      : [0x05, Buffer.concat([int32(bytes.length), Buffer.from([sub]), bytes])],
-  undef: () => [0x06, EMPTY],
-  oid: (hex) => [0x07, Buffer.from(hex, 'hex')],
-  bool: (b) => [0x08, Buffer.from([b ? 1 : 0])],
-  date: (ms) => [0x09, int64(ms)],
-  null: () => [0x0a, EMPTY],
-  regex: (p, o) => [0x0b, Buffer.concat([cstr(p), cstr(o)])],
-  dbPointer: (ns, hex) => [0x0c, Buffer.concat([lenstr(ns), Buffer.from(hex, 'hex')])],
-  code: (s) => [0x0d, lenstr(s)],
-  symbol: (s) => [0x0e, lenstr(s)],
-  codeWithScope: (s, scope) => { const c = lenstr(s); return [0x0f, Buffer.concat([int32(4 + c.length + scope.length), c, scope])]; },
-  int32: (v) => [0x10, int32(v)],
-  timestamp: (i, t) => [0x11, Buffer.concat([uint32(i), uint32(t)])],
-  int64: (v) => [0x12, int64(v)],
-  decimal: (bytes) => [0x13, bytes],
-  minKey: () => [0xff, EMPTY],
-  maxKey: () => [0x7f, EMPTY],
-};
+// Hand-built BSON (repeated keys, undefined, array keys, old types, broken bytes).
+const { EMPTY, int32, lenstr, doc, V } = require('../helpers/raw-bson');
 
 // ---- the two paths ----
 
