@@ -56,7 +56,8 @@ test('a stream sink gets one JSON line per event; quota refusals carry their wai
   const f = await fenceWith({ audit: out, quotas: { opsPerSecond: 1, maxQueue: 0 } });
   const c = f.collection('au');
   const results = await Promise.all([0, 1].map(() => settled(f.runAs('acme', () => c.findOne({})))));
-  expect(results.map((e) => e && e.code)).toEqual([null, 'TENANT_QUOTA']);
+  // Which of the two goes first is the runtime's choice: one goes, one is refused.
+  expect(results.map((e) => e && e.code).sort()).toEqual(['TENANT_QUOTA', null].sort());
   await new Promise((r) => setImmediate(r));
   const events = lines.map((l) => JSON.parse(l));
   expect(events).toHaveLength(1);
