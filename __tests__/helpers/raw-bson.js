@@ -2,8 +2,6 @@
 // Raw BSON built byte by byte, and raw OP_MSG inserts of documents the drivers would not write
 // (invalid UTF-8, duplicate keys …), from red-team round 23 of JSON straight from Rust.
 const BSON = require('bson');
-const { READ } = require('../../lib/codec');
-const { renderJson } = require('../../binding.js');
 
 const EMPTY = Buffer.alloc(0);
 const int32 = (v) => { const b = Buffer.alloc(4); b.writeInt32LE(v); return b; };
@@ -45,26 +43,6 @@ const V = {
   minKey: () => [0xff, EMPTY],
   maxKey: () => [0x7f, EMPTY],
 };
-
-function viaJs(batch) {
-  let n = 0;
-  for (let at = 0; at < batch.length; at += batch.readInt32LE(at)) { if (at + 4 > batch.length || batch.readInt32LE(at) < 5) throw new Error('harness: bad length'); n++; }
-  const docs = new Array(n);
-  BSON.deserializeStream(batch, 0, n, docs, 0, READ);
-  return Buffer.from(JSON.stringify(docs));
-}
-function both(batch) {
-  const run = (f) => { try { return { bytes: f() }; } catch (e) { return { error: e }; } };
-  return { js: run(() => viaJs(batch)), rust: run(() => renderJson(batch)) };
-}
-/** 'same' | 'bothThrow' | 'refused' | 'DIFF' | 'RUST_ACCEPTS_JS_THROWS' */
-function verdict(batch) {
-  const { js, rust } = both(batch);
-  if (js.error && rust.error) return { v: 'bothThrow', js, rust };
-  if (js.error) return { v: 'RUST_ACCEPTS_JS_THROWS', js, rust };
-  if (rust.error) return { v: 'refused', js, rust };
-  return { v: Buffer.compare(js.bytes, rust.bytes) === 0 ? 'same' : 'DIFF', js, rust };
-}
 
 // ---- raw OP_MSG to the server, to store documents the drivers would not write ----
 const net = require('node:net');
@@ -108,4 +86,4 @@ async function rawInsert(db, coll, docs) {
   return r;
 }
 
-module.exports = { BSON, READ, renderJson, EMPTY, int32, uint32, int64, lenstr, cstr, el, doc, V, viaJs, both, verdict, rawCommand, rawInsert };
+module.exports = { EMPTY, int32, uint32, int64, lenstr, cstr, el, doc, V, rawCommand, rawInsert };
