@@ -260,6 +260,8 @@ export interface ConnectOptions {
   metrics?: boolean | { limit?: number };
   /** The audit sink: a function, or a writable stream of JSON lines (docs/operations.md). */
   audit?: ((event: AuditEvent) => void) | { write(line: string): unknown };
+  /** Collections every tenant reads and only runAsSystem writes (docs/shared-collections.md). */
+  shared?: string[];
 }
 
 export interface SystemAccessOptions {

@@ -17,6 +17,7 @@ const { auditSink, refusal, ignoreRejection } = require('./audit');
 const CONNECT_OPTIONS = [
   'tenantField', 'strategy', 'database', 'onSystemAccess', 'tenantIdPattern',
   'serverSelectionTimeoutMS', 'connectTimeoutMS', 'maxPoolSize', 'appName', 'monitorCommands', 'quotas', 'metrics', 'audit',
+  'shared',
 ];
 // Set by tenantfence/testing's globalSetup so an app's own connect() call records its
 // commands for the isolation probe in tests, without a code change.
@@ -68,7 +69,12 @@ function checkConnectOptions(o) {
   // Fixed limits are checked (in Rust) before anything is dialled.
   const quotas = o.quotas && typeof o.quotas === 'object' ? limitsOf(native, o.quotas, 'options.quotas') : undefined;
   const audit = auditSink(o.audit);
-  return { field, strategy, pattern, database, hook: o.onSystemAccess, monitor, quotas, metricsLimit, audit, raw: o };
+  // Shared collections: an array of names, each checked in Rust (`scope::shared`).
+  if (o.shared !== undefined && (!Array.isArray(o.shared) || !o.shared.every((n) => typeof n === 'string'))) {
+    throw invalidArg('options.shared must be an array of collection names');
+  }
+  const shared = (o.shared ?? []).map((n) => (context.isWellFormed(n) ? n : ''));
+  return { field, strategy, pattern, database, hook: o.onSystemAccess, monitor, quotas, metricsLimit, audit, shared, raw: o };
 }
 
 function withUriOptions(uri, o) {
@@ -104,7 +110,7 @@ class TenantFence {
     const s = checkConnectOptions(options);
     let nf;
     try {
-      nf = await native.NativeFence.connect(withUriOptions(uri, s.raw), s.database, s.field, s.strategy, !s.pattern, s.monitor, s.metricsLimit);
+      nf = await native.NativeFence.connect(withUriOptions(uri, s.raw), s.database, s.field, s.strategy, !s.pattern, s.monitor, s.metricsLimit, s.shared);
     } catch (e) {
       throw fromNative(e);
     }

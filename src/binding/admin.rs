@@ -31,7 +31,7 @@ pub async fn execute(
 ) -> FenceResult<Vec<u8>> {
     let req = Request::decode(&bytes, Some(&inner.spec.field))?;
     forbidden::check_request(&principal, &req.0)?;
-    admin::admit(&inner.spec.scope(principal.clone()), op)?;
+    admin::admit(&inner.spec.scope_on(principal.clone(), &collection), op)?;
     if op == AdminOp::ListCollections {
         let db = inner.client()?.database(&inner.spec.database_of(&principal)?);
         return list_collections(&db, session, req).await;
@@ -285,6 +285,8 @@ async fn rename(t: Target, mut req: Request) -> FenceResult<Vec<u8>> {
     let to = req.string("to", "newName")?;
     // The new name goes through the same namespace rules as any collection's.
     let target = t.sibling(&to)?;
+    // Onto a shared collection (`dropTarget` would replace every tenant's shared data).
+    crate::scope::shared::admit_named(&target.scope, "rename", false)?;
     let drop_target = match o.get("dropTarget") {
         None => false,
         Some(Bson::Boolean(b)) => *b,

@@ -67,6 +67,8 @@ impl Drop for NativeFence {
 #[napi]
 impl NativeFence {
     /// Connects and pings, so an unreachable server fails here with a clear error.
+    // The connect options, one argument each, as the JS face checked them.
+    #[allow(clippy::too_many_arguments)]
     #[napi(factory)]
     pub async fn connect(
         uri: String,
@@ -76,13 +78,15 @@ impl NativeFence {
         default_rule: bool,
         monitor_commands: Option<bool>,
         metrics_limit: Option<u32>,
+        shared: Option<Vec<String>>,
     ) -> napi::Result<NativeFence> {
         let fut = async move {
             let ids = if default_rule { IdRule::Default } else { IdRule::Custom };
             // Checked before anything is parsed or dialled; the database again once the URI
             // may have named it.
             let given = database.as_deref().unwrap_or("test");
-            TenantSpec::new(&tenant_field, &strategy, given, ids)?;
+            TenantSpec::new(&tenant_field, &strategy, given, ids)?
+                .with_shared(shared.as_deref().unwrap_or_default())?;
             let mut opts = ClientOptions::parse(&uri).await.map_err(|e| match *e.kind {
                 // A malformed string is a bad argument; SRV lookups and the like stay driver errors.
                 mongodb::error::ErrorKind::InvalidArgument { message, .. } => {
@@ -101,15 +105,17 @@ impl NativeFence {
                 .or_else(|| opts.default_database.clone())
                 .unwrap_or_else(|| "test".to_string());
             // Field and strategy passed above: only the database, maybe the URI's, can fail here.
-            let spec = TenantSpec::new(&tenant_field, &strategy, &database, ids).map_err(|e| {
-                if !from_uri {
-                    return e;
-                }
-                ScopeError::argument(format!(
-                    "the connection string names the database {database:?}: {}",
-                    e.message
-                ))
-            })?;
+            let spec = TenantSpec::new(&tenant_field, &strategy, &database, ids)
+                .map_err(|e| {
+                    if !from_uri {
+                        return e;
+                    }
+                    ScopeError::argument(format!(
+                        "the connection string names the database {database:?}: {}",
+                        e.message
+                    ))
+                })?
+                .with_shared(shared.as_deref().unwrap_or_default())?;
             let timeout = opts.server_selection_timeout.unwrap_or(Duration::from_secs(30));
             let recorder = monitor_commands.unwrap_or(false).then(|| Recorder::new(spec.clone()));
             opts.command_event_handler = recorder.as_ref().map(|r| r.handler());

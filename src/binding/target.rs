@@ -47,7 +47,7 @@ impl Target {
         let client = inner.client()?;
         let db = client.database(&ns.database);
         let coll = db.collection::<Document>(&ns.collection);
-        let scope = inner.spec.scope(principal);
+        let scope = inner.spec.scope_on(principal, name);
         Ok(Target { db, coll, ns, scope, inner, sent_hint: Arc::default(), session: None })
     }
 

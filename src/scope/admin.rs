@@ -104,6 +104,7 @@ pub fn may_read_metrics(principal: Option<&Principal>) -> ScopeResult<()> {
 /// Whether `scope`'s principal may run `op` at all (each index of a `createIndexes` is then
 /// planned by `scope::indexes`, each collection option checked by `check_create_options`).
 pub fn admit(scope: &Scope, op: AdminOp) -> ScopeResult<()> {
+    super::shared::admit_named(scope, op.name(), op == AdminOp::ListIndexes)?;
     match (&scope.principal, scope.strategy) {
         (Principal::Tenant(_), Strategy::Field) => match op.refused_to_field_tenant() {
             None => Ok(()),
@@ -122,7 +123,7 @@ pub fn admit(scope: &Scope, op: AdminOp) -> ScopeResult<()> {
 /// collection): a tenant of strategy 'field' then gets the same answer whether or not another
 /// tenant has written to the collection, never `NamespaceNotFound` because none has.
 pub fn lists_after_fence_index(scope: &Scope) -> bool {
-    scope.strategy == Strategy::Field && matches!(scope.principal, Principal::Tenant(_))
+    super::shared::injects(scope).is_some()
 }
 
 /// True when a `listIndexes` reply shows the fence's own index (`bounds::tenant_index`): only

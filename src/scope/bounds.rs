@@ -25,7 +25,9 @@ use bson::{doc, Bson, Document};
 use super::by_id;
 use super::collation;
 use super::error::{ScopeError, ScopeResult};
-use super::{Principal, Scope, Strategy};
+use super::Scope;
+#[cfg(test)]
+use super::{Principal, Strategy};
 
 /// One index as `listIndexes` reports it, reduced to what bounds need.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,7 +111,7 @@ pub struct Query<'a> {
 
 /// True when a call's plan must be bounded: a tenant under strategy 'field'.
 pub fn applies(scope: &Scope) -> bool {
-    scope.strategy == Strategy::Field && matches!(scope.principal, Principal::Tenant(_))
+    super::shared::injects(scope).is_some()
 }
 
 /// Decides the bound of one query, given the collection's indexes (empty: none, or no collection).

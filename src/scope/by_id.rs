@@ -5,13 +5,14 @@
 
 use bson::{Bson, Document, RawBsonRef, RawDocument};
 
-use super::{Principal, Scope, Strategy};
+#[cfg(test)]
+use super::Strategy;
+use super::{Principal, Scope};
 
 /// The `_id` to fetch when `user` is exactly `{_id: <plain value>}` under a tenant.
 pub fn exact_id<'f>(scope: &Scope, user: &'f Document) -> Option<&'f Bson> {
-    if scope.strategy != Strategy::Field || !matches!(scope.principal, Principal::Tenant(_)) {
-        return None;
-    }
+    // Only a tenant collection under strategy 'field' is fetched by `_id` and owner-checked.
+    super::shared::injects(scope)?;
     // A non-simple collation could make one string `_id` match several documents. On a
     // sharded collection `{_id}` alone cannot be routed: it would go to every shard.
     if scope.collation_guard || scope.sharded || user.len() != 1 {

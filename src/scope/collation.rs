@@ -52,9 +52,10 @@ pub fn known(default: Option<&Document>, view: bool, sharded: bool) -> Known {
 }
 
 /// True when a call of `scope` needs the collection's facts (`facts::Known`) to be planned:
-/// only a tenant's call under strategy 'field' shares a collection with other tenants.
+/// only a tenant's call under strategy 'field' shares a collection with other tenants, and a
+/// tenant's call on a shared collection must learn whether it is a view.
 pub fn needs_facts(scope: &Scope) -> bool {
-    scope.strategy == Strategy::Field && scope.tenant().is_some()
+    scope.tenant().is_some() && (scope.strategy == Strategy::Field || scope.shared.main)
 }
 
 /// The collation handling of a call on collection `name` with the caller's `explicit`
@@ -68,7 +69,11 @@ pub fn decide(
     if !needs_facts(scope) {
         return Ok(Handling { twin: false, pin_simple: false });
     }
-    check_view(&scope.principal, scope.strategy, name, known.view)?;
+    check_view(&scope.principal, scope.strategy, name, known.view, scope.shared.has(name))?;
+    if scope.shared.main {
+        // No tenant match to keep exact: the collection's own collation applies as it would.
+        return Ok(Handling { twin: false, pin_simple: false });
+    }
     Ok(match explicit {
         Some(c) => Handling { twin: !is_simple(c), pin_simple: false },
         None if known.non_simple => Handling { twin: true, pin_simple: false },

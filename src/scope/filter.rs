@@ -11,7 +11,7 @@ use super::expr_guard;
 use super::tenant_id::escape_regex;
 use super::tenant_id::{check_hard, exact_pattern};
 use super::walk::{too_deep, MAX_DEPTH};
-use super::{Principal, Scope, Strategy};
+use super::{shared, Principal, Scope, Strategy};
 
 /// `{field: {$regex: "^<id>\z"}}`: `$regex` ignores collation, so this clause keeps
 /// the match exact under any collation. `\z` (not `$`) so "acme\n" cannot match.
@@ -40,7 +40,7 @@ pub fn tenant_match(scope: &Scope, tenant: &str, guard: bool) -> Document {
 /// True when `estimatedDocumentCount` must run as an exact count of the tenant's documents:
 /// the metadata count of a collection all tenants share counts every tenant's.
 pub fn counts_exactly(scope: &Scope) -> bool {
-    scope.strategy == Strategy::Field && scope.tenant().is_some()
+    shared::injects(scope).is_some()
 }
 
 /// Scopes a read filter to the current tenant.
@@ -55,9 +55,12 @@ pub fn scope_write_filter(scope: &Scope, user: Document) -> ScopeResult<Document
 }
 
 fn scope_with(scope: &Scope, user: Document, exact_type: bool) -> ScopeResult<Document> {
-    let tenant = match (&scope.principal, scope.strategy) {
-        (Principal::Tenant(t), Strategy::Field) => t,
-        _ => return Ok(user),
+    let Some(tenant) = shared::injects(scope) else {
+        // A tenant reading a shared collection: nothing to match, but no server-side JavaScript.
+        if scope.tenant().is_some() {
+            expr_guard::refuse_server_js_in(&user, "a filter")?;
+        }
+        return Ok(user);
     };
     // Principal::Tenant is validated upstream; re-check the hard rule because a bad id
     // here would silently scope to the wrong thing.
@@ -94,7 +97,7 @@ fn scope_with(scope: &Scope, user: Document, exact_type: bool) -> ScopeResult<Do
         clauses.push(Bson::Document(regex_twin(&scope.field, tenant)));
     }
     // Tenant first: it is the prefix of every index the fence creates.
-    let mut out = doc! { scope.field.as_str(): tenant.as_str() };
+    let mut out = doc! { scope.field.as_str(): tenant };
     let ours_in_and = !clauses.is_empty();
     if !(ours_in_and && user.contains_key("$and")) {
         // Top-level keys are ANDed and none is ours (shield moved the caller's conditions on
@@ -418,6 +421,9 @@ fn check_upsert_tenant_clause(
         return Err(ScopeError::violation(format!(
             "an upsert filter must not name a path inside the tenant field ('{key}')"
         )));
+    }
+    if shared::unstamped(scope) {
+        return Err(shared::stamped_refusal(scope));
     }
     match (&scope.principal, equality_value(value)) {
         (Principal::Tenant(t), Some(Bson::String(s))) if s == t => Ok(()),

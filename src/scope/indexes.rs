@@ -189,7 +189,8 @@ pub fn index_name(keys: &Document) -> String {
 
 /// Whether a strategy applies the tenant-index rules at all.
 pub fn shared_indexes(scope: &Scope) -> bool {
-    scope.strategy == Strategy::Field
+    // A shared collection's documents carry no tenant field: its indexes do not start with it.
+    scope.strategy == Strategy::Field && !scope.shared.main
 }
 
 fn system_only(what: &str) -> ScopeError {

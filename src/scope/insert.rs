@@ -8,7 +8,7 @@ use bson::{Bson, Document, RawBsonRef, RawDocument, RawDocumentBuf};
 
 use super::error::{ScopeError, ScopeResult};
 use super::tenant_id::check_hard;
-use super::{Principal, Scope, Strategy};
+use super::{shared, Principal, Scope, Strategy};
 
 /// What a document's tenant field holds, as far as stamping cares.
 enum Found<'a> {
@@ -22,6 +22,16 @@ enum Found<'a> {
 fn decide<'s>(scope: &'s Scope, found: Found<'_>) -> ScopeResult<Option<&'s str>> {
     if scope.strategy == Strategy::Database {
         return Ok(None);
+    }
+    if shared::unstamped(scope) {
+        return match (&scope.principal, found) {
+            (Principal::System, Found::Absent) => Ok(None),
+            (Principal::System, _) => Err(shared::stamped_refusal(scope)),
+            // `shared::admit` refused it first; a tenant never writes a shared collection.
+            (Principal::Tenant(_), _) => {
+                Err(ScopeError::violation("a tenant may not write a shared collection"))
+            }
+        };
     }
     let field = &scope.field;
     match (&scope.principal, found) {

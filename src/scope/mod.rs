@@ -22,6 +22,7 @@ pub mod plan;
 pub mod quota;
 pub mod session;
 pub mod share;
+pub mod shared;
 pub mod spec;
 pub mod tenant_id;
 pub mod update;
@@ -70,6 +71,8 @@ pub struct Scope {
     /// The collection is sharded (`facts::Known::sharded`): every command keeps one tenant in
     /// its filter and shares only within that tenant, so the router targets one shard.
     pub sharded: bool,
+    /// The fence's shared collections, and whether this call's collection is one (`scope::shared`).
+    pub shared: shared::Shared,
 }
 
 #[cfg(test)]
@@ -83,6 +86,7 @@ impl Scope {
             collation_guard: false,
             default_rule: true,
             sharded: false,
+            shared: shared::Shared::default(),
         }
     }
 }

@@ -11,14 +11,17 @@ pub struct Namespace {
 }
 
 /// The namespace `principal`'s call on collection `name` goes to, or why it may not go anywhere.
+/// A shared collection lives in the base database under either strategy.
 pub fn resolve(
     strategy: Strategy,
     base: &str,
     principal: &Principal,
     name: &str,
+    shared: bool,
 ) -> ScopeResult<Namespace> {
     check_collection_name(name)?;
-    Ok(Namespace { database: database(strategy, base, principal)?, collection: name.to_string() })
+    let database = if shared { base.to_string() } else { database(strategy, base, principal)? };
+    Ok(Namespace { database, collection: name.to_string() })
 }
 
 /// The database `principal`'s calls go to, or why they may not go anywhere.
@@ -109,8 +112,11 @@ pub fn check_view(
     strategy: Strategy,
     name: &str,
     is_view: bool,
+    shared: bool,
 ) -> ScopeResult<()> {
-    if is_view && strategy == Strategy::Field && matches!(principal, Principal::Tenant(_)) {
+    // A shared view's pipeline could read the base database's tenant collections too.
+    let unscoped_run = strategy == Strategy::Field || shared;
+    if is_view && unscoped_run && matches!(principal, Principal::Tenant(_)) {
         return Err(ScopeError::violation(format!(
             "'{name}' is a view: its pipeline would run on every tenant's documents before the fence's tenant match; query the collections it reads (runAsSystem may read it)"
         )));
@@ -128,24 +134,37 @@ mod tests {
 
     #[test]
     fn a_view_is_refused_to_a_tenant_of_the_field_strategy_only() {
-        assert!(check_view(&t("a"), Strategy::Field, "v", true).is_err());
-        assert!(check_view(&t("a"), Strategy::Field, "c", false).is_ok());
-        assert!(check_view(&Principal::System, Strategy::Field, "v", true).is_ok());
-        assert!(check_view(&t("a"), Strategy::Database, "v", true).is_ok());
+        assert!(check_view(&t("a"), Strategy::Field, "v", true, false).is_err());
+        assert!(check_view(&t("a"), Strategy::Field, "c", false, false).is_ok());
+        assert!(check_view(&Principal::System, Strategy::Field, "v", true, false).is_ok());
+        assert!(check_view(&t("a"), Strategy::Database, "v", true, false).is_ok());
+    }
+
+    #[test]
+    fn a_shared_collection_lives_in_the_base_database() {
+        for strategy in [Strategy::Field, Strategy::Database] {
+            for p in [t("a"), t("b"), Principal::System] {
+                let ns = resolve(strategy, "app", &p, "plans", true).unwrap();
+                assert_eq!(ns.database, "app", "{strategy:?} {p:?}");
+            }
+        }
+        // A shared view could read tenant collections of the base database: refused to tenants.
+        assert!(check_view(&t("a"), Strategy::Database, "v", true, true).is_err());
+        assert!(check_view(&Principal::System, Strategy::Database, "v", true, true).is_ok());
     }
 
     #[test]
     fn field_strategy_shares_the_base_database() {
         for p in [t("a"), t("b"), Principal::System] {
-            let ns = resolve(Strategy::Field, "app", &p, "notes").unwrap();
+            let ns = resolve(Strategy::Field, "app", &p, "notes", false).unwrap();
             assert_eq!(ns, Namespace { database: "app".into(), collection: "notes".into() });
         }
     }
 
     #[test]
     fn database_strategy_gives_each_tenant_its_own_database() {
-        let a = resolve(Strategy::Database, "app", &t("a"), "notes").unwrap();
-        let b = resolve(Strategy::Database, "app", &t("b"), "notes").unwrap();
+        let a = resolve(Strategy::Database, "app", &t("a"), "notes", false).unwrap();
+        let b = resolve(Strategy::Database, "app", &t("b"), "notes", false).unwrap();
         assert_eq!(a.database, "app~a");
         assert_eq!(b.database, "app~b");
         assert_ne!(a, b);
@@ -153,17 +172,17 @@ mod tests {
 
     #[test]
     fn system_has_no_namespace_under_database_strategy() {
-        let e = resolve(Strategy::Database, "app", &Principal::System, "notes").unwrap_err();
+        let e = resolve(Strategy::Database, "app", &Principal::System, "notes", false).unwrap_err();
         assert_eq!(e.kind, super::super::ErrorKind::TenantMissing);
     }
 
     #[test]
     fn bad_collection_names_are_refused() {
         for name in ["", "a\0b", "system.users", "a$b", "$cmd"] {
-            let e = resolve(Strategy::Field, "app", &t("a"), name).unwrap_err();
+            let e = resolve(Strategy::Field, "app", &t("a"), name, false).unwrap_err();
             assert_eq!(e.kind, super::super::ErrorKind::InvalidArgument, "{name:?}");
         }
-        assert!(resolve(Strategy::Field, "app", &t("a"), "system").is_ok());
+        assert!(resolve(Strategy::Field, "app", &t("a"), "system", false).is_ok());
     }
 
     #[test]
@@ -226,7 +245,7 @@ mod tests {
     #[test]
     fn a_database_name_past_mongodbs_limit_is_a_clear_refusal() {
         let long = "A".repeat(40);
-        let e = resolve(Strategy::Database, "app", &t(&long), "notes").unwrap_err();
+        let e = resolve(Strategy::Database, "app", &t(&long), "notes", false).unwrap_err();
         assert_eq!(e.kind, super::super::ErrorKind::TenantInvalid);
         assert!(e.message.contains("MongoDB allows 63"));
     }

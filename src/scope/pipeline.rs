@@ -11,6 +11,7 @@ use super::bounds;
 use super::error::{ScopeError, ScopeResult};
 use super::expr_guard;
 use super::filter::{scope_filter, shield, shield_all, shield_ids, split_id_points, tenant_match};
+use super::shared::{self, Shared};
 use super::tenant_id::check_hard;
 use super::update::split_stage;
 use super::walk::MAX_DEPTH;
@@ -99,14 +100,20 @@ impl Seen {
 /// What every stage of one call needs.
 struct Ctx<'a> {
     scope: &'a Scope,
-    /// The tenant whose match is injected; `None` under `runAsSystem` or `strategy: 'database'`.
-    inject: Option<&'a str>,
-    /// The same scope with the regex twin forced on: a foreign collection's default
-    /// collation is not known here, so matches on other collections always carry it.
+    /// The tenant whose match goes on tenant collections; `None` under `runAsSystem` or
+    /// `strategy: 'database'`. A shared collection gets none (`inject_into`).
+    tenant: Option<&'a str>,
+    /// The scope of a tenant collection joined in, with the regex twin forced on: a foreign
+    /// collection's default collation is not known here, so its matches always carry it.
     guarded: Scope,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// The tenant whose match a join into collection `from` gets: none for a shared one.
+    fn inject_into(&self, from: &str) -> Option<&'a str> {
+        self.tenant.filter(|_| !self.scope.shared.has(from))
+    }
+
     fn scope_for(&self, level: Level) -> &Scope {
         if level == Level::Outer {
             self.scope
@@ -144,18 +151,22 @@ impl Ctx<'_> {
 
 /// Scopes an aggregation pipeline: tenant match first, sub-pipelines scoped, stage allowlist.
 pub fn scope_pipeline(scope: &Scope, pipeline: Vec<Document>) -> ScopeResult<Vec<Document>> {
-    let inject = match scope.strategy {
+    let tenant = match scope.strategy {
         Strategy::Field => scope.tenant(),
         Strategy::Database => None,
     };
-    if let Some(t) = inject {
+    if let Some(t) = tenant {
         check_hard(t)?;
         for stage in &pipeline {
             expr_guard::refuse_server_js_in(stage, "a pipeline")?;
         }
     }
-    let ctx = Ctx { scope, inject, guarded: Scope { collation_guard: true, ..scope.clone() } };
-    scope_stages(&ctx, pipeline, Level::Outer, Seen::FRESH, 0)
+    // Matches on other collections are only put on tenant collections (`inject_into`).
+    let foreign = Shared { main: false, ..scope.shared.clone() };
+    let guarded = Scope { collation_guard: true, shared: foreign, ..scope.clone() };
+    let ctx = Ctx { scope, tenant, guarded };
+    let inject = shared::injects(scope);
+    scope_stages(&ctx, pipeline, Level::Outer, Seen::FRESH, 0, inject)
 }
 
 /// Where a pipeline's plan starts, for `scope::bounds`: the caller's leading `$match` (else
@@ -230,12 +241,15 @@ fn stages_to_bson(stages: Vec<Document>) -> Bson {
     Bson::Array(stages.into_iter().map(Bson::Document).collect())
 }
 
+/// Scopes one pipeline over a collection whose documents get `inject`'s match (none for a
+/// shared collection, `runAsSystem` or strategy 'database').
 fn scope_stages(
     ctx: &Ctx,
     stages: Vec<Document>,
     level: Level,
     seen: Seen,
     depth: usize,
+    inject: Option<&str>,
 ) -> ScopeResult<Vec<Document>> {
     if depth > MAX_DEPTH {
         return Err(too_deep());
@@ -257,7 +271,7 @@ fn scope_stages(
         // (A second leading $match too: the server merges it into the first, where a join
         // key's `_id` point fetched another tenant's document for it to run on, round 13.)
         let passive = matches!(name.as_str(), "$limit" | "$skip") || (i == 0 && name == "$match");
-        if level == Level::Sub && ctx.inject.is_some() && !barrier && !passive {
+        if level == Level::Sub && inject.is_some() && !barrier && !passive {
             out.push(doc! { "$limit": i64::MAX });
             barrier = true;
         }
@@ -269,15 +283,15 @@ fn scope_stages(
                         "$geoNear is only allowed as the first stage of a pipeline",
                     ));
                 }
-                if level == Level::Sub && ctx.inject.is_some() {
+                if level == Level::Sub && inject.is_some() {
                     return Err(special_in_join("$geoNear"));
                 }
-                scoped_in_place = ctx.inject.is_some();
-                scope_geo_near(ctx, body, level)?
+                scoped_in_place = inject.is_some();
+                scope_geo_near(ctx, body, level, inject)?
             }
             // A leading $match takes the tenant itself rather than getting a stage in
             // front of it: `$text` must stay in the first stage, and it is the same filter.
-            "$match" if i == 0 && level != Level::Facet && ctx.inject.is_some() => match body {
+            "$match" if i == 0 && level != Level::Facet && inject.is_some() => match body {
                 Bson::Document(user) => {
                     scoped_in_place = true;
                     if level == Level::Sub {
@@ -295,7 +309,7 @@ fn scope_stages(
             // never moves a $match across keeps it where the caller put it. A $facet branch's
             // $match is never merged into the outer match, but may be moved into a join of its
             // own branch, so it is held the same way.
-            "$match" => match (body, ctx.inject) {
+            "$match" => match (body, inject) {
                 (Bson::Document(mut user), Some(t)) if pristine => {
                     // In a join's sub-query no `_id` condition may bound a plan (round 10).
                     if level == Level::Sub && !barrier {
@@ -329,7 +343,7 @@ fn scope_stages(
             "$lookup" => scope_lookup(ctx, body, depth)?,
             "$unionWith" => scope_union_with(ctx, body, depth)?,
             "$graphLookup" => scope_graph_lookup(ctx, body)?,
-            "$facet" => scope_facet(ctx, body, Seen { pristine, copied }, depth)?,
+            "$facet" => scope_facet(ctx, body, Seen { pristine, copied }, depth, inject)?,
             _ => body,
         };
         pristine = pristine && keeps_tenant(ctx.scope, &name, &body);
@@ -344,9 +358,12 @@ fn scope_stages(
         copied = copied
             || matches!(name.as_str(), "$lookup" | "$graphLookup" | "$unionWith" | "$facet")
             || (name != "$match" && refers_to(&body, &ctx.scope.field, 0));
-        out.push(doc! { name: body });
+        // Over a shared collection nothing holds a later $match out of a join into a tenant
+        // collection (the server may move it there, ahead of the join's tenant match): a
+        // barrier right after the join keeps it where the caller put it.
+        push_stage(ctx, inject.is_none(), name, body, &mut out);
     }
-    if let (Some(t), false, false) = (ctx.inject, scoped_in_place, level == Level::Facet) {
+    if let (Some(t), false, false) = (inject, scoped_in_place, level == Level::Facet) {
         let scope = ctx.scope_for(level);
         out.insert(0, doc! { "$match": tenant_match(scope, t, scope.collation_guard) });
     }
@@ -448,6 +465,32 @@ fn keeps_tenant(scope: &Scope, name: &str, body: &Bson) -> bool {
     }
 }
 
+/// Pushes a scoped stage; over a collection without a tenant match (`unmatched`), a join into
+/// a tenant collection gets a barrier right after it.
+// Out of line: `scope_stages` recurses once per nesting level and keeps its frame small.
+#[inline(never)]
+fn push_stage(ctx: &Ctx, unmatched: bool, name: String, body: Bson, out: &mut Vec<Document>) {
+    let barrier = unmatched && join_target(&name, &body).and_then(|f| ctx.inject_into(f)).is_some();
+    out.push(doc! { name: body });
+    if barrier {
+        out.push(doc! { "$limit": i64::MAX });
+    }
+}
+
+/// The collection a join stage reads, if it is one.
+fn join_target<'b>(name: &str, body: &'b Bson) -> Option<&'b str> {
+    let key = match name {
+        "$lookup" | "$graphLookup" => "from",
+        "$unionWith" => "coll",
+        _ => return None,
+    };
+    match body {
+        Bson::Document(d) => d.get_str(key).ok(),
+        Bson::String(coll) if name == "$unionWith" => Some(coll),
+        _ => None,
+    }
+}
+
 /// The `$match` a stage over another collection starts with.
 fn foreign_match(ctx: &Ctx, tenant: &str) -> Bson {
     let m = tenant_match(&ctx.guarded, tenant, true);
@@ -455,11 +498,11 @@ fn foreign_match(ctx: &Ctx, tenant: &str) -> Bson {
 }
 
 /// A leading `$geoNear`: the tenant goes into its `query`.
-fn scope_geo_near(ctx: &Ctx, body: Bson, level: Level) -> ScopeResult<Bson> {
+fn scope_geo_near(ctx: &Ctx, body: Bson, level: Level, inject: Option<&str>) -> ScopeResult<Bson> {
     let Bson::Document(mut spec) = body else {
         return Err(ScopeError::argument("$geoNear needs a document"));
     };
-    if ctx.inject.is_some() {
+    if inject.is_some() {
         let query = match spec.get("query") {
             None => Document::new(),
             Some(Bson::Document(q)) => q.clone(),
@@ -474,7 +517,10 @@ fn scope_geo_near(ctx: &Ctx, body: Bson, level: Level) -> ScopeResult<Bson> {
 fn check_from(ctx: &Ctx, stage: &str, key: &str, value: Option<&Bson>) -> ScopeResult<()> {
     let who = ctx.who();
     match value {
-        Some(Bson::String(_)) => Ok(()),
+        Some(Bson::String(from)) => match shared::cross_database_join(ctx.scope, from) {
+            Some(refused) => Err(refused),
+            None => Ok(()),
+        },
         Some(Bson::Document(_)) => Err(ScopeError::violation(format!(
             "{stage} '{key}' must name a collection of this database; {{db, coll}} is not allowed {who}"
         ))),
@@ -490,15 +536,15 @@ fn check_from(ctx: &Ctx, stage: &str, key: &str, value: Option<&Bson>) -> ScopeR
 fn scope_sub_pipeline(
     ctx: &Ctx,
     spec: &mut Document,
-    key: &str,
-    stage: &str,
+    (key, stage): (&str, &str),
     depth: usize,
+    inject: Option<&str>,
 ) -> ScopeResult<bool> {
     let Some(slot) = spec.get_mut(key) else {
         return Ok(false);
     };
     let stages = stages_of(std::mem::replace(slot, Bson::Null), &format!("{stage} {key}"))?;
-    *slot = stages_to_bson(scope_stages(ctx, stages, Level::Sub, Seen::FRESH, depth + 1)?);
+    *slot = stages_to_bson(scope_stages(ctx, stages, Level::Sub, Seen::FRESH, depth + 1, inject)?);
     Ok(true)
 }
 
@@ -507,8 +553,9 @@ fn scope_lookup(ctx: &Ctx, body: Bson, depth: usize) -> ScopeResult<Bson> {
         return Err(ScopeError::argument("$lookup needs a document"));
     };
     check_from(ctx, "$lookup", "from", spec.get("from"))?;
-    let had_pipeline = scope_sub_pipeline(ctx, &mut spec, "pipeline", "$lookup", depth)?;
-    match (had_pipeline, ctx.inject) {
+    let inject = ctx.inject_into(spec.get_str("from").unwrap_or_default());
+    let had_pipeline = scope_sub_pipeline(ctx, &mut spec, ("pipeline", "$lookup"), depth, inject)?;
+    match (had_pipeline, inject) {
         // localField/foreignField form: MongoDB 5+ accepts a pipeline alongside them.
         (false, Some(t)) => {
             spec.insert("pipeline", foreign_match(ctx, t));
@@ -537,7 +584,11 @@ fn scope_union_with(ctx: &Ctx, body: Bson, depth: usize) -> ScopeResult<Bson> {
         _ => return Err(ScopeError::argument("$unionWith needs a collection name or a document")),
     };
     match spec.get("coll") {
-        Some(Bson::String(_)) => {}
+        Some(Bson::String(from)) => {
+            if let Some(refused) = shared::cross_database_join(ctx.scope, from) {
+                return Err(refused);
+            }
+        }
         None => {
             return Err(ScopeError::violation(format!(
                 "$unionWith without 'coll' (over $documents) is not allowed {}",
@@ -550,8 +601,10 @@ fn scope_union_with(ctx: &Ctx, body: Bson, depth: usize) -> ScopeResult<Bson> {
             )))
         }
     }
-    let had_pipeline = scope_sub_pipeline(ctx, &mut spec, "pipeline", "$unionWith", depth)?;
-    match (had_pipeline, ctx.inject) {
+    let inject = ctx.inject_into(spec.get_str("coll").unwrap_or_default());
+    let had_pipeline =
+        scope_sub_pipeline(ctx, &mut spec, ("pipeline", "$unionWith"), depth, inject)?;
+    match (had_pipeline, inject) {
         (false, Some(t)) => {
             spec.insert("pipeline", foreign_match(ctx, t));
             Ok(Bson::Document(spec))
@@ -572,7 +625,7 @@ fn scope_graph_lookup(ctx: &Ctx, body: Bson) -> ScopeResult<Bson> {
         return Err(ScopeError::argument("$graphLookup needs a document"));
     };
     check_from(ctx, "$graphLookup", "from", spec.get("from"))?;
-    if ctx.inject.is_some() {
+    if ctx.inject_into(spec.get_str("from").unwrap_or_default()).is_some() {
         let restrict = match spec.get("restrictSearchWithMatch") {
             None => Document::new(),
             Some(Bson::Document(d)) => d.clone(),
@@ -600,13 +653,19 @@ fn scope_graph_lookup(ctx: &Ctx, body: Bson) -> ScopeResult<Bson> {
     Ok(Bson::Document(spec))
 }
 
-fn scope_facet(ctx: &Ctx, body: Bson, seen: Seen, depth: usize) -> ScopeResult<Bson> {
+fn scope_facet(
+    ctx: &Ctx,
+    body: Bson,
+    seen: Seen,
+    depth: usize,
+    inject: Option<&str>,
+) -> ScopeResult<Bson> {
     let Bson::Document(mut facets) = body else {
         return Err(ScopeError::argument("$facet needs a document of sub-pipelines"));
     };
     for (name, branch) in facets.iter_mut() {
         let stages = stages_of(std::mem::replace(branch, Bson::Null), &format!("$facet '{name}'"))?;
-        *branch = stages_to_bson(scope_stages(ctx, stages, Level::Facet, seen, depth + 1)?);
+        *branch = stages_to_bson(scope_stages(ctx, stages, Level::Facet, seen, depth + 1, inject)?);
     }
     Ok(Bson::Document(facets))
 }
@@ -981,6 +1040,94 @@ mod tests {
             kind(&database(), vec![doc! { "$merge": { "into": "x" } }]),
             ErrorKind::TenantViolation
         );
+    }
+
+    /// Tenant "a" on collection `main`, with "plans" and "countries" shared.
+    fn on(main: &str, strategy: Strategy) -> Scope {
+        let names = shared::check_names(&["plans".into(), "countries".into()]).unwrap();
+        Scope { shared: names.on(main), ..scope(Principal::Tenant("a".into()), strategy, false) }
+    }
+
+    fn lookup(from: &str) -> Document {
+        doc! { "$lookup": { "from": from, "localField": "p", "foreignField": "k", "as": "j" } }
+    }
+
+    #[test]
+    fn a_join_into_a_shared_collection_gets_no_tenant_match() {
+        let out = scope_pipeline(&on("notes", Strategy::Field), vec![lookup("plans")]).unwrap();
+        assert_eq!(out[0], plain(), "the tenant collection itself is still scoped");
+        assert_eq!(out[1], lookup("plans"));
+        let out = scope_pipeline(&on("notes", Strategy::Field), vec![lookup("notes")]).unwrap();
+        let sub = out[1].get_document("$lookup").unwrap().get_array("pipeline").unwrap();
+        assert_eq!(sub[0], Bson::Document(foreign()));
+        let union = scope_pipeline(
+            &on("notes", Strategy::Field),
+            vec![doc! { "$unionWith": { "coll": "countries", "pipeline": [{ "$match": { "$expr": "$x" } }] } }],
+        )
+        .unwrap();
+        assert_eq!(
+            union[1],
+            doc! { "$unionWith": { "coll": "countries", "pipeline": [{ "$match": { "$expr": "$x" } }] } }
+        );
+    }
+
+    #[test]
+    fn a_shared_collection_read_by_a_tenant_scopes_what_it_joins() {
+        let s = on("plans", Strategy::Field);
+        assert_eq!(scope_pipeline(&s, vec![]).unwrap(), Vec::<Document>::new());
+        let out = scope_pipeline(
+            &s,
+            vec![lookup("notes"), doc! { "$unwind": "$j" }, doc! { "$match": { "j.x": 1 } }],
+        )
+        .unwrap();
+        let sub = out[0].get_document("$lookup").unwrap().get_array("pipeline").unwrap();
+        assert_eq!(sub[0], Bson::Document(foreign()), "the tenant collection joined is scoped");
+        // Nothing later can be moved into the join, ahead of its tenant match.
+        assert_eq!(out[1], doc! { "$limit": i64::MAX });
+        assert_eq!(out[2], doc! { "$unwind": "$j" });
+        // A join from a shared collection into another shared one needs no barrier.
+        let out =
+            scope_pipeline(&s, vec![lookup("countries"), doc! { "$match": { "x": 1 } }]).unwrap();
+        assert_eq!(out, vec![lookup("countries"), doc! { "$match": { "x": 1 } }]);
+        // A facet branch over the shared documents joins tenant data the same way.
+        let out = scope_pipeline(&s, vec![doc! { "$facet": { "f": [lookup("notes")] } }]).unwrap();
+        let branch = out[0].get_document("$facet").unwrap().get_array("f").unwrap();
+        assert_eq!(branch[1], Bson::Document(doc! { "$limit": i64::MAX }));
+        let graph = doc! { "$graphLookup": { "from": "notes", "startWith": "$a", "connectFromField": "b", "connectToField": "c", "as": "g" } };
+        let out = scope_pipeline(&s, vec![graph]).unwrap();
+        let restrict = out[0]
+            .get_document("$graphLookup")
+            .unwrap()
+            .get_document("restrictSearchWithMatch")
+            .unwrap();
+        assert_eq!(restrict.get_str("tenantId"), Ok("a"));
+        // Server-side JavaScript stays refused to a tenant, shared collection or not.
+        let js = vec![doc! { "$match": { "$where": "true" } }];
+        assert_eq!(kind(&s, js), ErrorKind::TenantViolation);
+    }
+
+    #[test]
+    fn under_the_database_strategy_shared_and_tenant_collections_do_not_join() {
+        for (main, from, ok) in [
+            ("notes", "plans", false),
+            ("plans", "notes", false),
+            ("plans", "countries", true),
+            ("notes", "notes", true),
+        ] {
+            let s = on(main, Strategy::Database);
+            for stage in [
+                lookup(from),
+                doc! { "$unionWith": from },
+                doc! { "$graphLookup": { "from": from, "startWith": "$a", "connectFromField": "b", "connectToField": "c", "as": "g" } },
+            ] {
+                let got = scope_pipeline(&s, vec![stage.clone()]);
+                assert_eq!(got.is_ok(), ok, "{main} {stage}");
+                if let Err(e) = got {
+                    assert_eq!(e.kind, ErrorKind::TenantViolation);
+                    assert!(e.message.contains("strategy 'database'"), "{}", e.message);
+                }
+            }
+        }
     }
 
     #[test]

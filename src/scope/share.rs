@@ -93,7 +93,7 @@ pub fn id_lookup(
     call: IdLookupCall,
 ) -> Option<ShareKey> {
     // Only the tenant lookups `by_id::exact_id` allows: each answer is owner-checked.
-    if scope.tenant().is_none() || scope.strategy != Strategy::Field || scope.collation_guard {
+    if super::shared::injects(scope).is_none() || scope.collation_guard {
         return None;
     }
     if !call.object_id || call.has_options || call.in_session {
@@ -173,7 +173,7 @@ mod tests {
     }
 
     fn ns(strategy: Strategy, tenant: &str, coll: &str) -> Namespace {
-        resolve(strategy, "app", &Principal::Tenant(tenant.into()), coll).unwrap()
+        resolve(strategy, "app", &Principal::Tenant(tenant.into()), coll, false).unwrap()
     }
 
     const INSERT: InsertCall =

@@ -2,6 +2,7 @@
 
 use super::error::{ScopeError, ScopeResult};
 use super::namespace::{self, Namespace};
+use super::shared::{self, Shared};
 use super::{tenant_id, Principal, Scope, Strategy};
 
 /// Which tenant ids a fence accepts.
@@ -23,6 +24,8 @@ pub struct TenantSpec {
     /// The database (under strategy 'database', the base of every tenant's database name).
     pub database: String,
     pub ids: IdRule,
+    /// The collections every tenant reads and only runAsSystem writes (`scope::shared`).
+    pub shared: Shared,
 }
 
 impl TenantSpec {
@@ -36,10 +39,26 @@ impl TenantSpec {
         check_field(field)?;
         let strategy = Strategy::parse(strategy)?;
         check_database(database)?;
-        Ok(TenantSpec { field: field.to_string(), strategy, database: database.to_string(), ids })
+        Ok(TenantSpec {
+            field: field.to_string(),
+            strategy,
+            database: database.to_string(),
+            ids,
+            shared: Shared::default(),
+        })
     }
 
-    /// The rules for one call of `principal`.
+    /// The same settings with the `shared` option's collections.
+    pub fn with_shared(self, names: &[String]) -> ScopeResult<TenantSpec> {
+        Ok(TenantSpec { shared: shared::check_names(names)?, ..self })
+    }
+
+    /// The rules for one call of `principal` on collection `name`.
+    pub fn scope_on(&self, principal: Principal, name: &str) -> Scope {
+        Scope { shared: self.shared.on(name), ..self.scope(principal) }
+    }
+
+    /// The rules for one call of `principal` on no collection in particular.
     pub fn scope(&self, principal: Principal) -> Scope {
         Scope {
             field: self.field.clone(),
@@ -48,12 +67,13 @@ impl TenantSpec {
             collation_guard: false,
             default_rule: self.ids == IdRule::Default,
             sharded: false,
+            shared: self.shared.clone(),
         }
     }
 
     /// The database and collection `principal`'s call on collection `name` goes to.
     pub fn namespace(&self, principal: &Principal, name: &str) -> ScopeResult<Namespace> {
-        namespace::resolve(self.strategy, &self.database, principal, name)
+        namespace::resolve(self.strategy, &self.database, principal, name, self.shared.has(name))
     }
 
     /// The database `principal`'s calls go to (`namespace::database`).

@@ -7,7 +7,7 @@ use bson::{doc, Bson, Document};
 
 use super::error::{ScopeError, ScopeResult};
 use super::filter::names_tenant_by_equality;
-use super::{Principal, Scope, Strategy};
+use super::{shared, Principal, Scope, Strategy};
 
 /// An update, after `classify`.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +122,9 @@ pub fn scope_update(scope: &Scope, update: Update) -> ScopeResult<Update> {
 
 /// Checks a value written to exactly the tenant field (a literal, already extracted).
 fn check_tenant_value(scope: &Scope, value: &Bson, how: &str) -> ScopeResult<()> {
+    if shared::unstamped(scope) {
+        return Err(shared::stamped_refusal(scope));
+    }
     let field = &scope.field;
     match (&scope.principal, value) {
         (Principal::Tenant(t), Bson::String(s)) if s == t => Ok(()),
@@ -352,7 +355,8 @@ fn scope_update_pipeline(scope: &Scope, stages: Vec<Document>) -> ScopeResult<Ve
 /// Under runAsSystem, an upsert must give the document it may insert a tenant:
 /// by an equality in the filter or by setting the field in the update.
 pub fn check_system_upsert(scope: &Scope, filter: &Document, update: &Update) -> ScopeResult<()> {
-    if scope.strategy == Strategy::Database || scope.tenant().is_some() {
+    if scope.strategy == Strategy::Database || scope.tenant().is_some() || shared::unstamped(scope)
+    {
         return Ok(());
     }
     let field = scope.field.as_str();

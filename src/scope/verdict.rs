@@ -11,6 +11,7 @@ use super::collation;
 use super::expr_guard;
 use super::filter::regex_twin;
 use super::namespace::tenant_database;
+use super::shared::Shared;
 use super::spec::TenantSpec;
 use super::walk::MAX_DEPTH;
 use super::{Principal, Strategy};
@@ -144,8 +145,10 @@ pub fn judge_command(
                 ))
             }
             Some(Principal::Tenant(t)) => {
-                let check = Check { field: &settings.field, tenant: t };
+                let check = Check { field: &settings.field, tenant: t, shared: &settings.shared };
+                let on_shared = collection.as_deref().is_some_and(|c| settings.shared.has(c));
                 let outcome = match settings.strategy {
+                    _ if on_shared => check.shared_command(settings, db, &name, command),
                     Strategy::Field => check.field_command(&name, command),
                     Strategy::Database => check.database_command(settings, db, &name, command),
                 };
@@ -169,14 +172,84 @@ enum Start {
     Free,
     /// The aggregate's own pipeline: a leading tenant match.
     Match { twin: bool },
+    /// A pipeline over a shared collection: no match of its own, and each join into a tenant
+    /// collection followed by a `$limit`, so no later stage moves into it.
+    Shared,
 }
 
 struct Check<'a> {
     field: &'a str,
     tenant: &'a str,
+    shared: &'a Shared,
 }
 
 impl Check<'_> {
+    /// A tenant's command on a shared collection: a read in the base database, whose joins
+    /// into tenant collections are scoped (none under strategy 'database').
+    fn shared_command(
+        &self,
+        settings: &TenantSpec,
+        db: &str,
+        name: &str,
+        cmd: &Document,
+    ) -> Outcome {
+        if db != settings.database {
+            return Err(format!("a shared collection read in database '{db}', not the base"));
+        }
+        match name {
+            "find" | "count" | "distinct" => Ok(()),
+            "aggregate" => {
+                let stages = pipeline_of(cmd.get("pipeline"))?;
+                match settings.strategy {
+                    Strategy::Field => self.pipeline(stages, Start::Shared, 0),
+                    Strategy::Database => self.shared_joins_only(stages, 0),
+                }
+            }
+            _ => Err(format!("'{name}' writes a shared collection under a tenant")),
+        }
+    }
+
+    /// Under strategy 'database' a pipeline over a shared collection joins only shared ones.
+    fn shared_joins_only(&self, stages: &[Bson], depth: usize) -> Outcome {
+        if depth > MAX_DEPTH {
+            return Err("pipeline nested too deeply to audit".into());
+        }
+        for stage in stages {
+            let Some((name, body)) = stage_of(stage) else {
+                return Err(format!("stage {stage} is not a one-key document"));
+            };
+            let from = match (name, body) {
+                ("$lookup" | "$graphLookup", Bson::Document(d)) => d.get("from"),
+                ("$unionWith", Bson::Document(d)) => d.get("coll"),
+                ("$unionWith", s) => Some(s),
+                ("$facet", Bson::Document(branches)) => {
+                    for (_, b) in branches {
+                        self.shared_joins_only(pipeline_of(Some(b))?, depth + 1)?;
+                    }
+                    continue;
+                }
+                (n, _) if TRANSFORM.contains(&n) => continue,
+                (n, _) => return Err(format!("stage {n} reads or writes outside the shared data")),
+            };
+            if !matches!(from, Some(Bson::String(c)) if self.shared.has(c)) {
+                return Err(format!("{name} joins a tenant collection from a shared one"));
+            }
+            if let Some(p) = body.as_document().and_then(|d| d.get("pipeline")) {
+                self.shared_joins_only(pipeline_of(Some(p))?, depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The start a join's pipeline over collection `from` needs.
+    fn start_of(&self, from: Option<&Bson>) -> Start {
+        match from {
+            Some(Bson::String(c)) if self.shared.has(c) => Start::Shared,
+            // Another collection's default collation is unknown: its match always needs the twin.
+            _ => Start::Match { twin: true },
+        }
+    }
+
     fn field_command(&self, name: &str, cmd: &Document) -> Outcome {
         let twin = needs_twin(cmd.get("collation"));
         match name {
@@ -491,17 +564,33 @@ impl Check<'_> {
                 }
             }
         }
-        // Another collection's default collation is unknown, so its match always needs the twin.
-        let foreign = Start::Match { twin: true };
-        let mut fenced = matches!(start, Start::Free);
+        let mut fenced = matches!(start, Start::Free | Start::Shared);
+        // Over a shared collection: the last stage joined a tenant collection.
+        let mut joined_tenant = false;
         for stage in stages {
             let Some((name, body)) = stage_of(stage) else {
                 return Err(format!("stage {stage} is not a one-key document"));
             };
+            if std::mem::take(&mut joined_tenant) && name != "$limit" {
+                return Err(format!(
+                    "stage {name} follows a join into a tenant collection from a shared one without a $limit between"
+                ));
+            }
+            let from = match (name, body) {
+                ("$lookup" | "$graphLookup", Bson::Document(d)) => d.get("from"),
+                ("$unionWith", Bson::Document(d)) => d.get("coll"),
+                _ => None,
+            };
+            joined_tenant = start == Start::Shared
+                && from.is_some_and(|_| self.start_of(from) != Start::Shared);
             match (name, body) {
                 ("$lookup", Bson::Document(spec)) => {
                     if !matches!(spec.get("from"), Some(Bson::String(_))) {
                         return Err("$lookup does not name a collection of this database".into());
+                    }
+                    let foreign = self.start_of(spec.get("from"));
+                    if foreign == Start::Shared && spec.get("pipeline").is_none() {
+                        continue;
                     }
                     self.pipeline(pipeline_of(spec.get("pipeline"))?, foreign, depth + 1).map_err(
                         |e| {
@@ -513,9 +602,14 @@ impl Check<'_> {
                     if !matches!(spec.get("coll"), Some(Bson::String(_))) {
                         return Err("$unionWith does not name a collection of this database".into());
                     }
+                    let foreign = self.start_of(spec.get("coll"));
+                    if foreign == Start::Shared && spec.get("pipeline").is_none() {
+                        continue;
+                    }
                     self.pipeline(pipeline_of(spec.get("pipeline"))?, foreign, depth + 1)
                         .map_err(|e| format!("$unionWith: {e}"))?
                 }
+                ("$unionWith", Bson::String(c)) if self.shared.has(c) => {}
                 ("$unionWith", other) => {
                     return Err(format!("$unionWith {other} reads another collection unscoped"))
                 }
@@ -525,15 +619,19 @@ impl Check<'_> {
                             "$graphLookup does not name a collection of this database".into()
                         );
                     }
-                    self.filter_of(spec, "restrictSearchWithMatch", true)
-                        .map_err(|e| format!("$graphLookup: {e}"))?
+                    if self.start_of(spec.get("from")) != Start::Shared {
+                        self.filter_of(spec, "restrictSearchWithMatch", true)
+                            .map_err(|e| format!("$graphLookup: {e}"))?
+                    }
                 }
                 ("$facet", Bson::Document(branches)) => {
                     for (_, branch) in branches {
                         let Bson::Array(b) = branch else {
                             return Err("$facet branch is not an array".into());
                         };
-                        self.pipeline(b, Start::Free, depth + 1)?;
+                        let branch_start =
+                            if start == Start::Shared { Start::Shared } else { Start::Free };
+                        self.pipeline(b, branch_start, depth + 1)?;
                     }
                 }
                 // A later $match may be merged into the first one unless a $limit (which the
@@ -762,6 +860,76 @@ mod tests {
 
     fn field() -> TenantSpec {
         TenantSpec::new("tenantId", "field", "app", IdRule::Default).unwrap()
+    }
+
+    fn with_plans(strategy: &str) -> TenantSpec {
+        TenantSpec::new("tenantId", strategy, "app", IdRule::Default)
+            .unwrap()
+            .with_shared(&["plans".into()])
+            .unwrap()
+    }
+
+    /// The verdict of tenant a's `cmd` on database `db`, `plans` shared.
+    fn shared_verdict(strategy: &str, db: &str, cmd: Document) -> Verdict {
+        let t = Principal::Tenant("a".into());
+        judge_command(&with_plans(strategy), Some(&t), db, &cmd).verdict
+    }
+
+    #[test]
+    fn a_tenant_reads_a_shared_collection_and_writes_none() {
+        let scoped = |v: Verdict| assert_eq!(v, Verdict::Scoped);
+        let unscoped = |v: Verdict| assert!(matches!(v, Verdict::Unscoped(_)), "{v:?}");
+        for strategy in ["field", "database"] {
+            scoped(shared_verdict(strategy, "app", doc! { "find": "plans", "filter": {} }));
+            scoped(shared_verdict(strategy, "app", doc! { "count": "plans", "query": {} }));
+            scoped(shared_verdict(strategy, "app", doc! { "aggregate": "plans", "pipeline": [] }));
+            unscoped(shared_verdict(
+                strategy,
+                "app",
+                doc! { "insert": "plans", "documents": [{}] },
+            ));
+            unscoped(shared_verdict(strategy, "app", doc! { "delete": "plans", "deletes": [] }));
+            unscoped(shared_verdict(strategy, "app~a", doc! { "find": "plans", "filter": {} }));
+        }
+        // From a shared collection into a tenant one: scoped, with a barrier after the join.
+        let s = with_plans("field");
+        let scope = |main: &str| s.scope_on(Principal::Tenant("a".into()), main);
+        let join = doc! { "$lookup": { "from": "notes", "localField": "p", "foreignField": "k", "as": "j" } };
+        let unwind = doc! { "$unwind": "$j" };
+        let p = crate::scope::pipeline::scope_pipeline(
+            &scope("plans"),
+            vec![join.clone(), unwind.clone()],
+        )
+        .unwrap();
+        scoped(shared_verdict(
+            "field",
+            "app",
+            doc! { "aggregate": "plans", "pipeline": p.clone() },
+        ));
+        let mut no_barrier = p.clone();
+        no_barrier.remove(1);
+        unscoped(shared_verdict(
+            "field",
+            "app",
+            doc! { "aggregate": "plans", "pipeline": no_barrier },
+        ));
+        unscoped(shared_verdict(
+            "field",
+            "app",
+            doc! { "aggregate": "plans", "pipeline": [join.clone(), unwind.clone()] },
+        ));
+        // From a tenant collection into the shared one: the join needs no match.
+        let into = doc! { "$lookup": { "from": "plans", "localField": "p", "foreignField": "k", "as": "j" } };
+        let p = crate::scope::pipeline::scope_pipeline(&scope("notes"), vec![into]).unwrap();
+        // A spec without `shared` does not know 'plans' is: the unscoped join is caught.
+        unscoped(as_a(doc! { "aggregate": "notes", "pipeline": p.clone() }));
+        let hinted_cmd = hinted(doc! { "aggregate": "notes", "pipeline": p });
+        scoped(judge_command(&s, Some(&Principal::Tenant("a".into())), "app", &hinted_cmd).verdict);
+        // Under 'database' a shared pipeline joins only shared collections.
+        let p = vec![doc! { "$unionWith": "notes" }];
+        unscoped(shared_verdict("database", "app", doc! { "aggregate": "plans", "pipeline": p }));
+        let p = vec![doc! { "$unionWith": "plans" }];
+        scoped(shared_verdict("database", "app", doc! { "aggregate": "plans", "pipeline": p }));
     }
 
     /// Audits `cmd` as tenant a sends it: with the hint `scope::bounds` adds (tested apart in
@@ -1041,7 +1209,7 @@ mod tests {
                 as_a(doc! { "find": "n", "filter": f.clone(), "collation": collation.clone() }),
                 Verdict::Scoped
             );
-            let p = pipeline::scope_pipeline(&scope, vec![
+            let p = crate::scope::pipeline::scope_pipeline(&scope, vec![
                 doc! { "$lookup": { "from": "o", "localField": "x", "foreignField": "y", "as": "o" } },
                 doc! { "$facet": { "u": [{ "$unionWith": { "coll": "o", "pipeline": [{ "$match": { "z": 1 } }] } }] } },
             ]).unwrap();

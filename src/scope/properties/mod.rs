@@ -61,6 +61,7 @@ fn scope(principal: Principal, strategy: Mode, guard: bool, default_rule: bool) 
         collation_guard: guard,
         default_rule,
         sharded: false,
+        shared: Default::default(),
     }
 }
 
