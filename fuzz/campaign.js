@@ -13,7 +13,7 @@ const FIELD_MODE = {
   runCase,
   shrinkable: true,
   code: (c) =>
-    `await fence.runAs('A', () => fence.collection('items').${c.method}(${c.args.map(showArgs).join(', ')})${c.method === 'find' || c.method === 'aggregate' ? '.toArray()' : ''})`,
+    `await fence.runAs('A', () => fence.collection('${c.coll ?? 'items'}').${c.method}(${c.args.map(showArgs).join(', ')})${c.method === 'find' || c.method === 'aggregate' ? '.toArray()' : ''})`,
 };
 
 /**

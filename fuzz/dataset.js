@@ -50,7 +50,12 @@ function other(_id, tenant, i) {
   return doc;
 }
 
-/** The documents of both collections, split into A's and the neighbours'. */
+/** A document of the shared collection `plans` (issue 16): no tenant field, every tenant reads it. */
+function plan(_id, i) {
+  return { _id, k: i % 5, ref: i % 5, parent: i % 3 === 0 ? null : _id - 1, x: i % 7, y: ['apple', 'banana', 'cherry'][i % 3], w: i % 4 };
+}
+
+/** The documents of each collection, split into A's and the neighbours'. */
 function build() {
   const itemsA = [];
   const itemsOthers = [];
@@ -63,6 +68,7 @@ function build() {
     itemsOthers.push({ ...item(101 + 2 * j, t, j + 4), secret: SECRETS[(2 * j + 1) % SECRETS.length] });
   });
   for (let i = 1; i <= 6; i++) otherA.push(other(i, TENANT, i));
+  const plans = [1, 2, 3, 4, 5, 6].map((i) => plan(i, i));
   NEIGHBOURS.forEach((t, j) => {
     otherOthers.push({ ...other(10 * (j + 1) + 1, t, j), secret: SECRETS[j % SECRETS.length] });
     // _ids that collide with A's items, so an unscoped $lookup by _id would find them
@@ -80,6 +86,8 @@ function build() {
   return {
     items: { a: itemsA, scoped: interleave(itemsA, itemsOthers) },
     other: { a: otherA, scoped: interleave(otherA, otherOthers) },
+    // Shared: the same documents on both sides, none of them any tenant's.
+    plans: { a: plans, scoped: plans },
   };
 }
 
@@ -87,7 +95,11 @@ function build() {
 const INDEXES = {
   items: [{ key: { x: 1 } }, { key: { 'sub.k': 1, y: 1 } }, { key: { y: 'text' } }, { key: { loc: '2dsphere' } }],
   other: [{ key: { k: 1 } }],
+  plans: [{ key: { k: 1 } }],
 };
+
+/** The collection every world's fence declares shared (`shared: [SHARED]`, issue 16). */
+const SHARED = 'plans';
 
 /** The _ids of A's items (writes that may create documents draw their _ids from these or FRESH_IDS). */
 const A_IDS = [1, 2, 3, 4, 5, 6, 7, 8];
@@ -96,4 +108,4 @@ const FRESH_IDS = [50, 51, 52];
 /** _ids of neighbours' items (reads and non-upsert writes use them: they must match nothing). */
 const OTHER_IDS = [100, 101, 104, 110, 116];
 
-module.exports = { TENANT, FIELD, NEIGHBOURS, SECRETS, build, INDEXES, A_IDS, FRESH_IDS, OTHER_IDS };
+module.exports = { TENANT, FIELD, NEIGHBOURS, SECRETS, build, INDEXES, A_IDS, FRESH_IDS, OTHER_IDS, SHARED };

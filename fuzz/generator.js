@@ -307,6 +307,9 @@ function generate(seed, index, { counters = true } = {}) {
   const r = new Rng(caseSeed(seed, index));
   const method = r.weighted(WEIGHTS);
   const c = { seed, index, ...METHODS[method](r) };
+  // Issue 16: some cases run on the shared collection (reads see it whole; a tenant's writes are
+  // refused; runAsSystem's are compared). From a stream of its own, so other cases stay as they were.
+  if (!c.single && new Rng(caseSeed((seed ^ 0x5ba7ed) >>> 0, index)).chance(0.12)) c.coll = 'plans';
   // $where in a filter: refused under a tenant since issue 12 (it ran on every document).
   if (!c.mustRefuse && evaluatesJs(c)) c.tenantRefuse = 'js';
   return c;

@@ -28,7 +28,7 @@ const concurrent = require('./concurrent');
 
 function callCode(c) {
   const tail = c.method === 'find' || c.method === 'aggregate' ? '.toArray()' : '';
-  return `fence.collection('items').${c.method}(${c.args.map(showArgs).join(', ')})${tail}`;
+  return `fence.collection('${c.coll ?? 'items'}').${c.method}(${c.args.map(showArgs).join(', ')})${tail}`;
 }
 
 function generic(name, kind, { code, generateCase = generate, stale = false, tx = false } = {}) {

@@ -13,10 +13,10 @@
 const { BSON } = require('mongodb');
 const { TenantError } = require('..');
 const { canon, canonSet, decodeExact } = require('./canon');
-const { readState, readRaw, reset, hashes, changed, scopedCollections, expectedCollections } = require('./world');
+const { readState, readRaw, reset, hashes, changed, scopedCollections, expectedCollections, COLLECTIONS } = require('./world');
 const { toReference, pinTo } = require('./reference');
 const { WRITES } = require('./generator');
-const { TENANT, FIELD } = require('./dataset');
+const { TENANT, FIELD, SHARED } = require('./dataset');
 const { clone } = require('./clone');
 
 /** The default tenant id rule (CONTRACT.md): what every document a system write leaves must name. */
@@ -91,15 +91,15 @@ function runScopedCall(world, c) {
   // Under 'database' the stand-in is the raw driver on a neighbour's database (the wrong one).
   if (world.broken) {
     const db = world.kind === 'database' ? world.neighbourDbs[0].db : world.scoped;
-    return call(db.collection('items'), c.method, toReference(c, world), c.chain);
+    return call(db.collection(c.coll ?? 'items'), c.method, toReference(c, world), c.chain);
   }
   if (world.kind === 'system') {
     // runAsSystem: every call passes the audit hook first; `hookThrows` makes the hook refuse.
     world.events.length = 0;
     world.hookThrows = c.hookThrows ? Object.assign(new Error(`audit refused case ${c.index}`), { auditRefusal: true }) : undefined;
-    return world.fence.runAsSystem({ reason: reasonOf(c) }, () => call(world.fence.collection('items'), c.method, args, c.chain));
+    return world.fence.runAsSystem({ reason: reasonOf(c) }, () => call(world.fence.collection(c.coll ?? 'items'), c.method, args, c.chain));
   }
-  return world.fence.runAs(TENANT, () => call(world.fence.collection('items'), c.method, args, c.chain));
+  return world.fence.runAs(TENANT, () => call(world.fence.collection(c.coll ?? 'items'), c.method, args, c.chain));
 }
 
 function reasonOf(c) {
@@ -107,7 +107,7 @@ function reasonOf(c) {
 }
 
 function runReference(world, c) {
-  if (!world.tx) return call(world.ref.collection('items'), c.method, toReference(c, world), c.chain);
+  if (!world.tx) return call(world.ref.collection(c.coll ?? 'items'), c.method, toReference(c, world), c.chain);
   // The driver's transaction, its session passed explicitly in the call's options.
   return inTransaction(
     async (fn) => {
@@ -123,7 +123,7 @@ function runReference(world, c) {
       const at = OPTIONS_AT[c.method];
       while (args.length <= at) args.push(undefined);
       args[at] = { ...(args[at] || {}), session };
-      return call(world.ref.collection('items'), c.method, args, c.chain);
+      return call(world.ref.collection(c.coll ?? 'items'), c.method, args, c.chain);
     },
   );
 }
@@ -136,7 +136,7 @@ function auditProblems(world, c, s) {
   if (world.kind !== 'system') return [];
   if (invalidBeforeHook(world, s)) return [];
   const first = world.events[0];
-  const want = { reason: reasonOf(c), collection: 'items', operation: c.method };
+  const want = { reason: reasonOf(c), collection: c.coll ?? 'items', operation: c.method };
   if (!first) return [`onSystemAccess was not called for ${c.method}`];
   const bad = world.events.filter((e) => e.reason !== want.reason);
   const problems = [];
@@ -243,13 +243,14 @@ async function judgeState(world, { refused = false, compareA = false } = {}) {
     const init = world.initial[name];
     const othersSame = s.others.length === init.others.length && s.others.every((b, i) => b.equals(init.others[i]));
     if (!othersSame) problems.push(`other tenants' documents in ${name} changed: ${diffDocs(init.others, s.others)}`);
-    if (refused || !compareA || name !== 'items') {
+    if (refused || !compareA || name !== (world.caseColl ?? 'items')) {
       const aSame = s.a.length === init.a.length && s.a.every((b, i) => b.equals(init.a[i]));
       if (!aSame) problems.push(`${refused ? 'refused operation' : 'operation'} changed A's documents in ${name}: ${diffDocs(init.a, s.a)}`);
     }
   }
-  if (compareA && ch.some(([, name]) => name === 'items')) {
-    const [s, ref] = await Promise.all([readState(world, 'scoped', 'items'), readRaw(world.ref, 'items')]);
+  const coll = world.caseColl ?? 'items';
+  if (compareA && ch.some(([, name]) => name === coll)) {
+    const [s, ref] = await Promise.all([readState(world, 'scoped', coll), readRaw(world.ref, coll)]);
     const sa = canonSet(s.a.map(decodeExact));
     const ra = canonSet(ref.map(decodeExact));
     if (canon(sa) !== canon(ra)) problems.push(`A's documents differ from the reference after the write: ${diffLists(ra, sa)}`);
@@ -284,6 +285,7 @@ function diffLists(expected, actual) {
 async function runCase(world, c) {
   const write = WRITES.has(c.method);
   world.dirty = undefined;
+  world.caseColl = c.coll;
   try {
     const since = await profiling(world);
     const v = await judge(world, c, write);
@@ -327,6 +329,8 @@ async function unboundedPlans(world, since) {
   const bad = [];
   for (const e of entries) {
     if (BOUNDED_PLAN.test(e.planSummary)) continue;
+    // The shared collection holds no tenant's documents: any plan over it is fine.
+    if (e.ns === `${world.scoped.databaseName}.${SHARED}`) continue;
     const cmd = e.command || {};
     // The harness's own runAsSystem reads (unscoped by design) do not carry the tenant match.
     if (!JSON.stringify(cmd).includes(`"${FIELD}":"${TENANT}"`)) continue;
@@ -361,7 +365,9 @@ function offTenantHint(c) {
 
 async function judge(world, c, write) {
   // Server-side JavaScript and shared counters are refused under a tenant (issue 12).
-  const mustRefuse = Boolean(c.mustRefuse || (c.tenantRefuse && underTenant(world)) || (underFieldTenant(world) && offTenantHint(c)));
+  // (A shared collection holds no tenant's documents: any hint may plan over it.)
+  const offHint = underFieldTenant(world) && c.coll !== SHARED && offTenantHint(c);
+  const mustRefuse = Boolean(c.mustRefuse || (c.tenantRefuse && underTenant(world)) || offHint);
   // Both sides at once (separate databases); a case that must be refused or fail never reaches
   // the reference (it would run $out/$merge there, or write a Map's repeated key).
   const [s, r] = await Promise.all([runScoped(world, c), mustRefuse || c.mustFail || c.hookThrows ? null : runReference(world, c)]);
@@ -431,14 +437,14 @@ async function judgeOwnDatabaseWrite(world, c, s) {
   const names = async (db) => (await db.listCollections({}, { nameOnly: true }).toArray()).map((x) => x.name).sort();
   const [sn, rn] = await Promise.all([names(world.scoped), names(world.ref)]);
   if (sn.join() !== rn.join()) problems.push(`collections differ: scoped ${sn.join()} / reference ${rn.join()}`);
-  for (const name of sn.filter((n) => n !== 'items' && n !== 'other' && rn.includes(n))) {
+  for (const name of sn.filter((n) => !COLLECTIONS.includes(n) && rn.includes(n))) {
     const [a, b] = await Promise.all([readRaw(world.scoped, name), readRaw(world.ref, name)]);
     const sa = canonSet(a.map(decodeExact));
     const ra = canonSet(b.map(decodeExact));
     if (canon(sa) !== canon(ra)) problems.push(`${name} differs from the reference: ${diffLists(ra, sa)}`);
   }
-  for (const n of sn.filter((x) => x !== 'items' && x !== 'other')) await world.scoped.collection(n).drop().catch(() => {});
-  for (const n of rn.filter((x) => x !== 'items' && x !== 'other')) await world.ref.collection(n).drop().catch(() => {});
+  for (const n of sn.filter((x) => !COLLECTIONS.includes(x))) await world.scoped.collection(n).drop().catch(() => {});
+  for (const n of rn.filter((x) => !COLLECTIONS.includes(x))) await world.ref.collection(n).drop().catch(() => {});
   problems.push(...(await judgeState(world, { compareA: true })));
   const colls = await scopedCollections(world);
   if (colls.join(' / ') !== expectedCollections(world).join(' / ')) problems.push(`scoped databases now have collections ${colls.join(' / ')}`);
@@ -500,7 +506,7 @@ async function judgeFindOne(world, c, s, r) {
   if (s.error || r.error) return compare(world, c, s, r, false);
   const [filter, opts = {}] = toReference(c, world);
   const { skip = 0, ...rest } = opts;
-  const all = await world.ref.collection('items').find(filter, rest).toArray();
+  const all = await world.ref.collection(c.coll ?? 'items').find(filter, rest).toArray();
   const problems = [];
   if (s.value === null) {
     if (all.length > skip) problems.push(`scoped found nothing; the reference matches ${all.length} (skip ${skip})`);
@@ -520,9 +526,9 @@ async function retryPinned(world, c, s, first) {
   const hit = await hitId(world, c, s.value);
   if (hit === undefined) return first;
   // Only the reference is put back; the scoped side stays as the case left it.
-  await world.ref.collection('items').deleteMany({});
-  await world.ref.collection('items').insertMany(structuredClone(world.data.items.a));
-  const r = await call(world.ref.collection('items'), c.method, pinTo(c, hit, world));
+  await world.ref.collection(c.coll ?? 'items').deleteMany({});
+  await world.ref.collection(c.coll ?? 'items').insertMany(structuredClone(world.data[c.coll ?? 'items'].a));
+  const r = await call(world.ref.collection(c.coll ?? 'items'), c.method, pinTo(c, hit, world));
   const v = await compare(world, c, s, r, true);
   if (!v.pass) v.problems.unshift(`(reference pinned to _id ${canon(hit)}, the document the scoped side hit)`);
   return v;

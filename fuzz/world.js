@@ -19,10 +19,10 @@
 const crypto = require('node:crypto');
 const { MongoClient } = require('mongodb');
 const { TenantFence } = require('..');
-const { build, INDEXES, TENANT, FIELD } = require('./dataset');
+const { build, INDEXES, TENANT, FIELD, SHARED } = require('./dataset');
 const { decodeExact } = require('./canon');
 
-const COLLECTIONS = ['items', 'other'];
+const COLLECTIONS = ['items', 'other', 'plans'];
 const KINDS = ['field', 'collation', 'database', 'system'];
 const DEFAULT_COLLATION = { locale: 'en', strength: 2 };
 /**
@@ -85,7 +85,8 @@ function seedData(kind) {
   const data = build();
   if (kind === 'system') {
     for (const name of COLLECTIONS) {
-      const all = data[name].scoped.filter((d) => SYSTEM_TENANTS.has(d[FIELD]));
+      // The shared collection's documents name no tenant, and need none.
+      const all = data[name].scoped.filter((d) => name === SHARED || SYSTEM_TENANTS.has(d[FIELD]));
       data[name] = { a: all, scoped: all };
     }
   }
@@ -126,6 +127,9 @@ async function openWorld(uri, { kind = 'field', stale = false } = {}) {
   };
   const options = { database: scopedName };
   if (kind === 'database') options.strategy = 'database';
+  // Under 'database' a shared collection lives in the base database, which this world does not
+  // compare: there `plans` stays an ordinary collection of A's database.
+  else options.shared = [SHARED];
   // Quotas as a function of the tenant id (a gate per tenant, in Rust); never refusing here.
   if (kind === 'field') options.quotas = () => ({ maxConcurrent: 4, maxQueue: 1e6 });
   if (kind === 'system') {

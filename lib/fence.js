@@ -70,10 +70,12 @@ function checkConnectOptions(o) {
   const quotas = o.quotas && typeof o.quotas === 'object' ? limitsOf(native, o.quotas, 'options.quotas') : undefined;
   const audit = auditSink(o.audit);
   // Shared collections: an array of names, each checked in Rust (`scope::shared`).
-  if (o.shared !== undefined && (!Array.isArray(o.shared) || !o.shared.every((n) => typeof n === 'string'))) {
+  // Array.from: a sparse array's holes are checked too (`every` skips them).
+  const shared = o.shared === undefined ? [] : Array.isArray(o.shared) ? Array.from(o.shared) : null;
+  if (shared === null || !shared.every((n) => typeof n === 'string')) {
     throw invalidArg('options.shared must be an array of collection names');
   }
-  const shared = (o.shared ?? []).map((n) => (context.isWellFormed(n) ? n : ''));
+  for (let i = 0; i < shared.length; i++) if (!context.isWellFormed(shared[i])) shared[i] = '';
   return { field, strategy, pattern, database, hook: o.onSystemAccess, monitor, quotas, metricsLimit, audit, shared, raw: o };
 }
 

@@ -182,7 +182,7 @@ function subPipeline(r, st, coll, vars) {
 }
 
 function lookup(r, st) {
-  const from = r.pick(['other', 'other', 'items']);
+  const from = r.pick(['other', 'other', 'items', 'plans']);
   const as = r.pick(['j', 'j2']);
   const form = r.int(0, 2);
   if (form === 0) {
@@ -191,18 +191,18 @@ function lookup(r, st) {
   }
   const vars = ['t', 'r'];
   const spec = { from, let: { t: `$${FIELD}`, r: '$ref' }, pipeline: subPipeline(r, st, from, vars), as };
-  if (form === 2) Object.assign(spec, { localField: 'ref', foreignField: from === 'other' ? 'k' : 'ref' });
+  if (form === 2) Object.assign(spec, { localField: 'ref', foreignField: from === 'items' ? 'ref' : 'k' });
   if (r.chance(0.3)) spec.pipeline.unshift({ $match: { $expr: { [r.pick(['$eq', '$ne'])]: [`$${FIELD}`, '$$t'] } } });
   return [{ $lookup: spec }];
 }
 
 function graphLookup(r, st) {
-  const from = r.pick(['items', 'other']);
+  const from = r.pick(['items', 'other', 'plans']);
   const spec = {
     from,
     startWith: r.pick(['$parent', '$_id', '$ref']),
     connectFromField: r.pick(['parent', '_id']),
-    connectToField: r.pick(['_id', 'parent', from === 'other' ? 'k' : 'ref']),
+    connectToField: r.pick(['_id', 'parent', from === 'items' ? 'ref' : 'k']),
     as: 'g',
   };
   if (r.chance(0.5)) spec.maxDepth = r.int(0, 2);
@@ -214,7 +214,7 @@ function graphLookup(r, st) {
 function unionWith(r, st) {
   st.unique = false;
   st.ordered = false;
-  const coll = r.pick(['other', 'items']);
+  const coll = r.pick(['other', 'items', 'plans']);
   if (r.chance(0.3)) return [{ $unionWith: coll }];
   return [{ $unionWith: { coll, pipeline: subPipeline(r, st, coll, []) } }];
 }

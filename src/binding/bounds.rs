@@ -58,7 +58,7 @@ pub async fn fresh_listing(t: &Target) -> FenceResult<Arc<Vec<IndexFact>>> {
 /// tenant's queries: a join's sub-query takes no hint, and on a collection with none it was a
 /// collection scan running the caller's conditions on every tenant's documents (round 9).
 pub async fn ensure_joined(t: &Target, joined: &[String]) -> FenceResult<()> {
-    if !bounds::applies(&t.scope) {
+    if !bounds::checks_joins(&t.scope) {
         return Ok(());
     }
     let everything = Document::new();

@@ -104,7 +104,8 @@ pub fn may_read_metrics(principal: Option<&Principal>) -> ScopeResult<()> {
 /// Whether `scope`'s principal may run `op` at all (each index of a `createIndexes` is then
 /// planned by `scope::indexes`, each collection option checked by `check_create_options`).
 pub fn admit(scope: &Scope, op: AdminOp) -> ScopeResult<()> {
-    super::shared::admit_named(scope, op.name(), op == AdminOp::ListIndexes)?;
+    let reads = matches!(op, AdminOp::ListIndexes | AdminOp::Options);
+    super::shared::admit_named(scope, op.name(), reads)?;
     match (&scope.principal, scope.strategy) {
         (Principal::Tenant(_), Strategy::Field) => match op.refused_to_field_tenant() {
             None => Ok(()),

@@ -114,6 +114,15 @@ pub fn applies(scope: &Scope) -> bool {
     super::shared::injects(scope).is_some()
 }
 
+/// True when the collections a tenant's pipeline joins must each be checked before it is sent:
+/// not a view, a valid name, an index that bounds the tenant's part (`binding::bounds::ensure_joined`).
+/// Whatever collection the pipeline runs on: one over a shared collection joins tenant ones too
+/// (red-team round 24: skipped there, a join read a view's, a `system.*` collection's and an
+/// unindexed collection's documents across tenants).
+pub fn checks_joins(scope: &Scope) -> bool {
+    scope.tenant().is_some() && (scope.strategy == super::Strategy::Field || scope.shared.main)
+}
+
 /// Decides the bound of one query, given the collection's indexes (empty: none, or no collection).
 pub fn plan(scope: &Scope, q: Query<'_>, indexes: &[IndexFact]) -> ScopeResult<Bound> {
     if !applies(scope) {
@@ -462,6 +471,34 @@ mod tests {
 
     fn tenant() -> Scope {
         Scope::for_test(Principal::Tenant("acme".into()), Strategy::Field)
+    }
+
+    #[test]
+    fn a_tenants_joins_are_checked_over_a_shared_collection_too() {
+        let names = crate::scope::shared::check_names(&["plans".into()]).unwrap();
+        let on = |p: Principal, strategy: Strategy, main: &str| Scope {
+            shared: names.on(main),
+            ..Scope::for_test(p, strategy)
+        };
+        let acme = || Principal::Tenant("acme".into());
+        let table = [
+            (acme(), Strategy::Field, "notes", true),
+            (acme(), Strategy::Field, "plans", true),
+            (acme(), Strategy::Database, "plans", true),
+            // A tenant database holds one tenant's collections: nothing to bound there.
+            (acme(), Strategy::Database, "notes", false),
+            (Principal::System, Strategy::Field, "plans", false),
+            (Principal::System, Strategy::Field, "notes", false),
+        ];
+        for (p, strategy, main, want) in table {
+            assert_eq!(
+                checks_joins(&on(p.clone(), strategy, main)),
+                want,
+                "{p:?} {strategy:?} {main}"
+            );
+        }
+        // The plan of the shared collection's own query is not bounded: it holds no tenant's data.
+        assert!(!applies(&on(acme(), Strategy::Field, "plans")));
     }
 
     fn ix(name: &str, key: Document) -> IndexFact {
