@@ -99,6 +99,41 @@ function mongoose(lean) {
   };
 }
 
+/**
+ * Mongoose on tenantfence (issue 15): the same models without the plugin, on a Mongoose
+ * instance whose driver is `tenantfence/mongoose`; the fence stamps and scopes every call.
+ */
+function mongooseOnFence(lean) {
+  return async ({ uri, db }) => {
+    const { Mongoose } = require('mongoose');
+    const m = new Mongoose();
+    m.setDriver(require(path.join(__dirname, '..', '..', 'lib', 'mongoose')));
+    const conn = await m.createConnection(uri, { dbName: db, maxPoolSize: POOL, autoIndex: false, autoCreate: false }).asPromise();
+    const fence = conn.fence;
+    const item = new m.Schema({ sku: String, qty: Number, price: Number }, { _id: false });
+    const schema = new m.Schema(
+      { customer: String, status: String, total: Number, createdAt: Date, items: [item] },
+      { versionKey: false },
+    );
+    const Order = conn.model('Order', schema, 'orders');
+    const Write = conn.model('OrderW', schema, 'orders_w');
+    const as = (t, fn) => fence.runAs(t, fn);
+    const q = (query) => (lean ? query.lean() : query);
+    return {
+      ObjectId: m.Types.ObjectId,
+      close: () => conn.close(),
+      ops: {
+        findOne: (t, id) => as(t, () => q(Order.findOne({ _id: id })).exec()),
+        find50: (t, _id, i) => as(t, () => q(Order.find({ status: STATUSES[i & 3] }).sort(FIND50.sort).limit(50)).exec()),
+        aggregate: (t, _id, i) => as(t, () => Order.aggregate(PIPELINE(STATUSES[i & 3])).exec()),
+        updateOne: (t, id) => as(t, () => Order.updateOne({ _id: id }, { $inc: { total: 1 } }).exec()),
+        insertOne: (t, _id, i) => as(t, () => (lean ? Write.insertMany([order(i)], { lean: true }) : Write.create(order(i)))),
+        insertMany: (t, _id, i) => as(t, () => Write.insertMany(manyOrders(i), { lean })),
+      },
+    };
+  };
+}
+
 const CONTENDERS = {
   tenantfence: tenantfence(),
   'tenantfence-nometrics': tenantfence({ metrics: false }),
@@ -106,6 +141,8 @@ const CONTENDERS = {
   'driver+tenant': driver(true),
   mongoose: mongoose(false),
   'mongoose-lean': mongoose(true),
+  'mongoose-fence': mongooseOnFence(false),
+  'mongoose-fence-lean': mongooseOnFence(true),
 };
 
 module.exports = { CONTENDERS };

@@ -55,6 +55,32 @@ function goals(samples) {
   });
 }
 
+// Issue 15's goals: Mongoose on the fence against Mongoose with a tenancy plugin on the Node
+// driver, hydrated against hydrated and lean against lean: [op, concurrency, measure, minimum
+// ratio of ops/s or maximum of CPU/op].
+const MONGOOSE_GOALS = ['findOne', 'find50', 'insertOne', 'updateOne', 'aggregate', 'insertMany'].flatMap((op) =>
+  [1, 64].flatMap((c) => [
+    [op, c, 'opsPerSec', (op === 'findOne' || op === 'insertOne') && c === 64 ? 1.5 : 1.0],
+    [op, c, 'cpu', 1.0],
+  ]));
+
+function mongooseGoals(samples) {
+  const rows = [];
+  for (const [fence, plugin] of [['mongoose-fence', 'mongoose'], ['mongoose-fence-lean', 'mongoose-lean']]) {
+    for (const [op, c, measure, bound] of MONGOOSE_GOALS) {
+      const f = cell(samples, op, c, fence);
+      const b = cell(samples, op, c, plugin);
+      if (!f || !b) continue;
+      const ratio = f[measure] / b[measure];
+      const ok = measure === 'cpu' ? ratio <= bound : ratio >= bound;
+      const want = measure === 'cpu' ? `≤ ${bound}x CPU/op` : `≥ ${bound}x ops/s`;
+      rows.push([`${op} c=${c}`, fence, want, plugin, `${num(ratio, 2)}x`, ok ? 'met' : '**not met**']);
+    }
+  }
+  if (!rows.length) return '_Not run (needs the contenders mongoose-fence(-lean) and mongoose(-lean))._';
+  return table(['cell', 'contender', 'goal', 'against', 'ratio', ''], rows);
+}
+
 /** The cost of metrics: tenantfence (on, the default) against tenantfence-nometrics, cell by cell. */
 function metricsOverhead(results) {
   const { samples, flags } = results;
@@ -128,11 +154,15 @@ Run: ${machine()}. mongod 6.0.5 (single-node replica set, WiredTiger cache 1 GiB
 Versions: tenantfence ${require('../../package.json').version}, \`mongodb\` ${version('mongodb')}, mongoose ${version('mongoose')}, express ${version('express')}, autocannon ${version('autocannon')}.
 Data: 200,000 orders over 50 tenants, index \`{tenantId:1, status:1, createdAt:-1}\`. Pool size 100 for every client.
 Method: each contender in its own process; ${f.rounds} rounds, contenders interleaved and rotated each round; per cell ${f.warmMs} ms warm-up then ${f.measureMs} ms measured; medians over rounds. "Spread" is half the min–max range over rounds as a share of the median. Client CPU = user+system of the contender's process over the measured window, per op.
-"driver" sends the app's own query without the tenant for \`_id\` lookups and inserts documents that already carry it; for find50 and aggregate it sends the tenant too (an unscoped query would read all 50 tenants: 50x the server work). "driver+tenant" adds the tenant by hand (filter, and a copy of each new document). Mongoose uses an AsyncLocalStorage tenancy plugin (\`bench/ops/mongoose-tenancy.js\`).
+"driver" sends the app's own query without the tenant for \`_id\` lookups and inserts documents that already carry it; for find50 and aggregate it sends the tenant too (an unscoped query would read all 50 tenants: 50x the server work). "driver+tenant" adds the tenant by hand (filter, and a copy of each new document). Mongoose uses an AsyncLocalStorage tenancy plugin (\`bench/ops/mongoose-tenancy.js\`); "mongoose-fence" is the same models on \`tenantfence/mongoose\` (no plugin, no tenant field in the schema).
 
 ### Goals (issue 5)
 
 ${table(['cell', 'goal', 'against', 'tenantfence', ''], goals(results.samples))}
+
+### Mongoose on tenantfence (issue 15): \`tenantfence/mongoose\` vs Mongoose with the tenancy plugin on the Node driver
+
+${mongooseGoals(results.samples)}
 
 ### Metrics overhead (issue 17): client CPU per op with per-tenant metrics on vs off
 

@@ -26,7 +26,7 @@ function flags(argv) {
     warmMs: Number(get('warm', 1000)),
     measureMs: Number(get('measure', 3000)),
     ops: get('ops', 'findOne,find50,insertOne,updateOne,aggregate,insertMany').split(','),
-    contenders: get('contenders', 'driver,tenantfence,tenantfence-nometrics,driver+tenant,mongoose-lean,mongoose').split(','),
+    contenders: get('contenders', 'driver,tenantfence,tenantfence-nometrics,driver+tenant,mongoose-lean,mongoose,mongoose-fence-lean,mongoose-fence').split(','),
     concurrency: get('concurrency', '1,64').split(',').map(Number),
     express: !argv.includes('--no-express'),
     expressSeconds: Number(get('express-seconds', 10)),
