@@ -226,6 +226,8 @@ export interface SystemAccessEvent {
   operation: FenceOperation;
   /** `rename`'s new name (the collection `dropTarget` would replace). */
   target?: string;
+  /** Inside `runAsTenants`: the tenants the call reads (sorted); `reason` is then optional. */
+  tenants?: string[];
 }
 
 export interface ConnectOptions {
@@ -302,7 +304,8 @@ export type MiddlewareOptions<Req extends MiddlewareRequest = MiddlewareRequest>
   | {
       header?: undefined;
       /** Finds the tenant id for a request (JWT claim, subdomain, path ...). Nothing (or `''`) -> 400 `TENANT_MISSING`; a throw -> `next(err)`. */
-      resolve: (req: Req) => string | null | undefined | PromiseLike<string | null | undefined>;
+      /** An array of ids reads their union until the response is done (docs/multi-tenant-reads.md). */
+      resolve: (req: Req) => string | string[] | null | undefined | PromiseLike<string | string[] | null | undefined>;
     };
 
 // ---------------------------------------------------------------------------
@@ -1012,6 +1015,13 @@ export declare class TenantFence {
    * inside are refused with `TENANT_MISSING`.
    */
   runAsSystem<T>(options: SystemAccessOptions, fn: () => T): T;
+
+  /**
+   * Runs `fn` reading the union of 1 to 100 tenants: every write inside is refused unless a `runAs`
+   * names one of them; every call passes `onSystemAccess` with `tenants`; access ends when `fn` settles.
+   */
+  runAsTenants<T>(tenantIds: readonly string[], fn: () => T): T;
+  runAsTenants<T>(tenantIds: readonly string[], options: { reason?: string }, fn: () => T): T;
 
   /** The current tenant id, or `undefined` (also inside `runAsSystem`). */
   currentTenant(): string | undefined;

@@ -92,6 +92,9 @@ const MODES = {
     generateCase: generateSystem,
     code: (c) => `await fence.runAsSystem({ reason: 'fuzz case ${c.index}' }, () => ${callCode(c)})${c.hookThrows ? ' // with a hook that throws' : ''}`,
   }),
+  // Issue 16: tenant A's and B's union through runAsTenants: reads against a reference holding
+  // both tenants' documents; every write must be refused.
+  union: generic('union', 'union', { code: (c) => `await fence.runAsTenants(['A', 'B'], () => ${callCode(c)})` }),
   index: indexMode.MODE,
   concurrent: concurrent.MODE,
   // Issue 14: each case inside fence.withTransaction (the session bound to the async context),
@@ -106,13 +109,13 @@ const MODES = {
 };
 
 /** Mode names in the order `--all` runs them. */
-const ALL = ['field', 'collation', 'collation-stale', 'database', 'system', 'index', 'concurrent', 'tx-field', 'tx-database', 'tx-system'];
+const ALL = ['field', 'collation', 'collation-stale', 'database', 'system', 'union', 'index', 'concurrent', 'tx-field', 'tx-database', 'tx-system'];
 
 /**
  * How `--all` (or a list of modes) splits a total case count: weights per mode. A concurrent
  * case is a round of ~5+ principals × ~24 steps, so it gets few; an index case runs ~10 calls.
  */
-const WEIGHTS = { field: 50, collation: 6, 'collation-stale': 4, database: 15, system: 15, index: 5, concurrent: 5, 'tx-field': 8, 'tx-database': 4, 'tx-system': 4 };
+const WEIGHTS = { field: 50, collation: 6, 'collation-stale': 4, database: 15, system: 15, union: 8, index: 5, concurrent: 5, 'tx-field': 8, 'tx-database': 4, 'tx-system': 4 };
 
 function split(total, names) {
   const w = names.reduce((s, n) => s + WEIGHTS[n], 0);

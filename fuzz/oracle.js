@@ -13,7 +13,7 @@
 const { BSON } = require('mongodb');
 const { TenantError } = require('..');
 const { canon, canonSet, decodeExact } = require('./canon');
-const { readState, readRaw, reset, hashes, changed, scopedCollections, expectedCollections, COLLECTIONS } = require('./world');
+const { readState, readRaw, reset, hashes, changed, scopedCollections, expectedCollections, COLLECTIONS, UNION } = require('./world');
 const { toReference, pinTo } = require('./reference');
 const { WRITES } = require('./generator');
 const { TENANT, FIELD, SHARED } = require('./dataset');
@@ -99,6 +99,7 @@ function runScopedCall(world, c) {
     world.hookThrows = c.hookThrows ? Object.assign(new Error(`audit refused case ${c.index}`), { auditRefusal: true }) : undefined;
     return world.fence.runAsSystem({ reason: reasonOf(c) }, () => call(world.fence.collection(c.coll ?? 'items'), c.method, args, c.chain));
   }
+  if (world.kind === 'union') return world.fence.runAsTenants(UNION, () => call(world.fence.collection(c.coll ?? 'items'), c.method, args, c.chain));
   return world.fence.runAs(TENANT, () => call(world.fence.collection(c.coll ?? 'items'), c.method, args, c.chain));
 }
 
@@ -333,7 +334,8 @@ async function unboundedPlans(world, since) {
     if (e.ns === `${world.scoped.databaseName}.${SHARED}`) continue;
     const cmd = e.command || {};
     // The harness's own runAsSystem reads (unscoped by design) do not carry the tenant match.
-    if (!JSON.stringify(cmd).includes(`"${FIELD}":"${TENANT}"`)) continue;
+    const text = JSON.stringify(cmd);
+    if (!text.includes(`"${FIELD}":"${TENANT}"`) && !text.includes(`"${FIELD}":{"$in":${JSON.stringify(UNION)}}`)) continue;
     if (e.planSummary === 'IXSCAN { _id: 1 }' && idsOnly(cmd.filter || cmd.query || cmd.q)) continue;
     bad.push(`${e.op} ${e.ns}: plan ${e.planSummary}, keys ${e.keysExamined}, docs ${e.docsExamined} (${JSON.stringify(cmd).slice(0, 300)})`);
   }
@@ -399,7 +401,8 @@ async function judge(world, c, write) {
     const problems = await judgeState(world, { refused: true });
     // A leak shape (issue 12) is an ordinary call on A's documents: the reference answers it,
     // so the fence must too (refusing it would hide whether the expression ran on a neighbour).
-    if (c.mustAgree && underTenant(world)) problems.unshift(`the fence refused a call the reference answers: ${show(s)}`);
+    // (A union refuses every write: a refused write is its answer.)
+    if (c.mustAgree && underTenant(world) && !(world.kind === 'union' && WRITES.has(c.method))) problems.unshift(`the fence refused a call the reference answers: ${show(s)}`);
     return problems.length ? fail('refused but wrote', problems) : pass('refused', { refusal: s.error.message });
   }
   if (c.method === 'findOne' && !c.ordered) return judgeFindOne(world, c, s, r);
@@ -420,6 +423,8 @@ async function judgeMustFail(world, c, s, sig) {
   const want = c.mustFail;
   const problems = await judgeState(world, { refused: true });
   if (!s.error) problems.unshift(`a document naming a key twice was written: ${show(s)}`);
+  // A union refuses every write first, whatever else is wrong with it.
+  else if (world.kind === 'union' && sig.kind === 'tenant' && sig.code === 'TENANT_VIOLATION') return problems.length ? fail('key named twice', problems) : pass('refused');
   else if (sig.kind !== want.kind || sig.code !== want.code) problems.unshift(`expected ${want.kind === 'tenant' ? want.code : 'a TypeError'}, got ${show(s)}`);
   return problems.length ? fail('key named twice', problems) : pass('refused');
 }

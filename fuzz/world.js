@@ -23,7 +23,7 @@ const { build, INDEXES, TENANT, FIELD, SHARED } = require('./dataset');
 const { decodeExact } = require('./canon');
 
 const COLLECTIONS = ['items', 'other', 'plans'];
-const KINDS = ['field', 'collation', 'database', 'system'];
+const KINDS = ['field', 'collation', 'database', 'system', 'union'];
 const DEFAULT_COLLATION = { locale: 'en', strength: 2 };
 /**
  * Neighbour tenants of the database world. Issue 12: under the old `<base>_<id>` names, 'a'
@@ -44,6 +44,11 @@ const SYSTEM_TENANTS = new Set([TENANT, 'B', 'a', 'A-1', 'AB']);
  * refused (TENANT_INVALID).
  */
 const SYSTEM_PATTERN = /^[A-Za-z][A-Za-z0-9-]{0,5}$/;
+/**
+ * The union world (issue 16): the fence reads as runAsTenants(UNION), strategy 'field'; the
+ * reference holds the documents of both (and the shared collection's), nothing else.
+ */
+const UNION = [TENANT, 'B'];
 
 /**
  * The database that `fence` uses for `tenant` under strategy 'database', found by writing a
@@ -88,6 +93,11 @@ function seedData(kind) {
       // The shared collection's documents name no tenant, and need none.
       const all = data[name].scoped.filter((d) => name === SHARED || SYSTEM_TENANTS.has(d[FIELD]));
       data[name] = { a: all, scoped: all };
+    }
+  }
+  if (kind === 'union') {
+    for (const name of COLLECTIONS) {
+      if (name !== SHARED) data[name].a = data[name].scoped.filter((d) => UNION.includes(d[FIELD]));
     }
   }
   if (kind === 'database') {
@@ -277,7 +287,8 @@ async function readState(world, side, name) {
   }
   const a = [];
   const others = [];
-  for (const b of bufs) (decodeExact(b)[FIELD] === TENANT ? a : others).push(b);
+  const mine = world.kind === 'union' ? (t) => UNION.includes(t) : (t) => t === TENANT;
+  for (const b of bufs) (mine(decodeExact(b)[FIELD]) ? a : others).push(b);
   return { a, others, all: bufs };
 }
 
@@ -321,6 +332,7 @@ module.exports = {
   tenantDatabase,
   COLLECTIONS,
   KINDS,
+  UNION,
   DEFAULT_COLLATION,
   DB_NEIGHBOURS,
   SYSTEM_PATTERN,

@@ -70,6 +70,28 @@ function tenantContext(tenantId, pattern) {
   return ctx;
 }
 
+/**
+ * Makes a `runAsTenants` context over `ids` (each checked as `tenantContext` checks one; Rust
+ * sorts them, drops repeats and limits their number); `reason` goes to the audit hook.
+ */
+function tenantsContext(ids, pattern, reason) {
+  if (!Array.isArray(ids)) throw new TenantError('TENANT_INVALID', 'runAsTenants needs an array of tenant ids');
+  const list = Array.from(ids);
+  for (const id of list) {
+    if (typeof id !== 'string') throw new TenantError('TENANT_INVALID', `tenant id must be a string, got ${typeof id}`);
+    if (!isWellFormed(id)) throw new TenantError('TENANT_INVALID', 'tenant id must be well-formed Unicode (no lone surrogates)');
+    if (pattern && !pattern.test(id)) throw new TenantError('TENANT_INVALID', `tenant id ${JSON.stringify(id)} does not match tenantIdPattern`);
+  }
+  let ctx;
+  try {
+    ctx = native.createTenantsContext(list, !pattern, reason);
+  } catch (e) {
+    throw fromNative(e);
+  }
+  label(ctx, { tenantId: undefined, tenantIds: Object.freeze(ctx.tenantIds), system: false, reason, defaultRule: ctx.followsDefaultRule });
+  return ctx;
+}
+
 /** Makes a system context for `runAsSystem` through `nativeFence` (only a fence makes one). */
 function systemContext(nativeFence, reason) {
   let ctx;
@@ -92,4 +114,4 @@ function describe(ctx) {
   return ctx ? ctx[ABOUT] : undefined;
 }
 
-module.exports = { store, tenantContext, systemContext, current, describe, isWellFormed };
+module.exports = { store, tenantContext, tenantsContext, systemContext, current, describe, isWellFormed };

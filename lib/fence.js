@@ -92,6 +92,35 @@ function withUriOptions(uri, o) {
   return `${uri}${slash < 0 ? '/' : ''}?${extra.join('&')}`;
 }
 
+/**
+ * Runs fn in `ctx` (a system or multi-tenant context) and ends the context when fn settles: a
+ * server started, or a callback bound, inside it must not serve later work with that access
+ * (Rust refuses calls under an ended context).
+ */
+function runUntilSettled(ctx, fn) {
+  let result;
+  try {
+    result = context.store.run(ctx, fn);
+  } catch (e) {
+    ctx.end();
+    throw e;
+  }
+  if (result === null || (typeof result !== 'object' && typeof result !== 'function') || typeof result.then !== 'function') {
+    ctx.end();
+    return result;
+  }
+  return Promise.resolve(result).then(
+    (value) => {
+      ctx.end();
+      return value;
+    },
+    (error) => {
+      ctx.end();
+      throw error;
+    },
+  );
+}
+
 class TenantFence {
   #native;
   #db = null;
@@ -119,10 +148,13 @@ class TenantFence {
     const { hook, audit } = s;
     // Rust calls it before every system call of this fence: no JS label decides that.
     if (hook || audit) {
-      nf.setAuditHook(([reason, collection, operation, target]) => {
-        // `target`: the new name of a rename (which `dropTarget` would replace).
-        const event = target == null ? { reason, collection, operation } : { reason, collection, operation, target };
-        if (audit) audit({ type: 'system', ...event });
+      nf.setAuditHook(([reason, collection, operation, target, tenants]) => {
+        // `target`: the new name of a rename (which `dropTarget` would replace); `tenants`: the
+        // tenants a runAsTenants call reads.
+        const event = { reason, collection, operation };
+        if (target != null) event.target = target;
+        if (tenants != null) event.tenants = tenants;
+        if (audit) audit({ type: tenants != null ? 'tenants' : 'system', ...event });
         // The hook refuses by throwing; a promise it returns cannot refuse, and its rejection
         // must not stop Node.
         if (hook) ignoreRejection(hook(event));
@@ -168,7 +200,36 @@ class TenantFence {
   runAs(tenantId, fn) {
     if (typeof fn !== 'function') throw invalidArg('runAs(tenantId, fn): fn must be a function');
     const ctx = context.tenantContext(tenantId, this.#settings.pattern);
+    // Inside runAsTenants, only one of its tenants (Rust decides: scope::tenants::may_narrow).
+    const outer = context.current();
+    const about = context.describe(outer);
+    if (about && about.tenantIds) {
+      try {
+        outer.mayNarrow(tenantId);
+      } catch (e) {
+        throw fromNative(e);
+      }
+    }
     return context.store.run(ctx, fn);
+  }
+
+  /**
+   * Runs fn reading the union of several tenants (`runAsTenants(ids, fn)` or
+   * `runAsTenants(ids, { reason }, fn)`): every write inside is refused unless a runAs names
+   * one of them; every call is audited like runAsSystem's; access ends when fn settles.
+   */
+  runAsTenants(tenantIds, options, fn) {
+    if (typeof options === 'function' && fn === undefined) {
+      fn = options;
+      options = {};
+    }
+    if (options === null || typeof options !== 'object') throw invalidArg('runAsTenants(tenantIds, options, fn): options must be an object');
+    if (options.reason !== undefined && (typeof options.reason !== 'string' || options.reason.trim() === '')) {
+      throw invalidArg('runAsTenants(tenantIds, options, fn): options.reason must be a non-empty string');
+    }
+    if (typeof fn !== 'function') throw invalidArg('runAsTenants(tenantIds, fn): fn must be a function');
+    const ctx = context.tenantsContext(tenantIds, this.#settings.pattern, options.reason);
+    return runUntilSettled(ctx, fn);
   }
 
   /** Runs fn with tenant scoping lifted; every operation inside is audited first. */
@@ -179,29 +240,7 @@ class TenantFence {
     }
     if (typeof fn !== 'function') throw invalidArg('runAsSystem(options, fn): fn must be a function');
     const ctx = context.systemContext(this.#native, options.reason);
-    // System access ends when fn settles: a server started, or a callback bound, inside it
-    // must not serve later work as system (Rust refuses calls under an ended context).
-    let result;
-    try {
-      result = context.store.run(ctx, fn);
-    } catch (e) {
-      ctx.end();
-      throw e;
-    }
-    if (result === null || (typeof result !== 'object' && typeof result !== 'function') || typeof result.then !== 'function') {
-      ctx.end();
-      return result;
-    }
-    return Promise.resolve(result).then(
-      (value) => {
-        ctx.end();
-        return value;
-      },
-      (error) => {
-        ctx.end();
-        throw error;
-      },
-    );
+    return runUntilSettled(ctx, fn);
   }
 
   /**
@@ -233,7 +272,16 @@ class TenantFence {
   middleware(options) {
     const audit = this.#settings.audit;
     const refused = audit && ((req, code, message) => audit({ type: 'refusal', code, operation: 'middleware', method: req.method, path: req.originalUrl || req.url, message }));
-    return createMiddleware(options, (tenantId, fn) => this.runAs(tenantId, fn), refused);
+    const pattern = this.#settings.pattern;
+    const enter = (tenantId, fn, req, res) => {
+      if (!Array.isArray(tenantId)) return this.runAs(tenantId, fn);
+      // A resolve that returns several tenants: the request reads their union, audited, until
+      // its response is done (the handler's work outlives the middleware's callback).
+      const ctx = context.tenantsContext(tenantId, pattern, `${req.method} ${req.originalUrl || req.url}`);
+      res.once('close', () => ctx.end());
+      return context.store.run(ctx, fn);
+    };
+    return createMiddleware(options, enter, refused);
   }
 
   /** Database-level administration (`listCollections`, `createCollection`, `dropCollection`). */
@@ -354,7 +402,8 @@ class TenantFence {
   _quotaFor(ctx) {
     if (!this.#tenantQuotas) return undefined;
     const about = context.describe(ctx);
-    return about && !about.system ? this.#tenantQuotas.for(about.tenantId) ?? undefined : undefined;
+    // A runAsTenants read passes its set's gate with the fence's fixed limits (Rust's default).
+    return about && !about.system && !about.tenantIds ? this.#tenantQuotas.for(about.tenantId) ?? undefined : undefined;
   }
 
   /** @internal Sends a refusal of a call under `ctx` to the audit sink; returns `err`. */
@@ -362,7 +411,9 @@ class TenantFence {
     const audit = this.#settings.audit;
     if (audit && err && err.name === 'TenantError') {
       const about = context.describe(ctx);
-      audit(refusal(err, about ? about.tenantId : undefined, collection, operation));
+      const event = refusal(err, about ? about.tenantId : undefined, collection, operation);
+      if (about && about.tenantIds) event.tenants = about.tenantIds;
+      audit(event);
     }
     return err;
   }
@@ -374,7 +425,8 @@ class TenantFence {
 
   /** @internal True when a context's tenant id satisfies this fence's id rule. */
   _accepts(about) {
-    return this.#settings.pattern ? this.#settings.pattern.test(about.tenantId) : about.defaultRule;
+    const ids = about.tenantIds ?? [about.tenantId];
+    return this.#settings.pattern ? ids.every((id) => this.#settings.pattern.test(id)) : about.defaultRule;
   }
 }
 

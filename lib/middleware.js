@@ -69,18 +69,20 @@ function createMiddleware(options, enter, refused) {
       if (refused) refused(req, code, message);
       return reject(res, code, message);
     };
-    if (tenantId === undefined || tenantId === null || tenantId === '') {
+    if (tenantId === undefined || tenantId === null || tenantId === '' || (Array.isArray(tenantId) && tenantId.length === 0)) {
       return answer('TENANT_MISSING', resolve ? 'no tenant could be resolved for this request' : `the ${header} header is required`);
     }
-    if (typeof tenantId !== 'string') {
-      return answer('TENANT_INVALID', 'the resolved tenant id is not a string');
+    // A list (from resolve only: a repeated header is joined above) reads those tenants' union.
+    const many = resolve !== undefined && Array.isArray(tenantId);
+    if (!many && typeof tenantId !== 'string') {
+      return answer('TENANT_INVALID', 'the resolved tenant id is not a string or an array of them');
     }
     let ok = false;
     try {
       enter(tenantId, () => {
         ok = true;
         next();
-      });
+      }, req, res);
     } catch (e) {
       if (!ok && e && e.name === 'TenantError') return answer(e.code, e.message);
       throw e;

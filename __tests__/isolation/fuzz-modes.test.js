@@ -32,6 +32,8 @@ describe.each([
   ['tx-field', 300],
   ['tx-database', 200],
   ['tx-system', 200],
+  // Issue 16: runAsTenants(['A', 'B']) reads against a reference holding both tenants' documents.
+  ['union', 300],
 ])('fuzz mode %s', (name, cases) => {
   let world;
   beforeAll(async () => {

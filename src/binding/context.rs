@@ -54,6 +54,22 @@ impl TenantContext {
         })
     }
 
+    /// A context for `runAsTenants`: reads see the union of `ids` (checked by `scope::tenants`),
+    /// every call audited by the fence that runs it, until `end()`.
+    pub(crate) fn tenants(
+        ids: &[String],
+        default_rule: bool,
+        reason: Option<String>,
+    ) -> Result<TenantContext, ScopeError> {
+        let ids = crate::scope::tenants::check_ids(ids, default_rule)?;
+        Ok(TenantContext {
+            principal: Principal::Tenants(ids),
+            reason,
+            default_rule,
+            ended: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
     /// Who this context runs as, for the isolation probe.
     pub(crate) fn tag(&self) -> super::probe::Tag {
         super::probe::Tag::new(self.principal.clone(), self.reason.clone())
@@ -67,8 +83,25 @@ impl TenantContext {
     pub fn tenant_id(&self) -> Option<String> {
         match &self.principal {
             Principal::Tenant(t) => Some(t.clone()),
-            Principal::System => None,
+            Principal::Tenants(_) | Principal::System => None,
         }
+    }
+
+    /// The tenant ids of a `runAsTenants` context (sorted, no repeats); undefined otherwise.
+    #[napi(getter)]
+    pub fn tenant_ids(&self) -> Option<Vec<String>> {
+        match &self.principal {
+            Principal::Tenants(ids) => Some(ids.to_vec()),
+            _ => None,
+        }
+    }
+
+    /// Whether `runAs(tenantId)` may run inside this context (`scope::tenants::may_narrow`):
+    /// inside runAsTenants only for one of its tenants.
+    #[napi]
+    pub fn may_narrow(&self, tenant_id: String) -> napi::Result<()> {
+        crate::scope::tenants::may_narrow(Some(&self.principal), &tenant_id)
+            .map_err(|e| FenceError::from(e).into())
     }
 
     /// True when the tenant id follows the default id rule (true for a system context).
@@ -89,11 +122,11 @@ impl TenantContext {
         self.reason.clone()
     }
 
-    /// Ends a system context (its `runAsSystem` callback settled); later calls under it are
-    /// refused. Tenant contexts do not end.
+    /// Ends a system or multi-tenant context (its `runAsSystem` / `runAsTenants` callback
+    /// settled); later calls under it are refused. Single-tenant contexts do not end.
     #[napi]
     pub fn end(&self) {
-        if self.principal == Principal::System {
+        if matches!(self.principal, Principal::System | Principal::Tenants(_)) {
             self.ended.store(true, Ordering::Release);
         }
     }
@@ -108,7 +141,7 @@ impl TenantContext {
 /// The refusal of a call, or of a cursor's next batch, under a system context that has ended.
 pub(crate) fn ended() -> ScopeError {
     ScopeError::missing(
-        "this runAsSystem context has ended: system access ends when the runAsSystem callback settles",
+        "this runAsSystem (or runAsTenants) context has ended: its access ends when its callback settles",
     )
 }
 
@@ -124,4 +157,15 @@ pub fn create_context(tenant_id: String, default_rule: bool) -> napi::Result<Ten
         reason: None,
         ended: Arc::new(AtomicBool::new(false)),
     })
+}
+
+/// Makes a `runAsTenants` context over `tenant_ids` (each by the default rule when
+/// `default_rule`, else the hard rules after the JS face's pattern); `reason` goes to the audit hook.
+#[napi]
+pub fn create_tenants_context(
+    tenant_ids: Vec<String>,
+    default_rule: bool,
+    reason: Option<String>,
+) -> napi::Result<TenantContext> {
+    Ok(TenantContext::tenants(&tenant_ids, default_rule, reason).map_err(FenceError::from)?)
 }

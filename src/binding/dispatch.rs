@@ -25,6 +25,7 @@ pub async fn execute(
 ) -> FenceResult<Vec<u8>> {
     let target = Target::resolve(inner, principal, &collection)?.in_session(session);
     crate::scope::shared::admit(&target.scope, op)?;
+    crate::scope::tenants::admit(&target.scope, op)?;
     bounds::ensure_before_transaction_call(&target).await?;
     match run(target.clone(), op, &bytes, limits.as_ref()).await {
         // An index the fence hinted was dropped behind its back: list again and retry once.

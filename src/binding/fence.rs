@@ -34,8 +34,10 @@ use crate::scope::{Principal, ScopeError};
 
 static NEXT_FENCE: AtomicU64 = AtomicU64::new(1);
 
-/// The audit hook as the JS face hands it over: `(reason, collection, operation)`.
-type AuditHook = FunctionRef<(String, String, String, Option<String>), ()>;
+/// The audit hook as the JS face hands it over: `(reason, collection, operation, target,
+/// tenants)` (`tenants` for a `runAsTenants` call).
+type AuditArgs = (String, String, String, Option<String>, Option<Vec<String>>);
+type AuditHook = FunctionRef<AuditArgs, ()>;
 
 /// A connected fence; JS wraps it in `TenantFence`.
 #[napi]
@@ -179,10 +181,7 @@ impl NativeFence {
     /// Sets the audit hook every system call of this fence must pass; a hook that throws
     /// refuses the call with its error.
     #[napi]
-    pub fn set_audit_hook(
-        &mut self,
-        hook: Function<(String, String, String, Option<String>), ()>,
-    ) -> napi::Result<()> {
+    pub fn set_audit_hook(&mut self, hook: Function<AuditArgs, ()>) -> napi::Result<()> {
         // Once, at connect: code that later gets hold of the fence cannot swap it out.
         if self.hook.is_some() {
             return Err(
@@ -222,13 +221,20 @@ impl NativeFence {
         target: Option<String>,
     ) -> napi::Result<FenceResult<Principal>> {
         let principal = principal_of(ctx);
-        if let (Ok(Principal::System), Some(hook), Some(c)) = (&principal, &self.hook, ctx) {
+        // A system call, and a runAsTenants call (it reads several tenants), pass the hook.
+        let tenants = match &principal {
+            Ok(Principal::System) => None,
+            Ok(Principal::Tenants(ids)) => Some(ids.to_vec()),
+            _ => return Ok(principal),
+        };
+        if let (Some(hook), Some(c)) = (&self.hook, ctx) {
             let reason = c.audit_reason().unwrap_or_default().to_string();
             hook.borrow_back(env)?.call((
                 reason,
                 collection.to_string(),
                 op.to_string(),
                 target,
+                tenants,
             ))?;
         }
         Ok(principal)

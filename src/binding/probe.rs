@@ -252,6 +252,9 @@ fn describe(settings: &TenantSpec, tag: Option<&Tag>, db: &str, command: &Docume
         Some((Principal::Tenant(t), _)) => {
             rec.insert("tenant", t.as_str());
         }
+        Some((Principal::Tenants(ids), _)) => {
+            rec.insert("tenants", ids.to_vec());
+        }
         Some((Principal::System, reason)) => {
             rec.insert("system", true);
             if let Some(r) = reason {

@@ -224,8 +224,8 @@ impl Quotas {
             return Ok(Pass::open(Some(limits)));
         }
         let started = Instant::now();
-        let gate = self.gate(tenant, limits);
-        let permit = self.slot(tenant, &gate).await?;
+        let gate = self.gate(&tenant, limits);
+        let permit = self.slot(&tenant, &gate).await?;
         let turn = {
             let mut s = gate.schedule.lock().unwrap_or_else(|e| e.into_inner());
             let now = self.clock.elapsed().as_nanos() as u64;
@@ -239,7 +239,7 @@ impl Quotas {
             }
             Turn::Refuse(d) => {
                 let why = format!("{} calls a second", limits.ops_per_second.unwrap_or(0.0));
-                return Err(quota::refusal(tenant, &why, d).into());
+                return Err(quota::refusal(&tenant.replace('\0', ", "), &why, d).into());
             }
         }
         Ok(Pass {

@@ -251,6 +251,9 @@ pub async fn open_cursor(
     session: Option<super::session::SessionUse>,
 ) -> FenceResult<Batches> {
     let t = Target::resolve(inner, principal, &collection)?.in_session(session);
+    // find and aggregate are reads: under runAsTenants they may still be refused ('database').
+    let op = crate::scope::plan::Operation::parse(kind)?;
+    crate::scope::tenants::admit(&t.scope, op)?;
     bounds::ensure_before_transaction_call(&t).await?;
     match open_once(t.clone(), kind, req.clone()).await {
         // A hinted index dropped behind the fence's back: list again and open once more.

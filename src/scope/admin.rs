@@ -97,6 +97,9 @@ pub fn may_read_metrics(principal: Option<&Principal>) -> ScopeResult<()> {
         Some(Principal::Tenant(t)) => Err(ScopeError::violation(format!(
             "fence.metrics() counts every tenant's calls and is not available to tenant {t:?}: call it outside any tenant context (a /metrics route mounted before the middleware) or inside runAsSystem"
         ))),
+        Some(Principal::Tenants(_)) => Err(ScopeError::violation(
+            "fence.metrics() counts every tenant's calls and is not available under runAsTenants: call it outside any tenant context or inside runAsSystem",
+        )),
         None | Some(Principal::System) => Ok(()),
     }
 }
@@ -106,6 +109,7 @@ pub fn may_read_metrics(principal: Option<&Principal>) -> ScopeResult<()> {
 pub fn admit(scope: &Scope, op: AdminOp) -> ScopeResult<()> {
     let reads = matches!(op, AdminOp::ListIndexes | AdminOp::Options);
     super::shared::admit_named(scope, op.name(), reads)?;
+    super::tenants::admit_admin(scope, op)?;
     match (&scope.principal, scope.strategy) {
         (Principal::Tenant(_), Strategy::Field) => match op.refused_to_field_tenant() {
             None => Ok(()),

@@ -120,7 +120,7 @@ pub fn applies(scope: &Scope) -> bool {
 /// (red-team round 24: skipped there, a join read a view's, a `system.*` collection's and an
 /// unindexed collection's documents across tenants).
 pub fn checks_joins(scope: &Scope) -> bool {
-    scope.tenant().is_some() && (scope.strategy == super::Strategy::Field || scope.shared.main)
+    scope.owners().is_some() && (scope.strategy == super::Strategy::Field || scope.shared.main)
 }
 
 /// Decides the bound of one query, given the collection's indexes (empty: none, or no collection).

@@ -11,7 +11,8 @@ use super::{Principal, Scope};
 
 /// The `_id` to fetch when `user` is exactly `{_id: <plain value>}` under a tenant.
 pub fn exact_id<'f>(scope: &Scope, user: &'f Document) -> Option<&'f Bson> {
-    // Only a tenant collection under strategy 'field' is fetched by `_id` and owner-checked.
+    // Only one tenant's collection under strategy 'field' is fetched by `_id` and owner-checked.
+    scope.tenant()?;
     super::shared::injects(scope)?;
     // A non-simple collation could make one string `_id` match several documents. On a
     // sharded collection `{_id}` alone cannot be routed: it would go to every shard.

@@ -55,7 +55,7 @@ pub fn known(default: Option<&Document>, view: bool, sharded: bool) -> Known {
 /// only a tenant's call under strategy 'field' shares a collection with other tenants, and a
 /// tenant's call on a shared collection must learn whether it is a view.
 pub fn needs_facts(scope: &Scope) -> bool {
-    scope.tenant().is_some() && (scope.strategy == Strategy::Field || scope.shared.main)
+    scope.owners().is_some() && (scope.strategy == Strategy::Field || scope.shared.main)
 }
 
 /// The collation handling of a call on collection `name` with the caller's `explicit`

@@ -62,6 +62,10 @@ impl CursorOwners {
                     Some(Principal::System) => {
                         Some(format!("getMore on cursor {id}, which runAsSystem opened"))
                     }
+                    Some(Principal::Tenants(ids)) => Some(format!(
+                        "getMore on cursor {id}, which runAsTenants({}) opened",
+                        ids.join(", ")
+                    )),
                     None => Some(format!("getMore on cursor {id}, which no scoped command opened")),
                 }
             }

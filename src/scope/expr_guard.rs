@@ -11,28 +11,31 @@
 use bson::{doc, Bson, Document};
 
 use super::error::{ScopeError, ScopeResult};
-use super::tenant_id::exact_pattern;
 use super::walk::{too_deep, MAX_DEPTH};
+use super::Owners;
 
 /// Operators that run server-side JavaScript.
 pub const SERVER_JS: &[&str] = &["$where", "$function", "$accumulator"];
 
-/// The aggregation test "this document is tenant `tenant`'s": exact under any collation
+/// The aggregation test "this document is one of `owners`'": exact under any collation
 /// (`$regexMatch` ignores collation; `$type` first, since `$regexMatch` errors on non-strings).
-pub fn tenant_test(field: &str, tenant: &str, collation_guard: bool) -> Bson {
+pub fn tenant_test(field: &str, owners: Owners, collation_guard: bool) -> Bson {
     let path = format!("${field}");
     if !collation_guard {
-        // Under the simple collation `$eq` is exact, and no other type equals a string.
-        return Bson::Document(doc! { "$eq": [path, tenant] });
+        // Under the simple collation `$eq` / `$in` are exact, and no other type equals a string.
+        return Bson::Document(match owners {
+            Owners::One(t) => doc! { "$eq": [path, t] },
+            Owners::Many(ids) => doc! { "$in": [path, ids.to_vec()] },
+        });
     }
     Bson::Document(doc! { "$and": [
         { "$eq": [{ "$type": path.as_str() }, "string"] },
-        { "$regexMatch": { "input": path.as_str(), "regex": exact_pattern(tenant) } },
+        { "$regexMatch": { "input": path.as_str(), "regex": owners.exact_pattern() } },
     ] })
 }
 
 /// `$expr: E` made to run `E` only on the tenant's documents.
-fn guarded(field: &str, tenant: &str, collation_guard: bool, e: Bson) -> Bson {
+fn guarded(field: &str, tenant: Owners, collation_guard: bool, e: Bson) -> Bson {
     Bson::Document(doc! { "$and": [tenant_test(field, tenant, collation_guard), e] })
 }
 
@@ -40,7 +43,7 @@ fn guarded(field: &str, tenant: &str, collation_guard: bool, e: Bson) -> Bson {
 /// only places MongoDB accepts it) in the tenant test, and refuses server-side JavaScript.
 pub fn guard_filter(
     field: &str,
-    tenant: &str,
+    tenant: Owners,
     collation_guard: bool,
     filter: &mut Document,
 ) -> ScopeResult<()> {
@@ -50,7 +53,7 @@ pub fn guard_filter(
 
 fn guard_level(
     field: &str,
-    tenant: &str,
+    tenant: Owners,
     collation_guard: bool,
     filter: &mut Document,
     depth: usize,
@@ -132,7 +135,7 @@ pub fn server_js_in(doc: &Document) -> Option<&'static str> {
 
 /// True when `$expr`'s value `e` runs the caller's expression only after the tenant test
 /// (the shape `guard_filter` produces), for the isolation probe.
-pub fn is_guarded(field: &str, tenant: &str, e: &Bson) -> bool {
+pub fn is_guarded(field: &str, tenant: Owners, e: &Bson) -> bool {
     let Bson::Document(d) = e else { return false };
     let Some(Bson::Array(items)) = d.get("$and").filter(|_| d.len() == 1) else { return false };
     items.first().is_some_and(|first| {
@@ -146,7 +149,7 @@ mod tests {
     use crate::scope::ErrorKind;
 
     fn guard(mut f: Document, collation: bool) -> ScopeResult<Document> {
-        guard_filter("tenantId", "a", collation, &mut f)?;
+        guard_filter("tenantId", Owners::One("a"), collation, &mut f)?;
         Ok(f)
     }
 

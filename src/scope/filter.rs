@@ -9,14 +9,13 @@ use super::error::{ScopeError, ScopeResult};
 use super::expr_guard;
 #[cfg(test)]
 use super::tenant_id::escape_regex;
-use super::tenant_id::{check_hard, exact_pattern};
 use super::walk::{too_deep, MAX_DEPTH};
-use super::{shared, Principal, Scope, Strategy};
+use super::{shared, Owners, Principal, Scope, Strategy};
 
-/// `{field: {$regex: "^<id>\z"}}`: `$regex` ignores collation, so this clause keeps
-/// the match exact under any collation. `\z` (not `$`) so "acme\n" cannot match.
-pub fn regex_twin(field: &str, tenant: &str) -> Document {
-    doc! { field: { "$regex": exact_pattern(tenant) } }
+/// `{field: {$regex: "^<id>\z"}}` (`^(?:a|b)\z` for several): `$regex` ignores collation, so
+/// this clause keeps the match exact under any collation. `\z` (not `$`) so "acme\n" cannot match.
+pub fn regex_twin(field: &str, owners: Owners) -> Document {
+    doc! { field: { "$regex": owners.exact_pattern() } }
 }
 
 /// `{field: {$type: 'string', $not: {$type: 'array'}}}`. `{field: t}` also matches an array
@@ -28,11 +27,12 @@ pub fn string_only(field: &str) -> Document {
     doc! { field: { "$type": "string", "$not": { "$type": "array" } } }
 }
 
-/// The tenant match: `{field: t}`, plus `$and: [<regex twin>]` when `guard`.
-pub fn tenant_match(scope: &Scope, tenant: &str, guard: bool) -> Document {
-    let mut m = doc! { scope.field.as_str(): tenant };
+/// The tenant match: `{field: t}` (`{field: {$in: [ids]}}` for several), plus
+/// `$and: [<regex twin>]` when `guard`.
+pub fn tenant_match(scope: &Scope, owners: Owners, guard: bool) -> Document {
+    let mut m = doc! { scope.field.as_str(): owners.equality() };
     if guard {
-        m.insert("$and", vec![Bson::Document(regex_twin(&scope.field, tenant))]);
+        m.insert("$and", vec![Bson::Document(regex_twin(&scope.field, owners))]);
     }
     m
 }
@@ -55,28 +55,31 @@ pub fn scope_write_filter(scope: &Scope, user: Document) -> ScopeResult<Document
 }
 
 fn scope_with(scope: &Scope, user: Document, exact_type: bool) -> ScopeResult<Document> {
-    let Some(tenant) = shared::injects(scope) else {
+    let Some(owners) = shared::injects(scope) else {
         // A tenant reading a shared collection: nothing to match, but no server-side JavaScript.
-        if scope.tenant().is_some() {
+        if !scope.is_system() && scope.strategy == Strategy::Field {
             expr_guard::refuse_server_js_in(&user, "a filter")?;
         }
         return Ok(user);
     };
-    // Principal::Tenant is validated upstream; re-check the hard rule because a bad id
+    // The principal is validated upstream; re-check the hard rule because a bad id
     // here would silently scope to the wrong thing.
-    check_hard(tenant)?;
+    owners.check_hard()?;
     let guard = scope.collation_guard;
     let mut user = user;
-    expr_guard::guard_filter(&scope.field, tenant, guard, &mut user)?;
+    expr_guard::guard_filter(&scope.field, owners, guard, &mut user)?;
     // `{field: t}` from the caller repeats ours; dropping it keeps an upsert from
-    // seeing the field "matched twice" and changes nothing else.
-    if matches!(user.get(&scope.field).and_then(equality_value), Some(Bson::String(v)) if v == tenant)
-    {
-        user.remove(&scope.field);
+    // seeing the field "matched twice" and changes nothing else. (Under runAsTenants the
+    // caller's `{field: 'a'}` narrows the union: it stays.)
+    if let Owners::One(tenant) = owners {
+        if matches!(user.get(&scope.field).and_then(equality_value), Some(Bson::String(v)) if v == tenant)
+        {
+            user.remove(&scope.field);
+        }
+        // The same repeat inside `$and`, where an upsert also takes equalities from, would make
+        // the server refuse the upsert: "path 'tenantId' is matched twice" (code 54).
+        drop_repeats_in_and(&mut user, &scope.field, tenant, 0);
     }
-    // The same repeat inside `$and`, where an upsert also takes equalities from, would make
-    // the server refuse the upsert: "path 'tenantId' is matched twice" (code 54).
-    drop_repeats_in_and(&mut user, &scope.field, tenant, 0);
     // Under a non-simple collation `{field: 'ACME'}` would match our own 'acme'
     // documents; tenant ids compare exactly, so such a clause becomes exact too.
     if guard {
@@ -84,7 +87,9 @@ fn scope_with(scope: &Scope, user: Document, exact_type: bool) -> ScopeResult<Do
         {
             user.insert(
                 scope.field.clone(),
-                regex_twin(&scope.field, &other).remove(&scope.field).unwrap_or(Bson::Null),
+                regex_twin(&scope.field, Owners::One(&other))
+                    .remove(&scope.field)
+                    .unwrap_or(Bson::Null),
             );
         }
     }
@@ -94,10 +99,10 @@ fn scope_with(scope: &Scope, user: Document, exact_type: bool) -> ScopeResult<Do
         clauses.push(Bson::Document(string_only(&scope.field)));
     }
     if guard {
-        clauses.push(Bson::Document(regex_twin(&scope.field, tenant)));
+        clauses.push(Bson::Document(regex_twin(&scope.field, owners)));
     }
     // Tenant first: it is the prefix of every index the fence creates.
-    let mut out = doc! { scope.field.as_str(): tenant };
+    let mut out = doc! { scope.field.as_str(): owners.equality() };
     let ours_in_and = !clauses.is_empty();
     if !(ours_in_and && user.contains_key("$and")) {
         // Top-level keys are ANDed and none is ours (shield moved the caller's conditions on
@@ -426,6 +431,8 @@ fn check_upsert_tenant_clause(
         return Err(shared::stamped_refusal(scope));
     }
     match (&scope.principal, equality_value(value)) {
+        // `scope::tenants::admit` refused the write first.
+        (Principal::Tenants(_), _) => Err(ScopeError::violation("runAsTenants does not write")),
         (Principal::Tenant(t), Some(Bson::String(s))) if s == t => Ok(()),
         (Principal::Tenant(t), Some(Bson::String(s))) => Err(ScopeError::violation(format!(
             "upsert filter names tenant '{s}' but the current tenant is '{t}'"
@@ -594,13 +601,17 @@ mod tests {
                 let out = scope_filter(&scope, user.clone()).unwrap();
                 // The caller's clauses, with each `$expr` behind the tenant test (expr_guard).
                 let mut user = user;
-                expr_guard::guard_filter("tenantId", "a", guard, &mut user).unwrap();
+                expr_guard::guard_filter("tenantId", Owners::One("a"), guard, &mut user).unwrap();
                 let (first_key, first_val) = out.iter().next().unwrap();
                 assert_eq!(first_key, "tenantId", "{user}");
                 assert_eq!(first_val, &Bson::String("a".into()), "{user}");
                 if guard {
                     let and = out.get_array("$and").unwrap();
-                    assert_eq!(and[0], Bson::Document(regex_twin("tenantId", "a")), "{user}");
+                    assert_eq!(
+                        and[0],
+                        Bson::Document(regex_twin("tenantId", Owners::One("a"))),
+                        "{user}"
+                    );
                 }
                 let redundant = matches!(user.get("tenantId"), Some(Bson::String(v)) if v == "a");
                 if redundant {
@@ -702,9 +713,9 @@ mod tests {
         );
         assert_eq!(escape_regex("a:b@c#d"), "a\\:b\\@c\\#d");
         assert_eq!(escape_regex("租户"), "租户");
-        let twin = regex_twin("tenantId", "a+b");
+        let twin = regex_twin("tenantId", Owners::One("a+b"));
         assert_eq!(twin, doc! { "tenantId": { "$regex": "^a\\+b\\z" } });
-        let m = tenant_match(&tenant_scope(false), "a", false);
+        let m = tenant_match(&tenant_scope(false), Owners::One("a"), false);
         assert_eq!(m, doc! { "tenantId": "a" });
     }
 

@@ -28,13 +28,15 @@ fn decide<'s>(scope: &'s Scope, found: Found<'_>) -> ScopeResult<Option<&'s str>
             (Principal::System, Found::Absent) => Ok(None),
             (Principal::System, _) => Err(shared::stamped_refusal(scope)),
             // `shared::admit` refused it first; a tenant never writes a shared collection.
-            (Principal::Tenant(_), _) => {
+            (Principal::Tenant(_) | Principal::Tenants(_), _) => {
                 Err(ScopeError::violation("a tenant may not write a shared collection"))
             }
         };
     }
     let field = &scope.field;
     match (&scope.principal, found) {
+        // `scope::tenants::admit` refused the write first.
+        (Principal::Tenants(_), _) => Err(ScopeError::violation("runAsTenants does not write")),
         (Principal::Tenant(t), Found::Absent) => {
             check_hard(t)?;
             Ok(Some(t))

@@ -25,6 +25,7 @@ pub mod share;
 pub mod shared;
 pub mod spec;
 pub mod tenant_id;
+pub mod tenants;
 pub mod update;
 pub mod verdict;
 pub mod walk;
@@ -50,8 +51,55 @@ pub enum Strategy {
 pub enum Principal {
     /// A validated tenant id.
     Tenant(String),
+    /// `runAsTenants`: reads see the union of these validated ids (sorted, no repeats); every
+    /// write is refused (`scope::tenants`).
+    Tenants(std::sync::Arc<[String]>),
     /// `runAsSystem`: scoping lifted, writes must still name a valid tenant.
     System,
+}
+
+/// Whose documents a call may see: one tenant's, or (`runAsTenants`) several tenants'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owners<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
+
+impl<'a> Owners<'a> {
+    /// The match value of the tenant field: `t`, or `{$in: [ids]}`.
+    pub fn equality(self) -> bson::Bson {
+        match self {
+            Owners::One(t) => bson::Bson::String(t.to_string()),
+            Owners::Many(ids) => bson::Bson::Document(bson::doc! { "$in": ids.to_vec() }),
+        }
+    }
+
+    /// True when `id` is one of the owners.
+    pub fn has(self, id: &str) -> bool {
+        match self {
+            Owners::One(t) => t == id,
+            Owners::Many(ids) => ids.iter().any(|x| x == id),
+        }
+    }
+
+    /// The anchored pattern matching exactly the owners' ids (`^id\z`, or `^(?:a|b)\z`).
+    pub fn exact_pattern(self) -> String {
+        match self {
+            Owners::One(t) => tenant_id::exact_pattern(t),
+            Owners::Many(ids) => {
+                let alts: Vec<String> = ids.iter().map(|i| tenant_id::escape_regex(i)).collect();
+                format!("^(?:{})\\z", alts.join("|"))
+            }
+        }
+    }
+
+    /// Each id re-checked by the hard rule: a bad one here would scope to the wrong thing.
+    pub fn check_hard(self) -> ScopeResult<()> {
+        match self {
+            Owners::One(t) => tenant_id::check_hard(t),
+            Owners::Many(ids) => ids.iter().try_for_each(|i| tenant_id::check_hard(i)),
+        }
+    }
 }
 
 /// Everything the rules need to know about one call.
@@ -97,12 +145,27 @@ impl Scope {
         tenant_id::check(id, self.default_rule)
     }
 
-    /// The tenant id when this call runs as a tenant, `None` under `runAsSystem`.
+    /// The tenant id when this call runs as one tenant; `None` under `runAsSystem` or
+    /// `runAsTenants`.
     pub fn tenant(&self) -> Option<&str> {
         match &self.principal {
             Principal::Tenant(t) => Some(t),
+            Principal::Tenants(_) | Principal::System => None,
+        }
+    }
+
+    /// Whose documents the call may see: `None` under `runAsSystem`.
+    pub fn owners(&self) -> Option<Owners<'_>> {
+        match &self.principal {
+            Principal::Tenant(t) => Some(Owners::One(t)),
+            Principal::Tenants(ids) => Some(Owners::Many(ids)),
             Principal::System => None,
         }
+    }
+
+    /// True under `runAsSystem`.
+    pub fn is_system(&self) -> bool {
+        self.principal == Principal::System
     }
 
     /// True when `path` names the tenant field or something inside it

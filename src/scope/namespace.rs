@@ -38,6 +38,11 @@ pub fn database(strategy: Strategy, base: &str, principal: &Principal) -> ScopeR
             }
             name
         }
+        (Strategy::Database, Principal::Tenants(_)) => {
+            return Err(ScopeError::violation(
+                "runAsTenants reads no tenant collection under strategy 'database': each tenant's documents live in a database of its own; read each tenant inside fence.runAs",
+            ))
+        }
         (Strategy::Database, Principal::System) => {
             return Err(ScopeError::missing(
                 "runAsSystem gives no cross-database access under strategy 'database': use runAs(tenantId) for each tenant",
@@ -116,7 +121,7 @@ pub fn check_view(
 ) -> ScopeResult<()> {
     // A shared view's pipeline could read the base database's tenant collections too.
     let unscoped_run = strategy == Strategy::Field || shared;
-    if is_view && unscoped_run && matches!(principal, Principal::Tenant(_)) {
+    if is_view && unscoped_run && !matches!(principal, Principal::System) {
         return Err(ScopeError::violation(format!(
             "'{name}' is a view: its pipeline would run on every tenant's documents before the fence's tenant match; query the collections it reads (runAsSystem may read it)"
         )));

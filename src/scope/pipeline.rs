@@ -12,10 +12,9 @@ use super::error::{ScopeError, ScopeResult};
 use super::expr_guard;
 use super::filter::{scope_filter, shield, shield_all, shield_ids, split_id_points, tenant_match};
 use super::shared::{self, Shared};
-use super::tenant_id::check_hard;
 use super::update::split_stage;
 use super::walk::MAX_DEPTH;
-use super::{Scope, Strategy};
+use super::{Owners, Scope, Strategy};
 
 /// Stages that only transform the documents already in the pipeline (or read
 /// another collection in a way we rewrite below).
@@ -102,7 +101,7 @@ struct Ctx<'a> {
     scope: &'a Scope,
     /// The tenant whose match goes on tenant collections; `None` under `runAsSystem` or
     /// `strategy: 'database'`. A shared collection gets none (`inject_into`).
-    tenant: Option<&'a str>,
+    tenant: Option<Owners<'a>>,
     /// The scope of a tenant collection joined in, with the regex twin forced on: a foreign
     /// collection's default collation is not known here, so its matches always carry it.
     guarded: Scope,
@@ -110,7 +109,7 @@ struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     /// The tenant whose match a join into collection `from` gets: none for a shared one.
-    fn inject_into(&self, from: &str) -> Option<&'a str> {
+    fn inject_into(&self, from: &str) -> Option<Owners<'a>> {
         self.tenant.filter(|_| !self.scope.shared.has(from))
     }
 
@@ -123,10 +122,10 @@ impl<'a> Ctx<'a> {
     }
 
     fn who(&self) -> &'static str {
-        if self.scope.tenant().is_some() {
-            "under a tenant"
-        } else {
+        if self.scope.is_system() {
             "under runAsSystem"
+        } else {
+            "under a tenant"
         }
     }
 
@@ -135,7 +134,7 @@ impl<'a> Ctx<'a> {
         if ALLOWED.contains(&name) {
             return Ok(());
         }
-        let system_field = self.scope.tenant().is_none() && self.scope.strategy == Strategy::Field;
+        let system_field = self.scope.is_system() && self.scope.strategy == Strategy::Field;
         if system_field && SYSTEM_EXTRA.contains(&name) {
             return Ok(());
         }
@@ -152,11 +151,11 @@ impl<'a> Ctx<'a> {
 /// Scopes an aggregation pipeline: tenant match first, sub-pipelines scoped, stage allowlist.
 pub fn scope_pipeline(scope: &Scope, pipeline: Vec<Document>) -> ScopeResult<Vec<Document>> {
     let tenant = match scope.strategy {
-        Strategy::Field => scope.tenant(),
+        Strategy::Field => scope.owners(),
         Strategy::Database => None,
     };
     if let Some(t) = tenant {
-        check_hard(t)?;
+        t.check_hard()?;
         for stage in &pipeline {
             expr_guard::refuse_server_js_in(stage, "a pipeline")?;
         }
@@ -249,7 +248,7 @@ fn scope_stages(
     level: Level,
     seen: Seen,
     depth: usize,
-    inject: Option<&str>,
+    inject: Option<Owners>,
 ) -> ScopeResult<Vec<Document>> {
     if depth > MAX_DEPTH {
         return Err(too_deep());
@@ -492,13 +491,18 @@ fn join_target<'b>(name: &str, body: &'b Bson) -> Option<&'b str> {
 }
 
 /// The `$match` a stage over another collection starts with.
-fn foreign_match(ctx: &Ctx, tenant: &str) -> Bson {
+fn foreign_match(ctx: &Ctx, tenant: Owners) -> Bson {
     let m = tenant_match(&ctx.guarded, tenant, true);
     Bson::Array(vec![Bson::Document(doc! { "$match": m })])
 }
 
 /// A leading `$geoNear`: the tenant goes into its `query`.
-fn scope_geo_near(ctx: &Ctx, body: Bson, level: Level, inject: Option<&str>) -> ScopeResult<Bson> {
+fn scope_geo_near(
+    ctx: &Ctx,
+    body: Bson,
+    level: Level,
+    inject: Option<Owners>,
+) -> ScopeResult<Bson> {
     let Bson::Document(mut spec) = body else {
         return Err(ScopeError::argument("$geoNear needs a document"));
     };
@@ -538,7 +542,7 @@ fn scope_sub_pipeline(
     spec: &mut Document,
     (key, stage): (&str, &str),
     depth: usize,
-    inject: Option<&str>,
+    inject: Option<Owners>,
 ) -> ScopeResult<bool> {
     let Some(slot) = spec.get_mut(key) else {
         return Ok(false);
@@ -658,7 +662,7 @@ fn scope_facet(
     body: Bson,
     seen: Seen,
     depth: usize,
-    inject: Option<&str>,
+    inject: Option<Owners>,
 ) -> ScopeResult<Bson> {
     let Bson::Document(mut facets) = body else {
         return Err(ScopeError::argument("$facet needs a document of sub-pipelines"));

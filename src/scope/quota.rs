@@ -87,10 +87,13 @@ impl Limits {
 }
 
 /// Whose gate a call passes: its tenant's own. System calls pass none (an operator's
-/// maintenance is not a neighbour to throttle); no gate is ever shared between tenants.
-pub fn gate_of(principal: &Principal) -> Option<&str> {
+/// maintenance is not a neighbour to throttle); no gate is ever shared between tenants. A
+/// `runAsTenants` read passes the gate of its set of tenants: its ids joined by NUL, which no
+/// tenant id holds, so it is no single tenant's gate.
+pub fn gate_of(principal: &Principal) -> Option<std::borrow::Cow<'_, str>> {
     match principal {
-        Principal::Tenant(t) => Some(t),
+        Principal::Tenant(t) => Some(std::borrow::Cow::Borrowed(t)),
+        Principal::Tenants(ids) => Some(std::borrow::Cow::Owned(ids.join("\0"))),
         Principal::System => None,
     }
 }
@@ -326,8 +329,11 @@ mod tests {
 
     #[test]
     fn each_tenant_has_its_own_gate_and_system_none() {
-        assert_eq!(gate_of(&Principal::Tenant("acme".into())), Some("acme"));
-        assert_eq!(gate_of(&Principal::Tenant("globex".into())), Some("globex"));
+        assert_eq!(gate_of(&Principal::Tenant("acme".into())).as_deref(), Some("acme"));
+        assert_eq!(gate_of(&Principal::Tenant("globex".into())).as_deref(), Some("globex"));
+        // A union's gate is its set's, which no single tenant id can name (no id holds NUL).
+        let ids = crate::scope::tenants::check_ids(&["b".into(), "a".into()], true).unwrap();
+        assert_eq!(gate_of(&Principal::Tenants(ids)).as_deref(), Some("a\0b"));
         assert_eq!(gate_of(&Principal::System), None);
     }
 

@@ -16,7 +16,7 @@ pub fn admit(owner: &mut Option<Principal>, caller: &Principal) -> ScopeResult<(
         Some(o) if o == caller => Ok(()),
         // The owner is not named: the message may reach the caller's tenant.
         Some(_) => Err(ScopeError::violation(match caller {
-            Principal::Tenant(_) => "this session belongs to another tenant or to runAsSystem: a session and its transactions belong to one tenant, so switching tenant inside a transaction is refused",
+            Principal::Tenant(_) | Principal::Tenants(_) => "this session belongs to another tenant or to runAsSystem: a session and its transactions belong to one tenant, so switching tenant inside a transaction is refused",
             Principal::System => "this session belongs to a tenant: runAsSystem cannot join a tenant's session or transaction",
         })),
     }

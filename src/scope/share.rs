@@ -93,7 +93,9 @@ pub fn id_lookup(
     call: IdLookupCall,
 ) -> Option<ShareKey> {
     // Only the tenant lookups `by_id::exact_id` allows: each answer is owner-checked.
-    if super::shared::injects(scope).is_none() || scope.collation_guard {
+    // One tenant's lookups only: a runAsTenants read is keyed by no single tenant.
+    if scope.tenant().is_none() || super::shared::injects(scope).is_none() || scope.collation_guard
+    {
         return None;
     }
     if !call.object_id || call.has_options || call.in_session {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::error::{ScopeError, ScopeResult};
 use super::plan::Operation;
-use super::{Principal, Scope, Strategy};
+use super::{Owners, Principal, Scope, Strategy};
 
 /// The shared collections of a fence, and whether the call's own collection is one of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -65,7 +65,7 @@ pub fn admit(scope: &Scope, op: Operation) -> ScopeResult<()> {
 /// `admit` for a method known by name; `reads` when it changes nothing (listIndexes).
 pub fn admit_named(scope: &Scope, method: &str, reads: bool) -> ScopeResult<()> {
     match &scope.principal {
-        Principal::Tenant(_) if scope.shared.main && !reads => Err(ScopeError::violation(format!(
+        Principal::Tenant(_) | Principal::Tenants(_) if scope.shared.main && !reads => Err(ScopeError::violation(format!(
             "{method}() is refused on a shared collection under a tenant: every tenant reads it (connect option 'shared'), so only runAsSystem may change it"
         ))),
         _ => Ok(()),
@@ -74,9 +74,9 @@ pub fn admit_named(scope: &Scope, method: &str, reads: bool) -> ScopeResult<()> 
 
 /// The tenant whose match goes on the call's own collection: none under runAsSystem,
 /// strategy 'database', or on a shared collection.
-pub fn injects(scope: &Scope) -> Option<&str> {
-    match (&scope.principal, scope.strategy) {
-        (Principal::Tenant(t), Strategy::Field) if !scope.shared.main => Some(t),
+pub fn injects(scope: &Scope) -> Option<Owners<'_>> {
+    match scope.strategy {
+        Strategy::Field if !scope.shared.main => scope.owners(),
         _ => None,
     }
 }
@@ -164,7 +164,7 @@ mod tests {
     fn only_a_tenant_collection_gets_the_tenant_match() {
         let table = [
             (true, Strategy::Field, t(), None),
-            (false, Strategy::Field, t(), Some("a")),
+            (false, Strategy::Field, t(), Some(Owners::One("a"))),
             (false, Strategy::Database, t(), None),
             (false, Strategy::Field, Principal::System, None),
             (true, Strategy::Field, Principal::System, None),

@@ -127,6 +127,8 @@ fn check_tenant_value(scope: &Scope, value: &Bson, how: &str) -> ScopeResult<()>
     }
     let field = &scope.field;
     match (&scope.principal, value) {
+        // `scope::tenants::admit` refused the write first.
+        (Principal::Tenants(_), _) => Err(ScopeError::violation("runAsTenants does not write")),
         (Principal::Tenant(t), Bson::String(s)) if s == t => Ok(()),
         (Principal::Tenant(t), Bson::String(s)) => Err(ScopeError::violation(format!(
             "{how} would move the document to tenant '{s}' but the current tenant is '{t}'"

@@ -14,7 +14,7 @@ use super::namespace::tenant_database;
 use super::shared::Shared;
 use super::spec::TenantSpec;
 use super::walk::MAX_DEPTH;
-use super::{Principal, Strategy};
+use super::{Owners, Principal, Strategy};
 
 /// The outcome for one command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,8 +144,39 @@ pub fn judge_command(
                     "'{name}' is not a command the probe knows to be tenant-scoped (tenant '{t}')"
                 ))
             }
+            Some(Principal::Tenants(ids)) => {
+                let shown = ids.join(", ");
+                let check = Check {
+                    field: &settings.field,
+                    tenant: &shown,
+                    owners: Owners::Many(ids),
+                    shared: &settings.shared,
+                };
+                let on_shared = collection.as_deref().is_some_and(|c| settings.shared.has(c));
+                // A multi-tenant context only reads, and only under strategy 'field'.
+                let outcome = match (name.as_str(), settings.strategy) {
+                    (_, _) if on_shared => check.shared_command(settings, db, &name, command),
+                    // (createIndexes: the fence's own index that bounds a read, `scope::bounds`.)
+                    (
+                        "find" | "count" | "distinct" | "aggregate" | "createIndexes",
+                        Strategy::Field,
+                    ) => check.field_command(&name, command),
+                    _ => {
+                        Err(format!("'{name}' sent under runAsTenants({shown}), which only reads"))
+                    }
+                };
+                match outcome {
+                    Ok(()) => Verdict::Scoped,
+                    Err(why) => Verdict::Unscoped(why),
+                }
+            }
             Some(Principal::Tenant(t)) => {
-                let check = Check { field: &settings.field, tenant: t, shared: &settings.shared };
+                let check = Check {
+                    field: &settings.field,
+                    tenant: t,
+                    owners: Owners::One(t),
+                    shared: &settings.shared,
+                };
                 let on_shared = collection.as_deref().is_some_and(|c| settings.shared.has(c));
                 let outcome = match settings.strategy {
                     _ if on_shared => check.shared_command(settings, db, &name, command),
@@ -179,7 +210,10 @@ enum Start {
 
 struct Check<'a> {
     field: &'a str,
+    /// The tenant (or tenants, joined) for messages and single-tenant writes.
     tenant: &'a str,
+    /// Whose documents the command may touch.
+    owners: Owners<'a>,
     shared: &'a Shared,
 }
 
@@ -324,9 +358,13 @@ impl Check<'_> {
     /// True when `v` is the tenant by equality: `t` or `{$eq: t}`.
     fn is_tenant(&self, v: &Bson) -> bool {
         match v {
-            Bson::String(s) => s == self.tenant,
+            Bson::String(s) => self.owners == Owners::One(s),
+            // Under runAsTenants: exactly `{$in: [<its ids, sorted>]}`.
+            Bson::Document(d) if d.len() == 1 && matches!(self.owners, Owners::Many(_)) => {
+                *v == self.owners.equality()
+            }
             Bson::Document(d) if d.len() == 1 => {
-                matches!(d.get("$eq"), Some(Bson::String(s)) if s == self.tenant)
+                matches!(d.get("$eq"), Some(Bson::String(s)) if self.owners == Owners::One(s))
             }
             _ => false,
         }
@@ -342,7 +380,7 @@ impl Check<'_> {
                 self.field, self.tenant
             ));
         }
-        let pattern = regex_twin(self.field, self.tenant);
+        let pattern = regex_twin(self.field, self.owners);
         if twin && !self.has(f, 0, &|d| *d == pattern) {
             return Err(format!(
                 "filter {f} runs under a non-simple collation without the exact regex match on '{}'",
@@ -367,7 +405,7 @@ impl Check<'_> {
         }
         for (k, v) in f {
             match (k.as_str(), v) {
-                ("$expr", e) if !expr_guard::is_guarded(self.field, self.tenant, e) => {
+                ("$expr", e) if !expr_guard::is_guarded(self.field, self.owners, e) => {
                     return Err(format!(
                         "$expr {e} may run on other tenants' documents: it does not test '{}' first",
                         self.field
@@ -996,7 +1034,7 @@ mod tests {
             doc! { "find": "n", "filter": { "tenantId": "a" }, "collation": c.clone() },
         ));
         assert!(why.contains("collation"), "{why}");
-        let twin = doc! { "tenantId": "a", "$and": [regex_twin("tenantId", "a")] };
+        let twin = doc! { "tenantId": "a", "$and": [regex_twin("tenantId", Owners::One("a"))] };
         assert_eq!(as_a(doc! { "find": "n", "filter": twin, "collation": c }), Verdict::Scoped);
         assert_eq!(
             as_a(
@@ -1019,7 +1057,7 @@ mod tests {
     #[test]
     fn an_aggregate_needs_a_leading_match_and_scoped_lookups() {
         let m = doc! { "$match": { "tenantId": "a" } };
-        let twin = doc! { "$match": { "tenantId": "a", "$and": [regex_twin("tenantId", "a")] } };
+        let twin = doc! { "$match": { "tenantId": "a", "$and": [regex_twin("tenantId", Owners::One("a"))] } };
         assert_eq!(
             as_a(
                 doc! { "aggregate": "n", "pipeline": [m.clone(), { "$lookup": { "from": "o", "as": "o", "pipeline": [twin.clone()] } }] }
@@ -1193,7 +1231,7 @@ mod tests {
 
     #[test]
     fn what_the_fence_rewrites_passes_the_audit() {
-        use crate::scope::{filter, pipeline, update, Scope};
+        use crate::scope::{filter, update, Scope};
         for guard in [false, true] {
             let scope = Scope {
                 collation_guard: guard,

@@ -104,7 +104,7 @@ fn assert_scoped_filter(f: &Document, guard: bool, write: bool, what: &str) {
     assert_eq!(f.get(FIELD), Some(&Bson::String(TENANT.into())), "{what}: {f}");
     let and = and_entries(f);
     if guard {
-        let twin = Bson::Document(filter::regex_twin(FIELD, TENANT));
+        let twin = Bson::Document(filter::regex_twin(FIELD, crate::scope::Owners::One(TENANT)));
         assert!(and.contains(&&twin), "{what}: no regex twin in {f}");
     }
     if write {

@@ -1,0 +1,223 @@
+//! Multi-tenant read contexts (`fence.runAsTenants(['a', 'b'], fn)`): reads see the union of
+//! those tenants' documents; every write is refused, unless a `runAs` inside names one of them.
+
+use std::sync::Arc;
+
+use super::admin::AdminOp;
+use super::error::{ScopeError, ScopeResult};
+use super::plan::Operation;
+use super::{tenant_id, Principal, Scope, Strategy};
+
+/// The most tenants one context may read at once: each is a term of every match it sends.
+pub const MAX_TENANTS: usize = 100;
+
+/// The ids of a `runAsTenants` context: each valid by the fence's rule (`default_rule`), at
+/// least one, at most `MAX_TENANTS`; sorted, repeats dropped.
+pub fn check_ids(ids: &[String], default_rule: bool) -> ScopeResult<Arc<[String]>> {
+    if ids.is_empty() || ids.len() > MAX_TENANTS {
+        return Err(ScopeError::invalid(format!(
+            "runAsTenants needs 1 to {MAX_TENANTS} tenant ids, not {}",
+            ids.len()
+        )));
+    }
+    for id in ids {
+        tenant_id::check(id, default_rule)?;
+    }
+    let mut sorted = ids.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    Ok(sorted.into())
+}
+
+/// Whether a call of `op` may run under `scope`: under `runAsTenants` only reads, and only under
+/// strategy 'field' (one tenant's database per call under 'database').
+pub fn admit(scope: &Scope, op: Operation) -> ScopeResult<()> {
+    let reads = matches!(
+        op,
+        Operation::FindOne
+            | Operation::Find
+            | Operation::Aggregate
+            | Operation::CountDocuments
+            | Operation::EstimatedDocumentCount
+            | Operation::Distinct
+    );
+    admit_named(scope, op.name(), reads)
+}
+
+/// `admit` for an administration method: under `runAsTenants` only `listIndexes` (a read).
+pub fn admit_admin(scope: &Scope, op: AdminOp) -> ScopeResult<()> {
+    admit_named(scope, op.name(), op == AdminOp::ListIndexes)
+}
+
+fn admit_named(scope: &Scope, method: &str, reads: bool) -> ScopeResult<()> {
+    let Principal::Tenants(ids) = &scope.principal else { return Ok(()) };
+    if !reads {
+        return Err(ScopeError::violation(format!(
+            "{method}() is refused under runAsTenants: a multi-tenant context only reads; write inside fence.runAs(tenantId, fn) naming one of {}",
+            list(ids)
+        )));
+    }
+    if scope.strategy == Strategy::Database && !scope.shared.main {
+        return Err(ScopeError::violation(format!(
+            "{method}() under runAsTenants is refused under strategy 'database': each tenant's documents live in a database of its own, and one call reads one database; read each tenant inside fence.runAs"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `runAs(id)` may run inside a context of `outer`: inside `runAsTenants` only as one of
+/// its tenants, so a handler given several tenants writes only to one of them.
+pub fn may_narrow(outer: Option<&Principal>, id: &str) -> ScopeResult<()> {
+    match outer {
+        Some(Principal::Tenants(ids)) if !ids.iter().any(|i| i == id) => {
+            Err(ScopeError::violation(format!(
+                "runAs({id:?}) inside runAsTenants({}) is refused: a runAs inside a multi-tenant context must name one of its tenants",
+                list(ids)
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn list(ids: &[String]) -> String {
+    let shown: Vec<String> = ids.iter().take(5).map(|i| format!("{i:?}")).collect();
+    let more = if ids.len() > 5 { format!(" and {} more", ids.len() - 5) } else { String::new() };
+    format!("[{}]{more}", shown.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::ErrorKind;
+
+    fn union(strategy: Strategy) -> Scope {
+        let ids = check_ids(&["b".into(), "a".into(), "b".into()], true).unwrap();
+        Scope::for_test(Principal::Tenants(ids), strategy)
+    }
+
+    #[test]
+    fn ids_are_checked_sorted_and_deduplicated() {
+        let ids = check_ids(&["b".into(), "a".into(), "b".into()], true).unwrap();
+        assert_eq!(&*ids, &["a".to_string(), "b".to_string()]);
+        for bad in [vec![], vec!["a.b".to_string()], vec!["a".into(), "$x".into()]] {
+            assert_eq!(
+                check_ids(&bad, true).unwrap_err().kind,
+                ErrorKind::TenantInvalid,
+                "{bad:?}"
+            );
+        }
+        assert!(check_ids(&vec!["a".to_string(); MAX_TENANTS], true).is_ok());
+        assert!(check_ids(&(0..=MAX_TENANTS).map(|i| format!("t{i}")).collect::<Vec<_>>(), true)
+            .is_err());
+        // A custom pattern (checked in JS) still never lets the hard rules go.
+        assert!(
+            check_ids(&["café".into()], false).is_ok()
+                && check_ids(&["café".into()], true).is_err()
+        );
+    }
+
+    #[test]
+    fn a_union_only_reads_and_only_under_the_field_strategy() {
+        let reads = [
+            Operation::FindOne,
+            Operation::Find,
+            Operation::Aggregate,
+            Operation::CountDocuments,
+            Operation::EstimatedDocumentCount,
+            Operation::Distinct,
+        ];
+        for op in Operation::ALL {
+            let got = admit(&union(Strategy::Field), op);
+            assert_eq!(got.is_ok(), reads.contains(&op), "{op:?}");
+            if let Err(e) = got {
+                assert_eq!(e.kind, ErrorKind::TenantViolation);
+                assert!(e.message.contains("runAs(tenantId"), "{}", e.message);
+            }
+            assert_eq!(
+                admit(&union(Strategy::Database), op).unwrap_err().kind,
+                ErrorKind::TenantViolation
+            );
+            let one = Scope::for_test(Principal::Tenant("a".into()), Strategy::Field);
+            assert!(admit(&one, op).is_ok());
+        }
+        for op in AdminOp::ALL {
+            assert_eq!(
+                admit_admin(&union(Strategy::Field), op).is_ok(),
+                op == AdminOp::ListIndexes,
+                "{op:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_union_reads_through_every_rule_with_its_set() {
+        use crate::scope::{expr_guard, filter, pipeline, verdict, Owners};
+        use bson::{doc, Bson};
+        let s = union(Strategy::Field);
+        let set = doc! { "$in": ["a", "b"] };
+        // Filters: the set at the top, a caller's narrowing kept (shielded), `$expr` after the test.
+        let f = filter::scope_filter(&s, doc! { "x": 1, "$expr": { "$gt": ["$y", 1] } }).unwrap();
+        assert_eq!(f.get_document("tenantId").unwrap(), &set);
+        let test =
+            expr_guard::tenant_test("tenantId", Owners::Many(&["a".into(), "b".into()]), false);
+        assert_eq!(test, Bson::Document(doc! { "$in": ["$tenantId", ["a", "b"]] }));
+        assert_eq!(
+            f.get_document("$expr").unwrap(),
+            &doc! { "$and": [test.clone(), { "$gt": ["$y", 1] }] }
+        );
+        let narrowed = filter::scope_filter(&s, doc! { "tenantId": "a" }).unwrap();
+        assert_eq!(narrowed.get_document("tenantId").unwrap(), &set, "{narrowed}");
+        assert!(
+            narrowed.contains_key("$and"),
+            "the caller's own condition only narrows: {narrowed}"
+        );
+        // Under a collation the twin is the exact alternation.
+        let guarded = Scope { collation_guard: true, ..s.clone() };
+        let g = filter::scope_filter(&guarded, doc! {}).unwrap();
+        assert_eq!(
+            g.get_array("$and").unwrap()[0],
+            Bson::Document(doc! { "tenantId": { "$regex": "^(?:a|b)\\z" } })
+        );
+        // Pipelines: the set first, and on every tenant collection joined.
+        let p = pipeline::scope_pipeline(&s, vec![doc! { "$lookup": { "from": "c", "localField": "x", "foreignField": "y", "as": "j" } }]).unwrap();
+        assert_eq!(p[0], doc! { "$match": { "tenantId": set.clone() } });
+        let sub = p[1].get_document("$lookup").unwrap().get_array("pipeline").unwrap();
+        let m = sub[0].as_document().unwrap().get_document("$match").unwrap();
+        assert_eq!(m.get_document("tenantId").unwrap(), &set);
+        // The probe: a union's read is scoped by its set, and by nothing narrower or wider.
+        let spec = crate::scope::spec::TenantSpec::new(
+            "tenantId",
+            "field",
+            "app",
+            crate::scope::spec::IdRule::Default,
+        )
+        .unwrap();
+        let judge = |cmd: bson::Document| {
+            verdict::judge_command(&spec, Some(&s.principal), "app", &cmd).verdict
+        };
+        let hint = doc! { "tenantId": 1, "_id": 1 };
+        assert_eq!(
+            judge(doc! { "find": "c", "filter": f.clone(), "hint": hint.clone() }),
+            verdict::Verdict::Scoped
+        );
+        for other in
+            [doc! { "tenantId": "a" }, doc! { "tenantId": { "$in": ["a", "b", "c"] } }, doc! {}]
+        {
+            let v = judge(doc! { "find": "c", "filter": other.clone(), "hint": hint.clone() });
+            assert!(matches!(v, verdict::Verdict::Unscoped(_)), "{other}: {v:?}");
+        }
+        let v = judge(doc! { "insert": "c", "documents": [{ "tenantId": "a" }] });
+        assert!(matches!(v, verdict::Verdict::Unscoped(_)), "a union never writes: {v:?}");
+    }
+
+    #[test]
+    fn run_as_inside_a_union_names_one_of_its_tenants() {
+        let ids = check_ids(&["a".into(), "b".into()], true).unwrap();
+        let outer = Principal::Tenants(ids);
+        assert!(may_narrow(Some(&outer), "a").is_ok());
+        assert_eq!(may_narrow(Some(&outer), "c").unwrap_err().kind, ErrorKind::TenantViolation);
+        for other in [None, Some(Principal::Tenant("x".into())), Some(Principal::System)] {
+            assert!(may_narrow(other.as_ref(), "c").is_ok());
+        }
+    }
+}
