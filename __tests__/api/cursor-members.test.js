@@ -233,7 +233,7 @@ test('a cursor opened inside runAsSystem fetches no batch after the callback set
   // The document already fetched is the caller's; the next batch would be system access after the end.
   expect((await c.next())._id).toBe('a1');
   const e = await c.next().catch((x) => x);
-  expect([e.name, e.code, e.message]).toEqual(['TenantError', 'TENANT_MISSING', 'this runAsSystem context has ended: system access ends when the runAsSystem callback settles']);
+  expect([e.name, e.code, e.message]).toEqual(['TenantError', 'TENANT_MISSING', 'this runAsSystem (or runAsTenants) context has ended: its access ends when its callback settles']);
   // A tenant's cursor keeps reading wherever it is read.
   const t = await as('beta', async () => {
     const cur = items().find({}).sort({ n: 1 }).batchSize(2);

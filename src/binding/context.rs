@@ -126,7 +126,7 @@ impl TenantContext {
     /// settled); later calls under it are refused. Single-tenant contexts do not end.
     #[napi]
     pub fn end(&self) {
-        if matches!(self.principal, Principal::System | Principal::Tenants(_)) {
+        if crate::scope::tenants::ends_with_callback(&self.principal) {
             self.ended.store(true, Ordering::Release);
         }
     }

@@ -79,6 +79,12 @@ pub fn may_narrow(outer: Option<&Principal>, id: &str) -> ScopeResult<()> {
     }
 }
 
+/// True when a context's access ends when the callback that made it settles: `runAsSystem`'s
+/// and `runAsTenants`' (both read beyond one tenant); a single tenant's never ends.
+pub fn ends_with_callback(principal: &Principal) -> bool {
+    matches!(principal, Principal::System | Principal::Tenants(_))
+}
+
 fn list(ids: &[String]) -> String {
     let shown: Vec<String> = ids.iter().take(5).map(|i| format!("{i:?}")).collect();
     let more = if ids.len() > 5 { format!(" and {} more", ids.len() - 5) } else { String::new() };
@@ -208,6 +214,14 @@ mod tests {
         }
         let v = judge(doc! { "insert": "c", "documents": [{ "tenantId": "a" }] });
         assert!(matches!(v, verdict::Verdict::Unscoped(_)), "a union never writes: {v:?}");
+    }
+
+    #[test]
+    fn system_and_union_access_end_with_their_callback() {
+        let ids = check_ids(&["a".into()], true).unwrap();
+        assert!(ends_with_callback(&Principal::System));
+        assert!(ends_with_callback(&Principal::Tenants(ids)));
+        assert!(!ends_with_callback(&Principal::Tenant("a".into())));
     }
 
     #[test]
