@@ -5,6 +5,7 @@ pub mod admin;
 pub mod bounds;
 pub mod bulk;
 pub mod by_id;
+pub mod change_stream;
 pub mod collation;
 pub mod cursor_owners;
 pub mod distinct;
