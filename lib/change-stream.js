@@ -18,8 +18,10 @@ class FenceChangeStream extends EventEmitter {
   #ended = false;
   /** An event `hasNext()` read ahead. */
   #peeked = null;
-  /** 'iterator' or 'emitter' once the stream is read one way (the driver refuses mixing). */
-  #mode = null;
+  /** True once a 'change' listener reads the stream (the driver refuses mixing the two ways). */
+  #emitting = false;
+  /** Iterator reads in flight. */
+  #pending = 0;
   #read;
   #namespace;
   /** The bound token given as resumeAfter / startAfter, until an event replaces it. */
@@ -81,11 +83,9 @@ class FenceChangeStream extends EventEmitter {
     return buf ? BSON.deserialize(buf, this.#read) : null;
   }
 
-  #mode_(mode) {
-    if (this.#mode && this.#mode !== mode) {
-      throw new MongoAPIError('ChangeStream cannot be used as an EventEmitter after being used as an iterator, or the other way round');
-    }
-    this.#mode = mode;
+  /** Refuses an iterator read while the stream emits 'change' (each event goes one way). */
+  #iterating() {
+    if (this.#emitting) throw new MongoAPIError('ChangeStream cannot be used as an iterator after being used as an EventEmitter');
   }
 
   async #read_(wait) {
@@ -114,21 +114,36 @@ class FenceChangeStream extends EventEmitter {
 
   /** The next change, waiting for one; null once the stream is closed or has ended. */
   async next() {
-    this.#mode_('iterator');
-    return this.#read_(true);
+    this.#iterating();
+    this.#pending++;
+    try {
+      return await this.#read_(true);
+    } finally {
+      this.#pending--;
+    }
   }
 
   /** The next change if one is ready now (at most one server round trip), else null. */
   async tryNext() {
-    this.#mode_('iterator');
-    return this.#read_(false);
+    this.#iterating();
+    this.#pending++;
+    try {
+      return await this.#read_(false);
+    } finally {
+      this.#pending--;
+    }
   }
 
   /** Waits for the next change; false once the stream is closed or has ended. */
   async hasNext() {
-    this.#mode_('iterator');
+    this.#iterating();
     if (this.#peeked) return true;
-    this.#peeked = await this.#read_(true);
+    this.#pending++;
+    try {
+      this.#peeked = await this.#read_(true);
+    } finally {
+      this.#pending--;
+    }
     return this.#peeked !== null;
   }
 
@@ -151,8 +166,9 @@ class FenceChangeStream extends EventEmitter {
   }
 
   #startEmitting() {
-    if (this.#mode === 'emitter') return;
-    this.#mode_('emitter');
+    if (this.#emitting) return;
+    if (this.#pending) throw new MongoAPIError('ChangeStream cannot be used as an EventEmitter while it is read as an iterator');
+    this.#emitting = true;
     (async () => {
       for (;;) {
         let e;
