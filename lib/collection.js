@@ -402,7 +402,20 @@ class ScopedCollection {
    */
   watch(pipeline, opts) {
     const stages = pipeline === undefined ? [] : args.array(pipeline, 'pipeline');
-    const o = { ...options(opts) };
+    let o = { ...options(opts) };
+    // BSON read and write options are the JS face's; those refused (raw, session, timeoutMS,
+    // signal …) go on to Rust by name, which refuses them with the reason (scope::change_stream).
+    const refusedHere = {};
+    for (const k of ['raw', 'fieldsAsRaw', 'session', 'timeoutMS', 'signal']) {
+      if (o[k] !== undefined) refusedHere[k] = null;
+      delete o[k];
+    }
+    for (const k of EVERYWHERE_IGNORED) delete o[k];
+    let write;
+    let read;
+    [o, write] = splitWriteOptions(o);
+    [o, read] = splitReadOptions(o);
+    o = { ...o, ...refusedHere };
     const fence = this.#fence;
     const native = this.#native;
     const name = this.collectionName;
@@ -410,7 +423,7 @@ class ScopedCollection {
     if (!ctx) {
       throw fence._refused(new TenantError('TENANT_MISSING', 'watch() needs a tenant in context: call it inside runAs() or the middleware'), ctx, name, 'watch');
     }
-    const payload = encode({ pipeline: stages, options: o });
+    const payload = encode({ pipeline: stages, options: o }, {}, write);
     const open = async () => {
       try {
         return await native.watch(ctx, name, payload, fence._quotaFor(ctx));
@@ -419,7 +432,7 @@ class ScopedCollection {
       }
     };
     const startToken = o.resumeAfter ?? o.startAfter ?? null;
-    return new FenceChangeStream(open, { namespace: namespaceOf(fence, name), startToken });
+    return new FenceChangeStream(open, { read, namespace: namespaceOf(fence, name), startToken });
   }
 
   /** Counts the current tenant's matching documents. */

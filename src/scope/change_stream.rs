@@ -54,6 +54,35 @@ const OPTIONS: &[&str] = &[
     "comment",
 ];
 
+/// Driver options of `watch` refused on purpose, each with the reason the caller reads.
+pub const REFUSED: &[(&str, &str)] = &[
+    ("allowDiskUse", "an aggregate option with no effect on a change stream"),
+    ("bypassDocumentValidation", "an aggregate option with no effect on a change stream"),
+    ("hint", "a change stream reads the oplog, which takes no index hint"),
+    ("let", "variables of a change stream pipeline are not scoped by the fence yet"),
+    (
+        "maxTimeMS",
+        "a change stream waits on the server for at most maxAwaitTimeMS per read; use that",
+    ),
+    ("cursor", "use batchSize"),
+    (
+        "readConcern",
+        "a change stream reads majority-committed changes; the fence sends no other level",
+    ),
+    ("readPreference", "the stream reads where the connection string's read preference says"),
+    ("raw", "each event is checked and its resume token bound in Rust: events come back decoded"),
+    (
+        "fieldsAsRaw",
+        "each event is checked and its resume token bound in Rust: events come back decoded",
+    ),
+    (
+        "session",
+        "a change stream is not bound to a session by the fence (it reads outside transactions)",
+    ),
+    ("timeoutMS", "not supported on change streams yet: use maxAwaitTimeMS, tryNext() and close()"),
+    ("signal", "not supported on change streams yet: use close()"),
+];
+
 /// How a watch's events are attributed to the caller, from its scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attribution {
@@ -146,7 +175,14 @@ pub fn plan_watch(
     }
     let mut o = WatchOptions::default();
     for (k, v) in options {
+        if let Some((_, why)) = REFUSED.iter().find(|(n, _)| *n == k) {
+            return Err(ScopeError::argument(format!("options.{k} is refused by watch(): {why}")));
+        }
         if !OPTIONS.contains(&k.as_str()) {
+            // The driver options every method refuses for a reason (dbName, out …).
+            if let Some(e) = super::option_rules::refusal(&k) {
+                return Err(e);
+            }
             return Err(ScopeError::argument(format!(
                 "options.{k} is not supported by watch() (supported: {})",
                 OPTIONS.join(", ")
@@ -687,6 +723,9 @@ mod tests {
             (doc! { "fullDocument": "everything" }, ErrorKind::InvalidArgument),
             (doc! { "maxAwaitTimeMS": -1 }, ErrorKind::InvalidArgument),
             (doc! { "readPreference": "secondary" }, ErrorKind::InvalidArgument),
+            (doc! { "hint": { "_id": 1 } }, ErrorKind::InvalidArgument),
+            (doc! { "nonsense": 1 }, ErrorKind::InvalidArgument),
+            (doc! { "dbName": "other" }, ErrorKind::TenantViolation),
             (doc! { "resumeAfter": "82AB" }, ErrorKind::InvalidArgument),
         ];
         for (o, want) in refused {
