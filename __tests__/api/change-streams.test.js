@@ -350,3 +350,21 @@ describe("strategy 'database'", () => {
     for (const t of ['a', 'b']) suite.dropAfter(f.databaseFor(t));
   });
 });
+
+describe('the isolation probe judges change streams', () => {
+  test('a scoped stream’s commands pass the probe; a bare $changeStream does not', async () => {
+    const { isolationProbe, probeCommand } = require('../../lib/testing');
+    const f = suite.closeAfter(await TenantFence.connect(uri(), { database: suite.DB, monitorCommands: true }));
+    const probe = isolationProbe(f);
+    probe.reset();
+    const s = await watchAs('a', [{ $match: { $expr: { $gte: ['$fullDocument.n', 0] } } }], { fullDocument: 'updateLookup' }, COLL, f);
+    await as('a', () => suite.fence.collection(COLL).insertOne({ n: 1 }));
+    await take(s, 1);
+    await s.close();
+    const aggregates = probe.commands.filter((c) => c.command === 'aggregate');
+    expect(aggregates.map((c) => [c.tenant, c.scoped])).toEqual([['a', true]]);
+    expect(probe.violations()).toEqual([]);
+    const bare = probeCommand({ aggregate: COLL, pipeline: [{ $changeStream: {} }], cursor: {} }, { tenant: 'a', database: suite.DB });
+    expect(bare.scoped).toBe(false);
+  });
+});

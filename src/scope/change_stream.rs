@@ -276,12 +276,7 @@ pub fn plan_watch(
         // A looked-up or recorded post-image that is not the tenant's (an `_id` reused by
         // another tenant after a delete, a document moved by runAsSystem) is withheld as null,
         // as if the document were gone: the event itself is the tenant's.
-        let full = "$fullDocument";
-        out.push(doc! { "$set": { "fullDocument": { "$cond": {
-            "if": { "$in": [{ "$type": full }, ["missing", "null"]] },
-            "then": full,
-            "else": { "$cond": [owned_by(&format!("fullDocument.{field}"), tenants), full, Bson::Null] },
-        } } } });
+        out.push(withhold_stage(field, tenants));
         let test = event_test(field, tenants);
         for stage in pipeline {
             expr_guard::refuse_server_js_in(&stage, "a change stream pipeline")?;
@@ -375,6 +370,102 @@ pub fn event_match(field: &str, tenants: &[String]) -> Document {
             names_tenant(&format!("fullDocumentBeforeChange.{field}"), tenants),
         ] },
     ] }
+}
+
+/// The fence's second stage: a `fullDocument` that is not the tenant's becomes null.
+pub fn withhold_stage(field: &str, tenants: &[String]) -> Document {
+    let full = "$fullDocument";
+    doc! { "$set": { "fullDocument": { "$cond": {
+        "if": { "$in": [{ "$type": full }, ["missing", "null"]] },
+        "then": full,
+        "else": { "$cond": [owned_by(&format!("fullDocument.{field}"), tenants), full, Bson::Null] },
+    } } } }
+}
+
+/// The isolation probe's verdict on a change stream's pipeline as sent (`stages`, starting with
+/// `$changeStream`) by `tenant`: under `'field'` (`field` given) the fence's two stages first and
+/// every caller `$expr` guarded; under either strategy no option that reaches outside the tenant
+/// and only the stages a change stream takes.
+pub fn judge(field: Option<&str>, tenant: &str, stages: &[Bson]) -> Result<(), String> {
+    let Some(Bson::Document(first)) = stages.first() else {
+        return Err("a change stream without its $changeStream stage".into());
+    };
+    let Ok(cs) = first.get_document("$changeStream") else {
+        return Err("a change stream without its $changeStream stage".into());
+    };
+    for wide in ["allChangesForCluster", "showExpandedEvents"] {
+        if cs.get_bool(wide) == Ok(true) && (field.is_some() || wide == "allChangesForCluster") {
+            return Err(format!("$changeStream with {wide} reaches outside tenant '{tenant}'"));
+        }
+    }
+    if cs.contains_key("startAtOperationTime") {
+        return Err("$changeStream with startAtOperationTime under a tenant".into());
+    }
+    let mut rest = &stages[1..];
+    if let Some(field) = field {
+        let tenants = [tenant.to_string()];
+        if cs.get_str("fullDocumentBeforeChange") != Ok("whenAvailable") {
+            return Err("a change stream under 'field' without pre-images 'whenAvailable'".into());
+        }
+        if cs.get_str("fullDocument") == Ok("required") {
+            return Err(
+                "fullDocument 'required' fails on other tenants' missing post-images".into()
+            );
+        }
+        let want =
+            [doc! { "$match": event_match(field, &tenants) }, withhold_stage(field, &tenants)];
+        for (i, w) in want.iter().enumerate() {
+            if rest.get(i) != Some(&Bson::Document(w.clone())) {
+                return Err(format!(
+                    "change stream stage {} is not the fence's tenant stage for '{tenant}'",
+                    i + 1
+                ));
+            }
+        }
+        rest = &rest[2..];
+        let test = event_test(field, &tenants);
+        for stage in rest {
+            let Some(m) = stage.as_document().and_then(|d| d.get_document("$match").ok()) else {
+                continue;
+            };
+            guarded_exprs(&test, m, 0)?;
+        }
+    }
+    for stage in rest {
+        let Some(d) = stage.as_document() else {
+            return Err(format!("stage {stage} is not a document"));
+        };
+        let name = d.keys().next().map(String::as_str).unwrap_or_default();
+        if d.len() != 1 || !STAGES.contains(&name) {
+            return Err(format!("stage {stage} is not one a change stream takes"));
+        }
+        if let Some(op) = expr_guard::server_js_in(d) {
+            return Err(format!("{op} runs server-side JavaScript in a change stream"));
+        }
+    }
+    Ok(())
+}
+
+fn guarded_exprs(test: &Bson, m: &Document, depth: usize) -> Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err("change stream $match nested too deeply to audit".into());
+    }
+    for (k, v) in m {
+        match (k.as_str(), v) {
+            ("$expr", Bson::Document(e)) => match e.get_array("$cond") {
+                Ok(c) if c.len() == 3 && c[0] == *test && c[2] == Bson::Boolean(false) => {}
+                _ => return Err(format!("$expr {e} may run on other tenants' events")),
+            },
+            ("$expr", e) => return Err(format!("$expr {e} may run on other tenants' events")),
+            ("$and" | "$or" | "$nor", Bson::Array(items)) => {
+                for d in items.iter().filter_map(Bson::as_document) {
+                    guarded_exprs(test, d, depth + 1)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The aggregation test "`path` names one of `tenants`", exact under any collation.
@@ -857,6 +948,58 @@ mod tests {
         // A union is the same rule over more ids.
         let m = event_match("t", &["a".into(), "b-c".into()]).to_string();
         assert!(m.contains("^(?:a|b") && m.contains(r#")\z"#), "{m}");
+    }
+
+    /// The command as the driver sends it: `$changeStream` with the options, then the plan.
+    fn sent(p: &WatchPlan) -> Vec<Bson> {
+        let o = &p.options;
+        let mut cs = doc! {};
+        if let Some(f) = &o.full_document {
+            cs.insert("fullDocument", f.as_str());
+        }
+        if let Some(f) = &o.full_document_before_change {
+            cs.insert("fullDocumentBeforeChange", f.as_str());
+        }
+        let mut out = vec![Bson::Document(doc! { "$changeStream": cs })];
+        out.extend(p.pipeline.iter().cloned().map(Bson::Document));
+        out
+    }
+
+    #[test]
+    fn the_probe_passes_what_plan_watch_sends_and_nothing_wider() {
+        let e = doc! { "$match": { "$expr": { "$gt": ["$fullDocument.n", 1] } } };
+        let p =
+            plan(&tenant("a"), vec![e.clone(), doc! { "$project": { "x": 1 } }], doc! {}).unwrap();
+        let s = sent(&p);
+        assert_eq!(judge(Some("tenantId"), "a", &s), Ok(()));
+        // Another tenant's stream, a missing fence stage, an unguarded $expr, wider options.
+        assert!(judge(Some("tenantId"), "b", &s).is_err());
+        let mut no_match = s.clone();
+        no_match.remove(1);
+        assert!(judge(Some("tenantId"), "a", &no_match).is_err());
+        let mut bare = s.clone();
+        bare[3] = Bson::Document(e);
+        assert!(judge(Some("tenantId"), "a", &bare).is_err());
+        for wide in [
+            doc! { "fullDocumentBeforeChange": "whenAvailable", "showExpandedEvents": true },
+            doc! { "fullDocumentBeforeChange": "whenAvailable", "startAtOperationTime": Timestamp { time: 1, increment: 0 } },
+            doc! { "fullDocumentBeforeChange": "required" },
+            doc! { "fullDocumentBeforeChange": "whenAvailable", "allChangesForCluster": true },
+        ] {
+            let mut w = s.clone();
+            w[0] = Bson::Document(doc! { "$changeStream": wide.clone() });
+            assert!(judge(Some("tenantId"), "a", &w).is_err(), "{wide}");
+        }
+        let mut lookup = s.clone();
+        lookup.push(Bson::Document(doc! { "$lookup": { "from": "x", "as": "y", "pipeline": [] } }));
+        assert!(judge(Some("tenantId"), "a", &lookup).is_err());
+        // Under 'database': the namespace scopes it; stages and options still checked.
+        let db = Scope::for_test(Principal::Tenant("a".into()), Strategy::Database);
+        let p = plan(&db, vec![doc! { "$match": { "$expr": true } }], doc! {}).unwrap();
+        assert_eq!(judge(None, "a", &sent(&p)), Ok(()));
+        let mut w = sent(&p);
+        w.push(Bson::Document(doc! { "$group": { "_id": 1 } }));
+        assert!(judge(None, "a", &w).is_err());
     }
 
     #[test]
