@@ -167,7 +167,7 @@ const REFUSED_OPTIONS = {
   ),
   // watch(): src/scope/change_stream.rs REFUSED, with its reasons.
   ...Object.fromEntries(
-    [...fs.readFileSync(path.join(ROOT, 'src', 'scope', 'change_stream.rs'), 'utf8').matchAll(/\("(\w+)",\s*"((?:[^"\\]|\\.)*)"\)/g)].map((m) => [`watch().${m[1]}`, m[2]]),
+    [...fs.readFileSync(path.join(ROOT, 'src', 'scope', 'change_stream.rs'), 'utf8').matchAll(/\(\s*"(\w+)",\s*"((?:[^"\\]|\\.)*)",?\s*\)/g)].map((m) => [`watch().${m[1]}`, m[2]]),
   ),
   'drop().encryptedFields': "Queryable Encryption's auxiliary collections are not managed by the fence: drop them as an operator",
   explain: 'a plan shows index bounds and counts across every tenant',
