@@ -264,6 +264,11 @@ export interface ConnectOptions {
   audit?: ((event: AuditEvent) => void) | { write(line: string): unknown };
   /** Collections every tenant reads and only runAsSystem writes (docs/shared-collections.md). */
   shared?: string[];
+  /**
+   * The key (32+ bytes) that binds change stream resume tokens to their tenant and collection;
+   * default: random per process (docs/change-streams.md).
+   */
+  resumeTokenKey?: string | Uint8Array;
 }
 
 export interface SystemAccessOptions {
@@ -728,6 +733,74 @@ export type AnyBulkWriteOperation<TSchema = Document> =
   | { deleteMany: { filter: Filter<TSchema>; collation?: CollationOptions; hint?: Hint } };
 
 // ---------------------------------------------------------------------------
+// Change streams (docs/change-streams.md)
+
+/** A resume token bound to the tenant and collection whose stream delivered it. */
+export interface ResumeToken {
+  _data: string;
+  [key: string]: unknown;
+}
+
+export interface ChangeStreamOptions extends BsonReadOptions {
+  fullDocument?: 'default' | 'updateLookup' | 'whenAvailable' | 'required';
+  fullDocumentBeforeChange?: 'off' | 'whenAvailable' | 'required';
+  resumeAfter?: ResumeToken;
+  startAfter?: ResumeToken;
+  /** Refused under a tenant; `runAsSystem` only. */
+  startAtOperationTime?: Timestamp;
+  maxAwaitTimeMS?: number;
+  batchSize?: number;
+  collation?: Document;
+  /** Refused under a tenant of strategy 'field'. */
+  showExpandedEvents?: boolean;
+  comment?: unknown;
+  ignoreUndefined?: boolean;
+  serializeFunctions?: boolean;
+  checkKeys?: boolean;
+}
+
+/** One change event: `_id` is the bound resume token. */
+export interface ChangeStreamEvent<TSchema = Document> {
+  _id: ResumeToken;
+  operationType: 'insert' | 'update' | 'replace' | 'delete' | 'drop' | 'rename' | 'dropDatabase' | 'invalidate' | string;
+  fullDocument?: TSchema | null;
+  fullDocumentBeforeChange?: TSchema | null;
+  documentKey?: { _id: unknown; [key: string]: unknown };
+  updateDescription?: { updatedFields?: Document; removedFields?: string[]; truncatedArrays?: Document[] };
+  ns?: { db: string; coll?: string };
+  clusterTime?: Timestamp;
+  wallTime?: Date;
+  [key: string]: unknown;
+}
+
+/**
+ * A change stream bound to the tenant context it was opened in: only that tenant's events,
+ * deletes included. Shaped like the driver's ChangeStream.
+ */
+export interface FenceChangeStream<T = ChangeStreamEvent> extends AsyncIterable<T> {
+  /** The next change, waiting for one; null once closed or ended. */
+  next(): Promise<T | null>;
+  /** The next change after at most one server round trip, else null. */
+  tryNext(): Promise<T | null>;
+  /** Waits for a change; false once closed or ended. */
+  hasNext(): Promise<boolean>;
+  /** An object-mode Readable of changes. */
+  stream(): import('node:stream').Readable;
+  close(): Promise<void>;
+  readonly closed: boolean;
+  /** The bound token of the last change delivered (or the one it was opened with), else null. */
+  readonly resumeToken: ResumeToken | null;
+  readonly namespace: { db: string; collection?: string };
+  on(event: 'change', listener: (change: T) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: 'close', listener: () => void): this;
+  once(event: 'change', listener: (change: T) => void): this;
+  once(event: 'error', listener: (err: Error) => void): this;
+  once(event: 'close', listener: () => void): this;
+  off(event: string, listener: (...args: any[]) => void): this;
+}
+
+// ---------------------------------------------------------------------------
 // Cursors
 
 /**
@@ -809,6 +882,8 @@ export interface ScopedCollection<TSchema extends Document = Document> {
   findJSON(filter?: Filter<TSchema>, options?: FindOptions): Promise<Buffer>;
   /** Throws `TENANT_MISSING` synchronously without a tenant in context. */
   aggregate<T extends Document = Document>(pipeline?: Document[], options?: AggregateOptions): FenceCursor<T>;
+  /** The current tenant's changes (docs/change-streams.md). Throws `TENANT_MISSING` synchronously without a tenant. */
+  watch<T extends Document = TSchema>(pipeline?: Document[], options?: ChangeStreamOptions): FenceChangeStream<ChangeStreamEvent<T>>;
 
   countDocuments(filter?: Filter<TSchema>, options?: CountDocumentsOptions): Promise<number>;
   /** Under a tenant (strategy `'field'`) this is an exact count of that tenant's documents. */

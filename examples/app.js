@@ -4,7 +4,7 @@
 // the async context and every collection call is scoped by the Rust core.
 
 const express = require('express');
-const { TenantError, sendJSON } = require('..');
+const { TenantError, ObjectId, sendJSON } = require('..');
 
 /** Builds the Express 5 app around a connected TenantFence. */
 function createApp(fence) {
@@ -43,6 +43,42 @@ function createApp(fence) {
   // (the bytes res.json would send, without making JS objects).
   app.get('/notes/export', (req, res, next) => {
     sendJSON(res, notes.findJSON({}, { sort: { createdAt: -1 }, limit: 1000 })).catch(next);
+  });
+
+  // Deletes one of the current tenant's notes (another tenant's id is simply not found).
+  app.delete('/notes/:id', async (req, res) => {
+    if (!ObjectId.isValid(req.params.id)) {
+      res.status(404).json({ error: { code: 'NOT_FOUND', message: 'no such note' } });
+      return;
+    }
+    const { deletedCount } = await notes.deleteOne({ _id: new ObjectId(req.params.id) });
+    res.status(deletedCount ? 204 : 404).end();
+  });
+
+  // The current tenant's changes to its notes as Server-Sent Events, from a scoped change
+  // stream: its inserts, edits and deletes only, while every tenant writes to the same
+  // collection. A reconnecting browser sends Last-Event-ID, a resume token bound to this tenant:
+  // the stream resumes after it, and another tenant's token is refused (403).
+  app.get('/notes/events', async (req, res) => {
+    const lastId = req.get('last-event-id');
+    const stream = notes.watch([], lastId ? { resumeAfter: { _data: lastId } } : {});
+    res.on('close', () => stream.close());
+    // The first read opens the stream: a refusal still reaches the error handler as JSON.
+    const first = await stream.tryNext();
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    res.write(': open\n\n');
+    const send = (change) => {
+      const note = { _id: change.documentKey._id, text: change.fullDocument ? change.fullDocument.text : undefined };
+      res.write(`id: ${change._id._data}\nevent: ${change.operationType}\ndata: ${JSON.stringify(note)}\n\n`);
+    };
+    if (first) send(first);
+    try {
+      for await (const change of stream) send(change);
+    } catch (err) {
+      // Headers are sent: the client sees the stream end and reconnects with Last-Event-ID.
+      console.error(err);
+    }
+    res.end();
   });
 
   // How many notes the current tenant has.

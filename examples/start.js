@@ -60,6 +60,11 @@ async function seed() {
   const notes = fence.collection('notes');
   // Admin work: scoping is lifted, and the audit hook sees every call.
   // Under strategy 'field' the tenant field is put first: { tenantId: 1, createdAt: -1 }.
+  // Pre-images let GET /notes/events attribute a delete to its tenant (docs/change-streams.md).
+  await fence.runAsSystem({ reason: 'demo setup: notes records pre-images' }, async () => {
+    const [exists] = await fence.db.listCollections({ name: 'notes' }).toArray();
+    if (!exists) await fence.db.createCollection('notes', { changeStreamPreAndPostImages: { enabled: true } });
+  });
   await fence.runAsSystem({ reason: 'demo setup: index notes' }, () => notes.createIndex({ createdAt: -1 }));
   const day = 24 * 60 * 60 * 1000;
   for (const [tenant, texts] of Object.entries(SEED)) {

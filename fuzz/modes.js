@@ -10,6 +10,7 @@
 //   system      runAsSystem with an audit hook: unscoped, audited, every write names a tenant
 //   index       createIndex as tenant A (strategy 'field'), then every tenant's later writes
 //   concurrent  5+ principals (tenants of two fences) in flight at once, both strategies
+//   watch       a change stream of tenant A against an oracle stream on A's writes alone
 //   tx-field, tx-database, tx-system  as field, database and system, each case inside
 //               fence.withTransaction, against the driver's session.withTransaction
 //
@@ -24,6 +25,7 @@ const { Rng, caseSeed } = require('./prng');
 const indexMode = require('./index-mode');
 const { FIELD } = require('./dataset');
 const concurrent = require('./concurrent');
+const watchMode = require('./watch-mode');
 
 
 function callCode(c) {
@@ -97,6 +99,7 @@ const MODES = {
   union: generic('union', 'union', { code: (c) => `await fence.runAsTenants(['A', 'B'], () => ${callCode(c)})` }),
   index: indexMode.MODE,
   concurrent: concurrent.MODE,
+  watch: watchMode.MODE,
   // Issue 14: each case inside fence.withTransaction (the session bound to the async context),
   // against the driver's session.withTransaction on the reference.
   'tx-field': generic('tx-field', 'field', { tx: true, code: (c) => `await fence.runAs('A', () => fence.withTransaction(() => ${callCode(c)}))` }),
@@ -109,13 +112,13 @@ const MODES = {
 };
 
 /** Mode names in the order `--all` runs them. */
-const ALL = ['field', 'collation', 'collation-stale', 'database', 'system', 'union', 'index', 'concurrent', 'tx-field', 'tx-database', 'tx-system'];
+const ALL = ['field', 'collation', 'collation-stale', 'database', 'system', 'union', 'index', 'concurrent', 'tx-field', 'tx-database', 'tx-system', 'watch'];
 
 /**
  * How `--all` (or a list of modes) splits a total case count: weights per mode. A concurrent
  * case is a round of ~5+ principals × ~24 steps, so it gets few; an index case runs ~10 calls.
  */
-const WEIGHTS = { field: 50, collation: 6, 'collation-stale': 4, database: 15, system: 15, union: 8, index: 5, concurrent: 5, 'tx-field': 8, 'tx-database': 4, 'tx-system': 4 };
+const WEIGHTS = { field: 50, collation: 6, 'collation-stale': 4, database: 15, system: 15, union: 8, index: 5, concurrent: 5, 'tx-field': 8, 'tx-database': 4, 'tx-system': 4, watch: 3 };
 
 function split(total, names) {
   const w = names.reduce((s, n) => s + WEIGHTS[n], 0);

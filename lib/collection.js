@@ -11,6 +11,7 @@ const { CallCancel } = require('../binding.js');
 const context = require('./context');
 const args = require('./args');
 const { FenceCursor } = require('./cursor');
+const { FenceChangeStream } = require('./change-stream');
 const { BulkWriteResult } = require('./results');
 const { FenceSession, boundSession } = require('./session');
 
@@ -393,6 +394,45 @@ class ScopedCollection {
   aggregate(pipeline, opts) {
     const stages = pipeline === undefined ? [] : args.array(pipeline, 'pipeline');
     return this.#cursor('aggregate', { pipeline: stages, options: { ...options(opts) } });
+  }
+
+  /**
+   * A change stream of the current tenant's changes to this collection (docs/change-streams.md):
+   * it keeps the context it is opened in; without one it throws TENANT_MISSING at once.
+   */
+  watch(pipeline, opts) {
+    const stages = pipeline === undefined ? [] : args.array(pipeline, 'pipeline');
+    let o = { ...options(opts) };
+    // BSON read and write options are the JS face's; those refused (raw, session, timeoutMS,
+    // signal …) go on to Rust by name, which refuses them with the reason (scope::change_stream).
+    const refusedHere = {};
+    for (const k of ['raw', 'fieldsAsRaw', 'session', 'timeoutMS', 'signal']) {
+      if (o[k] !== undefined) refusedHere[k] = null;
+      delete o[k];
+    }
+    for (const k of EVERYWHERE_IGNORED) delete o[k];
+    let write;
+    let read;
+    [o, write] = splitWriteOptions(o);
+    [o, read] = splitReadOptions(o);
+    o = { ...o, ...refusedHere };
+    const fence = this.#fence;
+    const native = this.#native;
+    const name = this.collectionName;
+    const ctx = contextFor(fence);
+    if (!ctx) {
+      throw fence._refused(new TenantError('TENANT_MISSING', 'watch() needs a tenant in context: call it inside runAs() or the middleware'), ctx, name, 'watch');
+    }
+    const payload = encode({ pipeline: stages, options: o }, {}, write);
+    const open = async () => {
+      try {
+        return await native.watch(ctx, name, payload, fence._quotaFor(ctx));
+      } catch (e) {
+        throw fence._refused(fromNative(e), ctx, name, 'watch');
+      }
+    };
+    const startToken = o.resumeAfter ?? o.startAfter ?? null;
+    return new FenceChangeStream(open, { read, namespace: namespaceOf(fence, name), startToken });
   }
 
   /** Counts the current tenant's matching documents. */

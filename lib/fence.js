@@ -18,6 +18,7 @@ const CONNECT_OPTIONS = [
   'tenantField', 'strategy', 'database', 'onSystemAccess', 'tenantIdPattern',
   'serverSelectionTimeoutMS', 'connectTimeoutMS', 'maxPoolSize', 'appName', 'monitorCommands', 'quotas', 'metrics', 'audit',
   'shared',
+  'resumeTokenKey',
 ];
 // Set by tenantfence/testing's globalSetup so an app's own connect() call records its
 // commands for the isolation probe in tests, without a code change.
@@ -161,6 +162,17 @@ class TenantFence {
       });
     }
     if (s.quotas) nf.setQuotas(s.quotas);
+    if (s.raw.resumeTokenKey !== undefined) {
+      // Binds change stream resume tokens to their tenant (docs/change-streams.md); Rust checks its length.
+      const k = s.raw.resumeTokenKey;
+      try {
+        if (typeof k !== 'string' && !(k instanceof Uint8Array)) throw invalidArg('options.resumeTokenKey must be a string or a Buffer');
+        nf.setResumeTokenKey(Buffer.from(k));
+      } catch (e) {
+        await nf.close().catch(() => {});
+        throw fromNative(e);
+      }
+    }
     return new TenantFence(nf, s);
   }
 

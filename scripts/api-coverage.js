@@ -165,6 +165,10 @@ const REFUSED_OPTIONS = {
       "an option of one index: the driver ignores it beside createIndexes' list, so tenantfence refuses it there (put it in the index's description)",
     ]),
   ),
+  // watch(): src/scope/change_stream.rs REFUSED, with its reasons.
+  ...Object.fromEntries(
+    [...fs.readFileSync(path.join(ROOT, 'src', 'scope', 'change_stream.rs'), 'utf8').matchAll(/\(\s*"(\w+)",\s*"((?:[^"\\]|\\.)*)",?\s*\)/g)].map((m) => [`watch().${m[1]}`, m[2]]),
+  ),
   'drop().encryptedFields': "Queryable Encryption's auxiliary collections are not managed by the fence: drop them as an operator",
   explain: 'a plan shows index bounds and counts across every tenant',
   includeResultMetadata: 'not supported yet',
@@ -229,6 +233,12 @@ function supported() {
   for (const m of ['insertOne', 'insertMany', 'updateOne', 'updateMany', 'replaceOne', 'deleteOne', 'deleteMany']) per[m].add('maxTimeMS');
   // Taken and ignored by src/binding/indexes.rs, as the driver ignores them there.
   for (const o of ['readPreference']) per.createIndexes.add(o);
+  // watch(): the options src/scope/change_stream.rs takes, and the BSON ones lib/collection.js reads.
+  const cs = fs.readFileSync(path.join(ROOT, 'src', 'scope', 'change_stream.rs'), 'utf8');
+  per.watch = new Set([
+    ...strings((/const OPTIONS: &\[&str\] = &\[([^\]]+)\]/.exec(cs) || ['', ''])[1]),
+    ...Object.keys(READ), 'enableUtf8Validation', 'checkKeys', 'serializeFunctions', 'ignoreUndefined', ...EVERYWHERE_IGNORED,
+  ]);
   const { FenceSession } = require(path.join(ROOT, 'lib', 'session.js'));
   const session = own(FenceSession.prototype);
   return { collection, cursor, per, session };

@@ -31,7 +31,9 @@ test('every refusal says why', () => {
 test('the generator reads both sides: known members land in the right state', () => {
   const state = (area, name) => rows().find((r) => r[0] === area && r[1] === name)?.[2];
   expect(state('Collection', 'find')).toBe('supported');
-  expect(state('Collection', 'watch')).toBe('refused');
+  expect(state('Collection', 'watch')).toBe('supported');
+  expect(state('watch()', 'resumeAfter')).toBe('supported');
+  expect(state('watch()', 'session')).toBe('refused');
   expect(state('cursor', 'map')).toBe('supported');
   expect(state('cursor', 'collation')).toBe('refused');
   expect(state('find()', 'promoteLongs')).toBe('supported');

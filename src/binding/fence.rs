@@ -27,6 +27,7 @@ use super::reply::Reply;
 use super::session::NativeSession;
 use super::settle::spawn;
 use super::state::FenceInner;
+use super::stream::NativeChangeStream;
 use crate::scope::admin::AdminOp;
 use crate::scope::plan::Operation;
 use crate::scope::spec::{IdRule, TenantSpec};
@@ -45,6 +46,9 @@ pub struct NativeFence {
     inner: Arc<FenceInner>,
     /// `onSystemAccess`, called here, in Rust, before every system call of this fence.
     hook: Option<AuditHook>,
+    /// `resumeTokenKey`: binds this fence's change stream resume tokens (`stream::process_key`
+    /// when none is set).
+    token_key: std::sync::OnceLock<Arc<Vec<u8>>>,
 }
 
 fn principal_of(ctx: Option<&TenantContext>) -> FenceResult<Principal> {
@@ -148,6 +152,7 @@ impl NativeFence {
             };
             Ok(NativeFence {
                 hook: None,
+                token_key: std::sync::OnceLock::new(),
                 inner: Arc::new(FenceInner {
                     id: NEXT_FENCE.fetch_add(1, Ordering::Relaxed),
                     client: Mutex::new(Some(client)),
@@ -364,6 +369,66 @@ impl NativeFence {
                     m.finish(&kind, &opened, None, None);
                 }
                 Ok(NativeCursor::new(opened?, tag, ended, batches))
+            })
+        })
+    }
+
+    /// Sets the key that binds this fence's resume tokens (`resumeTokenKey` at connect); once.
+    #[napi]
+    pub fn set_resume_token_key(&self, key: Buffer) -> napi::Result<()> {
+        let key =
+            crate::scope::change_stream::key_from(Some(&key), [0; 32]).map_err(FenceError::from)?;
+        self.token_key.set(Arc::new(key)).map_err(|_| {
+            FenceError::from(ScopeError::violation("the resume token key is already set")).into()
+        })
+    }
+
+    /// Opens a change stream (`collection.watch`) bound to the context it was given, past the
+    /// audit hook, the quota gate and the meter as every call.
+    #[napi(ts_return_type = "Promise<NativeChangeStream>")]
+    pub fn watch<'e>(
+        &self,
+        env: &'e Env,
+        ctx: Option<&TenantContext>,
+        collection: String,
+        payload: &[u8],
+        quota: Option<&QuotaLimits>,
+        cancel: Option<&CallCancel>,
+    ) -> napi::Result<PromiseRaw<'e, NativeChangeStream>> {
+        let principal = self.admit(env, ctx, &collection, "watch", None)?;
+        let owner = Owner::of(&principal);
+        let inner = self.inner.clone();
+        let tag = inner.tag(ctx);
+        let ended = ctx.map(TenantContext::ended_flag).unwrap_or_default();
+        let bytes = payload.to_vec();
+        let own = quota.map(|q| q.limits);
+        let give_up = cancel.map(GiveUp::of);
+        let key = self.token_key.get().cloned().unwrap_or_else(super::stream::process_key);
+        let meter = Meter::start(&inner.metrics, owner.clone(), bytes.len());
+        let events = inner.metrics.clone().map(|m| (m, owner));
+        spawn(env, move || {
+            probe::within(tag.clone(), async move {
+                let mut meter = meter;
+                let opened = async {
+                    let principal = principal?;
+                    let pass = inner.quotas.admit_unless(&principal, own, give_up).await?;
+                    let sent = Instant::now();
+                    if let Some(m) = meter.as_mut() {
+                        m.queued = pass.queued;
+                    }
+                    let req = Request::decode(&bytes, Some(&inner.spec.field))?;
+                    crate::scope::forbidden::check_request(&principal, &req.0)?;
+                    let opened = super::stream::open(inner, principal, collection, req, &key).await;
+                    if let Some(m) = meter.as_mut() {
+                        m.server = sent.elapsed();
+                    }
+                    opened
+                }
+                .await;
+                if let Some(m) = meter {
+                    m.finish("watch", &opened, None, None);
+                }
+                Ok(NativeChangeStream::new(opened?, key, tag, ended, events))
             })
         })
     }

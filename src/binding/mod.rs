@@ -34,5 +34,6 @@ mod server;
 mod session;
 mod settle;
 mod state;
+mod stream;
 mod target;
 mod writes;

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod bounds;
 pub mod bulk;
 pub mod by_id;
+pub mod change_stream;
 pub mod collation;
 pub mod cursor_owners;
 pub mod distinct;
@@ -71,6 +72,14 @@ impl<'a> Owners<'a> {
         match self {
             Owners::One(t) => bson::Bson::String(t.to_string()),
             Owners::Many(ids) => bson::Bson::Document(bson::doc! { "$in": ids.to_vec() }),
+        }
+    }
+
+    /// The ids, one or several.
+    pub fn to_vec(self) -> Vec<String> {
+        match self {
+            Owners::One(t) => vec![t.to_string()],
+            Owners::Many(ids) => ids.to_vec(),
         }
     }
 

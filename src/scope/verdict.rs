@@ -195,6 +195,11 @@ pub fn judge_command(
 
 type Outcome = Result<(), String>;
 
+/// An aggregate opening a change stream (`collection.watch`): judged by `change_stream::judge`.
+fn is_change_stream(cmd: &Document) -> bool {
+    matches!(cmd.get("pipeline"), Some(Bson::Array(s)) if s.first().and_then(Bson::as_document).is_some_and(|d| d.contains_key("$changeStream")))
+}
+
 /// Whether a pipeline must start with the tenant match, and whether that match
 /// must carry the collation-proof regex twin.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -232,6 +237,12 @@ impl Check<'_> {
         }
         match name {
             "find" | "count" | "distinct" => Ok(()),
+            // Every event of a shared collection is every tenant's: judged as a namespace's.
+            "aggregate" if is_change_stream(cmd) => super::change_stream::judge(
+                None,
+                &self.owners.to_vec(),
+                pipeline_of(cmd.get("pipeline"))?,
+            ),
             "aggregate" => {
                 let stages = pipeline_of(cmd.get("pipeline"))?;
                 match settings.strategy {
@@ -295,6 +306,11 @@ impl Check<'_> {
                 self.filter_of(cmd, "query", twin)?;
                 self.bounded(cmd, "query")
             }
+            "aggregate" if is_change_stream(cmd) => super::change_stream::judge(
+                Some(self.field),
+                &self.owners.to_vec(),
+                pipeline_of(cmd.get("pipeline"))?,
+            ),
             "aggregate" => {
                 let stages = pipeline_of(cmd.get("pipeline"))?;
                 self.pipeline(stages, Start::Match { twin }, 0)?;
@@ -348,6 +364,13 @@ impl Check<'_> {
         }
         if db != own {
             return Err(format!("sent to database '{db}', not the tenant's database '{own}'"));
+        }
+        if name == "aggregate" && is_change_stream(cmd) {
+            return super::change_stream::judge(
+                None,
+                &self.owners.to_vec(),
+                pipeline_of(cmd.get("pipeline"))?,
+            );
         }
         if name == "aggregate" {
             return self.pipeline_in_db(pipeline_of(cmd.get("pipeline"))?, db, 0);
