@@ -74,7 +74,7 @@ function tenantContext(tenantId, pattern) {
  * Makes a `runAsTenants` context over `ids` (each checked as `tenantContext` checks one; Rust
  * sorts them, drops repeats and limits their number); `reason` goes to the audit hook.
  */
-function tenantsContext(ids, pattern, reason) {
+function tenantsContext(ids, pattern, reason, outer) {
   if (!Array.isArray(ids)) throw new TenantError('TENANT_INVALID', 'runAsTenants needs an array of tenant ids');
   const list = Array.from(ids);
   for (const id of list) {
@@ -84,11 +84,29 @@ function tenantsContext(ids, pattern, reason) {
   }
   let ctx;
   try {
-    ctx = native.createTenantsContext(list, !pattern, reason);
+    // Inside another runAsTenants (however deep): within its tenants, ending when it ends.
+    const about = outer ? describe(outer) : undefined;
+    ctx = about && about.limited ? outer.narrowTenants(list, !pattern, reason) : native.createTenantsContext(list, !pattern, reason);
   } catch (e) {
     throw fromNative(e);
   }
-  label(ctx, { tenantId: undefined, tenantIds: Object.freeze(ctx.tenantIds), system: false, reason, defaultRule: ctx.followsDefaultRule });
+  label(ctx, { tenantId: undefined, tenantIds: Object.freeze(ctx.tenantIds), system: false, reason, defaultRule: ctx.followsDefaultRule, limited: true });
+  return ctx;
+}
+
+/**
+ * The context of `runAs(tenantId)` inside a context made by runAsTenants (`outer`, limited):
+ * checked there, confined to the union's tenants and ending with it. Not cached: it is tied to
+ * that union.
+ */
+function narrowed(outer, tenantId, pattern) {
+  let ctx;
+  try {
+    ctx = outer.narrow(tenantId, !pattern);
+  } catch (e) {
+    throw fromNative(e);
+  }
+  label(ctx, { tenantId, system: false, reason: undefined, defaultRule: ctx.followsDefaultRule, limited: true });
   return ctx;
 }
 
@@ -114,4 +132,4 @@ function describe(ctx) {
   return ctx ? ctx[ABOUT] : undefined;
 }
 
-module.exports = { store, tenantContext, tenantsContext, systemContext, current, describe, isWellFormed };
+module.exports = { store, tenantContext, tenantsContext, narrowed, systemContext, current, describe, isWellFormed };

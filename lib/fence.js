@@ -106,7 +106,15 @@ function runUntilSettled(ctx, fn) {
     ctx.end();
     throw e;
   }
-  if (result === null || (typeof result !== 'object' && typeof result !== 'function') || typeof result.then !== 'function') {
+  let thenable;
+  try {
+    thenable = result !== null && (typeof result === 'object' || typeof result === 'function') && typeof result.then === 'function';
+  } catch (e) {
+    // A `then` getter that throws: the access still ends.
+    ctx.end();
+    throw e;
+  }
+  if (!thenable) {
     ctx.end();
     return result;
   }
@@ -211,17 +219,12 @@ class TenantFence {
   /** Runs fn with `tenantId` as the current tenant and returns what fn returns. */
   runAs(tenantId, fn) {
     if (typeof fn !== 'function') throw invalidArg('runAs(tenantId, fn): fn must be a function');
-    const ctx = context.tenantContext(tenantId, this.#settings.pattern);
-    // Inside runAsTenants, only one of its tenants (Rust decides: scope::tenants::may_narrow).
+    let ctx = context.tenantContext(tenantId, this.#settings.pattern);
+    // Inside runAsTenants (however deep), only one of its tenants, and only while it lasts
+    // (Rust decides: scope::tenants::may_narrow).
     const outer = context.current();
     const about = context.describe(outer);
-    if (about && about.tenantIds) {
-      try {
-        outer.mayNarrow(tenantId);
-      } catch (e) {
-        throw fromNative(e);
-      }
-    }
+    if (about && about.limited) ctx = context.narrowed(outer, tenantId, this.#settings.pattern);
     return context.store.run(ctx, fn);
   }
 
@@ -240,7 +243,7 @@ class TenantFence {
       throw invalidArg('runAsTenants(tenantIds, options, fn): options.reason must be a non-empty string');
     }
     if (typeof fn !== 'function') throw invalidArg('runAsTenants(tenantIds, fn): fn must be a function');
-    const ctx = context.tenantsContext(tenantIds, this.#settings.pattern, options.reason);
+    const ctx = context.tenantsContext(tenantIds, this.#settings.pattern, options.reason, context.current());
     return runUntilSettled(ctx, fn);
   }
 
@@ -290,7 +293,9 @@ class TenantFence {
       // A resolve that returns several tenants: the request reads their union, audited, until
       // its response is done (the handler's work outlives the middleware's callback).
       const ctx = context.tenantsContext(tenantId, pattern, `${req.method} ${req.originalUrl || req.url}`);
-      res.once('close', () => ctx.end());
+      // A response already closed (the client left while resolve ran) has no 'close' to come.
+      if (res.destroyed || res.writableEnded || res.closed) ctx.end();
+      else res.once('close', () => ctx.end());
       return context.store.run(ctx, fn);
     };
     return createMiddleware(options, enter, refused);

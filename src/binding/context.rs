@@ -9,6 +9,30 @@ use napi_derive::napi;
 
 use super::error::FenceError;
 
+/// Whether a context's access has ended: its own callback settled, or that of a context it was
+/// narrowed from (a `runAs` inside `runAsTenants` ends with the union).
+#[derive(Debug, Default)]
+pub struct Ended {
+    me: AtomicBool,
+    outer: Option<Arc<Ended>>,
+}
+
+impl Ended {
+    /// A flag that is also set once `outer` is.
+    fn within(outer: &Arc<Ended>) -> Arc<Ended> {
+        Arc::new(Ended { me: AtomicBool::new(false), outer: Some(outer.clone()) })
+    }
+
+    /// True once this context, or one it was narrowed from, has ended.
+    pub fn is_set(&self) -> bool {
+        self.me.load(Ordering::Acquire) || self.outer.as_ref().is_some_and(|o| o.is_set())
+    }
+
+    fn set(&self) {
+        self.me.store(true, Ordering::Release);
+    }
+}
+
 /// Who the current async call chain runs as; carried by the JS AsyncLocalStorage.
 #[napi]
 pub struct TenantContext {
@@ -17,22 +41,26 @@ pub struct TenantContext {
     /// The id follows the default rule (`IdRule::Default`), whichever rule admitted it: a
     /// fence with that rule accepts this context without asking again.
     default_rule: bool,
-    /// Set when the `runAsSystem` callback that made this system context has settled:
-    /// system access ends with it, whoever still holds the context (cursors opened under it too).
-    ended: Arc<AtomicBool>,
+    /// Set when the `runAsSystem` / `runAsTenants` callback that made this context (or the one
+    /// it was narrowed from) has settled: access ends with it, whoever still holds the context
+    /// (cursors opened under it too).
+    ended: Arc<Ended>,
+    /// The tenants a context made inside `runAsTenants` stays within (`scope::tenants`): the
+    /// union's ids, kept by every `runAs` / `runAsTenants` nested below it.
+    limit: Option<Arc<[String]>>,
 }
 
 impl TenantContext {
     /// The principal a call under this context runs as, or why it may not run.
     pub(crate) fn admit(&self) -> Result<&Principal, ScopeError> {
-        if self.ended.load(Ordering::Acquire) {
+        if self.ended.is_set() {
             return Err(ended());
         }
         Ok(&self.principal)
     }
 
     /// The flag `end()` sets, for a cursor to check before each batch it fetches.
-    pub(crate) fn ended_flag(&self) -> Arc<AtomicBool> {
+    pub(crate) fn ended_flag(&self) -> Arc<Ended> {
         self.ended.clone()
     }
 
@@ -50,7 +78,8 @@ impl TenantContext {
             principal: Principal::System,
             reason: Some(reason),
             default_rule: true,
-            ended: Arc::new(AtomicBool::new(false)),
+            ended: Arc::default(),
+            limit: None,
         })
     }
 
@@ -63,10 +92,11 @@ impl TenantContext {
     ) -> Result<TenantContext, ScopeError> {
         let ids = crate::scope::tenants::check_ids(ids, default_rule)?;
         Ok(TenantContext {
-            principal: Principal::Tenants(ids),
+            principal: Principal::Tenants(ids.clone()),
             reason,
             default_rule,
-            ended: Arc::new(AtomicBool::new(false)),
+            ended: Arc::default(),
+            limit: Some(ids),
         })
     }
 
@@ -98,10 +128,51 @@ impl TenantContext {
 
     /// Whether `runAs(tenantId)` may run inside this context (`scope::tenants::may_narrow`):
     /// inside runAsTenants only for one of its tenants.
+    #[napi(getter)]
+    pub fn limited(&self) -> bool {
+        self.limit.is_some()
+    }
+
+    /// The context of `runAs(tenantId)` inside this one: within its limit (`scope::tenants::
+    /// may_narrow`), ending when it ends. `default_rule` as for `createContext`.
     #[napi]
-    pub fn may_narrow(&self, tenant_id: String) -> napi::Result<()> {
-        crate::scope::tenants::may_narrow(Some(&self.principal), &tenant_id)
-            .map_err(|e| FenceError::from(e).into())
+    pub fn narrow(&self, tenant_id: String, default_rule: bool) -> napi::Result<TenantContext> {
+        let made = (|| {
+            if self.ended.is_set() {
+                return Err(ended());
+            }
+            crate::scope::tenants::may_narrow(self.limit.as_deref(), &[tenant_id.clone()])?;
+            tenant_id::check(&tenant_id, default_rule)?;
+            Ok(TenantContext {
+                default_rule: tenant_id::check_default(&tenant_id).is_ok(),
+                principal: Principal::Tenant(tenant_id),
+                reason: None,
+                ended: Ended::within(&self.ended),
+                limit: self.limit.clone(),
+            })
+        })();
+        Ok(made.map_err(FenceError::from)?)
+    }
+
+    /// The context of `runAsTenants(tenantIds)` inside this one: its ids within this one's
+    /// limit, ending when it or this one ends.
+    #[napi]
+    pub fn narrow_tenants(
+        &self,
+        tenant_ids: Vec<String>,
+        default_rule: bool,
+        reason: Option<String>,
+    ) -> napi::Result<TenantContext> {
+        let made = (|| {
+            if self.ended.is_set() {
+                return Err(ended());
+            }
+            crate::scope::tenants::may_narrow(self.limit.as_deref(), &tenant_ids)?;
+            let mut ctx = TenantContext::tenants(&tenant_ids, default_rule, reason)?;
+            ctx.ended = Ended::within(&self.ended);
+            Ok(ctx)
+        })();
+        Ok(made.map_err(FenceError::from)?)
     }
 
     /// True when the tenant id follows the default id rule (true for a system context).
@@ -127,14 +198,14 @@ impl TenantContext {
     #[napi]
     pub fn end(&self) {
         if crate::scope::tenants::ends_with_callback(&self.principal) {
-            self.ended.store(true, Ordering::Release);
+            self.ended.set();
         }
     }
 
     /// True once `end()` ran.
     #[napi(getter)]
     pub fn ended(&self) -> bool {
-        self.ended.load(Ordering::Acquire)
+        self.ended.is_set()
     }
 }
 
@@ -155,7 +226,8 @@ pub fn create_context(tenant_id: String, default_rule: bool) -> napi::Result<Ten
         default_rule: tenant_id::check_default(&tenant_id).is_ok(),
         principal: Principal::Tenant(tenant_id),
         reason: None,
-        ended: Arc::new(AtomicBool::new(false)),
+        ended: Arc::default(),
+        limit: None,
     })
 }
 

@@ -2,7 +2,6 @@
 //! concatenated BSON documents, so a million-document `for await` never holds
 //! more than one batch in memory.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bson::RawBsonRef;
@@ -55,7 +54,7 @@ pub struct NativeCursor {
     tag: Option<Tag>,
     /// Set once the `runAsSystem` context the cursor was opened under has ended: no batch is
     /// fetched after that (documents already fetched stay readable in JS).
-    ended: Arc<AtomicBool>,
+    ended: Arc<super::context::Ended>,
     /// Where each batch is counted (as `getMore`), and for whom; `None` when metrics are off.
     metrics: Option<(Arc<Metrics>, Owner)>,
 }
@@ -65,7 +64,7 @@ impl NativeCursor {
     pub fn new(
         cursor: Batches,
         tag: Option<Tag>,
-        ended: Arc<AtomicBool>,
+        ended: Arc<super::context::Ended>,
         metrics: Option<(Arc<Metrics>, Owner)>,
     ) -> Self {
         NativeCursor { inner: Arc::new(Mutex::new(Some(cursor))), tag, ended, metrics }
@@ -121,7 +120,7 @@ impl NativeCursor {
     fn next_counted(&self) -> impl std::future::Future<Output = FenceResult<Option<Reply>>> {
         let inner = self.inner.clone();
         let tag = self.tag.clone();
-        let ended = self.ended.load(Ordering::Acquire);
+        let ended = self.ended.is_set();
         let meter =
             self.metrics.as_ref().and_then(|(m, o)| Meter::start(&Some(m.clone()), o.clone(), 0));
         async move {

@@ -3,7 +3,6 @@
 //! own after resumable errors (a primary stepdown), with the server's tokens; JS only ever
 //! holds tokens bound to the stream's tenant and collection.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -157,7 +156,7 @@ pub struct NativeChangeStream {
     token: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
     tag: Option<Tag>,
     /// Set once the `runAsSystem` context it was opened under has ended.
-    ended: Arc<AtomicBool>,
+    ended: Arc<super::context::Ended>,
     metrics: Option<(Arc<Metrics>, Owner)>,
 }
 
@@ -166,7 +165,7 @@ impl NativeChangeStream {
         opened: Opened,
         key: Arc<Vec<u8>>,
         tag: Option<Tag>,
-        ended: Arc<AtomicBool>,
+        ended: Arc<super::context::Ended>,
         metrics: Option<(Arc<Metrics>, Owner)>,
     ) -> Self {
         NativeChangeStream {
@@ -187,7 +186,7 @@ impl NativeChangeStream {
         let key = self.key.clone();
         let token = self.token.clone();
         let mut closing = self.closing.subscribe();
-        let ended = self.ended.load(Ordering::Acquire);
+        let ended = self.ended.is_set();
         let tag = self.tag.clone();
         let meter =
             self.metrics.as_ref().and_then(|(m, o)| Meter::start(&Some(m.clone()), o.clone(), 0));

@@ -65,6 +65,14 @@ fn scope_with(scope: &Scope, user: Document, exact_type: bool) -> ScopeResult<Do
     // The principal is validated upstream; re-check the hard rule because a bad id
     // here would silently scope to the wrong thing.
     owners.check_hard()?;
+    // A text index needs an equality on the fields before its text key: `$in` is not one.
+    if let (Owners::Many(_), Some(super::bounds::Special::Text)) =
+        (owners, super::bounds::special(&user, None))
+    {
+        return Err(ScopeError::violation(
+            "$text is not available under runAsTenants: a text index takes one tenant at a time; query each tenant inside fence.runAs and merge",
+        ));
+    }
     let guard = scope.collation_guard;
     let mut user = user;
     expr_guard::guard_filter(&scope.field, owners, guard, &mut user)?;
