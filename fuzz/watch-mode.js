@@ -151,10 +151,12 @@ async function runCase(w, c, open = fenced) {
   const problems = [];
   const got = s.events.map(canon);
   const want = r.events.map(canon);
-  if (r.error) {
-    if (!s.error) problems.push(`the oracle stream failed (${r.error.code} ${r.error.message}) and the scoped one did not`);
-    else if (s.error.code !== r.error.code) problems.push(`error codes differ: scoped ${s.error.code} ${s.error.message}, oracle ${r.error.code}`);
-  } else if (s.error) problems.push(`the scoped stream failed: ${s.error.code} ${s.error.message}`);
+  // The server evaluates a merged $match in an order of its own: the oracle may fail on A's own
+  // event where the scoped stream (whose caller $expr is wrapped) did not reach the expression.
+  // That error comes from A's data alone (the oracle holds nothing else), so it is tolerated; a
+  // scoped failure the oracle does not share is not (it could come from a neighbour's event).
+  if (r.error && s.error && s.error.code !== r.error.code) problems.push(`error codes differ: scoped ${s.error.code} ${s.error.message}, oracle ${r.error.code}`);
+  if (!r.error && s.error) problems.push(`the scoped stream failed: ${s.error.code} ${s.error.message}`);
   if (!r.error && !s.error && JSON.stringify(got) !== JSON.stringify(want)) {
     problems.push(`events differ:\n  scoped ${got.join('\n         ')}\n  oracle ${want.join('\n         ')}`);
   }
@@ -166,6 +168,7 @@ async function runCase(w, c, open = fenced) {
   await w.fence.runAsSystem({ reason: 'fuzz reset' }, () => scopedColl.deleteMany({}));
   await w.raw.db(w.ref).collection(COLL).deleteMany({});
   if (problems.length) return fail('events', problems);
+  if (r.error && !s.error) return pass('oracle-only-failed');
   return pass(r.error ? 'both-failed' : `events:${Math.min(want.length, 5)}`);
 }
 

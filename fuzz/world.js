@@ -101,7 +101,7 @@ function seedData(kind) {
       data[name].a = data[name].scoped.filter((d) => UNION.includes(d[FIELD]));
       // Members' documents are the union's to read: the leak shapes' `secret` (which makes an
       // expression fail on a neighbour's document) would fail on them too, in an order the
-      // server chooses differently on each side (red-team round 25).
+      // server chooses differently on each side (red-team round 26).
       for (const d of data[name].a) delete d.secret;
     }
   }

@@ -67,6 +67,8 @@ describe('stopped: a change stream shows nothing of another tenant', () => {
       pipelines.push([{ $match: { $expr: { $gte: [e, -1e9] } } }]);
       pipelines.push([{ $match: { $or: [{ nope: 1 }, { $and: [{ $expr: { $gte: [e, -1e9] } }] }] } }]);
       pipelines.push([{ $match: { $nor: [{ $expr: { $lt: [e, -1e9] } }] } }]);
+      // Beside a predicate the server can translate to the oplog (the fuzzer's case 237 shape).
+      pipelines.push([{ $match: { 'fullDocumentBeforeChange.x': { $lte: 3 } } }, { $match: { $or: [{ operationType: 'delete' }, { $expr: { $gte: [e, -1e9] } }] } }]);
       pipelines.push([{ $addFields: { probe: e } }]);
       pipelines.push([{ $project: { _id: 1, probe: e } }]);
       pipelines.push([{ $redact: { $cond: [{ $gte: [e, -1e9] }, '$$KEEP', '$$PRUNE'] } }]);

@@ -1,5 +1,5 @@
 'use strict';
-// Red team of shared collections (issue 16, part 2; docs/red-team.md round 24). Each test failed
+// Red team of shared collections (issue 16, part 2; docs/red-team.md round 25). Each test failed
 // on the code it was written against. What the fence checks of a collection a tenant's pipeline
 // joins (not a view, a valid name, an index that bounds the tenant's part) was skipped when the
 // pipeline ran over a shared collection. The timing oracles these findings were measured with

@@ -117,7 +117,7 @@ pub fn applies(scope: &Scope) -> bool {
 /// True when the collections a tenant's pipeline joins must each be checked before it is sent:
 /// not a view, a valid name, an index that bounds the tenant's part (`binding::bounds::ensure_joined`).
 /// Whatever collection the pipeline runs on: one over a shared collection joins tenant ones too
-/// (red-team round 24: skipped there, a join read a view's, a `system.*` collection's and an
+/// (red-team round 25: skipped there, a join read a view's, a `system.*` collection's and an
 /// unindexed collection's documents across tenants).
 pub fn checks_joins(scope: &Scope) -> bool {
     scope.owners().is_some() && (scope.strategy == super::Strategy::Field || scope.shared.main)
