@@ -1,0 +1,148 @@
+'use strict';
+// The Collection of `tenantfence/mongoose`: Mongoose's own node-mongodb-native Collection (its
+// buffering, debug output and operation events) over an adapter of the fence's scoped
+// collection. The adapter only translates Mongoose's calling conventions; every call it makes
+// is a scoped collection method, so the Rust core sees and decides each one.
+
+const { TenantError } = require('../errors');
+const { toFenceBson } = require('./bson');
+
+/** Options as the scoped collection takes them: Mongoose passes `session: undefined` freely. */
+function opts(o) {
+  if (o == null) return o;
+  if (typeof o !== 'object') return o;
+  if ('session' in o && o.session == null) {
+    const { session, ...rest } = o;
+    return rest;
+  }
+  return o;
+}
+
+/**
+ * The driver's `includeResultMetadata: true` result (`{ value, ok, lastErrorObject }`), built
+ * from the document the fence returns. Without an upsert, `updatedExisting` is whether a
+ * document matched; with one (and the new document asked for) that cannot be told, so refused.
+ */
+async function withMetadata(run, o, kind) {
+  const { includeResultMetadata, ...rest } = o;
+  if (!includeResultMetadata) return run(rest);
+  if (rest.upsert && kind !== 'delete' && rest.returnDocument !== 'before' && rest.returnOriginal !== true && rest.new !== false) {
+    throw new TypeError('includeResultMetadata with upsert is not supported by tenantfence/mongoose (whether the document was inserted cannot be told); use returnDocument: \'before\'');
+  }
+  const value = await run(rest);
+  const lastErrorObject = { n: value ? 1 : rest.upsert ? 1 : 0 };
+  if (kind !== 'delete') lastErrorObject.updatedExisting = value != null;
+  return { value, ok: 1, lastErrorObject };
+}
+
+class ScopedAdapter {
+  #scoped;
+
+  constructor(scoped) {
+    this.#scoped = scoped;
+  }
+
+  get collectionName() {
+    return this.#scoped.collectionName;
+  }
+
+  get dbName() {
+    return this.#scoped.dbName;
+  }
+
+  get namespace() {
+    return this.#scoped.namespace;
+  }
+
+  find(filter, o) {
+    return this.#scoped.find(toFenceBson(filter), toFenceBson(opts(o)));
+  }
+
+  aggregate(pipeline, o) {
+    return this.#scoped.aggregate(toFenceBson(pipeline), toFenceBson(opts(o)));
+  }
+
+  findOneAndUpdate(filter, update, o) {
+    return withMetadata((r) => this.#scoped.findOneAndUpdate(toFenceBson(filter), toFenceBson(update), r), { ...toFenceBson(opts(o)) }, 'update');
+  }
+
+  findOneAndReplace(filter, replacement, o) {
+    return withMetadata((r) => this.#scoped.findOneAndReplace(toFenceBson(filter), toFenceBson(replacement), r), { ...toFenceBson(opts(o)) }, 'replace');
+  }
+
+  findOneAndDelete(filter, o) {
+    return withMetadata((r) => this.#scoped.findOneAndDelete(toFenceBson(filter), r), { ...toFenceBson(opts(o)) }, 'delete');
+  }
+
+  /** Change streams follow the fence's rules (`collection.watch`). */
+  watch(pipeline, o) {
+    if (typeof this.#scoped.watch !== 'function') {
+      throw new TenantError('TENANT_VIOLATION', 'watch() is not available through tenantfence yet: change streams are refused until the fence offers scoped ones');
+    }
+    return this.#scoped.watch(toFenceBson(pipeline), toFenceBson(opts(o)));
+  }
+}
+
+// Every other method of the driver's Collection: the scoped collection's own, with the options
+// (the last object argument) cleaned; one it does not have is refused by name.
+const LAST_OPTIONS = new Set(['insertOne', 'insertMany', 'findOne', 'countDocuments', 'estimatedDocumentCount', 'distinct',
+  'updateOne', 'updateMany', 'replaceOne', 'deleteOne', 'deleteMany', 'bulkWrite', 'createIndex', 'createIndexes',
+  'dropIndex', 'dropIndexes', 'listIndexes', 'indexes', 'indexExists', 'indexInformation', 'drop', 'rename', 'options', 'isCapped']);
+
+function delegate(name) {
+  return function (...a) {
+    const scoped = this._scoped();
+    if (typeof scoped[name] !== 'function') {
+      throw new TenantError('TENANT_VIOLATION', `collection.${name}() is not available through tenantfence (docs/mongoose.md lists what is)`);
+    }
+    if (LAST_OPTIONS.has(name) && a.length) a[a.length - 1] = opts(a[a.length - 1]);
+    return scoped[name](...a.map((x) => toFenceBson(x)));
+  };
+}
+
+function adapterClass(names) {
+  class Adapter extends ScopedAdapter {
+    #scoped;
+
+    constructor(scoped) {
+      super(scoped);
+      this.#scoped = scoped;
+    }
+
+    _scoped() {
+      return this.#scoped;
+    }
+  }
+  for (const name of names) {
+    if (name === 'constructor' || Object.prototype.hasOwnProperty.call(ScopedAdapter.prototype, name)) continue;
+    Object.defineProperty(Adapter.prototype, name, { value: delegate(name), writable: true, configurable: true });
+  }
+  return Adapter;
+}
+
+function collectionClass(NativeCollection, BRAND) {
+  const names = new Set([...Object.getOwnPropertyNames(NativeCollection.prototype), ...LAST_OPTIONS]);
+  const Adapter = adapterClass(names);
+
+  class FenceCollection extends NativeCollection {
+    get [BRAND]() {
+      return 'collection';
+    }
+
+    onOpen() {
+      this.collection = new Adapter(this.conn.db.collection(this.name));
+      // Mongoose's abstract Collection#onOpen (buffering off, queue flushed).
+      Object.getPrototypeOf(NativeCollection.prototype).onOpen.call(this);
+      return this.collection;
+    }
+
+    _getCollection() {
+      if (this.collection) return this.collection;
+      if (this.conn.db != null) this.collection = new Adapter(this.conn.db.collection(this.name));
+      return this.collection;
+    }
+  }
+  return FenceCollection;
+}
+
+module.exports = { collectionClass };

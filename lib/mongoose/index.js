@@ -1,0 +1,26 @@
+'use strict';
+// `tenantfence/mongoose`: a driver for `mongoose.setDriver()`. Its Connection connects a
+// TenantFence instead of a MongoClient and its Collection is the fence's scoped collection, so
+// every Model, Query and Document call goes through the Rust core. The driver only translates
+// Mongoose's calls; it decides nothing about tenants.
+
+const { Connection, Collection } = require('./family');
+const { systemInit } = require('./init');
+
+/** The fence of a Mongoose connection made with this driver (`mongoose.connection`). */
+function fenceOf(connection) {
+  const fence = connection && connection.fence;
+  if (!fence) throw new TypeError('fenceOf(connection): not connected through tenantfence/mongoose (await mongoose.connect(uri, options) first)');
+  return fence;
+}
+
+module.exports = {
+  Connection,
+  Collection,
+  // Applied by `setDriver` as a global plugin: autoCreate / autoIndex of each model run as an
+  // audited system call (no tenant is in context when a model is compiled).
+  plugins: [systemInit],
+  fenceOf,
+};
+// `export default` for TypeScript's CommonJS interop (mongoose.d.ts).
+module.exports.default = module.exports;
