@@ -19,15 +19,12 @@ export interface MongooseFenceOptions extends ConnectOptions {
 export declare const Connection: new (...args: any[]) => object;
 /** The Collection class Mongoose builds for each model: a scoped collection underneath. */
 export declare const Collection: new (...args: any[]) => object;
-/** Applied by `setDriver`: a model's autoCreate / autoIndex run inside `runAsSystem`. */
-export declare const plugins: ReadonlyArray<(schema: any) => void>;
 /** The fence of a Mongoose connection made with this driver; throws before it is connected. */
 export declare function fenceOf(connection: object): TenantFence;
 
 declare const driver: {
   Connection: typeof Connection;
   Collection: typeof Collection;
-  plugins: typeof plugins;
   fenceOf: typeof fenceOf;
 };
 export default driver;

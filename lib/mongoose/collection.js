@@ -7,15 +7,53 @@
 const { TenantError } = require('../errors');
 const { toFenceBson } = require('./bson');
 
+// Mongoose's own options that it leaves in what it hands the driver (the Node driver ignores
+// them; the fence names any option it does not know, so they are dropped here).
+const MONGOOSE_ONLY = ['skipValidation', 'throwOnValidationError', 'model', 'strict', 'strictQuery', 'timestamps', 'lean', 'populate', 'runValidators', 'overwriteDiscriminatorKey', 'overwriteImmutable', 'translateAliases', 'sanitizeProjection', 'sanitizeFilter'];
+
 /** Options as the scoped collection takes them: Mongoose passes `session: undefined` freely. */
 function opts(o) {
-  if (o == null) return o;
-  if (typeof o !== 'object') return o;
-  if ('session' in o && o.session == null) {
-    const { session, ...rest } = o;
-    return rest;
-  }
-  return o;
+  if (o == null || typeof o !== 'object' || Array.isArray(o)) return o;
+  let out = o;
+  const drop = (k) => {
+    if (out === o) out = { ...o };
+    delete out[k];
+  };
+  if ('session' in o && o.session == null) drop('session');
+  for (const k of MONGOOSE_ONLY) if (k in o) drop(k);
+  // Mongoose's internal flags (`_skipCastBulkWrite` …); no driver option starts with '_'.
+  for (const k of Object.keys(o)) if (k.startsWith('_')) drop(k);
+  return out;
+}
+
+const noExplain = () => Promise.reject(new TenantError('TENANT_VIOLATION', 'explain is not available under a tenant: the plan shows other tenants\' index entries'));
+
+/**
+ * What Model.watch() gets when the fence refuses a change stream: a stream that reports the
+ * TenantError as its 'error' event once Mongoose has listened (Mongoose 8 would otherwise emit
+ * it before anyone listens, and crash the process).
+ */
+function refusedStream(error) {
+  const { EventEmitter } = require('node:events');
+  const s = new EventEmitter();
+  s.closed = false;
+  setImmediate(() => {
+    if (!s.closed) s.emit('error', error);
+  });
+  const fail = () => Promise.reject(error);
+  Object.assign(s, {
+    next: fail,
+    tryNext: fail,
+    hasNext: fail,
+    close: async () => {
+      s.closed = true;
+      s.emit('close');
+    },
+    [Symbol.asyncIterator]: async function* () {
+      throw error;
+    },
+  });
+  return s;
 }
 
 /**
@@ -55,7 +93,10 @@ class ScopedAdapter {
   }
 
   find(filter, o) {
-    return this.#scoped.find(toFenceBson(filter), toFenceBson(opts(o)));
+    const cursor = this.#scoped.find(toFenceBson(filter), toFenceBson(opts(o)));
+    // Query#explain() calls the cursor's explain: refused as the fence refuses the option.
+    cursor.explain = noExplain;
+    return cursor;
   }
 
   aggregate(pipeline, o) {
@@ -74,12 +115,16 @@ class ScopedAdapter {
     return withMetadata((r) => this.#scoped.findOneAndDelete(toFenceBson(filter), r), { ...toFenceBson(opts(o)) }, 'delete');
   }
 
-  /** Change streams follow the fence's rules (`collection.watch`). */
+  /** Change streams follow the fence's rules (`collection.watch`); a refusal is the stream's 'error'. */
   watch(pipeline, o) {
     if (typeof this.#scoped.watch !== 'function') {
-      throw new TenantError('TENANT_VIOLATION', 'watch() is not available through tenantfence yet: change streams are refused until the fence offers scoped ones');
+      return refusedStream(new TenantError('TENANT_VIOLATION', 'watch() is not available through tenantfence yet: change streams are refused until the fence offers scoped ones'));
     }
-    return this.#scoped.watch(toFenceBson(pipeline), toFenceBson(opts(o)));
+    try {
+      return this.#scoped.watch(toFenceBson(pipeline), toFenceBson(opts(o)));
+    } catch (e) {
+      return refusedStream(e);
+    }
   }
 }
 

@@ -5,6 +5,7 @@
 
 const { connectionClass } = require('./connection');
 const { collectionClass } = require('./collection');
+const { wrapModelInit } = require('./init');
 
 const BRAND = Symbol('tenantfence.mongoose');
 const families = new WeakMap();
@@ -22,9 +23,13 @@ function familyOf(base) {
   return f;
 }
 
+const isFenceConnection = (conn) => conn != null && conn[BRAND] === 'connection';
+
 /** `new Connection(base)`: a connection of the Mongoose copy `base` belongs to. */
 function Connection(base, ...rest) {
   const { Connection: C } = familyOf(base);
+  // autoCreate / autoIndex of this connection's models run as an audited system call.
+  wrapModelInit(base, isFenceConnection);
   return new C(base, ...rest);
 }
 Object.defineProperty(Connection, Symbol.hasInstance, { value: (x) => x != null && x[BRAND] === 'connection' });

@@ -5,7 +5,6 @@
 // Mongoose's calls; it decides nothing about tenants.
 
 const { Connection, Collection } = require('./family');
-const { systemInit } = require('./init');
 
 /** The fence of a Mongoose connection made with this driver (`mongoose.connection`). */
 function fenceOf(connection) {
@@ -17,9 +16,6 @@ function fenceOf(connection) {
 module.exports = {
   Connection,
   Collection,
-  // Applied by `setDriver` as a global plugin: autoCreate / autoIndex of each model run as an
-  // audited system call (no tenant is in context when a model is compiled).
-  plugins: [systemInit],
   fenceOf,
 };
 // `export default` for TypeScript's CommonJS interop (mongoose.d.ts).

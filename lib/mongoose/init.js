@@ -1,33 +1,40 @@
 'use strict';
 // Model.init (autoCreate, autoIndex) runs when a model is compiled or the connection opens,
-// where no tenant is in context. This plugin runs it as an audited system call instead:
-// `runAsSystem({ reason })`, so createCollection / createIndex work as they did on the plain
-// driver, the app's onSystemAccess hook sees each one, and under strategy 'field' each index
-// gets the tenant field first (unique per tenant). Nothing else a model does is lifted.
+// where no tenant is in context. For models on a tenantfence connection it runs as an audited
+// system call instead: `runAsSystem({ reason })`, so createCollection / createIndex work as they
+// did on the plain driver, the app's onSystemAccess hook sees each one, and under strategy
+// 'field' each index gets the tenant field first (unique per tenant). Nothing else a model does
+// is lifted, and models on other drivers' connections are untouched.
 
 const REASON = 'mongoose: autoCreate / autoIndex of model';
+const PATCHED = Symbol.for('tenantfence.mongoose.init');
 
-function systemInit(schema) {
-  schema.on('init', (model) => {
-    if (model.$__tenantfenceInit || model.$init != null) return;
-    const conn = model.db;
-    if (!conn || typeof conn._waitForConnect !== 'function') return;
-    const original = model.init;
-    model.$__tenantfenceInit = true;
-    // Model.init returns `this.$init` when set: this promise is what every caller awaits.
-    const init = (async () => {
+/** Wraps `Model.init` of the Mongoose copy `base` belongs to (once per copy). */
+function wrapModelInit(base, isFenceConnection) {
+  const Model = base && base.Model;
+  if (!Model || typeof Model.init !== 'function' || Model.init[PATCHED]) return;
+  const original = Model.init;
+  function init(...rest) {
+    const conn = this && this.db;
+    // `$init` set on this model (not inherited from a discriminator's base): already started.
+    if (!isFenceConnection(conn) || Object.prototype.hasOwnProperty.call(this, '$init') && this.$init != null) {
+      return original.apply(this, rest);
+    }
+    const model = this;
+    const started = (async () => {
       await conn._waitForConnect(true);
-      const fence = conn.fence;
-      if (!fence) return undefined;
-      return fence.runAsSystem({ reason: `${REASON} ${model.modelName}` }, () => {
+      return conn.fence.runAsSystem({ reason: `${REASON} ${model.modelName}` }, () => {
         model.$init = null;
-        const inner = original.call(model);
-        model.$init = init;
+        const inner = original.apply(model, rest);
+        model.$init = started;
         return inner;
       });
     })();
-    model.$init = init;
-  });
+    model.$init = started;
+    return started;
+  }
+  init[PATCHED] = true;
+  Model.init = init;
 }
 
-module.exports = { systemInit };
+module.exports = { wrapModelInit };
