@@ -341,6 +341,33 @@ describe.each([['mongoose'], ['mongoose8']])('%s on tenantfence', (pkg) => {
     expect(await stored('books', { title: 'nobody' })).toEqual([]);
   });
 
+  test('connection surface: unknown options named, { fence } adopted and left open, createConnection, refusals', async () => {
+    const { TenantFence } = require('../..');
+    const { Mongoose } = require(pkg);
+    const other = new Mongoose();
+    other.setDriver(require('../../lib/mongoose'));
+    await expect(other.connect(uri(), { dbName: DB, family: 4 })).rejects.toThrow(/options\.family is not a tenantfence option/);
+    const given = await TenantFence.connect(uri(), { database: DB });
+    await other.connect(uri(), { fence: given });
+    const B = other.model('Book', M.Book.schema);
+    expect(await given.runAs('acme', async () => await B.countDocuments())).toBe(2);
+    await other.disconnect();
+    expect(await given.runAs('acme', () => given.collection('books').countDocuments())).toBe(2);
+    await given.close();
+
+    const conn = m.createConnection(uri(), { dbName: DB });
+    await conn.asPromise();
+    expect(conn.fence).not.toBe(fence);
+    expect(await conn.fence.runAs('globex', async () => await conn.model('Book', M.Book.schema).countDocuments())).toBe(2);
+    await conn.close();
+
+    expect(() => m.connection.useDb('other')).toThrow(expect.objectContaining({ code: 'TENANT_VIOLATION' }));
+    await as('acme', async () => {
+      await expect(M.Book.aggregate([{ $match: {} }]).explain()).rejects.toMatchObject({ code: 'TENANT_VIOLATION' });
+      expect(() => M.Book.collection.initializeOrderedBulkOp()).toThrow(expect.objectContaining({ code: 'TENANT_VIOLATION' }));
+    });
+  });
+
   test('Model.watch() follows the scoped collection\'s watch', async () => {
     const scopedWatch = typeof fence.collection('books').watch === 'function';
     const stream = as('acme', () => M.Book.watch());

@@ -100,7 +100,9 @@ class ScopedAdapter {
   }
 
   aggregate(pipeline, o) {
-    return this.#scoped.aggregate(toFenceBson(pipeline), toFenceBson(opts(o)));
+    const cursor = this.#scoped.aggregate(toFenceBson(pipeline), toFenceBson(opts(o)));
+    cursor.explain = noExplain;
+    return cursor;
   }
 
   findOneAndUpdate(filter, update, o) {
