@@ -23,6 +23,11 @@ function wrapModelInit(base, isFenceConnection) {
     const model = this;
     const started = (async () => {
       await conn._waitForConnect(true);
+      if (!conn.fence) {
+        // Closed before it connected: Mongoose's own init reports what it reports.
+        model.$init = null;
+        return original.apply(model, rest);
+      }
       return conn.fence.runAsSystem({ reason: `${REASON} ${model.modelName}` }, () => {
         model.$init = null;
         const inner = original.apply(model, rest);
