@@ -386,3 +386,46 @@ describe.each([['mongoose'], ['mongoose8']])('%s on tenantfence', (pkg) => {
     }
   });
 });
+
+describe.each([['mongoose'], ['mongoose8']])("%s on tenantfence, strategy 'database'", (pkg) => {
+  let m;
+  let M;
+  let fence;
+  let raw;
+  let DB;
+
+  beforeAll(async () => {
+    DB = dbName(`mgd${pkg === 'mongoose' ? 9 : 8}`);
+    raw = await rawClient();
+    m = mongooseOn(pkg);
+    M = defineModels(m);
+    await m.connect(uri(), { database: DB, strategy: 'database' });
+    fence = m.connection.fence;
+  });
+
+  afterAll(async () => {
+    if (m) await m.disconnect();
+    if (raw) {
+      for (const t of ['acme', 'globex']) await raw.db(fence.databaseFor(t)).dropDatabase();
+      await raw.db(DB).dropDatabase();
+      await raw.close();
+    }
+  });
+
+  test("Model.init builds nothing; syncIndexes inside runAs builds the tenant's own indexes; data stays in each tenant's database", async () => {
+    await Promise.all(Object.values(m.models).map((Model) => Model.init()));
+    for (const t of ['acme', 'globex']) {
+      await fence.runAs(t, async () => {
+        await M.Author.syncIndexes();
+        const a = await M.Author.create({ name: `author ${t}`, email: 'same@example.com' });
+        await M.Book.create({ title: `${t} book`, author: a._id });
+        const books = await M.Book.find().populate('author');
+        expect(books.map((b) => [b.title, b.author.name])).toEqual([[`${t} book`, `author ${t}`]]);
+      });
+      const idx = await raw.db(fence.databaseFor(t)).collection('authors').indexes();
+      expect(idx.find((i) => i.key.email === 1)).toMatchObject({ unique: true });
+      expect((await raw.db(fence.databaseFor(t)).collection('books').find().toArray()).map((b) => b.title)).toEqual([`${t} book`]);
+    }
+    expect((await raw.db(DB).listCollections().toArray()).map((c) => c.name)).toEqual([]);
+  });
+});

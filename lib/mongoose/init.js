@@ -4,7 +4,8 @@
 // system call instead: `runAsSystem({ reason })`, so createCollection / createIndex work as they
 // did on the plain driver, the app's onSystemAccess hook sees each one, and under strategy
 // 'field' each index gets the tenant field first (unique per tenant). Nothing else a model does
-// is lifted, and models on other drivers' connections are untouched.
+// is lifted, and models on other drivers' connections are untouched. Under strategy 'database'
+// there is nothing a system context may build, so init does nothing.
 
 const REASON = 'mongoose: autoCreate / autoIndex of model';
 const PATCHED = Symbol.for('tenantfence.mongoose.init');
@@ -28,6 +29,10 @@ function wrapModelInit(base, isFenceConnection) {
         model.$init = null;
         return original.apply(model, rest);
       }
+      // Under strategy 'database' each tenant has its own database, which no system context
+      // reaches: a collection is created by its first write, and indexes are built per tenant
+      // (`Model.syncIndexes()` inside `runAs`), docs/mongoose.md.
+      if (conn.fence.strategy === 'database') return undefined;
       return conn.fence.runAsSystem({ reason: `${REASON} ${model.modelName}` }, () => {
         model.$init = null;
         const inner = original.apply(model, rest);
