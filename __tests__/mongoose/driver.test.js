@@ -341,6 +341,23 @@ describe.each([['mongoose'], ['mongoose8']])('%s on tenantfence', (pkg) => {
     expect(await stored('books', { title: 'nobody' })).toEqual([]);
   });
 
+  test("options Mongoose leaves for the Node driver to ignore are dropped; a Map's ObjectIds reach the fence", async () => {
+    const { Schema } = m;
+    const Shelf = m.models.Shelf || m.model('Shelf', new Schema({ byTag: { type: Map, of: new Schema({ book: { type: Schema.Types.ObjectId, ref: 'Book' } }) } }));
+    await as('acme', async () => {
+      const shelf = await Shelf.create({ byTag: { fav: { book: ids.acme.book }, theirs: { book: ids.globex.book } } });
+      const got = await Shelf.findById(shelf._id).populate('byTag.$*.book');
+      expect(got.byTag.get('fav').book.title).toBe('acme one');
+      expect(got.byTag.get('theirs').book).toBeNull();
+      expect(await M.Book.findOneAndDelete({ _id: ids.globex.book }, { new: true, upsert: true })).toBeNull();
+      expect(await M.Book.findOneAndUpdate({ _id: ids.acme.book }, { $set: { pages: 100 } }, { new: true, overwrite: false, setDefaultsOnInsert: true, rawResult: false })).toMatchObject({ pages: 100 });
+      expect((await M.Book.deleteMany({ _id: ids.globex.book }).select('+title')).deletedCount).toBe(0);
+      // an option of the app's own invention is still named by the fence
+      await expect(M.Book.updateOne({ _id: ids.acme.book }, { $set: { pages: 100 } }, { myOption: 1 })).rejects.toThrow(/options\.myOption/);
+    });
+    expect((await stored('books', { _id: oid(ids.globex.book) }))[0].title).toBe('globex one');
+  });
+
   test('connection surface: unknown options named, { fence } adopted and left open, createConnection, refusals', async () => {
     const { TenantFence } = require('../..');
     const { Mongoose } = require(pkg);

@@ -70,6 +70,17 @@ function toFenceBson(value, depth = 0) {
     }
     return out ?? value;
   }
+  if (value instanceof Map) {
+    // A Map is a document to BSON (Mongoose's maps of subdocuments reach here as Maps).
+    let changed = false;
+    const out = new Map();
+    for (const [k, v] of value) {
+      const c = toFenceBson(v, depth + 1);
+      if (c !== v) changed = true;
+      out.set(k, c);
+    }
+    return changed ? out : value;
+  }
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) {
     // A Mongoose document, array or map (as in `bulkWrite`'s insertOne): what it serializes to.

@@ -7,12 +7,33 @@
 const { TenantError } = require('../errors');
 const { toFenceBson } = require('./bson');
 
-// Mongoose's own options that it leaves in what it hands the driver (the Node driver ignores
-// them; the fence names any option it does not know, so they are dropped here).
-const MONGOOSE_ONLY = ['skipValidation', 'throwOnValidationError', 'model', 'strict', 'strictQuery', 'timestamps', 'lean', 'populate', 'runValidators', 'overwriteDiscriminatorKey', 'overwriteImmutable', 'translateAliases', 'sanitizeProjection', 'sanitizeFilter'];
+// Mongoose's own options that it leaves in what it hands the driver (query, populate and cursor
+// options: the Node driver ignores them; the fence names any option it does not know, so they
+// are dropped here). An option of the app's own invention is still named by the fence.
+const MONGOOSE_ONLY = [
+  'skipValidation', 'throwOnValidationError', 'model', 'strict', 'strictQuery', 'timestamps', 'lean', 'populate',
+  'runValidators', 'overwriteDiscriminatorKey', 'overwriteImmutable', 'translateAliases', 'sanitizeProjection',
+  'sanitizeFilter', 'new', 'defaults', 'overwrite', 'rawResult', 'retainNullValues', 'getters', 'transform',
+  'setDefaultsOnInsert', 'context', 'multipleCastError', 'omitUndefined', 'middleware', 'requireFilter',
+  'updatePipeline', 'virtuals', 'autopopulate',
+];
+// Options the Node driver ignores on these methods, which Mongoose may pass to them.
+const IGNORED_BY = {
+  findOneAndDelete: ['returnDocument', 'returnOriginal', 'upsert', 'arrayFilters'],
+  deleteOne: ['projection'],
+  deleteMany: ['projection'],
+  updateOne: ['projection'],
+  updateMany: ['projection'],
+  replaceOne: ['projection'],
+  countDocuments: ['projection'],
+  distinct: ['projection'],
+  insertOne: ['projection'],
+  insertMany: ['projection'],
+  bulkWrite: ['projection'],
+};
 
-/** Options as the scoped collection takes them: Mongoose passes `session: undefined` freely. */
-function opts(o) {
+/** Options as the scoped collection takes them for `method`: Mongoose passes `session: undefined` freely. */
+function opts(o, method) {
   if (o == null || typeof o !== 'object' || Array.isArray(o)) return o;
   let out = o;
   const drop = (k) => {
@@ -21,6 +42,7 @@ function opts(o) {
   };
   if ('session' in o && o.session == null) drop('session');
   for (const k of MONGOOSE_ONLY) if (k in o) drop(k);
+  for (const k of IGNORED_BY[method] || []) if (k in o) drop(k);
   // Mongoose's internal flags (`_skipCastBulkWrite` …); no driver option starts with '_'.
   for (const k of Object.keys(o)) if (k.startsWith('_')) drop(k);
   return out;
@@ -106,15 +128,15 @@ class ScopedAdapter {
   }
 
   findOneAndUpdate(filter, update, o) {
-    return withMetadata((r) => this.#scoped.findOneAndUpdate(toFenceBson(filter), toFenceBson(update), r), { ...toFenceBson(opts(o)) }, 'update');
+    return withMetadata((r) => this.#scoped.findOneAndUpdate(toFenceBson(filter), toFenceBson(update), r), { ...toFenceBson(opts(o, 'findOneAndUpdate')) }, 'update');
   }
 
   findOneAndReplace(filter, replacement, o) {
-    return withMetadata((r) => this.#scoped.findOneAndReplace(toFenceBson(filter), toFenceBson(replacement), r), { ...toFenceBson(opts(o)) }, 'replace');
+    return withMetadata((r) => this.#scoped.findOneAndReplace(toFenceBson(filter), toFenceBson(replacement), r), { ...toFenceBson(opts(o, 'findOneAndReplace')) }, 'replace');
   }
 
   findOneAndDelete(filter, o) {
-    return withMetadata((r) => this.#scoped.findOneAndDelete(toFenceBson(filter), r), { ...toFenceBson(opts(o)) }, 'delete');
+    return withMetadata((r) => this.#scoped.findOneAndDelete(toFenceBson(filter), r), { ...toFenceBson(opts(o, 'findOneAndDelete')) }, 'delete');
   }
 
   /** Change streams follow the fence's rules (`collection.watch`); a refusal is the stream's 'error'. */
@@ -142,7 +164,7 @@ function delegate(name) {
     if (typeof scoped[name] !== 'function') {
       throw new TenantError('TENANT_VIOLATION', `collection.${name}() is not available through tenantfence (docs/mongoose.md lists what is)`);
     }
-    if (LAST_OPTIONS.has(name) && a.length) a[a.length - 1] = opts(a[a.length - 1]);
+    if (LAST_OPTIONS.has(name) && a.length) a[a.length - 1] = opts(a[a.length - 1], name);
     return scoped[name](...a.map((x) => toFenceBson(x)));
   };
 }
