@@ -358,6 +358,23 @@ describe.each([['mongoose'], ['mongoose8']])('%s on tenantfence', (pkg) => {
     expect((await stored('books', { _id: oid(ids.globex.book) }))[0].title).toBe('globex one');
   });
 
+  test('an index autoIndex cannot build rejects Model.init() and is not thrown as an unheard error event', async () => {
+    // '2d' must come first in an index; the fence puts the tenant field first.
+    const Geo = m.model('Geo', new m.Schema({ loc: { type: [Number], index: '2d' } }));
+    const unhandled = [];
+    const onUnhandled = (e) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const err = await Geo.init().then(() => null, (e) => e);
+      expect(err).toMatchObject({ name: 'MongoServerError' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      m.deleteModel('Geo');
+    }
+    expect(unhandled).toEqual([]);
+  });
+
   test('connection surface: unknown options named, { fence } adopted and left open, createConnection, refusals', async () => {
     const { TenantFence } = require('../..');
     const { Mongoose } = require(pkg);

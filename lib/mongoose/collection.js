@@ -15,7 +15,7 @@ const MONGOOSE_ONLY = [
   'runValidators', 'overwriteDiscriminatorKey', 'overwriteImmutable', 'translateAliases', 'sanitizeProjection',
   'sanitizeFilter', 'new', 'defaults', 'overwrite', 'rawResult', 'retainNullValues', 'getters', 'transform',
   'setDefaultsOnInsert', 'context', 'multipleCastError', 'omitUndefined', 'middleware', 'requireFilter',
-  'updatePipeline', 'virtuals', 'autopopulate',
+  'updatePipeline', 'virtuals', 'autopopulate', 'clone',
 ];
 // Options the Node driver ignores on these methods, which Mongoose may pass to them.
 const IGNORED_BY = {

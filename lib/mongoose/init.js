@@ -40,6 +40,14 @@ function wrapModelInit(base, isFenceConnection) {
         return inner;
       });
     })();
+    // As Model.init's own promise: a caller's .catch() marks the model `$caught`, so an index
+    // build that fails is reported to that catch, not emitted as an 'error' nobody listens to
+    // (which would throw: Mongoose itself calls `model.init().catch(noop)`).
+    const ownCatch = started.catch;
+    started.catch = function (...handlers) {
+      model.$caught = true;
+      return ownCatch.apply(started, handlers);
+    };
     model.$init = started;
     return started;
   }
