@@ -352,6 +352,11 @@ describe.each([['mongoose'], ['mongoose8']])('%s on tenantfence', (pkg) => {
       expect(await M.Book.findOneAndDelete({ _id: ids.globex.book }, { new: true, upsert: true })).toBeNull();
       expect(await M.Book.findOneAndUpdate({ _id: ids.acme.book }, { $set: { pages: 100 } }, { new: true, overwrite: false, setDefaultsOnInsert: true, rawResult: false })).toMatchObject({ pages: 100 });
       expect((await M.Book.deleteMany({ _id: ids.globex.book }).select('+title')).deletedCount).toBe(0);
+      const bulk = await M.Book.bulkWrite([
+        { updateOne: { filter: { _id: ids.acme.book }, update: { $set: { pages: 100 } }, timestamps: false, setDefaultsOnInsert: true } },
+        { updateOne: { filter: { _id: ids.globex.book }, update: { $set: { pages: 1 } }, timestamps: false } },
+      ]);
+      expect(bulk.matchedCount).toBe(1);
       // an option of the app's own invention is still named by the fence
       await expect(M.Book.updateOne({ _id: ids.acme.book }, { $set: { pages: 100 } }, { myOption: 1 })).rejects.toThrow(/options\.myOption/);
     });

@@ -15,7 +15,7 @@ const MONGOOSE_ONLY = [
   'runValidators', 'overwriteDiscriminatorKey', 'overwriteImmutable', 'translateAliases', 'sanitizeProjection',
   'sanitizeFilter', 'new', 'defaults', 'overwrite', 'rawResult', 'retainNullValues', 'getters', 'transform',
   'setDefaultsOnInsert', 'context', 'multipleCastError', 'omitUndefined', 'middleware', 'requireFilter',
-  'updatePipeline', 'virtuals', 'autopopulate', 'clone',
+  'updatePipeline', 'virtuals', 'autopopulate', 'clone', 'validateBeforeSave', 'minimize', 'validateModifiedOnly',
 ];
 // Options the Node driver ignores on these methods, which Mongoose may pass to them.
 const IGNORED_BY = {
@@ -137,6 +137,19 @@ class ScopedAdapter {
 
   findOneAndDelete(filter, o) {
     return withMetadata((r) => this.#scoped.findOneAndDelete(toFenceBson(filter), r), { ...toFenceBson(opts(o, 'findOneAndDelete')) }, 'delete');
+  }
+
+  /** Model.bulkWrite: Mongoose's per-operation options (`timestamps`, `setDefaultsOnInsert` …) dropped. */
+  bulkWrite(operations, o) {
+    const ops = Array.isArray(operations)
+      ? operations.map((op) => {
+          if (op === null || typeof op !== 'object' || Array.isArray(op)) return op;
+          const out = {};
+          for (const [kind, body] of Object.entries(op)) out[kind] = opts(body, 'bulkWrite.' + kind);
+          return out;
+        })
+      : operations;
+    return this.#scoped.bulkWrite(toFenceBson(ops), toFenceBson(opts(o, 'bulkWrite')));
   }
 
   /** Change streams follow the fence's rules (`collection.watch`); a refusal is the stream's 'error'. */
