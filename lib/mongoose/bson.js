@@ -98,4 +98,15 @@ function toFenceBson(value, depth = 0) {
   return out ?? value;
 }
 
-module.exports = { toFenceBson };
+const same = (value) => value;
+
+/**
+ * The conversion a Mongoose copy needs: none when its ObjectId is of this package's bson major
+ * version (Mongoose 8), `toFenceBson` otherwise (Mongoose 9).
+ */
+function converterFor(base) {
+  const ObjectId = base && base.Types && base.Types.ObjectId;
+  return ObjectId && ObjectId.prototype[VERSION] === OWN ? same : toFenceBson;
+}
+
+module.exports = { toFenceBson, converterFor };

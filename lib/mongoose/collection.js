@@ -5,7 +5,7 @@
 // is a scoped collection method, so the Rust core sees and decides each one.
 
 const { TenantError } = require('../errors');
-const { toFenceBson } = require('./bson');
+const { converterFor } = require('./bson');
 
 // Mongoose's own options that it leaves in what it hands the driver (query, populate and cursor
 // options: the Node driver ignores them; the fence names any option it does not know, so they
@@ -98,8 +98,10 @@ async function withMetadata(run, o, kind) {
 class ScopedAdapter {
   #scoped;
 
-  constructor(scoped) {
+  /** `toFenceBson`: what makes the Mongoose copy's values the fence's (identity on bson 6). */
+  constructor(scoped, toFenceBson) {
     this.#scoped = scoped;
+    this._bson = toFenceBson;
   }
 
   get collectionName() {
@@ -115,28 +117,28 @@ class ScopedAdapter {
   }
 
   find(filter, o) {
-    const cursor = this.#scoped.find(toFenceBson(filter), toFenceBson(opts(o)));
+    const cursor = this.#scoped.find(this._bson(filter), this._bson(opts(o)));
     // Query#explain() calls the cursor's explain: refused as the fence refuses the option.
     cursor.explain = noExplain;
     return cursor;
   }
 
   aggregate(pipeline, o) {
-    const cursor = this.#scoped.aggregate(toFenceBson(pipeline), toFenceBson(opts(o)));
+    const cursor = this.#scoped.aggregate(this._bson(pipeline), this._bson(opts(o)));
     cursor.explain = noExplain;
     return cursor;
   }
 
   findOneAndUpdate(filter, update, o) {
-    return withMetadata((r) => this.#scoped.findOneAndUpdate(toFenceBson(filter), toFenceBson(update), r), { ...toFenceBson(opts(o, 'findOneAndUpdate')) }, 'update');
+    return withMetadata((r) => this.#scoped.findOneAndUpdate(this._bson(filter), this._bson(update), r), { ...this._bson(opts(o, 'findOneAndUpdate')) }, 'update');
   }
 
   findOneAndReplace(filter, replacement, o) {
-    return withMetadata((r) => this.#scoped.findOneAndReplace(toFenceBson(filter), toFenceBson(replacement), r), { ...toFenceBson(opts(o, 'findOneAndReplace')) }, 'replace');
+    return withMetadata((r) => this.#scoped.findOneAndReplace(this._bson(filter), this._bson(replacement), r), { ...this._bson(opts(o, 'findOneAndReplace')) }, 'replace');
   }
 
   findOneAndDelete(filter, o) {
-    return withMetadata((r) => this.#scoped.findOneAndDelete(toFenceBson(filter), r), { ...toFenceBson(opts(o, 'findOneAndDelete')) }, 'delete');
+    return withMetadata((r) => this.#scoped.findOneAndDelete(this._bson(filter), r), { ...this._bson(opts(o, 'findOneAndDelete')) }, 'delete');
   }
 
   /** Model.bulkWrite: Mongoose's per-operation options (`timestamps`, `setDefaultsOnInsert` …) dropped. */
@@ -149,7 +151,7 @@ class ScopedAdapter {
           return out;
         })
       : operations;
-    return this.#scoped.bulkWrite(toFenceBson(ops), toFenceBson(opts(o, 'bulkWrite')));
+    return this.#scoped.bulkWrite(this._bson(ops), this._bson(opts(o, 'bulkWrite')));
   }
 
   /** Change streams follow the fence's rules (`collection.watch`); a refusal is the stream's 'error'. */
@@ -158,7 +160,7 @@ class ScopedAdapter {
       return refusedStream(new TenantError('TENANT_VIOLATION', 'watch() is not available through tenantfence yet: change streams are refused until the fence offers scoped ones'));
     }
     try {
-      return this.#scoped.watch(toFenceBson(pipeline), toFenceBson(opts(o)));
+      return this.#scoped.watch(this._bson(pipeline), this._bson(opts(o)));
     } catch (e) {
       return refusedStream(e);
     }
@@ -178,7 +180,7 @@ function delegate(name) {
       throw new TenantError('TENANT_VIOLATION', `collection.${name}() is not available through tenantfence (docs/mongoose.md lists what is)`);
     }
     if (LAST_OPTIONS.has(name) && a.length) a[a.length - 1] = opts(a[a.length - 1], name);
-    return scoped[name](...a.map((x) => toFenceBson(x)));
+    return scoped[name](...a.map((x) => this._bson(x)));
   };
 }
 
@@ -186,8 +188,8 @@ function adapterClass(names) {
   class Adapter extends ScopedAdapter {
     #scoped;
 
-    constructor(scoped) {
-      super(scoped);
+    constructor(scoped, toFenceBson) {
+      super(scoped, toFenceBson);
       this.#scoped = scoped;
     }
 
@@ -212,7 +214,7 @@ function collectionClass(NativeCollection, BRAND) {
     }
 
     onOpen() {
-      this.collection = new Adapter(this.conn.db.collection(this.name));
+      this.collection = new Adapter(this.conn.db.collection(this.name), converterFor(this.conn.base));
       // Mongoose's abstract Collection#onOpen (buffering off, queue flushed).
       Object.getPrototypeOf(NativeCollection.prototype).onOpen.call(this);
       return this.collection;
@@ -220,7 +222,7 @@ function collectionClass(NativeCollection, BRAND) {
 
     _getCollection() {
       if (this.collection) return this.collection;
-      if (this.conn.db != null) this.collection = new Adapter(this.conn.db.collection(this.name));
+      if (this.conn.db != null) this.collection = new Adapter(this.conn.db.collection(this.name), converterFor(this.conn.base));
       return this.collection;
     }
   }
