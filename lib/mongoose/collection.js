@@ -4,6 +4,7 @@
 // collection. The adapter only translates Mongoose's calling conventions; every call it makes
 // is a scoped collection method, so the Rust core sees and decides each one.
 
+const { EventEmitter } = require('node:events');
 const { TenantError } = require('../errors');
 const { converterFor } = require('./bson');
 
@@ -56,7 +57,6 @@ const noExplain = () => Promise.reject(new TenantError('TENANT_VIOLATION', 'expl
  * it before anyone listens, and crash the process).
  */
 function refusedStream(error) {
-  const { EventEmitter } = require('node:events');
   const s = new EventEmitter();
   s.closed = false;
   setImmediate(() => {

@@ -28,13 +28,15 @@ Runnable.prototype.run = function (fn) {
   return context.store.run(tenant, () => run.call(this, fn));
 };
 
-// The tests' cleanup drops databases (refused: it drops every tenant's data); run.sh drops them
-// with a raw client between files, and clearTestData deletes the tenant's documents instead.
-require(path.join(ROOT, 'lib', 'mongoose', 'db')).FenceDbAdapter.prototype.dropDatabase = async function () {};
-const util = require(path.resolve('test', 'util'));
-util.clearTestData = async function clearTestData(db) {
-  await db.asPromise();
-  for (const M of Object.values(db.models)) await M.deleteMany({}).catch(() => {});
+// The tests' cleanup drops databases: refused to a tenant (it drops every tenant's data), so here
+// it drops each collection inside runAsSystem instead, as an operator would.
+const Connection = require(path.join(ROOT, 'node_modules', 'mongoose', 'lib', 'connection'));
+Connection.prototype.dropDatabase = async function dropDatabase() {
+  await this.asPromise();
+  const fence = this.fence;
+  await fence.runAsSystem({ reason: "Mongoose's tests: drop the test database" }, async () => {
+    for (const { name } of await fence.db.listCollections().toArray()) await fence.db.dropCollection(name).catch(() => {});
+  });
 };
 
 // common.js asks the server's version through connection.client.db().admin(), a raw handle the
