@@ -1,7 +1,8 @@
 'use strict';
 // docs/migrating-from-mongoose.md, its "After" code run for real: data as a Mongoose plugin
 // stored it (ObjectId tenant ids, __v), the page's mongosh step that converts it, then the
-// page's notes.js, loaded from a folder where `tenantfence` resolves like an installed package.
+// page's notes.js (the fence's collections) and models.js (Mongoose on tenantfence/mongoose),
+// loaded from a folder where `tenantfence` and `mongoose` resolve like installed packages.
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -41,13 +42,17 @@ describe('docs/migrating-from-mongoose.md', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantfence-migration-'));
     fs.mkdirSync(path.join(dir, 'node_modules'));
     fs.symlinkSync(ROOT, path.join(dir, 'node_modules', 'tenantfence'), 'dir');
+    fs.symlinkSync(path.join(ROOT, 'node_modules', 'mongoose'), path.join(dir, 'node_modules', 'mongoose'), 'dir');
     const files = blocks.filter((b) => b.attrs.file);
-    expect(files.map((b) => b.attrs.file)).toEqual(['notes.js']);
+    expect(files.map((b) => b.attrs.file)).toEqual(['models.js', 'notes.js']);
     for (const b of files) fs.writeFileSync(path.join(dir, b.attrs.file), b.code);
     repo = require(path.join(dir, 'notes.js')).notesRepository(suite.fence);
   });
 
-  afterAll(() => {
+  let models;
+
+  afterAll(async () => {
+    if (models) await models.mongoose.disconnect();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -98,5 +103,33 @@ describe('docs/migrating-from-mongoose.md', () => {
       expect(before.text).toBe('a1');
     });
     expect(() => repo.list()).toThrow(expect.objectContaining({ code: 'TENANT_MISSING' }));
+  });
+
+  test('models.js: the same data through Mongoose on the driver, each tenant only its own notes', async () => {
+    models = require(path.join(dir, 'models.js'));
+    const fence = await models.connect(process.env.MONGODB_URI, { dbName: suite.DB });
+    const a = A.toHexString();
+    await fence.runAs(a, async () => {
+      expect((await models.list()).map((n) => [n.text, n.tenantId])).toEqual([
+        ['a3!', a],
+        ['a1!', a],
+      ]);
+      expect((await models.rename(ids.a1, 'a1?')).text).toBe('a1?');
+      expect(await models.rename(ids.b1, 'taken')).toBeNull();
+      const created = await models.Note.create({ text: 'a4', tags: ['z'] });
+      expect(created.createdAt).toBeInstanceOf(Date); // the schema's default
+    });
+    await fence.runAs(B.toHexString(), async () => {
+      expect((await models.list()).map((n) => n.text)).toEqual(['b1']);
+      expect(await models.Note.countDocuments()).toBe(1);
+    });
+    await expect(models.list()).rejects.toMatchObject({ code: 'TENANT_MISSING' });
+    const stored = await suite.rdb.collection('notes').find({}, { sort: { createdAt: 1 } }).toArray();
+    expect(stored.map((d) => [d.tenantId, d.text])).toEqual([
+      [a, 'a1?'],
+      [B.toHexString(), 'b1'],
+      [a, 'a3!'],
+      [a, 'a4'],
+    ]);
   });
 });

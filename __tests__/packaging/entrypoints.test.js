@@ -152,3 +152,21 @@ test('the exports map offers import, require and types, and hides internals', ()
   const out = execFileSync(process.execPath, ['deep.cjs'], { cwd: dir, encoding: 'utf8' });
   expect(JSON.parse(out)).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
 });
+
+test('tenantfence/mongoose: the same driver from require() and import, needing no Mongoose to load', () => {
+  const pkg = require('../../package.json');
+  expect(pkg.exports['./mongoose']).toEqual({ types: './mongoose.d.ts', import: './lib/mongoose/index.mjs', require: './lib/mongoose/index.js' });
+  expect(pkg.peerDependenciesMeta.mongoose.optional).toBe(true);
+  const report = runApp(
+    'mongoose-entry.cjs',
+    `const driver = require('tenantfence/mongoose');
+import('tenantfence/mongoose').then((esm) => {
+  console.log(JSON.stringify({
+    cjs: ['Connection', 'Collection', 'fenceOf'].filter((k) => typeof driver[k] === 'function'),
+    same: ['Connection', 'Collection', 'fenceOf'].filter((k) => esm[k] === driver[k]),
+    defaultIsDriver: esm.default === driver,
+  }));
+});`,
+  );
+  expect(report).toEqual({ cjs: ['Connection', 'Collection', 'fenceOf'], same: ['Connection', 'Collection', 'fenceOf'], defaultIsDriver: true });
+});
