@@ -407,22 +407,56 @@ describe.each([['mongoose'], ['mongoose8']])('%s on tenantfence', (pkg) => {
     });
   });
 
-  test('Model.watch() follows the scoped collection\'s watch', async () => {
-    const scopedWatch = typeof fence.collection('books').watch === 'function';
-    const stream = as('acme', () => M.Book.watch());
-    const outcome = await new Promise((resolve) => {
-      stream.on('error', (e) => resolve(e));
-      stream.on('change', () => resolve('change'));
-      if (scopedWatch) setTimeout(() => as('acme', () => M.Book.create({ title: 'watched' })), 500);
+  test('Model.watch() follows the scoped collection\'s watch: refused without pre-images, then only the tenant\'s events', async () => {
+    // Without pre-images a delete cannot be attributed: the stream reports the fence's refusal.
+    const refused = as('acme', () => M.Book.watch());
+    const err = await new Promise((resolve) => refused.on('error', resolve));
+    await refused.close().catch(() => {});
+    expect(err).toBeInstanceOf(TenantError);
+    expect(err.code).toBe('TENANT_VIOLATION');
+    expect(err.message).toMatch(/pre-images/);
+    await raw.db(DB).command({ collMod: 'books', changeStreamPreAndPostImages: { enabled: true } });
+    const stream = as('acme', () => M.Book.watch([], { maxAwaitTimeMS: 200 }));
+    const seen = [];
+    const done = new Promise((resolve, reject) => {
+      stream.on('error', reject);
+      stream.on('change', (e) => {
+        seen.push(e);
+        if (e.fullDocument && e.fullDocument.title === 'watched-last') resolve();
+      });
     });
+    // Mongoose opens the stream when the model is ready: give it a moment before writing.
+    await new Promise((r) => setTimeout(r, 500));
+    await as('globex', () => M.Book.create({ title: 'watched-other' }));
+    await as('acme', () => M.Book.create({ title: 'watched-mine' }));
+    await as('acme', async () => await M.Book.deleteOne({ title: 'watched-mine' }));
+    await as('acme', () => M.Book.create({ title: 'watched-last' }));
+    await done;
     await stream.close().catch(() => {});
-    if (scopedWatch) {
-      expect(outcome).toBe('change');
-      await as('acme', async () => await M.Book.deleteOne({ title: 'watched' }));
-    } else {
-      expect(outcome).toBeInstanceOf(TenantError);
-      expect(outcome.code).toBe('TENANT_VIOLATION');
-    }
+    expect(seen.map((e) => e.operationType)).toEqual(['insert', 'delete', 'insert']);
+    expect(JSON.stringify(seen)).not.toContain('watched-other');
+    await as('acme', async () => await M.Book.deleteMany({ title: /^watched/ }));
+    await as('globex', async () => await M.Book.deleteMany({ title: /^watched/ }));
+  });
+
+  test('runAsTenants through Mongoose: queries read the union, saves and creates are refused', async () => {
+    const union = await fence.runAsTenants(['acme', 'globex'], async () => await M.Book.find().lean());
+    const acme = await as('acme', async () => await M.Book.countDocuments());
+    const globex = await as('globex', async () => await M.Book.countDocuments());
+    expect(union).toHaveLength(acme + globex);
+    expect(new Set(union.map((b) => b.tenantId))).toEqual(new Set(['acme', 'globex']));
+    await fence.runAsTenants(['acme', 'globex'], async () => {
+      const err = await M.Book.create({ title: 'union' }).then(() => null, (e) => e);
+      expect(err).toBeInstanceOf(TenantError);
+      expect(err.code).toBe('TENANT_VIOLATION');
+      const doc = await M.Book.findOne();
+      doc.title = 'changed through a union';
+      const saved = await doc.save().then(() => null, (e) => e);
+      expect(saved && saved.code).toBe('TENANT_VIOLATION');
+      // A runAs naming a member writes as that member.
+      await fence.runAs('acme', async () => await M.Book.updateOne({ _id: doc._id, tenantId: 'acme' }, { $set: { touched: 1 } }));
+    });
+    expect(await stored('books', { title: 'changed through a union' })).toEqual([]);
   });
 });
 
