@@ -46,7 +46,8 @@ describe.each([
   test(`seed ${SEED}: ${cases} cases agree with the reference or are refused`, async () => {
     const r = await campaign(name, cases, world);
     // (system: 8% of its cases are writes naming an id its custom tenantIdPattern refuses.)
-    expect(r.outcomes.agree).toBeGreaterThan(cases * (name.endsWith('system') ? 0.4 : 0.5));
+    // (union: every write is refused, about half the cases.)
+    expect(r.outcomes.agree).toBeGreaterThan(cases * (name.endsWith('system') ? 0.4 : name === 'union' ? 0.3 : 0.5));
     // Not vacuous for the issue-12 shapes this mode runs.
     const want = { database: ['leak', 'js', 'twice'], system: ['invalid-id', 'twice'], collation: ['leak', 'js'], 'collation-stale': ['leak', 'bulk-collation-null'], 'tx-field': ['leak', 'js'], 'tx-database': ['leak', 'js'], 'tx-system': ['invalid-id'] }[name];
     for (const family of want) expect([family, Object.values(r.byShape[family] || {}).reduce((a, b) => a + b, 0) > 0]).toEqual([family, true]);

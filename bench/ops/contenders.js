@@ -68,6 +68,19 @@ function driver(byHand) {
   };
 }
 
+/** The six operations on Mongoose models, each run as tenant `t` by `as`; `lean` skips hydration. */
+function mongooseOps(Order, Write, as, lean) {
+  const q = (query) => (lean ? query.lean() : query);
+  return {
+    findOne: (t, id) => as(t, () => q(Order.findOne({ _id: id })).exec()),
+    find50: (t, _id, i) => as(t, () => q(Order.find({ status: STATUSES[i & 3] }).sort(FIND50.sort).limit(50)).exec()),
+    aggregate: (t, _id, i) => as(t, () => Order.aggregate(PIPELINE(STATUSES[i & 3])).exec()),
+    updateOne: (t, id) => as(t, () => Order.updateOne({ _id: id }, { $inc: { total: 1 } }).exec()),
+    insertOne: (t, _id, i) => as(t, () => (lean ? Write.insertMany([order(i)], { lean: true }) : Write.create(order(i)))),
+    insertMany: (t, _id, i) => as(t, () => Write.insertMany(manyOrders(i), { lean })),
+  };
+}
+
 /** Mongoose with the AsyncLocalStorage tenancy plugin; `lean` skips hydration. */
 function mongoose(lean) {
   return async ({ uri, db }) => {
@@ -82,20 +95,7 @@ function mongoose(lean) {
     schema.plugin(tenancyPlugin);
     const Order = conn.model('Order', schema, 'orders');
     const Write = conn.model('OrderW', schema, 'orders_w');
-    const as = (t, fn) => store.run(t, fn);
-    const q = (query) => (lean ? query.lean() : query);
-    return {
-      ObjectId: m.Types.ObjectId,
-      close: () => conn.close(),
-      ops: {
-        findOne: (t, id) => as(t, () => q(Order.findOne({ _id: id })).exec()),
-        find50: (t, _id, i) => as(t, () => q(Order.find({ status: STATUSES[i & 3] }).sort(FIND50.sort).limit(50)).exec()),
-        aggregate: (t, _id, i) => as(t, () => Order.aggregate(PIPELINE(STATUSES[i & 3])).exec()),
-        updateOne: (t, id) => as(t, () => Order.updateOne({ _id: id }, { $inc: { total: 1 } }).exec()),
-        insertOne: (t, _id, i) => as(t, () => (lean ? Write.insertMany([order(i)], { lean: true }) : Write.create(order(i)))),
-        insertMany: (t, _id, i) => as(t, () => Write.insertMany(manyOrders(i), { lean })),
-      },
-    };
+    return { ObjectId: m.Types.ObjectId, close: () => conn.close(), ops: mongooseOps(Order, Write, (t, fn) => store.run(t, fn), lean) };
   };
 }
 
@@ -117,20 +117,7 @@ function mongooseOnFence(lean) {
     );
     const Order = conn.model('Order', schema, 'orders');
     const Write = conn.model('OrderW', schema, 'orders_w');
-    const as = (t, fn) => fence.runAs(t, fn);
-    const q = (query) => (lean ? query.lean() : query);
-    return {
-      ObjectId: m.Types.ObjectId,
-      close: () => conn.close(),
-      ops: {
-        findOne: (t, id) => as(t, () => q(Order.findOne({ _id: id })).exec()),
-        find50: (t, _id, i) => as(t, () => q(Order.find({ status: STATUSES[i & 3] }).sort(FIND50.sort).limit(50)).exec()),
-        aggregate: (t, _id, i) => as(t, () => Order.aggregate(PIPELINE(STATUSES[i & 3])).exec()),
-        updateOne: (t, id) => as(t, () => Order.updateOne({ _id: id }, { $inc: { total: 1 } }).exec()),
-        insertOne: (t, _id, i) => as(t, () => (lean ? Write.insertMany([order(i)], { lean: true }) : Write.create(order(i)))),
-        insertMany: (t, _id, i) => as(t, () => Write.insertMany(manyOrders(i), { lean })),
-      },
-    };
+    return { ObjectId: m.Types.ObjectId, close: () => conn.close(), ops: mongooseOps(Order, Write, (t, fn) => fence.runAs(t, fn), lean) };
   };
 }
 

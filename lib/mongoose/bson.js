@@ -56,7 +56,11 @@ function convertValue(v, depth) {
 function toFenceBson(value, depth = 0) {
   if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value;
   if (typeof value._bsontype === 'string') {
-    if (value[VERSION] === OWN) return value;
+    // Only a real bson value of another major version (it carries its version): a plain object
+    // naming a `_bsontype` (parsed from JSON, a request body) stays as it is, for bson 6 to
+    // refuse, as it refuses it from any app (red-team round 27).
+    const version = value[VERSION];
+    if (version === OWN || typeof version !== 'number') return value;
     return convertValue(value, depth) ?? value;
   }
   if (Array.isArray(value)) {

@@ -7,6 +7,7 @@
 const { EventEmitter } = require('node:events');
 const { TenantError } = require('../errors');
 const { converterFor } = require('./bson');
+const { liftForInit } = require('./init');
 
 // Mongoose's own options that it leaves in what it hands the driver (query, populate and cursor
 // options: the Node driver ignores them; the fence names any option it does not know, so they
@@ -168,10 +169,17 @@ class ScopedAdapter {
 }
 
 // Every other method of the driver's Collection: the scoped collection's own, with the options
-// (the last object argument) cleaned; one it does not have is refused by name.
-const LAST_OPTIONS = new Set(['insertOne', 'insertMany', 'findOne', 'countDocuments', 'estimatedDocumentCount', 'distinct',
-  'updateOne', 'updateMany', 'replaceOne', 'deleteOne', 'deleteMany', 'bulkWrite', 'createIndex', 'createIndexes',
-  'dropIndex', 'dropIndexes', 'listIndexes', 'indexes', 'indexExists', 'indexInformation', 'drop', 'rename', 'options', 'isCapped']);
+// cleaned; one it does not have is refused by name. The number of data arguments each takes
+// before its options: only an argument past them is options (`Model.collection.deleteMany({_id})`
+// called without options must keep its `_id`, red-team round 27).
+const DATA_ARGS = {
+  insertOne: 1, insertMany: 1, findOne: 1, countDocuments: 1, estimatedDocumentCount: 0, distinct: 2,
+  updateOne: 2, updateMany: 2, replaceOne: 2, deleteOne: 1, deleteMany: 1, bulkWrite: 1, createIndex: 1, createIndexes: 1,
+  dropIndex: 1, dropIndexes: 0, listIndexes: 0, indexes: 0, indexExists: 1, indexInformation: 0, drop: 0, rename: 1, options: 0, isCapped: 0,
+};
+const LAST_OPTIONS = new Set(Object.keys(DATA_ARGS));
+// What Model.init builds for its model: lifted into an audited runAsSystem (./init.js).
+const INIT_BUILDS = new Set(['createIndex', 'createIndexes']);
 
 function delegate(name) {
   return function (...a) {
@@ -179,8 +187,9 @@ function delegate(name) {
     if (typeof scoped[name] !== 'function') {
       throw new TenantError('TENANT_VIOLATION', `collection.${name}() is not available through tenantfence (docs/mongoose.md lists what is)`);
     }
-    if (LAST_OPTIONS.has(name) && a.length) a[a.length - 1] = opts(a[a.length - 1], name);
-    return scoped[name](...a.map((x) => this._bson(x)));
+    if (LAST_OPTIONS.has(name) && a.length > DATA_ARGS[name]) a[a.length - 1] = opts(a[a.length - 1], name);
+    const run = () => scoped[name](...a.map((x) => this._bson(x)));
+    return INIT_BUILDS.has(name) ? liftForInit(scoped.collectionName, run) : run();
   };
 }
 

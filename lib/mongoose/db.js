@@ -3,6 +3,7 @@
 // database-level methods and sessions, and a clear refusal for the rest (no raw handle).
 
 const { TenantError } = require('../errors');
+const { liftForInit } = require('./init');
 
 const refused = (what, why) => new TenantError('TENANT_VIOLATION', `${what} is not available through tenantfence: ${why}`);
 
@@ -23,7 +24,7 @@ class FenceDbAdapter {
   }
 
   createCollection(name, options) {
-    return this.#fence.db.createCollection(name, options);
+    return liftForInit(name, () => this.#fence.db.createCollection(name, options));
   }
 
   dropCollection(name, options) {

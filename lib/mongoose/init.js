@@ -1,14 +1,33 @@
 'use strict';
 // Model.init (autoCreate, autoIndex) runs when a model is compiled or the connection opens,
-// where no tenant is in context. For models on a tenantfence connection it runs as an audited
-// system call instead: `runAsSystem({ reason })`, so createCollection / createIndex work as they
-// did on the plain driver, the app's onSystemAccess hook sees each one, and under strategy
-// 'field' each index gets the tenant field first (unique per tenant). Nothing else a model does
-// is lifted, and models on other drivers' connections are untouched. Under strategy 'database'
-// there is nothing a system context may build, so init does nothing.
+// often where no tenant is in context. For models on a tenantfence connection it runs outside
+// any tenant context, and only its own builds are lifted: the createCollection of the model's
+// collection and its createIndex(es) each run in an audited `runAsSystem({ reason })`, so they
+// work as they did on the plain driver, the app's onSystemAccess hook sees each one, and under
+// strategy 'field' each index gets the tenant field first (unique per tenant). The app's code
+// that Model.init runs (schema 'init' listeners, createCollection middleware) gets no context
+// at all: its reads and writes are refused with TENANT_MISSING, never run unscoped (red-team
+// round 27: wrapped whole in runAsSystem, a plugin's 'init' listener read every tenant's data).
+// Models on other drivers' connections are untouched. Under strategy 'database' there is nothing
+// a system context may build, so init does nothing.
+
+const { AsyncLocalStorage } = require('node:async_hooks');
+const context = require('../context');
 
 const REASON = 'mongoose: autoCreate / autoIndex of model';
 const PATCHED = Symbol.for('tenantfence.mongoose.init');
+/** The Model.init in progress on this async chain: { fence, collection, reason }. */
+const initStore = new AsyncLocalStorage();
+
+/**
+ * Runs `call` (a createCollection or createIndex of collection `name`) in an audited runAsSystem
+ * when the Model.init of that collection's model made it; as it is otherwise.
+ */
+function liftForInit(name, call) {
+  const init = initStore.getStore();
+  if (!init || init.collection !== name) return call();
+  return init.fence.runAsSystem({ reason: init.reason }, call);
+}
 
 /** Wraps `Model.init` of the Mongoose copy `base` belongs to (once per copy). */
 function wrapModelInit(base, isFenceConnection) {
@@ -33,12 +52,16 @@ function wrapModelInit(base, isFenceConnection) {
       // reaches: a collection is created by its first write, and indexes are built per tenant
       // (`Model.syncIndexes()` inside `runAs`), docs/mongoose.md.
       if (conn.fence.strategy === 'database') return undefined;
-      return conn.fence.runAsSystem({ reason: `${REASON} ${model.modelName}` }, () => {
-        model.$init = null;
-        const inner = original.apply(model, rest);
-        model.$init = started;
-        return inner;
-      });
+      const init = { fence: conn.fence, collection: model.collection.collectionName || model.collection.name, reason: `${REASON} ${model.modelName}` };
+      // No tenant (and no system) context: only the builds above are lifted, one by one.
+      return context.store.exit(() =>
+        initStore.run(init, () => {
+          model.$init = null;
+          const inner = original.apply(model, rest);
+          model.$init = started;
+          return inner;
+        }),
+      );
     })();
     // As Model.init's own promise: a caller's .catch() marks the model `$caught`, so an index
     // build that fails is reported to that catch, not emitted as an 'error' nobody listens to
@@ -55,4 +78,4 @@ function wrapModelInit(base, isFenceConnection) {
   Model.init = init;
 }
 
-module.exports = { wrapModelInit };
+module.exports = { wrapModelInit, liftForInit };

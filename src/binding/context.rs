@@ -141,7 +141,10 @@ impl TenantContext {
             if self.ended.is_set() {
                 return Err(ended());
             }
-            crate::scope::tenants::may_narrow(self.limit.as_deref(), &[tenant_id.clone()])?;
+            crate::scope::tenants::may_narrow(
+                self.limit.as_deref(),
+                std::slice::from_ref(&tenant_id),
+            )?;
             tenant_id::check(&tenant_id, default_rule)?;
             Ok(TenantContext {
                 default_rule: tenant_id::check_default(&tenant_id).is_ok(),

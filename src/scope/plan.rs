@@ -64,6 +64,19 @@ impl Operation {
         Operation::CreateIndex,
     ];
 
+    /// True for the methods that change nothing: what a shared collection or a union allows.
+    pub fn reads(self) -> bool {
+        matches!(
+            self,
+            Operation::FindOne
+                | Operation::Find
+                | Operation::Aggregate
+                | Operation::CountDocuments
+                | Operation::EstimatedDocumentCount
+                | Operation::Distinct
+        )
+    }
+
     /// The operation a JS method name (or cursor kind) names.
     pub fn parse(name: &str) -> ScopeResult<Operation> {
         Operation::ALL
@@ -198,6 +211,23 @@ mod tests {
     use super::*;
     use crate::scope::{ErrorKind, Principal, Strategy};
     use bson::doc;
+
+    #[test]
+    fn the_reads_are_the_six_methods_that_change_nothing() {
+        let reads: Vec<&str> =
+            Operation::ALL.into_iter().filter(|o| o.reads()).map(Operation::name).collect();
+        assert_eq!(
+            reads,
+            [
+                "findOne",
+                "find",
+                "aggregate",
+                "countDocuments",
+                "estimatedDocumentCount",
+                "distinct"
+            ]
+        );
+    }
 
     fn tenant() -> Scope {
         Scope::for_test(Principal::Tenant("a".into()), Strategy::Field)

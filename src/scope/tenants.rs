@@ -32,16 +32,7 @@ pub fn check_ids(ids: &[String], default_rule: bool) -> ScopeResult<Arc<[String]
 /// Whether a call of `op` may run under `scope`: under `runAsTenants` only reads, and only under
 /// strategy 'field' (one tenant's database per call under 'database').
 pub fn admit(scope: &Scope, op: Operation) -> ScopeResult<()> {
-    let reads = matches!(
-        op,
-        Operation::FindOne
-            | Operation::Find
-            | Operation::Aggregate
-            | Operation::CountDocuments
-            | Operation::EstimatedDocumentCount
-            | Operation::Distinct
-    );
-    admit_named(scope, op.name(), reads)
+    admit_named(scope, op.name(), op.reads())
 }
 
 /// `admit` for an administration method: under `runAsTenants` only `listIndexes` (a read).
@@ -124,14 +115,8 @@ mod tests {
 
     #[test]
     fn a_union_only_reads_and_only_under_the_field_strategy() {
-        let reads = [
-            Operation::FindOne,
-            Operation::Find,
-            Operation::Aggregate,
-            Operation::CountDocuments,
-            Operation::EstimatedDocumentCount,
-            Operation::Distinct,
-        ];
+        let reads: Vec<Operation> = Operation::ALL.into_iter().filter(|o| o.reads()).collect();
+        assert_eq!(reads.len(), 6);
         for op in Operation::ALL {
             let got = admit(&union(Strategy::Field), op);
             assert_eq!(got.is_ok(), reads.contains(&op), "{op:?}");
