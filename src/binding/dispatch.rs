@@ -24,7 +24,7 @@ pub async fn execute(
     limits: Option<Limits>,
 ) -> FenceResult<Vec<u8>> {
     let target = Target::resolve(inner, principal, &collection)?.in_session(session);
-    crate::scope::shared::admit(&target.scope, op)?;
+    crate::scope::shared::admit_named(&target.scope, op.name(), op.reads())?;
     crate::scope::tenants::admit(&target.scope, op)?;
     bounds::ensure_before_transaction_call(&target).await?;
     match run(target.clone(), op, &bytes, limits.as_ref()).await {
