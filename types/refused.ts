@@ -55,8 +55,6 @@ export async function refused(fence: TenantFence): Promise<void> {
   notes.aggregate([]).addStage({ $match: {} });
   // @ts-expect-error no cursor.explain
   notes.find({}).explain();
-  // @ts-expect-error no such collection method
-  notes.watch();
 
   // Error codes are a closed union.
   // @ts-expect-error not a TenantErrorCode
