@@ -118,6 +118,10 @@ describe('writes', () => {
       }));
       expect(err.code).toBe('TENANT_VIOLATION');
       expect(ran).toBe(false);
+      // tenantfence/testing's withTenant keeps to the union too.
+      const { withTenant } = require('../../lib/testing');
+      expect(() => withTenant('initech', () => 1)).toThrow(/outside runAsTenants/);
+      expect(await withTenant('globex', () => notes().countDocuments({}))).toBe(1);
     });
   });
 });

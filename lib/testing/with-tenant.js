@@ -19,7 +19,12 @@ function withTenant(tenantId, fn, options) {
     }
     pattern = new RegExp(custom.source, custom.flags.replace(/[gy]/g, ''));
   }
-  return context.store.run(context.tenantContext(tenantId, pattern), fn);
+  let ctx = context.tenantContext(tenantId, pattern);
+  // Inside runAsTenants, as fence.runAs: only one of its tenants, ending with it.
+  const outer = context.current();
+  const about = context.describe(outer);
+  if (about && about.limited) ctx = context.narrowed(outer, tenantId, pattern);
+  return context.store.run(ctx, fn);
 }
 
 module.exports = { withTenant };
