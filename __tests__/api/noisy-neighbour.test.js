@@ -1,97 +1,65 @@
 'use strict';
-// The noisy-neighbour test (issue 17): one tenant floods with 64 calls in flight at all times;
-// with quotas, another tenant's p99 latency stays within 2x of its p99 with nobody else
-// calling. The flood's calls wait in their tenant's queue in Rust (no JS spins on refusals).
-// The same flood without quotas is measured too, so the log shows what the quota buys.
-// Without the per-tenant key (one gate for every tenant) this test fails: docs/red-team.md round 23.
+// The noisy-neighbour test (issue 17): one tenant keeps 64 calls in flight; with quotas
+// (maxConcurrent 1) the flood waits in its own tenant's queue in Rust, and another tenant's calls
+// go straight through. Proved by the order of events, not by timing: the flood's first call is
+// held on the server by the `failCommand` fail point (keyed to this fence's appName), and every
+// one of quiet's calls must finish while it is still held. Behind one gate for every tenant
+// (`scope::quota::gate_of` returning a constant) quiet's first call would wait for it, and this
+// test fails: docs/red-team.md round 23. The latency goal (p99 under the flood within 2x of p99
+// alone) is measured by `npm run bench:noisy` and written to bench/RESULTS.md: a timed assertion
+// here failed on a loaded CI machine (2.11x-2.83x), and tests assert no timings.
 
 const { TenantFence } = require('../..');
-const { useSuite, uri } = require('../helpers/fixtures');
+const { useSuite, uri, sleep } = require('../helpers/fixtures');
 
 const suite = useSuite('noisy');
-const SAMPLES = 400;
 const FLOOD = 64;
+const QUIET_CALLS = 50;
+const HOLD_MS = 10_000;
 
-beforeAll(async () => {
-  const docs = [];
-  for (let i = 0; i < 2000; i++) docs.push({ tenantId: 'noisy', i, pad: 'x'.repeat(100) });
-  for (let i = 0; i < 100; i++) docs.push({ tenantId: 'quiet', i });
-  await suite.rdb.collection('nn').insertMany(docs);
-  await suite.rdb.collection('nn').createIndex({ tenantId: 1, i: 1 });
-});
+const admin = () => suite.raw.db('admin');
 
-function p99(ms) {
-  const s = [...ms].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))];
+/** How many `aggregate` commands (countDocuments) of `app` are on the server now. */
+async function serverCounts(app) {
+  const ops = await admin().aggregate([{ $currentOp: {} }, { $match: { appName: app, 'command.aggregate': { $exists: true } } }]).toArray();
+  return ops.length;
 }
 
-/** quiet's findOne latencies (ms), one call at a time. */
-async function quietLatencies(f, n) {
-  const c = f.collection('nn');
-  const out = [];
-  await f.runAs('quiet', async () => {
-    for (let k = 0; k < n; k++) {
-      const t = process.hrtime.bigint();
-      const d = await c.findOne({ i: k % 100 });
-      out.push(Number(process.hrtime.bigint() - t) / 1e6);
-      if (!d || d.tenantId !== 'quiet') throw new Error('quiet read another tenant');
-    }
+afterEach(() => admin().command({ configureFailPoint: 'failCommand', mode: 'off' }));
+
+test.each(['field', 'database'])("under '%s', a tenant's flood of 64 waits at its own gate while another tenant's calls go through", async (strategy) => {
+  const app = `nn_${strategy}_${Date.now()}`;
+  const f = suite.closeAfter(
+    await TenantFence.connect(`${uri()}${uri().includes('?') ? '&' : '?'}appName=${app}`, {
+      database: suite.DB,
+      strategy,
+      quotas: { maxConcurrent: 1, maxQueue: FLOOD },
+    }),
+  );
+  const c = f.collection(`nn_${strategy}`);
+  await f.runAs('noisy', () => c.insertMany(Array.from({ length: 20 }, (_, i) => ({ i, who: 'noisy' }))));
+  await f.runAs('quiet', () => c.insertMany(Array.from({ length: 20 }, (_, i) => ({ i, who: 'quiet' }))));
+  // Only the next count of this fence is held; quiet's finds are never blocked by the server.
+  await admin().command({
+    configureFailPoint: 'failCommand',
+    mode: { times: 1 },
+    data: { failCommands: ['aggregate'], blockConnection: true, blockTimeMS: HOLD_MS, appName: app },
   });
-  return out;
-}
 
-/** Keeps FLOOD of noisy's reads in flight until `stop()`; resolves to how many finished. */
-function flood(f) {
-  const c = f.collection('nn');
-  let stopped = false;
   let done = 0;
-  let refused = 0;
-  const worker = () =>
-    f.runAs('noisy', async () => {
-      while (!stopped) {
-        try {
-          await c.countDocuments({ pad: { $ne: '' } });
-          done++;
-        } catch (e) {
-          if (e.code !== 'TENANT_QUOTA') throw e;
-          refused++;
-        }
-      }
-    });
-  const all = Promise.all(Array.from({ length: FLOOD }, worker));
-  return async () => {
-    stopped = true;
-    await all;
-    return { done, refused };
-  };
-}
+  const results = Array.from({ length: FLOOD }, () => f.runAs('noisy', () => c.countDocuments({}).then((n) => (done++, n))));
+  while ((await serverCounts(app)) === 0) await sleep(10);
 
-async function measure(options, samples = SAMPLES) {
-  const f = suite.closeAfter(await TenantFence.connect(uri(), { database: suite.DB, ...options }));
-  await quietLatencies(f, 50);
-  const alone = p99(await quietLatencies(f, SAMPLES));
-  const stop = flood(f);
-  // Let the flood fill the queue before measuring.
-  await new Promise((r) => setTimeout(r, 200));
-  const loaded = p99(await quietLatencies(f, samples));
-  const { done, refused } = await stop();
-  return { alone, loaded, done, refused };
-}
-
-test("with quotas, one tenant's flood leaves another's p99 within 2x of its unloaded p99", async () => {
-  const fmt = (r) => `p99 alone ${r.alone.toFixed(2)} ms, under the flood ${r.loaded.toFixed(2)} ms (${(r.loaded / r.alone).toFixed(2)}x); flood calls done ${r.done}, refused ${r.refused}`;
-  // A p99 of 400 calls on a shared 2-core machine moves with whatever else runs: up to three
-  // trials, and the first within 2x passes. One gate for every tenant fails them all by 50x+.
-  const trials = [];
-  for (let t = 0; t < 3; t++) {
-    const r = await measure({ quotas: { maxConcurrent: 1, maxQueue: FLOOD } });
-    trials.push(r);
-    expect(r.refused).toBe(0);
-    expect(r.done).toBeGreaterThan(0);
-    if (r.loaded <= 2 * r.alone) break;
+  for (let k = 0; k < QUIET_CALLS; k++) {
+    const d = await f.runAs('quiet', () => c.findOne({ i: k % 20 }));
+    expect([d.who, d.i]).toEqual(['quiet', k % 20]);
   }
-  const without = await measure({}, 100);
-  console.log(`noisy neighbour:\n  no quota: ${fmt(without)}\n${trials.map((r, i) => `  quota maxConcurrent 1, trial ${i + 1}: ${fmt(r)}`).join('\n')}`);
-  const best = trials[trials.length - 1];
-  expect(best.loaded).toBeLessThanOrEqual(2 * best.alone);
-}, 180_000);
+  // Every quiet call finished while the flood's first call was still held: none of noisy's is
+  // done, and the server still sees exactly one of them (the other 63 wait in Rust, unsent).
+  expect(done).toBe(0);
+  expect(await serverCounts(app)).toBe(1);
+
+  await admin().command({ configureFailPoint: 'failCommand', mode: 'off' });
+  // Turning the fail point off does not release a command already sleeping in it.
+  expect(await Promise.all(results)).toEqual(Array(FLOOD).fill(20));
+}, HOLD_MS + 30_000);
