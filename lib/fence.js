@@ -419,8 +419,12 @@ class TenantFence {
   _quotaFor(ctx) {
     if (!this.#tenantQuotas) return undefined;
     const about = context.describe(ctx);
-    // A runAsTenants read passes its set's gate with the fence's fixed limits (Rust's default).
-    return about && !about.system && !about.tenantIds ? this.#tenantQuotas.for(about.tenantId) ?? undefined : undefined;
+    if (!about || about.system) return undefined;
+    if (!about.tenantIds) return this.#tenantQuotas.for(about.tenantId) ?? undefined;
+    // A runAsTenants read passes its set's gate held to the strictest limits of its members:
+    // a union is never a way around one member's quota. Members without limits add none.
+    const each = about.tenantIds.map((id) => this.#tenantQuotas.for(id)).filter(Boolean);
+    return each.length ? each.reduce((a, b) => a.stricter(b)) : undefined;
   }
 
   /** @internal Sends a refusal of a call under `ctx` to the audit sink; returns `err`. */

@@ -272,6 +272,53 @@ describe('quotas as a function of the tenant id', () => {
     await Promise.all(held);
     expect(asked.sort()).toEqual(['gold', 'noisy']);
   });
+
+  test('a runAsTenants read is held to the strictest limits of its members; members without limits add none', async () => {
+    const { f, app } = await fenceWith({ quotas: (tenantId) => (tenantId === 'noisy' ? { maxConcurrent: 1, maxQueue: 0 } : null) });
+    const q = f.collection('q');
+    await blockFinds(app, 1, 1000);
+    const held = f.runAsTenants(['noisy', 'quiet'], () => q.find({ i: 1 }).toArray());
+    await running(app, 1);
+    // noisy's limit binds the union: its second call is refused, naming the set.
+    const [r] = await settle([f.runAsTenants(['noisy', 'quiet'], () => q.findOne({}))]);
+    expect(quotaRefusals([r])).toHaveLength(1);
+    expect(r.error.message).toMatch(/tenant "noisy, quiet" is over its quota \(1 calls in flight\)/);
+    expect((await held).map((d) => d.tenantId).sort()).toEqual(['noisy', 'quiet']);
+    // A union of members without limits is not limited: two calls at once both go.
+    await blockFinds(app, 1, 1000);
+    const first = f.runAsTenants(['gold', 'quiet'], () => q.find({ i: 2 }).toArray());
+    await running(app, 1);
+    expect((await f.runAsTenants(['gold', 'quiet'], () => q.find({ i: 3 }).toArray())).length).toBe(2);
+    await first;
+  });
+});
+
+describe("a union's gate is its own", () => {
+  test("neither a member's gate nor another union's: each goes while the others are held", async () => {
+    const { f, app } = await fenceWith({ quotas: { maxConcurrent: 1, maxQueue: 0 } });
+    const q = f.collection('q');
+    // Every principal below holds its only slot on the server; then each makes a second call.
+    const principals = [
+      ['noisy', (fn) => f.runAs('noisy', fn)],
+      ['noisy+quiet', (fn) => f.runAsTenants(['noisy', 'quiet'], fn)],
+      ['noisy+gold', (fn) => f.runAsTenants(['noisy', 'gold'], fn)],
+      ['gold+quiet', (fn) => f.runAsTenants(['gold', 'quiet'], fn)],
+    ];
+    for (const [name, as] of principals) {
+      await blockFinds(app, 1, 1500);
+      const held = as(() => q.find({ i: 4 }).toArray());
+      await running(app, 1);
+      // The held principal is at its limit ...
+      expect([name, quotaRefusals(await settle([as(() => q.findOne({}))])).length]).toEqual([name, 1]);
+      // ... and every other one still has its own slot.
+      for (const [other, otherAs] of principals) {
+        if (other === name) continue;
+        const d = await otherAs(() => q.findOne({ i: 5 }));
+        expect([name, other, d.i]).toEqual([name, other, 5]);
+      }
+      await held;
+    }
+  });
 });
 
 describe('Express', () => {

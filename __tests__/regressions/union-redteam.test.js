@@ -1,7 +1,7 @@
 'use strict';
 // Red team of multi-tenant read contexts (runAsTenants; docs/red-team.md round 26). Each test
 // failed on the code it was written against and states the guarantee it checks. (A union's
-// quotas under a quotas function are documented as a limit, not tested here.)
+// quotas are tested in api/quotas.test.js.)
 
 const http = require('node:http');
 const crypto = require('node:crypto');

@@ -39,6 +39,12 @@ impl QuotaLimits {
             .map_err(FenceError::from)?;
         Ok(QuotaLimits { limits })
     }
+
+    /// The tighter of these limits and `other`'s, field by field (`scope::quota::Limits::stricter`).
+    #[napi]
+    pub fn stricter(&self, other: &QuotaLimits) -> QuotaLimits {
+        QuotaLimits { limits: self.limits.stricter(&other.limits) }
+    }
 }
 
 /// A caller's way to give up a call while it waits at its gate (`timeoutMS`, an aborted
@@ -239,7 +245,7 @@ impl Quotas {
             }
             Turn::Refuse(d) => {
                 let why = format!("{} calls a second", limits.ops_per_second.unwrap_or(0.0));
-                return Err(quota::refusal(&tenant.replace('\0', ", "), &why, d).into());
+                return Err(quota::refusal(&tenant, &why, d).into());
             }
         }
         Ok(Pass {

@@ -84,6 +84,25 @@ impl Limits {
     pub fn unlimited(&self) -> bool {
         self.max_concurrent.is_none() && self.ops_per_second.is_none()
     }
+
+    /// The tighter of two tenants' limits, field by field: a `runAsTenants` read under a quotas
+    /// function is held to the strictest of its members, so a union is never a way around a
+    /// member's limits.
+    pub fn stricter(&self, other: &Limits) -> Limits {
+        fn least<T: PartialOrd + Copy>(a: Option<T>, b: Option<T>) -> Option<T> {
+            match (a, b) {
+                (Some(x), Some(y)) => Some(if y < x { y } else { x }),
+                (x, None) => x,
+                (None, y) => y,
+            }
+        }
+        Limits {
+            max_concurrent: least(self.max_concurrent, other.max_concurrent),
+            ops_per_second: least(self.ops_per_second, other.ops_per_second),
+            max_time_ms: least(self.max_time_ms, other.max_time_ms),
+            max_queue: self.max_queue.min(other.max_queue),
+        }
+    }
 }
 
 /// Whose gate a call passes: its tenant's own. System calls pass none (an operator's
@@ -149,9 +168,11 @@ pub fn slot_turn(limits: &Limits, free: bool, waiting: u32) -> Turn {
     }
 }
 
-/// The refusal a caller reads, with the wait it may retry after.
-pub fn refusal(tenant: &str, why: &str, retry_after: Duration) -> ScopeError {
+/// The refusal a caller reads for the gate `gate` (`gate_of`'s key), with the wait it may retry after.
+pub fn refusal(gate: &str, why: &str, retry_after: Duration) -> ScopeError {
     let ms = retry_after.as_millis().max(1);
+    // A union's gate names its set the way a reader expects, not by its NUL-joined key.
+    let tenant = gate.replace('\0', ", ");
     ScopeError {
         kind: ErrorKind::TenantQuota,
         message: format!("tenant {tenant:?} is over its quota ({why}); retry after {ms} ms"),
@@ -213,6 +234,33 @@ mod tests {
     }
 
     const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn a_union_is_held_to_the_strictest_of_its_members() {
+        let l = |c: Option<u32>, r: Option<f64>, t: Option<u64>, q: u32| Limits {
+            max_concurrent: c,
+            ops_per_second: r,
+            max_time_ms: t,
+            max_queue: q,
+        };
+        for (a, b, want) in [
+            (l(Some(4), None, None, 100), l(Some(2), None, None, 100), l(Some(2), None, None, 100)),
+            (
+                l(Some(4), None, None, 100),
+                l(None, Some(5.0), None, 3),
+                l(Some(4), Some(5.0), None, 3),
+            ),
+            (
+                l(None, Some(0.5), Some(900), 0),
+                l(None, Some(9.0), Some(100), 7),
+                l(None, Some(0.5), Some(100), 0),
+            ),
+            (l(None, None, None, 100), l(None, None, None, 100), l(None, None, None, 100)),
+        ] {
+            assert_eq!(a.stricter(&b), want, "{a:?} and {b:?}");
+            assert_eq!(b.stricter(&a), want, "{b:?} and {a:?}: the order does not matter");
+        }
+    }
 
     #[test]
     fn limits_are_checked_as_given() {
@@ -325,6 +373,16 @@ mod tests {
         // Under a millisecond still says to wait one.
         assert_eq!(retry_after_ms(&refusal("a", "x", Duration::from_nanos(5)).message), Some(1));
         assert_eq!(retry_after_ms("no number here"), None);
+        let union = refusal(
+            &gate_of(&Principal::Tenants(vec!["a".into(), "b".into()].into())).unwrap(),
+            "1 calls in flight",
+            Duration::from_secs(1),
+        );
+        assert!(
+            union.message.starts_with("tenant \"a, b\" is over its quota"),
+            "{}",
+            union.message
+        );
     }
 
     #[test]
