@@ -15,6 +15,13 @@
 // principal is the same sequence run one call at a time, unscoped through the raw driver, on a
 // database holding only that principal's documents (stamped with its tenant under 'field').
 //
+// Beside them, two multi-tenant readers (issue 16): fence.runAsTenants(['ta', 'tb']) on the first
+// fence and (['ta', 'te']) on the second (whose quota gate is then keyed by the set), reading
+// while the members and their neighbours write. Their answers depend on the interleaving, so
+// they are judged by containment: every document a union read returns (joined ones included)
+// is a member's, every write of theirs is refused with TENANT_VIOLATION and stores nothing, and
+// under 'database' every union call is refused (one call reads one database).
+//
 // The oracle: every call's result (or error code) equals its reference's; afterwards each
 // principal's stored documents, read through the raw driver, equal its reference's (as sets of
 // whole documents), and nothing was stored anywhere else (no document of no principal, no
@@ -38,6 +45,11 @@ const PRINCIPALS = [
   [1, 'te'],
 ];
 const FIELDS = ['tenantId', 'org'];
+// The multi-tenant readers: [fence, member tenants].
+const UNIONS = [
+  [0, ['ta', 'tb']],
+  [1, ['ta', 'te']],
+];
 const STEPS = 24;
 const SEED_DOCS = 3;
 
@@ -209,11 +221,48 @@ function stepsFor(seed, index, strategy, pi, nPrincipals) {
   return steps;
 }
 
+/**
+ * The steps of union reader `ui`: reads (bursts of findOne by _id among them, the calls the
+ * fence shares commands for) of its members', its neighbours' and nobody's ids, and a few writes.
+ */
+function unionStepsFor(seed, index, strategy, ui, nPrincipals) {
+  const r = new Rng(caseSeed(seed ^ Math.imul(ui + 1, 0x6b43a9b5), index));
+  const slotOf = () => (strategy === 'database' ? 0 : r.int(1, nPrincipals));
+  const anyId = () => (r.chance(0.1) ? oid(250, r.int(0, 5)) : oid(slotOf(), r.pick([0, 1, 2, 100, 101, 102, 103, 1000, 1001])));
+  const steps = [];
+  for (let s = 0; s < STEPS; s++) {
+    const coll = r.chance(0.75) ? 'items' : 'other';
+    const findOne = () => ({ coll, method: 'findOne', args: [{ _id: anyId() }] });
+    steps.push(
+      r.weighted([
+        [20, () => [findOne()]],
+        [12, () => Array.from({ length: r.int(2, 5) }, findOne)],
+        [6, () => [{ coll, method: 'find', args: [{}, { sort: { _id: 1 } }] }]],
+        [3, () => [{ coll, method: 'find', args: [{ _id: { $in: [anyId(), anyId(), anyId()] } }, {}] }]],
+        [3, () => [{ coll, method: 'countDocuments', args: [{}] }]],
+        [2, () => [{ coll, method: 'distinct', args: ['owner', {}] }]],
+        [3, () => [{ coll, method: 'aggregate', args: [[{ $sort: { _id: 1 } }, { $lookup: { from: coll === 'items' ? 'other' : 'items', localField: 'k', foreignField: 'k', as: 'j' } }]] }]],
+        [2, () => [{ coll, method: 'insertOne', args: [{ _id: oid(251, s), owner: 'union', k: 0, v: 0 }] }]],
+        [2, () => [{ coll, method: 'updateOne', args: [{ _id: anyId() }, { $set: { touched: 'union' } }] }]],
+        [1, () => [{ coll, method: 'deleteMany', args: [{}] }]],
+      ]),
+    );
+  }
+  return steps;
+}
+
 /** Round `index` of `seed`: even rounds run strategy 'field', odd ones 'database'. */
 function generate(seed, index, { principals = PRINCIPALS.length } = {}) {
   const strategy = index % 2 ? 'database' : 'field';
   const n = Math.max(principals, 5);
-  return { seed, index, strategy, principals: n, steps: Array.from({ length: n }, (_, pi) => stepsFor(seed, index, strategy, pi, n)) };
+  return {
+    seed,
+    index,
+    strategy,
+    principals: n,
+    steps: Array.from({ length: n }, (_, pi) => stepsFor(seed, index, strategy, pi, n)),
+    unions: UNIONS.map((_, ui) => unionStepsFor(seed, index, strategy, ui, n)),
+  };
 }
 
 /** What a result is compared by (the contract's fields of write summaries). */
@@ -287,7 +336,8 @@ async function runCase(world, c) {
   const side = world.sides[c.strategy];
   await resetSide(side);
   const principals = side.principals.slice(0, c.principals);
-  // All principals at once; each principal's steps one after another.
+  // All principals and union readers at once; each one's steps one after another.
+  const unionRuns = Promise.all((c.unions || []).map((steps, ui) => unionRun(world, side, ui, steps)));
   const scoped = await Promise.all(
     principals.map(async (p) => {
       const out = [];
@@ -295,6 +345,8 @@ async function runCase(world, c) {
       return out;
     }),
   );
+  const unions = await unionRuns;
+  const unionProblems = unions.flatMap((u) => u.problems);
   const perPrincipal = await Promise.all(
     principals.map(async (p) => {
       const problems = [];
@@ -315,10 +367,60 @@ async function runCase(world, c) {
   );
   // The first few differences of each principal, then the stored state.
   const problems = perPrincipal.flatMap((l) => (l.length > 4 ? [...l.slice(0, 4), `... and ${l.length - 4} more of this principal`] : l));
+  problems.push(...unionProblems.slice(0, 8));
   problems.push(...(await finalState(world, side, principals)));
-  const counts = { calls: c.steps.flat(2).length };
+  const counts = { calls: c.steps.flat(2).length + (c.unions || []).flat(2).length, unionDocs: unions.reduce((a, u) => a + u.seen, 0) };
   if (!problems.length) return pass('agree', counts);
   return fail('concurrent', problems.length > 40 ? [...problems.slice(0, 40), `... and ${problems.length - 40} more`] : problems, problems.some((x) => x.startsWith('principal')) ? 'results differ' : 'stored documents differ');
+}
+
+/** Runs union reader `ui`'s steps (each step's calls together); returns what broke its rules and how many documents its finds read. */
+async function unionRun(world, side, ui, steps) {
+  const [f, members] = UNIONS[ui];
+  const fence = side.fences[f];
+  const field = side.strategy === 'field' ? FIELDS[f] : null;
+  const owners = new Set(members.map((t) => `${f}:${t}`));
+  const problems = [];
+  let seen = 0;
+  for (const [si, step] of steps.entries()) {
+    const outs = await Promise.all(
+      step.map((op) => {
+        const coll = fence.collection(op.coll);
+        const args = clone(op.args);
+        // A stand-in for a union read that lost its scope: it runs unscoped, as the system.
+        const run = world.brokenUnion && op.method === 'findOne' ? () => fence.runAsSystem({ reason: 'fuzz stand-in' }, () => call(coll, op.method, args)) : () => fence.runAsTenants(members, () => call(coll, op.method, args));
+        // A refusal thrown by runAsTenants itself is judged like one from the call.
+        return Promise.resolve().then(run).catch((error) => ({ error }));
+      }),
+    );
+    for (const [oi, op] of step.entries()) {
+      const why = unionVerdict(side.strategy, op, outs[oi], owners, field);
+      if (!outs[oi].error && (op.method === 'findOne' || op.method === 'find')) seen += [].concat(outs[oi].value ?? []).length;
+      if (why) problems.push(`union ${f}:[${members.join(',')}] step ${si}${step.length > 1 ? `.${oi}` : ''} ${op.coll}.${op.method}(${BSON.EJSON.stringify(op.args)}): ${why}`);
+    }
+  }
+  return { problems, seen };
+}
+
+const UNION_WRITES = new Set(['insertOne', 'updateOne', 'deleteMany']);
+
+/** Why a union call's outcome breaks the rules, or null. */
+function unionVerdict(strategy, op, out, owners, field) {
+  const code = out.error ? errorSig(out.error) : null;
+  if (strategy === 'database' || UNION_WRITES.has(op.method)) {
+    if (code && code.kind === 'tenant' && code.code === 'TENANT_VIOLATION') return null;
+    return `expected a TENANT_VIOLATION refusal, got ${code ? `error ${code.kind}:${code.code} (${String(out.error.message).slice(0, 120)})` : exact(out.value)}`;
+  }
+  if (out.error) return `a union read failed: ${code.kind}:${code.code} (${String(out.error.message).slice(0, 160)})`;
+  // A document belongs to a member when its owner is one and it carries that member in this
+  // fence's tenant field (and no other fence's field).
+  const mine = (d) => owners.has(d.owner) && d[field] === d.owner.split(':')[1] && !FIELDS.some((x) => x !== field && x in d);
+  const docs = op.method === 'findOne' ? (out.value ? [out.value] : []) : op.method === 'find' || op.method === 'aggregate' ? out.value : [];
+  const foreign = [...docs, ...docs.flatMap((d) => d.j || [])].filter((d) => !mine(d));
+  if (foreign.length) return `read ${foreign.length} document(s) of no member: ${exact(foreign.slice(0, 2))}`;
+  if (op.method === 'distinct' && !out.value.every((o) => owners.has(o))) return `distinct owners ${exact(out.value)} name a non-member`;
+  if (op.method === 'countDocuments' && !(Number.isInteger(out.value) && out.value >= 0)) return `count ${exact(out.value)}`;
+  return null;
 }
 
 /** Each principal's stored documents equal its reference's; nothing is stored elsewhere. */
@@ -372,4 +474,4 @@ const MODE = {
   code: (c) => `${c.principals} principals × ${STEPS} steps at once, strategy '${c.strategy}' (see fuzz/concurrent.js)`,
 };
 
-module.exports = { MODE, open, close, generate, runCase, PRINCIPALS };
+module.exports = { MODE, open, close, generate, runCase, PRINCIPALS, UNIONS };

@@ -103,6 +103,24 @@ describe('fuzz mode concurrent (6 principals of two fences in flight at once)', 
     expect(r.outcomes.agree).toBe(12);
   }, 300000);
 
+  // Issue 16: two runAsTenants readers run beside the principals (the second fence's behind its
+  // quota gate, keyed by the set); under 'field' their finds read members' documents (not vacuous).
+  test('the union readers read their members while everyone writes, and the oracle flags one that reads as the system', async () => {
+    const c = MODES.concurrent.generate(SEED, 0);
+    expect(c.strategy).toBe('field');
+    const ok = await MODES.concurrent.runCase(world, c);
+    expect(ok.problems).toEqual([]);
+    expect(ok.unionDocs).toBeGreaterThan(10);
+    world.brokenUnion = true;
+    try {
+      const v = await MODES.concurrent.runCase(world, c);
+      expect(v.pass).toBe(false);
+      expect(v.problems.join('\n')).toMatch(/union 0:\[ta,tb\] step .*findOne.*read 1 document\(s\) of no member/);
+    } finally {
+      world.brokenUnion = false;
+    }
+  }, 60000);
+
   test('the oracle flags a cross-tenant write: a stand-in that stores principal 1 inserts with principal 0', async () => {
     world.broken = true;
     try {
