@@ -14,8 +14,8 @@
 
 const driver = require('../lib/mongoose');
 const { generate, evaluatesJs } = require('./generator');
-const { runCase } = require('./oracle');
-const { openWorld, closeWorld } = require('./world');
+const { runCase, call, errorSig, fail } = require('./oracle');
+const { openWorld, closeWorld, changed, hashes, reset } = require('./world');
 const { Rng, caseSeed } = require('./prng');
 const { clone, showArgs } = require('./clone');
 const { toReference } = require('./reference');
@@ -256,6 +256,33 @@ function code(c) {
   return `[${c.mg.pkg === 'mongoose8' ? 'Mongoose 8' : 'Mongoose 9'}] await fence.runAs('A', async () => await ${call})`;
 }
 
-const MODE = { name: 'mongoose', open, close, generate: generateCase, runCase, shrinkable: true, code };
+/**
+ * Judges a case as the field mode does, then explains each refusal: the oracle passes any
+ * TENANT_VIOLATION that wrote nothing, but a Mongoose call must be refused only where the fence
+ * refuses the call it stands for. So the same arguments go through the fence's own collection
+ * (as the field mode calls it), which must refuse too; a save is explained by an edit that moves
+ * the document to another tenant or removes the field.
+ */
+async function judgeCase(world, c) {
+  const v = await runCase(world, c);
+  if (v.outcome !== 'refused' || world.broken) return v;
+  const why = await refusalExplained(world, c);
+  return why === true ? v : fail('unexplained refusal', [`the Mongoose call was refused (${v.refusal}), but ${why}`]);
+}
 
-module.exports = { MODE, open, close, generate: generateCase, models, instance };
+async function refusalExplained(world, c) {
+  if (c.method === 'save') {
+    const moves = c.args[2].some(([path, value]) => (path === FIELD && value !== TENANT) || path.startsWith(`${FIELD}.`));
+    return moves || Boolean(c.tenantRefuse) || 'no edit of the save moves the document out of tenant A';
+  }
+  const out = await world.fence.runAs(TENANT, () => call(world.fence.collection(c.coll ?? 'items'), c.method, clone(c.args)));
+  // What the plain call wrote (it must write nothing: the fence refuses it) is put back.
+  const dirty = changed(world, await hashes(world));
+  if (dirty.length) await reset(world, dirty);
+  const refused = out.error && errorSig(out.error).kind === 'tenant' && out.error.code === 'TENANT_VIOLATION';
+  return refused || `the fence's own ${c.method} with the same arguments ${out.error ? `failed otherwise: ${out.error.name} ${out.error.code ?? ''} ${out.error.message}` : 'was answered'}`;
+}
+
+const MODE = { name: 'mongoose', open, close, generate: generateCase, runCase: judgeCase, shrinkable: true, code };
+
+module.exports = { MODE, open, close, generate: generateCase, runCase: judgeCase, models, instance };
