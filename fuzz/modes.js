@@ -13,6 +13,8 @@
 //   watch       a change stream of tenant A against an oracle stream on A's writes alone
 //   tx-field, tx-database, tx-system  as field, database and system, each case inside
 //               fence.withTransaction, against the driver's session.withTransaction
+//   mongoose    as field, each case the Mongoose call an app would make for it (Mongoose 9 or 8
+//               on tenantfence/mongoose as A), against a plain Mongoose on the reference (issue 15)
 //
 // A mode: { name, kinds (the worlds it opens), open(uri), close(world), generate(seed, index),
 // runCase(world, c), shrinkable, code(c) (a case as a line of code, for the reproduction) }.
@@ -26,6 +28,7 @@ const indexMode = require('./index-mode');
 const { FIELD } = require('./dataset');
 const concurrent = require('./concurrent');
 const watchMode = require('./watch-mode');
+const mongooseMode = require('./mongoose-mode');
 
 
 function callCode(c) {
@@ -100,6 +103,7 @@ const MODES = {
   index: indexMode.MODE,
   concurrent: concurrent.MODE,
   watch: watchMode.MODE,
+  mongoose: mongooseMode.MODE,
   // Issue 14: each case inside fence.withTransaction (the session bound to the async context),
   // against the driver's session.withTransaction on the reference.
   'tx-field': generic('tx-field', 'field', { tx: true, code: (c) => `await fence.runAs('A', () => fence.withTransaction(() => ${callCode(c)}))` }),
@@ -112,13 +116,13 @@ const MODES = {
 };
 
 /** Mode names in the order `--all` runs them. */
-const ALL = ['field', 'collation', 'collation-stale', 'database', 'system', 'union', 'index', 'concurrent', 'tx-field', 'tx-database', 'tx-system', 'watch'];
+const ALL = ['field', 'collation', 'collation-stale', 'database', 'system', 'union', 'index', 'concurrent', 'tx-field', 'tx-database', 'tx-system', 'watch', 'mongoose'];
 
 /**
  * How `--all` (or a list of modes) splits a total case count: weights per mode. A concurrent
  * case is a round of ~5+ principals × ~24 steps, so it gets few; an index case runs ~10 calls.
  */
-const WEIGHTS = { field: 50, collation: 6, 'collation-stale': 4, database: 15, system: 15, union: 8, index: 5, concurrent: 5, 'tx-field': 8, 'tx-database': 4, 'tx-system': 4, watch: 3 };
+const WEIGHTS = { field: 50, collation: 6, 'collation-stale': 4, database: 15, system: 15, union: 8, index: 5, concurrent: 5, 'tx-field': 8, 'tx-database': 4, 'tx-system': 4, watch: 3, mongoose: 8 };
 
 function split(total, names) {
   const w = names.reduce((s, n) => s + WEIGHTS[n], 0);

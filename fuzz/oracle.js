@@ -74,6 +74,8 @@ async function inTransaction(withTransaction, run) {
 }
 
 function runScoped(world, c) {
+  // A world may bring its own way of making the call (the mongoose mode: a Mongoose operation).
+  if (world.runScoped) return world.runScoped(c);
   if (world.tx && !world.broken) {
     // Started under the caller's context; the session is bound to the callback's async chain,
     // so the call passes nothing.
@@ -108,6 +110,7 @@ function reasonOf(c) {
 }
 
 function runReference(world, c) {
+  if (world.runReference) return world.runReference(c, toReference(c, world));
   if (!world.tx) return call(world.ref.collection(c.coll ?? 'items'), c.method, toReference(c, world), c.chain);
   // The driver's transaction, its session passed explicitly in the call's options.
   return inTransaction(
@@ -284,7 +287,8 @@ function diffLists(expected, actual) {
  * 'refused', 'both-error', 'known-limit-shared-id'. Leaves both sides reset.
  */
 async function runCase(world, c) {
-  const write = WRITES.has(c.method);
+  // (`c.write`: a case of a method the collection has not, such as the mongoose mode's doc.save().)
+  const write = c.write ?? WRITES.has(c.method);
   world.dirty = undefined;
   world.caseColl = c.coll;
   try {
@@ -533,7 +537,8 @@ async function retryPinned(world, c, s, first) {
   // Only the reference is put back; the scoped side stays as the case left it.
   await world.ref.collection(c.coll ?? 'items').deleteMany({});
   await world.ref.collection(c.coll ?? 'items').insertMany(structuredClone(world.data[c.coll ?? 'items'].a));
-  const r = await call(world.ref.collection(c.coll ?? 'items'), c.method, pinTo(c, hit, world));
+  const args = pinTo(c, hit, world);
+  const r = world.runReference ? await world.runReference(c, args) : await call(world.ref.collection(c.coll ?? 'items'), c.method, args);
   const v = await compare(world, c, s, r, true);
   if (!v.pass) v.problems.unshift(`(reference pinned to _id ${canon(hit)}, the document the scoped side hit)`);
   return v;

@@ -30,6 +30,10 @@ const HELP = `npm run fuzz -- [options]
                       concurrent  ${concurrent.PRINCIPALS.length} principals (tenants of two fences on the same collection names)
                                   in flight at once, plain insertOne / findOne({_id}) bursts
                                   included; even rounds strategy 'field', odd ones 'database'
+                      mongoose    as field, each case the Mongoose call an app makes for it
+                                  (Mongoose 9 or 8 on tenantfence/mongoose as A: lean, hydrated,
+                                  cursors, populate, doc.save() …) against a plain Mongoose on
+                                  the reference database
   --all             every mode, in the order ${ALL.join(', ')}
   --cases N         total cases (default ${DEFAULT_CASES}); with several modes split by weight
                     (${ALL.map((m) => `${m} ${WEIGHTS[m]}`).join(', ')}); a concurrent case is a
