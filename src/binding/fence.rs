@@ -226,12 +226,10 @@ impl NativeFence {
         target: Option<String>,
     ) -> napi::Result<FenceResult<Principal>> {
         let principal = principal_of(ctx);
-        // A system call, and a runAsTenants call (it reads several tenants), pass the hook.
-        let tenants = match &principal {
-            Ok(Principal::System) => None,
-            Ok(Principal::Tenants(ids)) => Some(ids.to_vec()),
-            _ => return Ok(principal),
+        let Some(tenants) = principal.as_ref().ok().and_then(crate::scope::tenants::audited) else {
+            return Ok(principal);
         };
+        let tenants = tenants.map(<[String]>::to_vec);
         if let (Some(hook), Some(c)) = (&self.hook, ctx) {
             let reason = c.audit_reason().unwrap_or_default().to_string();
             hook.borrow_back(env)?.call((

@@ -72,6 +72,17 @@ pub fn ends_with_callback(principal: &Principal) -> bool {
     matches!(principal, Principal::System | Principal::Tenants(_))
 }
 
+/// Whether a call passes the `onSystemAccess` hook, and the tenants the hook is told of: a
+/// system call (none named) and a `runAsTenants` read (its ids) read beyond one tenant, so both
+/// are audited; a single tenant's call is not.
+pub fn audited(principal: &Principal) -> Option<Option<&[String]>> {
+    match principal {
+        Principal::System => Some(None),
+        Principal::Tenants(ids) => Some(Some(ids)),
+        Principal::Tenant(_) => None,
+    }
+}
+
 fn list(ids: &[String]) -> String {
     let shown: Vec<String> = ids.iter().take(5).map(|i| format!("{i:?}")).collect();
     let more = if ids.len() > 5 { format!(" and {} more", ids.len() - 5) } else { String::new() };
@@ -86,6 +97,20 @@ mod tests {
     fn union(strategy: Strategy) -> Scope {
         let ids = check_ids(&["b".into(), "a".into(), "b".into()], true).unwrap();
         Scope::for_test(Principal::Tenants(ids), strategy)
+    }
+
+    #[test]
+    fn system_and_union_calls_are_audited_a_tenants_are_not() {
+        let ids = check_ids(&["b".into(), "a".into()], true).unwrap();
+        let set = ["a".to_string(), "b".to_string()];
+        for (principal, want) in [
+            (Principal::System, Some(None)),
+            (Principal::Tenants(ids), Some(Some(&set[..]))),
+            (Principal::Tenant("a".into()), None),
+        ] {
+            assert_eq!(audited(&principal), want, "{principal:?}");
+            assert_eq!(ends_with_callback(&principal), want.is_some(), "{principal:?}");
+        }
     }
 
     #[test]
