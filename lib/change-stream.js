@@ -115,36 +115,31 @@ class FenceChangeStream extends EventEmitter {
   /** The next change, waiting for one; null once the stream is closed or has ended. */
   async next() {
     this.#iterating();
-    this.#pending++;
-    try {
-      return await this.#read_(true);
-    } finally {
-      this.#pending--;
-    }
+    return this.#counted(true);
   }
 
   /** The next change if one is ready now (at most one server round trip), else null. */
   async tryNext() {
     this.#iterating();
-    this.#pending++;
-    try {
-      return await this.#read_(false);
-    } finally {
-      this.#pending--;
-    }
+    return this.#counted(false);
   }
 
   /** Waits for the next change; false once the stream is closed or has ended. */
   async hasNext() {
     this.#iterating();
     if (this.#peeked) return true;
+    this.#peeked = await this.#counted(true);
+    return this.#peeked !== null;
+  }
+
+  /** `#read_(wait)`, counted among the reads in progress while it runs. */
+  async #counted(wait) {
     this.#pending++;
     try {
-      this.#peeked = await this.#read_(true);
+      return await this.#read_(wait);
     } finally {
       this.#pending--;
     }
-    return this.#peeked !== null;
   }
 
   async *[Symbol.asyncIterator]() {
