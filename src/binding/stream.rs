@@ -88,18 +88,10 @@ pub async fn open(
 }
 
 /// The collection's `changeStreamPreAndPostImages.enabled`; `None` when it does not exist.
+/// Asked afresh at every `watch` (not from the fence's cached facts): a `collMod` may have
+/// turned it on or off since.
 async fn pre_images(t: &Target) -> FenceResult<Option<bool>> {
-    let mut reply =
-        t.db.run_command(
-            doc! { "listCollections": 1, "filter": { "name": t.coll.name() }, "nameOnly": false },
-        )
-        .await?;
-    let first = reply
-        .get_document_mut("cursor")
-        .ok()
-        .and_then(|c| c.get_array_mut("firstBatch").ok())
-        .and_then(|b| b.pop());
-    let Some(Bson::Document(info)) = first else { return Ok(None) };
+    let Some(info) = t.collection_info().await? else { return Ok(None) };
     let enabled = info
         .get_document("options")
         .ok()

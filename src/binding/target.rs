@@ -237,8 +237,8 @@ impl Target {
         Ok(self.describe().await?.map(|(c, _)| c))
     }
 
-    /// The collection's default collation and whether it is a view; `None` if it does not exist.
-    async fn describe(&self) -> FenceResult<Option<(Option<Document>, bool)>> {
+    /// The collection's `listCollections` entry, asked afresh; `None` if it does not exist.
+    pub async fn collection_info(&self) -> FenceResult<Option<Document>> {
         let mut reply = self
             .db
             .run_command(doc! {
@@ -252,7 +252,15 @@ impl Target {
             .ok()
             .and_then(|c| c.get_array_mut("firstBatch").ok())
             .and_then(|b| b.pop());
-        let Some(Bson::Document(info)) = first else { return Ok(None) };
+        Ok(match first {
+            Some(Bson::Document(info)) => Some(info),
+            _ => None,
+        })
+    }
+
+    /// The collection's default collation and whether it is a view; `None` if it does not exist.
+    async fn describe(&self) -> FenceResult<Option<(Option<Document>, bool)>> {
+        let Some(info) = self.collection_info().await? else { return Ok(None) };
         let view = info.get_str("type") == Ok("view");
         Ok(Some((
             info.get_document("options")
