@@ -433,7 +433,7 @@ pub fn judge(field: Option<&str>, tenants: &[String], stages: &[Bson]) -> Result
             let Some(m) = stage.as_document().and_then(|d| d.get_document("$match").ok()) else {
                 continue;
             };
-            guarded_exprs(&test, m, 0)?;
+            guarded_exprs(&test, m)?;
         }
     }
     for stage in rest {
@@ -451,23 +451,19 @@ pub fn judge(field: Option<&str>, tenants: &[String], stages: &[Bson]) -> Result
     Ok(())
 }
 
-fn guarded_exprs(test: &Bson, m: &Document, depth: usize) -> Result<(), String> {
-    if depth > MAX_DEPTH {
-        return Err("change stream $match nested too deeply to audit".into());
-    }
-    for (k, v) in m {
-        match (k.as_str(), v) {
-            ("$expr", Bson::Document(e)) => match e.get_array("$cond") {
+/// Every `$expr` of a caller's `$match` must be wrapped in the fence's event test (so it never
+/// runs on another tenant's event); nesting past `MAX_DEPTH` is refused as unauditable.
+fn guarded_exprs(test: &Bson, m: &Document) -> Result<(), String> {
+    for (e, level) in expr_guard::exprs(m) {
+        if level > MAX_DEPTH {
+            return Err("change stream $match nested too deeply to audit".into());
+        }
+        match e {
+            Bson::Document(d) => match d.get_array("$cond") {
                 Ok(c) if c.len() == 3 && c[0] == *test && c[2] == Bson::Boolean(false) => {}
-                _ => return Err(format!("$expr {e} may run on other tenants' events")),
+                _ => return Err(format!("$expr {d} may run on other tenants' events")),
             },
-            ("$expr", e) => return Err(format!("$expr {e} may run on other tenants' events")),
-            ("$and" | "$or" | "$nor", Bson::Array(items)) => {
-                for d in items.iter().filter_map(Bson::as_document) {
-                    guarded_exprs(test, d, depth + 1)?;
-                }
-            }
-            _ => {}
+            e => return Err(format!("$expr {e} may run on other tenants' events")),
         }
     }
     Ok(())
@@ -995,6 +991,28 @@ mod tests {
             let mut w = s.clone();
             w[0] = Bson::Document(doc! { "$changeStream": wide.clone() });
             assert!(judge(Some("tenantId"), &["a".to_string()], &w).is_err(), "{wide}");
+        }
+        // The same $expr nested in $and/$or/$nor: guarded it passes, bare it is refused, and
+        // guarded past the audit depth it is refused too.
+        let guarded = match &s[3] {
+            Bson::Document(d) => d.get_document("$match").unwrap().get("$expr").unwrap().clone(),
+            other => panic!("{other}"),
+        };
+        let nest = |expr: Bson, levels: usize| {
+            let mut m = doc! { "$expr": expr };
+            for k in 0..levels {
+                m = doc! { ["$and", "$or", "$nor"][k % 3]: [m] };
+            }
+            Bson::Document(doc! { "$match": m })
+        };
+        for (expr, levels, ok) in [
+            (guarded.clone(), 3, true),
+            (Bson::Document(doc! { "$gt": ["$fullDocument.n", 1] }), 2, false),
+            (guarded.clone(), MAX_DEPTH + 1, false),
+        ] {
+            let mut n = s.clone();
+            n[3] = nest(expr, levels);
+            assert_eq!(judge(Some("tenantId"), &["a".to_string()], &n).is_ok(), ok, "{:?}", n[3]);
         }
         let mut lookup = s.clone();
         lookup.push(Bson::Document(doc! { "$lookup": { "from": "x", "as": "y", "pipeline": [] } }));

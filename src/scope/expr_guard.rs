@@ -84,19 +84,26 @@ fn guard_level(
 
 /// True when a filter holds `$expr` where MongoDB accepts it (top level, `$and`/`$or`/`$nor`).
 pub fn has_expr(filter: &Document) -> bool {
-    let mut todo = vec![filter];
-    while let Some(f) = todo.pop() {
+    !exprs(filter).is_empty()
+}
+
+/// Every `$expr` of a filter where MongoDB accepts one (top level, `$and`/`$or`/`$nor`), with
+/// its depth (0 at the top), as `guard` finds them.
+pub fn exprs(filter: &Document) -> Vec<(&Bson, usize)> {
+    let mut found = Vec::new();
+    let mut todo = vec![(filter, 0)];
+    while let Some((f, depth)) = todo.pop() {
         for (k, v) in f {
             match (k.as_str(), v) {
-                ("$expr", _) => return true,
+                ("$expr", e) => found.push((e, depth)),
                 ("$and" | "$or" | "$nor", Bson::Array(items)) => {
-                    todo.extend(items.iter().filter_map(Bson::as_document));
+                    todo.extend(items.iter().filter_map(Bson::as_document).map(|d| (d, depth + 1)));
                 }
                 _ => {}
             }
         }
     }
-    false
+    found
 }
 
 /// Refuses `$where`, `$function` and `$accumulator` anywhere in `doc` (`what` names it).
