@@ -337,7 +337,7 @@ async function runCase(world, c) {
   await resetSide(side);
   const principals = side.principals.slice(0, c.principals);
   // All principals and union readers at once; each one's steps one after another.
-  const unionRuns = Promise.all((c.unions || []).map((steps, ui) => unionRun(world, side, ui, steps)));
+  const unionRuns = Promise.all((c.unions || []).map((steps, ui) => unionRun(world, side, ui, steps, unionBound(c, principals, ui))));
   const scoped = await Promise.all(
     principals.map(async (p) => {
       const out = [];
@@ -374,8 +374,26 @@ async function runCase(world, c) {
   return fail('concurrent', problems.length > 40 ? [...problems.slice(0, 40), `... and ${problems.length - 40} more`] : problems, problems.some((x) => x.startsWith('principal')) ? 'results differ' : 'stored documents differ');
 }
 
+/**
+ * The most documents union `ui`'s members can hold in each collection during the round: their
+ * seed documents and every insert they attempt (nothing else adds one). A count above it read
+ * beyond the members.
+ */
+function unionBound(c, principals, ui) {
+  const [f, members] = UNIONS[ui];
+  const bound = Object.fromEntries(COLLS.map((coll) => [coll, 0]));
+  for (const p of principals.filter((x) => x.f === f && members.includes(x.tenant))) {
+    for (const coll of COLLS) bound[coll] += SEED_DOCS;
+    for (const op of c.steps[p.i].flat()) {
+      if (op.method === 'insertOne') bound[op.coll] += 1;
+      if (op.method === 'insertMany') bound[op.coll] += op.args[0].length;
+    }
+  }
+  return bound;
+}
+
 /** Runs union reader `ui`'s steps (each step's calls together); returns what broke its rules and how many documents its finds read. */
-async function unionRun(world, side, ui, steps) {
+async function unionRun(world, side, ui, steps, bound) {
   const [f, members] = UNIONS[ui];
   const fence = side.fences[f];
   const field = side.strategy === 'field' ? FIELDS[f] : null;
@@ -388,13 +406,13 @@ async function unionRun(world, side, ui, steps) {
         const coll = fence.collection(op.coll);
         const args = clone(op.args);
         // A stand-in for a union read that lost its scope: it runs unscoped, as the system.
-        const run = world.brokenUnion && op.method === 'findOne' ? () => fence.runAsSystem({ reason: 'fuzz stand-in' }, () => call(coll, op.method, args)) : () => fence.runAsTenants(members, () => call(coll, op.method, args));
+        const run = world.brokenUnion && BROKEN.has(op.method) ? () => fence.runAsSystem({ reason: 'fuzz stand-in' }, () => call(coll, op.method, args)) : () => fence.runAsTenants(members, () => call(coll, op.method, args));
         // A refusal thrown by runAsTenants itself is judged like one from the call.
         return Promise.resolve().then(run).catch((error) => ({ error }));
       }),
     );
     for (const [oi, op] of step.entries()) {
-      const why = unionVerdict(side.strategy, op, outs[oi], owners, field);
+      const why = unionVerdict(side.strategy, op, outs[oi], owners, field, bound[op.coll]);
       if (!outs[oi].error && (op.method === 'findOne' || op.method === 'find')) seen += [].concat(outs[oi].value ?? []).length;
       if (why) problems.push(`union ${f}:[${members.join(',')}] step ${si}${step.length > 1 ? `.${oi}` : ''} ${op.coll}.${op.method}(${BSON.EJSON.stringify(op.args)}): ${why}`);
     }
@@ -403,9 +421,11 @@ async function unionRun(world, side, ui, steps) {
 }
 
 const UNION_WRITES = new Set(['insertOne', 'updateOne', 'deleteMany']);
+// The reads the stand-in for a union that lost its scope runs as the system (`world.brokenUnion`).
+const BROKEN = new Set(['findOne', 'countDocuments', 'distinct']);
 
-/** Why a union call's outcome breaks the rules, or null. */
-function unionVerdict(strategy, op, out, owners, field) {
+/** Why a union call's outcome breaks the rules, or null; `most` bounds a count. */
+function unionVerdict(strategy, op, out, owners, field, most) {
   const code = out.error ? errorSig(out.error) : null;
   if (strategy === 'database' || UNION_WRITES.has(op.method)) {
     if (code && code.kind === 'tenant' && code.code === 'TENANT_VIOLATION') return null;
@@ -419,7 +439,7 @@ function unionVerdict(strategy, op, out, owners, field) {
   const foreign = [...docs, ...docs.flatMap((d) => d.j || [])].filter((d) => !mine(d));
   if (foreign.length) return `read ${foreign.length} document(s) of no member: ${exact(foreign.slice(0, 2))}`;
   if (op.method === 'distinct' && !out.value.every((o) => owners.has(o))) return `distinct owners ${exact(out.value)} name a non-member`;
-  if (op.method === 'countDocuments' && !(Number.isInteger(out.value) && out.value >= 0)) return `count ${exact(out.value)}`;
+  if (op.method === 'countDocuments' && !(Number.isInteger(out.value) && out.value >= 0 && out.value <= most)) return `count ${exact(out.value)}, above the ${most} documents its members can hold`;
   return null;
 }
 

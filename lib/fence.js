@@ -421,8 +421,10 @@ class TenantFence {
     const about = context.describe(ctx);
     if (!about || about.system) return undefined;
     if (!about.tenantIds) return this.#tenantQuotas.for(about.tenantId) ?? undefined;
-    // A runAsTenants read passes its set's gate held to the strictest limits of its members:
-    // a union is never a way around one member's quota. Members without limits add none.
+    // A runAsTenants read passes its set's gate held to the strictest limits of its members,
+    // so no one union is looser than a member's quota. Each distinct set has its own gate (a
+    // union neither waits for nor holds up a tenant's own calls), so a member's limit bounds
+    // each union the app opens, not their sum. Members without limits add none.
     const each = about.tenantIds.map((id) => this.#tenantQuotas.for(id)).filter(Boolean);
     return each.length ? each.reduce((a, b) => a.stricter(b)) : undefined;
   }

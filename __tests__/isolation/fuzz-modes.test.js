@@ -115,7 +115,14 @@ describe('fuzz mode concurrent (6 principals of two fences in flight at once)', 
     try {
       const v = await MODES.concurrent.runCase(world, c);
       expect(v.pass).toBe(false);
-      expect(v.problems.join('\n')).toMatch(/union 0:\[ta,tb\] step .*findOne.*read 1 document\(s\) of no member/);
+      const all = v.problems.join('\n');
+      expect(all).toMatch(/union 0:\[ta,tb\] step .*findOne.*read 1 document\(s\) of no member/);
+      // Each broken read is caught by its own check (a count above what the members can hold).
+      for (const method of ['countDocuments', 'distinct']) {
+        const steps = c.unions.flatMap((u, ui) => u.flat().filter((op) => op.method === method).map(() => ui));
+        const caught = v.problems.filter((p) => p.includes(`.${method}(`)).length;
+        expect([method, steps.length > 0, caught > 0 || steps.length === 0]).toEqual([method, true, true]);
+      }
     } finally {
       world.brokenUnion = false;
     }
