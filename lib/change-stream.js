@@ -6,7 +6,7 @@
 const { EventEmitter } = require('node:events');
 const { Readable } = require('node:stream');
 const BSON = require('bson');
-const { READ } = require('./codec');
+const { READ, READ_BSON } = require('./codec');
 const { fromNative, MongoAPIError } = require('./errors');
 
 const noop = () => {};
@@ -71,7 +71,7 @@ class FenceChangeStream extends EventEmitter {
    */
   get resumeToken() {
     const t = this.#native && this.#native.resumeToken;
-    if (t) return BSON.deserialize(t, this.#read);
+    if (t) return (this.#read[READ_BSON] || BSON).deserialize(t, this.#read);
     return this.#startToken;
   }
 
@@ -80,7 +80,7 @@ class FenceChangeStream extends EventEmitter {
   }
 
   #decode(buf) {
-    return buf ? BSON.deserialize(buf, this.#read) : null;
+    return buf ? (this.#read[READ_BSON] || BSON).deserialize(buf, this.#read) : null;
   }
 
   /** Refuses an iterator read while the stream emits 'change' (each event goes one way). */

@@ -5,6 +5,11 @@
 const { invalidArg } = require('./errors');
 const BSON = require('bson');
 
+// The bson library a call's reply is read with, when not this package's: tenantfence/mongoose
+// hands Mongoose 9 values of its own bson 7 (instanceof, equality). A symbol key, so it is never
+// sent to Rust and never taken for a driver option.
+const READ_BSON = Symbol.for('tenantfence.readBson');
+
 // How replies are decoded: the driver's defaults (a 64-bit integer that fits a double's 53 bits
 // comes back as a number, a larger one as a Long), changed per call by the BSON options below.
 const READ = Object.freeze({ promoteLongs: true, promoteValues: true, promoteBuffers: false, useBigInt64: false, bsonRegExp: false });
@@ -16,6 +21,15 @@ const READ_EXTRA = ['raw', 'fieldsAsRaw', 'enableUtf8Validation'];
 
 /** Splits the driver's BSON read options off a call's `options`: [the rest, how to decode the reply]. */
 function splitReadOptions(options) {
+  const lib = options ? options[READ_BSON] : undefined;
+  if (lib !== undefined) {
+    if (!lib || typeof lib.deserialize !== 'function' || typeof lib.deserializeStream !== 'function') {
+      throw invalidArg('the bson library to read with must have deserialize and deserializeStream');
+    }
+    const { [READ_BSON]: _lib, ...rest } = options;
+    const [r, read] = splitReadOptions(rest);
+    return [r, { ...read, [READ_BSON]: lib }];
+  }
   if (!options || ![...BSON_READ, ...READ_EXTRA].some((k) => options[k] !== undefined)) return [options, READ];
   const rest = { ...options };
   const read = { ...READ };
@@ -214,9 +228,9 @@ function decode(buffer, read = READ) {
     // `{v: <doc>}`: int32 length, type 0x03, "v\0", then the document itself.
     if (buffer[4] === 0x03) return Buffer.from(buffer.subarray(7, 7 + buffer.readInt32LE(7)));
     const { raw: _raw, ...rest } = read;
-    return BSON.deserialize(buffer, rest).v;
+    return (read[READ_BSON] || BSON).deserialize(buffer, rest).v;
   }
-  return BSON.deserialize(buffer, read).v;
+  return (read[READ_BSON] || BSON).deserialize(buffer, read).v;
 }
 
 /**
@@ -255,11 +269,11 @@ class BatchReader {
     if (this.read.raw) {
       for (let i = 0, at = this.at; i < n; i++, at += buf.readInt32LE(at)) docs[i] = Buffer.from(buf.subarray(at, at + buf.readInt32LE(at)));
     } else {
-      BSON.deserializeStream(buf, this.at, n, docs, 0, this.read);
+      (this.read[READ_BSON] || BSON).deserializeStream(buf, this.at, n, docs, 0, this.read);
     }
     this.at = end;
     return docs;
   }
 }
 
-module.exports = { encode, decode, BatchReader, splitReadOptions, splitWriteOptions, checkKeys, READ };
+module.exports = { encode, decode, BatchReader, splitReadOptions, splitWriteOptions, checkKeys, READ, READ_BSON };

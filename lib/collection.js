@@ -4,7 +4,7 @@
 // applies them all.
 
 const { newObjectId } = require('./ids');
-const { encode, decode, splitReadOptions, splitWriteOptions, checkKeys, READ } = require('./codec');
+const { encode, decode, splitReadOptions, splitWriteOptions, checkKeys, READ, READ_BSON } = require('./codec');
 const { splitLimits, bounded, callDeadline, timedOut } = require('./limits');
 const { fromNative, TenantError, invalidArg, MongoBulkWriteError } = require('./errors');
 const { CallCancel } = require('../binding.js');
@@ -153,7 +153,7 @@ function clientOptions(operation, request, { cursor = false } = {}) {
       any = true;
       break;
     }
-    if (!any) return [READ, null, null];
+    if (!any && given[READ_BSON] === undefined) return [READ, null, null];
   }
   let read;
   let write;

@@ -130,6 +130,35 @@ describe.each([['mongoose'], ['mongoose8']])('%s on tenantfence', (pkg) => {
     });
   });
 
+  test("what Mongoose reads holds its own bson classes (Mongoose 9's bson 7): instanceof and equality hold", async () => {
+    const { ObjectId: MObjectId } = m.Types;
+    const t = TENANTS[0];
+    const isOwn = (v) => v instanceof MObjectId;
+    const read = await as(t, async () => ({
+      hydrated: await M.Book.findOne({ _id: ids[t].book }),
+      lean: await M.Book.findOne({ _id: ids[t].book }).lean(),
+      leanMany: await M.Book.find({ author: ids[t].author }).lean(),
+      cursor: await M.Book.find({ author: ids[t].author }).lean().cursor().next(),
+      aggregate: await M.Book.aggregate([{ $match: { author: ids[t].author } }, { $sort: { pages: 1 } }]),
+      updated: await M.Book.findOneAndUpdate({ _id: ids[t].book }, { $inc: { pages: 0 } }, { new: true }).lean(),
+      distinct: await M.Book.distinct('author', { _id: ids[t].book }),
+      direct: await M.Book.collection.findOne({ _id: ids[t].book }),
+      populated: await M.Book.findOne({ _id: ids[t].book }).populate('author').lean(),
+    }));
+    expect(isOwn(read.hydrated._id) && isOwn(read.hydrated.author)).toBe(true);
+    expect(isOwn(read.lean._id) && isOwn(read.lean.author)).toBe(true);
+    expect(read.leanMany.every((d) => isOwn(d._id))).toBe(true);
+    expect(isOwn(read.cursor._id)).toBe(true);
+    expect(read.aggregate.every((d) => isOwn(d._id) && isOwn(d.author))).toBe(true);
+    expect(isOwn(read.updated._id)).toBe(true);
+    expect(read.distinct.length === 1 && isOwn(read.distinct[0])).toBe(true);
+    expect(isOwn(read.direct._id)).toBe(true);
+    expect(isOwn(read.populated.author._id)).toBe(true);
+    // Equal to the id Mongoose made at create, by the value equality apps and tests use.
+    expect(read.lean._id).toEqual(ids[t].book);
+    expect(read.lean.author.equals(ids[t].author)).toBe(true);
+  });
+
   test('Query.cursor() / eachAsync and Model.find().cursor() read only the tenant', async () => {
     for (const t of TENANTS) {
       const seen = await as(t, async () => {

@@ -113,4 +113,16 @@ function converterFor(base) {
   return ObjectId && ObjectId.prototype[VERSION] === OWN ? same : toFenceBson;
 }
 
-module.exports = { toFenceBson, converterFor };
+/**
+ * The bson library the fence reads a Mongoose copy's replies with: its own when it is of
+ * another bson major version than this package's (Mongoose 9's bson 7), so `instanceof
+ * mongoose.Types.ObjectId` and deep equality hold on what it reads; undefined otherwise.
+ */
+function readBsonFor(base) {
+  const lib = base && base.mongo && base.mongo.BSON;
+  const ObjectId = lib && lib.ObjectId;
+  if (!ObjectId || ObjectId.prototype[VERSION] === OWN) return undefined;
+  return typeof lib.deserialize === 'function' && typeof lib.deserializeStream === 'function' ? lib : undefined;
+}
+
+module.exports = { toFenceBson, converterFor, readBsonFor };

@@ -6,7 +6,8 @@
 
 const { EventEmitter } = require('node:events');
 const { TenantError } = require('../errors');
-const { converterFor } = require('./bson');
+const { converterFor, readBsonFor } = require('./bson');
+const { READ_BSON } = require('../codec');
 const { liftForInit } = require('./init');
 
 // Mongoose's own options that it leaves in what it hands the driver (query, populate and cursor
@@ -99,10 +100,21 @@ async function withMetadata(run, o, kind) {
 class ScopedAdapter {
   #scoped;
 
-  /** `toFenceBson`: what makes the Mongoose copy's values the fence's (identity on bson 6). */
-  constructor(scoped, toFenceBson) {
+  /**
+   * `toFenceBson`: what makes the Mongoose copy's values the fence's (identity on bson 6);
+   * `readBson`: the bson its replies are read with (Mongoose 9's own), or undefined.
+   */
+  constructor(scoped, toFenceBson, readBson) {
     this.#scoped = scoped;
     this._bson = toFenceBson;
+    this._readBson = readBson;
+  }
+
+  /** `opts(o, method)` of a call that reads documents, told which bson to read them with. */
+  _reading(o, method) {
+    const out = opts(o, method);
+    if (!this._readBson) return out;
+    return { ...(out == null || typeof out !== 'object' || Array.isArray(out) ? {} : out), [READ_BSON]: this._readBson };
   }
 
   get collectionName() {
@@ -118,28 +130,28 @@ class ScopedAdapter {
   }
 
   find(filter, o) {
-    const cursor = this.#scoped.find(this._bson(filter), this._bson(opts(o)));
+    const cursor = this.#scoped.find(this._bson(filter), this._bson(this._reading(o)));
     // Query#explain() calls the cursor's explain: refused as the fence refuses the option.
     cursor.explain = noExplain;
     return cursor;
   }
 
   aggregate(pipeline, o) {
-    const cursor = this.#scoped.aggregate(this._bson(pipeline), this._bson(opts(o)));
+    const cursor = this.#scoped.aggregate(this._bson(pipeline), this._bson(this._reading(o)));
     cursor.explain = noExplain;
     return cursor;
   }
 
   findOneAndUpdate(filter, update, o) {
-    return withMetadata((r) => this.#scoped.findOneAndUpdate(this._bson(filter), this._bson(update), r), { ...this._bson(opts(o, 'findOneAndUpdate')) }, 'update');
+    return withMetadata((r) => this.#scoped.findOneAndUpdate(this._bson(filter), this._bson(update), r), { ...this._bson(this._reading(o, 'findOneAndUpdate')) }, 'update');
   }
 
   findOneAndReplace(filter, replacement, o) {
-    return withMetadata((r) => this.#scoped.findOneAndReplace(this._bson(filter), this._bson(replacement), r), { ...this._bson(opts(o, 'findOneAndReplace')) }, 'replace');
+    return withMetadata((r) => this.#scoped.findOneAndReplace(this._bson(filter), this._bson(replacement), r), { ...this._bson(this._reading(o, 'findOneAndReplace')) }, 'replace');
   }
 
   findOneAndDelete(filter, o) {
-    return withMetadata((r) => this.#scoped.findOneAndDelete(this._bson(filter), r), { ...this._bson(opts(o, 'findOneAndDelete')) }, 'delete');
+    return withMetadata((r) => this.#scoped.findOneAndDelete(this._bson(filter), r), { ...this._bson(this._reading(o, 'findOneAndDelete')) }, 'delete');
   }
 
   /** Model.bulkWrite: Mongoose's per-operation options (`timestamps`, `setDefaultsOnInsert` …) dropped. */
@@ -161,7 +173,7 @@ class ScopedAdapter {
       return refusedStream(new TenantError('TENANT_VIOLATION', 'watch() is not available through tenantfence yet: change streams are refused until the fence offers scoped ones'));
     }
     try {
-      return this.#scoped.watch(this._bson(pipeline), this._bson(opts(o)));
+      return this.#scoped.watch(this._bson(pipeline), this._bson(this._reading(o)));
     } catch (e) {
       return refusedStream(e);
     }
@@ -178,6 +190,8 @@ const DATA_ARGS = {
   dropIndex: 1, dropIndexes: 0, listIndexes: 0, indexes: 0, indexExists: 1, indexInformation: 0, drop: 0, rename: 1, options: 0, isCapped: 0,
 };
 const LAST_OPTIONS = new Set(Object.keys(DATA_ARGS));
+// Delegated methods whose replies hold the caller's documents (or values of them).
+const READS_DOCUMENTS = new Set(['findOne', 'distinct']);
 // What Model.init builds for its model: lifted into an audited runAsSystem (./init.js).
 const INIT_BUILDS = new Set(['createIndex', 'createIndexes']);
 
@@ -187,7 +201,12 @@ function delegate(name) {
     if (typeof scoped[name] !== 'function') {
       throw new TenantError('TENANT_VIOLATION', `collection.${name}() is not available through tenantfence (docs/mongoose.md lists what is)`);
     }
-    if (LAST_OPTIONS.has(name) && a.length > DATA_ARGS[name]) a[a.length - 1] = opts(a[a.length - 1], name);
+    if (READS_DOCUMENTS.has(name) && this._readBson) {
+      // Its documents are read with Mongoose's bson: options past the data arguments, always.
+      const at = DATA_ARGS[name];
+      a[at] = this._reading(a.length > at ? a[at] : undefined, name);
+      a.length = at + 1;
+    } else if (LAST_OPTIONS.has(name) && a.length > DATA_ARGS[name]) a[a.length - 1] = opts(a[a.length - 1], name);
     const run = () => scoped[name](...a.map((x) => this._bson(x)));
     return INIT_BUILDS.has(name) ? liftForInit(scoped.collectionName, run) : run();
   };
@@ -197,8 +216,8 @@ function adapterClass(names) {
   class Adapter extends ScopedAdapter {
     #scoped;
 
-    constructor(scoped, toFenceBson) {
-      super(scoped, toFenceBson);
+    constructor(scoped, toFenceBson, readBson) {
+      super(scoped, toFenceBson, readBson);
       this.#scoped = scoped;
     }
 
@@ -223,7 +242,7 @@ function collectionClass(NativeCollection, BRAND) {
     }
 
     onOpen() {
-      this.collection = new Adapter(this.conn.db.collection(this.name), converterFor(this.conn.base));
+      this.collection = new Adapter(this.conn.db.collection(this.name), converterFor(this.conn.base), readBsonFor(this.conn.base));
       // Mongoose's abstract Collection#onOpen (buffering off, queue flushed).
       Object.getPrototypeOf(NativeCollection.prototype).onOpen.call(this);
       return this.collection;
@@ -231,7 +250,7 @@ function collectionClass(NativeCollection, BRAND) {
 
     _getCollection() {
       if (this.collection) return this.collection;
-      if (this.conn.db != null) this.collection = new Adapter(this.conn.db.collection(this.name), converterFor(this.conn.base));
+      if (this.conn.db != null) this.collection = new Adapter(this.conn.db.collection(this.name), converterFor(this.conn.base), readBsonFor(this.conn.base));
       return this.collection;
     }
   }
