@@ -25,12 +25,10 @@ function auditSink(option) {
  * an unhandled rejection that stops Node for every tenant.
  */
 function ignoreRejection(value) {
-  if (value && typeof value.then === 'function') {
-    try {
-      Promise.resolve(value).catch(() => {});
-    } catch {
-      // a `then` getter that throws: nothing was pending
-    }
+  try {
+    if (value && typeof value.then === 'function') Promise.resolve(value).catch(() => {});
+  } catch {
+    // a `then` getter that throws: nothing was pending (red-team round 29)
   }
 }
 

@@ -20,6 +20,8 @@ class FenceChangeStream extends EventEmitter {
   #peeked = null;
   /** True once a 'change' listener reads the stream (the driver refuses mixing the two ways). */
   #emitting = false;
+  /** hasNext()'s look-ahead while it reads. */
+  #peeking = null;
   /** Iterator reads in flight. */
   #pending = 0;
   #read;
@@ -89,6 +91,8 @@ class FenceChangeStream extends EventEmitter {
   }
 
   async #read_(wait) {
+    // A read while hasNext() looks ahead waits for what it finds: that event comes first.
+    if (this.#peeking) await this.#peeking.catch(() => {});
     if (this.#peeked) {
       const e = this.#peeked;
       this.#peeked = null;
@@ -128,8 +132,22 @@ class FenceChangeStream extends EventEmitter {
   async hasNext() {
     this.#iterating();
     if (this.#peeked) return true;
-    this.#peeked = await this.#counted(true);
-    return this.#peeked !== null;
+    // Concurrent hasNext() calls share one look-ahead, so none reads past an event another holds.
+    this.#peeking ??= this.#peek().finally(() => {
+      this.#peeking = null;
+    });
+    return (await this.#peeking) !== null;
+  }
+
+  /** Reads the next change into `#peeked`, counted among the reads in progress until it is stored. */
+  async #peek() {
+    this.#pending++;
+    try {
+      this.#peeked = await this.#read_(true);
+      return this.#peeked;
+    } finally {
+      this.#pending--;
+    }
   }
 
   /** `#read_(wait)`, counted among the reads in progress while it runs. */

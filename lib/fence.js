@@ -130,6 +130,24 @@ function runUntilSettled(ctx, fn) {
   );
 }
 
+/**
+ * Calls the `onSystemAccess` hook. It refuses a call by throwing; napi passes an Error through
+ * as it is, but cannot carry a thrown primitive (`throw null`, a string, a Symbol), so one
+ * becomes a TenantError naming it, with the value as its `cause` (but a Symbol): the call is still refused.
+ */
+function refuseWith(hook, event) {
+  try {
+    return hook(event);
+  } catch (e) {
+    if (e !== null && (typeof e === 'object' || typeof e === 'function')) throw e;
+    const shown = typeof e === 'symbol' ? e.toString() : String(e);
+    const refused = new TenantError('TENANT_VIOLATION', `onSystemAccess refused the call: it threw ${shown}`);
+    // (A Symbol cannot be a cause: napi turns the error's fields into strings on its way through.)
+    if (typeof e !== 'symbol') refused.cause = e;
+    throw refused;
+  }
+}
+
 class TenantFence {
   #native;
   #db = null;
@@ -166,7 +184,7 @@ class TenantFence {
         if (audit) audit({ type: tenants != null ? 'tenants' : 'system', ...event });
         // The hook refuses by throwing; a promise it returns cannot refuse, and its rejection
         // must not stop Node.
-        if (hook) ignoreRejection(hook(event));
+        if (hook) ignoreRejection(refuseWith(hook, event));
       });
     }
     if (s.quotas) nf.setQuotas(s.quotas);
