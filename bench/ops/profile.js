@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// `node bench/ops/profile.js [--op insertOne] [--concurrency 64] [--ms 4000] [--contenders a,b]`:
+// `node bench/ops/profile.js [--op insertOne] [--concurrency 64] [--ms 4000] [--contenders a,b] [--load]`:
 // where the CPU of one benchmark cell goes, for the bound of a goal `npm run bench` did not meet
 // (issue 15: insertOne at 64 in flight through Mongoose). Per contender, in one process after
 // another: ops/s, client CPU per op split by where the V8 profiler saw its self time (Mongoose,
@@ -16,7 +16,7 @@ const path = require('node:path');
 const os = require('node:os');
 const { startReplSet } = require('../../scripts/mongod');
 const { CONTENDERS } = require('./contenders');
-const { TENANTS } = require('./data');
+const { TENANTS, load } = require('./data');
 
 function flags(argv) {
   const get = (name, dflt) => {
@@ -31,6 +31,8 @@ function flags(argv) {
     // The profiler slows JS-heavy contenders more than others: --no-profile measures the same
     // cell without it (no split), for ratios to set beside the profiled run.
     profile: !argv.includes('--no-profile'),
+    // Read cells (findOne, find50, updateOne, aggregate) need the bench's 200,000 orders.
+    load: argv.includes('--load'),
   };
 }
 
@@ -71,13 +73,15 @@ function summarise(profile) {
 
 const post = (session, method, params) => new Promise((resolve, reject) => session.post(method, params, (e, r) => (e ? reject(e) : resolve(r))));
 
-async function drive(op, concurrency, until) {
+async function drive(op, concurrency, until, ids) {
   let n = 0;
   let counter = 0;
   const loop = async () => {
     while (performance.now() < until) {
       const i = counter++;
-      await op(TENANTS[i % TENANTS.length], null, i + 1e7);
+      const ti = i % TENANTS.length;
+      const id = ids ? ids[ti][((i / TENANTS.length) | 0) % ids[ti].length] : null;
+      await op(TENANTS[ti], id, i + 1e7);
       n++;
     }
   };
@@ -92,15 +96,24 @@ async function main() {
   session.connect();
   await post(session, 'Profiler.enable');
   const rows = [];
+  const db = `tf_profile_${process.pid}`;
+  let hex = null;
+  if (o.load) {
+    const { MongoClient, ObjectId } = require('mongodb');
+    const client = await MongoClient.connect(server.uri);
+    hex = await load(client.db(db), ObjectId, { log: console.log });
+    await client.close();
+  }
   try {
     for (const name of o.contenders) {
-      const c = await CONTENDERS[name]({ uri: server.uri, db: `tf_profile_${process.pid}` });
-      await drive(c.ops[o.op], o.concurrency, performance.now() + 1000);
+      const c = await CONTENDERS[name]({ uri: server.uri, db });
+      const ids = hex && TENANTS.map((t) => hex[t].map((h) => new c.ObjectId(h)));
+      await drive(c.ops[o.op], o.concurrency, performance.now() + 1000, ids);
       const cpu0 = process.cpuUsage();
       const s0 = procCpu(server.pid);
       const t0 = performance.now();
       if (o.profile) await post(session, 'Profiler.start');
-      const n = await drive(c.ops[o.op], o.concurrency, t0 + o.ms);
+      const n = await drive(c.ops[o.op], o.concurrency, t0 + o.ms, ids);
       const { profile } = o.profile ? await post(session, 'Profiler.stop') : { profile: { nodes: [], samples: [], timeDeltas: [] } };
       const seconds = (performance.now() - t0) / 1000;
       const cpu = process.cpuUsage(cpu0);
