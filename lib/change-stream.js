@@ -125,6 +125,9 @@ class FenceChangeStream extends EventEmitter {
   /** The next change if one is ready now (at most one server round trip), else null. */
   async tryNext() {
     this.#iterating();
+    // At most one round trip, never a wait: with another read in flight (a hasNext() looking
+    // ahead, a next() waiting) nothing is ready for this one.
+    if (!this.#peeked && (this.#peeking || this.#pending > 0)) return null;
     return this.#counted(false);
   }
 
@@ -201,6 +204,8 @@ class FenceChangeStream extends EventEmitter {
   async close() {
     if (this.#closed) return;
     this.#closed = true;
+    // As the driver: nothing is read from a closed stream, an event hasNext() found included.
+    this.#peeked = null;
     const n = this.#native;
     if (n) await n.close().catch(noop);
     this.emit('close');

@@ -130,18 +130,37 @@ function runUntilSettled(ctx, fn) {
   );
 }
 
+/** True for an Error napi passes through as it is (a Proxy's traps may throw: then not). */
+function isError(e) {
+  try {
+    return require('node:util').types.isNativeError(e) || e instanceof Error;
+  } catch {
+    return false;
+  }
+}
+
+/** A thrown value in words, whatever its toString does. */
+function shown(e) {
+  if (typeof e === 'symbol') return e.toString();
+  if (e === null || (typeof e !== 'object' && typeof e !== 'function')) return String(e);
+  try {
+    return Object.prototype.toString.call(e);
+  } catch {
+    return 'an object';
+  }
+}
+
 /**
  * Calls the `onSystemAccess` hook. It refuses a call by throwing; napi passes an Error through
- * as it is, but cannot carry a thrown primitive (`throw null`, a string, a Symbol), so one
- * becomes a TenantError naming it, with the value as its `cause` (but a Symbol): the call is still refused.
+ * as it is, but not anything else thrown (`throw null`, a string, a Symbol, a plain object, a
+ * Proxy): that becomes a TenantError naming it, with the value as its `cause` (but a Symbol).
  */
 function refuseWith(hook, event) {
   try {
     return hook(event);
   } catch (e) {
-    if (e !== null && (typeof e === 'object' || typeof e === 'function')) throw e;
-    const shown = typeof e === 'symbol' ? e.toString() : String(e);
-    const refused = new TenantError('TENANT_VIOLATION', `onSystemAccess refused the call: it threw ${shown}`);
+    if (isError(e)) throw e;
+    const refused = new TenantError('TENANT_VIOLATION', `onSystemAccess refused the call: it threw ${shown(e)}`);
     // (A Symbol cannot be a cause: napi turns the error's fields into strings on its way through.)
     if (typeof e !== 'symbol') refused.cause = e;
     throw refused;

@@ -14,6 +14,18 @@ describe('onSystemAccess refuses with what it throws', () => {
     ['undefined', undefined, /it threw undefined/],
     ['a string', 'no', /it threw no/],
     ['a Symbol', Symbol('s'), /it threw Symbol\(s\)/],
+    // Round 29, second pass: any non-Error reached Node as napi's GenericFailure.
+    ['a plain object posing as a TenantError', { code: 'TENANT_VIOLATION', message: 'fake', name: 'TenantError' }, /it threw \[object Object\]/],
+    ['a function', function f() {}, /it threw \[object Function\]/],
+    ['a null-prototype object', Object.create(null), /it threw \[object Object\]/],
+    [
+      'a Proxy whose every trap throws',
+      new Proxy(
+        {},
+        Object.fromEntries(['get', 'has', 'getPrototypeOf', 'ownKeys', 'getOwnPropertyDescriptor'].map((t) => [t, () => { throw new Error(t); }])),
+      ),
+      /it threw (\[object Object\]|an object)/,
+    ],
   ])('a hook that throws %s refuses the call with a TenantError naming it', async (_name, value, message) => {
     const f = suite.closeAfter(
       await TenantFence.connect(uri(), {
@@ -28,7 +40,7 @@ describe('onSystemAccess refuses with what it throws', () => {
       expect(e).toBeInstanceOf(TenantError);
       expect(e.code).toBe('TENANT_VIOLATION');
       expect(e.message).toMatch(message);
-      if (typeof value !== 'symbol') expect(e.cause).toBe(value);
+      if (typeof value !== 'symbol') expect(e.cause === value).toBe(true);
     }
   });
 
@@ -88,6 +100,30 @@ describe('ChangeStream look-ahead', () => {
     } finally {
       await s.close();
     }
+  });
+
+  // tryNext() behind a pending hasNext() waited for an event (no time limit).
+  test('tryNext() beside a pending hasNext() answers null at once, and the event stays for next()', async () => {
+    const s = await open();
+    try {
+      const ahead = s.hasNext();
+      expect(await s.tryNext()).toBeNull();
+      await insert(5);
+      expect(await ahead).toBe(true);
+      expect(n(await s.tryNext())).toBe(5);
+    } finally {
+      await s.close();
+    }
+  });
+
+  // next() after close() returned the event hasNext() had read ahead.
+  test('after close() nothing is read, an event hasNext() found included', async () => {
+    const s = await open();
+    await insert(6);
+    expect(await s.hasNext()).toBe(true);
+    await s.close();
+    expect(await s.next()).toBeNull();
+    expect(await s.hasNext()).toBe(false);
   });
 
   // next() beside a pending hasNext() read its own event and returned 2 before 1.
